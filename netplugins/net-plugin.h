@@ -1,0 +1,291 @@
+/*
+ * net-plugin.h - the network plug-in interface (DESIGN.md §2, STYLE.md rule 24).
+ *
+ * A plug-in provides networks (a CNI bridge network on Linux, an HCN NAT
+ * network on Windows), sandboxes (what containers share: a pinned network
+ * namespace on Linux, an HCN namespace on Windows) and endpoints (an interface
+ * of a sandbox on a network, with addresses and published ports). The
+ * orchestrator creates a sandbox, hands its opaque handle to the runtime in
+ * rt_container_spec.sandbox, and attaches it to networks. Services that share
+ * a namespace (network_mode: service:X) share one sandbox. Plug-ins never see
+ * the Compose model.
+ *
+ * Name resolution: the plug-in keeps, per sandbox, a hosts file
+ * (net_sandbox_info.hosts_path) listing every endpoint of every network the
+ * sandbox is attached to under its aliases, and rewrites it in place on each
+ * attach and detach; and a resolv.conf with no outside resolver
+ * (DESIGN.md §7). The orchestrator bind-mounts both into the container.
+ *
+ * The asynchronous contract is the runtime driver's (rt-driver.h): an op
+ * returns a negative error at once and never calls back, or returns 0 and
+ * calls DONE exactly once on the loop thread after it has returned.
+ */
+#ifndef NET_PLUGIN_H
+#define NET_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/stk-err.h"
+
+#define NET_PLUGIN_ABI_1 1u
+
+/* A network to create (CNI conflist with bridge + host-local + portmap; HCN NAT network). */
+struct net_network_spec {
+    char *name;       /* product-level name, unique on the host: "PROJECT_NETWORK" */
+    char *subnet;     /* IPv4 CIDR, NULL: the plug-in allocates one from its pool */
+    char *gateway;    /* NULL: the first address of the subnet */
+    int internal;     /* non-zero: no route out (no masquerade) */
+    char *project;    /* label: the owning project, for listing and cleanup */
+};
+
+/* A network as it exists. */
+struct net_network_info {
+    char *name;
+    char *subnet;   /* IPv4 CIDR */
+    char *gateway;  /* IPv4 address */
+    char *bridge;   /* the host interface (Linux bridge name; HCN network id on Windows) */
+    char *project;
+};
+
+/* A sandbox to create. */
+struct net_sandbox_spec {
+    char *id;        /* unique id, normally the runtime id of the container that owns it */
+    char *hostname;  /* first name in the sandbox's hosts file for its own address */
+    char *project;   /* the owning project */
+};
+
+/* A sandbox as it exists. */
+struct net_sandbox_info {
+    char *id;
+    char *handle;      /* opaque handle for rt_container_spec.sandbox: netns path or GUID */
+    char *hosts_path;  /* hosts file kept up to date by the plug-in; bind-mounted at /etc/hosts */
+    char *resolv_path; /* resolv.conf for the sandbox; bind-mounted at /etc/resolv.conf */
+    char *project;
+};
+
+/* A published port (CNI portmap capability "portMappings"; HCN PortMapping policy). */
+struct net_port {
+    uint16_t host_port;      /* published port on the host */
+    uint16_t container_port; /* target port in the sandbox */
+    char protocol[4];        /* "tcp" or "udp" */
+    char host_ip[64];        /* "" for every address */
+};
+
+/* An endpoint to attach: SANDBOX on NETWORK. */
+struct net_attachment {
+    char *network;      /* network name */
+    char *sandbox;      /* sandbox id */
+    char *ifname;       /* interface in the sandbox, NULL: "eth0" */
+    char **aliases;     /* NULL-terminated names that resolve to this endpoint */
+    struct net_port *ports; /* owned array of n_ports */
+    size_t n_ports;
+    char *ipv4_address; /* static address, NULL: allocated by IPAM */
+};
+
+/* An endpoint as it exists. */
+struct net_endpoint_info {
+    char *network;
+    char *sandbox;
+    char *ifname;
+    char *ipv4;     /* address without prefix */
+    int prefix_len;
+    char *mac;
+    char **aliases; /* NULL-terminated */
+};
+
+enum net_result_kind {
+    NET_RESULT_NONE,
+    NET_RESULT_NETWORK,  /* network_create */
+    NET_RESULT_SANDBOX,  /* sandbox_create */
+    NET_RESULT_ENDPOINT, /* attach, check */
+    NET_RESULT_LIST,     /* list */
+};
+
+/* Everything the plug-in knows about, as listed from the host and its own records. */
+struct net_inventory {
+    struct net_network_info *networks;
+    size_t n_networks;
+    struct net_sandbox_info *sandboxes;
+    size_t n_sandboxes;
+    struct net_endpoint_info *endpoints;
+    size_t n_endpoints;
+};
+
+/* A typed result, borrowed by DONE. */
+struct net_result {
+    enum net_result_kind kind;
+    const struct net_network_info *network;
+    const struct net_sandbox_info *sandbox;
+    const struct net_endpoint_info *endpoint;
+    const struct net_inventory *inventory;
+};
+
+struct net_req;
+struct net_ctx;
+
+typedef void net_done_fn(struct net_req *req, const struct net_result *res,
+                         const struct stk_err *err, void *userdata);
+
+struct net_plugin_ops {
+    /* Sets up private state; synchronous. */
+    int (*init)(struct net_ctx *ctx, struct stk_err *err);
+    /* Releases private state; synchronous; removes nothing from the host. */
+    void (*fini)(struct net_ctx *ctx);
+    /* Creates a network; creating an existing one with the same spec succeeds. */
+    int (*network_create)(struct net_ctx *ctx, const struct net_network_spec *spec,
+                          net_done_fn *done, void *userdata, struct net_req **ret_req,
+                          struct stk_err *err);
+    /* Removes a network and everything the plug-in made for it; missing succeeds. */
+    int (*network_remove)(struct net_ctx *ctx, const char *name, net_done_fn *done,
+                          void *userdata, struct net_req **ret_req, struct stk_err *err);
+    /* Creates a sandbox; creating an existing one succeeds and returns it. */
+    int (*sandbox_create)(struct net_ctx *ctx, const struct net_sandbox_spec *spec,
+                          net_done_fn *done, void *userdata, struct net_req **ret_req,
+                          struct stk_err *err);
+    /* Removes a sandbox after detaching its endpoints; missing succeeds. */
+    int (*sandbox_remove)(struct net_ctx *ctx, const char *id, net_done_fn *done, void *userdata,
+                          struct net_req **ret_req, struct stk_err *err);
+    /* Attaches an endpoint (CNI ADD); attaching an existing endpoint returns it. */
+    int (*attach)(struct net_ctx *ctx, const struct net_attachment *att, net_done_fn *done,
+                  void *userdata, struct net_req **ret_req, struct stk_err *err);
+    /* Detaches an endpoint (CNI DEL); a missing endpoint succeeds. */
+    int (*detach)(struct net_ctx *ctx, const char *network, const char *sandbox,
+                  net_done_fn *done, void *userdata, struct net_req **ret_req,
+                  struct stk_err *err);
+    /* Verifies an endpoint is as recorded (CNI CHECK). */
+    int (*check)(struct net_ctx *ctx, const char *network, const char *sandbox,
+                 net_done_fn *done, void *userdata, struct net_req **ret_req,
+                 struct stk_err *err);
+    /* Lists networks, sandboxes and endpoints the plug-in made. */
+    int (*list)(struct net_ctx *ctx, net_done_fn *done, void *userdata, struct net_req **ret_req,
+                struct stk_err *err);
+    /* Methods above are valid for ABI 1 */
+};
+
+struct net_plugin {
+    const char *name;     /* "cni", "hns", "fake" */
+    unsigned abi_version; /* NET_PLUGIN_ABI_1 */
+    uint32_t caps;
+    size_t priv_size;
+    const struct net_plugin_ops *ops;
+};
+
+struct net_ctx {
+    const struct net_plugin *plugin; /* borrowed, static */
+    uv_loop_t *loop;                 /* borrowed */
+    char *state_dir;                 /* owned: the plug-in keeps its records below STATE_DIR/net */
+    char *run_dir;                   /* owned: pinned namespaces below RUN_DIR/netns */
+    void *priv;                      /* owned: plug-in state */
+};
+
+struct net_req {
+    struct net_ctx *ctx;
+    int canceled;
+    void (*cancel)(struct net_req *req);
+};
+
+/* Cancels REQ; DONE is still called once. NULL-safe. */
+void net_req_cancel(struct net_req *req);
+
+/* Finds a plug-in by name ("cni", "hns", "fake"); NULL with STK_ENOENT when unknown. */
+const struct net_plugin *net_plugin_find(const char *name, struct stk_err *err);
+
+/* Creates a context and runs the plug-in's init; NULL with ERR on failure. */
+struct net_ctx *net_ctx_new(const struct net_plugin *plugin, uv_loop_t *loop,
+                            const char *state_dir, const char *run_dir, struct stk_err *err);
+/* Runs fini and frees CTX; NULL-safe. */
+void net_ctx_free(struct net_ctx *ctx);
+
+/* Release helpers; NULL-safe. */
+void net_network_info_release(struct net_network_info *n);
+void net_sandbox_info_release(struct net_sandbox_info *s);
+void net_endpoint_info_release(struct net_endpoint_info *e);
+void net_inventory_release(struct net_inventory *inv);
+void net_attachment_release(struct net_attachment *a);
+/* Deep copies. */
+void net_network_info_copy(struct net_network_info *dst, const struct net_network_info *src);
+void net_sandbox_info_copy(struct net_sandbox_info *dst, const struct net_sandbox_info *src);
+void net_endpoint_info_copy(struct net_endpoint_info *dst, const struct net_endpoint_info *src);
+void net_inventory_copy(struct net_inventory *dst, const struct net_inventory *src);
+
+#define NET__CALL(ctx, op, ...)                                                                    \
+    do {                                                                                           \
+        if (!(ctx) || !(ctx)->plugin->ops->op)                                                     \
+            return stk_err_set(err, STK_ENOTSUP, 0, "network plug-in: '%s' is not supported", #op); \
+        return (ctx)->plugin->ops->op((ctx), __VA_ARGS__);                                         \
+    } while (0)
+
+static inline int net_network_create(struct net_ctx *ctx, const struct net_network_spec *spec,
+                                     net_done_fn *done, void *userdata, struct net_req **ret_req,
+                                     struct stk_err *err)
+{
+    NET__CALL(ctx, network_create, spec, done, userdata, ret_req, err);
+}
+
+static inline int net_network_remove(struct net_ctx *ctx, const char *name, net_done_fn *done,
+                                     void *userdata, struct net_req **ret_req, struct stk_err *err)
+{
+    NET__CALL(ctx, network_remove, name, done, userdata, ret_req, err);
+}
+
+static inline int net_sandbox_create(struct net_ctx *ctx, const struct net_sandbox_spec *spec,
+                                     net_done_fn *done, void *userdata, struct net_req **ret_req,
+                                     struct stk_err *err)
+{
+    NET__CALL(ctx, sandbox_create, spec, done, userdata, ret_req, err);
+}
+
+static inline int net_sandbox_remove(struct net_ctx *ctx, const char *id, net_done_fn *done,
+                                     void *userdata, struct net_req **ret_req, struct stk_err *err)
+{
+    NET__CALL(ctx, sandbox_remove, id, done, userdata, ret_req, err);
+}
+
+static inline int net_endpoint_attach(struct net_ctx *ctx, const struct net_attachment *att,
+                                      net_done_fn *done, void *userdata, struct net_req **ret_req,
+                                      struct stk_err *err)
+{
+    NET__CALL(ctx, attach, att, done, userdata, ret_req, err);
+}
+
+static inline int net_endpoint_detach(struct net_ctx *ctx, const char *network,
+                                      const char *sandbox, net_done_fn *done, void *userdata,
+                                      struct net_req **ret_req, struct stk_err *err)
+{
+    NET__CALL(ctx, detach, network, sandbox, done, userdata, ret_req, err);
+}
+
+static inline int net_endpoint_check(struct net_ctx *ctx, const char *network,
+                                     const char *sandbox, net_done_fn *done, void *userdata,
+                                     struct net_req **ret_req, struct stk_err *err)
+{
+    NET__CALL(ctx, check, network, sandbox, done, userdata, ret_req, err);
+}
+
+static inline int net_list(struct net_ctx *ctx, net_done_fn *done, void *userdata,
+                           struct net_req **ret_req, struct stk_err *err)
+{
+    NET__CALL(ctx, list, done, userdata, ret_req, err);
+}
+
+/* Synchronous wrapper, as rt_sync in rt-driver.h; results are deep-copied. */
+struct net_sync {
+    int done;
+    struct stk_err err;
+    enum net_result_kind kind;
+    struct net_network_info network;
+    struct net_sandbox_info sandbox;
+    struct net_endpoint_info endpoint;
+    struct net_inventory inventory;
+};
+
+#define NET_SYNC_INIT {0}
+
+void net_sync_done(struct net_req *req, const struct net_result *res, const struct stk_err *err,
+                   void *userdata);
+int net_sync_wait(uv_loop_t *loop, struct net_sync *s, int start_ret, struct stk_err *err);
+void net_sync_release(struct net_sync *s);
+
+#endif

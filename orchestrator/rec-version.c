@@ -1,0 +1,9 @@
+/* rec-version.c - the product's version string. */
+#include "orchestrator/rec.h"
+
+#include "stk-config.h"
+
+const char *rec_version(void)
+{
+    return STK_VERSION;
+}

@@ -1,0 +1,183 @@
+/*
+ * spec.h - the stack model: load Compose files (libyaml), interpolate, merge,
+ * normalise short syntax to long syntax, validate with file:line:col, and
+ * produce the canonical JSON and spec hash of each service (DESIGN.md §2, §3).
+ * Knows nothing of runtimes.
+ *
+ * Sources: the Compose Specification (compose-spec 05-services.md,
+ * 06-networks.md, 07-volumes.md, 12-interpolation.md, 13-merge.md) and the
+ * reference implementation's rules (compose-go loader/, format/, template/),
+ * as summarised in reference/compose-and-orchestrators.md §2.
+ *
+ * Ownership: a struct spec_project returned by spec_project_load() owns every
+ * string and array reachable from it; free it with spec_project_free().
+ */
+#ifndef SPEC_H
+#define SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/stk-diag.h"
+#include "common/stk-err.h"
+
+struct json_t;
+
+/* A position in a source file; FILE is borrowed from the project (spec_project.files). */
+struct spec_pos {
+    const char *file;
+    int line; /* 1-based; 0 when unknown */
+    int col;  /* 1-based */
+};
+
+/* A published port, long syntax (05-services.md "ports"); ranges are expanded one per entry. */
+struct spec_port {
+    uint16_t target;    /* container port */
+    uint16_t published; /* host port; 0: not published (ephemeral) */
+    char *host_ip;      /* NULL: every address */
+    char *protocol;     /* "tcp" (default) or "udp" */
+    char *mode;         /* "ingress" (default) or "host" */
+    char *name;         /* NULL or the port's name */
+    struct spec_pos pos;
+};
+
+/* A volume entry, long syntax (05-services.md "volumes"). */
+struct spec_volume {
+    char *type;      /* "bind", "volume", "tmpfs", "npipe" */
+    char *source;    /* bind: absolute host path (resolved against the project dir);
+                        volume: the volume name, NULL for anonymous; npipe: the pipe */
+    char *target;    /* path in the container */
+    int read_only;
+    int create_host_path; /* bind.create_host_path; the short syntax implies 1 */
+    int64_t tmpfs_size;   /* tmpfs.size in bytes, 0 when unset */
+    struct spec_pos pos;
+};
+
+/* A dependency, long syntax (05-services.md "depends_on"). */
+struct spec_depends {
+    char *service;
+    char *condition; /* "service_started" (default), "service_healthy",
+                        "service_completed_successfully" */
+    int required;    /* default 1 */
+    int restart;     /* default 0 */
+    int implicit;    /* added by the loader (network_mode: service:X, volumes_from) */
+    struct spec_pos pos;
+};
+
+/* An environment entry; VALUE NULL means "unset, take it from the host" (list form "KEY"). */
+struct spec_env {
+    char *key;
+    char *value;
+};
+
+/* A healthcheck (05-services.md "healthcheck"); durations in nanoseconds. */
+struct spec_healthcheck {
+    int present;
+    int disable;
+    char **test;          /* NULL-terminated: "CMD", args... or "CMD-SHELL", cmd; or "NONE" */
+    int64_t interval_ns;  /* default 30 s */
+    int64_t timeout_ns;   /* default 30 s */
+    int64_t start_period_ns;
+    int retries;          /* default 3 */
+};
+
+/* A service, normalised. */
+struct spec_service {
+    char *name;
+    char *image;
+    char **command;       /* NULL-terminated; NULL when not set (image default) */
+    int has_command;
+    char **entrypoint;    /* NULL-terminated; NULL when not set */
+    int has_entrypoint;
+    struct spec_env *environment; /* sorted by key */
+    size_t n_environment;
+    struct spec_port *ports;
+    size_t n_ports;
+    struct spec_volume *volumes;
+    size_t n_volumes;
+    struct spec_depends *depends_on;
+    size_t n_depends_on;
+    char *isolation;      /* as written, lower-cased: "default", "process", "hyperv"; NULL when
+                             omitted (the planner treats NULL like "default") */
+    char *restart;        /* "no" (NULL), "always", "on-failure[:N]", "unless-stopped" */
+    char *network_mode;   /* NULL, "none", "host", "service:X", "container:X" */
+    char **networks;      /* NULL-terminated network keys the service joins; NULL: default */
+    char *hostname;
+    char *working_dir;
+    char *user;
+    char *stop_signal;
+    int64_t stop_grace_period_ns; /* default 10 s */
+    int replicas;         /* deploy.replicas, default 1 */
+    struct spec_healthcheck healthcheck;
+    struct spec_pos pos;         /* position of the service's key */
+    struct spec_pos isolation_pos;
+    struct spec_pos image_pos;
+};
+
+/* A project: the merged, interpolated, normalised model of one or more files. */
+struct spec_project {
+    char *name;        /* project name (name: key, -p, or the directory name, normalised) */
+    char *working_dir; /* absolute project directory */
+    char **files;      /* NULL-terminated absolute paths of the files loaded */
+    struct spec_service *services; /* in file order */
+    size_t n_services;
+};
+
+/* Which platform's rules validation applies (--platform). */
+enum spec_platform {
+    SPEC_PLATFORM_LINUX,
+    SPEC_PLATFORM_WINDOWS,
+};
+
+/* Options for spec_project_load(). Zero-initialise, then set what you need. */
+struct spec_load_opts {
+    const char *const *files;      /* NULL-terminated paths (-f); at least one */
+    const char *project_name;      /* -p, or NULL */
+    const char *working_dir;       /* NULL: the first file's directory */
+    enum spec_platform platform;
+    int strict;                    /* non-zero: warnings about unsupported keys are errors */
+    const char *const *env;        /* NULL-terminated "KEY=VALUE" for interpolation; NULL:
+                                      the process environment */
+};
+
+/*
+ * Loads, interpolates, merges, normalises and validates the files in OPTS.
+ * Errors and warnings are appended to DIAG (caller-owned, may be NULL) with
+ * file:line:col; every error found is reported, not only the first.
+ * On success stores a new project in *RET_PROJECT (free with
+ * spec_project_free()) and returns 0. On failure returns STK_ESPEC (spec
+ * errors, exit status 2) or STK_EIO (a file cannot be read) and fills ERR with
+ * the first error, positioned.
+ */
+int spec_project_load(const struct spec_load_opts *opts, struct spec_project **ret_project,
+                      struct stk_diag *diag, struct stk_err *err);
+
+/* Frees PROJECT and everything it owns; NULL-safe. */
+void spec_project_free(struct spec_project *project);
+
+/* Returns the service named NAME, borrowed; NULL when absent. */
+const struct spec_service *spec_project_service(const struct spec_project *project,
+                                                const char *name);
+
+/*
+ * Returns the canonical JSON of SERVICE (a new reference; caller
+ * json_decref()s): the normalised service with sorted keys, which
+ * spec_service_hash() hashes. With FOR_HASH, the fields docker compose leaves
+ * out of its config hash are dropped (replicas, depends_on, profiles, build,
+ * pull_policy; compose pkg/compose/hash.go).
+ */
+struct json_t *spec_service_to_json(const struct spec_service *service, int for_hash);
+
+/*
+ * Computes the spec hash of SERVICE: SHA-256 (lower-case hex, 64 chars + NUL
+ * into OUT) of the compact, key-sorted canonical JSON with FOR_HASH set.
+ */
+void spec_service_hash(const struct spec_service *service, char out[65]);
+
+/*
+ * Returns the whole project as JSON (a new reference), as `stack config
+ * --format json` prints it.
+ */
+struct json_t *spec_project_to_json(const struct spec_project *project);
+
+#endif
