@@ -1,12 +1,83 @@
 /*
- * rec.h - the reconciler: observed state from the runtime, plan (desired vs
- * observed), apply on the libuv loop, and the CLI verbs built on them
- * (DESIGN.md §3).
+ * rec.h - the reconciler (DESIGN.md §3): observe the runtime, compare with
+ * the desired stack, and converge — plus the read-only views the CLI shows.
+ *
+ * Observed state always comes from the runtime's own listing (containers
+ * carrying the stack.* labels) and the network plug-in's inventory, joined
+ * with the store's records; the store alone is never trusted. Every runtime
+ * mutation is written as an intent before it is sent and marked done after
+ * (store_intent_begin/end), so that what a failed or interrupted `up` created
+ * is always recorded and `down` removes it.
  */
 #ifndef REC_H
 #define REC_H
 
+#include <stdio.h>
+#include <uv.h>
+
+#include "common/stk-err.h"
+
+struct rt_ctx;
+struct net_ctx;
+struct rt_image_store;
+struct store;
+struct spec_project;
+
 /* Returns the product version ("0.1.0"), static. */
 const char *rec_version(void);
+
+/* What a pass works with; every pointer is borrowed. */
+struct rec_env {
+    uv_loop_t *loop;
+    struct rt_ctx *rt;
+    struct net_ctx *net;
+    struct rt_image_store *images;
+    struct store *store;
+    const char *state_dir;
+    const char *run_dir;
+    FILE *progress; /* where progress lines go (stderr), NULL for none */
+};
+
+struct rec_up_opts {
+    int remove_orphans; /* remove containers of services no longer in the stack */
+};
+
+/*
+ * Converges the host to PROJECT: checks every service's isolation against the
+ * runtime's host_info and resolves every image before anything is created
+ * (an image that does not exist or an isolation this host cannot provide is
+ * STK_ENOENT/STK_EUNAVAIL naming the service: exit status 1), then creates
+ * the project's network and, in depends_on order, each service's sandbox,
+ * endpoint and container, and starts it. Containers whose stack.hash label
+ * equals the desired hash and that run are left untouched, so a second `up`
+ * with nothing changed makes no mutating runtime call. On failure returns the
+ * error of the first failed action, naming the service; what was created
+ * stays recorded.
+ */
+int rec_up(struct rec_env *env, const struct spec_project *project,
+           const struct rec_up_opts *opts, struct stk_err *err);
+
+/*
+ * Removes everything of PROJECT that the runtime lists with its labels, that
+ * the network plug-in lists for it, or that the store recorded: containers
+ * (stopped with their grace period, then deleted), sandboxes, endpoints and
+ * networks. Idempotent. Returns the first error, after trying everything.
+ */
+int rec_down(struct rec_env *env, const char *project, struct stk_err *err);
+
+/*
+ * Prints PROJECT's containers as observed from the runtime: NAME, SERVICE,
+ * STATUS, ISOLATION, PID (host PID of the container's init), PORTS.
+ */
+int rec_ps(struct rec_env *env, const char *project, FILE *out, struct stk_err *err);
+
+/*
+ * Prints the logs of SERVICE's containers (every service when NULL) of
+ * PROJECT: the container's stdout and stderr lines from the monitor's
+ * k8s-file log, prefixed with the container name when several are shown.
+ * FOLLOW keeps printing new lines until interrupted.
+ */
+int rec_logs(struct rec_env *env, const char *project, const char *service, int follow,
+             FILE *out, struct stk_err *err);
 
 #endif

@@ -1,0 +1,30 @@
+/*
+ * rec-internal.h - private cross-file functions of the reconciler.
+ */
+#ifndef REC_INTERNAL_H
+#define REC_INTERNAL_H
+
+#include <stdint.h>
+
+#include "orchestrator/rec.h"
+
+struct rt_container_list;
+
+/* Lists PROJECT's containers from the runtime into *RET (release with rt_container_list_release). */
+int rec__observe(struct rec_env *env, const char *project, struct rt_container_list *ret,
+                 struct stk_err *err);
+/* Records an intent; aborts the process at intent boundary N when STACK_FAULT_INTENT=N. */
+int rec__intent_begin(struct rec_env *env, const char *project, const char *action,
+                      const char *object, int64_t *ret_seq, struct stk_err *err);
+/* Marks an intent done or failed; the second fault-injection boundary. */
+int rec__intent_end(struct rec_env *env, int64_t seq, const struct stk_err *failure,
+                    struct stk_err *err);
+/* Prints one progress line to env->progress. */
+void rec__progress(struct rec_env *env, const char *fmt, ...) STK_PRINTF(2, 3);
+/* Stops, deletes and removes the sandbox of container ID. */
+int rec__remove_container(struct rec_env *env, const char *project, const char *id,
+                          uint64_t grace_ms, struct stk_err *err);
+/* The project's default network name "PROJECT_default" (new string). */
+char *rec__network_name(const char *project);
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * store.h - the SQLite state store (DESIGN.md §4; reference
+ * reconcilers-gitops-sqlite.md §3): WAL mode, synchronous=NORMAL, a busy
+ * timeout, one writer connection, and PRAGMA user_version migrations.
+ *
+ * The store records what the product created (containers, networks,
+ * sandboxes, endpoints, volumes), the intents written around every runtime
+ * mutation, and an append-only, revision-numbered events table. It is never
+ * trusted alone: every pass joins it with the runtime's own listing.
+ */
+#ifndef STORE_H
+#define STORE_H
+
+#include <stdint.h>
+
+#include "common/stk-err.h"
+
+struct store;
+
+/* The newest schema version this build writes (PRAGMA user_version). */
+#define STORE_SCHEMA_VERSION 1
+
+/*
+ * Opens (creating and migrating) the database at PATH (":memory:" for tests).
+ * Returns a new store in *RET_STORE, closed with store_close(); STK_ESTORE on
+ * failure, with SQLite's message.
+ */
+int store_open(const char *path, struct store **ret_store, struct stk_err *err);
+/* Closes STORE; NULL-safe. */
+void store_close(struct store *store);
+
+/*
+ * Records the intent to perform ACTION ("container.create", "network.remove"…)
+ * on OBJECT for PROJECT before the runtime is called. Stores its sequence
+ * number in *RET_SEQ. STK_ESTORE on failure.
+ */
+int store_intent_begin(struct store *store, const char *project, const char *action,
+                       const char *object, int64_t *ret_seq, struct stk_err *err);
+/* Marks intent SEQ done (ERROR NULL) or failed with ERROR. STK_ESTORE on failure. */
+int store_intent_end(struct store *store, int64_t seq, const char *error, struct stk_err *err);
+
+/* Appends an event; returns its revision (> 0) or STK_ESTORE. */
+int64_t store_event_add(struct store *store, const char *project, const char *kind,
+                        const char *object, const char *message, struct stk_err *err);
+
+/* A container as recorded. Strings owned by the row. */
+struct store_container {
+    char *id;
+    char *project;
+    char *service;
+    int number;
+    char *name;
+    char *isolation;
+    char *hash;
+    char *state;
+    char *ports;   /* "0.0.0.0:8080->80/tcp, …" for ps */
+    char *sandbox; /* sandbox id it joined */
+};
+
+void store_container_release(struct store_container *c);
+
+/* Inserts or replaces a container row. */
+int store_container_put(struct store *store, const struct store_container *c, struct stk_err *err);
+/* Updates the state column of container ID. */
+int store_container_set_state(struct store *store, const char *id, const char *state,
+                              struct stk_err *err);
+/* Deletes container row ID (missing is success). */
+int store_container_delete(struct store *store, const char *id, struct stk_err *err);
+/*
+ * Lists the container rows of PROJECT into a new array *RET (caller frees each
+ * with store_container_release() and the array with free()), count in *RET_N.
+ */
+int store_container_list(struct store *store, const char *project, struct store_container **ret,
+                         size_t *ret_n, struct stk_err *err);
+
+/* Kinds of other recorded objects: "network", "sandbox", "volume". */
+int store_object_put(struct store *store, const char *kind, const char *id, const char *project,
+                     const char *data, struct stk_err *err);
+int store_object_delete(struct store *store, const char *kind, const char *id,
+                        struct stk_err *err);
+/*
+ * Lists the ids of objects of KIND for PROJECT (NULL: every project) as a new
+ * NULL-terminated vector (caller frees with stk_strv_free()).
+ */
+int store_object_list(struct store *store, const char *kind, const char *project, char ***ret,
+                      struct stk_err *err);
+
+/* Records the stack PROJECT (files and working dir) as applied. */
+int store_stack_put(struct store *store, const char *project, const char *files,
+                    const char *working_dir, const char *status, struct stk_err *err);
+/* Forgets stack PROJECT. */
+int store_stack_delete(struct store *store, const char *project, struct stk_err *err);
+
+#endif
