@@ -1,0 +1,1536 @@
+/*
+ * cni-plugin.c - the CNI 1.0 network plug-in (`net_plugin_cni`): the ops of
+ * net-plugin.h as state machines on the libuv loop. Each request runs a
+ * sequence of steps; a step that waits (a plugin process, a thread-pool job)
+ * resumes the machine from its callback. Plugin chains follow the CNI 1.0
+ * specification (SPEC.md "Execution of Network Configurations"): ADD runs the
+ * plugins of the conflist in order, each receiving the previous plugin's result
+ * as prevResult; DEL runs them in reverse order and CHECK in order, both with
+ * the cached result of the ADD as prevResult.
+ */
+#include "netplugins/cni/net-cni.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/stk-alloc.h"
+#include "common/stk-buf.h"
+#include "common/stk-fs.h"
+#include "common/stk-strv.h"
+
+struct cni_req;
+typedef void cni_step_fn(struct cni_req *r);
+
+/* One run of a conflist's plugin chain for one endpoint. */
+struct cni_chain {
+    const char *cmd;        /* "ADD", "DEL", "CHECK" */
+    json_t *conflist;       /* owned */
+    char *containerid;      /* owned */
+    char *netns;            /* owned; "" when the namespace is gone (DEL) */
+    char *ifname;           /* owned */
+    char *cni_args;         /* owned, may be NULL */
+    json_t *prev;           /* owned prevResult, may be NULL */
+    json_t *runtime_config; /* owned, may be NULL */
+    size_t idx;             /* plugins run so far */
+    int best_effort;        /* DEL: run every plugin, keep the first error */
+    struct stk_err err;     /* the first failure */
+    cni_step_fn *cb;        /* resumes the request when the chain ends */
+};
+
+struct cni_req {
+    struct net_req base;
+    struct net__cni_priv *priv; /* borrowed */
+    uv_loop_t *loop;
+    net_done_fn *done;
+    void *userdata;
+    uv_timer_t defer;   /* calls DONE on a later loop turn */
+    uv_work_t work;     /* thread-pool job (namespace pin/unpin) */
+    int work_pin;       /* 1: pin, 0: unpin */
+    struct stk_err work_err;
+    cni_step_fn *after; /* resumes after a thread-pool job or a helper process */
+    int helper_failed;
+    struct net__cni_proc *proc; /* running child, for cancellation */
+    struct stk_err err;
+    int state;
+
+    enum net_result_kind kind;
+    struct net_network_info network;
+    struct net_sandbox_info sandbox;
+    struct net_endpoint_info endpoint;
+    struct net_inventory inventory;
+
+    char *name;    /* network name or sandbox id */
+    char *sb_id;   /* sandbox id of an endpoint op */
+    char *pin;     /* namespace pin */
+    char *bridge;  /* bridge name */
+    json_t *rec;   /* record being built (endpoint or network) */
+    struct stk_strv todo_net; /* endpoints still to delete: network[i] on sandbox[i] */
+    struct stk_strv todo_sb;
+    size_t todo_i;
+    struct stk_strv touched; /* networks whose endpoints changed */
+    struct cni_chain chain;
+    cni_step_fn *detach_cb; /* resumes after detach_one() */
+};
+
+static struct net__cni_priv *ctx_priv(struct net_ctx *ctx)
+{
+    return ctx->priv;
+}
+
+/* ---- request life cycle ---- */
+
+static void req_free(uv_handle_t *h)
+{
+    struct cni_req *r = h->data;
+
+    stk_err_clear(&r->err);
+    stk_err_clear(&r->work_err);
+    stk_err_clear(&r->chain.err);
+    net_network_info_release(&r->network);
+    net_sandbox_info_release(&r->sandbox);
+    net_endpoint_info_release(&r->endpoint);
+    net_inventory_release(&r->inventory);
+    free(r->name);
+    free(r->sb_id);
+    free(r->pin);
+    free(r->bridge);
+    json_decref(r->rec);
+    stk_strv_release(&r->todo_net);
+    stk_strv_release(&r->todo_sb);
+    stk_strv_release(&r->touched);
+    json_decref(r->chain.conflist);
+    json_decref(r->chain.prev);
+    json_decref(r->chain.runtime_config);
+    free(r->chain.containerid);
+    free(r->chain.netns);
+    free(r->chain.ifname);
+    free(r->chain.cni_args);
+    free(r);
+}
+
+static void req_cancel(struct net_req *base)
+{
+    struct cni_req *r = (struct cni_req *)base;
+
+    net__cni_proc_kill(r->proc);
+}
+
+static struct cni_req *req_new(struct net_ctx *ctx, net_done_fn *done, void *userdata)
+{
+    struct cni_req *r = stk_new0(struct cni_req);
+
+    r->base.ctx = ctx;
+    r->base.cancel = req_cancel;
+    r->priv = ctx_priv(ctx);
+    r->loop = ctx->loop;
+    r->done = done;
+    r->userdata = userdata;
+    r->defer.data = r;
+    r->work.data = r;
+    uv_timer_init(ctx->loop, &r->defer);
+    stk_strv_init(&r->todo_net);
+    stk_strv_init(&r->todo_sb);
+    stk_strv_init(&r->touched);
+    return r;
+}
+
+/* Drops a request that failed before it started: DONE is never called. */
+static int req_abort(struct cni_req *r, int ret)
+{
+    uv_close((uv_handle_t *)&r->defer, req_free);
+    return ret;
+}
+
+static void req_on_defer(uv_timer_t *t)
+{
+    struct cni_req *r = t->data;
+    struct net_result res = {r->kind, NULL, NULL, NULL, NULL};
+
+    if (!r->err.code && r->base.canceled && r->kind == NET_RESULT_LIST)
+        stk_err_set(&r->err, STK_ECANCELED, 0, "canceled");
+    if (!r->err.code) {
+        switch (r->kind) {
+        case NET_RESULT_NETWORK:
+            res.network = &r->network;
+            break;
+        case NET_RESULT_SANDBOX:
+            res.sandbox = &r->sandbox;
+            break;
+        case NET_RESULT_ENDPOINT:
+            res.endpoint = &r->endpoint;
+            break;
+        case NET_RESULT_LIST:
+            res.inventory = &r->inventory;
+            break;
+        case NET_RESULT_NONE:
+            break;
+        }
+    }
+    r->done(&r->base, r->err.code ? NULL : &res, r->err.code ? &r->err : NULL, r->userdata);
+    uv_close((uv_handle_t *)&r->defer, req_free);
+}
+
+/* Ends the request: DONE runs on a later loop turn, so never before the op returned. */
+static void req_finish(struct cni_req *r)
+{
+    uv_timer_start(&r->defer, req_on_defer, 0, 0);
+}
+
+/* Records a failure for the request unless one is already recorded. */
+static void req_fail_from(struct cni_req *r, struct stk_err *e)
+{
+    if (!r->err.code)
+        stk_err_move(&r->err, e);
+    else
+        stk_err_clear(e);
+}
+
+/* ---- thread-pool jobs and helper processes ---- */
+
+static void work_run(uv_work_t *w)
+{
+    struct cni_req *r = w->data;
+
+    if (r->work_pin)
+        net__cni_netns_pin(r->pin, &r->work_err);
+    else
+        net__cni_netns_unpin(r->pin, &r->work_err);
+}
+
+static void work_after(uv_work_t *w, int status)
+{
+    struct cni_req *r = w->data;
+
+    if (status < 0 && !r->work_err.code)
+        stk_err_set(&r->work_err, STK_ENET, 0, "namespace job: %s", uv_strerror(status));
+    r->after(r);
+}
+
+static void req_queue_netns(struct cni_req *r, int pin, cni_step_fn *after)
+{
+    int e;
+
+    r->work_pin = pin;
+    r->after = after;
+    e = uv_queue_work(r->loop, &r->work, work_run, work_after);
+    if (e < 0) {
+        stk_err_set(&r->work_err, STK_ENET, 0, "queue namespace job: %s", uv_strerror(e));
+        after(r);
+    }
+}
+
+static void build_env(const struct net__cni_priv *p, struct stk_strv *env, const char *cmd,
+                      const char *containerid, const char *netns, const char *ifname,
+                      const char *cni_args)
+{
+    stk_strv_init(env);
+    if (cmd) {
+        stk_strv_pushf(env, "CNI_COMMAND=%s", cmd);
+        stk_strv_pushf(env, "CNI_CONTAINERID=%s", containerid);
+        stk_strv_pushf(env, "CNI_NETNS=%s", netns);
+        stk_strv_pushf(env, "CNI_IFNAME=%s", ifname);
+        stk_strv_pushf(env, "CNI_PATH=%s", p->plugin_dir);
+        if (cni_args)
+            stk_strv_pushf(env, "CNI_ARGS=%s", cni_args);
+    }
+    stk_strv_pushf(env, "PATH=%s", p->path_env);
+    stk_strv_push(env, "LC_ALL=C");
+}
+
+static void helper_on_exit(struct net__cni_proc *proc, void *data)
+{
+    struct cni_req *r = data;
+    const struct net__cni_proc_status *st = net__cni_proc_status(proc);
+
+    r->proc = NULL;
+    r->helper_failed = 0;
+    if (st->spawn_error) {
+        r->helper_failed = 1;
+        stk_err_set(&r->work_err, STK_ENET, 0, "spawn '%s': %s", r->priv->ip_path,
+                    uv_strerror(st->spawn_error));
+    } else if (st->exit_status || st->term_signal) {
+        size_t n = strlen(st->errout);
+
+        while (n && (st->errout[n - 1] == '\n' || st->errout[n - 1] == ' '))
+            n--;
+        r->helper_failed = 1;
+        stk_err_set(&r->work_err, STK_ENET, 0, "exit status %d: %.*s", (int)st->exit_status,
+                    (int)n, st->errout);
+    }
+    r->after(r);
+}
+
+/* Runs `ip ARGS...` (NULL-terminated) and resumes with AFTER; failures land in work_err. */
+static void req_run_ip(struct cni_req *r, cni_step_fn *after, const char *const *args)
+{
+    struct stk_strv argv = STK_STRV_INIT, env = STK_STRV_INIT;
+
+    stk_strv_init(&argv);
+    stk_strv_push(&argv, r->priv->ip_path);
+    for (size_t i = 0; args[i]; i++)
+        stk_strv_push(&argv, args[i]);
+    build_env(r->priv, &env, NULL, NULL, NULL, NULL, NULL);
+    r->after = after;
+    net__cni_proc_start(r->loop, r->priv->ip_path, argv.v, env.v, NULL, helper_on_exit, r,
+                        &r->proc);
+    stk_strv_release(&argv);
+    stk_strv_release(&env);
+}
+
+static int link_exists(const char *ifname)
+{
+    char *path = stk_xasprintf("/sys/class/net/%s", ifname);
+    int r = stk_path_exists(path);
+
+    free(path);
+    return r;
+}
+
+/* ---- CNI plugin chains ---- */
+
+static void chain_next(struct cni_req *r);
+
+/* Fills E from a failed plugin run: the CNI error document when stdout has one. */
+static void chain_plugin_error(struct stk_err *e, const char *type, const char *cmd,
+                               const struct net__cni_proc_status *st)
+{
+    json_t *j = st->out_len ? json_loads(st->out, 0, NULL) : NULL;
+    const char *msg = j ? json_string_value(json_object_get(j, "msg")) : NULL;
+    const char *details = j ? json_string_value(json_object_get(j, "details")) : NULL;
+
+    if (st->spawn_error)
+        stk_err_set(e, STK_ENET, 0, "cni %s %s: spawn: %s", type, cmd,
+                    uv_strerror(st->spawn_error));
+    else if (st->timed_out)
+        stk_err_set(e, STK_ENET, 0, "cni %s %s: timed out", type, cmd);
+    else if (msg && details && *details)
+        stk_err_set(e, STK_ENET, 0, "cni %s %s: %s: %s", type, cmd, msg, details);
+    else if (msg)
+        stk_err_set(e, STK_ENET, 0, "cni %s %s: %s", type, cmd, msg);
+    else if (st->term_signal)
+        stk_err_set(e, STK_ENET, 0, "cni %s %s: killed by signal %d", type, cmd, st->term_signal);
+    else
+        stk_err_set(e, STK_ENET, 0, "cni %s %s: exit status %d: %.200s", type, cmd,
+                    (int)st->exit_status, st->errout);
+    stk_err_set_detail(e, st->out_len ? st->out : (*st->errout ? st->errout : NULL));
+    json_decref(j);
+}
+
+static void chain_on_exit(struct net__cni_proc *proc, void *data)
+{
+    struct cni_req *r = data;
+    struct cni_chain *c = &r->chain;
+    const struct net__cni_proc_status *st = net__cni_proc_status(proc);
+    json_t *plugins = json_object_get(c->conflist, "plugins");
+    size_t n = json_array_size(plugins);
+    size_t pos = strcmp(c->cmd, "DEL") == 0 ? n - 1 - c->idx : c->idx;
+    const char *type = json_string_value(json_object_get(json_array_get(plugins, pos), "type"));
+
+    r->proc = NULL;
+    if (st->spawn_error || st->exit_status || st->term_signal) {
+        struct stk_err e = STK_ERR_INIT;
+
+        chain_plugin_error(&e, type ? type : "?", c->cmd, st);
+        if (!c->err.code)
+            stk_err_move(&c->err, &e);
+        stk_err_clear(&e);
+        if (!c->best_effort) {
+            c->idx = n;
+            c->cb(r);
+            return;
+        }
+    } else if (strcmp(c->cmd, "ADD") == 0) {
+        json_error_t jerr;
+        json_t *res = json_loads(st->out, 0, &jerr);
+
+        if (!json_is_object(res)) {
+            stk_err_set(&c->err, STK_ENET, 0, "cni %s ADD: invalid result: %s", type, jerr.text);
+            stk_err_set_detail(&c->err, st->out);
+            json_decref(res);
+            c->idx = n;
+            c->cb(r);
+            return;
+        }
+        json_decref(c->prev);
+        c->prev = res;
+    }
+    c->idx++;
+    chain_next(r);
+}
+
+static void chain_next(struct cni_req *r)
+{
+    struct cni_chain *c = &r->chain;
+    json_t *plugins = json_object_get(c->conflist, "plugins");
+    size_t n = json_array_size(plugins);
+    struct stk_strv argv = STK_STRV_INIT, env = STK_STRV_INIT;
+    json_t *conf, *caps;
+    const char *type;
+    char *input, *file;
+
+    if (c->idx >= n) {
+        c->cb(r);
+        return;
+    }
+    if (r->base.canceled && !c->best_effort) {
+        stk_err_set(&c->err, STK_ECANCELED, 0, "cni %s: canceled", c->cmd);
+        c->idx = n;
+        c->cb(r);
+        return;
+    }
+    conf = json_deep_copy(json_array_get(plugins, strcmp(c->cmd, "DEL") == 0 ? n - 1 - c->idx
+                                                                              : c->idx));
+    type = json_string_value(json_object_get(conf, "type"));
+    json_object_set(conf, "cniVersion", json_object_get(c->conflist, "cniVersion"));
+    json_object_set(conf, "name", json_object_get(c->conflist, "name"));
+    if (c->prev)
+        json_object_set(conf, "prevResult", c->prev);
+    caps = json_object_get(conf, "capabilities");
+    if (c->runtime_config && json_is_true(json_object_get(caps, "portMappings")) &&
+        json_object_get(c->runtime_config, "portMappings")) {
+        json_t *rc = json_object();
+
+        json_object_set(rc, "portMappings", json_object_get(c->runtime_config, "portMappings"));
+        json_object_set_new(conf, "runtimeConfig", rc);
+    }
+    input = json_dumps(conf, JSON_COMPACT);
+    file = stk_xasprintf("%s/%s", r->priv->plugin_dir, type ? type : "missing-type");
+    stk_strv_init(&argv);
+    stk_strv_push(&argv, file);
+    build_env(r->priv, &env, c->cmd, c->containerid, c->netns, c->ifname, c->cni_args);
+    net__cni_proc_start(r->loop, file, argv.v, env.v, input, chain_on_exit, r, &r->proc);
+    stk_strv_release(&argv);
+    stk_strv_release(&env);
+    free(file);
+    free(input);
+    json_decref(conf);
+}
+
+/*
+ * Starts CMD over CONFLIST (stolen) for one endpoint; CB resumes the request
+ * with the outcome in r->chain.err and, for ADD, the result in r->chain.prev.
+ */
+static void chain_start(struct cni_req *r, const char *cmd, json_t *conflist,
+                        const char *containerid, const char *netns, const char *ifname,
+                        const char *cni_args, json_t *prev, json_t *runtime_config,
+                        cni_step_fn *cb)
+{
+    struct cni_chain *c = &r->chain;
+
+    json_decref(c->conflist);
+    json_decref(c->prev);
+    json_decref(c->runtime_config);
+    free(c->containerid);
+    free(c->netns);
+    free(c->ifname);
+    free(c->cni_args);
+    stk_err_clear(&c->err);
+    c->cmd = cmd;
+    c->conflist = conflist;
+    c->containerid = stk_xstrdup(containerid);
+    c->netns = stk_xstrdup(netns ? netns : "");
+    c->ifname = stk_xstrdup(ifname);
+    c->cni_args = stk_xstrdup(cni_args);
+    c->prev = prev ? json_incref(prev) : NULL;
+    c->runtime_config = runtime_config ? json_incref(runtime_config) : NULL;
+    c->idx = 0;
+    c->best_effort = strcmp(cmd, "DEL") == 0;
+    c->cb = cb;
+    chain_next(r);
+}
+
+/* ---- conflists and records ---- */
+
+static json_t *conflist_build(const struct net__cni_priv *p, const char *name, const char *bridge,
+                              const char *subnet, const char *gateway, int internal)
+{
+    json_t *ipam, *range, *bridge_conf, *portmap;
+
+    range = json_pack("{s:s, s:s}", "subnet", subnet, "gateway", gateway);
+    ipam = json_pack("{s:s, s:s, s:[[o]]}", "type", "host-local", "dataDir", p->ipam_dir,
+                     "ranges", range);
+    if (!internal)
+        json_object_set_new(ipam, "routes", json_pack("[{s:s}]", "dst", "0.0.0.0/0"));
+    bridge_conf = json_pack("{s:s, s:s, s:b, s:b, s:b, s:o}", "type", "bridge", "bridge", bridge,
+                            "isGateway", !internal, "ipMasq", !internal, "hairpinMode", 1,
+                            "ipam", ipam);
+    portmap = json_pack("{s:s, s:{s:b}, s:b}", "type", "portmap", "capabilities",
+                        "portMappings", 1, "snat", 1);
+    return json_pack("{s:s, s:s, s:[o,o]}", "cniVersion", NET_CNI_VERSION, "name", name,
+                     "plugins", bridge_conf, portmap);
+}
+
+static json_t *runtime_config_build(const json_t *ports)
+{
+    json_t *pm = json_array(), *v;
+    size_t i;
+
+    json_array_foreach(ports, i, v) {
+        json_t *m = json_pack("{s:O, s:O, s:O}", "hostPort", json_object_get(v, "host_port"),
+                              "containerPort", json_object_get(v, "container_port"), "protocol",
+                              json_object_get(v, "protocol"));
+        const char *hip = json_string_value(json_object_get(v, "host_ip"));
+
+        if (hip && *hip)
+            json_object_set_new(m, "hostIP", json_string(hip));
+        json_array_append_new(pm, m);
+    }
+    return json_pack("{s:o}", "portMappings", pm);
+}
+
+/* Loads network NAME's conflist, regenerating it from the record when the file is missing. */
+static int conflist_load(const struct net__cni_priv *p, const char *name, json_t **ret,
+                         struct stk_err *err)
+{
+    char *path = net__cni_conflist_path(p, name);
+    int r = net__cni_json_load(path, ret, err);
+
+    free(path);
+    if (r == STK_ENOENT) {
+        char *npath = net__cni_network_path(p, name);
+        json_t *rec = NULL;
+
+        stk_err_clear(err);
+        r = net__cni_json_load(npath, &rec, err);
+        free(npath);
+        if (r == STK_ENOENT)
+            return stk_err_set(err, STK_ENOENT, 0, "network '%s' not found", name);
+        if (r < 0)
+            return r;
+        *ret = conflist_build(p, name, json_string_value(json_object_get(rec, "bridge")),
+                              json_string_value(json_object_get(rec, "subnet")),
+                              json_string_value(json_object_get(rec, "gateway")),
+                              json_is_true(json_object_get(rec, "internal")));
+        json_decref(rec);
+    }
+    return r;
+}
+
+/* ---- detaching one endpoint (detach, sandbox_remove, network_remove) ---- */
+
+static void detach_one_done(struct cni_req *r)
+{
+    struct stk_err e = STK_ERR_INIT;
+    char *epath = net__cni_endpoint_path(r->priv, r->todo_sb.v[r->todo_i],
+                                         r->todo_net.v[r->todo_i]);
+    char *edir = net__cni_endpoint_dir(r->priv, r->todo_sb.v[r->todo_i]);
+    char *nets[] = {r->todo_net.v[r->todo_i], NULL};
+
+    if (r->chain.err.code) {
+        /* The record stays so that the endpoint remains tracked and a retry runs DEL again. */
+        req_fail_from(r, &r->chain.err);
+        stk_err_wrap(&r->err, "detach '%s' from '%s'", r->todo_sb.v[r->todo_i],
+                     r->todo_net.v[r->todo_i]);
+    } else {
+        if (unlink(epath) < 0 && errno != ENOENT) {
+            stk_err_set(&e, STK_EIO, errno, "remove '%s'", epath);
+            req_fail_from(r, &e);
+        }
+        rmdir(edir); /* only when empty */
+        if (!stk_strv_contains(&r->touched, nets[0]))
+            stk_strv_push(&r->touched, nets[0]);
+        if (net__cni_hosts_refresh(r->priv, nets, r->todo_sb.v[r->todo_i], &e) < 0)
+            req_fail_from(r, &e);
+    }
+    free(epath);
+    free(edir);
+    r->todo_i++;
+    r->detach_cb(r);
+}
+
+/*
+ * Runs DEL for endpoint todo_net[todo_i] on todo_sb[todo_i], removes its record
+ * and rewrites the hosts files of its network; then increments todo_i and
+ * resumes with r->detach_cb. A missing endpoint is success.
+ */
+static void detach_one(struct cni_req *r)
+{
+    const char *net = r->todo_net.v[r->todo_i], *sb = r->todo_sb.v[r->todo_i];
+    char *epath = net__cni_endpoint_path(r->priv, sb, net);
+    char *pin = net__cni_pin_path(r->priv, sb);
+    struct stk_err e = STK_ERR_INIT;
+    json_t *ep = NULL, *conflist = NULL, *rc = NULL;
+    int ret;
+
+    ret = net__cni_json_load(epath, &ep, &e);
+    if (ret == STK_ENOENT) {
+        stk_err_clear(&e);
+        stk_err_clear(&r->chain.err);
+        detach_one_done(r);
+        goto out;
+    }
+    if (ret == 0)
+        ret = conflist_load(r->priv, net, &conflist, &e);
+    if (ret < 0) {
+        stk_err_clear(&r->chain.err);
+        stk_err_move(&r->chain.err, &e);
+        detach_one_done(r);
+        goto out;
+    }
+    rc = runtime_config_build(json_object_get(ep, "ports"));
+    chain_start(r, "DEL", conflist, sb, net__cni_netns_alive(pin) ? pin : "",
+                json_string_value(json_object_get(ep, "ifname")), NULL,
+                json_object_get(ep, "result"), rc, detach_one_done);
+out:
+    stk_err_clear(&e);
+    json_decref(ep);
+    json_decref(rc);
+    free(epath);
+    free(pin);
+}
+
+/* Queues every endpoint of sandbox SB (NULL: every sandbox) on network NET (NULL: every one). */
+static int todo_collect(struct cni_req *r, const char *net, const char *sb, struct stk_err *err)
+{
+    char **sbs = NULL;
+    int ret;
+
+    ret = net__cni_list_dir(r->priv->endpoints_dir, "", &sbs, err);
+    if (ret < 0)
+        return ret;
+    for (size_t s = 0; sbs[s]; s++) {
+        char *edir = net__cni_endpoint_dir(r->priv, sbs[s]);
+        char **nets = NULL;
+
+        if (sb && strcmp(sb, sbs[s]) != 0) {
+            free(edir);
+            continue;
+        }
+        ret = net__cni_list_records(edir, &nets, err);
+        free(edir);
+        if (ret < 0)
+            break;
+        for (size_t n = 0; nets[n]; n++) {
+            if (net && strcmp(net, nets[n]) != 0)
+                continue;
+            stk_strv_push(&r->todo_net, nets[n]);
+            stk_strv_push(&r->todo_sb, sbs[s]);
+        }
+        stk_strv_free(nets);
+    }
+    stk_strv_free(sbs);
+    return ret;
+}
+
+/* ---- init / fini ---- */
+
+static int cni_init(struct net_ctx *ctx, struct stk_err *err)
+{
+    struct net__cni_priv *p = ctx_priv(ctx);
+    static const char *const needed[] = {"bridge", "host-local", "portmap", "loopback"};
+    static const char *const ips[] = {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"};
+    const char *path = getenv("PATH");
+    const char *dirs[6];
+    int ret;
+
+    p->net_dir = stk_xasprintf("%s/net", ctx->state_dir);
+    p->conf_dir = stk_xasprintf("%s/conf", p->net_dir);
+    p->ipam_dir = stk_xasprintf("%s/ipam", p->net_dir);
+    p->networks_dir = stk_xasprintf("%s/networks", p->net_dir);
+    p->sandboxes_dir = stk_xasprintf("%s/sandboxes", p->net_dir);
+    p->endpoints_dir = stk_xasprintf("%s/endpoints", p->net_dir);
+    p->netns_dir = stk_xasprintf("%s/netns", ctx->run_dir);
+    p->plugin_dir = stk_xstrdup(NET_CNI_PLUGIN_DIR);
+    p->path_env = stk_xstrdup(path && *path ? path
+                                            : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+                                              "/sbin:/bin");
+    for (size_t i = 0; i < STK_ARRAY_SIZE(needed); i++) {
+        char *f = stk_xasprintf("%s/%s", p->plugin_dir, needed[i]);
+        int ok = access(f, X_OK) == 0;
+
+        free(f);
+        if (!ok)
+            return stk_err_set(err, STK_EUNAVAIL, 0, "CNI plugin '%s' not found in '%s'",
+                               needed[i], p->plugin_dir);
+    }
+    for (size_t i = 0; i < STK_ARRAY_SIZE(ips) && !p->ip_path; i++)
+        if (access(ips[i], X_OK) == 0)
+            p->ip_path = stk_xstrdup(ips[i]);
+    if (!p->ip_path)
+        return stk_err_set(err, STK_EUNAVAIL, 0, "iproute2 'ip' not found");
+    dirs[0] = p->conf_dir;
+    dirs[1] = p->ipam_dir;
+    dirs[2] = p->networks_dir;
+    dirs[3] = p->sandboxes_dir;
+    dirs[4] = p->endpoints_dir;
+    dirs[5] = p->netns_dir;
+    for (size_t i = 0; i < STK_ARRAY_SIZE(dirs); i++) {
+        ret = stk_mkdir_p(dirs[i], 0755, err);
+        if (ret < 0)
+            return stk_err_wrap(err, "cni plug-in");
+    }
+    return 0;
+}
+
+static void cni_fini(struct net_ctx *ctx)
+{
+    struct net__cni_priv *p = ctx_priv(ctx);
+
+    if (!p)
+        return;
+    free(p->net_dir);
+    free(p->conf_dir);
+    free(p->ipam_dir);
+    free(p->networks_dir);
+    free(p->sandboxes_dir);
+    free(p->endpoints_dir);
+    free(p->netns_dir);
+    free(p->plugin_dir);
+    free(p->ip_path);
+    free(p->path_env);
+    memset(p, 0, sizeof(*p));
+}
+
+/* ---- network_create ---- */
+
+static void netcreate_bridge_done(struct cni_req *r)
+{
+    if (r->helper_failed && !link_exists(r->bridge)) {
+        req_fail_from(r, &r->work_err);
+        stk_err_wrap(&r->err, "create bridge '%s' for network '%s'", r->bridge, r->name);
+    }
+    stk_err_clear(&r->work_err);
+    req_finish(r);
+}
+
+static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec *spec,
+                              net_done_fn *done, void *userdata, struct net_req **ret_req,
+                              struct stk_err *err)
+{
+    struct net__cni_priv *p = ctx_priv(ctx);
+    struct cni_req *r;
+    char bridge[16];
+    char *npath = NULL, *cpath = NULL, *subnet = NULL, *gateway = NULL;
+    json_t *rec = NULL, *conflist = NULL;
+    uint32_t addr;
+    int prefix, ret;
+
+    if (!spec || !net__cni_name_valid(spec->name))
+        return stk_err_set(err, STK_EINVAL, 0, "invalid network name '%s'",
+                           spec && spec->name ? spec->name : "");
+    if (spec->subnet && (net__cni_cidr_parse(spec->subnet, &addr, &prefix) < 0 || prefix > 30))
+        return stk_err_set(err, STK_EINVAL, 0, "network '%s': invalid subnet '%s'", spec->name,
+                           spec->subnet);
+    r = req_new(ctx, done, userdata);
+    r->kind = NET_RESULT_NETWORK;
+    r->name = stk_xstrdup(spec->name);
+    net__cni_bridge_name(spec->name, bridge);
+    r->bridge = stk_xstrdup(bridge);
+    npath = net__cni_network_path(p, spec->name);
+    cpath = net__cni_conflist_path(p, spec->name);
+
+    ret = net__cni_json_load(npath, &rec, err);
+    if (ret == 0) {
+        const char *have = json_string_value(json_object_get(rec, "subnet"));
+
+        if (spec->subnet && (!have || strcmp(have, spec->subnet) != 0)) {
+            ret = stk_err_set(err, STK_EEXIST, 0, "network '%s' exists with subnet '%s'",
+                              spec->name, have ? have : "");
+            goto out;
+        }
+    } else if (ret == STK_ENOENT) {
+        stk_err_clear(err);
+        if (spec->subnet) {
+            uint32_t mask = prefix ? 0xffffffffu << (32 - prefix) : 0;
+
+            subnet = stk_xstrdup(spec->subnet);
+            if (spec->gateway) {
+                gateway = stk_xstrdup(spec->gateway);
+            } else {
+                uint32_t gw = (addr & mask) + 1;
+
+                gateway = stk_xasprintf("%u.%u.%u.%u", gw >> 24, (gw >> 16) & 255,
+                                        (gw >> 8) & 255, gw & 255);
+            }
+        } else {
+            ret = net__cni_subnet_alloc(p, &subnet, &gateway, err);
+            if (ret < 0)
+                goto out;
+        }
+        rec = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s?}", "name", spec->name, "subnet", subnet,
+                        "gateway", gateway, "bridge", bridge, "internal", spec->internal != 0,
+                        "project", spec->project);
+        ret = net__cni_json_save(npath, rec, err);
+        if (ret < 0)
+            goto out;
+    } else {
+        goto out;
+    }
+    /* The conflist is rewritten every time: creating an existing network repairs it. */
+    conflist = conflist_build(p, spec->name, json_string_value(json_object_get(rec, "bridge")),
+                              json_string_value(json_object_get(rec, "subnet")),
+                              json_string_value(json_object_get(rec, "gateway")),
+                              json_is_true(json_object_get(rec, "internal")));
+    ret = net__cni_json_save(cpath, conflist, err);
+    if (ret < 0)
+        goto out;
+    net__cni_network_from_json(rec, &r->network);
+    *ret_req = &r->base;
+    if (link_exists(r->bridge)) {
+        req_finish(r);
+    } else {
+        const char *args[] = {"link", "add", "name", r->bridge, "type", "bridge", NULL};
+
+        req_run_ip(r, netcreate_bridge_done, args);
+    }
+    r = NULL;
+out:
+    if (r) {
+        stk_err_wrap(err, "create network '%s'", spec->name);
+        req_abort(r, ret);
+    }
+    json_decref(rec);
+    json_decref(conflist);
+    free(npath);
+    free(cpath);
+    free(subnet);
+    free(gateway);
+    return ret;
+}
+
+/* ---- network_remove ---- */
+
+static void netremove_link_done(struct cni_req *r)
+{
+    if (r->helper_failed && link_exists(r->bridge)) {
+        req_fail_from(r, &r->work_err);
+        stk_err_wrap(&r->err, "delete bridge '%s'", r->bridge);
+    }
+    stk_err_clear(&r->work_err);
+    if (r->err.code)
+        stk_err_wrap(&r->err, "remove network '%s'", r->name);
+    req_finish(r);
+}
+
+static void netremove_step(struct cni_req *r)
+{
+    struct stk_err e = STK_ERR_INIT;
+    char *npath, *cpath, *ipam;
+
+    if (r->todo_i < r->todo_net.n) {
+        detach_one(r);
+        return;
+    }
+    if (r->err.code) {
+        /* An endpoint could not be detached: keep the network so it stays tracked. */
+        stk_err_wrap(&r->err, "remove network '%s'", r->name);
+        req_finish(r);
+        return;
+    }
+    cpath = net__cni_conflist_path(r->priv, r->name);
+    npath = net__cni_network_path(r->priv, r->name);
+    ipam = stk_xasprintf("%s/%s", r->priv->ipam_dir, r->name);
+    if (unlink(cpath) < 0 && errno != ENOENT) {
+        stk_err_set(&e, STK_EIO, errno, "remove '%s'", cpath);
+        req_fail_from(r, &e);
+    }
+    if (stk_rm_rf(ipam, &e) < 0)
+        req_fail_from(r, &e);
+    if (!r->err.code && unlink(npath) < 0 && errno != ENOENT) {
+        stk_err_set(&e, STK_EIO, errno, "remove '%s'", npath);
+        req_fail_from(r, &e);
+    }
+    free(cpath);
+    free(npath);
+    free(ipam);
+    if (link_exists(r->bridge)) {
+        const char *args[] = {"link", "del", "dev", r->bridge, NULL};
+
+        req_run_ip(r, netremove_link_done, args);
+        return;
+    }
+    r->helper_failed = 0;
+    netremove_link_done(r);
+}
+
+static int cni_network_remove(struct net_ctx *ctx, const char *name, net_done_fn *done,
+                              void *userdata, struct net_req **ret_req, struct stk_err *err)
+{
+    struct net__cni_priv *p = ctx_priv(ctx);
+    char *npath;
+    json_t *rec = NULL;
+    struct cni_req *r;
+    char bridge[16];
+    int ret;
+
+    if (!net__cni_name_valid(name))
+        return stk_err_set(err, STK_EINVAL, 0, "invalid network name '%s'", name ? name : "");
+    r = req_new(ctx, done, userdata);
+    r->name = stk_xstrdup(name);
+    npath = net__cni_network_path(p, name);
+    ret = net__cni_json_load(npath, &rec, err);
+    free(npath);
+    if (ret == 0 && json_string_value(json_object_get(rec, "bridge"))) {
+        r->bridge = stk_xstrdup(json_string_value(json_object_get(rec, "bridge")));
+    } else {
+        /* A missing record: clean up whatever the derived names still hold. */
+        stk_err_clear(err);
+        net__cni_bridge_name(name, bridge);
+        r->bridge = stk_xstrdup(bridge);
+    }
+    json_decref(rec);
+    ret = todo_collect(r, name, NULL, err);
+    if (ret < 0) {
+        stk_err_wrap(err, "remove network '%s'", name);
+        return req_abort(r, ret);
+    }
+    r->detach_cb = netremove_step;
+    *ret_req = &r->base;
+    netremove_step(r);
+    return 0;
+}
+
+/* ---- sandbox_create ---- */
+
+static void sbcreate_fail_unpinned(struct cni_req *r)
+{
+    stk_err_clear(&r->work_err);
+    req_finish(r);
+}
+
+static void sbcreate_loopback_done(struct cni_req *r)
+{
+    struct net__cni_priv *p = r->priv;
+    struct stk_err e = STK_ERR_INIT;
+    char *spath = NULL;
+    int ret;
+
+    if (r->chain.err.code) {
+        req_fail_from(r, &r->chain.err);
+        stk_err_wrap(&r->err, "create sandbox '%s'", r->name);
+        req_queue_netns(r, 0, sbcreate_fail_unpinned);
+        return;
+    }
+    spath = net__cni_sandbox_path(p, r->name);
+    ret = net__cni_resolv_write(json_string_value(json_object_get(r->rec, "resolv_path")), &e);
+    if (ret == 0)
+        ret = net__cni_json_save(spath, r->rec, &e);
+    if (ret == 0)
+        ret = net__cni_hosts_write(p, r->name, &e);
+    if (ret < 0) {
+        req_fail_from(r, &e);
+        stk_err_wrap(&r->err, "create sandbox '%s'", r->name);
+    } else {
+        net__cni_sandbox_from_json(r->rec, &r->sandbox);
+    }
+    free(spath);
+    req_finish(r);
+}
+
+static void sbcreate_pinned(struct cni_req *r)
+{
+    json_t *lo;
+
+    if (r->work_err.code) {
+        req_fail_from(r, &r->work_err);
+        stk_err_wrap(&r->err, "create sandbox '%s'", r->name);
+        req_finish(r);
+        return;
+    }
+    /* Bring up lo in the new namespace with the CNI loopback plugin. */
+    lo = json_pack("{s:s, s:s, s:[{s:s}]}", "cniVersion", NET_CNI_VERSION, "name",
+                   "stk-loopback", "plugins", "type", "loopback");
+    chain_start(r, "ADD", lo, r->name, r->pin, "lo", NULL, NULL, NULL, sbcreate_loopback_done);
+}
+
+static int cni_sandbox_create(struct net_ctx *ctx, const struct net_sandbox_spec *spec,
+                              net_done_fn *done, void *userdata, struct net_req **ret_req,
+                              struct stk_err *err)
+{
+    struct net__cni_priv *p = ctx_priv(ctx);
+    struct cni_req *r;
+    char *spath, *hosts, *resolv;
+    json_t *rec = NULL;
+    int ret;
+
+    if (!spec || !net__cni_name_valid(spec->id))
+        return stk_err_set(err, STK_EINVAL, 0, "invalid sandbox id '%s'",
+                           spec && spec->id ? spec->id : "");
+    r = req_new(ctx, done, userdata);
+    r->kind = NET_RESULT_SANDBOX;
+    r->name = stk_xstrdup(spec->id);
+    r->pin = net__cni_pin_path(p, spec->id);
+    spath = net__cni_sandbox_path(p, spec->id);
+    ret = net__cni_json_load(spath, &rec, err);
+    free(spath);
+    if (ret == 0 && net__cni_netns_alive(r->pin)) {
+        net__cni_sandbox_from_json(rec, &r->sandbox);
+        json_decref(rec);
+        *ret_req = &r->base;
+        req_finish(r);
+        return 0;
+    }
+    json_decref(rec);
+    if (ret < 0 && ret != STK_ENOENT) {
+        stk_err_wrap(err, "create sandbox '%s'", spec->id);
+        return req_abort(r, ret);
+    }
+    stk_err_clear(err);
+    hosts = stk_xasprintf("%s.hosts", r->pin);
+    resolv = stk_xasprintf("%s.resolv.conf", r->pin);
+    r->rec = json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:s}", "id", spec->id, "hostname",
+                       spec->hostname, "project", spec->project, "handle", r->pin, "hosts_path",
+                       hosts, "resolv_path", resolv);
+    free(hosts);
+    free(resolv);
+    *ret_req = &r->base;
+    req_queue_netns(r, 1, sbcreate_pinned);
+    return 0;
+}
+
+/* ---- sandbox_remove ---- */
+
+static void sbremove_unpinned(struct cni_req *r)
+{
+    struct net__cni_priv *p = r->priv;
+    struct stk_err e = STK_ERR_INIT;
+    char *spath = net__cni_sandbox_path(p, r->name);
+    char *hosts = stk_xasprintf("%s.hosts", r->pin);
+    char *resolv = stk_xasprintf("%s.resolv.conf", r->pin);
+    char *edir = net__cni_endpoint_dir(p, r->name);
+
+    if (r->work_err.code) {
+        req_fail_from(r, &r->work_err);
+    } else {
+        const char *files[] = {hosts, resolv, spath};
+
+        for (size_t i = 0; i < STK_ARRAY_SIZE(files); i++)
+            if (unlink(files[i]) < 0 && errno != ENOENT) {
+                stk_err_set(&e, STK_EIO, errno, "remove '%s'", files[i]);
+                req_fail_from(r, &e);
+            }
+        rmdir(edir);
+    }
+    if (r->err.code)
+        stk_err_wrap(&r->err, "remove sandbox '%s'", r->name);
+    free(spath);
+    free(hosts);
+    free(resolv);
+    free(edir);
+    req_finish(r);
+}
+
+static void sbremove_step(struct cni_req *r)
+{
+    if (r->todo_i < r->todo_net.n) {
+        detach_one(r);
+        return;
+    }
+    if (r->err.code) {
+        /* Keep the namespace: an endpoint that failed DEL is still in it. */
+        stk_err_wrap(&r->err, "remove sandbox '%s'", r->name);
+        req_finish(r);
+        return;
+    }
+    req_queue_netns(r, 0, sbremove_unpinned);
+}
+
+static int cni_sandbox_remove(struct net_ctx *ctx, const char *id, net_done_fn *done,
+                              void *userdata, struct net_req **ret_req, struct stk_err *err)
+{
+    struct cni_req *r;
+    int ret;
+
+    if (!net__cni_name_valid(id))
+        return stk_err_set(err, STK_EINVAL, 0, "invalid sandbox id '%s'", id ? id : "");
+    r = req_new(ctx, done, userdata);
+    r->name = stk_xstrdup(id);
+    r->pin = net__cni_pin_path(ctx_priv(ctx), id);
+    ret = todo_collect(r, NULL, id, err);
+    if (ret < 0) {
+        stk_err_wrap(err, "remove sandbox '%s'", id);
+        return req_abort(r, ret);
+    }
+    r->detach_cb = sbremove_step;
+    *ret_req = &r->base;
+    sbremove_step(r);
+    return 0;
+}
+
+/* ---- attach ---- */
+
+/* Finds the address, prefix and MAC of IFNAME in a CNI 1.0 result. */
+static int result_parse(const json_t *res, const char *ifname, struct net_endpoint_info *ep,
+                        struct stk_err *err)
+{
+    json_t *ifs = json_object_get(res, "interfaces"), *ips = json_object_get(res, "ips"), *v;
+    json_int_t want = -1;
+    const char *addr = NULL;
+    size_t i;
+    uint32_t a;
+    int prefix;
+
+    json_array_foreach(ifs, i, v) {
+        const char *sb = json_string_value(json_object_get(v, "sandbox"));
+
+        if (sb && *sb && strcmp(json_string_value(json_object_get(v, "name")) ?: "", ifname) == 0)
+            want = (json_int_t)i;
+    }
+    json_array_foreach(ips, i, v) {
+        json_t *idx = json_object_get(v, "interface");
+        const char *s = json_string_value(json_object_get(v, "address"));
+
+        if (!s || !strchr(s, '.'))
+            continue;
+        if (want < 0 || (json_is_integer(idx) && json_integer_value(idx) == want)) {
+            addr = s;
+            break;
+        }
+    }
+    if (!addr || net__cni_cidr_parse(addr, &a, &prefix) < 0)
+        return stk_err_set(err, STK_ENET, 0, "cni result has no IPv4 address for '%s'", ifname);
+    ep->ipv4 = stk_xstrndup(addr, (size_t)(strchr(addr, '/') - addr));
+    ep->prefix_len = prefix;
+    if (want >= 0)
+        ep->mac = stk_xstrdup(
+            json_string_value(json_object_get(json_array_get(ifs, (size_t)want), "mac")));
+    return 0;
+}
+
+static void attach_rolled_back(struct cni_req *r)
+{
+    /* The ADD error is already in r->err; a DEL failure during rollback is dropped. */
+    stk_err_clear(&r->chain.err);
+    req_finish(r);
+}
+
+static void attach_added(struct cni_req *r)
+{
+    struct net__cni_priv *p = r->priv;
+    struct stk_err e = STK_ERR_INIT;
+    char *epath = net__cni_endpoint_path(p, r->sb_id, r->name);
+    const char *ifname = json_string_value(json_object_get(r->rec, "ifname"));
+    char *nets[] = {r->name, NULL};
+    json_t *rc;
+    char *pin;
+    int ret;
+
+    if (!r->chain.err.code) {
+        ret = result_parse(r->chain.prev, ifname, &r->endpoint, &e);
+        if (ret == 0) {
+            json_object_set_new(r->rec, "ipv4", json_string(r->endpoint.ipv4));
+            json_object_set_new(r->rec, "prefix_len", json_integer(r->endpoint.prefix_len));
+            if (r->endpoint.mac)
+                json_object_set_new(r->rec, "mac", json_string(r->endpoint.mac));
+            json_object_set(r->rec, "result", r->chain.prev);
+            json_object_set_new(r->rec, "state", json_string("ready"));
+            ret = net__cni_json_save(epath, r->rec, &e);
+        }
+        if (ret == 0) {
+            net_endpoint_info_release(&r->endpoint);
+            net__cni_endpoint_from_json(r->rec, &r->endpoint);
+            if (net__cni_hosts_refresh(p, nets, r->sb_id, &e) < 0) {
+                req_fail_from(r, &e);
+                stk_err_wrap(&r->err, "attach '%s' to '%s'", r->sb_id, r->name);
+            }
+            free(epath);
+            req_finish(r);
+            return;
+        }
+        stk_err_move(&r->chain.err, &e);
+    }
+    /* ADD failed: undo what the chain did (CNI spec: DEL after a failed ADD). */
+    req_fail_from(r, &r->chain.err);
+    stk_err_wrap(&r->err, "attach '%s' to '%s'", r->sb_id, r->name);
+    pin = net__cni_pin_path(p, r->sb_id);
+    rc = runtime_config_build(json_object_get(r->rec, "ports"));
+    chain_start(r, "DEL", json_incref(r->chain.conflist), r->sb_id, pin, ifname,
+                json_string_value(json_object_get(r->rec, "cni_args")), r->chain.prev, rc,
+                attach_rolled_back);
+    json_decref(rc);
+    free(pin);
+    free(epath);
+}
+
+static void attach_add(struct cni_req *r)
+{
+    struct stk_err e = STK_ERR_INIT;
+    json_t *conflist = NULL, *rc;
+    char *pin = net__cni_pin_path(r->priv, r->sb_id);
+
+    stk_err_clear(&r->chain.err); /* a failed cleanup DEL of a stale attempt is not fatal */
+    if (conflist_load(r->priv, r->name, &conflist, &e) < 0) {
+        req_fail_from(r, &e);
+        stk_err_wrap(&r->err, "attach '%s' to '%s'", r->sb_id, r->name);
+        req_finish(r);
+        free(pin);
+        return;
+    }
+    rc = runtime_config_build(json_object_get(r->rec, "ports"));
+    chain_start(r, "ADD", conflist, r->sb_id, pin,
+                json_string_value(json_object_get(r->rec, "ifname")),
+                json_string_value(json_object_get(r->rec, "cni_args")), NULL, rc, attach_added);
+    json_decref(rc);
+    free(pin);
+}
+
+/* Picks IFNAME, or the lowest ethN no endpoint of the sandbox uses. */
+static char *attach_ifname(const struct net__cni_priv *p, const char *sb, const char *want)
+{
+    char *edir = net__cni_endpoint_dir(p, sb);
+    struct stk_strv used = STK_STRV_INIT;
+    char **nets = NULL;
+    struct stk_err e = STK_ERR_INIT;
+    char *name = NULL;
+
+    if (want && *want) {
+        free(edir);
+        return stk_xstrdup(want);
+    }
+    stk_strv_init(&used);
+    if (net__cni_list_records(edir, &nets, &e) == 0) {
+        for (size_t i = 0; nets[i]; i++) {
+            char *path = net__cni_endpoint_path(p, sb, nets[i]);
+            json_t *ep = NULL;
+
+            if (net__cni_json_load(path, &ep, &e) == 0 &&
+                json_string_value(json_object_get(ep, "ifname")))
+                stk_strv_push(&used, json_string_value(json_object_get(ep, "ifname")));
+            stk_err_clear(&e);
+            json_decref(ep);
+            free(path);
+        }
+    }
+    stk_err_clear(&e);
+    for (unsigned i = 0; !name; i++) {
+        name = stk_xasprintf("eth%u", i);
+        if (stk_strv_contains(&used, name)) {
+            free(name);
+            name = NULL;
+        }
+    }
+    stk_strv_free(nets);
+    stk_strv_release(&used);
+    free(edir);
+    return name;
+}
+
+static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net_done_fn *done,
+                      void *userdata, struct net_req **ret_req, struct stk_err *err)
+{
+    struct net__cni_priv *p = ctx_priv(ctx);
+    struct cni_req *r = NULL;
+    char *npath = NULL, *spath = NULL, *epath = NULL, *pin = NULL, *ifname = NULL;
+    json_t *ep = NULL, *ports = NULL, *aliases = NULL;
+    int ret = 0, stale = 0;
+
+    if (!att || !net__cni_name_valid(att->network) || !net__cni_name_valid(att->sandbox))
+        return stk_err_set(err, STK_EINVAL, 0, "attach: invalid network or sandbox name");
+    for (size_t i = 0; i < att->n_ports; i++)
+        if (strcmp(att->ports[i].protocol, "tcp") != 0 &&
+            strcmp(att->ports[i].protocol, "udp") != 0)
+            return stk_err_set(err, STK_EINVAL, 0, "attach '%s' to '%s': invalid protocol '%s'",
+                               att->sandbox, att->network, att->ports[i].protocol);
+    if (att->ipv4_address) {
+        uint32_t a;
+        int pl;
+        char *tmp = stk_xasprintf("%s/32", att->ipv4_address);
+
+        ret = net__cni_cidr_parse(tmp, &a, &pl);
+        free(tmp);
+        if (ret < 0)
+            return stk_err_set(err, STK_EINVAL, 0, "attach '%s' to '%s': invalid address '%s'",
+                               att->sandbox, att->network, att->ipv4_address);
+    }
+    npath = net__cni_network_path(p, att->network);
+    spath = net__cni_sandbox_path(p, att->sandbox);
+    epath = net__cni_endpoint_path(p, att->sandbox, att->network);
+    pin = net__cni_pin_path(p, att->sandbox);
+    if (!stk_path_exists(npath)) {
+        ret = stk_err_set(err, STK_ENOENT, 0, "network '%s' not found", att->network);
+        goto out;
+    }
+    if (!stk_path_exists(spath) || !net__cni_netns_alive(pin)) {
+        ret = stk_err_set(err, STK_ENOENT, 0, "sandbox '%s' not found", att->sandbox);
+        goto out;
+    }
+    r = req_new(ctx, done, userdata);
+    r->kind = NET_RESULT_ENDPOINT;
+    r->name = stk_xstrdup(att->network);
+    r->sb_id = stk_xstrdup(att->sandbox);
+
+    ret = net__cni_json_load(epath, &ep, err);
+    if (ret == 0 && strcmp(json_string_value(json_object_get(ep, "state")) ?: "", "ready") == 0) {
+        /* Attaching an existing endpoint returns it. */
+        net__cni_endpoint_from_json(ep, &r->endpoint);
+        *ret_req = &r->base;
+        req_finish(r);
+        r = NULL;
+        goto out;
+    }
+    if (ret < 0 && ret != STK_ENOENT)
+        goto fail;
+    stk_err_clear(err);
+    stale = ret == 0; /* an interrupted ADD left a pending record: DEL it first */
+    ret = 0;
+
+    ports = json_array();
+    for (size_t i = 0; i < att->n_ports; i++)
+        json_array_append_new(
+            ports, json_pack("{s:i, s:i, s:s, s:s}", "host_port", (int)att->ports[i].host_port,
+                             "container_port", (int)att->ports[i].container_port, "protocol",
+                             att->ports[i].protocol, "host_ip", att->ports[i].host_ip));
+    aliases = json_array();
+    for (size_t i = 0; att->aliases && att->aliases[i]; i++)
+        json_array_append_new(aliases, json_string(att->aliases[i]));
+    ifname = stale ? stk_xstrdup(json_string_value(json_object_get(ep, "ifname")))
+                   : attach_ifname(p, att->sandbox, att->ifname);
+    if (!ifname)
+        ifname = attach_ifname(p, att->sandbox, att->ifname);
+    r->rec = json_pack("{s:s, s:s, s:s, s:o, s:o, s:s}", "network", att->network, "sandbox",
+                       att->sandbox, "ifname", ifname, "aliases", aliases, "ports", ports,
+                       "state", "adding");
+    aliases = ports = NULL;
+    if (att->ipv4_address) {
+        json_object_set_new(r->rec, "static_ipv4", json_string(att->ipv4_address));
+        json_object_set_new(r->rec, "cni_args",
+                            json_sprintf("IgnoreUnknown=1;IP=%s", att->ipv4_address));
+    }
+    {
+        char *edir = net__cni_endpoint_dir(p, att->sandbox);
+
+        ret = stk_mkdir_p(edir, 0755, err);
+        free(edir);
+    }
+    if (ret == 0)
+        ret = net__cni_json_save(epath, r->rec, err);
+    if (ret < 0)
+        goto fail;
+    *ret_req = &r->base;
+    if (stale) {
+        json_t *conflist = NULL, *rc;
+        struct stk_err e = STK_ERR_INIT;
+
+        if (conflist_load(p, att->network, &conflist, &e) < 0) {
+            stk_err_clear(&e);
+            attach_add(r);
+        } else {
+            rc = runtime_config_build(json_object_get(ep, "ports"));
+            chain_start(r, "DEL", conflist, att->sandbox, pin, json_string_value(json_object_get(ep, "ifname")),
+                        json_string_value(json_object_get(ep, "cni_args")), NULL, rc,
+                        attach_add);
+            json_decref(rc);
+        }
+    } else {
+        attach_add(r);
+    }
+    r = NULL;
+    goto out;
+fail:
+    stk_err_wrap(err, "attach '%s' to '%s'", att->sandbox, att->network);
+    req_abort(r, ret);
+    r = NULL;
+out:
+    json_decref(ep);
+    json_decref(ports);
+    json_decref(aliases);
+    free(npath);
+    free(spath);
+    free(epath);
+    free(pin);
+    free(ifname);
+    return ret;
+}
+
+/* ---- detach ---- */
+
+static void detach_finished(struct cni_req *r)
+{
+    req_finish(r);
+}
+
+static int cni_detach(struct net_ctx *ctx, const char *network, const char *sandbox,
+                      net_done_fn *done, void *userdata, struct net_req **ret_req,
+                      struct stk_err *err)
+{
+    struct cni_req *r;
+
+    if (!net__cni_name_valid(network) || !net__cni_name_valid(sandbox))
+        return stk_err_set(err, STK_EINVAL, 0, "detach: invalid network or sandbox name");
+    r = req_new(ctx, done, userdata);
+    stk_strv_push(&r->todo_net, network);
+    stk_strv_push(&r->todo_sb, sandbox);
+    r->detach_cb = detach_finished;
+    *ret_req = &r->base;
+    detach_one(r);
+    return 0;
+}
+
+/* ---- check ---- */
+
+static void check_done(struct cni_req *r)
+{
+    if (r->chain.err.code) {
+        req_fail_from(r, &r->chain.err);
+        stk_err_wrap(&r->err, "check '%s' on '%s'", r->sb_id, r->name);
+    }
+    req_finish(r);
+}
+
+static int cni_check(struct net_ctx *ctx, const char *network, const char *sandbox,
+                     net_done_fn *done, void *userdata, struct net_req **ret_req,
+                     struct stk_err *err)
+{
+    struct net__cni_priv *p = ctx_priv(ctx);
+    char *epath, *pin;
+    json_t *ep = NULL, *conflist = NULL, *rc;
+    struct cni_req *r;
+    int ret;
+
+    if (!net__cni_name_valid(network) || !net__cni_name_valid(sandbox))
+        return stk_err_set(err, STK_EINVAL, 0, "check: invalid network or sandbox name");
+    epath = net__cni_endpoint_path(p, sandbox, network);
+    pin = net__cni_pin_path(p, sandbox);
+    ret = net__cni_json_load(epath, &ep, err);
+    if (ret == 0 && strcmp(json_string_value(json_object_get(ep, "state")) ?: "", "ready") != 0)
+        ret = stk_err_set(err, STK_ENOENT, 0, "endpoint is not attached");
+    if (ret == STK_ENOENT)
+        stk_err_set(err, STK_ENOENT, 0, "no endpoint of sandbox '%s' on network '%s'", sandbox,
+                    network);
+    if (ret == 0 && !net__cni_netns_alive(pin))
+        ret = stk_err_set(err, STK_ENET, 0, "namespace '%s' is gone", pin);
+    if (ret == 0)
+        ret = conflist_load(p, network, &conflist, err);
+    if (ret < 0) {
+        stk_err_wrap(err, "check '%s' on '%s'", sandbox, network);
+        goto out;
+    }
+    r = req_new(ctx, done, userdata);
+    r->kind = NET_RESULT_ENDPOINT;
+    r->name = stk_xstrdup(network);
+    r->sb_id = stk_xstrdup(sandbox);
+    net__cni_endpoint_from_json(ep, &r->endpoint);
+    rc = runtime_config_build(json_object_get(ep, "ports"));
+    *ret_req = &r->base;
+    chain_start(r, "CHECK", conflist, sandbox, pin,
+                json_string_value(json_object_get(ep, "ifname")),
+                json_string_value(json_object_get(ep, "cni_args")), json_object_get(ep, "result"),
+                rc, check_done);
+    json_decref(rc);
+out:
+    json_decref(ep);
+    free(epath);
+    free(pin);
+    return ret;
+}
+
+/* ---- list ---- */
+
+static int cni_list(struct net_ctx *ctx, net_done_fn *done, void *userdata,
+                    struct net_req **ret_req, struct stk_err *err)
+{
+    struct net__cni_priv *p = ctx_priv(ctx);
+    struct cni_req *r;
+    struct net_inventory *inv;
+    char **nets = NULL, **sbs = NULL, **epdirs = NULL;
+    struct stk_err e = STK_ERR_INIT;
+    int ret;
+
+    ret = net__cni_list_records(p->networks_dir, &nets, err);
+    if (ret == 0)
+        ret = net__cni_list_records(p->sandboxes_dir, &sbs, err);
+    if (ret == 0)
+        ret = net__cni_list_dir(p->endpoints_dir, "", &epdirs, err);
+    if (ret < 0) {
+        stk_strv_free(nets);
+        stk_strv_free(sbs);
+        return stk_err_wrap(err, "list networks");
+    }
+    r = req_new(ctx, done, userdata);
+    r->kind = NET_RESULT_LIST;
+    inv = &r->inventory;
+    inv->networks = stk_xcalloc(stk_strv_len(nets) + 1, sizeof(*inv->networks));
+    inv->sandboxes = stk_xcalloc(stk_strv_len(sbs) + 1, sizeof(*inv->sandboxes));
+    for (size_t i = 0; nets[i]; i++) {
+        char *path = net__cni_network_path(p, nets[i]);
+        json_t *j = NULL;
+
+        if (net__cni_json_load(path, &j, &e) == 0) {
+            struct net_network_info *n = &inv->networks[inv->n_networks++];
+
+            net__cni_network_from_json(j, n);
+            /* Cross-check with the host: a bridge that is gone is reported as NULL. */
+            if (n->bridge && !link_exists(n->bridge)) {
+                free(n->bridge);
+                n->bridge = NULL;
+            }
+        }
+        stk_err_clear(&e);
+        json_decref(j);
+        free(path);
+    }
+    for (size_t i = 0; sbs[i]; i++) {
+        char *path = net__cni_sandbox_path(p, sbs[i]);
+        json_t *j = NULL;
+
+        if (net__cni_json_load(path, &j, &e) == 0) {
+            struct net_sandbox_info *s = &inv->sandboxes[inv->n_sandboxes++];
+
+            net__cni_sandbox_from_json(j, s);
+            /* A pin that is no longer a namespace (after a reboot) has no handle. */
+            if (s->handle && !net__cni_netns_alive(s->handle)) {
+                free(s->handle);
+                s->handle = NULL;
+            }
+        }
+        stk_err_clear(&e);
+        json_decref(j);
+        free(path);
+    }
+    for (size_t s = 0; epdirs[s]; s++) {
+        char *edir = net__cni_endpoint_dir(p, epdirs[s]);
+        char **eps = NULL;
+
+        if (net__cni_list_records(edir, &eps, &e) == 0) {
+            for (size_t i = 0; eps[i]; i++) {
+                char *path = net__cni_endpoint_path(p, epdirs[s], eps[i]);
+                json_t *j = NULL;
+
+                if (net__cni_json_load(path, &j, &e) == 0) {
+                    inv->endpoints = stk_xrealloc(inv->endpoints, (inv->n_endpoints + 2) *
+                                                                      sizeof(*inv->endpoints));
+                    memset(&inv->endpoints[inv->n_endpoints], 0, 2 * sizeof(*inv->endpoints));
+                    net__cni_endpoint_from_json(j, &inv->endpoints[inv->n_endpoints++]);
+                }
+                stk_err_clear(&e);
+                json_decref(j);
+                free(path);
+            }
+        }
+        stk_err_clear(&e);
+        stk_strv_free(eps);
+        free(edir);
+    }
+    if (!inv->endpoints)
+        inv->endpoints = stk_xcalloc(1, sizeof(*inv->endpoints));
+    stk_strv_free(nets);
+    stk_strv_free(sbs);
+    stk_strv_free(epdirs);
+    *ret_req = &r->base;
+    req_finish(r);
+    return 0;
+}
+
+static const struct net_plugin_ops cni_ops = {
+    .init = cni_init,
+    .fini = cni_fini,
+    .network_create = cni_network_create,
+    .network_remove = cni_network_remove,
+    .sandbox_create = cni_sandbox_create,
+    .sandbox_remove = cni_sandbox_remove,
+    .attach = cni_attach,
+    .detach = cni_detach,
+    .check = cni_check,
+    .list = cni_list,
+};
+
+const struct net_plugin net_plugin_cni = {
+    .name = "cni",
+    .abi_version = NET_PLUGIN_ABI_1,
+    .caps = 0,
+    .priv_size = sizeof(struct net__cni_priv),
+    .ops = &cni_ops,
+};

@@ -1,0 +1,433 @@
+/*
+ * cni-store.c - the plug-in's records under STATE/net (layout in net-cni.h),
+ * the private subnet pool, and the per-sandbox hosts and resolv.conf files.
+ * Everything here runs on the loop thread and touches only small files.
+ */
+#include "netplugins/cni/net-cni.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/stk-alloc.h"
+#include "common/stk-buf.h"
+#include "common/stk-fs.h"
+#include "common/stk-sha256.h"
+#include "common/stk-strv.h"
+
+int net__cni_name_valid(const char *name)
+{
+    if (!name || !*name || strlen(name) > 200)
+        return 0;
+    for (const char *c = name; *c; c++) {
+        int alnum = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9');
+        if (c == name ? !alnum : !(alnum || *c == '_' || *c == '.' || *c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+void net__cni_bridge_name(const char *name, char out[16])
+{
+    uint8_t md[STK_SHA256_LEN];
+    char hex[STK_SHA256_HEX_LEN + 1];
+
+    stk_sha256(name, strlen(name), md);
+    stk_sha256_hex(md, hex);
+    snprintf(out, 16, "stk-%.8s", hex);
+}
+
+int net__cni_json_load(const char *path, json_t **ret_json, struct stk_err *err)
+{
+    char *data = NULL;
+    size_t len = 0;
+    json_error_t jerr;
+    json_t *j;
+    int r;
+
+    r = stk_file_read(path, &data, &len, err);
+    if (r < 0)
+        return r;
+    j = json_loadb(data, len, 0, &jerr);
+    free(data);
+    if (!j)
+        return stk_err_set(err, STK_ENET, 0, "parse '%s': %d:%d: %s", path, jerr.line,
+                           jerr.column, jerr.text);
+    *ret_json = j;
+    return 0;
+}
+
+int net__cni_json_save(const char *path, const json_t *j, struct stk_err *err)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    int r;
+
+    if (!s)
+        return stk_err_set(err, STK_ENOMEM, 0, "serialise '%s'", path);
+    r = stk_file_write_atomic(path, s, strlen(s), 0644, 1, err);
+    free(s);
+    return r;
+}
+
+char *net__cni_network_path(const struct net__cni_priv *p, const char *name)
+{
+    return stk_xasprintf("%s/%s.json", p->networks_dir, name);
+}
+
+char *net__cni_conflist_path(const struct net__cni_priv *p, const char *name)
+{
+    return stk_xasprintf("%s/%s.conflist", p->conf_dir, name);
+}
+
+char *net__cni_sandbox_path(const struct net__cni_priv *p, const char *id)
+{
+    return stk_xasprintf("%s/%s.json", p->sandboxes_dir, id);
+}
+
+char *net__cni_endpoint_dir(const struct net__cni_priv *p, const char *sandbox)
+{
+    return stk_xasprintf("%s/%s", p->endpoints_dir, sandbox);
+}
+
+char *net__cni_endpoint_path(const struct net__cni_priv *p, const char *sandbox,
+                             const char *network)
+{
+    return stk_xasprintf("%s/%s/%s.json", p->endpoints_dir, sandbox, network);
+}
+
+char *net__cni_pin_path(const struct net__cni_priv *p, const char *id)
+{
+    return stk_xasprintf("%s/%s", p->netns_dir, id);
+}
+
+int net__cni_list_dir(const char *dir, const char *suffix, char ***ret_names, struct stk_err *err)
+{
+    size_t sl = strlen(suffix);
+    struct stk_strv names = STK_STRV_INIT;
+    struct dirent *de;
+    DIR *d;
+
+    stk_strv_init(&names);
+    d = opendir(dir);
+    if (!d) {
+        if (errno != ENOENT) {
+            stk_strv_release(&names);
+            return stk_err_set(err, STK_EIO, errno, "open '%s'", dir);
+        }
+        *ret_names = names.v;
+        return 0;
+    }
+    while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+
+        if (n > sl && strcmp(de->d_name + n - sl, suffix) == 0 && de->d_name[0] != '.')
+            stk_strv_push_take(&names, stk_xstrndup(de->d_name, n - sl));
+    }
+    closedir(d);
+    stk_strv_sort(&names);
+    *ret_names = names.v;
+    return 0;
+}
+
+int net__cni_list_records(const char *dir, char ***ret_names, struct stk_err *err)
+{
+    return net__cni_list_dir(dir, ".json", ret_names, err);
+}
+
+static char *jstr(const json_t *j, const char *key)
+{
+    const char *s = json_string_value(json_object_get(j, key));
+
+    return s ? stk_xstrdup(s) : NULL;
+}
+
+void net__cni_network_from_json(const json_t *j, struct net_network_info *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    ret->name = jstr(j, "name");
+    ret->subnet = jstr(j, "subnet");
+    ret->gateway = jstr(j, "gateway");
+    ret->bridge = jstr(j, "bridge");
+    ret->project = jstr(j, "project");
+}
+
+void net__cni_sandbox_from_json(const json_t *j, struct net_sandbox_info *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    ret->id = jstr(j, "id");
+    ret->handle = jstr(j, "handle");
+    ret->hosts_path = jstr(j, "hosts_path");
+    ret->resolv_path = jstr(j, "resolv_path");
+    ret->project = jstr(j, "project");
+}
+
+void net__cni_endpoint_from_json(const json_t *j, struct net_endpoint_info *ret)
+{
+    struct stk_strv al = STK_STRV_INIT;
+    json_t *v;
+    size_t i;
+
+    memset(ret, 0, sizeof(*ret));
+    ret->network = jstr(j, "network");
+    ret->sandbox = jstr(j, "sandbox");
+    ret->ifname = jstr(j, "ifname");
+    ret->ipv4 = jstr(j, "ipv4");
+    ret->prefix_len = (int)json_integer_value(json_object_get(j, "prefix_len"));
+    ret->mac = jstr(j, "mac");
+    stk_strv_init(&al);
+    json_array_foreach(json_object_get(j, "aliases"), i, v)
+        if (json_is_string(v))
+            stk_strv_push(&al, json_string_value(v));
+    ret->aliases = al.v;
+}
+
+int net__cni_cidr_parse(const char *cidr, uint32_t *ret_addr, int *ret_prefix)
+{
+    const char *slash = cidr ? strchr(cidr, '/') : NULL;
+    char host[INET_ADDRSTRLEN];
+    struct in_addr a;
+    char *end;
+    long n;
+
+    if (!slash || (size_t)(slash - cidr) >= sizeof(host))
+        return STK_EINVAL;
+    memcpy(host, cidr, (size_t)(slash - cidr));
+    host[slash - cidr] = '\0';
+    if (inet_pton(AF_INET, host, &a) != 1)
+        return STK_EINVAL;
+    errno = 0;
+    n = strtol(slash + 1, &end, 10);
+    if (errno || *end || end == slash + 1 || n < 0 || n > 32)
+        return STK_EINVAL;
+    *ret_addr = ntohl(a.s_addr);
+    *ret_prefix = (int)n;
+    return 0;
+}
+
+static uint32_t prefix_mask(int prefix)
+{
+    return prefix <= 0 ? 0 : 0xffffffffu << (32 - prefix);
+}
+
+/* Two prefixes overlap when they agree on the bits of the shorter mask. */
+static int prefixes_overlap(uint32_t a, uint32_t am, uint32_t b, uint32_t bm)
+{
+    uint32_t m = am & bm;
+
+    return (a & m) == (b & m);
+}
+
+int net__cni_subnet_alloc(const struct net__cni_priv *p, char **ret_subnet, char **ret_gateway,
+                          struct stk_err *err)
+{
+    uint32_t used[512], used_mask[512];
+    size_t n_used = 0;
+    char **names = NULL;
+    char line[512];
+    FILE *f;
+    int r;
+
+    r = net__cni_list_records(p->networks_dir, &names, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; names[i] && n_used < 256; i++) {
+        char *path = net__cni_network_path(p, names[i]);
+        struct stk_err ignored = STK_ERR_INIT;
+        json_t *j = NULL;
+        uint32_t a;
+        int pl;
+
+        if (net__cni_json_load(path, &j, &ignored) == 0 &&
+            net__cni_cidr_parse(json_string_value(json_object_get(j, "subnet")), &a, &pl) == 0) {
+            used[n_used] = a;
+            used_mask[n_used++] = prefix_mask(pl);
+        }
+        stk_err_clear(&ignored);
+        json_decref(j);
+        free(path);
+    }
+    stk_strv_free(names);
+
+    /* /proc/net/route: Iface Destination Gateway Flags RefCnt Use Metric Mask ... (hex, LE). */
+    f = fopen("/proc/net/route", "re");
+    if (f) {
+        while (fgets(line, sizeof(line), f) && n_used < STK_ARRAY_SIZE(used)) {
+            char ifname[64];
+            unsigned dst, gw, flags, refcnt, use, metric, mask;
+
+            if (sscanf(line, "%63s %x %x %x %u %u %u %x", ifname, &dst, &gw, &flags, &refcnt,
+                       &use, &metric, &mask) != 8 ||
+                mask == 0)
+                continue;
+            used[n_used] = ntohl(dst);
+            used_mask[n_used++] = ntohl(mask);
+        }
+        fclose(f);
+    }
+
+    for (unsigned n = 0; n < 256; n++) {
+        uint32_t cand = (10u << 24) | (89u << 16) | (n << 8);
+        int busy = 0;
+
+        for (size_t i = 0; i < n_used && !busy; i++)
+            busy = prefixes_overlap(cand, prefix_mask(24), used[i], used_mask[i]);
+        if (busy)
+            continue;
+        *ret_subnet = stk_xasprintf(NET_CNI_POOL_PREFIX ".%u.0/24", n);
+        *ret_gateway = stk_xasprintf(NET_CNI_POOL_PREFIX ".%u.1", n);
+        return 0;
+    }
+    return stk_err_set(err, STK_ENET, 0, "no free subnet left in " NET_CNI_POOL_PREFIX ".0.0/16");
+}
+
+static int write_in_place(const char *path, const char *data, size_t len, struct stk_err *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int ret = 0;
+
+    if (fd < 0)
+        return stk_err_set(err, STK_EIO, errno, "open '%s'", path);
+    while (len) {
+        ssize_t n = write(fd, data, len);
+
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            ret = stk_err_set(err, STK_EIO, errno, "write '%s'", path);
+            break;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    if (close(fd) < 0 && ret == 0)
+        ret = stk_err_set(err, STK_EIO, errno, "close '%s'", path);
+    return ret;
+}
+
+/* Appends NAME to NAMES unless it is already there or empty. */
+static void push_unique(struct stk_strv *names, const char *name)
+{
+    if (name && *name && !stk_strv_contains(names, name))
+        stk_strv_push(names, name);
+}
+
+int net__cni_hosts_write(const struct net__cni_priv *p, const char *id, struct stk_err *err)
+{
+    struct stk_buf out = STK_BUF_INIT;
+    char *spath = net__cni_sandbox_path(p, id);
+    char *edir = net__cni_endpoint_dir(p, id);
+    char **nets = NULL, **sandboxes = NULL;
+    json_t *sb = NULL;
+    int ret;
+
+    ret = net__cni_json_load(spath, &sb, err);
+    if (ret == STK_ENOENT) {
+        stk_err_clear(err);
+        ret = 0;
+        goto out;
+    }
+    if (ret < 0)
+        goto out;
+    ret = net__cni_list_records(edir, &nets, err);
+    if (ret < 0)
+        goto out;
+    ret = net__cni_list_records(p->sandboxes_dir, &sandboxes, err);
+    if (ret < 0)
+        goto out;
+
+    stk_buf_puts(&out, "127.0.0.1\tlocalhost\n::1\tlocalhost\n");
+    for (size_t n = 0; nets[n]; n++) {
+        for (size_t s = 0; sandboxes[s]; s++) {
+            char *epath = net__cni_endpoint_path(p, sandboxes[s], nets[n]);
+            char *opath = net__cni_sandbox_path(p, sandboxes[s]);
+            struct stk_err ignored = STK_ERR_INIT;
+            struct stk_strv names = STK_STRV_INIT;
+            json_t *ep = NULL, *other = NULL, *v;
+            const char *ip;
+            size_t i;
+
+            if (net__cni_json_load(epath, &ep, &ignored) < 0)
+                goto next;
+            ip = json_string_value(json_object_get(ep, "ipv4"));
+            if (!ip)
+                goto next;
+            stk_strv_init(&names);
+            /* The sandbox's hostname comes first (net_sandbox_spec.hostname). */
+            if (net__cni_json_load(opath, &other, &ignored) == 0)
+                push_unique(&names, json_string_value(json_object_get(other, "hostname")));
+            json_array_foreach(json_object_get(ep, "aliases"), i, v)
+                push_unique(&names, json_string_value(v));
+            if (names.n == 0)
+                goto next;
+            stk_buf_puts(&out, ip);
+            for (i = 0; i < names.n; i++)
+                stk_buf_printf(&out, "%c%s", i ? ' ' : '\t', names.v[i]);
+            stk_buf_putc(&out, '\n');
+        next:
+            stk_strv_release(&names);
+            stk_err_clear(&ignored);
+            json_decref(ep);
+            json_decref(other);
+            free(epath);
+            free(opath);
+        }
+    }
+    ret = write_in_place(json_string_value(json_object_get(sb, "hosts_path")), out.buf, out.len,
+                         err);
+out:
+    stk_buf_release(&out);
+    stk_strv_free(nets);
+    stk_strv_free(sandboxes);
+    json_decref(sb);
+    free(spath);
+    free(edir);
+    return ret;
+}
+
+int net__cni_hosts_refresh(const struct net__cni_priv *p, char *const *networks,
+                           const char *extra, struct stk_err *err)
+{
+    char **sandboxes = NULL;
+    int ret = 0, r;
+
+    r = net__cni_list_records(p->sandboxes_dir, &sandboxes, err);
+    if (r < 0)
+        return r;
+    for (size_t s = 0; sandboxes[s]; s++) {
+        int hit = extra && strcmp(extra, sandboxes[s]) == 0;
+
+        for (size_t n = 0; !hit && networks && networks[n]; n++) {
+            char *epath = net__cni_endpoint_path(p, sandboxes[s], networks[n]);
+
+            hit = stk_path_exists(epath);
+            free(epath);
+        }
+        if (!hit)
+            continue;
+        if (ret < 0) {
+            struct stk_err more = STK_ERR_INIT;
+
+            net__cni_hosts_write(p, sandboxes[s], &more);
+            stk_err_clear(&more);
+        } else {
+            r = net__cni_hosts_write(p, sandboxes[s], err);
+            if (r < 0)
+                ret = r;
+        }
+    }
+    stk_strv_free(sandboxes);
+    return ret;
+}
+
+int net__cni_resolv_write(const char *path, struct stk_err *err)
+{
+    static const char text[] =
+        "# written by stack: no outside resolver (DESIGN.md section 7);\n"
+        "# names resolve from /etc/hosts\n";
+
+    return write_in_place(path, text, sizeof(text) - 1, err);
+}

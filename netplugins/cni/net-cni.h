@@ -1,0 +1,186 @@
+/*
+ * net-cni.h - private interface of the CNI 1.0 network plug-in (netplugins/cni/).
+ * Nothing outside netplugins/cni/ includes this file; the public contract is
+ * netplugins/net-plugin.h, reached through `net_plugin_cni`.
+ *
+ * What the plug-in makes, and where (the "README-internal"):
+ *
+ *   STATE/net/conf/NAME.conflist      the network's CNI network configuration list
+ *                                     (cniVersion 1.0.0): bridge (host-local IPAM)
+ *                                     then portmap. Our own conf dir, never
+ *                                     /etc/cni/net.d.
+ *   STATE/net/ipam/NAME/              host-local's allocations for network NAME
+ *                                     (ipam.dataDir is STATE/net/ipam, host-local adds
+ *                                     the network name). Never /var/lib/cni.
+ *   STATE/net/networks/NAME.json      network record: name, subnet, gateway, bridge,
+ *                                     internal, project.
+ *   STATE/net/sandboxes/ID.json       sandbox record: id, hostname, project, handle,
+ *                                     hosts_path, resolv_path.
+ *   STATE/net/endpoints/ID/NAME.json  endpoint record of sandbox ID on network NAME:
+ *                                     ifname, ipv4, prefix_len, mac, aliases, ports,
+ *                                     static address, and the CNI result of the ADD
+ *                                     (handed back as prevResult to CHECK and DEL).
+ *   RUN/netns/ID                      the sandbox's network namespace, pinned by a bind
+ *                                     mount of /proc/thread-self/ns/net of a short-lived
+ *                                     thread that called unshare(CLONE_NEWNET) (what
+ *                                     `ip netns add` does, without /var/run/netns).
+ *   RUN/netns/ID.hosts                the sandbox's hosts file, rewritten in place
+ *                                     (O_TRUNC, same inode: it is bind-mounted).
+ *   RUN/netns/ID.resolv.conf          the sandbox's resolv.conf: no nameserver at all
+ *                                     (DESIGN.md §7).
+ *
+ * Every record is JSON written with stk_file_write_atomic(). The host side:
+ *   - the bridge "stk-" + the first 8 hex digits of SHA-256(NAME), created by
+ *     network_create with `ip link add` and deleted by network_remove with
+ *     `ip link del` (the bridge plugin never deletes it);
+ *   - the iptables rules of the bridge plugin (ipMasq, per container) and of
+ *     portmap (per container, plus the shared CNI-HOSTPORT-* chains that portmap
+ *     creates once and never removes).
+ *
+ * Names (network names and sandbox ids) are used as file names and as the CNI
+ * network name, so they must match the CNI name rule ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$.
+ *
+ * Every plugin and helper process is started with uv_spawn on the loop thread with
+ * explicit stdio (stdin: a pipe carrying the configuration, stdout and stderr: pipes
+ * we read) and an environment built with stk_strv. Namespace pinning and unpinning,
+ * which block in the kernel, run on the libuv thread pool.
+ */
+#ifndef NET_CNI_H
+#define NET_CNI_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/stk-err.h"
+#include "netplugins/net-plugin.h"
+
+#define NET_CNI_VERSION "1.0.0"
+#define NET_CNI_PLUGIN_DIR "/usr/lib/cni"
+/* Private pool for networks without a subnet: 10.89.N.0/24, N = 0..255. */
+#define NET_CNI_POOL_PREFIX "10.89"
+/* A plugin that runs longer than this is killed and the operation fails. */
+#define NET_CNI_PROC_TIMEOUT_MS 60000
+
+/* The plug-in's private state (net_ctx.priv). Every string is owned. */
+struct net__cni_priv {
+    char *net_dir;       /* STATE/net */
+    char *conf_dir;      /* STATE/net/conf */
+    char *ipam_dir;      /* STATE/net/ipam */
+    char *networks_dir;  /* STATE/net/networks */
+    char *sandboxes_dir; /* STATE/net/sandboxes */
+    char *endpoints_dir; /* STATE/net/endpoints */
+    char *netns_dir;     /* RUN/netns */
+    char *plugin_dir;    /* NET_CNI_PLUGIN_DIR */
+    char *ip_path;       /* absolute path of iproute2's `ip` */
+    char *path_env;      /* PATH handed to plugins */
+};
+
+/* ---- child processes (cni-proc.c) ---- */
+
+struct net__cni_proc;
+
+/*
+ * Called once on the loop thread when the child has exited and its stdout and
+ * stderr are drained (or when it could not be started). P is borrowed and freed
+ * after the callback returns.
+ */
+typedef void net__cni_proc_fn(struct net__cni_proc *p, void *data);
+
+/* The outcome of a child, readable in the callback. */
+struct net__cni_proc_status {
+    int spawn_error;     /* a libuv error from uv_spawn, 0 when started */
+    int64_t exit_status; /* exit code */
+    int term_signal;     /* signal that ended it, 0 if none */
+    int timed_out;       /* killed after NET_CNI_PROC_TIMEOUT_MS */
+    char *out;           /* stdout, NUL-terminated, owned by the proc */
+    size_t out_len;
+    char *errout; /* stderr, NUL-terminated, owned by the proc */
+};
+
+/*
+ * Starts FILE with ARGV and ENV (both NULL-terminated, copied by libuv) on
+ * LOOP, writes INPUT (may be NULL: stdin is then closed at once) to its stdin
+ * and collects stdout and stderr. CB runs once, later, on the loop thread; a
+ * spawn failure is reported there too (status.spawn_error). Never fails at once.
+ * *RET_PROC (may be NULL) is valid until CB returns.
+ */
+void net__cni_proc_start(uv_loop_t *loop, const char *file, char *const *argv, char *const *env,
+                         const char *input, net__cni_proc_fn *cb, void *data,
+                         struct net__cni_proc **ret_proc);
+/* Returns P's status; borrowed, valid in the callback. */
+const struct net__cni_proc_status *net__cni_proc_status(const struct net__cni_proc *p);
+/* Sends SIGTERM to a running child (cancellation); no-op once it has exited. */
+void net__cni_proc_kill(struct net__cni_proc *p);
+
+/* ---- records and files (cni-store.c) ---- */
+
+/* Returns 1 when NAME is a valid CNI network name / sandbox id, else 0. */
+int net__cni_name_valid(const char *name);
+/* Writes "stk-" + 8 hex of SHA-256(NAME) into OUT (16 bytes). */
+void net__cni_bridge_name(const char *name, char out[16]);
+
+/* Loads the JSON file PATH; STK_ENOENT when missing. Returns a new reference. */
+int net__cni_json_load(const char *path, json_t **ret_json, struct stk_err *err);
+/* Writes J to PATH atomically (mode 0644). */
+int net__cni_json_save(const char *path, const json_t *j, struct stk_err *err);
+
+/* Path builders; each returns a new string the caller frees. */
+char *net__cni_network_path(const struct net__cni_priv *p, const char *name);
+char *net__cni_conflist_path(const struct net__cni_priv *p, const char *name);
+char *net__cni_sandbox_path(const struct net__cni_priv *p, const char *id);
+char *net__cni_endpoint_dir(const struct net__cni_priv *p, const char *sandbox);
+char *net__cni_endpoint_path(const struct net__cni_priv *p, const char *sandbox,
+                             const char *network);
+char *net__cni_pin_path(const struct net__cni_priv *p, const char *id);
+
+/*
+ * Lists the base names (without ".json") of the records in DIR, sorted, into
+ * *RET_NAMES (a NULL-terminated vector the caller frees with stk_strv_free()).
+ * A missing DIR is an empty list.
+ */
+int net__cni_list_records(const char *dir, char ***ret_names, struct stk_err *err);
+/* As net__cni_list_records() for entries ending in SUFFIX ("" for every entry). */
+int net__cni_list_dir(const char *dir, const char *suffix, char ***ret_names, struct stk_err *err);
+
+/* Converts records to the public structs; fields the record lacks stay NULL. */
+void net__cni_network_from_json(const json_t *j, struct net_network_info *ret);
+void net__cni_sandbox_from_json(const json_t *j, struct net_sandbox_info *ret);
+void net__cni_endpoint_from_json(const json_t *j, struct net_endpoint_info *ret);
+
+/*
+ * Chooses a free /24 of the private pool: not used by any recorded network, and
+ * overlapping no route of the host's main table (/proc/net/route). Stores the
+ * CIDR and the gateway (.1) as new strings.
+ */
+int net__cni_subnet_alloc(const struct net__cni_priv *p, char **ret_subnet, char **ret_gateway,
+                          struct stk_err *err);
+/* Parses "a.b.c.d/n"; returns 0 or STK_EINVAL. Address and mask in host order. */
+int net__cni_cidr_parse(const char *cidr, uint32_t *ret_addr, int *ret_prefix);
+
+/*
+ * Rewrites in place (O_TRUNC, same inode) the hosts file of sandbox ID from the
+ * records: localhost lines, then one line per endpoint of every network the
+ * sandbox is attached to ("IP hostname alias..."). A missing sandbox is a no-op.
+ */
+int net__cni_hosts_write(const struct net__cni_priv *p, const char *id, struct stk_err *err);
+/*
+ * Rewrites the hosts files of every sandbox attached to any of NETWORKS (a
+ * NULL-terminated vector) and of EXTRA (may be NULL). Returns the first error
+ * but tries every file.
+ */
+int net__cni_hosts_refresh(const struct net__cni_priv *p, char *const *networks,
+                           const char *extra, struct stk_err *err);
+/* Writes the sandbox's resolv.conf (no outside nameserver). */
+int net__cni_resolv_write(const char *path, struct stk_err *err);
+
+/* ---- network namespaces (cni-netns.c), called on a thread-pool thread ---- */
+
+/* Creates PIN (if needed) and pins a new network namespace on it; idempotent. */
+int net__cni_netns_pin(const char *pin, struct stk_err *err);
+/* Unmounts and removes PIN; a missing pin is success. */
+int net__cni_netns_unpin(const char *pin, struct stk_err *err);
+/* Returns 1 when PIN is a live pinned namespace (nsfs mount), else 0. */
+int net__cni_netns_alive(const char *pin);
+
+#endif
