@@ -1,2 +1,714 @@
+/*
+ * main.c - the `stack` command line (DESIGN.md §5).
+ *
+ * Exit status: 0 success; 2 usage or spec errors (found before the runtime is
+ * touched); 1 everything the host or runtime reports. Errors are printed once,
+ * here, as "stack: error: ..." (spec errors as FILE:LINE:COL: message).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void) { return 0; }
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/stk-alloc.h"
+#include "common/stk-diag.h"
+#include "common/stk-fs.h"
+#include "common/stk-log.h"
+#include "common/stk-strv.h"
+#include "netplugins/net-plugin.h"
+#include "orchestrator/rec.h"
+#include "orchestrator/store.h"
+#include "runtime/image/rt-image.h"
+#include "runtime/rt-driver.h"
+#include "specs/spec.h"
+
+#define EXIT_SPEC 2
+#define EXIT_HOST 1
+
+struct cli {
+    const char *state_dir;
+    const char *run_dir;
+    const char *runtime;
+    const char *network;
+    struct stk_strv files;
+    const char *project_name;
+    const char *platform;
+    int strict;
+    /* the environment a command builds */
+    uv_loop_t loop;
+    int loop_init;
+    struct rt_image_store *images;
+    struct rt_ctx *rt;
+    struct net_ctx *net;
+    struct store *store;
+    int lock_fd;
+};
+
+static void usage(FILE *out)
+{
+    fputs("usage: stack [--state-dir DIR] [--run-dir DIR] [--runtime oci|fake] COMMAND [ARGS]\n"
+          "\n"
+          "Commands:\n"
+          "  up [-d] [-f FILE]... [-p NAME] [--remove-orphans]   create and start the stack\n"
+          "  down [-f FILE]... [-p NAME]                          stop and remove everything\n"
+          "  ps [-f FILE]... [-p NAME]                            list the stack's containers\n"
+          "  logs [-f FILE]... [-p NAME] [--follow] [SERVICE]     show container output\n"
+          "  config [-f FILE]... [-q] [--format json] [--services] [--hash SERVICE|*]\n"
+          "  image load PATH | image ls | image rm REF            manage the local image store\n"
+          "  info                                                 show the runtime and host\n"
+          "  version                                              show the version\n",
+          out);
+}
+
+static int exit_code_for(int code)
+{
+    return code == STK_ESPEC || code == STK_EUSAGE ? EXIT_SPEC : EXIT_HOST;
+}
+
+static int fail(const struct stk_err *err, const char *context)
+{
+    stk_log_err(err, context);
+    return exit_code_for(err->code);
+}
+
+static const char *default_state_dir(void)
+{
+    static char buf[PATH_MAX];
+    const char *x;
+
+    if (getenv("STACK_STATE_DIR"))
+        return getenv("STACK_STATE_DIR");
+    if (geteuid() == 0)
+        return "/var/lib/stack";
+    x = getenv("XDG_STATE_HOME");
+    if (x && *x)
+        snprintf(buf, sizeof(buf), "%s/stack", x);
+    else
+        snprintf(buf, sizeof(buf), "%s/.local/state/stack", getenv("HOME") ? getenv("HOME") : "");
+    return buf;
+}
+
+static const char *default_run_dir(void)
+{
+    static char buf[PATH_MAX];
+    const char *x;
+
+    if (getenv("STACK_RUN_DIR"))
+        return getenv("STACK_RUN_DIR");
+    if (geteuid() == 0)
+        return "/run/stack";
+    x = getenv("XDG_RUNTIME_DIR");
+    snprintf(buf, sizeof(buf), "%s/stack", x && *x ? x : "/tmp");
+    return buf;
+}
+
+static char *self_exe(void)
+{
+    char buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+
+    if (n <= 0)
+        return stk_xstrdup("stack");
+    buf[n] = '\0';
+    return stk_xstrdup(buf);
+}
+
+/* ---- project loading ------------------------------------------------------------------------ */
+
+static const char *const default_files[] = {"compose.yaml", "compose.yml", "docker-compose.yaml",
+                                            "docker-compose.yml", NULL};
+
+static int load_project(struct cli *cli, struct spec_project **ret, int quiet_warnings)
+{
+    struct spec_load_opts opts;
+    struct stk_diag diag = STK_DIAG_INIT;
+    struct stk_err err = STK_ERR_INIT;
+    int r;
+
+    if (cli->files.n == 0) {
+        for (size_t i = 0; default_files[i]; i++)
+            if (stk_path_exists(default_files[i])) {
+                stk_strv_push(&cli->files, default_files[i]);
+                break;
+            }
+        if (cli->files.n == 0) {
+            stk_log_error("no stack file: give -f FILE or create compose.yaml");
+            return -EXIT_SPEC;
+        }
+    }
+    memset(&opts, 0, sizeof(opts));
+    opts.files = (const char *const *)cli->files.v;
+    opts.project_name = cli->project_name;
+    opts.strict = cli->strict;
+    opts.platform = SPEC_PLATFORM_LINUX;
+    if (cli->platform && strcmp(cli->platform, "windows") == 0)
+        opts.platform = SPEC_PLATFORM_WINDOWS;
+    r = spec_project_load(&opts, ret, &diag, &err);
+    for (size_t i = 0; i < diag.n; i++) {
+        char *line;
+        if (quiet_warnings && diag.items[i].severity == STK_DIAG_WARNING)
+            continue;
+        line = stk_diag_format(&diag, i);
+        fprintf(stderr, "%s\n", line);
+        free(line);
+    }
+    if (r < 0 && diag.n_errors == 0)
+        stk_log_err(&err, NULL);
+    stk_diag_release(&diag);
+    stk_err_clear(&err);
+    return r < 0 ? -exit_code_for(r) : 0;
+}
+
+/* The project name for commands that do not need the whole model (down, ps, logs). */
+static int project_name(struct cli *cli, char **ret)
+{
+    struct spec_project *p = NULL;
+    int r;
+
+    if (cli->project_name && cli->files.n == 0) {
+        *ret = stk_xstrdup(cli->project_name);
+        return 0;
+    }
+    r = load_project(cli, &p, 1);
+    if (r < 0)
+        return r;
+    *ret = stk_xstrdup(p->name);
+    spec_project_free(p);
+    return 0;
+}
+
+/* ---- environment ---------------------------------------------------------------------------- */
+
+static int env_open(struct cli *cli, struct rec_env *env, int need_runtime, int lock)
+{
+    struct stk_err err = STK_ERR_INIT;
+    const struct rt_driver *drv;
+    const struct net_plugin *plug;
+    char *db = NULL, *exe = NULL, *lockp = NULL;
+    int r = 0;
+
+    memset(env, 0, sizeof(*env));
+    if (stk_mkdir_p(cli->state_dir, 0711, &err) < 0 || stk_mkdir_p(cli->run_dir, 0711, &err) < 0)
+        return fail(&err, "prepare state directories");
+    if (lock) {
+        lockp = stk_xasprintf("%s/stack.lock", cli->run_dir);
+        cli->lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (cli->lock_fd < 0 || flock(cli->lock_fd, LOCK_EX) < 0) {
+            stk_err_set(&err, STK_EIO, errno, "lock '%s'", lockp);
+            free(lockp);
+            return fail(&err, NULL);
+        }
+        free(lockp);
+    }
+    uv_loop_init(&cli->loop);
+    cli->loop_init = 1;
+    db = stk_xasprintf("%s/state.db", cli->state_dir);
+    if (store_open(db, &cli->store, &err) < 0) {
+        r = fail(&err, NULL);
+        goto out;
+    }
+    if (rt_image_store_open(cli->state_dir, &cli->images, &err) < 0) {
+        r = fail(&err, "open image store");
+        goto out;
+    }
+    if (need_runtime) {
+        drv = rt_driver_find(cli->runtime, &err);
+        if (!drv) {
+            r = fail(&err, NULL);
+            goto out;
+        }
+        exe = self_exe();
+        cli->rt = rt_ctx_new(drv, &cli->loop, cli->state_dir, cli->run_dir, exe, cli->images,
+                             &err);
+        if (!cli->rt) {
+            r = fail(&err, "start runtime driver");
+            goto out;
+        }
+        plug = net_plugin_find(cli->network, &err);
+        if (!plug) {
+            r = fail(&err, NULL);
+            goto out;
+        }
+        cli->net = net_ctx_new(plug, &cli->loop, cli->state_dir, cli->run_dir, &err);
+        if (!cli->net) {
+            r = fail(&err, "start network plug-in");
+            goto out;
+        }
+    }
+    env->loop = &cli->loop;
+    env->rt = cli->rt;
+    env->net = cli->net;
+    env->images = cli->images;
+    env->store = cli->store;
+    env->state_dir = cli->state_dir;
+    env->run_dir = cli->run_dir;
+    env->progress = stderr;
+out:
+    free(db);
+    free(exe);
+    stk_err_clear(&err);
+    return r;
+}
+
+static void env_close(struct cli *cli)
+{
+    net_ctx_free(cli->net);
+    rt_ctx_free(cli->rt);
+    rt_image_store_close(cli->images);
+    store_close(cli->store);
+    cli->net = NULL;
+    cli->rt = NULL;
+    cli->images = NULL;
+    cli->store = NULL;
+    if (cli->loop_init) {
+        uv_run(&cli->loop, UV_RUN_NOWAIT);
+        uv_loop_close(&cli->loop);
+        cli->loop_init = 0;
+    }
+    if (cli->lock_fd >= 0) {
+        close(cli->lock_fd);
+        cli->lock_fd = -1;
+    }
+}
+
+/* ---- commands ------------------------------------------------------------------------------- */
+
+/* Parses the project options shared by up/down/ps/logs/config; returns optind or -1. */
+static int parse_project_opts(struct cli *cli, int argc, char **argv, const char *extra_short,
+                              const struct option *extra_long, int (*on_extra)(int, const char *,
+                                                                             void *),
+                              void *ud)
+{
+    struct option longs[32];
+    char shorts[64];
+    size_t nl = 0;
+    int c;
+    static const struct option base[] = {
+        {"file", required_argument, NULL, 'f'},
+        {"project-name", required_argument, NULL, 'p'},
+        {"strict", no_argument, NULL, 1000},
+        {"platform", required_argument, NULL, 1001},
+        {"help", no_argument, NULL, 'h'},
+    };
+
+    for (size_t i = 0; i < STK_ARRAY_SIZE(base); i++)
+        longs[nl++] = base[i];
+    for (size_t i = 0; extra_long && extra_long[i].name; i++)
+        longs[nl++] = extra_long[i];
+    memset(&longs[nl], 0, sizeof(longs[nl]));
+    snprintf(shorts, sizeof(shorts), "+f:p:h%s", extra_short ? extra_short : "");
+    optind = 1;
+    while ((c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            stk_strv_push(&cli->files, optarg);
+            break;
+        case 'p':
+            cli->project_name = optarg;
+            break;
+        case 1000:
+            cli->strict = 1;
+            break;
+        case 1001:
+            cli->platform = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case '?':
+            return -1;
+        default:
+            if (!on_extra || on_extra(c, optarg, ud) < 0)
+                return -1;
+        }
+    }
+    return optind;
+}
+
+struct up_args {
+    int detach;
+    int remove_orphans;
+};
+
+static int up_opt(int c, const char *arg, void *ud)
+{
+    struct up_args *a = ud;
+
+    (void)arg;
+    if (c == 'd')
+        a->detach = 1;
+    else if (c == 2000)
+        a->remove_orphans = 1;
+    else
+        return -1;
+    return 0;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static int cmd_up(struct cli *cli, int argc, char **argv)
+{
+    static const struct option longs[] = {{"detach", no_argument, NULL, 'd'},
+                                           {"remove-orphans", no_argument, NULL, 2000},
+                                           {NULL, 0, NULL, 0}};
+    struct up_args a = {0, 0};
+    struct rec_up_opts opts = {0};
+    struct spec_project *p = NULL;
+    struct rec_env env;
+    struct stk_err err = STK_ERR_INIT;
+    int r;
+
+    if (parse_project_opts(cli, argc, argv, "d", longs, up_opt, &a) < 0)
+        return EXIT_SPEC;
+    if ((r = load_project(cli, &p, 0)) < 0)
+        return -r;
+    if ((r = env_open(cli, &env, 1, 1)) != 0)
+        goto out;
+    opts.remove_orphans = a.remove_orphans;
+    if (rec_up(&env, p, &opts, &err) < 0) {
+        r = fail(&err, "up");
+        goto out;
+    }
+    if (!a.detach) {
+        /* Attached: follow the logs until interrupted; the containers keep running. */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_sigint;
+        sigaction(SIGINT, &sa, NULL);
+        if (cli->lock_fd >= 0) {
+            close(cli->lock_fd);
+            cli->lock_fd = -1;
+        }
+        rec_logs(&env, p->name, NULL, 1, stdout, &err);
+    }
+    r = 0;
+out:
+    spec_project_free(p);
+    env_close(cli);
+    stk_err_clear(&err);
+    return r;
+}
+
+static int cmd_down(struct cli *cli, int argc, char **argv)
+{
+    struct rec_env env;
+    struct stk_err err = STK_ERR_INIT;
+    char *name = NULL;
+    int r;
+
+    if (parse_project_opts(cli, argc, argv, "", NULL, NULL, NULL) < 0)
+        return EXIT_SPEC;
+    if ((r = project_name(cli, &name)) < 0)
+        return -r;
+    if ((r = env_open(cli, &env, 1, 1)) != 0)
+        goto out;
+    if (rec_down(&env, name, &err) < 0)
+        r = fail(&err, "down");
+out:
+    free(name);
+    env_close(cli);
+    stk_err_clear(&err);
+    return r;
+}
+
+static int cmd_ps(struct cli *cli, int argc, char **argv)
+{
+    struct rec_env env;
+    struct stk_err err = STK_ERR_INIT;
+    char *name = NULL;
+    int r;
+
+    if (parse_project_opts(cli, argc, argv, "", NULL, NULL, NULL) < 0)
+        return EXIT_SPEC;
+    if ((r = project_name(cli, &name)) < 0)
+        return -r;
+    if ((r = env_open(cli, &env, 1, 0)) != 0)
+        goto out;
+    if (rec_ps(&env, name, stdout, &err) < 0)
+        r = fail(&err, "ps");
+out:
+    free(name);
+    env_close(cli);
+    stk_err_clear(&err);
+    return r;
+}
+
+static int logs_opt(int c, const char *arg, void *ud)
+{
+    (void)arg;
+    if (c != 3000)
+        return -1;
+    *(int *)ud = 1;
+    return 0;
+}
+
+static int cmd_logs(struct cli *cli, int argc, char **argv)
+{
+    static const struct option longs[] = {{"follow", no_argument, NULL, 3000},
+                                          {NULL, 0, NULL, 0}};
+    struct rec_env env;
+    struct stk_err err = STK_ERR_INIT;
+    char *name = NULL;
+    int follow = 0, idx, r;
+
+    if ((idx = parse_project_opts(cli, argc, argv, "", longs, logs_opt, &follow)) < 0)
+        return EXIT_SPEC;
+    if ((r = project_name(cli, &name)) < 0)
+        return -r;
+    if ((r = env_open(cli, &env, 1, 0)) != 0)
+        goto out;
+    if (rec_logs(&env, name, idx < argc ? argv[idx] : NULL, follow, stdout, &err) < 0)
+        r = fail(&err, "logs");
+out:
+    free(name);
+    env_close(cli);
+    stk_err_clear(&err);
+    return r;
+}
+
+struct config_args {
+    int quiet;
+    int services;
+    const char *hash;
+    const char *format;
+};
+
+static int config_opt(int c, const char *arg, void *ud)
+{
+    struct config_args *a = ud;
+
+    switch (c) {
+    case 'q':
+        a->quiet = 1;
+        return 0;
+    case 4000:
+        a->services = 1;
+        return 0;
+    case 4001:
+        a->hash = arg;
+        return 0;
+    case 4002:
+        a->format = arg;
+        return 0;
+    }
+    return -1;
+}
+
+static int cmd_config(struct cli *cli, int argc, char **argv)
+{
+    static const struct option longs[] = {{"quiet", no_argument, NULL, 'q'},
+                                          {"services", no_argument, NULL, 4000},
+                                          {"hash", required_argument, NULL, 4001},
+                                          {"format", required_argument, NULL, 4002},
+                                          {NULL, 0, NULL, 0}};
+    struct config_args a = {0, 0, NULL, "json"};
+    struct spec_project *p = NULL;
+    int r;
+
+    if (parse_project_opts(cli, argc, argv, "q", longs, config_opt, &a) < 0)
+        return EXIT_SPEC;
+    if ((r = load_project(cli, &p, 0)) < 0)
+        return -r;
+    if (a.quiet) {
+        /* validation only */
+    } else if (a.services) {
+        for (size_t i = 0; i < p->n_services; i++)
+            printf("%s\n", p->services[i].name);
+    } else if (a.hash) {
+        int found = 0;
+        for (size_t i = 0; i < p->n_services; i++) {
+            char h[65];
+            if (strcmp(a.hash, "*") != 0 && strcmp(a.hash, p->services[i].name) != 0)
+                continue;
+            spec_service_hash(&p->services[i], h);
+            printf("%s %s\n", p->services[i].name, h);
+            found = 1;
+        }
+        if (!found) {
+            stk_log_error("no such service: '%s'", a.hash);
+            r = EXIT_SPEC;
+        }
+    } else {
+        json_t *j = spec_project_to_json(p);
+        char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+        printf("%s\n", s);
+        free(s);
+        json_decref(j);
+    }
+    spec_project_free(p);
+    return r;
+}
+
+static int cmd_image(struct cli *cli, int argc, char **argv)
+{
+    struct stk_err err = STK_ERR_INIT;
+    struct rec_env env;
+    int r;
+
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_SPEC;
+    }
+    if ((r = env_open(cli, &env, 0, 0)) != 0)
+        return r;
+    if (strcmp(argv[1], "load") == 0 && argc == 3) {
+        char *digest = NULL;
+        if (rt_image_load_layout(cli->images, argv[2], NULL, &digest, &err) < 0) {
+            r = fail(&err, "image load");
+        } else {
+            printf("Loaded %s\n", digest);
+            free(digest);
+        }
+    } else if (strcmp(argv[1], "ls") == 0) {
+        struct rt_image_list l;
+        if (rt_image_list(cli->images, &l, &err) < 0) {
+            r = fail(&err, "image ls");
+        } else {
+            printf("%-40s %-20s %s\n", "REFERENCE", "IMAGE ID", "SIZE");
+            for (size_t i = 0; i < l.n; i++)
+                printf("%-40s %-20.19s %lld\n", l.items[i].ref,
+                       l.items[i].manifest_digest ? l.items[i].manifest_digest + 7 : "",
+                       (long long)l.items[i].size);
+            rt_image_list_release(&l);
+        }
+    } else if (strcmp(argv[1], "rm") == 0 && argc == 3) {
+        if (rt_image_untag(cli->images, argv[2], &err) < 0)
+            r = fail(&err, "image rm");
+        else
+            printf("Untagged %s\n", argv[2]);
+    } else {
+        usage(stderr);
+        r = EXIT_SPEC;
+    }
+    env_close(cli);
+    stk_err_clear(&err);
+    return r;
+}
+
+static int cmd_info(struct cli *cli)
+{
+    struct rt_sync s = RT_SYNC_INIT;
+    struct stk_err err = STK_ERR_INIT;
+    struct rec_env env;
+    int r;
+
+    if ((r = env_open(cli, &env, 1, 0)) != 0)
+        return r;
+    r = rt_host_info(cli->rt, rt_sync_done, &s, NULL, &err);
+    if ((r = rt_sync_wait(&cli->loop, &s, r, &err)) < 0) {
+        r = fail(&err, "info");
+    } else {
+        printf("Version:           %s\n", rec_version());
+        printf("Runtime driver:    %s (%s)\n", cli->rt->driver->name, s.host.runtime);
+        printf("Available:         %s%s%s\n", s.host.available ? "yes" : "no",
+               s.host.available ? "" : ": ", s.host.reason);
+        printf("OS:                %s %s%s%s\n", s.host.os, s.host.os_build,
+               s.host.edition[0] ? " " : "", s.host.edition);
+        printf("Default isolation: %s\n", rt_isolation_to_string(s.host.default_isolation));
+        printf("Isolations:        ");
+        for (int i = 0; i < _RT_ISOLATION_MAX; i++)
+            if (s.host.isolations & (1u << i))
+                printf("%s ", rt_isolation_to_string((enum rt_isolation)i));
+        printf("\nState dir:         %s\nRun dir:           %s\n", cli->state_dir, cli->run_dir);
+        r = 0;
+    }
+    rt_sync_release(&s);
+    env_close(cli);
+    stk_err_clear(&err);
+    return r;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longs[] = {{"state-dir", required_argument, NULL, 's'},
+                                          {"run-dir", required_argument, NULL, 'r'},
+                                          {"runtime", required_argument, NULL, 't'},
+                                          {"network-plugin", required_argument, NULL, 'n'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {"version", no_argument, NULL, 'v'},
+                                          {NULL, 0, NULL, 0}};
+    struct cli cli;
+    const char *cmd;
+    int c, r;
+
+    memset(&cli, 0, sizeof(cli));
+    cli.lock_fd = -1;
+    cli.state_dir = default_state_dir();
+    cli.run_dir = default_run_dir();
+    cli.runtime = getenv("STACK_RUNTIME") ? getenv("STACK_RUNTIME") : "oci";
+    cli.network = getenv("STACK_NETWORK_PLUGIN") ? getenv("STACK_NETWORK_PLUGIN") : "cni";
+    stk_strv_init(&cli.files);
+    /* Long HCS calls and layer unpacking run on the threadpool (DESIGN.md §2). */
+    setenv("UV_THREADPOOL_SIZE", "16", 0);
+    signal(SIGPIPE, SIG_IGN);
+    while ((c = getopt_long(argc, argv, "+hv", longs, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            cli.state_dir = optarg;
+            break;
+        case 'r':
+            cli.run_dir = optarg;
+            break;
+        case 't':
+            cli.runtime = optarg;
+            break;
+        case 'n':
+            cli.network = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'v':
+            printf("stack %s\n", rec_version());
+            return 0;
+        default:
+            usage(stderr);
+            return EXIT_SPEC;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return EXIT_SPEC;
+    }
+    cmd = argv[optind];
+    argc -= optind;
+    argv += optind;
+    if (strcmp(cmd, "up") == 0)
+        r = cmd_up(&cli, argc, argv);
+    else if (strcmp(cmd, "down") == 0)
+        r = cmd_down(&cli, argc, argv);
+    else if (strcmp(cmd, "ps") == 0)
+        r = cmd_ps(&cli, argc, argv);
+    else if (strcmp(cmd, "logs") == 0)
+        r = cmd_logs(&cli, argc, argv);
+    else if (strcmp(cmd, "config") == 0)
+        r = cmd_config(&cli, argc, argv);
+    else if (strcmp(cmd, "image") == 0)
+        r = cmd_image(&cli, argc, argv);
+    else if (strcmp(cmd, "info") == 0)
+        r = cmd_info(&cli);
+    else if (strcmp(cmd, "version") == 0) {
+        printf("stack %s\n", rec_version());
+        r = 0;
+    } else {
+        stk_log_error("unknown command '%s'", cmd);
+        usage(stderr);
+        r = EXIT_SPEC;
+    }
+    stk_strv_release(&cli.files);
+    return r;
+}
