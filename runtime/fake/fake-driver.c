@@ -35,50 +35,50 @@ struct fake;
 
 /* One container. */
 struct fake_ctr {
-    uv_timer_t exit_timer;  /* the scripted exit; initialised once linked */
-    int timer_live;         /* exit_timer was initialised and must be closed */
-    struct fake *f;         /* owning driver state */
-    struct fake_ctr *next;  /* creation order */
-    char *id;               /* owned */
-    char *name;             /* owned, may be NULL */
-    char *command;          /* owned: process args joined by spaces, may be NULL */
+    uv_timer_t exit_timer; /* the scripted exit; initialised once linked */
+    int timer_live;        /* exit_timer was initialised and must be closed */
+    struct fake *f;        /* owning driver state */
+    struct fake_ctr *next; /* creation order */
+    char *id;              /* owned */
+    char *name;            /* owned, may be NULL */
+    char *command;         /* owned: process args joined by spaces, may be NULL */
     enum rt_state state;
     enum rt_isolation isolation;
-    int pid;                /* 0 when not running */
+    int pid; /* 0 when not running */
     int exit_code;
     int has_exit_code;
-    int last_signal;        /* last signal of kill/stop, 0 if none */
+    int last_signal; /* last signal of kill/stop, 0 if none */
     int64_t created_ns, started_ns, finished_ns;
-    struct rt_kv *labels;   /* owned array of n_labels */
+    struct rt_kv *labels; /* owned array of n_labels */
     size_t n_labels;
-    int64_t exit_at_ns;     /* deadline of a scripted exit (CLOCK_REALTIME), 0 if none */
-    int exit_at_code;       /* its exit code */
+    int64_t exit_at_ns; /* deadline of a scripted exit (CLOCK_REALTIME), 0 if none */
+    int exit_at_code;   /* its exit code */
 };
 
 struct fake_fail_rule {
     struct fake_fail_rule *next;
     enum rt_fake_op op;
-    char *match;            /* owned, NULL for all */
+    char *match; /* owned, NULL for all */
     unsigned nth, count, seen;
     int code;
-    char *message;          /* owned */
+    char *message; /* owned */
     int immediate;
 };
 
 struct fake_exit_rule {
     struct fake_exit_rule *next;
-    char *match;            /* owned, NULL for all */
+    char *match; /* owned, NULL for all */
     int code;
     uint64_t after_ms;
-    unsigned left;          /* uses left when !forever */
+    unsigned left; /* uses left when !forever */
     int forever;
 };
 
 struct fake_exec_rule {
     struct fake_exec_rule *next;
-    char *match;            /* owned, NULL for all */
-    char *command;          /* owned, NULL for all */
-    char *output;           /* owned, never NULL */
+    char *match;   /* owned, NULL for all */
+    char *command; /* owned, NULL for all */
+    char *output;  /* owned, never NULL */
     int code;
     uint64_t duration_ms;
     unsigned left;
@@ -87,21 +87,21 @@ struct fake_exec_rule {
 
 /* A started operation. */
 struct fake_req {
-    struct rt_req base;     /* first: rt_req_cancel() gets this pointer */
-    uv_timer_t timer;       /* fires the completion; freed in its close callback */
+    struct rt_req base; /* first: rt_req_cancel() gets this pointer */
+    uv_timer_t timer;   /* fires the completion; freed in its close callback */
     struct fake *f;
     struct fake_req *prev, *next; /* the pending list */
     enum rt_fake_op op;
     rt_done_fn *done;
     void *userdata;
-    int completed;          /* DONE was called (or is being called) */
-    char *id;               /* owned: container id or volume name */
+    int completed;           /* DONE was called (or is being called) */
+    char *id;                /* owned: container id or volume name */
     struct fake_ctr *create; /* owned until linked: the container create adds */
     int signal;
-    int fail_code;          /* scripted failure, 0 for none */
-    char *fail_msg;         /* owned */
+    int fail_code;  /* scripted failure, 0 for none */
+    char *fail_msg; /* owned */
     int exec_code;
-    char *exec_output;      /* owned */
+    char *exec_output; /* owned */
     int exec_timed_out;
 };
 
@@ -120,14 +120,14 @@ struct fake {
     struct fake_req *pending;
     unsigned n_pending;
     int next_pid;
-    char *state_file;       /* owned, NULL: memory only */
+    char *state_file; /* owned, NULL: memory only */
     int hyperv;
     enum rt_isolation default_isolation;
     int unavailable;
-    char *reason;           /* owned */
+    char *reason; /* owned */
     rt_fake_exit_fn *exit_hook;
     void *exit_hook_data;
-    int closing;            /* fini is running */
+    int closing; /* fini is running */
 };
 
 static const char *const op_names[] = {
@@ -169,7 +169,8 @@ enum rt_fake_op rt_fake_op_from_string(const char *s)
 
 static int op_valid(enum rt_fake_op op)
 {
-    return op == RT_FAKE_OP_ANY || op == RT_FAKE_OP_MUTATING || ((int)op >= 0 && op < _RT_FAKE_OP_MAX);
+    return op == RT_FAKE_OP_ANY || op == RT_FAKE_OP_MUTATING ||
+           ((int)op >= 0 && op < _RT_FAKE_OP_MAX);
 }
 
 /* Does selector SEL (an op, ANY or MUTATING) select the concrete op OP? */
@@ -483,13 +484,13 @@ static int fake_parse_state(const char *path, const char *text, struct fake_ctr 
         json_object_foreach(labels, key, v)
         {
             c->labels[c->n_labels].key = stk_xstrdup(key);
-            c->labels[c->n_labels].value = stk_xstrdup(json_is_string(v) ? json_string_value(v) : "");
+            c->labels[c->n_labels].value =
+                stk_xstrdup(json_is_string(v) ? json_string_value(v) : "");
             c->n_labels++;
         }
     }
-    json_array_foreach(vols, idx, o)
-        if (json_is_string(o))
-            stk_strv_push(ret_vols, json_string_value(o));
+    json_array_foreach(vols, idx, o) if (json_is_string(o))
+        stk_strv_push(ret_vols, json_string_value(o));
     *ret_next_pid = (int)json_int(root, "next_pid");
     if (*ret_next_pid < FAKE_FIRST_PID)
         *ret_next_pid = FAKE_FIRST_PID;
@@ -617,13 +618,14 @@ static int req_run(struct fake_req *r, struct rt_result *res, struct rt_containe
     res->kind = RT_RESULT_NONE;
     if (!c && r->id && r->op != RT_FAKE_OP_DELETE && r->op != RT_FAKE_OP_CREATE &&
         r->op != RT_FAKE_OP_VOLUME_CREATE && r->op != RT_FAKE_OP_VOLUME_REMOVE)
-        return stk_err_set(err, STK_ENOENT, 0, "fake: %s: no such container '%s'",
-                           op_names[r->op], r->id);
+        return stk_err_set(err, STK_ENOENT, 0, "fake: %s: no such container '%s'", op_names[r->op],
+                           r->id);
     switch (r->op) {
     case RT_FAKE_OP_HOST_INFO:
         memset(host, 0, sizeof(*host));
         host->available = !f->unavailable;
-        snprintf(host->reason, sizeof(host->reason), "%s", f->unavailable && f->reason ? f->reason : "");
+        snprintf(host->reason, sizeof(host->reason), "%s",
+                 f->unavailable && f->reason ? f->reason : "");
         host->isolations = 1u << RT_ISOLATION_PROCESS;
         if (f->hyperv)
             host->isolations |= 1u << RT_ISOLATION_HYPERV;
@@ -964,8 +966,7 @@ static int fake_kill(struct rt_ctx *ctx, const char *id, int signal, rt_done_fn 
 }
 
 static int fake_stop(struct rt_ctx *ctx, const char *id, int signal, uint64_t grace_ms,
-                     rt_done_fn *done, void *userdata, struct rt_req **ret_req,
-                     struct stk_err *err)
+                     rt_done_fn *done, void *userdata, struct rt_req **ret_req, struct stk_err *err)
 {
     struct fake_req *r;
     int ret = op_begin_id(ctx, RT_FAKE_OP_STOP, id, done, userdata, &r, err);
@@ -995,8 +996,8 @@ static int fake_state(struct rt_ctx *ctx, const char *id, rt_done_fn *done, void
     return ret < 0 ? ret : op_launch(r, 0, ret_req);
 }
 
-static int fake_list(struct rt_ctx *ctx, rt_done_fn *done, void *userdata,
-                     struct rt_req **ret_req, struct stk_err *err)
+static int fake_list(struct rt_ctx *ctx, rt_done_fn *done, void *userdata, struct rt_req **ret_req,
+                     struct stk_err *err)
 {
     struct fake_req *r;
     int ret = op_begin(ctx, RT_FAKE_OP_LIST, done, userdata, NULL, NULL, NULL, &r, err);
@@ -1016,8 +1017,7 @@ static int exec_cmd_matches(const char *command, const char *joined)
 }
 
 static int fake_exec(struct rt_ctx *ctx, const char *id, const struct rt_exec_opts *opts,
-                     rt_done_fn *done, void *userdata, struct rt_req **ret_req,
-                     struct stk_err *err)
+                     rt_done_fn *done, void *userdata, struct rt_req **ret_req, struct stk_err *err)
 {
     struct fake_req *r;
     struct fake_ctr *c;
@@ -1494,8 +1494,8 @@ static int env_list(struct rt_ctx *ctx, const char *var, struct stk_err *err)
 
 static int fake_env(struct rt_ctx *ctx, struct fake *f, struct stk_err *err)
 {
-    static const char *const lists[] = {"STACK_FAKE_FAIL", "STACK_FAKE_DELAY_MS",
-                                        "STACK_FAKE_EXIT", "STACK_FAKE_EXEC"};
+    static const char *const lists[] = {"STACK_FAKE_FAIL", "STACK_FAKE_DELAY_MS", "STACK_FAKE_EXIT",
+                                        "STACK_FAKE_EXEC"};
     const char *v;
     int ret;
 
@@ -1509,8 +1509,8 @@ static int fake_env(struct rt_ctx *ctx, struct fake *f, struct stk_err *err)
     if (v && *v) {
         f->default_isolation = rt_isolation_from_string(v);
         if ((int)f->default_isolation < 0)
-            return stk_err_set(err, STK_EINVAL, 0, "fake: malformed STACK_FAKE_DEFAULT_ISOLATION='%s'",
-                               v);
+            return stk_err_set(err, STK_EINVAL, 0,
+                               "fake: malformed STACK_FAKE_DEFAULT_ISOLATION='%s'", v);
     }
     v = getenv("STACK_FAKE_STATE");
     if (v && *v)

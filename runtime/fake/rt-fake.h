@@ -59,7 +59,9 @@
  * abort(), not a power cut) after every mutation. It holds the containers,
  * the volumes, the next PID, and the deadline of any scripted exit, so that a
  * container scheduled to exit while no process was running is found stopped
- * (with that exit code and finish time) at the next load.
+ * (with that exit code and finish time) at the next load. When the file
+ * cannot be written, the op that mutated reports the STK_EIO error through
+ * DONE although its in-memory effect has happened.
  *
  * Environment, read by init (so by every `stack --runtime fake` run):
  *   STACK_FAKE_STATE=PATH      as rt_fake_set_state_file(PATH).
@@ -130,15 +132,15 @@ enum rt_fake_op rt_fake_op_from_string(const char *s);
 
 /* A failure to inject (rt_fake_fail_add()). */
 struct rt_fake_fail {
-    enum rt_fake_op op; /* the op, or RT_FAKE_OP_ANY / RT_FAKE_OP_MUTATING */
-    const char *match;  /* container selector (see top); NULL: every call */
-    unsigned nth;       /* 1-based: the Nth call selected by OP and MATCH since the rule was
-                           added is the first to fail */
-    unsigned count;     /* how many consecutive selected calls fail from the Nth; 0: all */
-    int code;           /* the STK_E* code to report (negative); 0 means STK_ERUNTIME */
+    enum rt_fake_op op;  /* the op, or RT_FAKE_OP_ANY / RT_FAKE_OP_MUTATING */
+    const char *match;   /* container selector (see top); NULL: every call */
+    unsigned nth;        /* 1-based: the Nth call selected by OP and MATCH since the rule was
+                            added is the first to fail */
+    unsigned count;      /* how many consecutive selected calls fail from the Nth; 0: all */
+    int code;            /* the STK_E* code to report (negative); 0 means STK_ERUNTIME */
     const char *message; /* the error message; NULL: "injected failure" */
-    int immediate;      /* non-zero: the op returns the error at once (DONE never called);
-                           zero: the op starts and DONE reports the error */
+    int immediate;       /* non-zero: the op returns the error at once (DONE never called);
+                            zero: the op starts and DONE reports the error */
 };
 
 /*

@@ -21,11 +21,11 @@ static char tmpdir[] = "/tmp/stk-test-fake-XXXXXX";
 
 /* Records one operation's completions. */
 struct probe {
-    int n;                /* DONE calls */
-    int returned;         /* set by the test once the op has returned */
-    int before_return;    /* DONE ran before the op returned */
-    struct rt_req *req;   /* the request DONE was given */
-    struct rt_sync s;     /* the copied result */
+    int n;              /* DONE calls */
+    int returned;       /* set by the test once the op has returned */
+    int before_return;  /* DONE ran before the op returned */
+    struct rt_req *req; /* the request DONE was given */
+    struct rt_sync s;   /* the copied result */
 };
 
 static void probe_done(struct rt_req *req, const struct rt_result *res, const struct stk_err *err,
@@ -131,13 +131,27 @@ static int do_op(enum simple_op op, const char *id, int sig, struct probe *p)
 
     memset(p, 0, sizeof(*p));
     switch (op) {
-    case OP_START: r = rt_container_start(ctx, id, probe_done, p, NULL, &err); break;
-    case OP_STOP: r = rt_container_stop(ctx, id, sig, 10000, probe_done, p, NULL, &err); break;
-    case OP_KILL: r = rt_container_kill(ctx, id, sig, probe_done, p, NULL, &err); break;
-    case OP_DELETE: r = rt_container_delete(ctx, id, probe_done, p, NULL, &err); break;
-    case OP_STATE: r = rt_container_state(ctx, id, probe_done, p, NULL, &err); break;
-    case OP_TOP: r = rt_container_top(ctx, id, probe_done, p, NULL, &err); break;
-    case OP_LOGS: r = rt_container_logs(ctx, id, probe_done, p, NULL, &err); break;
+    case OP_START:
+        r = rt_container_start(ctx, id, probe_done, p, NULL, &err);
+        break;
+    case OP_STOP:
+        r = rt_container_stop(ctx, id, sig, 10000, probe_done, p, NULL, &err);
+        break;
+    case OP_KILL:
+        r = rt_container_kill(ctx, id, sig, probe_done, p, NULL, &err);
+        break;
+    case OP_DELETE:
+        r = rt_container_delete(ctx, id, probe_done, p, NULL, &err);
+        break;
+    case OP_STATE:
+        r = rt_container_state(ctx, id, probe_done, p, NULL, &err);
+        break;
+    case OP_TOP:
+        r = rt_container_top(ctx, id, probe_done, p, NULL, &err);
+        break;
+    case OP_LOGS:
+        r = rt_container_logs(ctx, id, probe_done, p, NULL, &err);
+        break;
     }
     p->returned = 1;
     cr_assert_eq(r, 0, "op %d on '%s' failed at once: %s", op, id, err.msg);
@@ -277,8 +291,12 @@ Test(rt_fake, immediate_errors_never_call_back)
 {
     struct stk_err err = STK_ERR_INIT;
     struct probe p = {0};
-    struct rt_fake_fail rule = {.op = RT_FAKE_OP_START, .nth = 1, .code = STK_EPERM,
-                                .count = 1, .message = "no way", .immediate = 1};
+    struct rt_fake_fail rule = {.op = RT_FAKE_OP_START,
+                                .nth = 1,
+                                .code = STK_EPERM,
+                                .count = 1,
+                                .message = "no way",
+                                .immediate = 1};
 
     cr_assert_eq(rt_container_start(ctx, NULL, probe_done, &p, NULL, &err), STK_EINVAL);
     cr_assert_eq(rt_container_create(ctx, NULL, probe_done, &p, NULL, &err), STK_EINVAL);
@@ -344,8 +362,8 @@ Test(rt_fake, fails_the_nth_call_with_the_chosen_error)
     cr_assert_eq(do_simple(OP_START, "c3", 0), 0);
 
     /* Any call, forever, only for service db. */
-    struct rt_fake_fail rule = {.op = RT_FAKE_OP_ANY, .match = "db", .nth = 1, .count = 0,
-                                .code = STK_EBUSY};
+    struct rt_fake_fail rule = {
+        .op = RT_FAKE_OP_ANY, .match = "db", .nth = 1, .count = 0, .code = STK_EBUSY};
     cr_assert_eq(rt_fake_fail_add(ctx, &rule, &err), 0);
     cr_assert_eq(do_create("db-1-x", "db"), STK_EBUSY);
     cr_assert_eq(do_create("db-1-x", "db"), STK_EBUSY);
@@ -618,7 +636,8 @@ Test(rt_fake, state_file_survives_a_new_context)
     }
 
     /* The process "dies": no fini runs before the file is read again. */
-    struct rt_ctx *ctx2 = rt_ctx_new(&rt_driver_fake, &loop, tmpdir, tmpdir, "/bin/true", NULL, &err);
+    struct rt_ctx *ctx2 =
+        rt_ctx_new(&rt_driver_fake, &loop, tmpdir, tmpdir, "/bin/true", NULL, &err);
 
     cr_assert_not_null(ctx2);
     usleep(50 * 1000); /* c's scripted exit is now overdue */
