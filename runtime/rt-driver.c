@@ -16,11 +16,13 @@
 #if STK_HAVE_OCI
 extern const struct rt_driver rt_driver_oci;
 #endif
+extern const struct rt_driver rt_driver_fake;
 
 static const struct rt_driver *const drivers[] = {
 #if STK_HAVE_OCI
     &rt_driver_oci,
 #endif
+    &rt_driver_fake,
     NULL,
 };
 
