@@ -24,6 +24,7 @@ const char *stk_strerror(int code)
     return err_names[idx];
 }
 
+STK_PRINTF(4, 0)
 static void err_vset(struct stk_err *err, int code, int os_code, const char *fmt, va_list ap)
 {
     size_t len;

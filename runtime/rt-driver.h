@@ -97,10 +97,10 @@ struct rt_kv {
 
 /* A file-system mount into the container (OCI config.json "mounts"; HCS MappedDirectory). */
 struct rt_mount {
-    char *type;     /* "bind" or "tmpfs" */
-    char *source;   /* absolute host path for binds; ignored for tmpfs */
-    char *target;   /* absolute path in the container */
-    int read_only;  /* non-zero: mounted read-only */
+    char *type;    /* "bind" or "tmpfs" */
+    char *source;  /* absolute host path for binds; ignored for tmpfs */
+    char *target;  /* absolute path in the container */
+    int read_only; /* non-zero: mounted read-only */
 };
 
 /* A named pipe mapped into a Windows container (HCS MappedPipe). */
@@ -118,18 +118,18 @@ struct rt_device {
 
 /* The process to run (OCI config.json "process"; HCS ProcessParameters). */
 struct rt_process {
-    char **args;   /* NULL-terminated argv; args[0] resolved in the container's PATH */
-    char **env;    /* NULL-terminated "KEY=VALUE" list */
-    char *cwd;     /* absolute working directory; NULL means "/" */
-    char *user;    /* "uid[:gid]" or a name; NULL means the image default or root */
-    int terminal;  /* non-zero: allocate a pseudo-terminal */
+    char **args;  /* NULL-terminated argv; args[0] resolved in the container's PATH */
+    char **env;   /* NULL-terminated "KEY=VALUE" list */
+    char *cwd;    /* absolute working directory; NULL means "/" */
+    char *user;   /* "uid[:gid]" or a name; NULL means the image default or root */
+    int terminal; /* non-zero: allocate a pseudo-terminal */
 };
 
 /* Resource limits (OCI linux.resources; HCS Processor/Memory). 0 means unlimited. */
 struct rt_resources {
-    int64_t memory_bytes;    /* memory limit in bytes */
-    int64_t nano_cpus;       /* CPU limit in billionths of a CPU (docker --cpus) */
-    int64_t pids_limit;      /* maximum number of processes */
+    int64_t memory_bytes; /* memory limit in bytes */
+    int64_t nano_cpus;    /* CPU limit in billionths of a CPU (docker --cpus) */
+    int64_t pids_limit;   /* maximum number of processes */
 };
 
 /*
@@ -149,19 +149,19 @@ struct rt_container_spec {
     struct rt_process process;   /* the main process */
     struct rt_mount *mounts;     /* owned array of n_mounts */
     size_t n_mounts;
-    struct rt_pipe *pipes;       /* owned array of n_pipes (Windows only) */
+    struct rt_pipe *pipes; /* owned array of n_pipes (Windows only) */
     size_t n_pipes;
-    struct rt_device *devices;   /* owned array of n_devices */
+    struct rt_device *devices; /* owned array of n_devices */
     size_t n_devices;
     struct rt_resources resources;
-    char *sandbox;               /* opaque network sandbox handle from the net plug-in
-                                    (netns path on Linux, HCN namespace GUID on Windows);
-                                    NULL: the runtime's own empty network namespace */
-    struct rt_kv *labels;        /* owned array of n_labels: the stack.* labels and user labels */
+    char *sandbox;        /* opaque network sandbox handle from the net plug-in
+                             (netns path on Linux, HCN namespace GUID on Windows);
+                             NULL: the runtime's own empty network namespace */
+    struct rt_kv *labels; /* owned array of n_labels: the stack.* labels and user labels */
     size_t n_labels;
-    char *stop_signal;           /* "SIGTERM" when NULL */
-    char **exit_command;         /* NULL-terminated argv the monitor runs when the container
-                                    exits (DESIGN.md §3); NULL for none */
+    char *stop_signal;   /* "SIGTERM" when NULL */
+    char **exit_command; /* NULL-terminated argv the monitor runs when the container
+                            exits (DESIGN.md §3); NULL for none */
 };
 
 /* Frees everything SPEC owns and zeroes it; NULL-safe. */
@@ -169,18 +169,18 @@ void rt_container_spec_release(struct rt_container_spec *spec);
 
 /* One container as observed from the runtime (not from the store). */
 struct rt_container_info {
-    char *id;                    /* runtime id */
-    char *name;                  /* user-facing name (from labels.json), may be NULL */
+    char *id;   /* runtime id */
+    char *name; /* user-facing name (from labels.json), may be NULL */
     enum rt_state state;
     enum rt_isolation isolation;
-    int pid;                     /* host PID of the init process (process isolation) or of the
-                                    VM worker (hyperv); 0 when not running */
-    int exit_code;               /* valid when state is STOPPED and has_exit_code */
+    int pid;       /* host PID of the init process (process isolation) or of the
+                      VM worker (hyperv); 0 when not running */
+    int exit_code; /* valid when state is STOPPED and has_exit_code */
     int has_exit_code;
-    int64_t created_ns;          /* creation time, nanoseconds since the epoch */
-    int64_t started_ns;          /* start time, nanoseconds since the epoch, 0 if never */
-    int64_t finished_ns;         /* exit time, 0 if still running or unknown */
-    struct rt_kv *labels;        /* owned array */
+    int64_t created_ns;   /* creation time, nanoseconds since the epoch */
+    int64_t started_ns;   /* start time, nanoseconds since the epoch, 0 if never */
+    int64_t finished_ns;  /* exit time, 0 if still running or unknown */
+    struct rt_kv *labels; /* owned array */
     size_t n_labels;
 };
 
@@ -200,14 +200,14 @@ void rt_container_list_release(struct rt_container_list *l);
 
 /* What a host can do (the `host_info` op; DESIGN.md §2). */
 struct rt_host_info {
-    int available;                   /* non-zero when the runtime can run containers here */
-    char reason[256];                /* why not, when !available */
-    uint32_t isolations;             /* bit (1u << RT_ISOLATION_x) per isolation it provides */
+    int available;                       /* non-zero when the runtime can run containers here */
+    char reason[256];                    /* why not, when !available */
+    uint32_t isolations;                 /* bit (1u << RT_ISOLATION_x) per isolation it provides */
     enum rt_isolation default_isolation; /* what "default" resolves to on this host */
-    char os[16];                     /* "linux" or "windows" */
-    char os_build[64];               /* kernel release or Windows build "10.0.20348" */
-    char edition[32];                /* "server", "client" on Windows; "" on Linux */
-    char runtime[32];                /* the low-level runtime used: "runc", "crun", "hcs", "fake" */
+    char os[16];                         /* "linux" or "windows" */
+    char os_build[64];                   /* kernel release or Windows build "10.0.20348" */
+    char edition[32];                    /* "server", "client" on Windows; "" on Linux */
+    char runtime[32]; /* the low-level runtime used: "runc", "crun", "hcs", "fake" */
     char runtime_version[64];
 };
 
@@ -225,12 +225,12 @@ enum rt_result_kind {
 /* The typed result of an operation. Borrowed by DONE: copy what must outlive it. */
 struct rt_result {
     enum rt_result_kind kind;
-    const struct rt_container_info *info;   /* RT_RESULT_INFO */
-    const struct rt_container_list *list;   /* RT_RESULT_LIST */
-    int exit_code;                          /* RT_RESULT_EXEC: the exec'd process status */
-    const char *output;                     /* RT_RESULT_EXEC, RT_RESULT_TOP: captured stdout */
-    const struct rt_host_info *host;        /* RT_RESULT_HOST_INFO */
-    const char *log_path;                   /* RT_RESULT_LOGS: path of the log file to read */
+    const struct rt_container_info *info; /* RT_RESULT_INFO */
+    const struct rt_container_list *list; /* RT_RESULT_LIST */
+    int exit_code;                        /* RT_RESULT_EXEC: the exec'd process status */
+    const char *output;                   /* RT_RESULT_EXEC, RT_RESULT_TOP: captured stdout */
+    const struct rt_host_info *host;      /* RT_RESULT_HOST_INFO */
+    const char *log_path;                 /* RT_RESULT_LOGS: path of the log file to read */
 };
 
 struct rt_req;
@@ -245,11 +245,11 @@ typedef void rt_done_fn(struct rt_req *req, const struct rt_result *res, const s
 
 /* Options of an exec (OCI runtime exec; HCS CreateProcess in the container). */
 struct rt_exec_opts {
-    const char *const *args;  /* NULL-terminated argv */
-    const char *const *env;   /* extra "KEY=VALUE", NULL-terminated, may be NULL */
-    const char *cwd;          /* NULL: the container's */
-    int capture;              /* non-zero: capture stdout+stderr into the result's output */
-    uint64_t timeout_ms;      /* 0: no timeout */
+    const char *const *args; /* NULL-terminated argv */
+    const char *const *env;  /* extra "KEY=VALUE", NULL-terminated, may be NULL */
+    const char *cwd;         /* NULL: the container's */
+    int capture;             /* non-zero: capture stdout+stderr into the result's output */
+    uint64_t timeout_ms;     /* 0: no timeout */
 };
 
 /*
@@ -283,8 +283,8 @@ struct rt_driver_ops {
      * Sends SIGNAL, waits up to GRACE_MS milliseconds for exit, then kills.
      * Stopping a stopped container succeeds (idempotent).
      */
-    int (*stop)(struct rt_ctx *ctx, const char *id, int signal, uint64_t grace_ms,
-                rt_done_fn *done, void *userdata, struct rt_req **ret_req, struct stk_err *err);
+    int (*stop)(struct rt_ctx *ctx, const char *id, int signal, uint64_t grace_ms, rt_done_fn *done,
+                void *userdata, struct rt_req **ret_req, struct stk_err *err);
     /*
      * Removes the container and everything the driver made for it (bundle, root
      * file system mounts, monitor). A running container is killed first.
@@ -318,10 +318,10 @@ struct rt_driver_ops {
 
 /* A driver: a const descriptor plus a const operations table (STYLE.md rule 24). */
 struct rt_driver {
-    const char *name;      /* "oci", "hcs", "fake" */
-    unsigned abi_version;  /* RT_DRIVER_ABI_1 */
-    uint32_t caps;         /* RT_CAP_* bits */
-    size_t priv_size;      /* bytes of driver state allocated in the context */
+    const char *name;     /* "oci", "hcs", "fake" */
+    unsigned abi_version; /* RT_DRIVER_ABI_1 */
+    uint32_t caps;        /* RT_CAP_* bits */
+    size_t priv_size;     /* bytes of driver state allocated in the context */
     const struct rt_driver_ops *ops;
 };
 
@@ -339,8 +339,8 @@ struct rt_ctx {
 /* A started operation. Drivers embed it first in their own request structs. */
 struct rt_req {
     struct rt_ctx *ctx;
-    int canceled;                            /* set by rt_req_cancel() */
-    void (*cancel)(struct rt_req *req);      /* driver hook, may be NULL */
+    int canceled;                       /* set by rt_req_cancel() */
+    void (*cancel)(struct rt_req *req); /* driver hook, may be NULL */
 };
 
 /*
@@ -372,7 +372,7 @@ void rt_ctx_free(struct rt_ctx *ctx);
         if (!(ctx) || !(ctx)->driver->ops->op)                                                     \
             return stk_err_set(err, STK_ENOTSUP, 0, "%s: '%s' is not supported",                   \
                                (ctx) ? (ctx)->driver->name : "runtime", #op);                      \
-        if ((cap) && !((ctx)->driver->caps & (cap)))                                               \
+        if ((cap) != 0 && !((ctx)->driver->caps & (cap)))                                          \
             return stk_err_set(err, STK_ENOTSUP, 0, "%s: '%s' is not supported",                   \
                                (ctx)->driver->name, #op);                                          \
         return (ctx)->driver->ops->op((ctx), __VA_ARGS__);                                         \
@@ -495,7 +495,10 @@ struct rt_sync {
     char *log_path;
 };
 
-#define RT_SYNC_INIT {0}
+#define RT_SYNC_INIT                                                                               \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 /* An rt_done_fn that records the result into the struct rt_sync given as USERDATA. */
 void rt_sync_done(struct rt_req *req, const struct rt_result *res, const struct stk_err *err,
