@@ -1,0 +1,104 @@
+/*
+ * test-bad-input.c - bad input gets one clear line and the right exit status:
+ * 2 for spec errors (with file:line:col), 1 for what the host reports (an
+ * image that does not exist, an isolation this host cannot provide). A
+ * missing image is found before anything is created.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "itest.h"
+
+static struct itest T;
+
+static void setup(void)
+{
+    itest_require_host();
+    itest_init(&T, "bad");
+}
+
+static void teardown(void)
+{
+    itest_fini(&T);
+}
+
+/* Runs `stack up -d` on TEXT and checks the status and that stderr contains WANT. */
+static char *up_expect(const char *text, int want_rc, const char *want)
+{
+    const char *file = itest_write(&T, "stack.yaml", text);
+    char *out = NULL, *err = NULL;
+    int rc = itest_stack(&T, &out, &err, "up -d -f '%s'", file);
+
+    cr_assert_eq(rc, want_rc, "exit status %d, want %d; stderr: %s", rc, want_rc, err);
+    cr_assert(strstr(err, want), "stderr does not contain '%s': %s", want, err);
+    free(out);
+    return err;
+}
+
+/* Nothing was created: no container bundles, no pinned namespaces, no network records. */
+static void assert_nothing_created(void)
+{
+    char *left = itest_sh("ls '%s/containers' 2>/dev/null; ls '%s/netns' 2>/dev/null; "
+                          "ls '%s/net/conf' 2>/dev/null",
+                          T.state_dir, T.run_dir, T.state_dir);
+    cr_assert_str_eq(left, "", "something was created: %s", left);
+    free(left);
+}
+
+Test(bad_input, yaml_syntax_error_exit_2_with_line_col, .init = setup, .fini = teardown)
+{
+    char *err = up_expect("services:\n  web:\n    image: [busybox\n", 2, "stack.yaml:");
+    cr_assert(strstr(err, "stack.yaml:4:") || strstr(err, "stack.yaml:3:"),
+              "no line:col: %s", err);
+    free(err);
+    assert_nothing_created();
+}
+
+Test(bad_input, unknown_key_exit_2, .init = setup, .fini = teardown)
+{
+    char *err = up_expect("services:\n  web:\n    imagee: busybox\n", 2, "stack.yaml:3:5:");
+    cr_assert(strstr(err, "imagee"), "the key is not named: %s", err);
+    free(err);
+    assert_nothing_created();
+}
+
+Test(bad_input, port_not_a_number_exit_2, .init = setup, .fini = teardown)
+{
+    char *err = up_expect("services:\n  web:\n    image: busybox\n    ports:\n      - \"80a:80\"\n",
+                          2, "stack.yaml:5:");
+    free(err);
+    assert_nothing_created();
+}
+
+Test(bad_input, missing_image_exit_1_before_anything_is_created, .init = setup,
+     .fini = teardown)
+{
+    char text[1024];
+    char *err;
+
+    /* The first service's image exists; the second's does not. */
+    snprintf(text, sizeof(text),
+             "name: %s\nservices:\n  a:\n    image: %s\n    command: [sleep, '100']\n"
+             "  b:\n    image: no-such-image:1.0\n",
+             T.project, itest_image());
+    err = up_expect(text, 1, "image 'no-such-image:1.0' not found");
+    cr_assert(strstr(err, "'b'"), "the service is not named: %s", err);
+    free(err);
+    assert_nothing_created();
+}
+
+Test(bad_input, hyperv_on_linux_exit_1, .init = setup, .fini = teardown)
+{
+    char text[1024];
+    char *err;
+
+    snprintf(text, sizeof(text),
+             "name: %s\nservices:\n  a:\n    image: %s\n    isolation: hyperv\n", T.project,
+             itest_image());
+    err = up_expect(text, 1, "isolation 'hyperv' is not available");
+    cr_assert(strstr(err, "'a'"), "the service is not named: %s", err);
+    free(err);
+    assert_nothing_created();
+}

@@ -1,0 +1,234 @@
+/*
+ * test-up-down.c - the first vertical slice with real containers: `stack up`
+ * runs a two-service stack with runc, conmon and the CNI plugins; the page is
+ * served on a published port; the client resolves the web service by name;
+ * a second `up` changes nothing; `down` leaves the host as it found it; bad
+ * input gets one clear line and the right exit status.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "itest.h"
+
+static struct itest T;
+
+static void setup(void)
+{
+    itest_require_host();
+    itest_init(&T, "it");
+}
+
+static void teardown(void)
+{
+    itest_fini(&T);
+}
+
+/* The two-service stack of examples/app.yaml, on a free port. */
+static const char *write_stack(const char *client_cmd)
+{
+    char site[600], text[4096];
+
+    snprintf(site, sizeof(site), "%s/site", T.dir);
+    free(itest_sh("mkdir -p '%s' && echo 'hello from the web service' > '%s/index.html'", site,
+                  site));
+    snprintf(text, sizeof(text),
+             "name: %s\n"
+             "services:\n"
+             "  web:\n"
+             "    image: %s\n"
+             "    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; httpd -f -p 80 -h /www & wait\"]\n"
+             "    volumes:\n"
+             "      - ./site:/www:ro\n"
+             "    ports:\n"
+             "      - \"%d:80\"\n"
+             "  client:\n"
+             "    image: %s\n"
+             "    depends_on: [web]\n"
+             "    command: [\"sh\", \"-c\", \"%s\"]\n",
+             T.project, itest_image(), T.port, itest_image(), client_cmd);
+    return itest_write(&T, "stack.yaml", text);
+}
+
+#define CLIENT_LOOP                                                                                \
+    "trap 'exit 0' TERM; while true; do wget -q -O - http://web/; sleep 1 & wait $$!; done"
+
+static char *curl_page(int port)
+{
+    char *out = NULL;
+
+    for (int i = 0; i < 50; i++) {
+        out = itest_sh("curl -s --max-time 2 http://127.0.0.1:%d/", port);
+        if (out && strstr(out, "hello from the web service"))
+            return out;
+        free(out);
+        usleep(200000);
+    }
+    return NULL;
+}
+
+/* Container ids with their start times, from the runtime's own state. */
+static char *runtime_ids(void)
+{
+    return itest_sh("for d in '%s'/containers/*/; do id=$(basename \"$d\"); "
+                    "echo \"$id $(cat \"$d/started\" 2>/dev/null)\"; done | sort; "
+                    "runc --root '%s/runc' list -q 2>/dev/null | sort",
+                    T.state_dir, T.run_dir);
+}
+
+Test(integration, up_serves_page_resolves_names_and_is_idempotent, .init = setup,
+     .fini = teardown, .timeout = 300)
+{
+    const char *file = write_stack(CLIENT_LOOP);
+    char *out = NULL, *err = NULL, *page, *before, *after;
+    int rc;
+
+    rc = itest_stack(&T, &out, &err, "up -d -f '%s'", file);
+    cr_assert_eq(rc, 0, "up failed (%d): %s", rc, err);
+    free(out);
+    free(err);
+
+    page = curl_page(T.port);
+    cr_assert_not_null(page, "the published port %d did not serve the page", T.port);
+    free(page);
+
+    rc = itest_stack(&T, &out, &err, "ps -f '%s'", file);
+    cr_assert_eq(rc, 0, "ps failed: %s", err);
+    {
+        /* Both services running, isolation process, and a host PID that exists. */
+        const char *svcs[] = {"web", "client"};
+        for (int i = 0; i < 2; i++) {
+            char name[128], line[512];
+            const char *l;
+            int pid = 0;
+            snprintf(name, sizeof(name), "%s-%s-1 ", T.project, svcs[i]);
+            l = strstr(out, name);
+            cr_assert_not_null(l, "ps does not list %s:\n%s", name, out);
+            snprintf(line, sizeof(line), "%.*s", (int)strcspn(l, "\n"), l);
+            cr_assert(strstr(line, " running "), "not running: %s", line);
+            cr_assert(strstr(line, " process "), "isolation is not process: %s", line);
+            cr_assert(sscanf(line + strlen(name) + strspn(line + strlen(name), " "),
+                             "%*s %*s %*s %d", &pid) == 1,
+                      "no pid in: %s", line);
+            cr_assert_gt(pid, 1, "bad pid in: %s", line);
+            snprintf(name, sizeof(name), "/proc/%d", pid);
+            cr_assert_eq(access(name, F_OK), 0, "host PID %d does not exist", pid);
+        }
+    }
+    free(out);
+    free(err);
+
+    /* The client fetched http://web/ by service name. */
+    for (int i = 0; i < 50; i++) {
+        rc = itest_stack(&T, &out, &err, "logs -f '%s' client", file);
+        if (rc == 0 && strstr(out, "hello from the web service"))
+            break;
+        free(out);
+        free(err);
+        out = err = NULL;
+        usleep(200000);
+    }
+    cr_assert(out && strstr(out, "hello from the web service"),
+              "client logs do not show the page: %s", out ? out : "");
+    free(out);
+    free(err);
+
+    /* A second up with nothing changed touches nothing. */
+    before = runtime_ids();
+    rc = itest_stack(&T, &out, &err, "up -d -f '%s'", file);
+    cr_assert_eq(rc, 0, "second up failed: %s", err);
+    after = runtime_ids();
+    cr_assert_str_eq(before, after, "the second up changed containers");
+    cr_assert_null(strstr(err, "Creating"), "second up created something: %s", err);
+    cr_assert_null(strstr(err, "Removing"), "second up removed something: %s", err);
+    free(before);
+    free(after);
+    free(out);
+    free(err);
+}
+
+Test(integration, down_leaves_nothing_behind, .init = setup, .fini = teardown, .timeout = 300)
+{
+    const char *file = write_stack(CLIENT_LOOP);
+    char *out = NULL, *err = NULL, *before, *after;
+    int rc;
+
+    /* Warm-up: what the CNI plugins create once and keep is there before the snapshot. */
+    rc = itest_stack(&T, &out, &err, "up -d -f '%s'", file);
+    cr_assert_eq(rc, 0, "warm-up up failed: %s", err);
+    free(out);
+    free(err);
+    rc = itest_stack(&T, &out, &err, "down -f '%s'", file);
+    cr_assert_eq(rc, 0, "warm-up down failed: %s", err);
+    free(out);
+    free(err);
+
+    before = itest_host_snapshot(&T);
+    rc = itest_stack(&T, &out, &err, "up -d -f '%s'", file);
+    cr_assert_eq(rc, 0, "up failed: %s", err);
+    free(out);
+    free(err);
+    {
+        /* The stack really is there before it is removed. */
+        char *during = itest_host_snapshot(&T);
+        cr_assert_str_neq(before, during, "up changed nothing on the host");
+        free(during);
+    }
+    rc = itest_stack(&T, &out, &err, "down -f '%s'", file);
+    cr_assert_eq(rc, 0, "down failed: %s", err);
+    free(out);
+    free(err);
+    after = itest_host_snapshot(&T);
+    if (strcmp(before, after) != 0)
+        itest_snapshot_diff(before, after);
+    cr_assert_str_eq(before, after, "down left something behind");
+    free(before);
+    free(after);
+}
+
+Test(integration, partial_failure_is_recorded_and_down_removes_it, .init = setup,
+     .fini = teardown, .timeout = 300)
+{
+    const char *file = write_stack("no-such-command-here");
+    char *out = NULL, *err = NULL, *after;
+    int rc;
+
+    rc = itest_stack(&T, &out, &err, "up -d -f '%s'", file);
+    cr_assert_eq(rc, 1, "up should fail with exit status 1, got %d: %s", rc, err);
+    cr_assert(strstr(err, "client"), "the error does not name the service: %s", err);
+    cr_assert(strstr(err, "no-such-command-here"), "the error does not name the failure: %s",
+              err);
+    {
+        /* One error line (progress lines are not errors). */
+        int n = 0;
+        for (const char *l = err; (l = strstr(l, "stack: error:")); l++)
+            n++;
+        cr_assert_eq(n, 1, "expected one error line, got %d: %s", n, err);
+    }
+    free(out);
+    free(err);
+
+    /* The first service's container and the network are recorded. */
+    out = itest_sh("sqlite3 -batch '%s/state.db' \"select service||' '||state from containers"
+                   " order by service; select kind||' '||id from objects where kind='network'\"",
+                   T.state_dir);
+    cr_assert(out && strstr(out, "web running"), "web is not recorded as running: %s", out);
+    cr_assert(strstr(out, "network "), "the network is not recorded: %s", out);
+    free(out);
+    rc = itest_stack(&T, &out, &err, "ps -f '%s'", file);
+    cr_assert(strstr(out, "-web-1"), "ps does not show web: %s", out);
+    free(out);
+    free(err);
+
+    rc = itest_stack(&T, &out, &err, "down -f '%s'", file);
+    cr_assert_eq(rc, 0, "down failed: %s", err);
+    free(out);
+    free(err);
+    after = itest_sh("ls '%s/containers' 2>/dev/null; ls '%s/netns' 2>/dev/null; "
+                     "runc --root '%s/runc' list -q 2>/dev/null",
+                     T.state_dir, T.run_dir, T.run_dir);
+    cr_assert_str_eq(after, "", "down left: %s", after);
+    free(after);
+}
