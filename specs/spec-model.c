@@ -24,6 +24,7 @@ static void service_release(struct spec_service *s)
         free(s->ports[i].protocol);
         free(s->ports[i].mode);
         free(s->ports[i].name);
+        free(s->ports[i].app_protocol);
     }
     free(s->ports);
     for (size_t i = 0; i < s->n_volumes; i++) {
@@ -55,6 +56,18 @@ void spec_project_free(struct spec_project *project)
     for (size_t i = 0; i < project->n_services; i++)
         service_release(&project->services[i]);
     free(project->services);
+    for (size_t i = 0; i < project->n_networks; i++) {
+        free(project->networks[i].key);
+        free(project->networks[i].name);
+        free(project->networks[i].driver);
+    }
+    free(project->networks);
+    for (size_t i = 0; i < project->n_volumes; i++) {
+        free(project->volumes[i].key);
+        free(project->volumes[i].name);
+        free(project->volumes[i].driver);
+    }
+    free(project->volumes);
     free(project->name);
     free(project->working_dir);
     stk_strv_free(project->files);

@@ -39,6 +39,10 @@ struct spec_port {
     char *mode;         /* "ingress" (default) or "host" */
     char *name;         /* NULL or the port's name */
     struct spec_pos pos;
+    uint16_t published_end; /* last port of a host port pool ("8000-9000:80": the
+                               runtime picks one free port in [published, published_end]);
+                               0 when PUBLISHED is a single port */
+    char *app_protocol; /* NULL or the long syntax app_protocol */
 };
 
 /* A volume entry, long syntax (05-services.md "volumes"). */
@@ -114,6 +118,26 @@ struct spec_service {
     struct spec_pos image_pos;
 };
 
+/* A top-level network (06-networks.md). The implicit "default" network is listed when a
+ * service uses it. */
+struct spec_network {
+    char *key;       /* the key under `networks:` ("default", "front") */
+    char *name;      /* the real name: `name:`, else "<project>_<key>" (external: the key) */
+    char *driver;    /* NULL: the platform default */
+    int external;
+    int internal;
+    struct spec_pos pos;
+};
+
+/* A top-level named volume (07-volumes.md). */
+struct spec_named_volume {
+    char *key;       /* the key under `volumes:` */
+    char *name;      /* the real name: `name:`, else "<project>_<key>" (external: the key) */
+    char *driver;    /* NULL: "local" */
+    int external;
+    struct spec_pos pos;
+};
+
 /* A project: the merged, interpolated, normalised model of one or more files. */
 struct spec_project {
     char *name;        /* project name (name: key, -p, or the directory name, normalised) */
@@ -121,6 +145,10 @@ struct spec_project {
     char **files;      /* NULL-terminated absolute paths of the files loaded */
     struct spec_service *services; /* in file order */
     size_t n_services;
+    struct spec_network *networks; /* in file order, "default" last when implicit */
+    size_t n_networks;
+    struct spec_named_volume *volumes; /* in file order */
+    size_t n_volumes;
 };
 
 /* Which platform's rules validation applies (--platform). */

@@ -141,10 +141,12 @@ char *rt_image_ref_normalize(const char *ref, struct stk_err *err);
  * index.json's entries are grouped by the name they carry (the
  * io.containerd.image.name annotation, else org.opencontainers.image.ref.name,
  * read as NAME[:TAG]; entries without a name form one group). In each group,
- * nested image indexes are flattened and one manifest is chosen for PLATFORM
- * (NULL: the host platform, rt_image_platform_host()) with
- * rt_image_platform_select(); a manifest descriptor without a "platform"
- * takes the os/architecture of its config. Every blob reached from the chosen
+ * nested image indexes are flattened and, when more than one manifest
+ * remains, one is chosen for PLATFORM (NULL: the host platform,
+ * rt_image_platform_host()) with rt_image_platform_select(); a manifest
+ * descriptor without a "platform" takes the os/architecture of its config. A
+ * group with a single manifest is taken whatever its platform (as `docker
+ * load` does): the planner checks the image's os/architecture. Every blob reached from the chosen
  * manifests (index, manifest, config, layers) is verified: its SHA-256 must
  * equal the descriptor's digest and its length the descriptor's size. Blobs
  * already in the store are not read again, which makes a repeated import of

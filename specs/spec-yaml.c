@@ -1,0 +1,579 @@
+/*
+ * spec-yaml.c - YAML text to a positioned node tree, with libyaml's event
+ * API. Anchors and aliases are expanded into copies (with a budget, so an
+ * alias bomb is an error instead of an out-of-memory abort), merge keys
+ * ("<<", YAML 1.1 merge type as go-yaml v3 supports it) are applied with the
+ * explicit keys winning, plain scalars are typed with the YAML 1.2 core
+ * schema (go-yaml v3 decoding into interface{}), and duplicate keys are errors
+ * (go-yaml v3: "mapping key ... already defined").
+ */
+#include "specs/spec-internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "common/stk-alloc.h"
+
+/* Maximum number of nodes one file may expand to (aliases included). */
+#define SPEC__YAML_MAX_NODES 2000000
+
+struct yanchor {
+    char *name;
+    struct spec__node *node; /* borrowed from the tree being built */
+};
+
+struct yparser {
+    yaml_parser_t p;
+    const char *file;
+    struct stk_diag *diag;
+    struct yanchor *anchors;
+    size_t n_anchors;
+    size_t alloc_anchors;
+    size_t n_nodes;
+    int failed;
+};
+
+const char *spec__kind_name(enum spec__kind kind)
+{
+    switch (kind) {
+    case SPEC__K_STR:
+        return "string";
+    case SPEC__K_INT:
+        return "integer";
+    case SPEC__K_FLOAT:
+        return "number";
+    case SPEC__K_BOOL:
+        return "boolean";
+    case SPEC__K_NULL:
+        return "null";
+    case SPEC__K_SEQ:
+        return "sequence";
+    case SPEC__K_MAP:
+        return "mapping";
+    }
+    return "value";
+}
+
+struct spec__node *spec__node_new(enum spec__kind kind, const struct spec__node *pos)
+{
+    struct spec__node *n = stk_new0(struct spec__node);
+
+    n->kind = kind;
+    if (pos) {
+        n->file = pos->file;
+        n->line = pos->line;
+        n->col = pos->col;
+    }
+    return n;
+}
+
+struct spec__node *spec__node_new_scalar(enum spec__kind kind, const char *str,
+                                         const struct spec__node *pos)
+{
+    struct spec__node *n = spec__node_new(kind, pos);
+
+    n->str = stk_xstrdup(str ? str : "");
+    return n;
+}
+
+void spec__node_free(struct spec__node *node)
+{
+    if (!node)
+        return;
+    for (size_t i = 0; i < node->n; i++) {
+        if (node->keys)
+            spec__node_free(node->keys[i]);
+        spec__node_free(node->items[i]);
+    }
+    free(node->keys);
+    free(node->items);
+    free(node->str);
+    free(node->tag);
+    free(node);
+}
+
+struct spec__node *spec__node_dup(const struct spec__node *node)
+{
+    struct spec__node *n;
+
+    if (!node)
+        return NULL;
+    n = spec__node_new(node->kind, node);
+    n->str = stk_xstrdup(node->str);
+    n->tag = stk_xstrdup(node->tag);
+    for (size_t i = 0; i < node->n; i++)
+        spec__node_append_take(n, node->kind == SPEC__K_MAP ? spec__node_dup(node->keys[i]) : NULL,
+                               spec__node_dup(node->items[i]));
+    return n;
+}
+
+void spec__node_append_take(struct spec__node *node, struct spec__node *key,
+                            struct spec__node *value)
+{
+    if (node->n == node->alloc) {
+        node->alloc = node->alloc ? node->alloc * 2 : 4;
+        node->items = stk_xrealloc(node->items, node->alloc * sizeof(*node->items));
+        if (node->kind == SPEC__K_MAP)
+            node->keys = stk_xrealloc(node->keys, node->alloc * sizeof(*node->keys));
+    }
+    if (node->kind == SPEC__K_MAP)
+        node->keys[node->n] = key;
+    else
+        spec__node_free(key);
+    node->items[node->n++] = value;
+}
+
+void spec__node_remove(struct spec__node *node, size_t i)
+{
+    if (i >= node->n)
+        return;
+    if (node->keys)
+        spec__node_free(node->keys[i]);
+    spec__node_free(node->items[i]);
+    for (size_t j = i + 1; j < node->n; j++) {
+        if (node->keys)
+            node->keys[j - 1] = node->keys[j];
+        node->items[j - 1] = node->items[j];
+    }
+    node->n--;
+}
+
+long spec__node_index(const struct spec__node *node, const char *key)
+{
+    if (!node || node->kind != SPEC__K_MAP)
+        return -1;
+    for (size_t i = 0; i < node->n; i++)
+        if (node->keys[i]->str && strcmp(node->keys[i]->str, key) == 0)
+            return (long)i;
+    return -1;
+}
+
+struct spec__node *spec__node_get(const struct spec__node *node, const char *key)
+{
+    long i = spec__node_index(node, key);
+
+    return i < 0 ? NULL : node->items[i];
+}
+
+static int is_int(const char *s)
+{
+    const char *p = s;
+
+    if (*p == '-' || *p == '+')
+        p++;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'o') && p[2]) {
+        const char *digits = p[1] == 'x' ? "0123456789abcdefABCDEF" : "01234567";
+        return strspn(p + 2, digits) == strlen(p + 2) && p == s;
+    }
+    return *p && strspn(p, "0123456789") == strlen(p);
+}
+
+static int is_float(const char *s)
+{
+    const char *p = s;
+    int digits = 0;
+
+    if (strcmp(s, ".inf") == 0 || strcmp(s, "-.inf") == 0 || strcmp(s, "+.inf") == 0 ||
+        strcmp(s, ".Inf") == 0 || strcmp(s, ".INF") == 0 || strcmp(s, ".nan") == 0 ||
+        strcmp(s, ".NaN") == 0 || strcmp(s, ".NAN") == 0)
+        return 1;
+    if (*p == '-' || *p == '+')
+        p++;
+    while (*p >= '0' && *p <= '9')
+        p++, digits++;
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9')
+            p++, digits++;
+    }
+    if (!digits)
+        return 0;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '-' || *p == '+')
+            p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return 0;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return *p == '\0';
+}
+
+static enum spec__kind resolve_plain(const char *s)
+{
+    if (!*s || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 ||
+        strcmp(s, "NULL") == 0)
+        return SPEC__K_NULL;
+    if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 || strcmp(s, "TRUE") == 0 ||
+        strcmp(s, "false") == 0 || strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0)
+        return SPEC__K_BOOL;
+    if (is_int(s))
+        return SPEC__K_INT;
+    if (is_float(s))
+        return SPEC__K_FLOAT;
+    return SPEC__K_STR;
+}
+
+static void yerr_at(struct yparser *yp, const yaml_mark_t *m, const char *fmt, ...)
+    STK_PRINTF(3, 4);
+static void yerr_at(struct yparser *yp, const yaml_mark_t *m, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+
+    va_start(ap, fmt);
+    msg = stk_xvasprintf(fmt, ap);
+    va_end(ap);
+    stk_diag_add(yp->diag, STK_DIAG_ERROR, yp->file, (int)m->line + 1, (int)m->column + 1, "%s",
+                 msg);
+    free(msg);
+    yp->failed = 1;
+}
+
+static int next_event(struct yparser *yp, yaml_event_t *ev)
+{
+    if (!yaml_parser_parse(&yp->p, ev)) {
+        const char *problem = yp->p.problem ? yp->p.problem : "syntax error";
+        if (yp->p.error == YAML_MEMORY_ERROR) {
+            yerr_at(yp, &yp->p.problem_mark, "yaml: out of memory");
+        } else if (yp->p.context) {
+            char ctx[256];
+            snprintf(ctx, sizeof(ctx), "%s", yp->p.context);
+            yerr_at(yp, &yp->p.problem_mark, "yaml: %s at line %zu: %s", ctx,
+                    yp->p.context_mark.line + 1, problem);
+        } else {
+            yerr_at(yp, &yp->p.problem_mark, "yaml: %s", problem);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static void node_set_pos(struct yparser *yp, struct spec__node *n, const yaml_event_t *ev)
+{
+    n->file = yp->file;
+    n->line = (int)ev->start_mark.line + 1;
+    n->col = (int)ev->start_mark.column + 1;
+}
+
+static size_t node_count(const struct spec__node *n)
+{
+    size_t c = 1;
+
+    for (size_t i = 0; i < n->n; i++)
+        c += node_count(n->items[i]) + (n->keys ? 1 : 0);
+    return c;
+}
+
+static void anchor_add(struct yparser *yp, const char *name, struct spec__node *node)
+{
+    for (size_t i = 0; i < yp->n_anchors; i++)
+        if (strcmp(yp->anchors[i].name, name) == 0) {
+            yp->anchors[i].node = node; /* a later anchor of the same name wins */
+            return;
+        }
+    if (yp->n_anchors == yp->alloc_anchors) {
+        yp->alloc_anchors = yp->alloc_anchors ? yp->alloc_anchors * 2 : 8;
+        yp->anchors = stk_xrealloc(yp->anchors, yp->alloc_anchors * sizeof(*yp->anchors));
+    }
+    yp->anchors[yp->n_anchors].name = stk_xstrdup(name);
+    yp->anchors[yp->n_anchors++].node = node;
+}
+
+static struct spec__node *parse_node(struct yparser *yp, yaml_event_t *ev);
+
+static const char *tag_keep(const char *tag)
+{
+    if (!tag)
+        return NULL;
+    if (strcmp(tag, "!reset") == 0 || strcmp(tag, "!override") == 0)
+        return tag;
+    return NULL;
+}
+
+static struct spec__node *parse_scalar(struct yparser *yp, yaml_event_t *ev)
+{
+    const char *value = (const char *)ev->data.scalar.value;
+    const char *tag = (const char *)ev->data.scalar.tag;
+    struct spec__node *n = spec__node_new(SPEC__K_STR, NULL);
+
+    node_set_pos(yp, n, ev);
+    n->str = stk_xstrndup(value, ev->data.scalar.length);
+    n->tag = stk_xstrdup(tag_keep(tag));
+    if (tag && !n->tag) {
+        /* An explicit standard tag decides the type; other tags read as text. */
+        if (strcmp(tag, YAML_INT_TAG) == 0 && is_int(n->str))
+            n->kind = SPEC__K_INT;
+        else if (strcmp(tag, YAML_FLOAT_TAG) == 0 && (is_float(n->str) || is_int(n->str)))
+            n->kind = SPEC__K_FLOAT;
+        else if (strcmp(tag, YAML_BOOL_TAG) == 0 && resolve_plain(n->str) == SPEC__K_BOOL)
+            n->kind = SPEC__K_BOOL;
+        else if (strcmp(tag, YAML_NULL_TAG) == 0)
+            n->kind = SPEC__K_NULL;
+        else if (strcmp(tag, YAML_STR_TAG) != 0 && strcmp(tag, "!") != 0 &&
+                 ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+            n->kind = resolve_plain(n->str);
+    } else if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+        n->kind = resolve_plain(n->str);
+    }
+    return n;
+}
+
+static void apply_merge(struct spec__node *map, const struct spec__node *src)
+{
+    for (size_t i = 0; i < src->n; i++)
+        if (spec__node_index(map, src->keys[i]->str) < 0)
+            spec__node_append_take(map, spec__node_dup(src->keys[i]),
+                                   spec__node_dup(src->items[i]));
+}
+
+static struct spec__node *parse_mapping(struct yparser *yp, yaml_event_t *start)
+{
+    struct spec__node *map = spec__node_new(SPEC__K_MAP, NULL);
+    struct spec__node **merges = NULL;
+    size_t n_merges = 0;
+    yaml_event_t ev;
+
+    node_set_pos(yp, map, start);
+    map->tag = stk_xstrdup(tag_keep((const char *)start->data.mapping_start.tag));
+    for (;;) {
+        struct spec__node *key, *value;
+
+        if (next_event(yp, &ev) < 0)
+            goto fail;
+        if (ev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        key = parse_node(yp, &ev);
+        yaml_event_delete(&ev);
+        if (!key)
+            goto fail;
+        if (next_event(yp, &ev) < 0) {
+            spec__node_free(key);
+            goto fail;
+        }
+        value = parse_node(yp, &ev);
+        yaml_event_delete(&ev);
+        if (!value) {
+            spec__node_free(key);
+            goto fail;
+        }
+        if (key->kind == SPEC__K_SEQ || key->kind == SPEC__K_MAP) {
+            stk_diag_add(yp->diag, STK_DIAG_ERROR, yp->file, key->line, key->col,
+                         "yaml: a mapping key must be a scalar");
+            yp->failed = 1;
+            spec__node_free(key);
+            spec__node_free(value);
+            continue;
+        }
+        if (strcmp(key->str, "<<") == 0 && key->kind == SPEC__K_STR) {
+            if (value->kind != SPEC__K_MAP && value->kind != SPEC__K_SEQ) {
+                stk_diag_add(yp->diag, STK_DIAG_ERROR, yp->file, value->line, value->col,
+                             "yaml: map merge requires map or sequence of maps as the value");
+                yp->failed = 1;
+                spec__node_free(key);
+                spec__node_free(value);
+                continue;
+            }
+            spec__node_free(key);
+            merges = stk_xrealloc(merges, (n_merges + 1) * sizeof(*merges));
+            merges[n_merges++] = value;
+            continue;
+        }
+        {
+            long dup = spec__node_index(map, key->str);
+            if (dup >= 0) {
+                stk_diag_add(yp->diag, STK_DIAG_ERROR, yp->file, key->line, key->col,
+                             "yaml: mapping key '%s' already defined at line %d", key->str,
+                             map->keys[dup]->line);
+                yp->failed = 1;
+                spec__node_free(key);
+                spec__node_free(value);
+                continue;
+            }
+        }
+        spec__node_append_take(map, key, value);
+    }
+    for (size_t i = 0; i < n_merges; i++) {
+        struct spec__node *m = merges[i];
+        if (m->kind == SPEC__K_MAP) {
+            apply_merge(map, m);
+        } else {
+            for (size_t j = 0; j < m->n; j++) {
+                if (m->items[j]->kind != SPEC__K_MAP) {
+                    stk_diag_add(yp->diag, STK_DIAG_ERROR, yp->file, m->items[j]->line,
+                                 m->items[j]->col,
+                                 "yaml: map merge requires map or sequence of maps as the value");
+                    yp->failed = 1;
+                    continue;
+                }
+                apply_merge(map, m->items[j]);
+            }
+        }
+        spec__node_free(m);
+    }
+    free(merges);
+    return map;
+fail:
+    for (size_t i = 0; i < n_merges; i++)
+        spec__node_free(merges[i]);
+    free(merges);
+    spec__node_free(map);
+    return NULL;
+}
+
+static struct spec__node *parse_sequence(struct yparser *yp, yaml_event_t *start)
+{
+    struct spec__node *seq = spec__node_new(SPEC__K_SEQ, NULL);
+    yaml_event_t ev;
+
+    node_set_pos(yp, seq, start);
+    seq->tag = stk_xstrdup(tag_keep((const char *)start->data.sequence_start.tag));
+    for (;;) {
+        struct spec__node *item;
+
+        if (next_event(yp, &ev) < 0)
+            goto fail;
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        item = parse_node(yp, &ev);
+        yaml_event_delete(&ev);
+        if (!item)
+            goto fail;
+        spec__node_append_take(seq, NULL, item);
+    }
+    return seq;
+fail:
+    spec__node_free(seq);
+    return NULL;
+}
+
+static struct spec__node *parse_node(struct yparser *yp, yaml_event_t *ev)
+{
+    struct spec__node *n = NULL;
+    const char *anchor = NULL;
+
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT:
+        n = parse_scalar(yp, ev);
+        anchor = (const char *)ev->data.scalar.anchor;
+        break;
+    case YAML_SEQUENCE_START_EVENT:
+        n = parse_sequence(yp, ev);
+        anchor = (const char *)ev->data.sequence_start.anchor;
+        break;
+    case YAML_MAPPING_START_EVENT:
+        n = parse_mapping(yp, ev);
+        anchor = (const char *)ev->data.mapping_start.anchor;
+        break;
+    case YAML_ALIAS_EVENT: {
+        const char *name = (const char *)ev->data.alias.anchor;
+        for (size_t i = yp->n_anchors; i-- > 0;)
+            if (strcmp(yp->anchors[i].name, name) == 0) {
+                size_t c = node_count(yp->anchors[i].node);
+                if (yp->n_nodes + c > SPEC__YAML_MAX_NODES) {
+                    yerr_at(yp, &ev->start_mark,
+                            "yaml: document is too large after expanding aliases");
+                    return NULL;
+                }
+                yp->n_nodes += c;
+                n = spec__node_dup(yp->anchors[i].node);
+                /* The copy sits where the alias is written, for error positions of scalars. */
+                if (n->kind != SPEC__K_MAP && n->kind != SPEC__K_SEQ)
+                    node_set_pos(yp, n, ev);
+                return n;
+            }
+        yerr_at(yp, &ev->start_mark, "yaml: unknown anchor '%s' referenced", name);
+        return NULL;
+    }
+    default:
+        yerr_at(yp, &ev->start_mark, "yaml: unexpected event");
+        return NULL;
+    }
+    if (n) {
+        yp->n_nodes++;
+        if (anchor)
+            anchor_add(yp, anchor, n);
+    }
+    return n;
+}
+
+struct spec__node *spec__yaml_parse(const char *file, const char *data, size_t len,
+                                    struct stk_diag *diag)
+{
+    struct yparser yp = {.file = file, .diag = diag};
+    struct spec__node *root = NULL;
+    yaml_event_t ev;
+    int done = 0;
+
+    if (!yaml_parser_initialize(&yp.p)) {
+        stk_diag_add(diag, STK_DIAG_ERROR, file, 0, 0, "yaml: cannot initialise the parser");
+        return NULL;
+    }
+    yaml_parser_set_input_string(&yp.p, (const unsigned char *)data, len);
+    while (!done) {
+        if (next_event(&yp, &ev) < 0)
+            break;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT:
+            done = 1;
+            break;
+        case YAML_DOCUMENT_START_EVENT:
+            for (size_t i = 0; i < yp.n_anchors; i++)
+                free(yp.anchors[i].name);
+            yp.n_anchors = 0; /* anchors do not cross documents */
+            break;
+        case YAML_SCALAR_EVENT:
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+        case YAML_ALIAS_EVENT: {
+            struct spec__node *doc = parse_node(&yp, &ev);
+            if (!doc) {
+                done = 1;
+                break;
+            }
+            if (doc->kind == SPEC__K_NULL) {
+                spec__node_free(doc);
+                break;
+            }
+            if (doc->kind != SPEC__K_MAP) {
+                stk_diag_add(diag, STK_DIAG_ERROR, file, doc->line, doc->col,
+                             "top-level object must be a mapping");
+                yp.failed = 1;
+                spec__node_free(doc);
+                done = 1;
+                break;
+            }
+            if (!root)
+                root = doc;
+            else
+                spec__merge_take(root, doc); /* several documents merge (compose-go loader) */
+            break;
+        }
+        default:
+            break;
+        }
+        yaml_event_delete(&ev);
+    }
+    for (size_t i = 0; i < yp.n_anchors; i++)
+        free(yp.anchors[i].name);
+    free(yp.anchors);
+    yaml_parser_delete(&yp.p);
+    if (yp.failed) {
+        spec__node_free(root);
+        return NULL;
+    }
+    if (!root) {
+        root = spec__node_new(SPEC__K_MAP, NULL);
+        root->file = file;
+        root->line = 1;
+        root->col = 1;
+    }
+    return root;
+}

@@ -1,0 +1,304 @@
+/*
+ * test-spec-load.c - focused tests of spec_project_load(), the canonical
+ * JSON and the spec hash (the data-driven cases live in test-spec-cases.c).
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/stk-alloc.h"
+#include "common/stk-sha256.h"
+#include "specs/spec.h"
+
+static char tmpdir[256];
+
+static void setup_tmp(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/stk-spec-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+static void teardown_tmp(void)
+{
+    char cmd[512];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static char *write_file(const char *name, const char *text)
+{
+    char *path = stk_xasprintf("%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static int load(const char *text, const char *const *env, struct spec_project **ret_p,
+                struct stk_diag *diag, struct stk_err *err)
+{
+    char *path = write_file("stack.yaml", text);
+    const char *files[] = {path, NULL};
+    static const char *const no_env[] = {NULL};
+    struct spec_load_opts opts = {.files = files, .env = env ? env : no_env};
+    int rc = spec_project_load(&opts, ret_p, diag, err);
+
+    free(path);
+    return rc;
+}
+
+static void hash_of(const char *text, const char *service, char out[65])
+{
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+
+    cr_assert_eq(load(text, NULL, &p, NULL, &err), 0, "load: %s", err.msg);
+    spec_service_hash(spec_project_service(p, service), out);
+    spec_project_free(p);
+}
+
+TestSuite(spec_load, .init = setup_tmp, .fini = teardown_tmp);
+
+Test(spec_load, first_error_sets_err_with_value_position)
+{
+    struct spec_project *p = NULL;
+    struct stk_diag diag = STK_DIAG_INIT;
+    struct stk_err err = STK_ERR_INIT;
+    int rc = load("services:\n  web:\n    image: x\n    isolation: hyper-v\n    ports: [\"x:1\"]\n",
+                  NULL, &p, &diag, &err);
+
+    cr_assert_eq(rc, STK_ESPEC);
+    cr_assert_null(p);
+    cr_assert_eq(err.code, STK_ESPEC);
+    cr_assert_eq(err.line, 4, "line %d", err.line);
+    cr_assert_eq(err.col, 16, "col %d", err.col);
+    cr_assert(strstr(err.file, "/stack.yaml") != NULL, "file %s", err.file);
+    cr_assert(strstr(err.msg, "hyper-v") != NULL, "msg %s", err.msg);
+    cr_assert_eq(diag.n_errors, 2, "both errors are reported, got %zu", diag.n_errors);
+    stk_diag_release(&diag);
+}
+
+Test(spec_load, yaml_syntax_error_uses_problem_mark)
+{
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+    int rc = load("services:\n  web: [a, b\n", NULL, &p, NULL, &err);
+
+    cr_assert_eq(rc, STK_ESPEC);
+    cr_assert_eq(err.line, 3, "line %d", err.line);
+    cr_assert(strncmp(err.msg, "yaml: ", 6) == 0, "msg %s", err.msg);
+}
+
+Test(spec_load, missing_file_is_eio)
+{
+    const char *files[] = {"/nonexistent/dir/stack.yaml", NULL};
+    struct spec_load_opts opts = {.files = files};
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+
+    cr_assert_eq(spec_project_load(&opts, &p, NULL, &err), STK_EIO);
+    cr_assert_null(p);
+}
+
+Test(spec_load, no_files_is_einval)
+{
+    struct spec_load_opts opts = {0};
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+
+    cr_assert_eq(spec_project_load(&opts, &p, NULL, &err), STK_EINVAL);
+}
+
+Test(spec_load, process_environment_is_used_without_opts_env)
+{
+    char *path = write_file("stack.yaml", "services:\n  web:\n    image: \"${STK_TEST_IMG}\"\n");
+    const char *files[] = {path, NULL};
+    struct spec_load_opts opts = {.files = files};
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+
+    setenv("STK_TEST_IMG", "from-process:1", 1);
+    cr_assert_eq(spec_project_load(&opts, &p, NULL, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(p->services[0].image, "from-process:1");
+    unsetenv("STK_TEST_IMG");
+    spec_project_free(p);
+    free(path);
+}
+
+Test(spec_load, unset_variable_warns_and_defaults_to_blank)
+{
+    struct spec_project *p = NULL;
+    struct stk_diag diag = STK_DIAG_INIT;
+    struct stk_err err = STK_ERR_INIT;
+
+    cr_assert_eq(load("services:\n  web:\n    image: \"nginx${NOPE}\"\n", NULL, &p, &diag, &err), 0);
+    cr_assert_str_eq(p->services[0].image, "nginx");
+    cr_assert_eq(diag.n, 1);
+    cr_assert_eq(diag.items[0].severity, STK_DIAG_WARNING);
+    cr_assert(strstr(diag.items[0].msg, "NOPE") != NULL, "%s", diag.items[0].msg);
+    cr_assert_eq(diag.items[0].line, 3);
+    spec_project_free(p);
+    stk_diag_release(&diag);
+}
+
+Test(spec_load, model_fields_are_normalised)
+{
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+    const struct spec_service *s;
+
+    cr_assert_eq(load("services:\n"
+                      "  web:\n"
+                      "    image: x\n"
+                      "    isolation: HyperV\n"
+                      "    ports: [\"127.0.0.1:8080-8081:80-81/udp\"]\n"
+                      "    volumes: [\"./site:/www:ro\"]\n"
+                      "    stop_grace_period: 2s\n",
+                      NULL, &p, NULL, &err),
+                 0, "%s", err.msg);
+    s = spec_project_service(p, "web");
+    cr_assert_not_null(s);
+    cr_assert_str_eq(s->isolation, "hyperv");
+    cr_assert_eq(s->isolation_pos.line, 4);
+    cr_assert_eq(s->n_ports, 2);
+    cr_assert_eq(s->ports[1].target, 81);
+    cr_assert_eq(s->ports[1].published, 8081);
+    cr_assert_str_eq(s->ports[1].protocol, "udp");
+    cr_assert_str_eq(s->ports[1].host_ip, "127.0.0.1");
+    cr_assert_eq(s->n_volumes, 1);
+    cr_assert_str_eq(s->volumes[0].type, "bind");
+    cr_assert(s->volumes[0].read_only);
+    cr_assert(s->volumes[0].create_host_path);
+    {
+        char *want = stk_xasprintf("%s/site", tmpdir);
+        cr_assert_str_eq(s->volumes[0].source, want);
+        free(want);
+    }
+    cr_assert_eq(s->stop_grace_period_ns, 2000000000LL);
+    cr_assert_eq(s->replicas, 1);
+    cr_assert_null(spec_project_service(p, "nope"));
+    cr_assert_str_eq(p->working_dir, tmpdir);
+    cr_assert_not_null(p->files);
+    cr_assert_null(p->files[1]);
+    spec_project_free(p);
+}
+
+static const char *base_yaml = "services:\n"
+                               "  web:\n"
+                               "    image: nginx:1\n"
+                               "    environment: {B: \"2\", A: \"1\"}\n"
+                               "    ports: [\"8080:80\"]\n"
+                               "    depends_on: [db]\n"
+                               "  db:\n"
+                               "    image: postgres\n";
+
+Test(spec_load, hash_ignores_order_quoting_anchors_and_syntax_forms)
+{
+    char h1[65], h2[65];
+
+    hash_of(base_yaml, "web", h1);
+    hash_of("x-env: &env\n"
+            "  A: '1'\n"
+            "  B: \"2\"\n"
+            "services:\n"
+            "  db: {image: postgres}\n"
+            "  web:\n"
+            "    ports:\n"
+            "      - target: 80\n"
+            "        published: 8080\n"
+            "    environment: *env\n"
+            "    image: 'nginx:1'\n",
+            "web", h2);
+    cr_assert_str_eq(h1, h2);
+    cr_assert_eq(strlen(h1), 64);
+    cr_assert_eq(strspn(h1, "0123456789abcdef"), 64);
+}
+
+Test(spec_load, hash_changes_with_image_but_not_replicas_or_depends_on)
+{
+    char h1[65], h2[65], h3[65];
+
+    hash_of(base_yaml, "web", h1);
+    hash_of("services:\n"
+            "  web:\n"
+            "    image: nginx:2\n"
+            "    environment: {B: \"2\", A: \"1\"}\n"
+            "    ports: [\"8080:80\"]\n"
+            "  db:\n"
+            "    image: postgres\n",
+            "web", h2);
+    hash_of("services:\n"
+            "  web:\n"
+            "    image: nginx:1\n"
+            "    environment: {B: \"2\", A: \"1\"}\n"
+            "    ports: [\"8080:80\"]\n"
+            "    deploy: {replicas: 4}\n"
+            "  db:\n"
+            "    image: postgres\n",
+            "web", h3);
+    cr_assert_str_neq(h1, h2);
+    cr_assert_str_eq(h1, h3);
+}
+
+Test(spec_load, hash_is_sha256_of_compact_sorted_json)
+{
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+    char h[65], want[65];
+    json_t *j;
+    char *text;
+    uint8_t md[STK_SHA256_LEN];
+
+    cr_assert_eq(load(base_yaml, NULL, &p, NULL, &err), 0);
+    spec_service_hash(&p->services[0], h);
+    j = spec_service_to_json(&p->services[0], 1);
+    cr_assert_null(json_object_get(j, "depends_on"));
+    cr_assert_null(json_object_get(j, "deploy"));
+    text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    stk_sha256(text, strlen(text), md);
+    stk_sha256_hex(md, want);
+    cr_assert_str_eq(h, want);
+    /* The full JSON keeps what the hash leaves out. */
+    json_decref(j);
+    j = spec_service_to_json(&p->services[0], 0);
+    cr_assert_not_null(json_object_get(j, "depends_on"));
+    json_decref(j);
+    free(text);
+    spec_project_free(p);
+}
+
+Test(spec_load, caller_diag_receives_warnings_on_success)
+{
+    struct spec_project *p = NULL;
+    struct stk_diag diag = STK_DIAG_INIT;
+    struct stk_err err = STK_ERR_INIT;
+
+    cr_assert_eq(load("services:\n  web:\n    image: x\n    tty: true\n", NULL, &p, &diag, &err), 0);
+    cr_assert_eq(diag.n, 1);
+    cr_assert_eq(diag.n_errors, 0);
+    cr_assert(strstr(diag.items[0].msg, "tty") != NULL);
+    spec_project_free(p);
+    stk_diag_release(&diag);
+}
+
+Test(spec_load, alias_bomb_is_rejected)
+{
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+    const char *bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                       "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                       "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                       "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                       "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+                       "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+                       "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
+                       "h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]\n";
+
+    cr_assert_eq(load(bomb, NULL, &p, NULL, &err), STK_ESPEC);
+    cr_assert(strstr(err.msg, "too large") != NULL, "%s", err.msg);
+}
