@@ -86,14 +86,14 @@ Test(store, intents_containers_objects_events, .init = setup, .fini = teardown)
     cr_assert_eq(store_intent_end(s, seq1, NULL, &err), 0);
     cr_assert_eq(store_intent_end(s, seq2, "runc start: failed", &err), 0);
 
-    c.id = "p-web-1-aaaaaa";
-    c.project = "p";
-    c.service = "web";
+    c.id = (char *)"p-web-1-aaaaaa";
+    c.project = (char *)"p";
+    c.service = (char *)"web";
     c.number = 1;
-    c.name = "p-web-1";
-    c.isolation = "process";
-    c.hash = "abc";
-    c.state = "creating";
+    c.name = (char *)"p-web-1";
+    c.isolation = (char *)"process";
+    c.hash = (char *)"abc";
+    c.state = (char *)"creating";
     cr_assert_eq(store_container_put(s, &c, &err), 0);
     cr_assert_eq(store_container_set_state(s, c.id, "running", &err), 0);
     cr_assert_eq(store_container_list(s, "p", &rows, &n, &err), 0);
