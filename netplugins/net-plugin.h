@@ -210,8 +210,12 @@ void net_sandbox_info_copy(struct net_sandbox_info *dst, const struct net_sandbo
 void net_endpoint_info_copy(struct net_endpoint_info *dst, const struct net_endpoint_info *src);
 void net_inventory_copy(struct net_inventory *dst, const struct net_inventory *src);
 
+/* Every wrapper takes RET_REQ; a NULL one is replaced so plug-ins may always store into it. */
 #define NET__CALL(ctx, op, ...)                                                                    \
     do {                                                                                           \
+        struct net_req *net__unused_req;                                                           \
+        if (!ret_req)                                                                              \
+            ret_req = &net__unused_req;                                                            \
         if (!(ctx) || !(ctx)->plugin->ops->op)                                                     \
             return stk_err_set(err, STK_ENOTSUP, 0, "network plug-in: '%s' is not supported", #op); \
         return (ctx)->plugin->ops->op((ctx), __VA_ARGS__);                                         \

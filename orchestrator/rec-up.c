@@ -585,7 +585,15 @@ int rec_up(struct rec_env *env, const struct spec_project *p, const struct rec_u
             r = stk_err_set(err, STK_EINVAL, 0, "service '%s': no image", svc->name);
             goto out;
         }
-        if ((r = rt_image_resolve(env->images, svc->image, NULL, &imgs[i], err)) < 0) {
+        /* An image that names a layout directory relative to the project (./x, ../x). */
+        if (strncmp(svc->image, "./", 2) == 0 || strncmp(svc->image, "../", 3) == 0) {
+            char *abs = stk_xasprintf("%s/%s", p->working_dir, svc->image);
+            r = rt_image_resolve(env->images, abs, NULL, &imgs[i], err);
+            free(abs);
+        } else {
+            r = rt_image_resolve(env->images, svc->image, NULL, &imgs[i], err);
+        }
+        if (r < 0) {
             stk_err_wrap(err, "service '%s'", svc->name);
             goto out;
         }

@@ -369,6 +369,9 @@ void rt_ctx_free(struct rt_ctx *ctx);
 
 #define RT__CALL(ctx, op, cap, ...)                                                                \
     do {                                                                                           \
+        struct rt_req *rt__unused_req;                                                             \
+        if (!ret_req)                                                                              \
+            ret_req = &rt__unused_req;                                                             \
         if (!(ctx) || !(ctx)->driver->ops->op)                                                     \
             return stk_err_set(err, STK_ENOTSUP, 0, "%s: '%s' is not supported",                   \
                                (ctx) ? (ctx)->driver->name : "runtime", #op);                      \

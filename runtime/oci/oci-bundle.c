@@ -111,7 +111,6 @@ json_t *rt__oci_config_new(const struct rt_container_spec *spec, const char *roo
     json_t *cfg = json_object(), *process = json_object(), *user = json_object();
     json_t *caps = json_object(), *lnx = json_object(), *ns = json_array();
     json_t *mounts = json_array(), *ann = json_object(), *res = json_object();
-    json_t *rlimit = json_object();
     long uid, gid;
 
     json_object_set_new(cfg, "ociVersion", json_string("1.0.2"));
@@ -130,10 +129,6 @@ json_t *rt__oci_config_new(const struct rt_container_spec *spec, const char *roo
     json_object_set_new(caps, "effective", strv_json(default_caps));
     json_object_set_new(caps, "permitted", strv_json(default_caps));
     json_object_set_new(process, "capabilities", caps);
-    json_object_set_new(rlimit, "type", json_string("RLIMIT_NOFILE"));
-    json_object_set_new(rlimit, "hard", json_integer(1048576));
-    json_object_set_new(rlimit, "soft", json_integer(1048576));
-    json_object_set_new(process, "rlimits", json_pack("[o]", rlimit));
     json_object_set_new(process, "noNewPrivileges", json_true());
     json_object_set_new(cfg, "process", process);
 

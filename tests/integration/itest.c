@@ -206,14 +206,16 @@ char *itest_host_snapshot(struct itest *t)
         "echo '# runtime containers'; for r in '%s/runc' '%s/crun'; do "
         "  [ -d \"$r\" ] && (runc --root \"$r\" list -q 2>/dev/null || true); done; "
         "echo '# conmon processes'; for p in /proc/[0-9]*; do "
-        "  [ \"$(cat $p/comm 2>/dev/null)\" = conmon ] && echo conmon; done | sort | uniq -c; "
+        "  [ \"$(cat $p/comm 2>/dev/null)\" = conmon ] && "
+        "  [ \"$(cut -d' ' -f3 $p/stat 2>/dev/null)\" != Z ] && echo conmon; done | sort | uniq -c; "
         "echo '# netns pins'; ls -1 '%s/netns' 2>/dev/null; "
         "echo '# network namespaces'; ls -1 /run/netns 2>/dev/null; "
         "echo '# links'; ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort; "
         "echo '# ipam'; find '%s/net' -path '*ipam*' -type f 2>/dev/null | sort; "
         "echo '# iptables'; iptables-save 2>/dev/null | grep -v '^#' | sed 's/\\[[0-9:]*\\]//' "
         "  | sort; "
-        "echo '# nft'; nft list ruleset 2>/dev/null | sed 's/ # handle [0-9]*//' | sort; "
+        "echo '# nft'; nft list ruleset 2>/dev/null | sed 's/ # handle [0-9]*//; "
+        "  s/counter packets [0-9]* bytes [0-9]*/counter/' | sort; "
         "echo '# mounts'; awk '{print $5, $10}' /proc/self/mountinfo | sort",
         t->run_dir, t->run_dir, t->run_dir, t->state_dir);
 }

@@ -47,13 +47,14 @@ static const char *write_stack(const char *client_cmd)
              "  client:\n"
              "    image: %s\n"
              "    depends_on: [web]\n"
-             "    command: [\"sh\", \"-c\", \"%s\"]\n",
+             "    command: %s\n",
              T.project, itest_image(), T.port, itest_image(), client_cmd);
     return itest_write(&T, "stack.yaml", text);
 }
 
 #define CLIENT_LOOP                                                                                \
-    "trap 'exit 0' TERM; while true; do wget -q -O - http://web/; sleep 1 & wait $$!; done"
+    "[\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do wget -q -O - http://web/; "           \
+    "sleep 1 & wait $$!; done\"]"
 
 static char *curl_page(int port)
 {
@@ -191,7 +192,7 @@ Test(integration, down_leaves_nothing_behind, .init = setup, .fini = teardown, .
 Test(integration, partial_failure_is_recorded_and_down_removes_it, .init = setup,
      .fini = teardown, .timeout = 300)
 {
-    const char *file = write_stack("no-such-command-here");
+    const char *file = write_stack("[\"no-such-command-here\"]");
     char *out = NULL, *err = NULL, *after;
     int rc;
 
