@@ -31,9 +31,12 @@
  * tag), or "NAME@sha256:<hex>" for a manifest by digest. Names are compared as
  * written: "busybox" and "docker.io/library/busybox" are different names.
  *
- * Thread safety: a store may be used from one thread at a time; separate
- * processes may share the same directory (blobs are content-addressed and
- * renamed into place, the reference index is updated under a lock).
+ * Thread safety: a store keeps no mutable state in memory, so its functions
+ * may run on several threads at once (the loop thread and uv_queue_work
+ * workers), and separate processes may share the same directory: blobs are
+ * content-addressed and renamed into place, and the reference index is
+ * rewritten atomically under an flock(2). Every function blocks on file I/O;
+ * loads of large layouts belong in uv_queue_work.
  */
 #ifndef RT_IMAGE_H
 #define RT_IMAGE_H
