@@ -9,6 +9,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/stk-alloc.h"
@@ -91,6 +93,32 @@ char *rt_image_ref_normalize(const char *ref, struct stk_err *err)
 
 /* ---- store ----------------------------------------------------------------------------- */
 
+/*
+ * Removes what a crashed import left in TMP_DIR: entries not modified for a
+ * day. Younger ones may belong to an import running in another process.
+ */
+static void remove_stale_tmp(const char *tmp_dir)
+{
+    time_t now = time(NULL);
+    DIR *d = opendir(tmp_dir);
+
+    if (!d)
+        return;
+    for (struct dirent *de; (de = readdir(d));) {
+        struct stk_err ignored = STK_ERR_INIT;
+        struct stat st;
+        char *p;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        p = stk_xasprintf("%s/%s", tmp_dir, de->d_name);
+        if (lstat(p, &st) == 0 && now - st.st_mtime > 24 * 3600)
+            stk_rm_rf(p, &ignored);
+        stk_err_clear(&ignored);
+        free(p);
+    }
+    closedir(d);
+}
+
 int rt_image_store_open(const char *state_dir, struct rt_image_store **ret_store,
                         struct stk_err *err)
 {
@@ -121,6 +149,7 @@ int rt_image_store_open(const char *state_dir, struct rt_image_store **ret_store
         ret = stk_mkdir_p(s->tmp_dir, 0700, err);
     if (ret < 0)
         goto out;
+    remove_stale_tmp(s->tmp_dir);
     *ret_store = s;
     s = NULL;
 out:
@@ -840,8 +869,14 @@ static int import_manifest_tree(struct import *im, const char *digest, struct st
             ret = import_desc(im, &d, err);
     }
     json_decref(m);
-    if (ret < 0)
-        stk_err_wrap(err, "manifest '%s'", digest);
+    if (ret == 0) {
+        /* Parse it as rt_image_resolve() will: a bad image fails at load, not at first use. */
+        struct rt_image *img = NULL;
+        ret = image_get(im->s, digest, NULL, NULL, &img, err);
+        rt_image_free(img);
+        return ret;
+    }
+    stk_err_wrap(err, "manifest '%s'", digest);
     return ret;
 }
 
@@ -1066,7 +1101,8 @@ struct group {
     size_t n;
 };
 
-static int import_layout(struct import *im, char **ret_manifest_digest, struct stk_err *err)
+static int import_layout(struct import *im, char **ret_manifest_digest, char **ret_name,
+                         struct stk_err *err)
 {
     struct group *groups = NULL;
     size_t n_groups = 0, i;
@@ -1190,16 +1226,13 @@ static int import_layout(struct import *im, char **ret_manifest_digest, struct s
             names[n_named] = g->name;
             digests[n_named++] = g->cands[pick].digest;
         }
-        if (i == 0 && ret_manifest_digest)
+        if (i == 0) {
             *ret_manifest_digest = stk_xstrdup(g->cands[pick].digest);
-    }
-    if (n_named) {
-        ret = repos_update(im->s, names, digests, n_named, err);
-        if (ret < 0 && ret_manifest_digest) {
-            free(*ret_manifest_digest);
-            *ret_manifest_digest = NULL;
+            *ret_name = g->name ? stk_xstrdup(g->name) : NULL;
         }
     }
+    if (n_named)
+        ret = repos_update(im->s, names, digests, n_named, err);
 out:
     for (i = 0; i < n_groups; i++) {
         free(groups[i].name);
@@ -1216,14 +1249,15 @@ out:
     return ret;
 }
 
-int rt_image_load_layout(struct rt_image_store *store, const char *path,
-                         const struct rt_image_platform *platform, char **ret_manifest_digest,
-                         struct stk_err *err)
+/* rt_image_load_layout() that also returns the name of the first group (new string or NULL). */
+static int load_layout(struct rt_image_store *store, const char *path,
+                       const struct rt_image_platform *platform, char **ret_manifest_digest,
+                       char **ret_name, struct stk_err *err)
 {
     struct rt_image_platform host;
     struct import im = {0};
     struct stat st;
-    char *digest = NULL;
+    char *digest = NULL, *name = NULL;
     int ret;
 
     if (!store || !path || !*path)
@@ -1252,12 +1286,17 @@ int rt_image_load_layout(struct rt_image_store *store, const char *path,
         return stk_err_set(err, STK_EIMAGE, 0, "load image layout '%s': not a directory or archive",
                            path);
     }
-    ret = import_layout(&im, ret_manifest_digest ? &digest : NULL, err);
+    ret = import_layout(&im, &digest, &name, err);
     if (ret < 0)
         goto out;
-    if (ret_manifest_digest)
+    if (ret_manifest_digest) {
         *ret_manifest_digest = digest;
-    digest = NULL;
+        digest = NULL;
+    }
+    if (ret_name) {
+        *ret_name = name;
+        name = NULL;
+    }
 out:
     if (im.staged) {
         struct stk_err ignored = STK_ERR_INIT;
@@ -1266,9 +1305,17 @@ out:
     }
     free(im.root);
     free(digest);
+    free(name);
     if (ret < 0)
         stk_err_wrap(err, "load image layout '%s'", path);
     return ret;
+}
+
+int rt_image_load_layout(struct rt_image_store *store, const char *path,
+                         const struct rt_image_platform *platform, char **ret_manifest_digest,
+                         struct stk_err *err)
+{
+    return load_layout(store, path, platform, ret_manifest_digest, NULL, err);
 }
 
 /* ---- resolve, list, untag ----------------------------------------------------------------------
@@ -1287,31 +1334,37 @@ static int looks_like_path(const char *s)
     return r;
 }
 
-/* Finds the manifest digest of the reference that the layout import recorded. */
-static char *ref_for_digest(struct rt_image_store *s, const char *digest)
+/*
+ * The names under which REF (normalised NAME:TAG) may have been recorded: as
+ * written, then with Docker Hub's implicit prefixes ("busybox" is
+ * "docker.io/library/busybox", "team/app" is "docker.io/team/app"), or
+ * without them. This lets `image: busybox` find an image that containerd or
+ * Docker exported as "docker.io/library/busybox:latest".
+ */
+static void ref_aliases(const char *ref, struct stk_strv *out)
 {
-    struct stk_err ignored = STK_ERR_INIT;
-    json_t *refs = NULL, *v;
-    const char *key;
-    char *found = NULL;
+    const char *slash = strchr(ref, '/');
 
-    if (repos_read(s, &refs, &ignored) < 0) {
-        stk_err_clear(&ignored);
-        return NULL;
+    stk_strv_push(out, ref);
+    if (!slash) {
+        stk_strv_pushf(out, "docker.io/library/%s", ref);
+    } else if (strncmp(ref, "docker.io/library/", 18) == 0 && !strchr(ref + 18, '/')) {
+        stk_strv_push(out, ref + 18);
+    } else if (strncmp(ref, "docker.io/", 10) == 0) {
+        stk_strv_push(out, ref + 10);
+    } else {
+        /* "team/app": the first component is not a registry host (no '.' or ':'). */
+        size_t n = (size_t)(slash - ref);
+        if (!memchr(ref, '.', n) && !memchr(ref, ':', n) && strncmp(ref, "localhost", n) != 0)
+            stk_strv_pushf(out, "docker.io/%s", ref);
     }
-    json_object_foreach(refs, key, v)
-    {
-        if (!found && json_is_string(v) && strcmp(json_string_value(v), digest) == 0)
-            found = stk_xstrdup(key);
-    }
-    json_decref(refs);
-    return found;
 }
 
 int rt_image_resolve(struct rt_image_store *store, const char *ref_or_path,
                      const struct rt_image_platform *platform, struct rt_image **ret_image,
                      struct stk_err *err)
 {
+    struct stk_strv aliases = STK_STRV_INIT;
     char *norm = NULL, *digest = NULL, *ref = NULL;
     json_t *refs = NULL;
     int ret;
@@ -1319,10 +1372,9 @@ int rt_image_resolve(struct rt_image_store *store, const char *ref_or_path,
     if (!store || !ref_or_path || !*ref_or_path || !ret_image)
         return stk_err_set(err, STK_EINVAL, 0, "resolve image: no reference");
     if (looks_like_path(ref_or_path)) {
-        ret = rt_image_load_layout(store, ref_or_path, platform, &digest, err);
+        ret = load_layout(store, ref_or_path, platform, &digest, &ref, err);
         if (ret < 0)
             goto out;
-        ref = ref_for_digest(store, digest);
         ret = rt_image_get(store, digest, ref, ret_image, err);
         goto out;
     }
@@ -1346,15 +1398,22 @@ int rt_image_resolve(struct rt_image_store *store, const char *ref_or_path,
     ret = repos_read(store, &refs, err);
     if (ret < 0)
         goto out;
-    const char *d = json_string_value(json_object_get(refs, norm));
+    stk_strv_init(&aliases);
+    ref_aliases(norm, &aliases);
+    const char *d = NULL, *key = NULL;
+    for (size_t i = 0; i < aliases.n && !d; i++) {
+        key = aliases.v[i];
+        d = json_string_value(json_object_get(refs, key));
+    }
     if (!d) {
         ret = stk_err_set(err, STK_ENOENT, 0, "image '%s' not found", norm);
         goto out;
     }
-    ret = rt_image_get(store, d, norm, ret_image, err);
+    ret = rt_image_get(store, d, key, ret_image, err);
     if (ret < 0)
         stk_err_wrap(err, "image '%s'", norm);
 out:
+    stk_strv_release(&aliases);
     json_decref(refs);
     free(norm);
     free(digest);

@@ -13,7 +13,9 @@
  *                        referenced it (OCI image-spec descriptor.md "Digests")
  *   repositories.json    {"version":1,"refs":{"NAME:TAG":"sha256:<manifest>"}},
  *                        rewritten atomically under the lock file
- *   tmp/                 staging for blobs being written and archives being read
+ *   tmp/                 staging for blobs being written and archives being read;
+ *                        entries older than a day (left by a crash) are removed
+ *                        when the store is opened
  *   layers/              owned by the drivers (unpacked layer cache)
  *   .lock                flock(2) file serialising updates of repositories.json
  *
@@ -29,9 +31,12 @@
  * tag), or "NAME@sha256:<hex>" for a manifest by digest. Names are compared as
  * written: "busybox" and "docker.io/library/busybox" are different names.
  *
- * Thread safety: a store may be used from one thread at a time; separate
- * processes may share the same directory (blobs are content-addressed and
- * renamed into place, the reference index is updated under a lock).
+ * Thread safety: a store keeps no mutable state in memory, so its functions
+ * may run on several threads at once (the loop thread and uv_queue_work
+ * workers), and separate processes may share the same directory: blobs are
+ * content-addressed and renamed into place, and the reference index is
+ * rewritten atomically under an flock(2). Every function blocks on file I/O;
+ * loads of large layouts belong in uv_queue_work.
  */
 #ifndef RT_IMAGE_H
 #define RT_IMAGE_H
@@ -218,7 +223,11 @@ void rt_image_free(struct rt_image *img);
  *   already made absolute against the project directory;
  * - otherwise a reference NAME[:TAG] or NAME@sha256:<hex>, looked up in the
  *   store's reference index (a digest reference needs the manifest blob in the
- *   store).
+ *   store). A name not recorded as written is also tried with or without
+ *   Docker Hub's implicit prefix ("busybox" ⇄ "docker.io/library/busybox",
+ *   "team/app" ⇄ "docker.io/team/app"), so images exported by Docker or
+ *   containerd under their full names are found; the result's ref is the
+ *   recorded name.
  * PLATFORM is used for layout imports and for a digest reference that names
  * an image index (NULL: the host platform).
  * On success stores a new image in *RET_IMAGE (caller frees with

@@ -548,3 +548,201 @@ Test(rt_image, not_a_layout_is_eimage)
     cr_assert_not_null(strstr(err.msg, "oci-layout"), "%s", err.msg);
     free(dir);
 }
+
+/* Writes index.json and oci-layout of DIR. */
+static void write_layout_files(const char *dir, const char *index)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *path = stk_xasprintf("%s/index.json", dir);
+    cr_assert_eq(stk_file_write_atomic(path, index, strlen(index), 0644, 0, &err), 0);
+    free(path);
+    path = stk_xasprintf("%s/oci-layout", dir);
+    cr_assert_eq(
+        stk_file_write_atomic(path, "{\"imageLayoutVersion\":\"1.0.0\"}", 30, 0644, 0, &err), 0);
+    free(path);
+}
+
+/* A layout holding one Docker schema 2 image with one layer, named the containerd way. */
+static char *make_docker_layout(void)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *dir = stk_xasprintf("%s/docker", tmpdir);
+    char *blobs = stk_xasprintf("%s/blobs/sha256", dir);
+    char *cmd, *diff_hex, layer_digest[STK_DIGEST_STR_LEN];
+    struct stat st;
+
+    cr_assert_eq(stk_mkdir_p(blobs, 0755, &err), 0);
+    cmd = stk_xasprintf("mkdir -p '%s/content/etc' && echo hi > '%s/content/etc/hello' && "
+                        "tar -C '%s/content' -czf '%s/layer.tgz' etc",
+                        tmpdir, tmpdir, tmpdir, tmpdir);
+    run(cmd);
+    free(cmd);
+    char *layer = stk_xasprintf("%s/layer.tgz", tmpdir);
+    cr_assert_eq(stk_sha256_file(layer, layer_digest, &err), 0);
+    cr_assert_eq(stat(layer, &st), 0);
+    cmd = stk_xasprintf("cp '%s' '%s/%s'", layer, blobs, layer_digest + 7);
+    run(cmd);
+    free(cmd);
+    cmd = stk_xasprintf("gzip -dc '%s' | sha256sum | cut -d' ' -f1", layer);
+    diff_hex = run_capture(cmd);
+    free(cmd);
+    char *cfg = stk_xasprintf(
+        "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Entrypoint\":[\"/bin/app\"],"
+        "\"Cmd\":[\"--serve\"],\"Env\":[\"A=1\",\"B=2\"],\"WorkingDir\":\"/srv\",\"User\":"
+        "\"nobody\",\"ExposedPorts\":{\"8080/tcp\":{},\"53/udp\":{}}},\"rootfs\":{\"type\":"
+        "\"layers\",\"diff_ids\":[\"sha256:%s\"]}}",
+        diff_hex);
+    const char *cd = put_blob(dir, cfg);
+    char *man = stk_xasprintf(
+        "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":\"%s\",\"digest\":"
+        "\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%lld}]}",
+        RT_IMAGE_MT_DOCKER_MANIFEST, RT_IMAGE_MT_DOCKER_CONFIG, cd, strlen(cfg),
+        RT_IMAGE_MT_DOCKER_LAYER_GZIP, layer_digest, (long long)st.st_size);
+    const char *md = put_blob(dir, man);
+    char *index = stk_xasprintf(
+        "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":[{\"mediaType\":\"%s\","
+        "\"digest\":\"%s\",\"size\":%zu,\"annotations\":{\"%s\":\"docker.io/library/dock:1\","
+        "\"%s\":\"1\"}}]}",
+        RT_IMAGE_MT_OCI_INDEX, RT_IMAGE_MT_DOCKER_MANIFEST, md, strlen(man),
+        RT_IMAGE_ANNOT_CONTAINERD_NAME, RT_IMAGE_ANNOT_REF_NAME);
+    write_layout_files(dir, index);
+    free(index);
+    free(man);
+    free(cfg);
+    free(diff_hex);
+    free(layer);
+    free(blobs);
+    return dir;
+}
+
+Test(rt_image, docker_media_types_and_containerd_names)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *dir = make_docker_layout();
+    struct rt_image *img = NULL;
+
+    cr_assert_eq(rt_image_load_layout(store, dir, NULL, NULL, &err), 0, "%s", err.msg);
+    /* Recorded under the full name; found by the short one. */
+    cr_assert_eq(rt_image_resolve(store, "dock:1", NULL, &img, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(img->ref, "docker.io/library/dock:1");
+    cr_assert_str_eq(img->layers[0].media_type, RT_IMAGE_MT_DOCKER_LAYER_GZIP);
+    cr_assert_str_eq(img->entrypoint[0], "/bin/app");
+    cr_assert_str_eq(img->cmd[0], "--serve");
+    cr_assert_str_eq(img->env[1], "B=2");
+    cr_assert_str_eq(img->working_dir, "/srv");
+    cr_assert_str_eq(img->user, "nobody");
+    cr_assert_str_eq(img->exposed_ports[0], "53/udp");
+    cr_assert_str_eq(img->exposed_ports[1], "8080/tcp");
+    cr_assert_null(img->exposed_ports[2]);
+    rt_image_free(img);
+    img = NULL;
+    cr_assert_eq(rt_image_resolve(store, "docker.io/library/dock:1", NULL, &img, &err), 0, "%s",
+                 err.msg);
+    rt_image_free(img);
+    img = NULL;
+    /* The bare tag from ref.name is not a name of its own. */
+    cr_assert_eq(rt_image_resolve(store, "1", NULL, &img, &err), STK_ENOENT);
+    free(dir);
+}
+
+Test(rt_image, missing_blob_and_wrong_size_are_refused)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *dir = make_docker_layout();
+    char *idx = stk_xasprintf("%s/index.json", dir), *data = NULL;
+    json_t *j;
+    struct rt_image *img = NULL;
+
+    /* Wrong size for the manifest (digest right). */
+    cr_assert_eq(stk_file_read(idx, &data, NULL, &err), 0);
+    j = json_loads(data, 0, NULL);
+    json_t *m0 = json_array_get(json_object_get(j, "manifests"), 0);
+    json_int_t size = json_integer_value(json_object_get(m0, "size"));
+    json_object_set_new(m0, "size", json_integer(size + 1));
+    char *text = json_dumps(j, 0);
+    write_layout_files(dir, text);
+    int r = rt_image_load_layout(store, dir, NULL, NULL, &err);
+    cr_assert_eq(r, STK_EDIGEST, "%d %s", r, err.msg);
+    cr_assert_not_null(strstr(err.msg, "size"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, json_string_value(json_object_get(m0, "digest"))), "%s",
+                       err.msg);
+    free(text);
+
+    /* Size right again, but the layer blob is gone. */
+    json_object_set_new(m0, "size", json_integer(size));
+    text = json_dumps(j, 0);
+    write_layout_files(dir, text);
+    char ld[STK_DIGEST_STR_LEN];
+    char *layer = stk_xasprintf("%s/layer.tgz", tmpdir);
+    cr_assert_eq(stk_sha256_file(layer, ld, &err), 0);
+    char *cmd = stk_xasprintf("rm '%s/blobs/sha256/%s'", dir, ld + 7);
+    run(cmd);
+    free(layer);
+    stk_err_clear(&err);
+    r = rt_image_load_layout(store, dir, NULL, NULL, &err);
+    cr_assert_eq(r, STK_EIMAGE, "%d %s", r, err.msg);
+    cr_assert_not_null(strstr(err.msg, "missing from the layout"), "%s", err.msg);
+    cr_assert_eq(rt_image_resolve(store, "dock:1", NULL, &img, &err), STK_ENOENT);
+    free(cmd);
+    free(text);
+    json_decref(j);
+    free(data);
+    free(idx);
+    free(dir);
+}
+
+Test(rt_image, unsupported_layer_media_type_fails_at_load)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *dir = stk_xasprintf("%s/helm", tmpdir);
+    char *blobs = stk_xasprintf("%s/blobs/sha256", dir);
+
+    cr_assert_eq(stk_mkdir_p(blobs, 0755, &err), 0);
+    const char *cfg = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
+                      "\"layers\",\"diff_ids\":[\"sha256:00\"]}}";
+    char cd[STK_DIGEST_STR_LEN], ld[STK_DIGEST_STR_LEN];
+    memcpy(cd, put_blob(dir, cfg), sizeof(cd));
+    memcpy(ld, put_blob(dir, "chart"), sizeof(ld));
+    char *man = stk_xasprintf(
+        "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":\"%s\",\"digest\":"
+        "\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":\"application/"
+        "vnd.cncf.helm.chart.content.v1.tar+gzip\",\"digest\":\"%s\",\"size\":5}]}",
+        RT_IMAGE_MT_OCI_MANIFEST, RT_IMAGE_MT_OCI_CONFIG, cd, strlen(cfg), ld);
+    const char *md = put_blob(dir, man);
+    char *index = stk_xasprintf("{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"%s\","
+                                "\"digest\":\"%s\",\"size\":%zu,\"annotations\":{\"%s\":"
+                                "\"chart:1\"}}]}",
+                                RT_IMAGE_MT_OCI_MANIFEST, md, strlen(man), RT_IMAGE_ANNOT_REF_NAME);
+    write_layout_files(dir, index);
+    int r = rt_image_load_layout(store, dir, NULL, NULL, &err);
+    cr_assert_eq(r, STK_EIMAGE, "%d %s", r, err.msg);
+    cr_assert_not_null(strstr(err.msg, "helm"), "%s", err.msg);
+    struct rt_image_list l;
+    cr_assert_eq(rt_image_list(store, &l, &err), 0);
+    cr_assert_eq(l.n, 0, "a refused image was recorded");
+    rt_image_list_release(&l);
+    free(index);
+    free(man);
+    free(blobs);
+    free(dir);
+}
+
+Test(rt_image, open_removes_stale_staging_only)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *old = stk_xasprintf("%s/tmp/load-old", rt_image_store_dir(store));
+    char *young = stk_xasprintf("%s/tmp/blob-young", rt_image_store_dir(store));
+
+    cr_assert_eq(stk_mkdir_p(old, 0700, &err), 0);
+    cr_assert_eq(stk_file_write_atomic(young, "x", 1, 0600, 0, &err), 0);
+    char *cmd = stk_xasprintf("touch -d '3 days ago' '%s'", old);
+    run(cmd);
+    rt_image_store_close(store);
+    store = NULL;
+    cr_assert_eq(rt_image_store_open(state_dir, &store, &err), 0, "%s", err.msg);
+    cr_assert_not(stk_path_exists(old), "stale staging directory kept");
+    cr_assert(stk_path_exists(young), "a young staging file (maybe in use) was removed");
+    free(cmd);
+    free(old);
+    free(young);
+}

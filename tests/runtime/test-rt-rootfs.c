@@ -243,6 +243,29 @@ Test(rt_oci_rootfs, refuses_writing_through_symlink)
     free(dir2);
 }
 
+Test(rt_oci_rootfs, refuses_hardlink_through_symlink)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *outside = stk_xasprintf("%s/outside", base);
+    char *secret = stk_xasprintf("%s/secret", outside);
+    cr_assert_eq(stk_mkdir_p(outside, 0755, &err), 0);
+    cr_assert_eq(stk_file_write_atomic(secret, "s", 1, 0600, 0, &err), 0);
+    struct ent e[] = {
+        {'l', "lnk", outside, 0, 0, 0, NULL},
+        {'h', "h", "lnk/secret", 0, 0, 0, NULL},
+    };
+    char *dir = NULL;
+    struct stat st;
+
+    int r = unpack("hlsym", e, 2, &dir, &err);
+    cr_assert_lt(r, 0, "hard link through a symlink accepted");
+    cr_assert_eq(stat(secret, &st), 0);
+    cr_assert_eq(st.st_nlink, 1, "a file outside the layer got a hard link");
+    free(dir);
+    free(secret);
+    free(outside);
+}
+
 /* ---- unpacking with whiteouts (root) --------------------------------------------------- */
 
 Test(rt_oci_rootfs, unpack_preserves_metadata_and_converts_whiteouts)
