@@ -406,7 +406,7 @@ static int64_t run_sync(uv_loop_t *loop, char *const *argv, char *msg, size_t ms
     struct stk_err err = STK_ERR_INIT;
 
     if (rt__oci_spawn(loop, &so, probe_cb, &ps, NULL, &err) < 0) {
-        snprintf(msg, msg_size, "%s", err.msg);
+        snprintf(msg, msg_size, "%.200s", err.msg);
         return -1;
     }
     while (!ps.done)

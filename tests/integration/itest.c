@@ -18,7 +18,7 @@
 
 #define STACK_BIN STK_BIN_DIR "/orchestrator/stack"
 
-static char *vformat(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static char *vformat(const char *fmt, va_list ap)
 {
     char *s = NULL;
 
