@@ -1,0 +1,669 @@
+/*
+ * test-net-cni.c - the CNI network plug-in against the host's real CNI plugins.
+ *
+ * Needs root, /usr/lib/cni/{bridge,host-local,portmap,loopback}, nsenter,
+ * /bin/busybox, curl and iptables-save; without them the tests skip with a
+ * message, except under CI=true where a skip is a failure (STYLE.md rule 34).
+ * Everything lives below a temporary state/run dir and a network name unique to
+ * this process, and is removed on every path by the fixture's fini. Traffic only
+ * goes to 127.0.0.1 and to addresses inside the namespaces the test made.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/stk-alloc.h"
+#include "common/stk-buf.h"
+#include "common/stk-fs.h"
+#include "common/stk-strv.h"
+#include "netplugins/net-plugin.h"
+
+extern char **environ;
+
+static char tmp_dir[64];
+static char *state_dir, *run_dir, *www_dir;
+static char net_name[64], sb_a[64], sb_b[64];
+static uv_loop_t loop;
+static int loop_ready;
+static struct net_ctx *ctx;
+static pid_t httpd_pid = -1;
+static int lock_fd = -1;
+
+/* ---- helpers ---- */
+
+/* Runs ARGV, waits, and returns its exit status (-1 if it could not run); stdout into *OUT. */
+static int run_cmd(char *const argv[], char **out)
+{
+    posix_spawn_file_actions_t fa;
+    struct stk_buf b = STK_BUF_INIT;
+    int pipefd[2], status = 0;
+    pid_t pid;
+    char chunk[4096];
+    ssize_t n;
+
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return -1;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return -1;
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    close(pipefd[1]);
+    while ((n = read(pipefd[0], chunk, sizeof(chunk))) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0)
+            stk_buf_add(&b, chunk, (size_t)n);
+    close(pipefd[0]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (out)
+        *out = stk_buf_detach(&b, NULL);
+    stk_buf_release(&b);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int have_exe(const char *path)
+{
+    return access(path, X_OK) == 0;
+}
+
+static int have_prereqs(const char **why)
+{
+    static const char *const exes[] = {
+        "/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/portmap",
+        "/usr/lib/cni/loopback", "/usr/bin/nsenter", "/bin/busybox", "/usr/bin/curl",
+    };
+
+    if (geteuid() != 0) {
+        *why = "not root";
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(exes) / sizeof(exes[0]); i++)
+        if (!have_exe(exes[i])) {
+            *why = exes[i];
+            return 0;
+        }
+    return 1;
+}
+
+#define REQUIRE_PREREQS()                                                                          \
+    do {                                                                                           \
+        const char *why_ = NULL;                                                                   \
+        const char *ci_ = getenv("CI");                                                            \
+        if (!have_prereqs(&why_)) {                                                                \
+            if (ci_ && strcmp(ci_, "true") == 0)                                                   \
+                cr_assert_fail("CNI test prerequisites missing under CI=true: %s", why_);          \
+            cr_skip_test("CNI test skipped: missing %s", why_);                                    \
+        }                                                                                          \
+    } while (0)
+
+/* Firewall state without counters and comments, for before/after comparison. */
+static char *firewall_snapshot(void)
+{
+    char *const ipt[] = {(char *)"iptables-save", NULL};
+    char *const nft[] = {(char *)"nft", (char *)"list", (char *)"ruleset", NULL};
+    struct stk_buf b = STK_BUF_INIT;
+    char *outs[2] = {NULL, NULL};
+
+    run_cmd(ipt, &outs[0]);
+    run_cmd(nft, &outs[1]);
+    for (int k = 0; k < 2; k++) {
+        char *line = outs[k] ? outs[k] : (char *)"";
+
+        while (*line) {
+            char *nl = strchr(line, '\n');
+            size_t len = nl ? (size_t)(nl - line) : strlen(line);
+
+            if (line[0] != '#') {
+                for (size_t i = 0; i < len; i++) {
+                    /* Drop "[pkts:bytes]" and the numbers of "packets N bytes M". */
+                    if (line[i] == '[' && strchr("0123456789", line[i + 1])) {
+                        while (i < len && line[i] != ']')
+                            i++;
+                        continue;
+                    }
+                    if (len - i > 8 && strncmp(line + i, "packets ", 8) == 0) {
+                        size_t j = i + 8;
+
+                        while (j < len && line[j] != ' ')
+                            j++;
+                        if (len - j > 7 && strncmp(line + j, " bytes ", 7) == 0) {
+                            j += 7;
+                            while (j < len && line[j] != ' ')
+                                j++;
+                        }
+                        i = j - 1;
+                        continue;
+                    }
+                    stk_buf_putc(&b, line[i]);
+                }
+                stk_buf_putc(&b, '\n');
+            }
+            line += len + (nl ? 1 : 0);
+        }
+    }
+    free(outs[0]);
+    free(outs[1]);
+    return stk_buf_detach(&b, NULL);
+}
+
+static int link_exists(const char *name)
+{
+    char *p = stk_xasprintf("/sys/class/net/%s", name);
+    int r = stk_path_exists(p);
+
+    free(p);
+    return r;
+}
+
+static char *read_text(const char *path)
+{
+    char *data = NULL;
+    struct stk_err err = STK_ERR_INIT;
+
+    if (stk_file_read(path, &data, NULL, &err) < 0) {
+        stk_err_clear(&err);
+        return stk_xstrdup("");
+    }
+    return data;
+}
+
+/* Returns 1 when TEXT has a line whose first field is IP and that contains the word NAME. */
+static int hosts_has(const char *text, const char *ip, const char *name)
+{
+    const char *line = text;
+
+    while (*line) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        char *l = stk_xstrndup(line, len);
+        size_t iplen = strlen(ip);
+        int hit = 0;
+
+        if (strncmp(l, ip, iplen) == 0 && (l[iplen] == '\t' || l[iplen] == ' ')) {
+            char *save = NULL;
+
+            for (char *w = strtok_r(l + iplen, " \t", &save); w && !hit;
+                 w = strtok_r(NULL, " \t", &save))
+                hit = strcmp(w, name) == 0;
+        }
+        free(l);
+        if (hit)
+            return 1;
+        line += len + (nl ? 1 : 0);
+    }
+    return 0;
+}
+
+/* ---- synchronous wrappers over the async ops ---- */
+
+static int do_network_create(const char *name, const char *subnet, struct net_network_info *ret,
+                             struct stk_err *err)
+{
+    struct net_network_spec spec = {(char *)name, (char *)subnet, NULL, 0, (char *)"test"};
+    struct net_sync s = NET_SYNC_INIT;
+    struct net_req *req = NULL;
+    int r = net_sync_wait(&loop, &s, net_network_create(ctx, &spec, net_sync_done, &s, &req, err),
+                          err);
+
+    if (r == 0 && ret)
+        net_network_info_copy(ret, &s.network);
+    net_sync_release(&s);
+    return r;
+}
+
+static int do_network_remove(const char *name, struct stk_err *err)
+{
+    struct net_sync s = NET_SYNC_INIT;
+    struct net_req *req = NULL;
+    int r = net_sync_wait(&loop, &s, net_network_remove(ctx, name, net_sync_done, &s, &req, err),
+                          err);
+
+    net_sync_release(&s);
+    return r;
+}
+
+static int do_sandbox_create(const char *id, const char *hostname, struct net_sandbox_info *ret,
+                             struct stk_err *err)
+{
+    struct net_sandbox_spec spec = {(char *)id, (char *)hostname, (char *)"test"};
+    struct net_sync s = NET_SYNC_INIT;
+    struct net_req *req = NULL;
+    int r = net_sync_wait(&loop, &s, net_sandbox_create(ctx, &spec, net_sync_done, &s, &req, err),
+                          err);
+
+    if (r == 0 && ret)
+        net_sandbox_info_copy(ret, &s.sandbox);
+    net_sync_release(&s);
+    return r;
+}
+
+static int do_sandbox_remove(const char *id, struct stk_err *err)
+{
+    struct net_sync s = NET_SYNC_INIT;
+    struct net_req *req = NULL;
+    int r = net_sync_wait(&loop, &s, net_sandbox_remove(ctx, id, net_sync_done, &s, &req, err),
+                          err);
+
+    net_sync_release(&s);
+    return r;
+}
+
+static int do_attach(const char *net, const char *sb, const char *const *aliases,
+                     const struct net_port *ports, size_t n_ports, const char *ip,
+                     struct net_endpoint_info *ret, struct stk_err *err)
+{
+    struct net_attachment att = {(char *)net, (char *)sb, NULL, (char **)aliases,
+                                 (struct net_port *)ports, n_ports, (char *)ip};
+    struct net_sync s = NET_SYNC_INIT;
+    struct net_req *req = NULL;
+    int r = net_sync_wait(&loop, &s, net_endpoint_attach(ctx, &att, net_sync_done, &s, &req, err),
+                          err);
+
+    if (r == 0 && ret)
+        net_endpoint_info_copy(ret, &s.endpoint);
+    net_sync_release(&s);
+    return r;
+}
+
+static int do_detach(const char *net, const char *sb, struct stk_err *err)
+{
+    struct net_sync s = NET_SYNC_INIT;
+    struct net_req *req = NULL;
+    int r = net_sync_wait(&loop, &s,
+                          net_endpoint_detach(ctx, net, sb, net_sync_done, &s, &req, err), err);
+
+    net_sync_release(&s);
+    return r;
+}
+
+static int do_check(const char *net, const char *sb, struct stk_err *err)
+{
+    struct net_sync s = NET_SYNC_INIT;
+    struct net_req *req = NULL;
+    int r = net_sync_wait(&loop, &s,
+                          net_endpoint_check(ctx, net, sb, net_sync_done, &s, &req, err), err);
+
+    net_sync_release(&s);
+    return r;
+}
+
+static int do_list(struct net_inventory *ret, struct stk_err *err)
+{
+    struct net_sync s = NET_SYNC_INIT;
+    struct net_req *req = NULL;
+    int r = net_sync_wait(&loop, &s, net_list(ctx, net_sync_done, &s, &req, err), err);
+
+    if (r == 0)
+        net_inventory_copy(ret, &s.inventory);
+    net_sync_release(&s);
+    return r;
+}
+
+#define OK(call)                                                                                   \
+    do {                                                                                           \
+        struct stk_err e_ = STK_ERR_INIT;                                                          \
+        int r_ = (call);                                                                           \
+        cr_assert_eq(r_, 0, "%s failed: %s (%s)", #call, e_.msg, e_.detail ? e_.detail : "");      \
+        stk_err_clear(&e_);                                                                        \
+    } while (0)
+#define ERRV (&e_)
+
+/* ---- fixture ---- */
+
+static void setup(void)
+{
+    const char *why = NULL;
+    struct stk_err err = STK_ERR_INIT;
+    const struct net_plugin *plugin;
+
+    if (!have_prereqs(&why))
+        return; /* the test body skips or fails */
+    /* Criterion runs tests in parallel; firewall snapshots need the host to ourselves. */
+    lock_fd = open("/tmp/stk-net-cni-test.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    cr_assert_geq(lock_fd, 0);
+    cr_assert_eq(flock(lock_fd, LOCK_EX), 0);
+    snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/stk-cni-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmp_dir));
+    state_dir = stk_xasprintf("%s/state", tmp_dir);
+    run_dir = stk_xasprintf("%s/run", tmp_dir);
+    www_dir = stk_xasprintf("%s/www", tmp_dir);
+    cr_assert_eq(stk_mkdir_p(www_dir, 0755, &err), 0);
+    snprintf(net_name, sizeof(net_name), "stktest_%ld", (long)getpid());
+    snprintf(sb_a, sizeof(sb_a), "stktest-a-%ld", (long)getpid());
+    snprintf(sb_b, sizeof(sb_b), "stktest-b-%ld", (long)getpid());
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    loop_ready = 1;
+    plugin = net_plugin_find("cni", &err);
+    cr_assert_not_null(plugin, "%s", err.msg);
+    ctx = net_ctx_new(plugin, &loop, state_dir, run_dir, &err);
+    cr_assert_not_null(ctx, "%s", err.msg);
+}
+
+static void kill_httpd(void)
+{
+    if (httpd_pid > 0) {
+        kill(httpd_pid, SIGTERM);
+        waitpid(httpd_pid, NULL, 0);
+        httpd_pid = -1;
+    }
+}
+
+static void teardown(void)
+{
+    struct stk_err err = STK_ERR_INIT;
+    const char *ids[] = {sb_a, sb_b};
+
+    kill_httpd();
+    if (ctx) {
+        /* Best effort through the plug-in first, then by hand for what it may have left. */
+        for (size_t i = 0; i < 2; i++) {
+            do_sandbox_remove(ids[i], &err);
+            stk_err_clear(&err);
+        }
+        do_network_remove(net_name, &err);
+        stk_err_clear(&err);
+        net_ctx_free(ctx);
+        ctx = NULL;
+    }
+    if (run_dir) {
+        for (size_t i = 0; i < 2; i++) {
+            char *pin = stk_xasprintf("%s/netns/%s", run_dir, ids[i]);
+
+            umount2(pin, MNT_DETACH);
+            free(pin);
+        }
+    }
+    if (loop_ready) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        uv_loop_close(&loop);
+        loop_ready = 0;
+    }
+    if (tmp_dir[0]) {
+        stk_rm_rf(tmp_dir, &err);
+        stk_err_clear(&err);
+        tmp_dir[0] = '\0';
+    }
+    free(state_dir);
+    free(run_dir);
+    free(www_dir);
+    state_dir = run_dir = www_dir = NULL;
+    if (lock_fd >= 0) {
+        close(lock_fd);
+        lock_fd = -1;
+    }
+}
+
+TestSuite(net_cni, .init = setup, .fini = teardown);
+
+/* One full create/attach/detach/remove cycle; used to warm up portmap's shared chains. */
+static void warm_up_cycle(void)
+{
+    struct net_port port = {18099, 80, "tcp", ""};
+    const char *aliases[] = {"warm", NULL};
+
+    OK(do_network_create(net_name, NULL, NULL, ERRV));
+    OK(do_sandbox_create(sb_a, "warm", NULL, ERRV));
+    OK(do_attach(net_name, sb_a, aliases, &port, 1, NULL, NULL, ERRV));
+    OK(do_sandbox_remove(sb_a, ERRV));
+    OK(do_network_remove(net_name, ERRV));
+}
+
+static pid_t start_httpd(const char *pin, int port)
+{
+    char *netarg = stk_xasprintf("--net=%s", pin);
+    char *portarg = stk_xasprintf("%d", port);
+    char *const argv[] = {(char *)"nsenter", netarg, (char *)"/bin/busybox", (char *)"httpd",
+                          (char *)"-f", (char *)"-p", portarg, (char *)"-h", www_dir, NULL};
+    posix_spawn_file_actions_t fa;
+    pid_t pid = -1;
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    if (posix_spawnp(&pid, "nsenter", &fa, NULL, argv, environ) != 0)
+        pid = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    free(netarg);
+    free(portarg);
+    return pid;
+}
+
+/* Fetches URL from the namespace pinned at PIN (NULL: the host), retrying while httpd starts. */
+static char *fetch(const char *pin, const char *url)
+{
+    for (int tries = 0; tries < 50; tries++) {
+        char *netarg = pin ? stk_xasprintf("--net=%s", pin) : NULL;
+        /* curl rather than busybox wget, which crashes in the static build. */
+        char *const in_ns[] = {(char *)"nsenter", netarg, (char *)"curl", (char *)"-s",
+                               (char *)"--max-time", (char *)"2", (char *)url, NULL};
+        char *const host[] = {(char *)"curl", (char *)"-s",  (char *)"--max-time",
+                              (char *)"2",    (char *)url,   NULL};
+        char *out = NULL;
+        int r = run_cmd(pin ? in_ns : host, &out);
+
+        free(netarg);
+        if (r == 0 && out && *out)
+            return out;
+        free(out);
+        usleep(100 * 1000);
+    }
+    return NULL;
+}
+
+Test(net_cni, two_sandboxes_talk_publish_and_clean_up)
+{
+    struct net_network_info net = {0}, net2 = {0};
+    struct net_sandbox_info sa = {0}, sbi = {0};
+    struct net_endpoint_info ea = {0}, eb = {0}, ea2 = {0};
+    struct net_inventory inv = {0};
+    struct net_port port = {0};
+    const char *aliases_a[] = {"web", "www", NULL};
+    const char *aliases_b[] = {"db", NULL};
+    char *before, *after, *hosts_a, *hosts_b, *resolv, *got, *pin_a, *pin_b, *ipam;
+    char url[128], token[64];
+    struct stat st0, st1;
+    int host_port = 18080 + (int)(getpid() % 1000);
+
+    REQUIRE_PREREQS();
+    warm_up_cycle();
+    before = firewall_snapshot();
+
+    OK(do_network_create(net_name, NULL, &net, ERRV));
+    cr_assert_str_eq(net.name, net_name);
+    cr_assert(strncmp(net.subnet, "10.89.", 6) == 0, "subnet %s not from the pool", net.subnet);
+    cr_assert(strncmp(net.bridge, "stk-", 4) == 0 && strlen(net.bridge) == 12, "bridge '%s'",
+              net.bridge);
+    cr_assert(link_exists(net.bridge), "bridge %s missing after network_create", net.bridge);
+    /* Creating it again with the same spec succeeds and returns the same network. */
+    OK(do_network_create(net_name, NULL, &net2, ERRV));
+    cr_assert_str_eq(net2.subnet, net.subnet);
+    cr_assert_str_eq(net2.bridge, net.bridge);
+
+    OK(do_sandbox_create(sb_a, "alpha", &sa, ERRV));
+    OK(do_sandbox_create(sb_b, "beta", &sbi, ERRV));
+    pin_a = stk_xasprintf("%s/netns/%s", run_dir, sb_a);
+    pin_b = stk_xasprintf("%s/netns/%s", run_dir, sb_b);
+    cr_assert_str_eq(sa.handle, pin_a);
+    cr_assert_str_eq(sbi.handle, pin_b);
+    cr_assert_eq(stat(sa.hosts_path, &st0), 0);
+    resolv = read_text(sa.resolv_path);
+    cr_assert_null(strstr(resolv, "nameserver"), "resolv.conf has a nameserver: %s", resolv);
+    free(resolv);
+
+    port.host_port = (uint16_t)host_port;
+    port.container_port = 8080;
+    memcpy(port.protocol, "tcp", 4);
+    OK(do_attach(net_name, sb_a, aliases_a, &port, 1, NULL, &ea, ERRV));
+    OK(do_attach(net_name, sb_b, aliases_b, NULL, 0, NULL, &eb, ERRV));
+    cr_assert_not_null(ea.ipv4);
+    cr_assert_not_null(eb.ipv4);
+    cr_assert_str_neq(ea.ipv4, eb.ipv4);
+    cr_assert_eq(ea.prefix_len, 24);
+    cr_assert(ea.mac && strlen(ea.mac) == 17, "mac '%s'", ea.mac ? ea.mac : "(null)");
+    cr_assert_str_eq(ea.ifname, "eth0");
+    /* Attaching an existing endpoint returns it. */
+    OK(do_attach(net_name, sb_a, aliases_a, &port, 1, NULL, &ea2, ERRV));
+    cr_assert_str_eq(ea2.ipv4, ea.ipv4);
+
+    /* Hosts files: both sandboxes list both endpoints; the file kept its inode. */
+    hosts_a = read_text(sa.hosts_path);
+    hosts_b = read_text(sbi.hosts_path);
+    cr_assert(hosts_has(hosts_a, "127.0.0.1", "localhost"), "%s", hosts_a);
+    cr_assert(hosts_has(hosts_a, "::1", "localhost"), "%s", hosts_a);
+    cr_assert(hosts_has(hosts_a, ea.ipv4, "alpha") && hosts_has(hosts_a, ea.ipv4, "web") &&
+                  hosts_has(hosts_a, ea.ipv4, "www"),
+              "%s", hosts_a);
+    cr_assert(hosts_has(hosts_a, eb.ipv4, "db"), "%s", hosts_a);
+    cr_assert(hosts_has(hosts_b, ea.ipv4, "web") && hosts_has(hosts_b, eb.ipv4, "db"), "%s",
+              hosts_b);
+    cr_assert_eq(stat(sa.hosts_path, &st1), 0);
+    cr_assert_eq(st0.st_ino, st1.st_ino, "hosts file replaced instead of rewritten in place");
+    free(hosts_a);
+    free(hosts_b);
+
+    /* The namespaces reach each other: ICMP and TCP. */
+    {
+        char *netarg = stk_xasprintf("--net=%s", pin_b);
+        char *const ping[] = {(char *)"nsenter", netarg, (char *)"/bin/busybox", (char *)"ping",
+                              (char *)"-c", (char *)"1", (char *)"-W", (char *)"2", ea.ipv4,
+                              NULL};
+
+        cr_assert_eq(run_cmd(ping, NULL), 0, "ping from %s to %s failed", sb_b, ea.ipv4);
+        free(netarg);
+    }
+    snprintf(token, sizeof(token), "stack-cni-%ld-%ld", (long)getpid(), (long)time(NULL));
+    {
+        char *index = stk_xasprintf("%s/index.html", www_dir);
+        struct stk_err err = STK_ERR_INIT;
+
+        cr_assert_eq(stk_file_write_atomic(index, token, strlen(token), 0644, 0, &err), 0);
+        free(index);
+    }
+    httpd_pid = start_httpd(pin_a, 8080);
+    cr_assert_gt(httpd_pid, 0);
+    snprintf(url, sizeof(url), "http://%s:8080/index.html", ea.ipv4);
+    got = fetch(pin_b, url);
+    cr_assert(got && strstr(got, token), "TCP from %s to %s failed", sb_b, url);
+    free(got);
+    /* The published port answers on the host's loopback (portmap DNAT + SNAT). */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/index.html", host_port);
+    got = fetch(NULL, url);
+    cr_assert(got && strstr(got, token), "published port %s not reachable from the host", url);
+    free(got);
+    kill_httpd();
+
+    OK(do_check(net_name, sb_a, ERRV));
+    OK(do_list(&inv, ERRV));
+    {
+        int nets = 0, sbs = 0, eps = 0;
+
+        for (size_t i = 0; i < inv.n_networks; i++)
+            nets += strcmp(inv.networks[i].name, net_name) == 0 && inv.networks[i].bridge;
+        for (size_t i = 0; i < inv.n_sandboxes; i++)
+            sbs += (strcmp(inv.sandboxes[i].id, sb_a) == 0 ||
+                    strcmp(inv.sandboxes[i].id, sb_b) == 0) &&
+                   inv.sandboxes[i].handle;
+        for (size_t i = 0; i < inv.n_endpoints; i++)
+            eps += strcmp(inv.endpoints[i].network, net_name) == 0;
+        cr_assert_eq(nets, 1);
+        cr_assert_eq(sbs, 2);
+        cr_assert_eq(eps, 2);
+    }
+
+    /* Detaching B rewrites A's hosts file without B. */
+    OK(do_detach(net_name, sb_b, ERRV));
+    hosts_a = read_text(sa.hosts_path);
+    cr_assert(!hosts_has(hosts_a, eb.ipv4, "db"), "%s", hosts_a);
+    cr_assert(hosts_has(hosts_a, ea.ipv4, "web"), "%s", hosts_a);
+    free(hosts_a);
+    OK(do_detach(net_name, sb_b, ERRV)); /* a missing endpoint succeeds */
+
+    /* sandbox_remove detaches A itself; then everything goes. */
+    OK(do_sandbox_remove(sb_a, ERRV));
+    OK(do_sandbox_remove(sb_b, ERRV));
+    OK(do_network_remove(net_name, ERRV));
+    OK(do_network_remove(net_name, ERRV)); /* missing succeeds */
+
+    cr_assert(!link_exists(net.bridge), "bridge %s left behind", net.bridge);
+    cr_assert(!stk_path_exists(pin_a) && !stk_path_exists(pin_b), "namespace pin left behind");
+    cr_assert(!stk_path_exists(sa.hosts_path), "hosts file left behind");
+    ipam = stk_xasprintf("%s/net/ipam/%s", state_dir, net_name);
+    cr_assert(!stk_path_exists(ipam), "IPAM allocations left in %s", ipam);
+    after = firewall_snapshot();
+    cr_assert_str_eq(after, before, "firewall rules differ after the cycle");
+
+    free(ipam);
+    free(before);
+    free(after);
+    free(pin_a);
+    free(pin_b);
+    net_network_info_release(&net);
+    net_network_info_release(&net2);
+    net_sandbox_info_release(&sa);
+    net_sandbox_info_release(&sbi);
+    net_endpoint_info_release(&ea);
+    net_endpoint_info_release(&ea2);
+    net_endpoint_info_release(&eb);
+    net_inventory_release(&inv);
+}
+
+Test(net_cni, plugin_error_is_reported_and_nothing_is_left)
+{
+    struct net_network_info net = {0};
+    struct stk_err err = STK_ERR_INIT;
+    char *epath, *before, *after;
+    int r;
+
+    REQUIRE_PREREQS();
+    before = firewall_snapshot();
+    OK(do_network_create(net_name, "10.89.250.0/24", &net, ERRV));
+    cr_assert_str_eq(net.gateway, "10.89.250.1");
+    OK(do_sandbox_create(sb_a, "alpha", NULL, ERRV));
+
+    /* A static address outside the subnet makes host-local (run by bridge) fail. */
+    r = do_attach(net_name, sb_a, NULL, NULL, 0, "192.0.2.7", NULL, &err);
+    cr_assert_eq(r, STK_ENET, "attach returned %d: %s", r, err.msg);
+    cr_assert_not_null(strstr(err.msg, "cni bridge ADD: "), "message: %s", err.msg);
+    cr_assert_not_null(err.detail, "no plugin error document in detail");
+    cr_assert_not_null(strstr(err.detail, "\"code\""), "detail: %s", err.detail);
+    stk_err_clear(&err);
+    epath = stk_xasprintf("%s/net/endpoints/%s/%s.json", state_dir, sb_a, net_name);
+    cr_assert(!stk_path_exists(epath), "endpoint record %s left after a failed attach", epath);
+    free(epath);
+
+    /* Unknown names fail at once with STK_ENOENT; invalid ones with STK_EINVAL. */
+    r = do_attach("stktest_missing", sb_a, NULL, NULL, 0, NULL, NULL, &err);
+    cr_assert_eq(r, STK_ENOENT, "%s", err.msg);
+    stk_err_clear(&err);
+    r = do_network_create("../escape", NULL, NULL, &err);
+    cr_assert_eq(r, STK_EINVAL, "%s", err.msg);
+    stk_err_clear(&err);
+    /* An existing network with another subnet is refused. */
+    r = do_network_create(net_name, "10.89.251.0/24", NULL, &err);
+    cr_assert_eq(r, STK_EEXIST, "%s", err.msg);
+    stk_err_clear(&err);
+
+    OK(do_sandbox_remove(sb_a, ERRV));
+    OK(do_network_remove(net_name, ERRV));
+    cr_assert(!link_exists(net.bridge));
+    after = firewall_snapshot();
+    cr_assert_str_eq(after, before, "firewall rules differ after a failed attach");
+    free(before);
+    free(after);
+    net_network_info_release(&net);
+}
