@@ -356,7 +356,11 @@ static void chain_on_exit(struct net__cni_proc *proc, void *data)
         !chain_error_is_benign(type, c->cmd, st)) {
         struct stk_err e = STK_ERR_INIT;
 
-        chain_plugin_error(&e, type ? type : "?", c->cmd, st);
+        if (r->base.canceled && !c->best_effort)
+            stk_err_set(&e, STK_ECANCELED, 0, "cni %s %s: canceled", type ? type : "?",
+                        c->cmd);
+        else
+            chain_plugin_error(&e, type ? type : "?", c->cmd, st);
         if (!c->err.code)
             stk_err_move(&c->err, &e);
         stk_err_clear(&e);
@@ -737,6 +741,18 @@ static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec
     if (spec->subnet && (net__cni_cidr_parse(spec->subnet, &addr, &prefix) < 0 || prefix > 30))
         return stk_err_set(err, STK_EINVAL, 0, "network '%s': invalid subnet '%s'", spec->name,
                            spec->subnet);
+    if (spec->gateway) {
+        char *gw = stk_xasprintf("%s/32", spec->gateway);
+        uint32_t g, mask = prefix ? 0xffffffffu << (32 - prefix) : 0;
+        int gl, bad = !spec->subnet || net__cni_cidr_parse(gw, &g, &gl) < 0 ||
+                      (g & mask) != (addr & mask);
+
+        free(gw);
+        if (bad)
+            return stk_err_set(err, STK_EINVAL, 0,
+                               "network '%s': gateway '%s' is not in the subnet", spec->name,
+                               spec->gateway);
+    }
     r = req_new(ctx, done, userdata);
     r->kind = NET_RESULT_NETWORK;
     r->name = stk_xstrdup(spec->name);
@@ -758,6 +774,14 @@ static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec
         stk_err_clear(err);
         if (spec->subnet) {
             uint32_t mask = prefix ? 0xffffffffu << (32 - prefix) : 0;
+            char *other = net__cni_subnet_conflict(p, spec->subnet, spec->name);
+
+            if (other) {
+                ret = stk_err_set(err, STK_EEXIST, 0, "subnet '%s' overlaps network '%s'",
+                                  spec->subnet, other);
+                free(other);
+                goto out;
+            }
 
             subnet = stk_xstrdup(spec->subnet);
             if (spec->gateway) {
@@ -959,6 +983,20 @@ static void sbcreate_pinned(struct cni_req *r)
     chain_start(r, "ADD", lo, r->name, r->pin, "lo", NULL, NULL, NULL, sbcreate_loopback_done);
 }
 
+static void sbcreate_step(struct cni_req *r)
+{
+    if (r->todo_i < r->todo_net.n) {
+        detach_one(r);
+        return;
+    }
+    if (r->err.code) {
+        stk_err_wrap(&r->err, "create sandbox '%s'", r->name);
+        req_finish(r);
+        return;
+    }
+    req_queue_netns(r, 1, sbcreate_pinned);
+}
+
 static int cni_sandbox_create(struct net_ctx *ctx, const struct net_sandbox_spec *spec,
                               net_done_fn *done, void *userdata, struct net_req **ret_req,
                               struct stk_err *err)
@@ -999,8 +1037,18 @@ static int cni_sandbox_create(struct net_ctx *ctx, const struct net_sandbox_spec
                        hosts, "resolv_path", resolv);
     free(hosts);
     free(resolv);
+    /*
+     * Endpoints recorded for a namespace that is gone (the run dir did not
+     * survive a reboot) hold IPAM allocations in the state dir: DEL them first.
+     */
+    ret = todo_collect(r, NULL, spec->id, err);
+    if (ret < 0) {
+        stk_err_wrap(err, "create sandbox '%s'", spec->id);
+        return req_abort(r, ret);
+    }
+    r->detach_cb = sbcreate_step;
     *ret_req = &r->base;
-    req_queue_netns(r, 1, sbcreate_pinned);
+    sbcreate_step(r);
     return 0;
 }
 

@@ -284,6 +284,38 @@ int net__cni_subnet_alloc(const struct net__cni_priv *p, char **ret_subnet, char
     return stk_err_set(err, STK_ENET, 0, "no free subnet left in " NET_CNI_POOL_PREFIX ".0.0/16");
 }
 
+char *net__cni_subnet_conflict(const struct net__cni_priv *p, const char *subnet,
+                               const char *name)
+{
+    char **names = NULL;
+    char *other = NULL;
+    struct stk_err e = STK_ERR_INIT;
+    uint32_t a;
+    int pl;
+
+    if (net__cni_cidr_parse(subnet, &a, &pl) < 0 ||
+        net__cni_list_records(p->networks_dir, &names, &e) < 0) {
+        stk_err_clear(&e);
+        return NULL;
+    }
+    for (size_t i = 0; names[i] && !other; i++) {
+        char *path = net__cni_network_path(p, names[i]);
+        json_t *j = NULL;
+        uint32_t b;
+        int bl;
+
+        if (strcmp(names[i], name) != 0 && net__cni_json_load(path, &j, &e) == 0 &&
+            net__cni_cidr_parse(json_string_value(json_object_get(j, "subnet")), &b, &bl) == 0 &&
+            prefixes_overlap(a, prefix_mask(pl), b, prefix_mask(bl)))
+            other = stk_xstrdup(names[i]);
+        stk_err_clear(&e);
+        json_decref(j);
+        free(path);
+    }
+    stk_strv_free(names);
+    return other;
+}
+
 static int write_in_place(const char *path, const char *data, size_t len, struct stk_err *err)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

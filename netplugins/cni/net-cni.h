@@ -155,6 +155,12 @@ void net__cni_endpoint_from_json(const json_t *j, struct net_endpoint_info *ret)
  */
 int net__cni_subnet_alloc(const struct net__cni_priv *p, char **ret_subnet, char **ret_gateway,
                           struct stk_err *err);
+/*
+ * Returns the name of a recorded network other than NAME whose subnet overlaps
+ * SUBNET, as a new string the caller frees, or NULL when there is none.
+ */
+char *net__cni_subnet_conflict(const struct net__cni_priv *p, const char *subnet,
+                               const char *name);
 /* Parses "a.b.c.d/n"; returns 0 or STK_EINVAL. Address and mask in host order. */
 int net__cni_cidr_parse(const char *cidr, uint32_t *ret_addr, int *ret_prefix);
 

@@ -56,6 +56,7 @@ static int run_cmd(char *const argv[], char **out)
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) != 0) {
         posix_spawn_file_actions_destroy(&fa);
         close(pipefd[0]);
@@ -666,4 +667,214 @@ Test(net_cni, plugin_error_is_reported_and_nothing_is_left)
     free(before);
     free(after);
     net_network_info_release(&net);
+}
+
+/* Counts DONE calls and keeps the first result of an async op. */
+struct done_rec {
+    int calls;
+    struct net_sync s;
+};
+
+static void count_done(struct net_req *req, const struct net_result *res,
+                       const struct stk_err *err, void *userdata)
+{
+    struct done_rec *d = userdata;
+
+    if (d->calls++ == 0)
+        net_sync_done(req, res, err, &d->s);
+}
+
+static void run_until(struct done_rec *recs, size_t n)
+{
+    for (;;) {
+        size_t pending = 0;
+
+        for (size_t i = 0; i < n; i++)
+            pending += recs[i].calls == 0;
+        if (!pending)
+            break;
+        if (uv_run(&loop, UV_RUN_ONCE) == 0) {
+            pending = 0;
+            for (size_t i = 0; i < n; i++)
+                pending += recs[i].calls == 0;
+            cr_assert_eq(pending, 0, "the loop ran dry with %zu ops unfinished", pending);
+        }
+    }
+    /* Let any stray second callback show up. */
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+static int ns_run(const char *pin, const char *const *cmd)
+{
+    struct stk_strv argv = STK_STRV_INIT;
+    int r;
+
+    stk_strv_init(&argv);
+    stk_strv_push(&argv, "nsenter");
+    stk_strv_pushf(&argv, "--net=%s", pin);
+    for (size_t i = 0; cmd[i]; i++)
+        stk_strv_push(&argv, cmd[i]);
+    r = run_cmd(argv.v, NULL);
+    stk_strv_release(&argv);
+    return r;
+}
+
+Test(net_cni, concurrent_ops_check_cancel_and_network_remove)
+{
+    struct net_network_info net = {0};
+    struct net_network_spec nspec = {net_name, NULL, NULL, 0, (char *)"test"};
+    struct net_sandbox_spec sspec[2] = {{sb_a, (char *)"alpha", (char *)"test"},
+                                        {sb_b, (char *)"beta", (char *)"test"}};
+    const char *aliases_a[] = {"web", NULL}, *aliases_b[] = {"db", NULL};
+    struct net_attachment att[2] = {{net_name, sb_a, NULL, (char **)aliases_a, NULL, 0, NULL},
+                                    {net_name, sb_b, NULL, (char **)aliases_b, NULL, 0, NULL}};
+    struct done_rec d[2], dn;
+    struct net_req *req = NULL;
+    struct stk_err err = STK_ERR_INIT;
+    struct net_inventory inv = {0};
+    char *before, *after, *hosts, *static_ip, *cidr, *epath, *pin_a;
+    char *hosts_path[2];
+
+    REQUIRE_PREREQS();
+    warm_up_cycle();
+    before = firewall_snapshot();
+
+    /* DONE is never called before the op returns. */
+    memset(&dn, 0, sizeof(dn));
+    cr_assert_eq(net_network_create(ctx, &nspec, count_done, &dn, &req, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn.calls, 0, "done called before network_create returned");
+    run_until(&dn, 1);
+    cr_assert_eq(dn.calls, 1);
+    cr_assert_eq(dn.s.err.code, 0, "%s", dn.s.err.msg);
+    net_network_info_copy(&net, &dn.s.network);
+    net_sync_release(&dn.s);
+
+    /* Two sandboxes, created concurrently. */
+    memset(d, 0, sizeof(d));
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(net_sandbox_create(ctx, &sspec[i], count_done, &d[i], &req, &err), 0, "%s",
+                     err.msg);
+        cr_assert_eq(d[i].calls, 0);
+    }
+    run_until(d, 2);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(d[i].calls, 1);
+        cr_assert_eq(d[i].s.err.code, 0, "%s", d[i].s.err.msg);
+        hosts_path[i] = stk_xstrdup(d[i].s.sandbox.hosts_path);
+        net_sync_release(&d[i].s);
+    }
+
+    /* A canceled attach calls DONE once with STK_ECANCELED and leaves nothing behind. */
+    memset(&dn, 0, sizeof(dn));
+    cr_assert_eq(net_endpoint_attach(ctx, &att[0], count_done, &dn, &req, &err), 0, "%s",
+                 err.msg);
+    net_req_cancel(req);
+    run_until(&dn, 1);
+    cr_assert_eq(dn.calls, 1);
+    cr_assert_eq(dn.s.err.code, STK_ECANCELED, "canceled attach: %d %s", dn.s.err.code,
+                 dn.s.err.msg);
+    net_sync_release(&dn.s);
+    epath = stk_xasprintf("%s/net/endpoints/%s/%s.json", state_dir, sb_a, net_name);
+    cr_assert(!stk_path_exists(epath), "record of a canceled attach left behind");
+
+    /* Two attaches at once; B asks for a static address. */
+    cidr = stk_xstrdup(net.subnet);
+    *strrchr(cidr, '.') = '\0';
+    static_ip = stk_xasprintf("%s.77", cidr);
+    att[1].ipv4_address = static_ip;
+    memset(d, 0, sizeof(d));
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(net_endpoint_attach(ctx, &att[i], count_done, &d[i], &req, &err), 0, "%s",
+                     err.msg);
+    run_until(d, 2);
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(d[i].s.err.code, 0, "attach %d: %s", i, d[i].s.err.msg);
+    cr_assert_str_eq(d[1].s.endpoint.ipv4, static_ip);
+    for (int i = 0; i < 2; i++) {
+        hosts = read_text(hosts_path[i]);
+        cr_assert(hosts_has(hosts, d[0].s.endpoint.ipv4, "web") &&
+                      hosts_has(hosts, static_ip, "db") &&
+                      hosts_has(hosts, static_ip, "beta"),
+                  "hosts of %d after concurrent attaches:\n%s", i, hosts);
+        free(hosts);
+    }
+
+    /* CHECK notices a missing address, and passes again once it is back. */
+    pin_a = stk_xasprintf("%s/netns/%s", run_dir, sb_a);
+    {
+        const char *flush[] = {"ip", "addr", "flush", "dev", "eth0", NULL};
+        char *addr = stk_xasprintf("%s/%d", d[0].s.endpoint.ipv4, d[0].s.endpoint.prefix_len);
+        const char *add[] = {"ip", "addr", "add", addr, "dev", "eth0", NULL};
+        const char *route[] = {"ip", "route", "add", "default", "via", net.gateway, NULL};
+        int r;
+
+        cr_assert_eq(ns_run(pin_a, flush), 0);
+        r = do_check(net_name, sb_a, &err);
+        cr_assert_eq(r, STK_ENET, "check after flush returned %d: %s", r, err.msg);
+        cr_assert_not_null(strstr(err.msg, "cni bridge CHECK: "), "%s", err.msg);
+        stk_err_clear(&err);
+        cr_assert_eq(ns_run(pin_a, add), 0);
+        cr_assert_eq(ns_run(pin_a, route), 0);
+        OK(do_check(net_name, sb_a, ERRV));
+        free(addr);
+    }
+
+    /* network_remove detaches what is still attached and rewrites the hosts files. */
+    OK(do_network_remove(net_name, ERRV));
+    cr_assert(!link_exists(net.bridge), "bridge %s left behind", net.bridge);
+    OK(do_list(&inv, ERRV));
+    cr_assert_eq(inv.n_endpoints, 0, "endpoints left after network_remove");
+    cr_assert_eq(inv.n_networks, 0);
+    cr_assert_eq(inv.n_sandboxes, 2);
+    for (int i = 0; i < 2; i++) {
+        hosts = read_text(hosts_path[i]);
+        cr_assert(!hosts_has(hosts, static_ip, "db") && hosts_has(hosts, "127.0.0.1", "localhost"),
+                  "%s", hosts);
+        free(hosts);
+    }
+    OK(do_sandbox_remove(sb_a, ERRV));
+    OK(do_sandbox_remove(sb_b, ERRV));
+    after = firewall_snapshot();
+    cr_assert_str_eq(after, before, "firewall rules differ after the cycle");
+
+    for (int i = 0; i < 2; i++) {
+        net_sync_release(&d[i].s);
+        free(hosts_path[i]);
+    }
+    free(pin_a);
+    free(epath);
+    free(cidr);
+    free(static_ip);
+    free(before);
+    free(after);
+    net_inventory_release(&inv);
+    net_network_info_release(&net);
+}
+
+Test(net_cni, done_comes_after_return_and_names_are_validated)
+{
+    struct done_rec dn;
+    struct net_req *req = NULL;
+    struct stk_err err = STK_ERR_INIT;
+    struct net_network_spec bad = {(char *)"a/b", NULL, NULL, 0, NULL};
+    struct net_network_spec badgw = {(char *)"ok", (char *)"10.89.9.0/24", (char *)"10.1.1.1", 0,
+                                     NULL};
+
+    REQUIRE_PREREQS();
+    memset(&dn, 0, sizeof(dn));
+    cr_assert_eq(net_list(ctx, count_done, &dn, &req, &err), 0, "%s", err.msg);
+    cr_assert_eq(dn.calls, 0, "done called before list returned");
+    run_until(&dn, 1);
+    cr_assert_eq(dn.calls, 1);
+    cr_assert_eq(dn.s.inventory.n_networks, 0);
+    net_sync_release(&dn.s);
+
+    cr_assert_eq(net_network_create(ctx, &bad, count_done, &dn, &req, &err), STK_EINVAL);
+    stk_err_clear(&err);
+    cr_assert_eq(net_network_create(ctx, &badgw, count_done, &dn, &req, &err), STK_EINVAL);
+    stk_err_clear(&err);
+    cr_assert_eq(net_sandbox_remove(ctx, "..", count_done, &dn, &req, &err), STK_EINVAL);
+    stk_err_clear(&err);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    cr_assert_eq(dn.calls, 1, "done called for an op that failed at once");
 }
