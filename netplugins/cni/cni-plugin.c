@@ -446,6 +446,11 @@ static void chain_start(struct cni_req *r, const char *cmd, json_t *conflist,
                         cni_step_fn *cb)
 {
     struct cni_chain *c = &r->chain;
+    /* Take the new values before releasing the old ones: callers may pass the chain's own. */
+    char *n_containerid = stk_xstrdup(containerid), *n_netns = stk_xstrdup(netns ? netns : "");
+    char *n_ifname = stk_xstrdup(ifname), *n_cni_args = stk_xstrdup(cni_args);
+    json_t *n_prev = prev ? json_incref(prev) : NULL;
+    json_t *n_rc = runtime_config ? json_incref(runtime_config) : NULL;
 
     json_decref(c->conflist);
     json_decref(c->prev);
@@ -457,12 +462,12 @@ static void chain_start(struct cni_req *r, const char *cmd, json_t *conflist,
     stk_err_clear(&c->err);
     c->cmd = cmd;
     c->conflist = conflist;
-    c->containerid = stk_xstrdup(containerid);
-    c->netns = stk_xstrdup(netns ? netns : "");
-    c->ifname = stk_xstrdup(ifname);
-    c->cni_args = stk_xstrdup(cni_args);
-    c->prev = prev ? json_incref(prev) : NULL;
-    c->runtime_config = runtime_config ? json_incref(runtime_config) : NULL;
+    c->containerid = n_containerid;
+    c->netns = n_netns;
+    c->ifname = n_ifname;
+    c->cni_args = n_cni_args;
+    c->prev = n_prev;
+    c->runtime_config = n_rc;
     c->idx = 0;
     c->best_effort = strcmp(cmd, "DEL") == 0;
     c->cb = cb;
