@@ -46,9 +46,9 @@ struct cni_req {
     uv_loop_t *loop;
     net_done_fn *done;
     void *userdata;
-    uv_timer_t defer;   /* calls DONE on a later loop turn */
-    uv_work_t work;     /* thread-pool job (namespace pin/unpin) */
-    int work_pin;       /* 1: pin, 0: unpin */
+    uv_timer_t defer; /* calls DONE on a later loop turn */
+    uv_work_t work;   /* thread-pool job (namespace pin/unpin) */
+    int work_pin;     /* 1: pin, 0: unpin */
     struct stk_err work_err;
     cni_step_fn *after; /* resumes after a thread-pool job or a helper process */
     int helper_failed;
@@ -62,11 +62,11 @@ struct cni_req {
     struct net_endpoint_info endpoint;
     struct net_inventory inventory;
 
-    char *name;    /* network name or sandbox id */
-    char *sb_id;   /* sandbox id of an endpoint op */
-    char *pin;     /* namespace pin */
-    char *bridge;  /* bridge name */
-    json_t *rec;   /* record being built (endpoint or network) */
+    char *name;               /* network name or sandbox id */
+    char *sb_id;              /* sandbox id of an endpoint op */
+    char *pin;                /* namespace pin */
+    char *bridge;             /* bridge name */
+    json_t *rec;              /* record being built (endpoint or network) */
     struct stk_strv todo_net; /* endpoints still to delete: network[i] on sandbox[i] */
     struct stk_strv todo_sb;
     size_t todo_i;
@@ -257,8 +257,8 @@ static void helper_on_exit(struct net__cni_proc *proc, void *data)
         while (n && (st->errout[n - 1] == '\n' || st->errout[n - 1] == ' '))
             n--;
         r->helper_failed = 1;
-        stk_err_set(&r->work_err, STK_ENET, 0, "exit status %d: %.*s", (int)st->exit_status,
-                    (int)n, st->errout);
+        stk_err_set(&r->work_err, STK_ENET, 0, "exit status %d: %.*s", (int)st->exit_status, (int)n,
+                    st->errout);
     }
     r->after(r);
 }
@@ -357,8 +357,7 @@ static void chain_on_exit(struct net__cni_proc *proc, void *data)
         struct stk_err e = STK_ERR_INIT;
 
         if (r->base.canceled && !c->best_effort)
-            stk_err_set(&e, STK_ECANCELED, 0, "cni %s %s: canceled", type ? type : "?",
-                        c->cmd);
+            stk_err_set(&e, STK_ECANCELED, 0, "cni %s %s: canceled", type ? type : "?", c->cmd);
         else
             chain_plugin_error(&e, type ? type : "?", c->cmd, st);
         if (!c->err.code)
@@ -408,8 +407,8 @@ static void chain_next(struct cni_req *r)
         c->cb(r);
         return;
     }
-    conf = json_deep_copy(json_array_get(plugins, strcmp(c->cmd, "DEL") == 0 ? n - 1 - c->idx
-                                                                              : c->idx));
+    conf = json_deep_copy(
+        json_array_get(plugins, strcmp(c->cmd, "DEL") == 0 ? n - 1 - c->idx : c->idx));
     type = json_string_value(json_object_get(conf, "type"));
     json_object_set(conf, "cniVersion", json_object_get(c->conflist, "cniVersion"));
     json_object_set(conf, "name", json_object_get(c->conflist, "name"));
@@ -442,8 +441,7 @@ static void chain_next(struct cni_req *r)
  */
 static void chain_start(struct cni_req *r, const char *cmd, json_t *conflist,
                         const char *containerid, const char *netns, const char *ifname,
-                        const char *cni_args, json_t *prev, json_t *runtime_config,
-                        cni_step_fn *cb)
+                        const char *cni_args, json_t *prev, json_t *runtime_config, cni_step_fn *cb)
 {
     struct cni_chain *c = &r->chain;
     /* Take the new values before releasing the old ones: callers may pass the chain's own. */
@@ -482,17 +480,17 @@ static json_t *conflist_build(const struct net__cni_priv *p, const char *name, c
     json_t *ipam, *range, *bridge_conf, *portmap;
 
     range = json_pack("{s:s, s:s}", "subnet", subnet, "gateway", gateway);
-    ipam = json_pack("{s:s, s:s, s:[[o]]}", "type", "host-local", "dataDir", p->ipam_dir,
-                     "ranges", range);
+    ipam = json_pack("{s:s, s:s, s:[[o]]}", "type", "host-local", "dataDir", p->ipam_dir, "ranges",
+                     range);
     if (!internal)
         json_object_set_new(ipam, "routes", json_pack("[{s:s}]", "dst", "0.0.0.0/0"));
-    bridge_conf = json_pack("{s:s, s:s, s:b, s:b, s:b, s:o}", "type", "bridge", "bridge", bridge,
-                            "isGateway", !internal, "ipMasq", !internal, "hairpinMode", 1,
-                            "ipam", ipam);
-    portmap = json_pack("{s:s, s:{s:b}, s:b}", "type", "portmap", "capabilities",
-                        "portMappings", 1, "snat", 1);
-    return json_pack("{s:s, s:s, s:[o,o]}", "cniVersion", NET_CNI_VERSION, "name", name,
-                     "plugins", bridge_conf, portmap);
+    bridge_conf =
+        json_pack("{s:s, s:s, s:b, s:b, s:b, s:o}", "type", "bridge", "bridge", bridge, "isGateway",
+                  !internal, "ipMasq", !internal, "hairpinMode", 1, "ipam", ipam);
+    portmap = json_pack("{s:s, s:{s:b}, s:b}", "type", "portmap", "capabilities", "portMappings", 1,
+                        "snat", 1);
+    return json_pack("{s:s, s:s, s:[o,o]}", "cniVersion", NET_CNI_VERSION, "name", name, "plugins",
+                     bridge_conf, portmap);
 }
 
 static json_t *runtime_config_build(const json_t *ports)
@@ -500,7 +498,8 @@ static json_t *runtime_config_build(const json_t *ports)
     json_t *pm = json_array(), *v;
     size_t i;
 
-    json_array_foreach(ports, i, v) {
+    json_array_foreach(ports, i, v)
+    {
         json_t *m = json_pack("{s:O, s:O, s:O}", "hostPort", json_object_get(v, "host_port"),
                               "containerPort", json_object_get(v, "container_port"), "protocol",
                               json_object_get(v, "protocol"));
@@ -546,8 +545,8 @@ static int conflist_load(const struct net__cni_priv *p, const char *name, json_t
 static void detach_one_done(struct cni_req *r)
 {
     struct stk_err e = STK_ERR_INIT;
-    char *epath = net__cni_endpoint_path(r->priv, r->todo_sb.v[r->todo_i],
-                                         r->todo_net.v[r->todo_i]);
+    char *epath =
+        net__cni_endpoint_path(r->priv, r->todo_sb.v[r->todo_i], r->todo_net.v[r->todo_i]);
     char *edir = net__cni_endpoint_dir(r->priv, r->todo_sb.v[r->todo_i]);
     char *nets[] = {r->todo_net.v[r->todo_i], NULL};
 
@@ -675,8 +674,8 @@ static int cni_init(struct net_ctx *ctx, struct stk_err *err)
 
         free(f);
         if (!ok)
-            return stk_err_set(err, STK_EUNAVAIL, 0, "CNI plugin '%s' not found in '%s'",
-                               needed[i], p->plugin_dir);
+            return stk_err_set(err, STK_EUNAVAIL, 0, "CNI plugin '%s' not found in '%s'", needed[i],
+                               p->plugin_dir);
     }
     for (size_t i = 0; i < STK_ARRAY_SIZE(ips) && !p->ip_path; i++)
         if (access(ips[i], X_OK) == 0)
@@ -794,8 +793,8 @@ static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec
             } else {
                 uint32_t gw = (addr & mask) + 1;
 
-                gateway = stk_xasprintf("%u.%u.%u.%u", gw >> 24, (gw >> 16) & 255,
-                                        (gw >> 8) & 255, gw & 255);
+                gateway = stk_xasprintf("%u.%u.%u.%u", gw >> 24, (gw >> 16) & 255, (gw >> 8) & 255,
+                                        gw & 255);
             }
         } else {
             ret = net__cni_subnet_alloc(p, &subnet, &gateway, err);
@@ -983,8 +982,8 @@ static void sbcreate_pinned(struct cni_req *r)
         return;
     }
     /* Bring up lo in the new namespace with the CNI loopback plugin. */
-    lo = json_pack("{s:s, s:s, s:[{s:s}]}", "cniVersion", NET_CNI_VERSION, "name",
-                   "stk-loopback", "plugins", "type", "loopback");
+    lo = json_pack("{s:s, s:s, s:[{s:s}]}", "cniVersion", NET_CNI_VERSION, "name", "stk-loopback",
+                   "plugins", "type", "loopback");
     chain_start(r, "ADD", lo, r->name, r->pin, "lo", NULL, NULL, NULL, sbcreate_loopback_done);
 }
 
@@ -1139,13 +1138,15 @@ static int result_parse(const json_t *res, const char *ifname, struct net_endpoi
     uint32_t a;
     int prefix;
 
-    json_array_foreach(ifs, i, v) {
+    json_array_foreach(ifs, i, v)
+    {
         const char *sb = json_string_value(json_object_get(v, "sandbox"));
 
         if (sb && *sb && strcmp(json_string_value(json_object_get(v, "name")) ?: "", ifname) == 0)
             want = (json_int_t)i;
     }
-    json_array_foreach(ips, i, v) {
+    json_array_foreach(ips, i, v)
+    {
         json_t *idx = json_object_get(v, "interface");
         const char *s = json_string_value(json_object_get(v, "address"));
 
@@ -1370,8 +1371,8 @@ static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net
     if (!ifname)
         ifname = attach_ifname(p, att->sandbox, att->ifname);
     r->rec = json_pack("{s:s, s:s, s:s, s:o, s:o, s:s}", "network", att->network, "sandbox",
-                       att->sandbox, "ifname", ifname, "aliases", aliases, "ports", ports,
-                       "state", "adding");
+                       att->sandbox, "ifname", ifname, "aliases", aliases, "ports", ports, "state",
+                       "adding");
     aliases = ports = NULL;
     if (att->ipv4_address) {
         json_object_set_new(r->rec, "static_ipv4", json_string(att->ipv4_address));
@@ -1398,9 +1399,9 @@ static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net
             attach_add(r);
         } else {
             rc = runtime_config_build(json_object_get(ep, "ports"));
-            chain_start(r, "DEL", conflist, att->sandbox, pin, json_string_value(json_object_get(ep, "ifname")),
-                        json_string_value(json_object_get(ep, "cni_args")), NULL, rc,
-                        attach_add);
+            chain_start(r, "DEL", conflist, att->sandbox, pin,
+                        json_string_value(json_object_get(ep, "ifname")),
+                        json_string_value(json_object_get(ep, "cni_args")), NULL, rc, attach_add);
             json_decref(rc);
         }
     } else {
@@ -1579,8 +1580,8 @@ static int cni_list(struct net_ctx *ctx, net_done_fn *done, void *userdata,
                 json_t *j = NULL;
 
                 if (net__cni_json_load(path, &j, &e) == 0) {
-                    inv->endpoints = stk_xrealloc(inv->endpoints, (inv->n_endpoints + 2) *
-                                                                      sizeof(*inv->endpoints));
+                    inv->endpoints = stk_xrealloc(inv->endpoints,
+                                                  (inv->n_endpoints + 2) * sizeof(*inv->endpoints));
                     memset(&inv->endpoints[inv->n_endpoints], 0, 2 * sizeof(*inv->endpoints));
                     net__cni_endpoint_from_json(j, &inv->endpoints[inv->n_endpoints++]);
                 }

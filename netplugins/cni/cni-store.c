@@ -24,7 +24,8 @@ int net__cni_name_valid(const char *name)
     if (!name || !*name || strlen(name) > 200)
         return 0;
     for (const char *c = name; *c; c++) {
-        int alnum = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9');
+        int alnum =
+            (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9');
         if (c == name ? !alnum : !(alnum || *c == '_' || *c == '.' || *c == '-'))
             return 0;
     }
@@ -55,8 +56,8 @@ int net__cni_json_load(const char *path, json_t **ret_json, struct stk_err *err)
     j = json_loadb(data, len, 0, &jerr);
     free(data);
     if (!j)
-        return stk_err_set(err, STK_ENET, 0, "parse '%s': %d:%d: %s", path, jerr.line,
-                           jerr.column, jerr.text);
+        return stk_err_set(err, STK_ENET, 0, "parse '%s': %d:%d: %s", path, jerr.line, jerr.column,
+                           jerr.text);
     *ret_json = j;
     return 0;
 }
@@ -179,9 +180,8 @@ void net__cni_endpoint_from_json(const json_t *j, struct net_endpoint_info *ret)
     ret->prefix_len = (int)json_integer_value(json_object_get(j, "prefix_len"));
     ret->mac = jstr(j, "mac");
     stk_strv_init(&al);
-    json_array_foreach(json_object_get(j, "aliases"), i, v)
-        if (json_is_string(v))
-            stk_strv_push(&al, json_string_value(v));
+    json_array_foreach(json_object_get(j, "aliases"), i, v) if (json_is_string(v))
+        stk_strv_push(&al, json_string_value(v));
     ret->aliases = al.v;
 }
 
@@ -259,8 +259,8 @@ int net__cni_subnet_alloc(const struct net__cni_priv *p, char **ret_subnet, char
             char ifname[64];
             unsigned dst, gw, flags, refcnt, use, metric, mask;
 
-            if (sscanf(line, "%63s %x %x %x %u %u %u %x", ifname, &dst, &gw, &flags, &refcnt,
-                       &use, &metric, &mask) != 8 ||
+            if (sscanf(line, "%63s %x %x %x %u %u %u %x", ifname, &dst, &gw, &flags, &refcnt, &use,
+                       &metric, &mask) != 8 ||
                 mask == 0)
                 continue;
             used[n_used] = ntohl(dst);
@@ -284,8 +284,7 @@ int net__cni_subnet_alloc(const struct net__cni_priv *p, char **ret_subnet, char
     return stk_err_set(err, STK_ENET, 0, "no free subnet left in " NET_CNI_POOL_PREFIX ".0.0/16");
 }
 
-char *net__cni_subnet_conflict(const struct net__cni_priv *p, const char *subnet,
-                               const char *name)
+char *net__cni_subnet_conflict(const struct net__cni_priv *p, const char *subnet, const char *name)
 {
     char **names = NULL;
     char *other = NULL;
@@ -408,8 +407,8 @@ int net__cni_hosts_write(const struct net__cni_priv *p, const char *id, struct s
             free(opath);
         }
     }
-    ret = write_in_place(json_string_value(json_object_get(sb, "hosts_path")), out.buf, out.len,
-                         err);
+    ret =
+        write_in_place(json_string_value(json_object_get(sb, "hosts_path")), out.buf, out.len, err);
 out:
     stk_buf_release(&out);
     stk_strv_free(nets);
@@ -420,8 +419,8 @@ out:
     return ret;
 }
 
-int net__cni_hosts_refresh(const struct net__cni_priv *p, char *const *networks,
-                           const char *extra, struct stk_err *err)
+int net__cni_hosts_refresh(const struct net__cni_priv *p, char *const *networks, const char *extra,
+                           struct stk_err *err)
 {
     char **sandboxes = NULL;
     int ret = 0, r;
@@ -457,9 +456,8 @@ int net__cni_hosts_refresh(const struct net__cni_priv *p, char *const *networks,
 
 int net__cni_resolv_write(const char *path, struct stk_err *err)
 {
-    static const char text[] =
-        "# written by stack: no outside resolver (DESIGN.md section 7);\n"
-        "# names resolve from /etc/hosts\n";
+    static const char text[] = "# written by stack: no outside resolver (DESIGN.md section 7);\n"
+                               "# names resolve from /etc/hosts\n";
 
     return write_in_place(path, text, sizeof(text) - 1, err);
 }

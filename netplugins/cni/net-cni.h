@@ -159,8 +159,7 @@ int net__cni_subnet_alloc(const struct net__cni_priv *p, char **ret_subnet, char
  * Returns the name of a recorded network other than NAME whose subnet overlaps
  * SUBNET, as a new string the caller frees, or NULL when there is none.
  */
-char *net__cni_subnet_conflict(const struct net__cni_priv *p, const char *subnet,
-                               const char *name);
+char *net__cni_subnet_conflict(const struct net__cni_priv *p, const char *subnet, const char *name);
 /* Parses "a.b.c.d/n"; returns 0 or STK_EINVAL. Address and mask in host order. */
 int net__cni_cidr_parse(const char *cidr, uint32_t *ret_addr, int *ret_prefix);
 
@@ -175,8 +174,8 @@ int net__cni_hosts_write(const struct net__cni_priv *p, const char *id, struct s
  * NULL-terminated vector) and of EXTRA (may be NULL). Returns the first error
  * but tries every file.
  */
-int net__cni_hosts_refresh(const struct net__cni_priv *p, char *const *networks,
-                           const char *extra, struct stk_err *err);
+int net__cni_hosts_refresh(const struct net__cni_priv *p, char *const *networks, const char *extra,
+                           struct stk_err *err);
 /* Writes the sandbox's resolv.conf (no outside nameserver). */
 int net__cni_resolv_write(const char *path, struct stk_err *err);
 

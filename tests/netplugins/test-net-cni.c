@@ -85,8 +85,9 @@ static int have_exe(const char *path)
 static int have_prereqs(const char **why)
 {
     static const char *const exes[] = {
-        "/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/portmap",
-        "/usr/lib/cni/loopback", "/usr/bin/nsenter", "/bin/busybox", "/usr/bin/curl",
+        "/usr/lib/cni/bridge",   "/usr/lib/cni/host-local", "/usr/lib/cni/portmap",
+        "/usr/lib/cni/loopback", "/usr/bin/nsenter",        "/bin/busybox",
+        "/usr/bin/curl",
     };
 
     if (geteuid() != 0) {
@@ -111,7 +112,7 @@ static int have_prereqs(const char **why)
         if (!have_prereqs(&why_)) {                                                                \
             if (ci_ && strcmp(ci_, "true") == 0)                                                   \
                 cr_assert_fail("CNI test prerequisites missing under CI=true: %s", why_);          \
-            cr_skip_test("CNI test skipped: %s", why_);                                    \
+            cr_skip_test("CNI test skipped: %s", why_);                                            \
         }                                                                                          \
     } while (0)
 
@@ -221,8 +222,8 @@ static int do_network_create(const char *name, const char *subnet, struct net_ne
     struct net_network_spec spec = {(char *)name, (char *)subnet, NULL, 0, (char *)"test"};
     struct net_sync s = NET_SYNC_INIT;
     struct net_req *req = NULL;
-    int r = net_sync_wait(&loop, &s, net_network_create(ctx, &spec, net_sync_done, &s, &req, err),
-                          err);
+    int r =
+        net_sync_wait(&loop, &s, net_network_create(ctx, &spec, net_sync_done, &s, &req, err), err);
 
     if (r == 0 && ret)
         net_network_info_copy(ret, &s.network);
@@ -234,8 +235,8 @@ static int do_network_remove(const char *name, struct stk_err *err)
 {
     struct net_sync s = NET_SYNC_INIT;
     struct net_req *req = NULL;
-    int r = net_sync_wait(&loop, &s, net_network_remove(ctx, name, net_sync_done, &s, &req, err),
-                          err);
+    int r =
+        net_sync_wait(&loop, &s, net_network_remove(ctx, name, net_sync_done, &s, &req, err), err);
 
     net_sync_release(&s);
     return r;
@@ -247,8 +248,8 @@ static int do_sandbox_create(const char *id, const char *hostname, struct net_sa
     struct net_sandbox_spec spec = {(char *)id, (char *)hostname, (char *)"test"};
     struct net_sync s = NET_SYNC_INIT;
     struct net_req *req = NULL;
-    int r = net_sync_wait(&loop, &s, net_sandbox_create(ctx, &spec, net_sync_done, &s, &req, err),
-                          err);
+    int r =
+        net_sync_wait(&loop, &s, net_sandbox_create(ctx, &spec, net_sync_done, &s, &req, err), err);
 
     if (r == 0 && ret)
         net_sandbox_info_copy(ret, &s.sandbox);
@@ -260,8 +261,8 @@ static int do_sandbox_remove(const char *id, struct stk_err *err)
 {
     struct net_sync s = NET_SYNC_INIT;
     struct net_req *req = NULL;
-    int r = net_sync_wait(&loop, &s, net_sandbox_remove(ctx, id, net_sync_done, &s, &req, err),
-                          err);
+    int r =
+        net_sync_wait(&loop, &s, net_sandbox_remove(ctx, id, net_sync_done, &s, &req, err), err);
 
     net_sync_release(&s);
     return r;
@@ -271,12 +272,13 @@ static int do_attach(const char *net, const char *sb, const char *const *aliases
                      const struct net_port *ports, size_t n_ports, const char *ip,
                      struct net_endpoint_info *ret, struct stk_err *err)
 {
-    struct net_attachment att = {(char *)net, (char *)sb, NULL, (char **)aliases,
-                                 (struct net_port *)ports, n_ports, (char *)ip};
+    struct net_attachment att = {
+        (char *)net, (char *)sb, NULL, (char **)aliases, (struct net_port *)ports,
+        n_ports,     (char *)ip};
     struct net_sync s = NET_SYNC_INIT;
     struct net_req *req = NULL;
-    int r = net_sync_wait(&loop, &s, net_endpoint_attach(ctx, &att, net_sync_done, &s, &req, err),
-                          err);
+    int r =
+        net_sync_wait(&loop, &s, net_endpoint_attach(ctx, &att, net_sync_done, &s, &req, err), err);
 
     if (r == 0 && ret)
         net_endpoint_info_copy(ret, &s.endpoint);
@@ -299,8 +301,8 @@ static int do_check(const char *net, const char *sb, struct stk_err *err)
 {
     struct net_sync s = NET_SYNC_INIT;
     struct net_req *req = NULL;
-    int r = net_sync_wait(&loop, &s,
-                          net_endpoint_check(ctx, net, sb, net_sync_done, &s, &req, err), err);
+    int r = net_sync_wait(&loop, &s, net_endpoint_check(ctx, net, sb, net_sync_done, &s, &req, err),
+                          err);
 
     net_sync_release(&s);
     return r;
@@ -431,8 +433,9 @@ static pid_t start_httpd(const char *pin, int port)
 {
     char *netarg = stk_xasprintf("--net=%s", pin);
     char *portarg = stk_xasprintf("%d", port);
-    char *const argv[] = {(char *)"nsenter", netarg, (char *)"/bin/busybox", (char *)"httpd",
-                          (char *)"-f", (char *)"-p", portarg, (char *)"-h", www_dir, NULL};
+    char *const argv[] = {
+        (char *)"nsenter", netarg,  (char *)"/bin/busybox", (char *)"httpd", (char *)"-f",
+        (char *)"-p",      portarg, (char *)"-h",           www_dir,         NULL};
     posix_spawn_file_actions_t fa;
     pid_t pid = -1;
 
@@ -453,10 +456,10 @@ static char *fetch(const char *pin, const char *url)
     for (int tries = 0; tries < 50; tries++) {
         char *netarg = pin ? stk_xasprintf("--net=%s", pin) : NULL;
         /* curl rather than busybox wget, which crashes in the static build. */
-        char *const in_ns[] = {(char *)"nsenter", netarg, (char *)"curl", (char *)"-s",
-                               (char *)"--max-time", (char *)"2", (char *)url, NULL};
-        char *const host[] = {(char *)"curl", (char *)"-s",  (char *)"--max-time",
-                              (char *)"2",    (char *)url,   NULL};
+        char *const in_ns[] = {(char *)"nsenter",    netarg,      (char *)"curl", (char *)"-s",
+                               (char *)"--max-time", (char *)"2", (char *)url,    NULL};
+        char *const host[] = {(char *)"curl", (char *)"-s", (char *)"--max-time",
+                              (char *)"2",    (char *)url,  NULL};
         char *out = NULL;
         int r = run_cmd(pin ? in_ns : host, &out);
 
@@ -543,9 +546,10 @@ Test(net_cni, two_sandboxes_talk_publish_and_clean_up)
     /* The namespaces reach each other: ICMP and TCP. */
     {
         char *netarg = stk_xasprintf("--net=%s", pin_b);
-        char *const ping[] = {(char *)"nsenter", netarg, (char *)"/bin/busybox", (char *)"ping",
-                              (char *)"-c", (char *)"1", (char *)"-W", (char *)"2", ea.ipv4,
-                              NULL};
+        char *const ping[] = {
+            (char *)"nsenter", netarg,      (char *)"/bin/busybox", (char *)"ping",
+            (char *)"-c",      (char *)"1", (char *)"-W",           (char *)"2",
+            ea.ipv4,           NULL};
 
         cr_assert_eq(run_cmd(ping, NULL), 0, "ping from %s to %s failed", sb_b, ea.ipv4);
         free(netarg);
@@ -678,8 +682,8 @@ struct done_rec {
     struct net_sync s;
 };
 
-static void count_done(struct net_req *req, const struct net_result *res,
-                       const struct stk_err *err, void *userdata)
+static void count_done(struct net_req *req, const struct net_result *res, const struct stk_err *err,
+                       void *userdata)
 {
     struct done_rec *d = userdata;
 
@@ -769,8 +773,7 @@ Test(net_cni, concurrent_ops_check_cancel_and_network_remove)
 
     /* A canceled attach calls DONE once with STK_ECANCELED and leaves nothing behind. */
     memset(&dn, 0, sizeof(dn));
-    cr_assert_eq(net_endpoint_attach(ctx, &att[0], count_done, &dn, &req, &err), 0, "%s",
-                 err.msg);
+    cr_assert_eq(net_endpoint_attach(ctx, &att[0], count_done, &dn, &req, &err), 0, "%s", err.msg);
     net_req_cancel(req);
     run_until(&dn, 1);
     cr_assert_eq(dn.calls, 1);
@@ -796,8 +799,7 @@ Test(net_cni, concurrent_ops_check_cancel_and_network_remove)
     for (int i = 0; i < 2; i++) {
         hosts = read_text(hosts_path[i]);
         cr_assert(hosts_has(hosts, d[0].s.endpoint.ipv4, "web") &&
-                      hosts_has(hosts, static_ip, "db") &&
-                      hosts_has(hosts, static_ip, "beta"),
+                      hosts_has(hosts, static_ip, "db") && hosts_has(hosts, static_ip, "beta"),
                   "hosts of %d after concurrent attaches:\n%s", i, hosts);
         free(hosts);
     }
@@ -905,11 +907,12 @@ Test(net_cni, internal_network_has_no_route_out)
     pin_a = stk_xasprintf("%s/netns/%s", run_dir, sb_a);
     {
         char *netarg = stk_xasprintf("--net=%s", pin_a);
-        char *const ip_route[] = {(char *)"nsenter", netarg, (char *)"ip", (char *)"route",
-                                  (char *)"show", NULL};
-        char *const ping[] = {(char *)"nsenter", netarg, (char *)"/bin/busybox", (char *)"ping",
-                              (char *)"-c", (char *)"1", (char *)"-W", (char *)"2", eb.ipv4,
-                              NULL};
+        char *const ip_route[] = {(char *)"nsenter", netarg,         (char *)"ip",
+                                  (char *)"route",   (char *)"show", NULL};
+        char *const ping[] = {
+            (char *)"nsenter", netarg,      (char *)"/bin/busybox", (char *)"ping",
+            (char *)"-c",      (char *)"1", (char *)"-W",           (char *)"2",
+            eb.ipv4,           NULL};
 
         cr_assert_eq(run_cmd(ip_route, &route), 0);
         cr_assert_null(strstr(route, "default"), "internal network has a default route:\n%s",
