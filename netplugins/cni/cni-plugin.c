@@ -1127,46 +1127,6 @@ static int cni_sandbox_remove(struct net_ctx *ctx, const char *id, net_done_fn *
 
 /* ---- attach ---- */
 
-/* Finds the address, prefix and MAC of IFNAME in a CNI 1.0 result. */
-static int result_parse(const json_t *res, const char *ifname, struct net_endpoint_info *ep,
-                        struct stk_err *err)
-{
-    json_t *ifs = json_object_get(res, "interfaces"), *ips = json_object_get(res, "ips"), *v;
-    json_int_t want = -1;
-    const char *addr = NULL;
-    size_t i;
-    uint32_t a;
-    int prefix;
-
-    json_array_foreach(ifs, i, v)
-    {
-        const char *sb = json_string_value(json_object_get(v, "sandbox"));
-
-        if (sb && *sb && strcmp(json_string_value(json_object_get(v, "name")) ?: "", ifname) == 0)
-            want = (json_int_t)i;
-    }
-    json_array_foreach(ips, i, v)
-    {
-        json_t *idx = json_object_get(v, "interface");
-        const char *s = json_string_value(json_object_get(v, "address"));
-
-        if (!s || !strchr(s, '.'))
-            continue;
-        if (want < 0 || (json_is_integer(idx) && json_integer_value(idx) == want)) {
-            addr = s;
-            break;
-        }
-    }
-    if (!addr || net__cni_cidr_parse(addr, &a, &prefix) < 0)
-        return stk_err_set(err, STK_ENET, 0, "cni result has no IPv4 address for '%s'", ifname);
-    ep->ipv4 = stk_xstrndup(addr, (size_t)(strchr(addr, '/') - addr));
-    ep->prefix_len = prefix;
-    if (want >= 0)
-        ep->mac = stk_xstrdup(
-            json_string_value(json_object_get(json_array_get(ifs, (size_t)want), "mac")));
-    return 0;
-}
-
 static void attach_rolled_back(struct cni_req *r)
 {
     /*
@@ -1199,7 +1159,7 @@ static void attach_added(struct cni_req *r)
     int ret;
 
     if (!r->chain.err.code) {
-        ret = result_parse(r->chain.prev, ifname, &r->endpoint, &e);
+        ret = net__cni_result_parse(r->chain.prev, ifname, &r->endpoint, &e);
         if (ret == 0) {
             json_object_set_new(r->rec, "ipv4", json_string(r->endpoint.ipv4));
             json_object_set_new(r->rec, "prefix_len", json_integer(r->endpoint.prefix_len));

@@ -315,6 +315,45 @@ char *net__cni_subnet_conflict(const struct net__cni_priv *p, const char *subnet
     return other;
 }
 
+int net__cni_result_parse(const json_t *res, const char *ifname, struct net_endpoint_info *ep,
+                          struct stk_err *err)
+{
+    json_t *ifs = json_object_get(res, "interfaces"), *ips = json_object_get(res, "ips"), *v;
+    json_int_t want = -1;
+    const char *addr = NULL;
+    size_t i;
+    uint32_t a;
+    int prefix;
+
+    json_array_foreach(ifs, i, v)
+    {
+        const char *sb = json_string_value(json_object_get(v, "sandbox"));
+
+        if (sb && *sb && strcmp(json_string_value(json_object_get(v, "name")) ?: "", ifname) == 0)
+            want = (json_int_t)i;
+    }
+    json_array_foreach(ips, i, v)
+    {
+        json_t *idx = json_object_get(v, "interface");
+        const char *s = json_string_value(json_object_get(v, "address"));
+
+        if (!s || !strchr(s, '.'))
+            continue;
+        if (want < 0 || (json_is_integer(idx) && json_integer_value(idx) == want)) {
+            addr = s;
+            break;
+        }
+    }
+    if (!addr || net__cni_cidr_parse(addr, &a, &prefix) < 0)
+        return stk_err_set(err, STK_ENET, 0, "cni result has no IPv4 address for '%s'", ifname);
+    ep->ipv4 = stk_xstrndup(addr, (size_t)(strchr(addr, '/') - addr));
+    ep->prefix_len = prefix;
+    if (want >= 0)
+        ep->mac = stk_xstrdup(
+            json_string_value(json_object_get(json_array_get(ifs, (size_t)want), "mac")));
+    return 0;
+}
+
 static int write_in_place(const char *path, const char *data, size_t len, struct stk_err *err)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -160,6 +160,15 @@ int net__cni_subnet_alloc(const struct net__cni_priv *p, char **ret_subnet, char
  * SUBNET, as a new string the caller frees, or NULL when there is none.
  */
 char *net__cni_subnet_conflict(const struct net__cni_priv *p, const char *subnet, const char *name);
+/*
+ * Reads the IPv4 address, prefix length and MAC of interface IFNAME (the one
+ * with a non-empty "sandbox") from a CNI 1.0 result (SPEC.md "Success"): the
+ * first IPv4 entry of "ips" whose "interface" index points at it, or the first
+ * IPv4 entry when no interface matches. Fills EP->ipv4, prefix_len and mac (new
+ * strings; mac may stay NULL). Returns 0, or STK_ENET when there is no address.
+ */
+int net__cni_result_parse(const json_t *res, const char *ifname, struct net_endpoint_info *ep,
+                          struct stk_err *err);
 /* Parses "a.b.c.d/n"; returns 0 or STK_EINVAL. Address and mask in host order. */
 int net__cni_cidr_parse(const char *cidr, uint32_t *ret_addr, int *ret_prefix);
 
