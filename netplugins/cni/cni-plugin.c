@@ -263,8 +263,12 @@ static void helper_on_exit(struct net__cni_proc *proc, void *data)
     r->after(r);
 }
 
-/* Runs `ip ARGS...` (NULL-terminated) and resumes with AFTER; failures land in work_err. */
-static void req_run_ip(struct cni_req *r, cni_step_fn *after, const char *const *args)
+/*
+ * Runs `ip ARGS...` (NULL-terminated) with INPUT (may be NULL) on its stdin and
+ * resumes with AFTER; failures land in work_err and set helper_failed.
+ */
+static void req_run_ip(struct cni_req *r, cni_step_fn *after, const char *const *args,
+                       const char *input)
 {
     struct stk_strv argv = STK_STRV_INIT, env = STK_STRV_INIT;
 
@@ -274,7 +278,7 @@ static void req_run_ip(struct cni_req *r, cni_step_fn *after, const char *const 
         stk_strv_push(&argv, args[i]);
     build_env(r->priv, &env, NULL, NULL, NULL, NULL, NULL);
     r->after = after;
-    net__cni_proc_start(r->loop, r->priv->ip_path, argv.v, env.v, NULL, helper_on_exit, r,
+    net__cni_proc_start(r->loop, r->priv->ip_path, argv.v, env.v, input, helper_on_exit, r,
                         &r->proc);
     stk_strv_release(&argv);
     stk_strv_release(&env);
@@ -823,9 +827,21 @@ static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec
     if (link_exists(r->bridge)) {
         req_finish(r);
     } else {
-        const char *args[] = {"link", "add", "name", r->bridge, "type", "bridge", NULL};
+        /*
+         * The gateway address goes on the bridge now rather than at the first ADD,
+         * so that the subnet shows in the host's routes at once and no other
+         * allocator (another state dir, another tool) takes it meanwhile.
+         */
+        const char *args[] = {"-batch", "-", NULL};
+        const char *cidr = json_string_value(json_object_get(rec, "subnet"));
+        char *batch = stk_xasprintf("link add name %s type bridge\n"
+                                    "addr add %s/%s dev %s\n"
+                                    "link set dev %s up\n",
+                                    r->bridge, json_string_value(json_object_get(rec, "gateway")),
+                                    strchr(cidr, '/') + 1, r->bridge, r->bridge);
 
-        req_run_ip(r, netcreate_bridge_done, args);
+        req_run_ip(r, netcreate_bridge_done, args, batch);
+        free(batch);
     }
     r = NULL;
 out:
@@ -890,7 +906,7 @@ static void netremove_step(struct cni_req *r)
     if (link_exists(r->bridge)) {
         const char *args[] = {"link", "del", "dev", r->bridge, NULL};
 
-        req_run_ip(r, netremove_link_done, args);
+        req_run_ip(r, netremove_link_done, args, NULL);
         return;
     }
     r->helper_failed = 0;

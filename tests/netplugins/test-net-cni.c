@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 #include <uv.h>
 
 #include "common/stk-alloc.h"
@@ -116,14 +117,47 @@ static int have_prereqs(const char **why)
         }                                                                                          \
     } while (0)
 
-/* Firewall state without counters and comments, for before/after comparison. */
+/*
+ * CNI names its per-container chains from SHA-512(network name + container id)
+ * (plugins pkg/utils FormatChainName): "CNI-" + 24 hex digits for the bridge
+ * plugin's masquerade chain, "CNI-DN-" + 21 for portmap's DNAT chain.
+ */
+static void chain_names(const char *net, const char *id, char masq[32], char dnat[32])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    char *in = stk_xasprintf("%s%s", net, id);
+
+    EVP_Digest(in, strlen(in), md, &len, EVP_sha512(), NULL);
+    for (unsigned int i = 0; i < len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    snprintf(masq, 32, "CNI-%.24s", hex);
+    snprintf(dnat, 32, "CNI-DN-%.21s", hex);
+    free(in);
+}
+
+/*
+ * The lines of `iptables-save` and `nft list ruleset` that belong to this
+ * test: they name its network or sandboxes, or are in their per-container
+ * chains; counters are dropped. Other users of the host (other CNI networks)
+ * may change the rest of the ruleset while the test runs, so the comparison is
+ * limited to what this test could have left behind; the shared CNI-HOSTPORT-*
+ * chains that portmap creates once are not ours.
+ */
 static char *firewall_snapshot(void)
 {
     char *const ipt[] = {(char *)"iptables-save", NULL};
     char *const nft[] = {(char *)"nft", (char *)"list", (char *)"ruleset", NULL};
     struct stk_buf b = STK_BUF_INIT;
     char *outs[2] = {NULL, NULL};
+    char ids[6][80];
+    const char *sbs[2] = {sb_a, sb_b};
 
+    for (int i = 0; i < 2; i++)
+        chain_names(net_name, sbs[i], ids[2 * i], ids[2 * i + 1]);
+    snprintf(ids[4], sizeof(ids[4]), "\"%s\"", net_name);
+    snprintf(ids[5], sizeof(ids[5]), "%s", sb_a);
     run_cmd(ipt, &outs[0]);
     run_cmd(nft, &outs[1]);
     for (int k = 0; k < 2; k++) {
@@ -132,32 +166,38 @@ static char *firewall_snapshot(void)
         while (*line) {
             char *nl = strchr(line, '\n');
             size_t len = nl ? (size_t)(nl - line) : strlen(line);
+            char *l = stk_xstrndup(line, len);
+            int ours = 0;
 
-            if (line[0] != '#') {
+            for (int i = 0; i < 6 && !ours; i++)
+                ours = strstr(l, ids[i]) != NULL;
+            ours = ours || strstr(l, sb_b) != NULL;
+            if (ours && l[0] != '#') {
                 for (size_t i = 0; i < len; i++) {
                     /* Drop "[pkts:bytes]" and the numbers of "packets N bytes M". */
-                    if (line[i] == '[' && strchr("0123456789", line[i + 1])) {
-                        while (i < len && line[i] != ']')
+                    if (l[i] == '[' && strchr("0123456789", l[i + 1])) {
+                        while (i < len && l[i] != ']')
                             i++;
                         continue;
                     }
-                    if (len - i > 8 && strncmp(line + i, "packets ", 8) == 0) {
+                    if (len - i > 8 && strncmp(l + i, "packets ", 8) == 0) {
                         size_t j = i + 8;
 
-                        while (j < len && line[j] != ' ')
+                        while (j < len && l[j] != ' ')
                             j++;
-                        if (len - j > 7 && strncmp(line + j, " bytes ", 7) == 0) {
+                        if (len - j > 7 && strncmp(l + j, " bytes ", 7) == 0) {
                             j += 7;
-                            while (j < len && line[j] != ' ')
+                            while (j < len && l[j] != ' ')
                                 j++;
                         }
                         i = j - 1;
                         continue;
                     }
-                    stk_buf_putc(&b, line[i]);
+                    stk_buf_putc(&b, l[i]);
                 }
                 stk_buf_putc(&b, '\n');
             }
+            free(l);
             line += len + (nl ? 1 : 0);
         }
     }
@@ -496,6 +536,19 @@ Test(net_cni, two_sandboxes_talk_publish_and_clean_up)
     cr_assert(strncmp(net.bridge, "stk-", 4) == 0 && strlen(net.bridge) == 12, "bridge '%s'",
               net.bridge);
     cr_assert(link_exists(net.bridge), "bridge %s missing after network_create", net.bridge);
+    {
+        /* The gateway is on the bridge at once, so the subnet is visible in the host's routes. */
+        char *const show[] = {
+            (char *)"ip", (char *)"-4", (char *)"addr", (char *)"show", (char *)"dev",
+            net.bridge,   NULL};
+        char *out = NULL;
+        char *want = stk_xasprintf("inet %s/24", net.gateway);
+
+        cr_assert_eq(run_cmd(show, &out), 0);
+        cr_assert_not_null(strstr(out, want), "no %s on %s:\n%s", want, net.bridge, out);
+        free(out);
+        free(want);
+    }
     /* Creating it again with the same spec succeeds and returns the same network. */
     OK(do_network_create(net_name, NULL, &net2, ERRV));
     cr_assert_str_eq(net2.subnet, net.subnet);
@@ -573,6 +626,16 @@ Test(net_cni, two_sandboxes_talk_publish_and_clean_up)
     got = fetch(NULL, url);
     cr_assert(got && strstr(got, token), "published port %s not reachable from the host", url);
     free(got);
+    {
+        /* The snapshot sees this test's rules while they exist (so its emptiness means something).
+         */
+        char *mid = firewall_snapshot();
+        char masq[32], dnat[32];
+
+        chain_names(net_name, sb_a, masq, dnat);
+        cr_assert(strstr(mid, masq) && strstr(mid, dnat), "no %s / %s in:\n%s", masq, dnat, mid);
+        free(mid);
+    }
     kill_httpd();
 
     OK(do_check(net_name, sb_a, ERRV));
@@ -614,6 +677,7 @@ Test(net_cni, two_sandboxes_talk_publish_and_clean_up)
     cr_assert(!stk_path_exists(ipam), "IPAM allocations left in %s", ipam);
     after = firewall_snapshot();
     cr_assert_str_eq(after, before, "firewall rules differ after the cycle");
+    cr_assert_str_eq(after, "", "rules of this test left behind");
 
     free(ipam);
     free(before);
@@ -841,6 +905,7 @@ Test(net_cni, concurrent_ops_check_cancel_and_network_remove)
     OK(do_sandbox_remove(sb_b, ERRV));
     after = firewall_snapshot();
     cr_assert_str_eq(after, before, "firewall rules differ after the cycle");
+    cr_assert_str_eq(after, "", "rules of this test left behind");
 
     for (int i = 0; i < 2; i++) {
         net_sync_release(&d[i].s);
@@ -934,4 +999,74 @@ Test(net_cni, internal_network_has_no_route_out)
     free(bridge);
     net_endpoint_info_release(&ea);
     net_endpoint_info_release(&eb);
+}
+
+/* Counts the files in DIR whose name starts with a digit (host-local's address files). */
+static int ipam_allocations(const char *dir)
+{
+    char *const ls[] = {(char *)"ls", (char *)"-1", (char *)dir, NULL};
+    char *out = NULL;
+    int n = 0;
+
+    if (run_cmd(ls, &out) == 0)
+        for (char *l = out; l && *l;) {
+            char *nl = strchr(l, '\n');
+
+            n += *l >= '0' && *l <= '9';
+            l = nl ? nl + 1 : l + strlen(l);
+        }
+    free(out);
+    return n;
+}
+
+Test(net_cni, lost_namespace_releases_its_endpoints_on_sandbox_create)
+{
+    struct net_network_spec spec = {net_name, NULL, NULL, 1, (char *)"test"};
+    struct net_sync s = NET_SYNC_INIT;
+    struct net_req *req = NULL;
+    struct stk_err err = STK_ERR_INIT;
+    struct net_endpoint_info ea = {0}, ea2 = {0};
+    struct net_inventory inv = {0};
+    char *pin_a, *ipam, *before, *after;
+
+    REQUIRE_PREREQS();
+    before = firewall_snapshot();
+    /* Internal: no masquerade, whose rules a namespace that vanished could not take down. */
+    cr_assert_eq(net_sync_wait(&loop, &s,
+                               net_network_create(ctx, &spec, net_sync_done, &s, &req, &err), &err),
+                 0, "%s", err.msg);
+    net_sync_release(&s);
+    OK(do_sandbox_create(sb_a, "alpha", NULL, ERRV));
+    OK(do_attach(net_name, sb_a, NULL, NULL, 0, NULL, &ea, ERRV));
+    ipam = stk_xasprintf("%s/net/ipam/%s", state_dir, net_name);
+    cr_assert_eq(ipam_allocations(ipam), 1);
+
+    /* The pin goes away behind the plug-in's back, as /run does across a reboot. */
+    pin_a = stk_xasprintf("%s/netns/%s", run_dir, sb_a);
+    cr_assert_eq(umount2(pin_a, MNT_DETACH), 0);
+    OK(do_list(&inv, ERRV));
+    cr_assert_eq(inv.n_sandboxes, 1);
+    cr_assert_null(inv.sandboxes[0].handle, "a dead namespace listed with a handle");
+    net_inventory_release(&inv);
+
+    /* Creating the sandbox again releases the dead endpoint and pins a new namespace. */
+    OK(do_sandbox_create(sb_a, "alpha", NULL, ERRV));
+    cr_assert_eq(ipam_allocations(ipam), 0, "the dead endpoint's address is still allocated");
+    OK(do_list(&inv, ERRV));
+    cr_assert_eq(inv.n_endpoints, 0);
+    cr_assert_not_null(inv.sandboxes[0].handle);
+    net_inventory_release(&inv);
+    OK(do_attach(net_name, sb_a, NULL, NULL, 0, NULL, &ea2, ERRV));
+    OK(do_check(net_name, sb_a, ERRV));
+
+    OK(do_sandbox_remove(sb_a, ERRV));
+    OK(do_network_remove(net_name, ERRV));
+    after = firewall_snapshot();
+    cr_assert_str_eq(after, before);
+    free(before);
+    free(after);
+    free(pin_a);
+    free(ipam);
+    net_endpoint_info_release(&ea);
+    net_endpoint_info_release(&ea2);
 }
