@@ -834,11 +834,15 @@ static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec
          */
         const char *args[] = {"-batch", "-", NULL};
         const char *cidr = json_string_value(json_object_get(rec, "subnet"));
-        char *batch = stk_xasprintf("link add name %s type bridge\n"
-                                    "addr add %s/%s dev %s\n"
-                                    "link set dev %s up\n",
-                                    r->bridge, json_string_value(json_object_get(rec, "gateway")),
-                                    strchr(cidr, '/') + 1, r->bridge, r->bridge);
+        char mac[18];
+        char *batch;
+
+        net__cni_bridge_mac(spec->name, mac);
+        batch = stk_xasprintf("link add name %s address %s type bridge\n"
+                              "addr add %s/%s dev %s\n"
+                              "link set dev %s up\n",
+                              r->bridge, mac, json_string_value(json_object_get(rec, "gateway")),
+                              strchr(cidr, '/') + 1, r->bridge, r->bridge);
 
         req_run_ip(r, netcreate_bridge_done, args, batch);
         free(batch);

@@ -42,6 +42,15 @@ void net__cni_bridge_name(const char *name, char out[16])
     snprintf(out, 16, "stk-%.8s", hex);
 }
 
+void net__cni_bridge_mac(const char *name, char out[18])
+{
+    uint8_t md[STK_SHA256_LEN];
+
+    stk_sha256(name, strlen(name), md);
+    /* 02: locally administered, unicast. */
+    snprintf(out, 18, "02:%02x:%02x:%02x:%02x:%02x", md[4], md[5], md[6], md[7], md[8]);
+}
+
 int net__cni_json_load(const char *path, json_t **ret_json, struct stk_err *err)
 {
     char *data = NULL;

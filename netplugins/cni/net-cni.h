@@ -119,6 +119,14 @@ void net__cni_proc_kill(struct net__cni_proc *p);
 int net__cni_name_valid(const char *name);
 /* Writes "stk-" + 8 hex of SHA-256(NAME) into OUT (16 bytes). */
 void net__cni_bridge_name(const char *name, char out[16]);
+/*
+ * Writes the bridge's fixed MAC, a locally administered unicast address taken
+ * from SHA-256(NAME), into OUT (18 bytes). A bridge whose MAC was never set
+ * follows the lowest MAC of its ports, so it would change as endpoints come and
+ * go, and the bridge plugin's CHECK (which compares it with the ADD result)
+ * would fail.
+ */
+void net__cni_bridge_mac(const char *name, char out[18]);
 
 /* Loads the JSON file PATH; STK_ENOENT when missing. Returns a new reference. */
 int net__cni_json_load(const char *path, json_t **ret_json, struct stk_err *err);

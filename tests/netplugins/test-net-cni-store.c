@@ -138,6 +138,19 @@ Test(net_cni_store, bridge_names_are_short_stable_and_distinct)
         cr_assert(strchr("0123456789abcdef", a[i]), "'%s' is not hex", a);
 }
 
+Test(net_cni_store, bridge_mac_is_fixed_and_locally_administered)
+{
+    char a[18], a2[18], b[18];
+
+    net__cni_bridge_mac("shop_default", a);
+    net__cni_bridge_mac("shop_default", a2);
+    net__cni_bridge_mac("shop_backend", b);
+    cr_assert_str_eq(a, a2);
+    cr_assert_str_neq(a, b);
+    cr_assert_eq(strlen(a), 17);
+    cr_assert(strncmp(a, "02:", 3) == 0, "%s", a);
+}
+
 Test(net_cni_store, cidr_parsing)
 {
     uint32_t addr = 0;

@@ -638,7 +638,9 @@ Test(net_cni, two_sandboxes_talk_publish_and_clean_up)
     }
     kill_httpd();
 
+    /* Both endpoints pass CHECK, also the one attached first (the bridge MAC is fixed). */
     OK(do_check(net_name, sb_a, ERRV));
+    OK(do_check(net_name, sb_b, ERRV));
     OK(do_list(&inv, ERRV));
     {
         int nets = 0, sbs = 0, eps = 0;
