@@ -721,6 +721,31 @@ static void cni_fini(struct net_ctx *ctx)
 
 /* ---- network_create ---- */
 
+/*
+ * Creates network REC's bridge r->bridge with its fixed MAC, the gateway
+ * address and the link up, in one `ip -batch`, then resumes with AFTER. The
+ * gateway address goes on the bridge now rather than at the first ADD, so that
+ * the subnet shows in the host's routes at once and no other allocator
+ * (another state dir, another tool) takes it meanwhile.
+ */
+static void req_bridge_create(struct cni_req *r, const json_t *rec, cni_step_fn *after)
+{
+    const char *args[] = {"-batch", "-", NULL};
+    const char *cidr = json_string_value(json_object_get(rec, "subnet"));
+    const char *gateway = json_string_value(json_object_get(rec, "gateway"));
+    char mac[18];
+    char *batch;
+
+    net__cni_bridge_mac(json_string_value(json_object_get(rec, "name")), mac);
+    batch = stk_xasprintf("link add name %s address %s type bridge\n"
+                          "addr add %s/%s dev %s\n"
+                          "link set dev %s up\n",
+                          r->bridge, mac, gateway, cidr ? strchr(cidr, '/') + 1 : "24", r->bridge,
+                          r->bridge);
+    req_run_ip(r, after, args, batch);
+    free(batch);
+}
+
 static void netcreate_bridge_done(struct cni_req *r)
 {
     if (r->helper_failed && !link_exists(r->bridge)) {
@@ -827,25 +852,7 @@ static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec
     if (link_exists(r->bridge)) {
         req_finish(r);
     } else {
-        /*
-         * The gateway address goes on the bridge now rather than at the first ADD,
-         * so that the subnet shows in the host's routes at once and no other
-         * allocator (another state dir, another tool) takes it meanwhile.
-         */
-        const char *args[] = {"-batch", "-", NULL};
-        const char *cidr = json_string_value(json_object_get(rec, "subnet"));
-        char mac[18];
-        char *batch;
-
-        net__cni_bridge_mac(spec->name, mac);
-        batch = stk_xasprintf("link add name %s address %s type bridge\n"
-                              "addr add %s/%s dev %s\n"
-                              "link set dev %s up\n",
-                              r->bridge, mac, json_string_value(json_object_get(rec, "gateway")),
-                              strchr(cidr, '/') + 1, r->bridge, r->bridge);
-
-        req_run_ip(r, netcreate_bridge_done, args, batch);
-        free(batch);
+        req_bridge_create(r, rec, netcreate_bridge_done);
     }
     r = NULL;
 out:
@@ -1219,7 +1226,31 @@ static void attach_add(struct cni_req *r)
 {
     struct stk_err e = STK_ERR_INIT;
     json_t *conflist = NULL, *rc;
-    char *pin = net__cni_pin_path(r->priv, r->sb_id);
+    char *pin;
+
+    if (!r->bridge) {
+        /* A bridge that is gone (deleted by hand) is made again as network_create makes it. */
+        char *npath = net__cni_network_path(r->priv, r->name);
+        json_t *nrec = NULL;
+
+        if (net__cni_json_load(npath, &nrec, &e) == 0 &&
+            json_string_value(json_object_get(nrec, "bridge")) &&
+            json_string_value(json_object_get(nrec, "subnet"))) {
+            r->bridge = stk_xstrdup(json_string_value(json_object_get(nrec, "bridge")));
+            if (!link_exists(r->bridge)) {
+                req_bridge_create(r, nrec, attach_add);
+                json_decref(nrec);
+                free(npath);
+                return;
+            }
+        }
+        stk_err_clear(&e);
+        json_decref(nrec);
+        free(npath);
+    }
+    /* A failed re-creation is not fatal: the bridge plugin then makes the bridge itself. */
+    stk_err_clear(&r->work_err);
+    pin = net__cni_pin_path(r->priv, r->sb_id);
 
     stk_err_clear(&r->chain.err); /* a failed cleanup DEL of a stale attempt is not fatal */
     if (conflist_load(r->priv, r->name, &conflist, &e) < 0) {

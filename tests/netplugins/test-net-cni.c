@@ -1029,7 +1029,7 @@ Test(net_cni, lost_namespace_releases_its_endpoints_on_sandbox_create)
     struct stk_err err = STK_ERR_INIT;
     struct net_endpoint_info ea = {0}, ea2 = {0};
     struct net_inventory inv = {0};
-    char *pin_a, *ipam, *before, *after;
+    char *pin_a, *ipam, *before, *after, *bridge;
 
     REQUIRE_PREREQS();
     before = firewall_snapshot();
@@ -1037,6 +1037,7 @@ Test(net_cni, lost_namespace_releases_its_endpoints_on_sandbox_create)
     cr_assert_eq(net_sync_wait(&loop, &s,
                                net_network_create(ctx, &spec, net_sync_done, &s, &req, &err), &err),
                  0, "%s", err.msg);
+    bridge = stk_xstrdup(s.network.bridge);
     net_sync_release(&s);
     OK(do_sandbox_create(sb_a, "alpha", NULL, ERRV));
     OK(do_attach(net_name, sb_a, NULL, NULL, 0, NULL, &ea, ERRV));
@@ -1046,9 +1047,17 @@ Test(net_cni, lost_namespace_releases_its_endpoints_on_sandbox_create)
     /* The pin goes away behind the plug-in's back, as /run does across a reboot. */
     pin_a = stk_xasprintf("%s/netns/%s", run_dir, sb_a);
     cr_assert_eq(umount2(pin_a, MNT_DETACH), 0);
+    /* And so does the bridge. */
+    {
+        char *const del[] = {(char *)"ip", (char *)"link", (char *)"del", bridge, NULL};
+
+        cr_assert_eq(run_cmd(del, NULL), 0);
+    }
     OK(do_list(&inv, ERRV));
     cr_assert_eq(inv.n_sandboxes, 1);
     cr_assert_null(inv.sandboxes[0].handle, "a dead namespace listed with a handle");
+    cr_assert_eq(inv.n_networks, 1);
+    cr_assert_null(inv.networks[0].bridge, "a missing bridge listed");
     net_inventory_release(&inv);
 
     /* Creating the sandbox again releases the dead endpoint and pins a new namespace. */
@@ -1059,12 +1068,15 @@ Test(net_cni, lost_namespace_releases_its_endpoints_on_sandbox_create)
     cr_assert_not_null(inv.sandboxes[0].handle);
     net_inventory_release(&inv);
     OK(do_attach(net_name, sb_a, NULL, NULL, 0, NULL, &ea2, ERRV));
+    cr_assert(link_exists(bridge), "attach did not make the bridge again");
     OK(do_check(net_name, sb_a, ERRV));
 
     OK(do_sandbox_remove(sb_a, ERRV));
     OK(do_network_remove(net_name, ERRV));
     after = firewall_snapshot();
     cr_assert_str_eq(after, before);
+    cr_assert(!link_exists(bridge));
+    free(bridge);
     free(before);
     free(after);
     free(pin_a);
