@@ -53,6 +53,7 @@ struct cni_req {
     cni_step_fn *after; /* resumes after a thread-pool job or a helper process */
     int helper_failed;
     struct net__cni_proc *proc; /* running child, for cancellation */
+    int proc_killable;          /* the child is an ADD or CHECK plugin */
     struct stk_err err;
     int state;
 
@@ -115,7 +116,9 @@ static void req_cancel(struct net_req *base)
 {
     struct cni_req *r = (struct cni_req *)base;
 
-    net__cni_proc_kill(r->proc);
+    /* Only ADD and CHECK stop early; a DEL or an `ip` helper is left to finish. */
+    if (r->proc_killable)
+        net__cni_proc_kill(r->proc);
 }
 
 static struct cni_req *req_new(struct net_ctx *ctx, net_done_fn *done, void *userdata)
@@ -278,6 +281,7 @@ static void req_run_ip(struct cni_req *r, cni_step_fn *after, const char *const 
         stk_strv_push(&argv, args[i]);
     build_env(r->priv, &env, NULL, NULL, NULL, NULL, NULL);
     r->after = after;
+    r->proc_killable = 0;
     net__cni_proc_start(r->loop, r->priv->ip_path, argv.v, env.v, input, helper_on_exit, r,
                         &r->proc);
     stk_strv_release(&argv);
@@ -431,6 +435,7 @@ static void chain_next(struct cni_req *r)
     stk_strv_init(&argv);
     stk_strv_push(&argv, file);
     build_env(r->priv, &env, c->cmd, c->containerid, c->netns, c->ifname, c->cni_args);
+    r->proc_killable = !c->best_effort;
     net__cni_proc_start(r->loop, file, argv.v, env.v, input, chain_on_exit, r, &r->proc);
     stk_strv_release(&argv);
     stk_strv_release(&env);
