@@ -626,6 +626,11 @@ Test(net_cni, two_sandboxes_talk_publish_and_clean_up)
     got = fetch(NULL, url);
     cr_assert(got && strstr(got, token), "published port %s not reachable from the host", url);
     free(got);
+    /* By name too, as a user types it (curl falls back from ::1 to 127.0.0.1). */
+    snprintf(url, sizeof(url), "http://localhost:%d/index.html", host_port);
+    got = fetch(NULL, url);
+    cr_assert(got && strstr(got, token), "published port %s not reachable from the host", url);
+    free(got);
     {
         /* The snapshot sees this test's rules while they exist (so its emptiness means something).
          */
