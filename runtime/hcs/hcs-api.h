@@ -124,6 +124,9 @@ struct hcs_api {
     /* HcsCreateProcess (security descriptor NULL). */
     int32_t (*create_process)(struct hcs_system *sys, const char *process_parameters,
                               struct hcs_operation *op, struct hcs_process **ret_process);
+    /* HcsGetProcessProperties: the operation's result is a ProcessStatus document. */
+    int32_t (*get_process_properties)(struct hcs_process *proc, struct hcs_operation *op,
+                                      const char *property_query);
     /* HcsSignalProcess / HcsTerminateProcess / HcsModifyProcess. */
     int32_t (*signal_process)(struct hcs_process *proc, struct hcs_operation *op,
                               const char *options);

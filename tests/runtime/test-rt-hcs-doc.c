@@ -12,30 +12,16 @@
 
 #include "common/stk-strv.h"
 #include "runtime/hcs/hcs.h"
+#include "tests/hcsemu/hcsemu.h"
 
 /* The runtime structs hold char *; the test data below are string literals. */
 #pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
 
 static void assert_golden(json_t *doc, const char *name)
 {
-    char path[512];
-    json_error_t jerr;
-    json_t *golden;
-    json_t *expected;
+    char *report = NULL;
 
-    snprintf(path, sizeof(path), "%s/hcs/%s", STK_TEST_DATA, name);
-    golden = json_load_file(path, 0, &jerr);
-    cr_assert_not_null(golden, "%s: %s", path, jerr.text);
-    cr_assert_not_null(json_object_get(golden, "reference"), "%s names no reference section", name);
-    expected = json_object_get(golden, "document");
-    cr_assert_not_null(expected, "%s has no document", name);
-    if (!json_equal(doc, expected)) {
-        char *got = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
-        char *want = json_dumps(expected, JSON_INDENT(2) | JSON_SORT_KEYS);
-
-        cr_assert_fail("%s differs\n--- generated\n%s\n--- golden\n%s", name, got, want);
-    }
-    json_decref(golden);
+    cr_assert(hcsemu_golden_check(STK_TEST_DATA, name, doc, &report), "%s", report);
 }
 
 static const struct rt_hcs_layer base_layer = {"6f1d3c2a-0000-5000-8000-00000000b002",
