@@ -304,6 +304,12 @@ struct rt_ctx *rt_hcs_ctx_new(uv_loop_t *loop, const char *state_dir, const char
  * DLL or a required function is missing.
  */
 const struct hcs_api *rt_hcs_api_win32(struct stk_err *err);
+/*
+ * Windows only (hcs-win32.c): stores the host version "10.0.BUILD" in BUF
+ * (RtlGetVersion) and the edition (server unless the product type is a
+ * workstation) in *RET_EDITION.
+ */
+void rt_hcs_win32_host_version(char *buf, size_t size, enum rt_hcs_edition *ret_edition);
 #endif
 
 #endif
