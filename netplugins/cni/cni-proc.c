@@ -24,7 +24,7 @@ struct net__cni_proc {
     char *input;
     struct stk_buf out_buf;
     struct stk_buf err_buf;
-    int events; /* exit + EOFs + write still awaited */
+    int events;  /* exit + EOFs + write still awaited */
     int handles; /* handles whose close callback has not run yet */
     int exited;
     int closing;
@@ -51,9 +51,8 @@ static void proc_on_close(uv_handle_t *h)
 
 static void proc_close_all(struct net__cni_proc *p)
 {
-    uv_handle_t *hs[] = {(uv_handle_t *)&p->proc, (uv_handle_t *)&p->in,
-                         (uv_handle_t *)&p->out, (uv_handle_t *)&p->errp,
-                         (uv_handle_t *)&p->timer};
+    uv_handle_t *hs[] = {(uv_handle_t *)&p->proc, (uv_handle_t *)&p->in, (uv_handle_t *)&p->out,
+                         (uv_handle_t *)&p->errp, (uv_handle_t *)&p->timer};
 
     if (p->closing)
         return;

@@ -24,7 +24,8 @@ int net__cni_name_valid(const char *name)
     if (!name || !*name || strlen(name) > 200)
         return 0;
     for (const char *c = name; *c; c++) {
-        int alnum = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9');
+        int alnum =
+            (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9');
         if (c == name ? !alnum : !(alnum || *c == '_' || *c == '.' || *c == '-'))
             return 0;
     }
@@ -41,6 +42,15 @@ void net__cni_bridge_name(const char *name, char out[16])
     snprintf(out, 16, "stk-%.8s", hex);
 }
 
+void net__cni_bridge_mac(const char *name, char out[18])
+{
+    uint8_t md[STK_SHA256_LEN];
+
+    stk_sha256(name, strlen(name), md);
+    /* 02: locally administered, unicast. */
+    snprintf(out, 18, "02:%02x:%02x:%02x:%02x:%02x", md[4], md[5], md[6], md[7], md[8]);
+}
+
 int net__cni_json_load(const char *path, json_t **ret_json, struct stk_err *err)
 {
     char *data = NULL;
@@ -55,8 +65,8 @@ int net__cni_json_load(const char *path, json_t **ret_json, struct stk_err *err)
     j = json_loadb(data, len, 0, &jerr);
     free(data);
     if (!j)
-        return stk_err_set(err, STK_ENET, 0, "parse '%s': %d:%d: %s", path, jerr.line,
-                           jerr.column, jerr.text);
+        return stk_err_set(err, STK_ENET, 0, "parse '%s': %d:%d: %s", path, jerr.line, jerr.column,
+                           jerr.text);
     *ret_json = j;
     return 0;
 }
@@ -179,9 +189,8 @@ void net__cni_endpoint_from_json(const json_t *j, struct net_endpoint_info *ret)
     ret->prefix_len = (int)json_integer_value(json_object_get(j, "prefix_len"));
     ret->mac = jstr(j, "mac");
     stk_strv_init(&al);
-    json_array_foreach(json_object_get(j, "aliases"), i, v)
-        if (json_is_string(v))
-            stk_strv_push(&al, json_string_value(v));
+    json_array_foreach(json_object_get(j, "aliases"), i, v) if (json_is_string(v))
+        stk_strv_push(&al, json_string_value(v));
     ret->aliases = al.v;
 }
 
@@ -259,8 +268,8 @@ int net__cni_subnet_alloc(const struct net__cni_priv *p, char **ret_subnet, char
             char ifname[64];
             unsigned dst, gw, flags, refcnt, use, metric, mask;
 
-            if (sscanf(line, "%63s %x %x %x %u %u %u %x", ifname, &dst, &gw, &flags, &refcnt,
-                       &use, &metric, &mask) != 8 ||
+            if (sscanf(line, "%63s %x %x %x %u %u %u %x", ifname, &dst, &gw, &flags, &refcnt, &use,
+                       &metric, &mask) != 8 ||
                 mask == 0)
                 continue;
             used[n_used] = ntohl(dst);
@@ -282,6 +291,76 @@ int net__cni_subnet_alloc(const struct net__cni_priv *p, char **ret_subnet, char
         return 0;
     }
     return stk_err_set(err, STK_ENET, 0, "no free subnet left in " NET_CNI_POOL_PREFIX ".0.0/16");
+}
+
+char *net__cni_subnet_conflict(const struct net__cni_priv *p, const char *subnet, const char *name)
+{
+    char **names = NULL;
+    char *other = NULL;
+    struct stk_err e = STK_ERR_INIT;
+    uint32_t a;
+    int pl;
+
+    if (net__cni_cidr_parse(subnet, &a, &pl) < 0 ||
+        net__cni_list_records(p->networks_dir, &names, &e) < 0) {
+        stk_err_clear(&e);
+        return NULL;
+    }
+    for (size_t i = 0; names[i] && !other; i++) {
+        char *path = net__cni_network_path(p, names[i]);
+        json_t *j = NULL;
+        uint32_t b;
+        int bl;
+
+        if (strcmp(names[i], name) != 0 && net__cni_json_load(path, &j, &e) == 0 &&
+            net__cni_cidr_parse(json_string_value(json_object_get(j, "subnet")), &b, &bl) == 0 &&
+            prefixes_overlap(a, prefix_mask(pl), b, prefix_mask(bl)))
+            other = stk_xstrdup(names[i]);
+        stk_err_clear(&e);
+        json_decref(j);
+        free(path);
+    }
+    stk_strv_free(names);
+    return other;
+}
+
+int net__cni_result_parse(const json_t *res, const char *ifname, struct net_endpoint_info *ep,
+                          struct stk_err *err)
+{
+    json_t *ifs = json_object_get(res, "interfaces"), *ips = json_object_get(res, "ips"), *v;
+    json_int_t want = -1;
+    const char *addr = NULL;
+    size_t i;
+    uint32_t a;
+    int prefix;
+
+    json_array_foreach(ifs, i, v)
+    {
+        const char *sb = json_string_value(json_object_get(v, "sandbox"));
+
+        if (sb && *sb && strcmp(json_string_value(json_object_get(v, "name")) ?: "", ifname) == 0)
+            want = (json_int_t)i;
+    }
+    json_array_foreach(ips, i, v)
+    {
+        json_t *idx = json_object_get(v, "interface");
+        const char *s = json_string_value(json_object_get(v, "address"));
+
+        if (!s || !strchr(s, '.'))
+            continue;
+        if (want < 0 || (json_is_integer(idx) && json_integer_value(idx) == want)) {
+            addr = s;
+            break;
+        }
+    }
+    if (!addr || net__cni_cidr_parse(addr, &a, &prefix) < 0)
+        return stk_err_set(err, STK_ENET, 0, "cni result has no IPv4 address for '%s'", ifname);
+    ep->ipv4 = stk_xstrndup(addr, (size_t)(strchr(addr, '/') - addr));
+    ep->prefix_len = prefix;
+    if (want >= 0)
+        ep->mac = stk_xstrdup(
+            json_string_value(json_object_get(json_array_get(ifs, (size_t)want), "mac")));
+    return 0;
 }
 
 static int write_in_place(const char *path, const char *data, size_t len, struct stk_err *err)
@@ -376,8 +455,8 @@ int net__cni_hosts_write(const struct net__cni_priv *p, const char *id, struct s
             free(opath);
         }
     }
-    ret = write_in_place(json_string_value(json_object_get(sb, "hosts_path")), out.buf, out.len,
-                         err);
+    ret =
+        write_in_place(json_string_value(json_object_get(sb, "hosts_path")), out.buf, out.len, err);
 out:
     stk_buf_release(&out);
     stk_strv_free(nets);
@@ -388,8 +467,8 @@ out:
     return ret;
 }
 
-int net__cni_hosts_refresh(const struct net__cni_priv *p, char *const *networks,
-                           const char *extra, struct stk_err *err)
+int net__cni_hosts_refresh(const struct net__cni_priv *p, char *const *networks, const char *extra,
+                           struct stk_err *err)
 {
     char **sandboxes = NULL;
     int ret = 0, r;
@@ -425,9 +504,8 @@ int net__cni_hosts_refresh(const struct net__cni_priv *p, char *const *networks,
 
 int net__cni_resolv_write(const char *path, struct stk_err *err)
 {
-    static const char text[] =
-        "# written by stack: no outside resolver (DESIGN.md section 7);\n"
-        "# names resolve from /etc/hosts\n";
+    static const char text[] = "# written by stack: no outside resolver (DESIGN.md section 7);\n"
+                               "# names resolve from /etc/hosts\n";
 
     return write_in_place(path, text, sizeof(text) - 1, err);
 }

@@ -31,19 +31,52 @@
  *
  * Every record is JSON written with stk_file_write_atomic(). The host side:
  *   - the bridge "stk-" + the first 8 hex digits of SHA-256(NAME), created by
- *     network_create with `ip link add` and deleted by network_remove with
- *     `ip link del` (the bridge plugin never deletes it);
- *   - the iptables rules of the bridge plugin (ipMasq, per container) and of
- *     portmap (per container, plus the shared CNI-HOSTPORT-* chains that portmap
- *     creates once and never removes).
+ *     network_create in one `ip -batch` with a fixed MAC (net__cni_bridge_mac),
+ *     the gateway address and the link up, so that its subnet is in the host's
+ *     routes before the first ADD (other allocators skip it); attach makes it
+ *     again the same way when it has gone. network_remove deletes it with
+ *     `ip link del` (the bridge plugin never deletes a bridge);
+ *   - the iptables rules of the bridge plugin (ipMasq: one chain per container,
+ *     none on internal networks) and of portmap (one DNAT chain per container,
+ *     plus the shared CNI-HOSTPORT-* chains it creates once and never removes).
+ *
+ * The conflist: bridge {isGateway and ipMasq unless internal, hairpinMode,
+ * ipam: host-local with our dataDir, one range (subnet, gateway), a default
+ * route unless internal}, then portmap {capabilities.portMappings, snat}; the
+ * published ports go to portmap as runtimeConfig.portMappings
+ * [{hostPort, containerPort, protocol, hostIP}]. A static address goes to
+ * host-local as CNI_ARGS "IgnoreUnknown=1;IP=ADDR". An internal network keeps the
+ * gateway address on its bridge (the host can reach its endpoints) but gives
+ * them no route out and no masquerade.
+ *
+ * Endpoint records have a "state": "adding" is written before the ADD chain
+ * runs, "ready" after it succeeded. An attach that finds "adding" (a crash in
+ * the middle) runs DEL first; a failed or canceled ADD runs DEL (CNI spec) and
+ * drops the record when that DEL worked, otherwise keeps it so that the
+ * endpoint stays tracked. list reports every record; a sandbox whose pin is no
+ * longer a namespace has handle NULL, a network whose bridge is missing has
+ * bridge NULL. sandbox_create on a sandbox whose namespace is gone (after a
+ * reboot) first DELs its recorded endpoints, which releases their addresses.
+ *
+ * Known limits of the plugins (containernetworking-plugins 1.1.1, Debian 12):
+ *   - portmap CHECK fails for IPv4-only containers whenever ip6tables exists
+ *     (containernetworking/plugins#819); that one message is ignored.
+ *   - bridge DEL learns the container's addresses from the interface it
+ *     deletes; when the interface is already gone it cannot remove the ipMasq
+ *     chain. sandbox_remove therefore DELs every endpoint before unpinning.
  *
  * Names (network names and sandbox ids) are used as file names and as the CNI
  * network name, so they must match the CNI name rule ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$.
  *
  * Every plugin and helper process is started with uv_spawn on the loop thread with
  * explicit stdio (stdin: a pipe carrying the configuration, stdout and stderr: pipes
- * we read) and an environment built with stk_strv. Namespace pinning and unpinning,
- * which block in the kernel, run on the libuv thread pool.
+ * we read) and an environment built with stk_strv (CNI_COMMAND, CNI_CONTAINERID,
+ * CNI_NETNS, CNI_IFNAME, CNI_PATH, CNI_ARGS when needed, PATH, LC_ALL=C); each is
+ * killed after NET_CNI_PROC_TIMEOUT_MS. Namespace pinning and unpinning, which
+ * block in the kernel, run on the libuv thread pool. Cancelling a request kills
+ * the running plugin; an ADD then ends with STK_ECANCELED after its rollback DEL,
+ * while DEL chains (detach and the removals) always run to the end. fini must
+ * not be called while requests are in flight: they borrow the private state.
  */
 #ifndef NET_CNI_H
 #define NET_CNI_H
@@ -119,6 +152,14 @@ void net__cni_proc_kill(struct net__cni_proc *p);
 int net__cni_name_valid(const char *name);
 /* Writes "stk-" + 8 hex of SHA-256(NAME) into OUT (16 bytes). */
 void net__cni_bridge_name(const char *name, char out[16]);
+/*
+ * Writes the bridge's fixed MAC, a locally administered unicast address taken
+ * from SHA-256(NAME), into OUT (18 bytes). A bridge whose MAC was never set
+ * follows the lowest MAC of its ports, so it would change as endpoints come and
+ * go, and the bridge plugin's CHECK (which compares it with the ADD result)
+ * would fail.
+ */
+void net__cni_bridge_mac(const char *name, char out[18]);
 
 /* Loads the JSON file PATH; STK_ENOENT when missing. Returns a new reference. */
 int net__cni_json_load(const char *path, json_t **ret_json, struct stk_err *err);
@@ -155,6 +196,20 @@ void net__cni_endpoint_from_json(const json_t *j, struct net_endpoint_info *ret)
  */
 int net__cni_subnet_alloc(const struct net__cni_priv *p, char **ret_subnet, char **ret_gateway,
                           struct stk_err *err);
+/*
+ * Returns the name of a recorded network other than NAME whose subnet overlaps
+ * SUBNET, as a new string the caller frees, or NULL when there is none.
+ */
+char *net__cni_subnet_conflict(const struct net__cni_priv *p, const char *subnet, const char *name);
+/*
+ * Reads the IPv4 address, prefix length and MAC of interface IFNAME (the one
+ * with a non-empty "sandbox") from a CNI 1.0 result (SPEC.md "Success"): the
+ * first IPv4 entry of "ips" whose "interface" index points at it, or the first
+ * IPv4 entry when no interface matches. Fills EP->ipv4, prefix_len and mac (new
+ * strings; mac may stay NULL). Returns 0, or STK_ENET when there is no address.
+ */
+int net__cni_result_parse(const json_t *res, const char *ifname, struct net_endpoint_info *ep,
+                          struct stk_err *err);
 /* Parses "a.b.c.d/n"; returns 0 or STK_EINVAL. Address and mask in host order. */
 int net__cni_cidr_parse(const char *cidr, uint32_t *ret_addr, int *ret_prefix);
 
@@ -169,8 +224,8 @@ int net__cni_hosts_write(const struct net__cni_priv *p, const char *id, struct s
  * NULL-terminated vector) and of EXTRA (may be NULL). Returns the first error
  * but tries every file.
  */
-int net__cni_hosts_refresh(const struct net__cni_priv *p, char *const *networks,
-                           const char *extra, struct stk_err *err);
+int net__cni_hosts_refresh(const struct net__cni_priv *p, char *const *networks, const char *extra,
+                           struct stk_err *err);
 /* Writes the sandbox's resolv.conf (no outside nameserver). */
 int net__cni_resolv_write(const char *path, struct stk_err *err);
 

@@ -1,0 +1,287 @@
+/*
+ * test-net-cni-store.c - the CNI plug-in's pure parts, without root: names,
+ * CIDRs, the CNI result parser, the subnet pool, and the hosts/resolv.conf
+ * files built from records in a temporary state dir.
+ */
+#include <criterion/criterion.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/stk-alloc.h"
+#include "common/stk-fs.h"
+#include "netplugins/cni/net-cni.h"
+
+static char tmp_dir[64];
+static struct net__cni_priv priv;
+
+static void setup(void)
+{
+    struct stk_err err = STK_ERR_INIT;
+
+    snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/stk-cni-store-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmp_dir));
+    priv.net_dir = stk_xasprintf("%s/net", tmp_dir);
+    priv.conf_dir = stk_xasprintf("%s/net/conf", tmp_dir);
+    priv.ipam_dir = stk_xasprintf("%s/net/ipam", tmp_dir);
+    priv.networks_dir = stk_xasprintf("%s/net/networks", tmp_dir);
+    priv.sandboxes_dir = stk_xasprintf("%s/net/sandboxes", tmp_dir);
+    priv.endpoints_dir = stk_xasprintf("%s/net/endpoints", tmp_dir);
+    priv.netns_dir = stk_xasprintf("%s/run/netns", tmp_dir);
+    cr_assert_eq(stk_mkdir_p(priv.networks_dir, 0755, &err), 0);
+    cr_assert_eq(stk_mkdir_p(priv.sandboxes_dir, 0755, &err), 0);
+    cr_assert_eq(stk_mkdir_p(priv.endpoints_dir, 0755, &err), 0);
+    cr_assert_eq(stk_mkdir_p(priv.netns_dir, 0755, &err), 0);
+}
+
+static void teardown(void)
+{
+    struct stk_err err = STK_ERR_INIT;
+
+    stk_rm_rf(tmp_dir, &err);
+    stk_err_clear(&err);
+    free(priv.net_dir);
+    free(priv.conf_dir);
+    free(priv.ipam_dir);
+    free(priv.networks_dir);
+    free(priv.sandboxes_dir);
+    free(priv.endpoints_dir);
+    free(priv.netns_dir);
+    memset(&priv, 0, sizeof(priv));
+}
+
+TestSuite(net_cni_store, .init = setup, .fini = teardown);
+
+static void save(const char *path, const char *json)
+{
+    struct stk_err err = STK_ERR_INIT;
+    json_error_t jerr;
+    json_t *j = json_loads(json, 0, &jerr);
+    char *dir = stk_xstrdup(path);
+
+    cr_assert_not_null(j, "bad test JSON: %s", jerr.text);
+    *strrchr(dir, '/') = '\0';
+    cr_assert_eq(stk_mkdir_p(dir, 0755, &err), 0, "%s", err.msg);
+    cr_assert_eq(net__cni_json_save(path, j, &err), 0, "%s", err.msg);
+    json_decref(j);
+    free(dir);
+}
+
+static void add_network(const char *name, const char *subnet)
+{
+    char *path = net__cni_network_path(&priv, name);
+    char *json = stk_xasprintf("{\"name\": \"%s\", \"subnet\": \"%s\"}", name, subnet);
+
+    save(path, json);
+    free(path);
+    free(json);
+}
+
+static char *add_sandbox(const char *id, const char *hostname)
+{
+    char *path = net__cni_sandbox_path(&priv, id);
+    char *hosts = stk_xasprintf("%s/%s.hosts", priv.netns_dir, id);
+    char *json = stk_xasprintf("{\"id\": \"%s\", \"hostname\": \"%s\", \"hosts_path\": \"%s\"}", id,
+                               hostname, hosts);
+
+    save(path, json);
+    free(path);
+    free(json);
+    return hosts;
+}
+
+static void add_endpoint(const char *sb, const char *net, const char *ip, const char *aliases)
+{
+    char *path = net__cni_endpoint_path(&priv, sb, net);
+    char *json = stk_xasprintf("{\"network\": \"%s\", \"sandbox\": \"%s\", \"ipv4\": \"%s\", "
+                               "\"aliases\": %s, \"state\": \"ready\"}",
+                               net, sb, ip, aliases);
+
+    save(path, json);
+    free(path);
+    free(json);
+}
+
+static char *slurp(const char *path)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *data = NULL;
+
+    cr_assert_eq(stk_file_read(path, &data, NULL, &err), 0, "%s", err.msg);
+    return data;
+}
+
+Test(net_cni_store, names_follow_the_cni_rule)
+{
+    const char *good[] = {"proj_default", "a", "A.b-c_9", "0net"};
+    const char *bad[] = {"", "../x", "a/b", ".hidden", "-x", "_x", "a b", "x\n"};
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        cr_assert(net__cni_name_valid(good[i]), "'%s' rejected", good[i]);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert(!net__cni_name_valid(bad[i]), "'%s' accepted", bad[i]);
+    cr_assert(!net__cni_name_valid(NULL));
+}
+
+Test(net_cni_store, bridge_names_are_short_stable_and_distinct)
+{
+    char a[16], a2[16], b[16];
+
+    net__cni_bridge_name("shop_default", a);
+    net__cni_bridge_name("shop_default", a2);
+    net__cni_bridge_name("shop_backend", b);
+    cr_assert_str_eq(a, a2);
+    cr_assert_str_neq(a, b);
+    cr_assert_eq(strlen(a), 12);
+    cr_assert(strncmp(a, "stk-", 4) == 0);
+    for (size_t i = 4; i < 12; i++)
+        cr_assert(strchr("0123456789abcdef", a[i]), "'%s' is not hex", a);
+}
+
+Test(net_cni_store, bridge_mac_is_fixed_and_locally_administered)
+{
+    char a[18], a2[18], b[18];
+
+    net__cni_bridge_mac("shop_default", a);
+    net__cni_bridge_mac("shop_default", a2);
+    net__cni_bridge_mac("shop_backend", b);
+    cr_assert_str_eq(a, a2);
+    cr_assert_str_neq(a, b);
+    cr_assert_eq(strlen(a), 17);
+    cr_assert(strncmp(a, "02:", 3) == 0, "%s", a);
+}
+
+Test(net_cni_store, cidr_parsing)
+{
+    uint32_t addr = 0;
+    int prefix = 0;
+
+    cr_assert_eq(net__cni_cidr_parse("10.89.3.0/24", &addr, &prefix), 0);
+    cr_assert_eq(addr, (10u << 24) | (89u << 16) | (3u << 8));
+    cr_assert_eq(prefix, 24);
+    cr_assert_eq(net__cni_cidr_parse("10.89.3.0", &addr, &prefix), STK_EINVAL);
+    cr_assert_eq(net__cni_cidr_parse("10.89.3.0/33", &addr, &prefix), STK_EINVAL);
+    cr_assert_eq(net__cni_cidr_parse("10.89.3.0/", &addr, &prefix), STK_EINVAL);
+    cr_assert_eq(net__cni_cidr_parse("10.89.300.0/24", &addr, &prefix), STK_EINVAL);
+    cr_assert_eq(net__cni_cidr_parse("fd00::/64", &addr, &prefix), STK_EINVAL);
+    cr_assert_eq(net__cni_cidr_parse(NULL, &addr, &prefix), STK_EINVAL);
+}
+
+Test(net_cni_store, result_parser_picks_the_sandbox_interface)
+{
+    /* The shape of a bridge plugin ADD result (CNI 1.0). */
+    const char *doc =
+        "{\"cniVersion\": \"1.0.0\", \"interfaces\": ["
+        "{\"name\": \"stk-12345678\", \"mac\": \"aa:aa:aa:aa:aa:aa\"},"
+        "{\"name\": \"veth1\", \"mac\": \"bb:bb:bb:bb:bb:bb\"},"
+        "{\"name\": \"eth0\", \"mac\": \"cc:cc:cc:cc:cc:cc\", \"sandbox\": \"/run/x\"}],"
+        "\"ips\": [{\"address\": \"fd00::5/64\", \"interface\": 2},"
+        "{\"address\": \"10.89.0.9/24\", \"gateway\": \"10.89.0.1\", \"interface\": 2}]}";
+    json_t *res = json_loads(doc, 0, NULL);
+    struct net_endpoint_info ep = {0};
+    struct stk_err err = STK_ERR_INIT;
+
+    cr_assert_eq(net__cni_result_parse(res, "eth0", &ep, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(ep.ipv4, "10.89.0.9");
+    cr_assert_eq(ep.prefix_len, 24);
+    cr_assert_str_eq(ep.mac, "cc:cc:cc:cc:cc:cc");
+    net_endpoint_info_release(&ep);
+    json_decref(res);
+
+    res = json_loads("{\"ips\": [{\"address\": \"fd00::5/64\"}]}", 0, NULL);
+    cr_assert_eq(net__cni_result_parse(res, "eth0", &ep, &err), STK_ENET);
+    cr_assert_null(ep.ipv4, "output written on failure");
+    stk_err_clear(&err);
+    json_decref(res);
+}
+
+Test(net_cni_store, subnet_pool_skips_used_subnets)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *subnet = NULL, *gateway = NULL, *other;
+    uint32_t a;
+    int pl;
+
+    add_network("one", "10.89.0.0/24");
+    add_network("two", "10.89.1.0/24");
+    cr_assert_eq(net__cni_subnet_alloc(&priv, &subnet, &gateway, &err), 0, "%s", err.msg);
+    cr_assert_eq(net__cni_cidr_parse(subnet, &a, &pl), 0);
+    cr_assert_eq(pl, 24);
+    cr_assert_eq(a >> 16, (10u << 8) | 89u, "%s is not in the pool", subnet);
+    cr_assert(((a >> 8) & 255) >= 2, "%s is already used", subnet);
+    cr_assert(strncmp(gateway, subnet, strlen(subnet) - 4) == 0 &&
+                  strcmp(gateway + strlen(gateway) - 2, ".1") == 0,
+              "gateway %s for %s", gateway, subnet);
+    free(subnet);
+    free(gateway);
+
+    other = net__cni_subnet_conflict(&priv, "10.89.1.128/25", "three");
+    cr_assert_str_eq(other, "two");
+    free(other);
+    cr_assert_null(net__cni_subnet_conflict(&priv, "10.89.1.0/24", "two"));
+    cr_assert_null(net__cni_subnet_conflict(&priv, "10.90.0.0/24", "three"));
+
+    /* A network covering the whole pool leaves nothing. */
+    add_network("all", "10.89.0.0/16");
+    subnet = gateway = NULL;
+    cr_assert_eq(net__cni_subnet_alloc(&priv, &subnet, &gateway, &err), STK_ENET);
+    cr_assert_null(subnet);
+    stk_err_clear(&err);
+}
+
+Test(net_cni_store, hosts_files_list_shared_networks_and_keep_their_inode)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *ha = add_sandbox("sa", "alpha");
+    char *hb = add_sandbox("sb", "beta");
+    char *hc = add_sandbox("sc", "gamma");
+    char *nets[] = {(char *)"n1", NULL};
+    char *text, *path;
+    struct stat st0, st1;
+
+    add_endpoint("sa", "n1", "10.0.0.2", "[\"web\", \"www\"]");
+    add_endpoint("sb", "n1", "10.0.0.3", "[\"db\"]");
+    add_endpoint("sc", "n2", "10.1.0.2", "[\"other\"]");
+
+    cr_assert_eq(net__cni_hosts_write(&priv, "sa", &err), 0, "%s", err.msg);
+    text = slurp(ha);
+    cr_assert_str_eq(text, "127.0.0.1\tlocalhost\n::1\tlocalhost\n"
+                           "10.0.0.2\talpha web www\n"
+                           "10.0.0.3\tbeta db\n");
+    free(text);
+    cr_assert_eq(stat(ha, &st0), 0);
+
+    /* B leaves n1: refreshing n1 rewrites A in place and leaves C alone. */
+    path = net__cni_endpoint_path(&priv, "sb", "n1");
+    cr_assert_eq(unlink(path), 0);
+    free(path);
+    cr_assert_eq(net__cni_hosts_refresh(&priv, nets, "sb", &err), 0, "%s", err.msg);
+    text = slurp(ha);
+    cr_assert_str_eq(text, "127.0.0.1\tlocalhost\n::1\tlocalhost\n10.0.0.2\talpha web www\n");
+    free(text);
+    cr_assert_eq(stat(ha, &st1), 0);
+    cr_assert_eq(st0.st_ino, st1.st_ino, "hosts file replaced, not rewritten in place");
+    text = slurp(hb);
+    cr_assert_str_eq(text, "127.0.0.1\tlocalhost\n::1\tlocalhost\n");
+    free(text);
+    cr_assert(!stk_path_exists(hc), "hosts file of a sandbox on another network was written");
+
+    /* A missing sandbox is a no-op. */
+    cr_assert_eq(net__cni_hosts_write(&priv, "nobody", &err), 0);
+    free(ha);
+    free(hb);
+    free(hc);
+}
+
+Test(net_cni_store, resolv_conf_has_no_nameserver)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *path = stk_xasprintf("%s/resolv.conf", tmp_dir);
+    char *text;
+
+    cr_assert_eq(net__cni_resolv_write(path, &err), 0, "%s", err.msg);
+    text = slurp(path);
+    cr_assert_null(strstr(text, "nameserver"), "%s", text);
+    free(text);
+    free(path);
+}
