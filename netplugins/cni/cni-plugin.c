@@ -1325,11 +1325,16 @@ static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net
 
     if (!att || !net__cni_name_valid(att->network) || !net__cni_name_valid(att->sandbox))
         return stk_err_set(err, STK_EINVAL, 0, "attach: invalid network or sandbox name");
-    for (size_t i = 0; i < att->n_ports; i++)
+    for (size_t i = 0; i < att->n_ports; i++) {
         if (strcmp(att->ports[i].protocol, "tcp") != 0 &&
             strcmp(att->ports[i].protocol, "udp") != 0)
             return stk_err_set(err, STK_EINVAL, 0, "attach '%s' to '%s': invalid protocol '%s'",
                                att->sandbox, att->network, att->ports[i].protocol);
+        if (!att->ports[i].host_port || !att->ports[i].container_port)
+            return stk_err_set(err, STK_EINVAL, 0, "attach '%s' to '%s': port 0 in %u:%u/%s",
+                               att->sandbox, att->network, att->ports[i].host_port,
+                               att->ports[i].container_port, att->ports[i].protocol);
+    }
     if (att->ipv4_address) {
         uint32_t a;
         int pl;
@@ -1372,6 +1377,18 @@ static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net
     stk_err_clear(err);
     stale = ret == 0; /* an interrupted ADD left a pending record: DEL it first */
     ret = 0;
+    for (size_t i = 0; i < att->n_ports; i++) {
+        char *owner = net__cni_port_conflict(p, att->sandbox, att->network, att->ports[i].host_port,
+                                             att->ports[i].protocol, att->ports[i].host_ip);
+
+        if (owner) {
+            ret = stk_err_set(err, STK_EEXIST, 0, "port %s%s%u/%s is already published by '%s'",
+                              att->ports[i].host_ip, *att->ports[i].host_ip ? ":" : "",
+                              att->ports[i].host_port, att->ports[i].protocol, owner);
+            free(owner);
+            goto fail;
+        }
+    }
 
     ports = json_array();
     for (size_t i = 0; i < att->n_ports; i++)

@@ -210,6 +210,16 @@ char *net__cni_subnet_conflict(const struct net__cni_priv *p, const char *subnet
  */
 int net__cni_result_parse(const json_t *res, const char *ifname, struct net_endpoint_info *ep,
                           struct stk_err *err);
+/*
+ * Returns the id of the sandbox of a recorded endpoint, other than SANDBOX on
+ * NETWORK, that already publishes HOST_PORT/PROTOCOL on an overlapping host
+ * address ("" and 0.0.0.0 overlap every address), as a new string the caller
+ * frees; NULL when the port is free. portmap itself does not detect conflicts:
+ * the second DNAT rule would silently never match.
+ */
+char *net__cni_port_conflict(const struct net__cni_priv *p, const char *sandbox,
+                             const char *network, unsigned host_port, const char *protocol,
+                             const char *host_ip);
 /* Parses "a.b.c.d/n"; returns 0 or STK_EINVAL. Address and mask in host order. */
 int net__cni_cidr_parse(const char *cidr, uint32_t *ret_addr, int *ret_prefix);
 

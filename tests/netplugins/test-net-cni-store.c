@@ -285,3 +285,25 @@ Test(net_cni_store, resolv_conf_has_no_nameserver)
     free(text);
     free(path);
 }
+
+Test(net_cni_store, port_conflicts_follow_protocol_and_host_address)
+{
+    char *path = net__cni_endpoint_path(&priv, "sa", "n1");
+    char *owner;
+
+    save(path, "{\"ports\": [{\"host_port\": 8080, \"container_port\": 80, \"protocol\": \"tcp\","
+               " \"host_ip\": \"127.0.0.1\"}]}");
+    free(path);
+
+    owner = net__cni_port_conflict(&priv, "sb", "n1", 8080, "tcp", "");
+    cr_assert_str_eq(owner, "sa");
+    free(owner);
+    owner = net__cni_port_conflict(&priv, "sb", "n2", 8080, "tcp", "127.0.0.1");
+    cr_assert_str_eq(owner, "sa");
+    free(owner);
+    cr_assert_null(net__cni_port_conflict(&priv, "sb", "n1", 8080, "udp", ""));
+    cr_assert_null(net__cni_port_conflict(&priv, "sb", "n1", 8081, "tcp", ""));
+    cr_assert_null(net__cni_port_conflict(&priv, "sb", "n1", 8080, "tcp", "192.0.2.9"));
+    /* The endpoint itself (re-attach) is no conflict. */
+    cr_assert_null(net__cni_port_conflict(&priv, "sa", "n1", 8080, "tcp", ""));
+}

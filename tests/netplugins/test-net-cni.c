@@ -737,7 +737,25 @@ Test(net_cni, plugin_error_is_reported_and_nothing_is_left)
     cr_assert_eq(r, STK_EEXIST, "%s", err.msg);
     stk_err_clear(&err);
 
+    /* A host port is published once per protocol and address. */
+    {
+        struct net_port tcp = {18601, 80, "tcp", ""}, udp = {18601, 80, "udp", ""};
+        struct net_port zero = {0, 80, "tcp", ""};
+
+        OK(do_sandbox_create(sb_b, "beta", NULL, ERRV));
+        OK(do_attach(net_name, sb_a, NULL, &tcp, 1, NULL, NULL, ERRV));
+        r = do_attach(net_name, sb_b, NULL, &tcp, 1, NULL, NULL, &err);
+        cr_assert_eq(r, STK_EEXIST, "second publisher of 18601/tcp: %d %s", r, err.msg);
+        cr_assert_not_null(strstr(err.msg, sb_a), "%s", err.msg);
+        stk_err_clear(&err);
+        r = do_attach(net_name, sb_b, NULL, &zero, 1, NULL, NULL, &err);
+        cr_assert_eq(r, STK_EINVAL, "%s", err.msg);
+        stk_err_clear(&err);
+        OK(do_attach(net_name, sb_b, NULL, &udp, 1, NULL, NULL, ERRV));
+    }
+
     OK(do_sandbox_remove(sb_a, ERRV));
+    OK(do_sandbox_remove(sb_b, ERRV));
     OK(do_network_remove(net_name, ERRV));
     cr_assert(!link_exists(net.bridge));
     after = firewall_snapshot();
