@@ -27,6 +27,7 @@
 #include "common/stk-buf.h"
 #include "common/stk-fs.h"
 #include "common/stk-strv.h"
+#include "netplugins/cni/net-cni.h"
 #include "netplugins/net-plugin.h"
 
 extern char **environ;
@@ -425,6 +426,17 @@ static void teardown(void)
         stk_err_clear(&err);
         net_ctx_free(ctx);
         ctx = NULL;
+    }
+    if (net_name[0]) {
+        /* The bridge, if the plug-in could not remove it. */
+        char bridge[16];
+
+        net__cni_bridge_name(net_name, bridge);
+        if (link_exists(bridge)) {
+            char *const del[] = {(char *)"ip", (char *)"link", (char *)"del", bridge, NULL};
+
+            run_cmd(del, NULL);
+        }
     }
     if (run_dir) {
         for (size_t i = 0; i < 2; i++) {
