@@ -1046,6 +1046,9 @@ static int cni_sandbox_create(struct net_ctx *ctx, const struct net_sandbox_spec
     if (!spec || !net__cni_name_valid(spec->id))
         return stk_err_set(err, STK_EINVAL, 0, "invalid sandbox id '%s'",
                            spec && spec->id ? spec->id : "");
+    if (spec->hostname && !net__cni_hostname_valid(spec->hostname))
+        return stk_err_set(err, STK_EINVAL, 0, "sandbox '%s': invalid hostname '%s'", spec->id,
+                           spec->hostname);
     r = req_new(ctx, done, userdata);
     r->kind = NET_RESULT_SANDBOX;
     r->name = stk_xstrdup(spec->id);
@@ -1325,6 +1328,10 @@ static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net
 
     if (!att || !net__cni_name_valid(att->network) || !net__cni_name_valid(att->sandbox))
         return stk_err_set(err, STK_EINVAL, 0, "attach: invalid network or sandbox name");
+    for (size_t i = 0; att->aliases && att->aliases[i]; i++)
+        if (!net__cni_hostname_valid(att->aliases[i]))
+            return stk_err_set(err, STK_EINVAL, 0, "attach '%s' to '%s': invalid alias '%s'",
+                               att->sandbox, att->network, att->aliases[i]);
     for (size_t i = 0; i < att->n_ports; i++) {
         if (strcmp(att->ports[i].protocol, "tcp") != 0 &&
             strcmp(att->ports[i].protocol, "udp") != 0)

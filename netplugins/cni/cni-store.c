@@ -32,6 +32,19 @@ int net__cni_name_valid(const char *name)
     return 1;
 }
 
+int net__cni_hostname_valid(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+
+    if (n == 0 || n > 253)
+        return 0;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '.' || *c == '_'))
+            return 0;
+    return 1;
+}
+
 void net__cni_bridge_name(const char *name, char out[16])
 {
     uint8_t md[STK_SHA256_LEN];

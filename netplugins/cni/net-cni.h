@@ -150,6 +150,11 @@ void net__cni_proc_kill(struct net__cni_proc *p);
 
 /* Returns 1 when NAME is a valid CNI network name / sandbox id, else 0. */
 int net__cni_name_valid(const char *name);
+/*
+ * Returns 1 when NAME can go into a hosts file as a name (1 to 253 of
+ * [A-Za-z0-9._-]), else 0: a blank or a newline would corrupt the file.
+ */
+int net__cni_hostname_valid(const char *name);
 /* Writes "stk-" + 8 hex of SHA-256(NAME) into OUT (16 bytes). */
 void net__cni_bridge_name(const char *name, char out[16]);
 /*

@@ -123,6 +123,18 @@ Test(net_cni_store, names_follow_the_cni_rule)
     cr_assert(!net__cni_name_valid(NULL));
 }
 
+Test(net_cni_store, hosts_names_cannot_break_the_file)
+{
+    cr_assert(net__cni_hostname_valid("web"));
+    cr_assert(net__cni_hostname_valid("shop-web-1.local"));
+    cr_assert(net__cni_hostname_valid("my_db"));
+    cr_assert(!net__cni_hostname_valid(""));
+    cr_assert(!net__cni_hostname_valid(NULL));
+    cr_assert(!net__cni_hostname_valid("a b"));
+    cr_assert(!net__cni_hostname_valid("a\n10.0.0.1 evil"));
+    cr_assert(!net__cni_hostname_valid("a#b"));
+}
+
 Test(net_cni_store, bridge_names_are_short_stable_and_distinct)
 {
     char a[16], a2[16], b[16];
