@@ -604,6 +604,13 @@ static void detach_one(struct cni_req *r)
     }
     if (ret == 0)
         ret = conflist_load(r->priv, net, &conflist, &e);
+    if (ret == STK_ENOENT) {
+        /* The network is gone, and its IPAM data with it: nothing is left to DEL. */
+        stk_err_clear(&e);
+        stk_err_clear(&r->chain.err);
+        detach_one_done(r);
+        goto out;
+    }
     if (ret < 0) {
         stk_err_clear(&r->chain.err);
         stk_err_move(&r->chain.err, &e);
@@ -657,6 +664,8 @@ static int todo_collect(struct cni_req *r, const char *net, const char *sb, stru
 
 /* ---- init / fini ---- */
 
+static void cni_fini(struct net_ctx *ctx);
+
 static int cni_init(struct net_ctx *ctx, struct stk_err *err)
 {
     struct net__cni_priv *p = ctx_priv(ctx);
@@ -682,15 +691,19 @@ static int cni_init(struct net_ctx *ctx, struct stk_err *err)
         int ok = access(f, X_OK) == 0;
 
         free(f);
-        if (!ok)
-            return stk_err_set(err, STK_EUNAVAIL, 0, "CNI plugin '%s' not found in '%s'", needed[i],
-                               p->plugin_dir);
+        if (!ok) {
+            ret = stk_err_set(err, STK_EUNAVAIL, 0, "CNI plugin '%s' not found in '%s'", needed[i],
+                              p->plugin_dir);
+            goto fail;
+        }
     }
     for (size_t i = 0; i < STK_ARRAY_SIZE(ips) && !p->ip_path; i++)
         if (access(ips[i], X_OK) == 0)
             p->ip_path = stk_xstrdup(ips[i]);
-    if (!p->ip_path)
-        return stk_err_set(err, STK_EUNAVAIL, 0, "iproute2 'ip' not found");
+    if (!p->ip_path) {
+        ret = stk_err_set(err, STK_EUNAVAIL, 0, "iproute2 'ip' not found");
+        goto fail;
+    }
     dirs[0] = p->conf_dir;
     dirs[1] = p->ipam_dir;
     dirs[2] = p->networks_dir;
@@ -699,10 +712,16 @@ static int cni_init(struct net_ctx *ctx, struct stk_err *err)
     dirs[5] = p->netns_dir;
     for (size_t i = 0; i < STK_ARRAY_SIZE(dirs); i++) {
         ret = stk_mkdir_p(dirs[i], 0755, err);
-        if (ret < 0)
-            return stk_err_wrap(err, "cni plug-in");
+        if (ret < 0) {
+            stk_err_wrap(err, "cni plug-in");
+            goto fail;
+        }
     }
     return 0;
+fail:
+    /* net_ctx_new() does not call fini after a failed init. */
+    cni_fini(ctx);
+    return ret;
 }
 
 static void cni_fini(struct net_ctx *ctx)

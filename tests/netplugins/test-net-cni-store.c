@@ -319,3 +319,20 @@ Test(net_cni_store, port_conflicts_follow_protocol_and_host_address)
     /* The endpoint itself (re-attach) is no conflict. */
     cr_assert_null(net__cni_port_conflict(&priv, "sa", "n1", 8080, "tcp", ""));
 }
+
+Test(net_cni_store, init_fails_cleanly_on_an_unusable_state_dir)
+{
+    struct stk_err err = STK_ERR_INIT;
+    const struct net_plugin *plugin = net_plugin_find("cni", &err);
+    uv_loop_t loop;
+    struct net_ctx *ctx;
+
+    cr_assert_not_null(plugin, "%s", err.msg);
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    ctx = net_ctx_new(plugin, &loop, "/dev/null/state", "/dev/null/run", &err);
+    cr_assert_null(ctx);
+    /* Without the plugins the error says so; with them, the state dir cannot be made. */
+    cr_assert(err.code == STK_EIO || err.code == STK_EUNAVAIL, "%d %s", err.code, err.msg);
+    stk_err_clear(&err);
+    uv_loop_close(&loop);
+}
