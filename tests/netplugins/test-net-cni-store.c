@@ -5,6 +5,11 @@
  */
 #include <criterion/criterion.h>
 
+#include "stk-config.h"
+
+/* The CNI plug-in is Linux-only (STK_WITH_CNI); elsewhere this file holds no tests. */
+#if STK_HAVE_CNI
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -336,3 +341,5 @@ Test(net_cni_store, init_fails_cleanly_on_an_unusable_state_dir)
     stk_err_clear(&err);
     uv_loop_close(&loop);
 }
+
+#endif /* STK_HAVE_CNI */

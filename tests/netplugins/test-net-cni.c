@@ -10,6 +10,11 @@
  */
 #include <criterion/criterion.h>
 
+#include "stk-config.h"
+
+/* The CNI plug-in is Linux-only (STK_WITH_CNI); elsewhere this file holds no tests. */
+#if STK_HAVE_CNI
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -1119,3 +1124,5 @@ Test(net_cni, lost_namespace_releases_its_endpoints_on_sandbox_create)
     net_endpoint_info_release(&ea);
     net_endpoint_info_release(&ea2);
 }
+
+#endif /* STK_HAVE_CNI */
