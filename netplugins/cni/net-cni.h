@@ -77,6 +77,8 @@
  * the running plugin; an ADD then ends with STK_ECANCELED after its rollback DEL,
  * while DEL chains (detach and the removals) always run to the end. fini must
  * not be called while requests are in flight: they borrow the private state.
+ * The process must ignore SIGPIPE (the CLI does), as libuv asks of programs that
+ * write to pipes: a plugin that dies before reading its stdin would raise it.
  */
 #ifndef NET_CNI_H
 #define NET_CNI_H
