@@ -789,8 +789,8 @@ static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec
     char bridge[16];
     char *npath = NULL, *cpath = NULL, *subnet = NULL, *gateway = NULL;
     json_t *rec = NULL, *conflist = NULL;
-    uint32_t addr;
-    int prefix, ret;
+    uint32_t addr = 0;
+    int prefix = 0, ret;
 
     if (!spec || !net__cni_name_valid(spec->name))
         return stk_err_set(err, STK_EINVAL, 0, "invalid network name '%s'",
@@ -1402,7 +1402,6 @@ static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net
         goto fail;
     stk_err_clear(err);
     stale = ret == 0; /* an interrupted ADD left a pending record: DEL it first */
-    ret = 0;
     for (size_t i = 0; i < att->n_ports; i++) {
         char *owner = net__cni_port_conflict(p, att->sandbox, att->network, att->ports[i].host_port,
                                              att->ports[i].protocol, att->ports[i].host_ip);
