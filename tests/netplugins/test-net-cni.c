@@ -387,8 +387,12 @@ static void setup(void)
         return; /* the test body skips or fails */
     /* As the CLI does: a plugin that exits before reading its stdin must not kill us. */
     signal(SIGPIPE, SIG_IGN);
-    /* Criterion runs tests in parallel; firewall snapshots need the host to ourselves. */
-    lock_fd = open("/tmp/stk-net-cni-test.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /*
+     * Criterion runs tests in parallel and they share the host's firewall and
+     * port space: serialise them with a lock on the plugin directory, which
+     * always exists, so that no lock file is left behind.
+     */
+    lock_fd = open("/usr/lib/cni", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     cr_assert_geq(lock_fd, 0);
     cr_assert_eq(flock(lock_fd, LOCK_EX), 0);
     snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/stk-cni-XXXXXX");
