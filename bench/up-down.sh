@@ -29,7 +29,7 @@ cleanup() {
     for id in $(runc --root "$work/runc" list -q 2>/dev/null); do
         runc --root "$work/runc" delete -f "$id" 2>/dev/null || true
     done
-    "$STACK" --state-dir "$work/state" --run-dir "$work/run" down -p bench >/dev/null 2>&1 || true
+    "$STACK" --state-dir "$work/state" --run-dir "$work/run" down -p updown >/dev/null 2>&1 || true
     for i in $(seq 1 "$N"); do ip netns del "stkbench-$i" 2>/dev/null || true; done
     ip link del "$bridge" 2>/dev/null || true
     for m in $(awk '{print $5}' /proc/self/mountinfo | grep "^$work" | sort -r); do
@@ -45,7 +45,7 @@ median() { sort -n | awk '{a[NR]=$1} END {m=(NR+1)/2; if (NR%2) print a[m]; else
 
 # --- the stack file ---------------------------------------------------------------
 {
-    echo "name: bench"
+    echo "name: updown"
     echo "services:"
     for i in $(seq 1 "$N"); do
         cat <<EOT
