@@ -10,7 +10,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/stk-alloc.h"
@@ -854,4 +856,58 @@ Test(net_fake, scripting_rejects_other_contexts)
     cr_assert_eq(net_fake_set_state_file(ctx, "", &err), STK_EINVAL);
     stk_err_clear(&err);
     cr_assert_eq(net_fake_pending(NULL), 0);
+}
+
+/* The child of state_file_survives_abort: mutates through its own loop, then aborts. */
+static void child_mutate_and_abort(const char *state)
+{
+    struct stk_err err = STK_ERR_INIT;
+    struct net_network_spec ns = {.name = (char *)"crash", .project = (char *)"p"};
+    struct net_sandbox_spec ss = {.id = (char *)"sb", .hostname = (char *)"h"};
+    struct net_attachment att = {.network = (char *)"crash", .sandbox = (char *)"sb"};
+    struct net_sync s = NET_SYNC_INIT;
+    struct net_ctx *c;
+    uv_loop_t l;
+
+    if (uv_loop_init(&l) != 0)
+        _exit(2);
+    c = net_ctx_new(&net_plugin_fake, &l, tmpdir, tmpdir, &err);
+    if (!c || net_fake_set_state_file(c, state, &err) < 0)
+        _exit(3);
+    if (net_sync_wait(&l, &s, net_network_create(c, &ns, net_sync_done, &s, NULL, &err), &err) < 0)
+        _exit(4);
+    net_sync_release(&s);
+    if (net_sync_wait(&l, &s, net_sandbox_create(c, &ss, net_sync_done, &s, NULL, &err), &err) < 0)
+        _exit(5);
+    net_sync_release(&s);
+    if (net_sync_wait(&l, &s, net_endpoint_attach(c, &att, net_sync_done, &s, NULL, &err), &err) <
+        0)
+        _exit(6);
+    abort();
+}
+
+Test(net_fake, state_file_survives_abort)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *state = stk_xasprintf("%s/crash-state.json", tmpdir);
+    struct probe p;
+    int status = 0;
+    pid_t pid = fork();
+
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        child_mutate_and_abort(state);
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "child status %#x", status);
+    cr_assert_eq(net_fake_set_state_file(ctx, state, &err), 0, "%s", err.msg);
+    list_now(&p);
+    cr_assert_eq(p.s.inventory.n_networks, 1);
+    cr_assert_str_eq(p.s.inventory.networks[0].name, "crash");
+    cr_assert_str_eq(p.s.inventory.networks[0].project, "p");
+    cr_assert_eq(p.s.inventory.n_sandboxes, 1);
+    cr_assert_eq(p.s.inventory.n_endpoints, 1);
+    cr_assert_str_eq(p.s.inventory.endpoints[0].ipv4, "10.89.0.2");
+    net_sync_release(&p.s);
+    expect_hosts("sb", "127.0.0.1\tlocalhost\n::1\tlocalhost\n10.89.0.2\th\n");
+    free(state);
 }
