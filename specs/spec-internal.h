@@ -141,6 +141,13 @@ int spec__interpolate_tree(struct spec__node *root, const struct spec__env *env,
  */
 void spec__merge_take(struct spec__node *base, struct spec__node *override);
 
+/*
+ * As spec__merge_take() for trees found at SEGMENTS (N_SEGMENTS path segments,
+ * e.g. {"services", "web"}), so that the path-specific rules apply (extends).
+ */
+void spec__merge_at_take(struct spec__node *base, struct spec__node *override,
+                         const char *const *segments, size_t n_segments);
+
 /* Removes every node tagged !reset (and its key) from ROOT, recursively. */
 void spec__strip_reset(struct spec__node *root);
 
@@ -196,5 +203,13 @@ int spec__is_windows_abs(const char *s);
 
 /* Cleans a POSIX path like Go's path.Clean; returns a new string. */
 char *spec__path_clean(const char *p);
+
+/* Frees N key/value pairs and the array E; NULL-safe. */
+struct spec_env;
+void spec__env_free(struct spec_env *e, size_t n);
+
+/* Releases everything a service owns (not the struct itself). */
+struct spec_service;
+void spec__service_release(struct spec_service *s);
 
 #endif

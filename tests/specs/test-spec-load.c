@@ -223,12 +223,18 @@ Test(spec_load, hash_changes_with_image_but_not_replicas_or_depends_on)
 {
     char h1[65], h2[65], h3[65];
 
-    hash_of(base_yaml, "web", h1);
+    hash_of("services:\n"
+            "  web:\n"
+            "    image: nginx:1\n"
+            "    environment: {B: \"2\", A: \"1\"}\n"
+            "    depends_on: [db]\n"
+            "  db:\n"
+            "    image: postgres\n",
+            "web", h1);
     hash_of("services:\n"
             "  web:\n"
             "    image: nginx:2\n"
             "    environment: {B: \"2\", A: \"1\"}\n"
-            "    ports: [\"8080:80\"]\n"
             "  db:\n"
             "    image: postgres\n",
             "web", h2);
@@ -236,7 +242,6 @@ Test(spec_load, hash_changes_with_image_but_not_replicas_or_depends_on)
             "  web:\n"
             "    image: nginx:1\n"
             "    environment: {B: \"2\", A: \"1\"}\n"
-            "    ports: [\"8080:80\"]\n"
             "    deploy: {replicas: 4}\n"
             "  db:\n"
             "    image: postgres\n",
