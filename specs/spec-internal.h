@@ -35,15 +35,15 @@ enum spec__kind {
 /* A YAML node with its position. Maps keep their keys in document order. */
 struct spec__node {
     enum spec__kind kind;
-    char *str;                  /* scalars: the text (after interpolation); NULL otherwise */
-    char *tag;                  /* "!reset", "!override" or NULL (other tags are resolved) */
-    struct spec__node **keys;   /* maps: the key nodes (scalars), n of them */
-    struct spec__node **items;  /* maps: the values; sequences: the items */
+    char *str;                 /* scalars: the text (after interpolation); NULL otherwise */
+    char *tag;                 /* "!reset", "!override" or NULL (other tags are resolved) */
+    struct spec__node **keys;  /* maps: the key nodes (scalars), n of them */
+    struct spec__node **items; /* maps: the values; sequences: the items */
     size_t n;
     size_t alloc;
-    const char *file;           /* borrowed from the loader's file list */
-    int line;                   /* 1-based */
-    int col;                    /* 1-based */
+    const char *file; /* borrowed from the loader's file list */
+    int line;         /* 1-based */
+    int col;          /* 1-based */
 };
 
 /*

@@ -165,8 +165,8 @@ static int braced(struct subst *st, const char *c, size_t len, struct stk_buf *o
                 return -1;
             }
             if (!st->msg)
-                st->msg = m.len ? stk_xasprintf("required variable %s is missing a value: %s",
-                                                name, m.buf)
+                st->msg = m.len ? stk_xasprintf("required variable %s is missing a value: %s", name,
+                                                m.buf)
                                 : stk_xasprintf("required variable %s is missing a value", name);
             stk_buf_release(&m);
             return -1;
@@ -223,8 +223,8 @@ int spec__interpolate(const char *template, const struct spec__env *env,
                       void (*warn_unset)(const char *name, void *userdata), void *userdata,
                       char **ret_out, char **ret_msg)
 {
-    struct subst st = {.env = env, .warn_unset = warn_unset, .userdata = userdata,
-                       .whole = template};
+    struct subst st = {
+        .env = env, .warn_unset = warn_unset, .userdata = userdata, .whole = template};
     struct stk_buf out = STK_BUF_INIT;
 
     if (!strchr(template, '$')) {
@@ -429,8 +429,8 @@ int spec__dotenv_parse(const char *file, const char *data, const struct spec__en
             char *res = NULL, *msg = NULL;
             for (size_t i = 0; lookup_env && i < lookup_env->n; i++) {
                 const char *eq = strchr(lookup_env->kv[i], '=');
-                _cleanup_free_ char *n = stk_xstrndup(lookup_env->kv[i],
-                                                      (size_t)(eq - lookup_env->kv[i]));
+                _cleanup_free_ char *n =
+                    stk_xstrndup(lookup_env->kv[i], (size_t)(eq - lookup_env->kv[i]));
                 spec__env_set_default(&merged, n, eq + 1);
             }
             for (size_t i = 0; i < out->n; i++) {

@@ -149,8 +149,8 @@ static json_t *deploy_json(const struct spec_service *s, int for_hash)
 
     if (!for_hash)
         json_object_set_new(d, "replicas", json_integer(s->replicas));
-    if (s->limits.cpus > 0 || s->limits.memory || s->limits.pids ||
-        s->reservations.cpus > 0 || s->reservations.memory) {
+    if (s->limits.cpus > 0 || s->limits.memory || s->limits.pids || s->reservations.cpus > 0 ||
+        s->reservations.memory) {
         json_t *r = json_object();
         json_t *lim = resources_json(&s->limits), *res = resources_json(&s->reservations);
         if (json_object_size(lim))
@@ -377,8 +377,9 @@ json_t *spec_project_to_json(const struct spec_project *p)
             if (p->networks[i].enable_ipv6)
                 json_object_set_new(e, "enable_ipv6", json_true());
             if (p->networks[i].n_driver_opts)
-                json_object_set_new(e, "driver_opts", kv_json(p->networks[i].driver_opts,
-                                                              p->networks[i].n_driver_opts));
+                json_object_set_new(
+                    e, "driver_opts",
+                    kv_json(p->networks[i].driver_opts, p->networks[i].n_driver_opts));
             if (p->networks[i].n_labels)
                 json_object_set_new(e, "labels",
                                     kv_json(p->networks[i].labels, p->networks[i].n_labels));
@@ -411,8 +412,9 @@ json_t *spec_project_to_json(const struct spec_project *p)
             if (p->volumes[i].external)
                 json_object_set_new(e, "external", json_true());
             if (p->volumes[i].n_driver_opts)
-                json_object_set_new(e, "driver_opts", kv_json(p->volumes[i].driver_opts,
-                                                              p->volumes[i].n_driver_opts));
+                json_object_set_new(
+                    e, "driver_opts",
+                    kv_json(p->volumes[i].driver_opts, p->volumes[i].n_driver_opts));
             if (p->volumes[i].n_labels)
                 json_object_set_new(e, "labels",
                                     kv_json(p->volumes[i].labels, p->volumes[i].n_labels));

@@ -63,8 +63,8 @@ static void lwarn(struct loader *l, const struct spec__node *n, const char *fmt,
     va_start(ap, fmt);
     msg = stk_xvasprintf(fmt, ap);
     va_end(ap);
-    stk_diag_add(&l->diag, STK_DIAG_WARNING, n ? n->file : NULL, n ? n->line : 0,
-                 n ? n->col : 0, "%s", msg);
+    stk_diag_add(&l->diag, STK_DIAG_WARNING, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0,
+                 "%s", msg);
     free(msg);
 }
 
@@ -94,9 +94,8 @@ static int is_scalar(const struct spec__node *n)
 
 static void kinds_text(unsigned kinds, struct stk_buf *b)
 {
-    static const enum spec__kind order[] = {SPEC__K_STR,  SPEC__K_INT, SPEC__K_FLOAT,
-                                            SPEC__K_BOOL, SPEC__K_SEQ, SPEC__K_MAP,
-                                            SPEC__K_NULL};
+    static const enum spec__kind order[] = {SPEC__K_STR, SPEC__K_INT, SPEC__K_FLOAT, SPEC__K_BOOL,
+                                            SPEC__K_SEQ, SPEC__K_MAP, SPEC__K_NULL};
     int first = 1;
 
     if ((kinds & (SPEC__K_INT | SPEC__K_FLOAT)) == (SPEC__K_INT | SPEC__K_FLOAT))
@@ -189,8 +188,8 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
                     lerr(l, n->keys[i], "unknown top-level key '%s'", k);
                 drop = 1;
             } else if (shape->key_pattern && !key_matches_pattern(shape->key_pattern, k)) {
-                lerr(l, n->keys[i], "invalid name '%s' in %s: only [a-zA-Z0-9._-] are allowed",
-                     k, path);
+                lerr(l, n->keys[i], "invalid name '%s' in %s: only [a-zA-Z0-9._-] are allowed", k,
+                     path);
                 drop = 1;
             } else if (shape->values) {
                 check_shape(l, n->items[i], shape->values, sub_path);
@@ -417,8 +416,7 @@ static int valid_ip(const char *s)
         char tail;
         if (sscanf(s, "%d.%d.%d.%d%c", &a, &b, &cc, &d, &tail) != 4)
             return 0;
-        return a >= 0 && a < 256 && b >= 0 && b < 256 && cc >= 0 && cc < 256 && d >= 0 &&
-               d < 256;
+        return a >= 0 && a < 256 && b >= 0 && b < 256 && cc >= 0 && cc < 256 && d >= 0 && d < 256;
     }
 }
 
@@ -474,8 +472,7 @@ static void port_short(struct svc_ctx *c, const struct spec__node *it, const cha
             ip[len - 2] = '\0';
         }
         if (!valid_ip(ip)) {
-            lerr(c->l, it, "services.%s.ports: invalid IP address '%s' in '%s'", c->name, ip,
-                 raw);
+            lerr(c->l, it, "services.%s.ports: invalid IP address '%s' in '%s'", c->name, ip, raw);
             return;
         }
     }
@@ -577,8 +574,7 @@ static void k_ports(struct svc_ctx *c, const struct spec__node *v)
         } else if (it->kind == SPEC__K_INT || it->kind == SPEC__K_STR) {
             port_short(c, it, it->str);
         } else {
-            lerr(c->l, it, "services.%s.ports: invalid port '%s'", c->name,
-                 it->str ? it->str : "");
+            lerr(c->l, it, "services.%s.ports: invalid port '%s'", c->name, it->str ? it->str : "");
         }
     }
 }
@@ -679,8 +675,9 @@ static void volume_short(struct svc_ctx *c, const struct spec__node *it)
             nest--;
         if (ch == ':' && nest == 0 && !is_drive(buf.buf, buf.len)) {
             if (buf.len == 0) {
-                lerr(c->l, it, "services.%s.volumes: invalid spec '%s': empty section between "
-                               "colons",
+                lerr(c->l, it,
+                     "services.%s.volumes: invalid spec '%s': empty section between "
+                     "colons",
                      c->name, spec);
                 ok = 0;
                 break;
@@ -690,8 +687,8 @@ static void volume_short(struct svc_ctx *c, const struct spec__node *it)
                 parts[0] = parts[0];
             }
             if (n_parts >= 3) {
-                lerr(c->l, it, "services.%s.volumes: invalid spec '%s': too many colons",
-                     c->name, spec);
+                lerr(c->l, it, "services.%s.volumes: invalid spec '%s': too many colons", c->name,
+                     spec);
                 ok = 0;
                 break;
             }
@@ -808,8 +805,7 @@ static void volume_long(struct svc_ctx *c, const struct spec__node *it)
         if (src && src->str && src->str[0]) {
             v->source = stk_xstrdup(src->str);
             if (!named_volume_declared(c->l, src->str))
-                lerr(c->l, src, "service '%s' refers to undefined volume '%s'", c->name,
-                     src->str);
+                lerr(c->l, src, "service '%s' refers to undefined volume '%s'", c->name, src->str);
         }
     } else if (strcmp(v->type, "npipe") == 0) {
         if (!src || !src->str || !src->str[0])
@@ -819,8 +815,7 @@ static void volume_long(struct svc_ctx *c, const struct spec__node *it)
     } else {
         sub = spec__node_get(spec__node_get(it, "tmpfs"), "size");
         if (sub && sub->kind != SPEC__K_NULL && spec__parse_bytes(sub->str, &v->tmpfs_size) < 0)
-            lerr(c->l, sub, "services.%s.volumes.tmpfs.size: invalid size '%s'", c->name,
-                 sub->str);
+            lerr(c->l, sub, "services.%s.volumes.tmpfs.size: invalid size '%s'", c->name, sub->str);
         if (src && src->str && src->str[0])
             lerr(c->l, src, "services.%s.volumes: a tmpfs mount takes no 'source'", c->name);
     }
@@ -909,8 +904,9 @@ static void k_isolation(struct svc_ctx *c, const struct spec__node *v)
         *p = (char)tolower((unsigned char)*p);
     c->s->isolation_pos = pos_of(v);
     if (strcmp(iso, "default") && strcmp(iso, "process") && strcmp(iso, "hyperv")) {
-        lerr(c->l, v, "services.%s.isolation: invalid value '%s': must be default, process or "
-                      "hyperv",
+        lerr(c->l, v,
+             "services.%s.isolation: invalid value '%s': must be default, process or "
+             "hyperv",
              c->name, v->str);
         free(iso);
         return;
@@ -936,8 +932,9 @@ static void k_restart(struct svc_ctx *c, const struct spec__node *v)
             return;
         }
     }
-    lerr(c->l, v, "services.%s.restart: invalid restart policy '%s': must be no, always, "
-                  "on-failure[:N] or unless-stopped",
+    lerr(c->l, v,
+         "services.%s.restart: invalid restart policy '%s': must be no, always, "
+         "on-failure[:N] or unless-stopped",
          c->name, r);
 }
 
@@ -976,12 +973,14 @@ static void k_network_mode(struct svc_ctx *c, const struct spec__node *v)
     c->s->network_mode_pos = pos_of(v);
     if (strcmp(m, "none") && strcmp(m, "host") && strcmp(m, "bridge") &&
         strncmp(m, "service:", 8) && strncmp(m, "container:", 10)) {
-        lerr(c->l, v, "services.%s.network_mode: invalid value '%s': must be none, host, bridge, "
-                      "service:NAME or container:NAME",
+        lerr(c->l, v,
+             "services.%s.network_mode: invalid value '%s': must be none, host, bridge, "
+             "service:NAME or container:NAME",
              c->name, m);
         return;
     }
-    if ((strncmp(m, "service:", 8) == 0 && !m[8]) || (strncmp(m, "container:", 10) == 0 && !m[10])) {
+    if ((strncmp(m, "service:", 8) == 0 && !m[8]) ||
+        (strncmp(m, "container:", 10) == 0 && !m[10])) {
         lerr(c->l, v, "services.%s.network_mode: '%s' names no %s", c->name, m,
              m[0] == 's' ? "service" : "container");
         return;
@@ -1037,8 +1036,8 @@ static void k_networks(struct svc_ctx *c, const struct spec__node *v)
             } else if (strcmp(ck, "priority") == 0) {
                 long long p;
                 if (parse_long(x->str, INT_MIN, INT_MAX, &p) < 0)
-                    lerr(c->l, x, "services.%s.networks.%s.priority: invalid number '%s'",
-                         c->name, k->str, x->str);
+                    lerr(c->l, x, "services.%s.networks.%s.priority: invalid number '%s'", c->name,
+                         k->str, x->str);
                 else
                     a->priority = (int)p;
             } else {
@@ -1075,9 +1074,9 @@ static void k_healthcheck(struct svc_ctx *c, const struct spec__node *v)
             stk_strv_push(&t, x->str);
             h->test = t.v;
         } else if (x->kind == SPEC__K_SEQ) {
-            if (x->n == 0 || !x->items[0]->str || (strcmp(x->items[0]->str, "NONE") &&
-                              strcmp(x->items[0]->str, "CMD") &&
-                              strcmp(x->items[0]->str, "CMD-SHELL"))) {
+            if (x->n == 0 || !x->items[0]->str ||
+                (strcmp(x->items[0]->str, "NONE") && strcmp(x->items[0]->str, "CMD") &&
+                 strcmp(x->items[0]->str, "CMD-SHELL"))) {
                 lerr(c->l, x->n ? x->items[0] : x,
                      "services.%s.healthcheck.test must start either by \"CMD\", \"CMD-SHELL\" "
                      "or \"NONE\"",
@@ -1089,8 +1088,9 @@ static void k_healthcheck(struct svc_ctx *c, const struct spec__node *v)
     }
     if (h->disable) {
         if (h->test && strcmp(h->test[0], "NONE") != 0)
-            lerr(c->l, v, "services.%s.healthcheck: test and disable can't be set at the same "
-                          "time",
+            lerr(c->l, v,
+                 "services.%s.healthcheck: test and disable can't be set at the same "
+                 "time",
                  c->name);
         stk_strv_free(h->test);
         h->test = stk_xcalloc(2, sizeof(char *));
@@ -1285,8 +1285,9 @@ static void k_ipc(struct svc_ctx *c, const struct spec__node *v)
 
     c->s->ipc_pos = pos_of(v);
     if (!ns_mode_ok(v->str, plain)) {
-        lerr(c->l, v, "services.%s.ipc: invalid value '%s': must be none, private, shareable, "
-                      "host, service:NAME or container:NAME",
+        lerr(c->l, v,
+             "services.%s.ipc: invalid value '%s': must be none, private, shareable, "
+             "host, service:NAME or container:NAME",
              c->name, v->str);
         return;
     }
@@ -1299,16 +1300,16 @@ static void k_pid(struct svc_ctx *c, const struct spec__node *v)
 
     c->s->pid_pos = pos_of(v);
     if (!ns_mode_ok(v->str, plain)) {
-        lerr(c->l, v, "services.%s.pid: invalid value '%s': must be host, service:NAME or "
-                      "container:NAME",
+        lerr(c->l, v,
+             "services.%s.pid: invalid value '%s': must be host, service:NAME or "
+             "container:NAME",
              c->name, v->str);
         return;
     }
     c->s->pid = stk_xstrdup(v->str);
 }
 
-static int get_bytes(struct svc_ctx *c, const struct spec__node *v, const char *what,
-                     int64_t *ret)
+static int get_bytes(struct svc_ctx *c, const struct spec__node *v, const char *what, int64_t *ret)
 {
     if (!is_scalar(v) || spec__parse_bytes(v->str, ret) < 0) {
         lerr(c->l, v, "services.%s.%s: invalid size '%s'", c->name, what, v->str ? v->str : "");
@@ -1446,8 +1447,8 @@ static void simple_str(struct svc_ctx *c, const struct spec__node *v, char **ret
 
 static void k_pull_policy(struct svc_ctx *c, const struct spec__node *v)
 {
-    static const char *const ok[] = {"always", "never", "missing", "if_not_present", "build",
-                                     "daily", "weekly", NULL};
+    static const char *const ok[] = {"always", "never", "missing", "if_not_present",
+                                     "build",  "daily", "weekly",  NULL};
     size_t i;
 
     for (i = 0; ok[i]; i++)
@@ -1538,8 +1539,9 @@ static void k_scale(struct svc_ctx *c, const struct spec__node *v)
         const struct spec__node *r = spec__node_get(spec__node_get(c->node, "deploy"), "replicas");
         long long rr;
         if (r && is_scalar(r) && parse_long(r->str, 0, INT_MAX, &rr) == 0 && rr != n)
-            lerr(c->l, v, "services.%s: can't set distinct values on 'scale' and "
-                          "'deploy.replicas'",
+            lerr(c->l, v,
+                 "services.%s: can't set distinct values on 'scale' and "
+                 "'deploy.replicas'",
                  c->name);
     }
     c->s->replicas = (int)n;
@@ -1586,8 +1588,8 @@ static void restart_policy(struct svc_ctx *c, const struct spec__node *v)
     rp->condition = stk_xstrdup("any");
     if ((x = spec__node_get(v, "condition")) && x->str) {
         if (strcmp(x->str, "none") && strcmp(x->str, "on-failure") && strcmp(x->str, "any"))
-            lerr(c->l, x, "%s.condition: invalid value '%s': must be none, on-failure or any",
-                 what, x->str);
+            lerr(c->l, x, "%s.condition: invalid value '%s': must be none, on-failure or any", what,
+                 x->str);
         free(rp->condition);
         rp->condition = stk_xstrdup(x->str);
     }
@@ -1664,8 +1666,7 @@ static void k_deploy(struct svc_ctx *c, const struct spec__node *v)
         if (strcmp(k->str, "replicas") == 0) {
             long long r;
             if (parse_long(x->str, 0, INT_MAX, &r) < 0)
-                lerr(c->l, x, "services.%s.deploy.replicas: invalid number '%s'", c->name,
-                     x->str);
+                lerr(c->l, x, "services.%s.deploy.replicas: invalid number '%s'", c->name, x->str);
             else
                 c->s->replicas = (int)r;
         } else if (strcmp(k->str, "resources") == 0) {
@@ -1742,7 +1743,8 @@ static void k_env_file(struct svc_ctx *c, const struct spec__node *v)
         }
         if (raw) {
             char *save = NULL;
-            for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            for (char *line = strtok_r(data, "\n", &save); line;
+                 line = strtok_r(NULL, "\n", &save)) {
                 char *eq = strchr(line, '=');
                 size_t len = strlen(line);
                 if (len && line[len - 1] == '\r')
@@ -2006,8 +2008,7 @@ static void project_name(struct loader *l)
     base = base ? base + 1 : l->project_dir;
     l->project->name = normalize_name(base);
     if (!l->project->name[0])
-        lerr(l, NULL,
-             "project name cannot be derived from the directory '%s': set 'name:' or -p",
+        lerr(l, NULL, "project name cannot be derived from the directory '%s': set 'name:' or -p",
              l->project_dir);
 }
 
@@ -2062,8 +2063,9 @@ static void load_networks(struct loader *l)
                 if (!sub || !sub->str)
                     continue;
                 if (!strchr(sub->str, '/')) {
-                    lerr(l, sub, "networks.%s.ipam.config.subnet: invalid subnet '%s': expected "
-                                 "ADDRESS/PREFIX",
+                    lerr(l, sub,
+                         "networks.%s.ipam.config.subnet: invalid subnet '%s': expected "
+                         "ADDRESS/PREFIX",
                          k->str, sub->str);
                     continue;
                 }
@@ -2305,8 +2307,8 @@ static char *resolve_in(const char *dir, const char *path)
 
 static int is_relative_source(const char *s)
 {
-    return s[0] == '.' && (s[1] == '\0' || s[1] == '/' || (s[1] == '.' && (s[2] == '\0' ||
-                                                                           s[2] == '/')));
+    return s[0] == '.' &&
+           (s[1] == '\0' || s[1] == '/' || (s[1] == '.' && (s[2] == '\0' || s[2] == '/')));
 }
 
 /* Rewrites a scalar holding a relative path to DIR/path. */
@@ -2438,9 +2440,8 @@ static void apply_include(struct loader *l, struct spec__node *tree, const char 
     for (size_t i = 0; i < inc->n; i++) {
         struct spec__node *it = inc->items[i];
         struct spec__node *paths = it->kind == SPEC__K_MAP ? spec__node_get(it, "path") : it;
-        const struct spec__node *pd = it->kind == SPEC__K_MAP
-                                          ? spec__node_get(it, "project_directory")
-                                          : NULL;
+        const struct spec__node *pd =
+            it->kind == SPEC__K_MAP ? spec__node_get(it, "project_directory") : NULL;
         if (it->kind == SPEC__K_MAP)
             for (size_t j = 0; j < it->n; j++) {
                 const char *k = it->keys[j]->str;
@@ -2464,8 +2465,9 @@ static void apply_include(struct loader *l, struct spec__node *tree, const char 
                 continue;
             }
             if (is_remote(p->str)) {
-                lerr(l, p, "include: remote resource '%s' is not supported: only local files "
-                           "can be included",
+                lerr(l, p,
+                     "include: remote resource '%s' is not supported: only local files "
+                     "can be included",
                      p->str);
                 continue;
             }
@@ -2504,9 +2506,9 @@ static int resolve_extends(struct loader *l, struct spec__node *tree, const char
                            const char *name, struct ext_frame *stack, size_t depth);
 
 /* Loads service SERVICE of FILE (another file) with its own extends resolved; new tree. */
-static struct spec__node *extends_from_file(struct loader *l, const char *file,
-                                            const char *service, const struct spec__node *at,
-                                            struct ext_frame *stack, size_t depth)
+static struct spec__node *extends_from_file(struct loader *l, const char *file, const char *service,
+                                            const struct spec__node *at, struct ext_frame *stack,
+                                            size_t depth)
 {
     struct stk_strv chain = STK_STRV_INIT;
     struct spec__node *tree, *svcs, *res = NULL;
@@ -2564,8 +2566,8 @@ static int resolve_extends(struct loader *l, struct spec__node *tree, const char
         base_file = (x = spec__node_get(ext, "file")) && x->kind == SPEC__K_STR ? x->str : NULL;
         for (size_t i = 0; i < ext->n; i++)
             if (strcmp(ext->keys[i]->str, "service") && strcmp(ext->keys[i]->str, "file"))
-                lerr(l, ext->keys[i], "unknown key '%s' in services.%s.extends",
-                     ext->keys[i]->str, name);
+                lerr(l, ext->keys[i], "unknown key '%s' in services.%s.extends", ext->keys[i]->str,
+                     name);
     }
     if (!base_name) {
         lerr(l, ext, "services.%s.extends: 'service' is required", name);
@@ -2577,8 +2579,7 @@ static int resolve_extends(struct loader *l, struct spec__node *tree, const char
         _cleanup_free_ char *dir = dir_of(file);
         _cleanup_free_ char *abs = resolve_in(dir, base_file);
         if (is_remote(base_file)) {
-            lerr(l, ext, "services.%s.extends: remote file '%s' is not supported", name,
-                 base_file);
+            lerr(l, ext, "services.%s.extends: remote file '%s' is not supported", name, base_file);
             return -1;
         }
         base = extends_from_file(l, intern_file(l, abs), base_name, ext, stack, depth + 1);
@@ -2713,8 +2714,8 @@ static void apply_profiles(struct loader *l)
                 p->services[kept] = *s;
             kept++;
         } else {
-            p->disabled_services = stk_xrealloc(
-                p->disabled_services, (p->n_disabled_services + 1) * sizeof(*s));
+            p->disabled_services =
+                stk_xrealloc(p->disabled_services, (p->n_disabled_services + 1) * sizeof(*s));
             p->disabled_services[p->n_disabled_services++] = *s;
         }
     }
@@ -2723,8 +2724,7 @@ static void apply_profiles(struct loader *l)
     p->active_profiles = active.v;
 }
 
-static const struct spec_service *disabled_service(const struct spec_project *p,
-                                                   const char *name)
+static const struct spec_service *disabled_service(const struct spec_project *p, const char *name)
 {
     for (size_t i = 0; i < p->n_disabled_services; i++)
         if (strcmp(p->disabled_services[i].name, name) == 0)
@@ -2746,8 +2746,8 @@ static void service_ref(struct loader *l, struct spec_service *s, const char *va
     {
         /* volumes_from may carry ":ro"/":rw". */
         const char *colon = strchr(target, ':');
-        _cleanup_free_ char *name = colon ? stk_xstrndup(target, (size_t)(colon - target))
-                                          : stk_xstrdup(target);
+        _cleanup_free_ char *name =
+            colon ? stk_xstrndup(target, (size_t)(colon - target)) : stk_xstrdup(target);
         if (strcmp(name, s->name) == 0) {
             err_at_pos(l, pos, "service '%s' refers to itself in %s", s->name, key);
             return;
@@ -3049,9 +3049,9 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
         l.project_dir = abs_path(opts->working_dir);
     } else {
         const char *slash = strrchr(l.files.v[0], '/');
-        l.project_dir = slash == l.files.v[0] ? stk_xstrdup("/")
-                                              : stk_xstrndup(l.files.v[0],
-                                                             (size_t)(slash - l.files.v[0]));
+        l.project_dir = slash == l.files.v[0]
+                            ? stk_xstrdup("/")
+                            : stk_xstrndup(l.files.v[0], (size_t)(slash - l.files.v[0]));
     }
     build_env(&l);
     ret = read_dotenv(&l, err);
@@ -3099,8 +3099,8 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
     project_name(&l);
     services = spec__node_get(l.root, "services");
     if (services && services->kind == SPEC__K_MAP) {
-        l.project->services = stk_xcalloc(services->n ? services->n : 1,
-                                          sizeof(*l.project->services));
+        l.project->services =
+            stk_xcalloc(services->n ? services->n : 1, sizeof(*l.project->services));
         for (size_t i = 0; i < services->n; i++) {
             if (strncmp(services->keys[i]->str, "x-", 2) == 0)
                 continue;

@@ -53,10 +53,11 @@ static int path_is(const struct mpath *path, const char *pattern)
 }
 
 static const char *const to_sequence[] = {
-    "services.*.environment", "services.*.labels",        "services.*.sysctls",
-    "services.*.annotations", "services.*.build.args",    "services.*.build.labels",
-    "services.*.deploy.labels", "networks.*.labels",      "volumes.*.labels",
-    "services.*.volumes.*.volume.labels",
+    "services.*.environment",   "services.*.labels",
+    "services.*.sysctls",       "services.*.annotations",
+    "services.*.build.args",    "services.*.build.labels",
+    "services.*.deploy.labels", "networks.*.labels",
+    "volumes.*.labels",         "services.*.volumes.*.volume.labels",
 };
 
 static const char *const replaced[] = {
@@ -315,10 +316,10 @@ static void merge_map(struct spec__node *base, struct spec__node *over, struct m
         if (path->n >= MAX_DEPTH)
             continue;
         path->seg[path->n++] = k->str;
-        if (!has_tag(v, "!override") &&
-            !path_in(path, replaced, STK_ARRAY_SIZE(replaced))) {
+        if (!has_tag(v, "!override") && !path_in(path, replaced, STK_ARRAY_SIZE(replaced))) {
             struct spec__node *copy = spec__node_dup(v);
-            if (copy->kind == SPEC__K_MAP && path_in(path, to_sequence, STK_ARRAY_SIZE(to_sequence)))
+            if (copy->kind == SPEC__K_MAP &&
+                path_in(path, to_sequence, STK_ARRAY_SIZE(to_sequence)))
                 apply_key_resets(path, base->items[j], copy);
             normalise_for_merge(path, base->items[j]);
             normalise_for_merge(path, copy);

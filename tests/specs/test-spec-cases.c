@@ -204,8 +204,8 @@ static int run_case(const char *dir, int valid, char **ret_why)
             want = read_text(path);
             free(path);
             if (strcmp(warns, want ? want : "") != 0)
-                *ret_why = stk_xasprintf("warnings differ; got:\n%swant:\n%s", warns,
-                                         want ? want : "");
+                *ret_why =
+                    stk_xasprintf("warnings differ; got:\n%swant:\n%s", warns, want ? want : "");
             else
                 ok = 1;
             free(warns);

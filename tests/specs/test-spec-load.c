@@ -136,7 +136,8 @@ Test(spec_load, unset_variable_warns_and_defaults_to_blank)
     struct stk_diag diag = STK_DIAG_INIT;
     struct stk_err err = STK_ERR_INIT;
 
-    cr_assert_eq(load("services:\n  web:\n    image: \"nginx${NOPE}\"\n", NULL, &p, &diag, &err), 0);
+    cr_assert_eq(load("services:\n  web:\n    image: \"nginx${NOPE}\"\n", NULL, &p, &diag, &err),
+                 0);
     cr_assert_str_eq(p->services[0].image, "nginx");
     cr_assert_eq(diag.n, 1);
     cr_assert_eq(diag.items[0].severity, STK_DIAG_WARNING);
@@ -283,7 +284,8 @@ Test(spec_load, caller_diag_receives_warnings_on_success)
     struct stk_diag diag = STK_DIAG_INIT;
     struct stk_err err = STK_ERR_INIT;
 
-    cr_assert_eq(load("services:\n  web:\n    image: x\n    tty: true\n", NULL, &p, &diag, &err), 0);
+    cr_assert_eq(load("services:\n  web:\n    image: x\n    tty: true\n", NULL, &p, &diag, &err),
+                 0);
     cr_assert_eq(diag.n, 1);
     cr_assert_eq(diag.n_errors, 0);
     cr_assert(strstr(diag.items[0].msg, "tty") != NULL);
