@@ -56,6 +56,9 @@ struct spec__node {
 struct spec__node *spec__yaml_parse(const char *file, const char *data, size_t len,
                                     struct stk_diag *diag);
 
+/* Returns the kind a plain (unquoted) YAML scalar with text S resolves to. */
+enum spec__kind spec__yaml_plain_kind(const char *s);
+
 /* Frees NODE and its children; NULL-safe. */
 void spec__node_free(struct spec__node *node);
 

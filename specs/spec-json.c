@@ -136,8 +136,12 @@ static json_t *resources_json(const struct spec_resources *r)
 
     if (r->cpus > 0)
         json_object_set_new(o, "cpus", json_real(r->cpus));
-    if (r->memory)
-        json_object_set_new(o, "memory", json_integer(r->memory));
+    if (r->memory) {
+        /* The schema types resources memory as a string ("512m"); bytes, written as text. */
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%lld", (long long)r->memory);
+        json_object_set_new(o, "memory", json_string(buf));
+    }
     if (r->pids)
         json_object_set_new(o, "pids", json_integer(r->pids));
     return o;

@@ -157,6 +157,8 @@ struct spec__node *spec__node_get(const struct spec__node *node, const char *key
     return i < 0 ? NULL : node->items[i];
 }
 
+static enum spec__kind resolve_plain(const char *s);
+
 static int is_int(const char *s)
 {
     const char *p = s;
@@ -200,6 +202,11 @@ static int is_float(const char *s)
             p++;
     }
     return *p == '\0';
+}
+
+enum spec__kind spec__yaml_plain_kind(const char *s)
+{
+    return resolve_plain(s);
 }
 
 static enum spec__kind resolve_plain(const char *s)
