@@ -85,6 +85,10 @@ struct spec__node *spec__node_new_scalar(enum spec__kind kind, const char *str,
 /* Returns a new empty map or sequence node at the position of POS (may be NULL). */
 struct spec__node *spec__node_new(enum spec__kind kind, const struct spec__node *pos);
 
+/* Returns NODE as JSON (a new reference): the document a JSON-schema validator sees. */
+struct json_t;
+struct json_t *spec__node_to_json(const struct spec__node *node);
+
 /* Returns the YAML name of a kind ("string", "mapping", ...). */
 const char *spec__kind_name(enum spec__kind kind);
 

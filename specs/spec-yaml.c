@@ -9,6 +9,8 @@
  */
 #include "specs/spec-internal.h"
 
+#include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -583,4 +585,43 @@ struct spec__node *spec__yaml_parse(const char *file, const char *data, size_t l
         root->col = 1;
     }
     return root;
+}
+
+json_t *spec__node_to_json(const struct spec__node *n)
+{
+    switch (n->kind) {
+    case SPEC__K_MAP: {
+        json_t *o = json_object();
+        for (size_t i = 0; i < n->n; i++)
+            json_object_set_new(o, n->keys[i]->str ? n->keys[i]->str : "",
+                                spec__node_to_json(n->items[i]));
+        return o;
+    }
+    case SPEC__K_SEQ: {
+        json_t *a = json_array();
+        for (size_t i = 0; i < n->n; i++)
+            json_array_append_new(a, spec__node_to_json(n->items[i]));
+        return a;
+    }
+    case SPEC__K_INT: {
+        char *end;
+        long long v;
+        errno = 0;
+        v = strtoll(n->str, &end, 0);
+        if (n->str[0] == '0' && n->str[1] == 'o')
+            v = strtoll(n->str + 2, &end, 8);
+        if (errno || *end)
+            return json_real(strtod(n->str, NULL));
+        return json_integer(v);
+    }
+    case SPEC__K_FLOAT:
+        return json_real(strtod(n->str, NULL));
+    case SPEC__K_BOOL:
+        return json_boolean(n->str[0] == 't' || n->str[0] == 'T');
+    case SPEC__K_NULL:
+        return json_null();
+    case SPEC__K_STR:
+        break;
+    }
+    return json_string(n->str ? n->str : "");
 }
