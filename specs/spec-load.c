@@ -32,7 +32,8 @@ struct loader {
     const struct spec_load_opts *opts;
     struct stk_diag diag;
     struct spec__env env;
-    struct stk_strv files;
+    struct stk_strv files; /* the -f files first (N_CLI of them), then every other file read */
+    size_t n_cli;
     char *project_dir;
     struct spec__node *root;
     struct spec_project *project;
@@ -177,7 +178,14 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
             const struct spec__shape *sub = spec__shape_field(shape, k);
             char *sub_path = path_join(path, k);
             int drop = 0;
-            if (sub) {
+            if (n->keys[i]->kind != SPEC__K_STR) {
+                /* compose-go: "non-string key in services: 123" */
+                if (*path)
+                    lerr(l, n->keys[i], "non-string key in %s: %s", path, k);
+                else
+                    lerr(l, n->keys[i], "non-string key at top level: %s", k);
+                drop = 1;
+            } else if (sub) {
                 check_shape(l, n->items[i], sub, sub_path);
             } else if (strncmp(k, "x-", 2) == 0) {
                 /* Extensions are allowed everywhere and ignored. */
@@ -1696,6 +1704,8 @@ static void k_deploy(struct svc_ctx *c, const struct spec__node *v)
     }
 }
 
+static void env_merge_defaults(struct spec__env *dst, const struct spec__env *src);
+
 /* env_file entries (05-services.md "env_file"): read in order; `environment` wins over them. */
 static void k_env_file(struct svc_ctx *c, const struct spec__node *v)
 {
@@ -1755,7 +1765,22 @@ static void k_env_file(struct svc_ctx *c, const struct spec__node *v)
                 spec__env_set_default(&vars, line, eq + 1);
             }
         } else {
-            spec__dotenv_parse(abs, data, &c->l->env, &vars, &c->l->diag);
+            /*
+             * Interpolation inside env files looks in the process environment first, then
+             * in the service's `environment`, then in the env files read before
+             * (compose-go types/project.go WithServicesEnvironmentResolved).
+             */
+            struct spec__env lookup = {0};
+            env_merge_defaults(&lookup, &c->l->env);
+            for (size_t j = 0; j < c->s->n_environment; j++)
+                if (c->s->environment[j].value)
+                    spec__env_set_default(&lookup, c->s->environment[j].key,
+                                          c->s->environment[j].value);
+            for (size_t j = 0; j < tmp.n_environment; j++)
+                spec__env_set_default(&lookup, tmp.environment[j].key,
+                                      tmp.environment[j].value ? tmp.environment[j].value : "");
+            spec__dotenv_parse(abs, data, &lookup, &vars, &c->l->diag);
+            spec__env_release(&lookup);
         }
         for (size_t j = 0; j < vars.n; j++) {
             const char *eq = strchr(vars.kv[j], '=');
@@ -2240,34 +2265,75 @@ static void build_env(struct loader *l)
     }
 }
 
+static const char *intern_file(struct loader *l, const char *file);
+
+/* Copies every KEY=VALUE of SRC missing in DST. */
+static void env_merge_defaults(struct spec__env *dst, const struct spec__env *src)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        const char *eq = strchr(src->kv[i], '=');
+        _cleanup_free_ char *k = stk_xstrndup(src->kv[i], (size_t)(eq - src->kv[i]));
+        spec__env_set_default(dst, k, eq + 1);
+    }
+}
+
+/*
+ * Reads the interpolation env files: opts->env_files (--env-file, each must
+ * exist) or the project directory's .env when present. The process
+ * environment wins over the files; a later file wins over an earlier one.
+ */
 static int read_dotenv(struct loader *l, struct stk_err *err)
 {
-    _cleanup_free_ char *path = stk_xasprintf("%s/.env", l->project_dir);
-    _cleanup_free_ char *data = NULL;
-    struct spec__env lookup = {0};
-    int ret;
+    struct stk_strv paths = STK_STRV_INIT;
+    struct spec__env acc = {0};
+    int ret = 0;
 
-    if (!stk_path_exists(path))
-        return 0;
-    if (stk_path_is_dir(path))
-        return 0;
-    {
+    stk_strv_init(&paths);
+    if (l->opts->env_files) {
+        for (size_t i = 0; l->opts->env_files[i]; i++)
+            stk_strv_push_take(&paths, abs_path(l->opts->env_files[i]));
+    } else {
+        char *p = stk_xasprintf("%s/.env", l->project_dir);
+        if (stk_path_exists(p) && !stk_path_is_dir(p))
+            stk_strv_push_take(&paths, p);
+        else
+            free(p);
+    }
+    for (size_t i = 0; i < paths.n; i++) {
+        _cleanup_free_ char *data = NULL;
         struct stk_err e = STK_ERR_INIT;
-        ret = stk_file_read(path, &data, NULL, &e);
-        if (ret < 0) {
-            ret = stk_err_set(err, STK_EIO, e.os_code, "read '%s': %s", path, e.msg);
-            stk_err_clear(&e);
-            return ret;
+        struct spec__env lookup = {0}, vars = {0};
+        if (stk_path_is_dir(paths.v[i])) {
+            ret = stk_err_set(err, STK_EIO, 0, "env file '%s' is a directory", paths.v[i]);
+            break;
         }
+        if (stk_file_read(paths.v[i], &data, NULL, &e) < 0) {
+            ret = stk_err_set(err, STK_EIO, e.os_code, "read env file: %s", e.msg);
+            stk_err_clear(&e);
+            break;
+        }
+        env_merge_defaults(&lookup, &l->env);
+        env_merge_defaults(&lookup, &acc);
+        spec__dotenv_parse(intern_file(l, paths.v[i]), data, &lookup, &vars, &l->diag);
+        /* A later file wins: move the earlier values out of the way. */
+        for (size_t j = 0; j < vars.n; j++) {
+            const char *eq = strchr(vars.kv[j], '=');
+            size_t klen = (size_t)(eq - vars.kv[j]);
+            for (size_t k = 0; k < acc.n; k++)
+                if (strncmp(acc.kv[k], vars.kv[j], klen + 1) == 0) {
+                    free(acc.kv[k]);
+                    acc.kv[k] = stk_xstrdup(vars.kv[j]);
+                    break;
+                }
+        }
+        env_merge_defaults(&acc, &vars);
+        spec__env_release(&lookup);
+        spec__env_release(&vars);
     }
-    for (size_t i = 0; i < l->env.n; i++) {
-        const char *eq = strchr(l->env.kv[i], '=');
-        _cleanup_free_ char *k = stk_xstrndup(l->env.kv[i], (size_t)(eq - l->env.kv[i]));
-        spec__env_set_default(&lookup, k, eq + 1);
-    }
-    spec__dotenv_parse(path, data, &lookup, &l->env, &l->diag);
-    spec__env_release(&lookup);
-    return 0;
+    env_merge_defaults(&l->env, &acc);
+    spec__env_release(&acc);
+    stk_strv_release(&paths);
+    return ret;
 }
 
 /* ---- Files, include and extends ------------------------------------------------------- */
@@ -2385,11 +2451,9 @@ static int is_remote(const char *p)
     return strstr(p, "://") != NULL || strncmp(p, "git@", 4) == 0;
 }
 
-static void import_resources(struct loader *l, struct spec__node *tree, struct spec__node *sub,
-                             const char *sub_file)
+static void import_resources(struct spec__node *tree, struct spec__node *sub)
 {
     static const char *const kinds[] = {"services", "networks", "volumes", "secrets", "configs"};
-    static const char *const kind1[] = {"service", "network", "volume", "secret", "config"};
 
     for (size_t k = 0; k < STK_ARRAY_SIZE(kinds); k++) {
         struct spec__node *from = spec__node_get(sub, kinds[k]);
@@ -2407,11 +2471,22 @@ static void import_resources(struct loader *l, struct spec__node *tree, struct s
         if (to->kind != SPEC__K_MAP)
             continue;
         for (size_t i = 0; i < from->n; i++) {
-            if (spec__node_index(to, from->keys[i]->str) >= 0) {
-                lwarn(l, from->keys[i],
-                      "%s '%s' from included file '%s' is already defined, ignoring the "
-                      "included one",
-                      kind1[k], from->keys[i]->str, sub_file);
+            long j = spec__node_index(to, from->keys[i]->str);
+            if (j >= 0) {
+                /*
+                 * compose-go include.go importResource: a resource defined both here and
+                 * in the included file is the included one with this file's definition
+                 * merged over it.
+                 */
+                const char *segs[] = {kinds[k], from->keys[i]->str};
+                struct spec__node *merged = spec__node_dup(from->items[i]);
+                if (merged->kind == SPEC__K_MAP && to->items[j]->kind == SPEC__K_MAP) {
+                    spec__merge_at_take(merged, spec__node_dup(to->items[j]), segs, 2);
+                    spec__node_free(to->items[j]);
+                    to->items[j] = merged;
+                } else {
+                    spec__node_free(merged);
+                }
                 continue;
             }
             spec__node_append_take(to, spec__node_dup(from->keys[i]),
@@ -2490,7 +2565,7 @@ static void apply_include(struct loader *l, struct spec__node *tree, const char 
                 continue;
             base = pd && pd->str ? resolve_in(dir, pd->str) : dir_of(abs);
             rebase_tree(sub, base);
-            import_resources(l, tree, sub, abs);
+            import_resources(tree, sub);
             spec__node_free(sub);
         }
     }
@@ -3045,6 +3120,7 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
     stk_strv_init(&l.files);
     for (size_t i = 0; opts->files[i]; i++)
         stk_strv_push_take(&l.files, abs_path(opts->files[i]));
+    l.n_cli = l.files.n;
     if (opts->working_dir) {
         l.project_dir = abs_path(opts->working_dir);
     } else {
@@ -3059,8 +3135,7 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
         goto out;
 
     {
-        size_t n_cli = l.files.n;
-        for (size_t i = 0; i < n_cli; i++) {
+        for (size_t i = 0; i < l.n_cli; i++) {
             struct stk_strv chain = STK_STRV_INIT;
             struct spec__node *tree;
             struct stk_err e = STK_ERR_INIT;

@@ -298,8 +298,9 @@ struct spec_load_opts {
                                       the process environment */
     const char *const *profiles;   /* NULL-terminated active profiles (--profile); NULL:
                                       COMPOSE_PROFILES from the environment */
-    const char *const *env_files;  /* NULL-terminated --env-file paths; NULL: the project
-                                      directory's .env when present */
+    const char *const *env_files;  /* NULL-terminated --env-file paths (each must exist; a later
+                                      one wins); NULL: the project directory's .env when
+                                      present; an empty vector: no env file */
     const char *const *services;   /* NULL-terminated services named on the command line: their
                                       profiles become active (15-profiles.md); may be NULL */
 };
