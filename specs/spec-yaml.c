@@ -23,7 +23,7 @@
 
 struct yanchor {
     char *name;
-    struct spec__node *node; /* borrowed from the tree being built */
+    struct spec__node *node; /* owned copy: the original may be dropped (duplicate key, merge) */
 };
 
 struct yparser {
@@ -281,7 +281,9 @@ static void anchor_add(struct yparser *yp, const char *name, struct spec__node *
 {
     for (size_t i = 0; i < yp->n_anchors; i++)
         if (strcmp(yp->anchors[i].name, name) == 0) {
-            yp->anchors[i].node = node; /* a later anchor of the same name wins */
+            /* A later anchor of the same name wins. */
+            spec__node_free(yp->anchors[i].node);
+            yp->anchors[i].node = spec__node_dup(node);
             return;
         }
     if (yp->n_anchors == yp->alloc_anchors) {
@@ -289,7 +291,7 @@ static void anchor_add(struct yparser *yp, const char *name, struct spec__node *
         yp->anchors = stk_xrealloc(yp->anchors, yp->alloc_anchors * sizeof(*yp->anchors));
     }
     yp->anchors[yp->n_anchors].name = stk_xstrdup(name);
-    yp->anchors[yp->n_anchors++].node = node;
+    yp->anchors[yp->n_anchors++].node = spec__node_dup(node);
 }
 
 static struct spec__node *parse_node(struct yparser *yp, yaml_event_t *ev);
@@ -534,8 +536,10 @@ struct spec__node *spec__yaml_parse(const char *file, const char *data, size_t l
             done = 1;
             break;
         case YAML_DOCUMENT_START_EVENT:
-            for (size_t i = 0; i < yp.n_anchors; i++)
+            for (size_t i = 0; i < yp.n_anchors; i++) {
                 free(yp.anchors[i].name);
+                spec__node_free(yp.anchors[i].node);
+            }
             yp.n_anchors = 0; /* anchors do not cross documents */
             break;
         case YAML_SCALAR_EVENT:
@@ -570,8 +574,10 @@ struct spec__node *spec__yaml_parse(const char *file, const char *data, size_t l
         }
         yaml_event_delete(&ev);
     }
-    for (size_t i = 0; i < yp.n_anchors; i++)
+    for (size_t i = 0; i < yp.n_anchors; i++) {
         free(yp.anchors[i].name);
+        spec__node_free(yp.anchors[i].node);
+    }
     free(yp.anchors);
     yaml_parser_delete(&yp.p);
     if (yp.failed) {
