@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -867,8 +868,10 @@ static void child_mutate_and_abort(const char *state)
     struct net_attachment att = {.network = (char *)"crash", .sandbox = (char *)"sb"};
     struct net_sync s = NET_SYNC_INIT;
     struct net_ctx *c;
+    struct rlimit no_core = {0, 0};
     uv_loop_t l;
 
+    setrlimit(RLIMIT_CORE, &no_core); /* the abort is expected: leave no core file */
     if (uv_loop_init(&l) != 0)
         _exit(2);
     c = net_ctx_new(&net_plugin_fake, &l, tmpdir, tmpdir, &err);
