@@ -39,7 +39,9 @@
  *            the subnet is full), the subnet's prefix length, a MAC "02:42:" +
  *            the four address bytes (Docker's scheme), the aliases and the
  *            published ports. A published port whose host port and protocol
- *            are already published by another endpoint on an overlapping host
+ *            are already published by an endpoint of another sandbox (ports are
+ *            the sandbox's, as Docker's are the container's: publishing them
+ *            again on a second network is no conflict) on an overlapping host
  *            address ("" overlaps every address) is STK_ENET
  *            "port 8080/tcp is already allocated" (the wording of Docker's
  *            port allocator). Then the hosts file of every sandbox on the
