@@ -43,8 +43,8 @@
  *            the sandbox's, as Docker's are the container's: publishing them
  *            again on a second network is no conflict) on an overlapping host
  *            address ("" and "0.0.0.0" overlap every address) is STK_ENET
- *            "... port 8080/tcp is already allocated" (the brief's wording;
- *            Docker says "port is already allocated"). Then the hosts file of every sandbox on the
+ *            "fake: attach 'SB' to 'NET': port 8080/tcp is already
+ *            allocated". Then the hosts file of every sandbox on the
  *            network is rewritten.
  *   detach   forgets the endpoint and rewrites the hosts files of the sandbox
  *            and of every sandbox left on the network; a missing one succeeds.
