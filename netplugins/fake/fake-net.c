@@ -994,7 +994,7 @@ static int run_attach(struct fk *f, struct fk_req *r, struct fk_out *o, struct s
         const struct net_port *p = &att->ports[i];
 
         for (const struct fk_ep *x = f->m.eps; x; x = x->next)
-            for (size_t j = 0; j < x->n_ports; j++)
+            for (size_t j = 0; strcmp(x->sandbox, att->sandbox) != 0 && j < x->n_ports; j++)
                 if (x->ports[j].host_port == p->host_port &&
                     strcmp(x->ports[j].protocol, p->protocol) == 0 &&
                     host_ip_overlap(x->ports[j].host_ip, p->host_ip))

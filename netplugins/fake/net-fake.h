@@ -35,14 +35,16 @@
  *            endpoint gets ATT->ifname or the first free "ethN" of the sandbox,
  *            the static ATT->ipv4_address (STK_ENET when outside the subnet, the
  *            network or broadcast address, the gateway, or in use) or the
- *            lowest free address of the subnet above the gateway (STK_ENET when
- *            the subnet is full), the subnet's prefix length, a MAC "02:42:" +
+ *            lowest free address of the subnet above the gateway, then below it
+ *            (STK_ENET when the subnet is full), the subnet's prefix length, a MAC "02:42:" +
  *            the four address bytes (Docker's scheme), the aliases and the
  *            published ports. A published port whose host port and protocol
- *            are already published by another endpoint on an overlapping host
- *            address ("" overlaps every address) is STK_ENET
- *            "port 8080/tcp is already allocated" (the wording of Docker's
- *            port allocator). Then the hosts file of every sandbox on the
+ *            are already published by an endpoint of another sandbox (ports are
+ *            the sandbox's, as Docker's are the container's: publishing them
+ *            again on a second network is no conflict) on an overlapping host
+ *            address ("" and "0.0.0.0" overlap every address) is STK_ENET
+ *            "fake: attach 'SB' to 'NET': port 8080/tcp is already
+ *            allocated". Then the hosts file of every sandbox on the
  *            network is rewritten.
  *   detach   forgets the endpoint and rewrites the hosts files of the sandbox
  *            and of every sandbox left on the network; a missing one succeeds.
