@@ -192,9 +192,33 @@ static void add_label(struct rt_container_spec *spec, const char *k, const char 
     spec->n_labels++;
 }
 
+/*
+ * The restart policy as a string: `restart:` when set, else deploy.restart_policy
+ * (condition any → always, on-failure[:max_attempts], none → no). Returns a new string.
+ */
+static char *restart_policy(const struct spec_service *svc)
+{
+    const struct spec_restart_policy *rp = &svc->restart_policy;
+
+    if (svc->restart)
+        return stk_xstrdup(svc->restart);
+    if (!rp->present)
+        return stk_xstrdup("no");
+    if (rp->condition && strcmp(rp->condition, "none") == 0)
+        return stk_xstrdup("no");
+    if (rp->condition && strcmp(rp->condition, "on-failure") == 0)
+        return rp->max_attempts > 0 ? stk_xasprintf("on-failure:%d", rp->max_attempts)
+                                    : stk_xstrdup("on-failure");
+    return stk_xstrdup("always");
+}
+
 static int restart_wanted(const struct spec_service *svc)
 {
-    return svc->restart && strcmp(svc->restart, "no") != 0;
+    char *p = restart_policy(svc);
+    int want = strcmp(p, "no") != 0;
+
+    free(p);
+    return want;
 }
 
 static int build_spec(struct exec *x, const struct rec_action *a, struct rt_container_spec *spec,
@@ -736,8 +760,9 @@ static void start_action(struct exec *x, size_t i)
             row.ports = sl->ports;
             row.sandbox = sl->sandbox_id;
             row.spec_json = sl->spec_json;
-            row.restart = svc->restart;
+            row.restart = restart_policy(svc);
             r = store_container_put(x->env->store, &row, &err);
+            free(row.restart);
         }
         if (r == 0)
             r = rt_container_create(x->env->rt, &spec, on_rt_done, ref, (struct rt_req **)&a->req,

@@ -493,6 +493,8 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
         int oidx = owner ? service_index(project, owner) : -1;
         uint64_t grace = (uint64_t)(svc->stop_grace_period_ns / 1000000);
         int replicas = svc->replicas < 0 ? 1 : svc->replicas;
+        int start_first = svc->update_config.present && svc->update_config.order &&
+                          strcmp(svc->update_config.order, "start-first") == 0;
 
         spec_service_hash(svc, me->hash);
         me->n = replicas;
@@ -508,6 +510,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             const char *owner_id = NULL;
             size_t last_removal_sb = SIZE_MAX;
             char *slotname = stk_xasprintf("%s-%d", svc->name, n);
+            size_t late_stop = SIZE_MAX;
 
             snprintf(numbuf, sizeof(numbuf), "%d", n);
             me->ready[n - 1] = SIZE_MAX;
@@ -563,7 +566,14 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                 }
                 plan_change(p, keep ? "remove" : "recreate", slotname, why);
                 free(why);
-                plan_remove(p, &w, ci, (int)i, grace, &last_removal_sb);
+                if (!keep && start_first && ci->state == RT_STATE_RUNNING) {
+                    /* start-first: the old container goes once its replacement runs. */
+                    size_t stop_a = p->n_actions;
+                    plan_remove(p, &w, ci, (int)i, grace, NULL);
+                    late_stop = stop_a;
+                } else {
+                    plan_remove(p, &w, ci, (int)i, grace, &last_removal_sb);
+                }
             }
             if (keep) {
                 w.handled[w.n_handled++] = keep->id;
@@ -661,6 +671,18 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             start = plan_add(p, REC_A_CONTAINER_START, (int)i, n, (int)s, sl->id);
             plan_dep(p, start, create);
             me->ready[n - 1] = start;
+            if (late_stop != SIZE_MAX) {
+                /* Keep the old one until the new one is healthy (or started, without a check). */
+                size_t gate = start;
+                if (svc->healthcheck.present && !svc->healthcheck.disable && svc->healthcheck.test &&
+                    svc->healthcheck.test[0] && strcmp(svc->healthcheck.test[0], "NONE") != 0) {
+                    gate = plan_add(p, REC_A_WAIT_HEALTHY, (int)i, n, -1, svc->name);
+                    p->actions[gate].targets = stk_xcalloc(2, sizeof(char *));
+                    p->actions[gate].targets[0] = stk_xstrdup(sl->id);
+                    plan_dep(p, gate, start);
+                }
+                plan_dep(p, late_stop, gate);
+            }
             free(slotname);
         }
 
