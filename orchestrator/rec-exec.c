@@ -3,8 +3,8 @@
  *
  * Actions whose dependencies are done start at once, up to the parallelism
  * limit; each is one asynchronous driver or plug-in call, written as an intent
- * before it is sent and marked done after it returns. The first failure stops
- * scheduling, the running actions finish, and the pass returns the failure.
+ * before it is sent and marked done after it returns. A failure skips what
+ * depends on it; independent branches go on; the pass returns the first failure.
  * SIGINT cancels the running requests. Dependency conditions are actions too:
  * WAIT_HEALTHY runs the service's health check through the runtime's exec
  * (interval, timeout, retries, start_period as Docker does), WAIT_EXIT polls
@@ -77,6 +77,18 @@ static const char *display(struct exec *x, const struct rec_action *a)
 
 static void schedule(struct exec *x);
 
+/* A failed action's dependants never run; independent branches go on (move forward). */
+static void skip_dependents(struct exec *x, size_t i)
+{
+    for (size_t k = 0; k < x->n_dependents[i]; k++) {
+        struct rec_action *d = &x->plan->actions[x->dependents[i][k]];
+        if (d->state != REC_AS_PENDING)
+            continue;
+        d->state = REC_AS_SKIPPED;
+        skip_dependents(x, x->dependents[i][k]);
+    }
+}
+
 /* Records the end of action I (ERR NULL: success), then schedules what it unblocks. */
 static void finish(struct exec *x, size_t i, const struct stk_err *err)
 {
@@ -91,6 +103,7 @@ static void finish(struct exec *x, size_t i, const struct stk_err *err)
         rec__intent_end(x->env, a->intent, err, NULL);
     if (err && err->code) {
         a->state = REC_AS_FAILED;
+        skip_dependents(x, i);
         if (!x->failed) {
             x->failed = 1;
             x->plan->failure = *err;
@@ -814,7 +827,7 @@ static void start_action(struct exec *x, size_t i)
 
 static void schedule(struct exec *x)
 {
-    if (x->failed || x->interrupted)
+    if (x->interrupted)
         return;
     for (size_t i = 0; i < x->plan->n_actions; i++) {
         struct rec_action *a = &x->plan->actions[i];
@@ -823,7 +836,7 @@ static void schedule(struct exec *x)
         if (a->state != REC_AS_PENDING || a->waiting)
             continue;
         start_action(x, i);
-        if (x->failed || x->interrupted)
+        if (x->interrupted)
             return;
     }
 }

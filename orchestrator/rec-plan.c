@@ -211,14 +211,25 @@ static char *diff_reason(const char *old_json, const char *new_json)
                 if (!json_object_get(v, k2))
                     stk_strv_pushf(&keys, "%s.%s", k, k2);
             }
+        } else if (!ov && json_is_object(v) && json_object_size(v)) {
+            const char *k2;
+            json_t *v2;
+            json_object_foreach(v, k2, v2) stk_strv_pushf(&keys, "%s.%s", k, k2);
         } else {
             stk_strv_push(&keys, k);
         }
     }
     json_object_foreach(a, k, v)
     {
-        if (!json_object_get(b, k))
+        if (json_object_get(b, k))
+            continue;
+        if (json_is_object(v) && json_object_size(v)) {
+            const char *k2;
+            json_t *v2;
+            json_object_foreach(v, k2, v2) stk_strv_pushf(&keys, "%s.%s", k, k2);
+        } else {
             stk_strv_push(&keys, k);
+        }
     }
     stk_strv_sort(&keys);
     stk_buf_puts(&out, "config hash changed");

@@ -145,9 +145,9 @@ int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_pla
 /*
  * Executes PLAN on env->loop: actions whose dependencies are done run in
  * parallel (at most OPTS->parallel), each as one asynchronous driver or
- * plug-in call recorded as an intent. The first failure stops scheduling; the
- * actions already running finish; the error names the action and the
- * service. SIGINT cancels what runs. Returns 0 or the failure's code.
+ * plug-in call recorded as an intent. A failed action's dependants are
+ * skipped while independent branches go on (move forward, never retry); the
+ * error returned is the first failure's, naming the action and the service. SIGINT cancels what runs. Returns 0 or the failure's code.
  */
 int rec_plan_apply(struct rec_env *env, struct rec_plan *plan, const struct rec_apply_opts *opts,
                    struct stk_err *err);
