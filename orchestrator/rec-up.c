@@ -30,8 +30,6 @@
 
 /* ---- intents ----------------------------------------------------------------------------- */
 
-static int intent_counter;
-
 int rec__intent_begin(struct rec_env *env, const char *project, const char *action,
                       const char *object, int64_t *ret_seq, struct stk_err *err)
 {
@@ -39,9 +37,11 @@ int rec__intent_begin(struct rec_env *env, const char *project, const char *acti
 
     if (store_intent_begin(env->store, project, action, object, ret_seq, err) < 0)
         return err->code;
-    intent_counter++;
-    /* Fault injection (crash tests): abort right after intent N is recorded. */
-    if (fault && atoi(fault) == 2 * intent_counter - 1)
+    if (env->intents++ == 0)
+        env->first_intent = *ret_seq;
+    /* Fault injection (crash tests): abort at boundary N = 2k-1, right after intent k is
+     * recorded and before the runtime call is sent... */
+    if (fault && atoi(fault) == 2 * (int)env->intents - 1)
         abort();
     return 0;
 }
@@ -51,8 +51,8 @@ int rec__intent_end(struct rec_env *env, int64_t seq, const struct stk_err *fail
 {
     const char *fault = getenv("STACK_FAULT_INTENT");
 
-    /* ... and right after the runtime call returned, before the intent is marked done. */
-    if (fault && atoi(fault) == 2 * intent_counter)
+    /* ... or N = 2k, after the call returned and before the intent is marked done. */
+    if (fault && atoi(fault) == 2 * (int)(seq - env->first_intent + 1))
         abort();
     return store_intent_end(env->store, seq, failure && failure->code ? failure->msg : NULL, err);
 }

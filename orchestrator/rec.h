@@ -39,6 +39,8 @@ struct rec_env {
     FILE *progress; /* where progress lines go (stderr), NULL for none */
     unsigned long mutations; /* runtime and plug-in calls that change something, counted */
     unsigned long reads;     /* calls that only observe */
+    unsigned intents;        /* intents recorded by this process (fault injection counts them) */
+    int64_t first_intent;    /* store sequence number of this process's first intent */
 };
 
 struct rec_up_opts {
