@@ -393,7 +393,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
     struct rt_sync hs = RT_SYNC_INIT;
     struct world w;
     struct svc_plan *sp = NULL;
-    size_t *order = NULL, *net_create = NULL;
+    size_t *order = NULL, *net_create = NULL, first_repair = 0;
     enum rt_isolation *iso = NULL;
     int r;
 
@@ -754,6 +754,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
     }
 
     /* 6. Orphans, and what an interrupted pass left. */
+    first_repair = p->n_actions;
     for (size_t c = 0; c < w.obs.n; c++) {
         const struct rt_container_info *ci = &w.obs.items[c];
         const char *s = label(ci, RT_LABEL_SERVICE);
@@ -789,6 +790,14 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             continue;
         plan_change(p, "remove", sb->id, "a network sandbox without a container");
         plan_sandbox_remove(p, &w, sb->id);
+    }
+    /* Repairs come first: a leftover endpoint may hold a port the new ones publish. */
+    for (size_t a = 0; a < first_repair; a++) {
+        if (p->actions[a].kind != REC_A_ENDPOINT_CONNECT)
+            continue;
+        for (size_t b = first_repair; b < p->n_actions; b++)
+            if (p->actions[b].kind == REC_A_SANDBOX_REMOVE)
+                plan_dep(p, a, b);
     }
     *ret_plan = p;
     p = NULL;

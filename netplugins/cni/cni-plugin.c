@@ -1096,6 +1096,17 @@ static int cni_sandbox_create(struct net_ctx *ctx, const struct net_sandbox_spec
     free(hosts);
     free(resolv);
     /*
+     * The record goes first, so that a crash while the namespace is being
+     * pinned still leaves a sandbox that list reports and remove releases.
+     */
+    spath = net__cni_sandbox_path(p, spec->id);
+    ret = net__cni_json_save(spath, r->rec, err);
+    free(spath);
+    if (ret < 0) {
+        stk_err_wrap(err, "create sandbox '%s'", spec->id);
+        return req_abort(r, ret);
+    }
+    /*
      * Endpoints recorded for a namespace that is gone (the run dir did not
      * survive a reboot) hold IPAM allocations in the state dir: DEL them first.
      */

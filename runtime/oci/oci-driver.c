@@ -1467,16 +1467,39 @@ static int pid_alive(int pid)
     return alive;
 }
 
+static void delete_runtime(struct oci_req *r);
+
 static void delete_poll_cb(uv_timer_t *t)
 {
     struct oci_req *r = t->data;
 
+    if (r->conmon_pid <= 0) {
+        char *pidf = rt__oci_cdir(r->base.ctx, r->id, "conmon.pid");
+        long pid;
+        if (read_int_file(pidf, &pid) == 0)
+            r->conmon_pid = (int)pid;
+        free(pidf);
+        if (r->conmon_pid <= 0 && r->waited_ms < 1000 && !exit_file_present(r)) {
+            /* An interrupted create's monitor may not have written its PID yet. */
+            r->waited_ms += OCI_POLL_MS;
+            uv_timer_start(&r->timer, delete_poll_cb, OCI_POLL_MS, 0);
+            return;
+        }
+    }
     /* Wait for the monitor to write the exit file and go, so that nothing is left behind. */
     if (!pid_alive(r->conmon_pid) || r->waited_ms >= OCI_KILL_WAIT_MS) {
         delete_cleanup(r);
         return;
     }
     r->waited_ms += OCI_POLL_MS;
+    /*
+     * A monitor that outlives the delete is still creating the container (an
+     * interrupted create whose monitor went on): delete again once it has.
+     */
+    if (r->waited_ms % 500 == 0) {
+        delete_runtime(r);
+        return;
+    }
     uv_timer_start(&r->timer, delete_poll_cb, OCI_POLL_MS, 0);
 }
 
@@ -1508,10 +1531,31 @@ static void delete_cb(int64_t exit_status, int term_signal, const struct stk_buf
             return;
         }
     }
-    if (read_int_file(pidf, &pid) == 0)
+    if (r->conmon_pid <= 0 && read_int_file(pidf, &pid) == 0)
         r->conmon_pid = (int)pid;
     free(pidf);
+    if (!stk_path_exists(r->cdir)) {
+        delete_cleanup(r);
+        return;
+    }
     delete_poll_cb(&r->timer);
+}
+
+static void delete_runtime(struct oci_req *r)
+{
+    struct stk_strv argv;
+    struct rt__spawn_opts so;
+
+    runtime_argv(r->base.ctx, &argv, "delete");
+    stk_strv_push(&argv, "--force");
+    stk_strv_push(&argv, r->id);
+    memset(&so, 0, sizeof(so));
+    so.argv = argv.v;
+    so.capture = 1;
+    so.timeout_ms = OCI_RUNTIME_TIMEOUT_MS;
+    if (rt__oci_spawn(r->base.ctx->loop, &so, delete_cb, r, &r->proc, &r->err) < 0)
+        oci_req_finish(r);
+    stk_strv_release(&argv);
 }
 
 static int oci_delete(struct rt_ctx *ctx, const char *id, rt_done_fn *done, void *userdata,

@@ -52,6 +52,8 @@ static const char *write_stack(const char *client_cmd)
     return itest_write(&T, "stack.yaml", text);
 }
 
+#define LOOP "[\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1 & wait $$!; done\"]"
+
 #define CLIENT_LOOP                                                                                \
     "[\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do wget -q -O - http://web/; "           \
     "sleep 1 & wait $$!; done\"]"
@@ -136,10 +138,17 @@ Test(integration, up_serves_page_resolves_names_and_is_idempotent, .init = setup
     free(out);
     free(err);
 
-    /* A second up with nothing changed touches nothing. */
+    /* A second up with nothing changed touches nothing: no mutating runtime call, counted. */
     before = runtime_ids();
     rc = itest_stack(&T, &out, &err, "up -d -f '%s'", file);
     cr_assert_eq(rc, 0, "second up failed: %s", err);
+    free(out);
+    free(err);
+    setenv("STACK_STATS", "1", 1);
+    rc = itest_stack(&T, &out, &err, "up -d -f '%s'", file);
+    unsetenv("STACK_STATS");
+    cr_assert_eq(rc, 0, "third up failed: %s", err);
+    cr_assert(strstr(err, "stats: 0 mutating calls"), "up made mutating calls: %s", err);
     after = runtime_ids();
     cr_assert_str_eq(before, after, "the second up changed containers");
     cr_assert_null(strstr(err, "Creating"), "second up created something: %s", err);
@@ -232,4 +241,95 @@ Test(integration, partial_failure_is_recorded_and_down_removes_it, .init = setup
                      T.state_dir, T.run_dir, T.run_dir);
     cr_assert_str_eq(after, "", "down left: %s", after);
     free(after);
+}
+
+/*
+ * Crash safety with real runc and CNI: `up` aborts at an intent boundary
+ * (STACK_FAULT_INTENT), the next `up` converges to one running container per
+ * slot, and `down` leaves the host as it found it.
+ */
+Test(integration, crash_at_intent_boundaries_then_converge, .init = setup, .fini = teardown,
+     .timeout = 900)
+{
+    static const int boundaries[] = {1, 4, 7, 10, 13, 16, 17, 20};
+    char *out = NULL, *err = NULL, *before, *after;
+    const char *file;
+    int rc;
+
+    {
+        /* Four services: a chain, a published port, and a joiner of web's namespace. */
+        char text[4096];
+        snprintf(text, sizeof(text),
+                 "name: %s\n"
+                 "services:\n"
+                 "  db:\n    image: %s\n    command: " LOOP
+                 "\n"
+                 "  web:\n    image: %s\n    command: " LOOP
+                 "\n    depends_on: [db]\n    ports: [\"%d:80\"]\n"
+                 "  side:\n    image: %s\n    command: " LOOP
+                 "\n    network_mode: service:web\n"
+                 "  worker:\n    image: %s\n    command: " LOOP "\n    depends_on: [web]\n",
+                 T.project, itest_image(), itest_image(), T.port, itest_image(), itest_image());
+        file = itest_write(&T, "crash.yaml", text);
+    }
+    /* Warm-up, then the "before" snapshot. */
+    rc = itest_stack(&T, &out, &err, "up -d -f '%s'", file);
+    cr_assert_eq(rc, 0, "warm-up: %s", err);
+    free(out);
+    free(err);
+    rc = itest_stack(&T, &out, &err, "down -f '%s'", file);
+    cr_assert_eq(rc, 0, "warm-up down: %s", err);
+    free(out);
+    free(err);
+    before = itest_host_snapshot(&T);
+
+    for (size_t k = 0; k < sizeof(boundaries) / sizeof(boundaries[0]); k++) {
+        char *ps = NULL;
+        setenv("STACK_FAULT_INTENT", "0", 1);
+        {
+            char v[16];
+            snprintf(v, sizeof(v), "%d", boundaries[k]);
+            setenv("STACK_FAULT_INTENT", v, 1);
+        }
+        rc = itest_stack(&T, &out, &err, "up -d -f '%s'", file);
+        unsetenv("STACK_FAULT_INTENT");
+        cr_assert_neq(rc, 0, "boundary %d: up did not abort", boundaries[k]);
+        free(out);
+        free(err);
+        rc = itest_stack(&T, &out, &err, "up -d -f '%s'", file);
+        cr_assert_eq(rc, 0, "boundary %d: up after the crash failed: %s", boundaries[k], err);
+        free(out);
+        free(err);
+        rc = itest_stack(&T, &ps, &err, "ps -f '%s'", file);
+        free(err);
+        {
+            const char *svcs[] = {"db", "web", "side", "worker"};
+            int lines = 0;
+            for (const char *l = ps; (l = strchr(l, '\n')); l++)
+                lines++;
+            cr_assert_eq(lines, 5, "boundary %d: ps shows %d lines:\n%s", boundaries[k], lines,
+                         ps);
+            for (int i = 0; i < 4; i++) {
+                char name[128];
+                const char *at;
+                snprintf(name, sizeof(name), "%s-%s-1 ", T.project, svcs[i]);
+                at = strstr(ps, name);
+                cr_assert_not_null(at, "boundary %d: no %s:\n%s", boundaries[k], name, ps);
+                cr_assert(strstr(at, " running ") && strstr(at, " running ") < strchr(at, '\n'),
+                          "boundary %d: %s not running:\n%s", boundaries[k], name, ps);
+            }
+        }
+        free(ps);
+        rc = itest_stack(&T, &out, &err, "down -f '%s'", file);
+        cr_assert_eq(rc, 0, "boundary %d: down: %s", boundaries[k], err);
+        free(out);
+        free(err);
+        after = itest_host_snapshot(&T);
+        if (strcmp(before, after) != 0)
+            itest_snapshot_diff(before, after);
+        cr_assert_str_eq(before, after, "boundary %d: down left something behind",
+                         boundaries[k]);
+        free(after);
+    }
+    free(before);
 }
