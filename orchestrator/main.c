@@ -43,6 +43,8 @@ struct cli {
     const char *project_name;
     const char *platform;
     int strict;
+    struct stk_strv profiles;
+    struct stk_strv env_files;
     /* the environment a command builds */
     uv_loop_t loop;
     int loop_init;
@@ -59,13 +61,16 @@ static void usage(FILE *out)
           "\n"
           "Commands:\n"
           "  up [-d] [-f FILE]... [-p NAME] [--remove-orphans] [--dry-run] [--parallel N]\n"
-          "     [--timeout SECONDS]                               create and start the stack\n"
+          "     [--timeout SECONDS] [--wait]                      create and start the stack\n"
           "  plan [-f FILE]... [-p NAME] [--format table|json]    show what up would change\n"
           "  events [-p NAME] [--since REV] [--follow] [--format json]   the event log\n"
           "  down [-f FILE]... [-p NAME]                          stop and remove everything\n"
           "  ps [-f FILE]... [-p NAME]                            list the stack's containers\n"
           "  logs [-f FILE]... [-p NAME] [--follow] [SERVICE]     show container output\n"
-          "  config [-f FILE]... [-q] [--format json] [--services] [--hash SERVICE|*]\n"
+          "  config [-f FILE]... [-q] [--format yaml|json] [--services] [--profiles]\n"
+          "         [--hash SERVICE|*]                            the normalised model\n"
+          "  Project options: -f FILE, -p NAME, --profile P, --env-file F, --strict,\n"
+          "                   --platform windows|linux (validation rules; default: the host)\n"
           "  image load PATH | image ls | image rm REF            manage the local image store\n"
           "  info                                                 show the runtime and host\n"
           "  version                                              show the version\n",
@@ -152,9 +157,23 @@ static int load_project(struct cli *cli, struct spec_project **ret, int quiet_wa
     opts.files = (const char *const *)cli->files.v;
     opts.project_name = cli->project_name;
     opts.strict = cli->strict;
+#ifdef _WIN32
+    opts.platform = SPEC_PLATFORM_WINDOWS;
+#else
     opts.platform = SPEC_PLATFORM_LINUX;
+#endif
     if (cli->platform && strcmp(cli->platform, "windows") == 0)
         opts.platform = SPEC_PLATFORM_WINDOWS;
+    else if (cli->platform && strcmp(cli->platform, "linux") == 0)
+        opts.platform = SPEC_PLATFORM_LINUX;
+    else if (cli->platform) {
+        stk_log_error("--platform: '%s' is not 'windows' or 'linux'", cli->platform);
+        return -EXIT_SPEC;
+    }
+    if (cli->profiles.n)
+        opts.profiles = (const char *const *)cli->profiles.v;
+    if (cli->env_files.n)
+        opts.env_files = (const char *const *)cli->env_files.v;
     r = spec_project_load(&opts, ret, &diag, &err);
     for (size_t i = 0; i < diag.n; i++) {
         char *line;
@@ -300,6 +319,8 @@ static int parse_project_opts(struct cli *cli, int argc, char **argv, const char
         {"project-name", required_argument, NULL, 'p'},
         {"strict", no_argument, NULL, 1000},
         {"platform", required_argument, NULL, 1001},
+        {"profile", required_argument, NULL, 1002},
+        {"env-file", required_argument, NULL, 1003},
         {"help", no_argument, NULL, 'h'},
     };
 
@@ -324,6 +345,12 @@ static int parse_project_opts(struct cli *cli, int argc, char **argv, const char
         case 1001:
             cli->platform = optarg;
             break;
+        case 1002:
+            stk_strv_push(&cli->profiles, optarg);
+            break;
+        case 1003:
+            stk_strv_push(&cli->env_files, optarg);
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -344,7 +371,7 @@ struct up_args {
     int json;
     long parallel;
     long timeout_s;
-    int bad;
+    int wait;
 };
 
 static int up_opt(int c, const char *arg, void *ud)
@@ -375,6 +402,9 @@ static int up_opt(int c, const char *arg, void *ud)
             stk_log_error("--timeout: '%s' is not a number of seconds", arg);
             return -1;
         }
+        break;
+    case 2005:
+        a->wait = 1;
         break;
     case 2004:
         if (strcmp(arg, "json") == 0)
@@ -414,6 +444,7 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
                                            {"parallel", required_argument, NULL, 2002},
                                            {"timeout", required_argument, NULL, 2003},
                                            {"format", required_argument, NULL, 2004},
+                                           {"wait", no_argument, NULL, 2005},
                                            {NULL, 0, NULL, 0}};
     struct up_args a;
     struct rec_up_opts opts = {0};
@@ -438,6 +469,9 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
     opts.json = a.json;
     opts.parallel = (unsigned)a.parallel;
     opts.timeout_ms = (uint64_t)a.timeout_s * 1000;
+    opts.wait = a.wait;
+    if (a.wait)
+        a.detach = 1; /* compose: --wait implies detached */
     if (rec_up(&env, p, &opts, &err) < 0) {
         print_stats(&env);
         r = fail(&err, a.dry_run ? "plan" : "up");
@@ -545,6 +579,7 @@ out:
 struct config_args {
     int quiet;
     int services;
+    int profiles;
     const char *hash;
     const char *format;
 };
@@ -566,6 +601,9 @@ static int config_opt(int c, const char *arg, void *ud)
     case 4002:
         a->format = arg;
         return 0;
+    case 4003:
+        a->profiles = 1;
+        return 0;
     }
     return -1;
 }
@@ -576,17 +614,44 @@ static int cmd_config(struct cli *cli, int argc, char **argv)
                                           {"services", no_argument, NULL, 4000},
                                           {"hash", required_argument, NULL, 4001},
                                           {"format", required_argument, NULL, 4002},
+                                          {"profiles", no_argument, NULL, 4003},
                                           {NULL, 0, NULL, 0}};
-    struct config_args a = {0, 0, NULL, "json"};
+    struct config_args a = {0, 0, 0, NULL, "yaml"};
     struct spec_project *p = NULL;
     int r;
 
     if (parse_project_opts(cli, argc, argv, "q", longs, config_opt, &a) < 0)
         return EXIT_SPEC;
+    if (strcmp(a.format, "yaml") != 0 && strcmp(a.format, "json") != 0) {
+        stk_log_error("--format: '%s' is not 'yaml' or 'json'", a.format);
+        return EXIT_SPEC;
+    }
     if ((r = load_project(cli, &p, 0)) < 0)
         return -r;
     if (a.quiet) {
         /* validation only */
+    } else if (a.profiles) {
+        /* Every profile named in the files, enabled or not, sorted and once each. */
+        struct stk_strv all = STK_STRV_INIT;
+        stk_strv_init(&all);
+        for (size_t i = 0; i < p->n_services; i++)
+            for (size_t k = 0; p->services[i].profiles && p->services[i].profiles[k]; k++)
+                if (!stk_strv_contains(&all, p->services[i].profiles[k]))
+                    stk_strv_push(&all, p->services[i].profiles[k]);
+        for (size_t i = 0; i < p->n_disabled_services; i++)
+            for (size_t k = 0; p->disabled_services[i].profiles &&
+                               p->disabled_services[i].profiles[k];
+                 k++)
+                if (!stk_strv_contains(&all, p->disabled_services[i].profiles[k]))
+                    stk_strv_push(&all, p->disabled_services[i].profiles[k]);
+        stk_strv_sort(&all);
+        for (size_t i = 0; i < all.n; i++)
+            printf("%s\n", all.v[i]);
+        stk_strv_release(&all);
+    } else if (strcmp(a.format, "yaml") == 0 && !a.services && !a.hash) {
+        char *y = spec_project_to_yaml(p);
+        fputs(y, stdout);
+        free(y);
     } else if (a.services) {
         for (size_t i = 0; i < p->n_services; i++)
             printf("%s\n", p->services[i].name);
@@ -837,6 +902,8 @@ int main(int argc, char **argv)
     cli.runtime = getenv("STACK_RUNTIME") ? getenv("STACK_RUNTIME") : "oci";
     cli.network = getenv("STACK_NETWORK_PLUGIN") ? getenv("STACK_NETWORK_PLUGIN") : "cni";
     stk_strv_init(&cli.files);
+    stk_strv_init(&cli.profiles);
+    stk_strv_init(&cli.env_files);
     /* Long HCS calls and layer unpacking run on the threadpool (DESIGN.md §2). */
     setenv("UV_THREADPOOL_SIZE", "16", 0);
     signal(SIGPIPE, SIG_IGN);
@@ -899,5 +966,7 @@ int main(int argc, char **argv)
         r = EXIT_SPEC;
     }
     stk_strv_release(&cli.files);
+    stk_strv_release(&cli.profiles);
+    stk_strv_release(&cli.env_files);
     return r;
 }

@@ -380,6 +380,7 @@ struct svc_plan {
     char **ids;        /* per replica: the container id (kept or new), borrowed */
     int *slots;        /* per replica: plan slot, -1 when kept */
     size_t *sandbox;   /* per replica: the action that makes the sandbox usable, or SIZE_MAX */
+    int replaced;      /* a container of this service is created or recreated in this plan */
     size_t healthy;    /* WAIT_HEALTHY gate (one per service), SIZE_MAX until made */
     size_t completed;  /* WAIT_EXIT gate, SIZE_MAX until made */
     char hash[65];     /* spec hash */
@@ -618,6 +619,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             }
             me->ids[n - 1] = sl->id;
             me->slots[n - 1] = (int)s;
+            me->replaced = 1;
             if (!p->changes || p->n_changes == 0 ||
                 strcmp(p->changes[p->n_changes - 1].what, slotname) != 0)
                 plan_change(p, "create", slotname, "not found");
@@ -727,6 +729,17 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                 gate = ds->completed;
             }
             for (int n = 0; n < me->n; n++) {
+                if (me->ready[n] == SIZE_MAX && dep->restart && ds->replaced && me->ids[n]) {
+                    /* depends_on restart: true — restart this one after its dependency changed. */
+                    size_t stop = plan_add(p, REC_A_CONTAINER_STOP, (int)i, n + 1, -1, me->ids[n]);
+                    char *what = stk_xasprintf("%s-%d", svc->name, n + 1);
+                    p->actions[stop].grace_ms = grace;
+                    me->ready[n] = plan_add(p, REC_A_CONTAINER_START, (int)i, n + 1, -1, me->ids[n]);
+                    plan_dep(p, me->ready[n], stop);
+                    plan_change(p, "restart", what,
+                                "its dependency was replaced (depends_on restart: true)");
+                    free(what);
+                }
                 if (me->ready[n] == SIZE_MAX)
                     continue;
                 if (gate != SIZE_MAX) {
@@ -751,6 +764,20 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             free(what);
             plan_remove(p, &w, ci, (int)i, grace, NULL);
         }
+    }
+
+    /* --wait: every service with a health check ends healthy. */
+    for (size_t i = 0; opts && opts->wait && i < project->n_services; i++) {
+        const struct spec_healthcheck *hc = &project->services[i].healthcheck;
+        struct svc_plan *me = &sp[i];
+        if (!hc->present || hc->disable || !hc->test || !hc->test[0] ||
+            strcmp(hc->test[0], "NONE") == 0 || me->healthy != SIZE_MAX || me->n == 0)
+            continue;
+        me->healthy = plan_add(p, REC_A_WAIT_HEALTHY, (int)i, 0, -1, project->services[i].name);
+        p->actions[me->healthy].targets = stk_strv_dup(me->ids);
+        for (int q = 0; q < me->n; q++)
+            if (me->ready[q] != SIZE_MAX)
+                plan_dep(p, me->healthy, me->ready[q]);
     }
 
     /* 6. Orphans, and what an interrupted pass left. */

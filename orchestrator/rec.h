@@ -49,6 +49,7 @@ struct rec_up_opts {
     int json;            /* with dry_run: print the plan as JSON */
     unsigned parallel;   /* at most this many actions at once; 0: unlimited */
     uint64_t timeout_ms; /* per action; 0: the defaults */
+    int wait;            /* --wait: also wait until every service with a health check is healthy */
 };
 
 /*

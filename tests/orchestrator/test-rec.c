@@ -506,3 +506,91 @@ Test(rec, failure_in_the_middle_is_recorded_and_resumed, .init = setup, .fini = 
     }
     spec_project_free(p);
 }
+
+Test(rec, wait_fails_on_an_unhealthy_service, .init = setup, .fini = teardown)
+{
+    struct spec_project *p = rec_fixture_load(
+        &F, "services:\n  db:\n    image: @IMAGE@\n    command: " LOOP_CMD "\n"
+            "    healthcheck:\n      test: [\"CMD-SHELL\", \"probe\"]\n      interval: 10ms\n"
+            "      retries: 2\n");
+    struct rec_up_opts o = {0};
+    struct stk_err err = STK_ERR_INIT;
+
+    /* Without --wait, up does not look at health. */
+    cr_assert_eq(rt_fake_script_exec(F.rt, "db", "/bin/sh -c probe", 1, "", 0, 0, &err), 0);
+    cr_assert_eq(rec_up(&F.env, p, &o, &err), 0, "%s", err.msg);
+    cr_assert_eq(rt_fake_calls(F.rt, RT_FAKE_OP_EXEC), 0);
+    o.wait = 1;
+    cr_assert_lt(rec_up(&F.env, p, &o, &err), 0);
+    cr_assert(strstr(err.msg, "unhealthy"), "%s", err.msg);
+    cr_assert_eq(rt_fake_calls(F.rt, RT_FAKE_OP_EXEC), 2, "retries: 2 checks");
+    rt_fake_fail_clear(F.rt, NULL);
+    spec_project_free(p);
+}
+
+Test(rec, depends_on_restart_true_restarts_the_dependant, .init = setup, .fini = teardown)
+{
+#define RESTART_BASE                                                                               \
+    "services:\n  db:\n    image: @IMAGE@\n    command: " LOOP_CMD "\n%s"                       \
+    "  app:\n    image: @IMAGE@\n    command: " LOOP_CMD "\n"                                     \
+    "    depends_on:\n      db:\n        condition: service_started\n"                            \
+    "        restart: true\n"
+    char yaml[1024];
+    struct spec_project *p;
+    struct stk_err err = STK_ERR_INIT;
+    struct rec_plan *pl;
+    char *app;
+
+    snprintf(yaml, sizeof(yaml), RESTART_BASE, "");
+    p = rec_fixture_load(&F, yaml);
+    cr_assert_eq(up(p, &err), 0, "%s", err.msg);
+    app = rec_fixture_id(&F, "app", 1);
+    spec_project_free(p);
+    snprintf(yaml, sizeof(yaml), RESTART_BASE, "    environment: {X: \"1\"}\n");
+    p = rec_fixture_load(&F, yaml);
+    pl = plan(p, 0);
+    cr_assert(plan_has(pl, "recreate", "db-1"));
+    cr_assert(plan_has(pl, "restart", "app-1"));
+    rec_plan_free(pl);
+    rt_fake_calls_reset(F.rt, NULL);
+    cr_assert_eq(up(p, &err), 0, "%s", err.msg);
+    {
+        char *again = rec_fixture_id(&F, "app", 1);
+        cr_assert_str_eq(again, app, "app is restarted, not recreated");
+        free(again);
+    }
+    cr_assert_eq(rt_fake_calls(F.rt, RT_FAKE_OP_STOP), 2, "old db and app stopped");
+    cr_assert_eq(rt_fake_calls(F.rt, RT_FAKE_OP_START), 2, "new db and app started");
+    cr_assert_eq(rec_fixture_count(&F, NULL, "running"), 2);
+    free(app);
+    spec_project_free(p);
+}
+
+Test(rec, events_are_appended_with_revisions, .init = setup, .fini = teardown)
+{
+    struct spec_project *p = rec_fixture_load(&F, scaled(2));
+    struct stk_err err = STK_ERR_INIT;
+    struct store_event *ev = NULL;
+    size_t n = 0, starts = 0;
+
+    cr_assert_eq(up(p, &err), 0, "%s", err.msg);
+    cr_assert_eq(store_event_list(F.store, "t", 0, &ev, &n, &err), 0);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            cr_assert_gt(ev[i].rev, ev[i - 1].rev, "revisions increase");
+        starts += strcmp(ev[i].kind, "container.start") == 0;
+        store_event_release(&ev[i]);
+    }
+    free(ev);
+    cr_assert_eq(starts, 2);
+    /* --since: only what came after. */
+    cr_assert_eq(rec_down(&F.env, "t", &err), 0);
+    cr_assert_eq(store_event_list(F.store, "t", (int64_t)n, &ev, &n, &err), 0);
+    cr_assert_eq(n, 2, "two removals after the starts");
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_str_eq(ev[i].kind, "container.remove");
+        store_event_release(&ev[i]);
+    }
+    free(ev);
+    spec_project_free(p);
+}
