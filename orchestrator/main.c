@@ -67,6 +67,8 @@ static void usage(FILE *out)
           "  down [-f FILE]... [-p NAME]                          stop and remove everything\n"
           "  ps [-f FILE]... [-p NAME]                            list the stack's containers\n"
           "  logs [-f FILE]... [-p NAME] [--follow] [SERVICE]     show container output\n"
+          "  exec [-f FILE]... [--index N] SERVICE CMD [ARG]...   run a command in a container\n"
+          "  top [SERVICE] | inspect [SERVICE]                    processes (host PIDs), details\n"
           "  config [-f FILE]... [-q] [--format yaml|json] [--services] [--profiles]\n"
           "         [--hash SERVICE|*]                            the normalised model\n"
           "  Project options: -f FILE, -p NAME, --profile P, --env-file F, --strict,\n"
@@ -759,6 +761,59 @@ static int cmd_info(struct cli *cli)
     return r;
 }
 
+static int index_opt(int c, const char *arg, void *ud)
+{
+    char *end;
+
+    if (c != 6000)
+        return -1;
+    *(int *)ud = (int)strtol(arg, &end, 10);
+    if (*end || *(int *)ud < 1) {
+        stk_log_error("--index: '%s' is not a replica number", arg);
+        return -1;
+    }
+    return 0;
+}
+
+/* exec, top and inspect: commands on a project's running containers. */
+static int cmd_view(struct cli *cli, int argc, char **argv)
+{
+    static const struct option longs[] = {{"index", required_argument, NULL, 6000},
+                                          {NULL, 0, NULL, 0}};
+    struct stk_err err = STK_ERR_INIT;
+    struct rec_env env;
+    char *name = NULL;
+    int idx, number = 1, r, status = 0;
+    const char *cmd = argv[0];
+
+    if ((idx = parse_project_opts(cli, argc, argv, "", longs, index_opt, &number)) < 0)
+        return EXIT_SPEC;
+    if (strcmp(cmd, "exec") == 0 && argc - idx < 2) {
+        stk_log_error("usage: stack exec [-f FILE] [-p NAME] [--index N] SERVICE COMMAND [ARG]...");
+        return EXIT_SPEC;
+    }
+    if ((r = project_name(cli, &name)) < 0)
+        return -r;
+    if ((r = env_open(cli, &env, 1, 0)) != 0)
+        goto out;
+    if (strcmp(cmd, "exec") == 0) {
+        if (rec_exec(&env, name, argv[idx], number, argv + idx + 1, stdout, &status, &err) < 0)
+            r = fail(&err, "exec");
+        else
+            r = status;
+    } else if (strcmp(cmd, "top") == 0) {
+        if (rec_top(&env, name, idx < argc ? argv[idx] : NULL, stdout, &err) < 0)
+            r = fail(&err, "top");
+    } else if (rec_inspect(&env, name, idx < argc ? argv[idx] : NULL, stdout, &err) < 0) {
+        r = fail(&err, "inspect");
+    }
+out:
+    free(name);
+    env_close(cli);
+    stk_err_clear(&err);
+    return r;
+}
+
 struct events_args {
     long long since;
     int follow;
@@ -941,6 +996,8 @@ int main(int argc, char **argv)
     argv += optind;
     if (strcmp(cmd, "up") == 0 || strcmp(cmd, "plan") == 0)
         r = cmd_up(&cli, argc, argv);
+    else if (strcmp(cmd, "exec") == 0 || strcmp(cmd, "top") == 0 || strcmp(cmd, "inspect") == 0)
+        r = cmd_view(&cli, argc, argv);
     else if (strcmp(cmd, "events") == 0)
         r = cmd_events(&cli, argc, argv);
     else if (strcmp(cmd, "internal") == 0)

@@ -17,6 +17,7 @@
 #include "common/stk-strv.h"
 #include "orchestrator/rec-internal.h"
 #include "orchestrator/store.h"
+#include "runtime/hcs/hcs.h"
 #include "runtime/image/rt-image.h"
 #include "specs/spec.h"
 
@@ -468,6 +469,31 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
         if (r < 0) {
             stk_err_wrap(err, "service '%s'", svc->name);
             goto out;
+        }
+    }
+
+    /*
+     * 2b. Windows: each image's OS build against the host's, for the resolved
+     * isolation (reference hcs-hns.md §5.3) — refused here, never switched.
+     */
+    if (strcmp(hs.host.os, "windows") == 0) {
+        int edition = rt_hcs_edition_from_string(hs.host.edition);
+        for (size_t i = 0; i < project->n_services; i++) {
+            const struct rt_image *img = p->images[i];
+            r = rt_hcs_check_compat(hs.host.os_build,
+                                    edition < 0 ? RT_HCS_EDITION_SERVER
+                                                : (enum rt_hcs_edition)edition,
+                                    img->os_version, iso[i], project->services[i].image,
+                                    opts && opts->allow_newer_hyperv
+                                        ? RT_HCS_COMPAT_ALLOW_NEWER_HYPERV
+                                        : 0,
+                                    err);
+            if (r < 0) {
+                stk_err_wrap(err, "service '%s'", project->services[i].name);
+                if (r == STK_EIMAGE)
+                    r = err->code = STK_EUNAVAIL;
+                goto out;
+            }
         }
     }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <jansson.h>
 
 #include "common/stk-alloc.h"
 #include "common/stk-strv.h"
@@ -160,6 +161,134 @@ out:
             fclose(srcs[i].f);
     }
     free(srcs);
+    rt_container_list_release(&obs);
+    return r;
+}
+
+/* Finds the container of SERVICE replica NUMBER in OBS; NULL when there is none. */
+static const struct rt_container_info *find_replica(const struct rt_container_list *obs,
+                                                   const char *service, int number)
+{
+    char num[16];
+
+    snprintf(num, sizeof(num), "%d", number);
+    for (size_t i = 0; i < obs->n; i++) {
+        const char *s = rt_container_info_label(&obs->items[i], RT_LABEL_SERVICE);
+        const char *n = rt_container_info_label(&obs->items[i], RT_LABEL_NUMBER);
+        if (s && n && strcmp(s, service) == 0 && strcmp(n, num) == 0 &&
+            obs->items[i].state != RT_STATE_CREATING)
+            return &obs->items[i];
+    }
+    return NULL;
+}
+
+int rec_exec(struct rec_env *env, const char *project, const char *service, int number,
+             char *const *args, FILE *out, int *ret_status, struct stk_err *err)
+{
+    struct rt_container_list obs = {NULL, 0};
+    const struct rt_container_info *ci;
+    struct rt_sync s = RT_SYNC_INIT;
+    struct rt_exec_opts eo;
+    int r;
+
+    if ((r = rec__observe(env, project, &obs, err)) < 0)
+        return r;
+    ci = find_replica(&obs, service, number);
+    if (!ci) {
+        r = stk_err_set(err, STK_ENOENT, 0, "service '%s' has no container %d in project '%s'",
+                        service, number, project);
+        goto out;
+    }
+    if (ci->state != RT_STATE_RUNNING) {
+        r = stk_err_set(err, STK_EINVAL, 0, "container '%s' is not running",
+                        ci->name ? ci->name : ci->id);
+        goto out;
+    }
+    memset(&eo, 0, sizeof(eo));
+    eo.args = (const char *const *)args;
+    eo.capture = 1;
+    r = rt_container_exec(env->rt, ci->id, &eo, rt_sync_done, &s, NULL, err);
+    if ((r = rt_sync_wait(env->loop, &s, r, err)) < 0)
+        goto out;
+    if (s.output)
+        fputs(s.output, out);
+    *ret_status = s.exit_code;
+out:
+    rt_sync_release(&s);
+    rt_container_list_release(&obs);
+    return r;
+}
+
+int rec_top(struct rec_env *env, const char *project, const char *service, FILE *out,
+            struct stk_err *err)
+{
+    struct rt_container_list obs = {NULL, 0};
+    int r, shown = 0;
+
+    if ((r = rec__observe(env, project, &obs, err)) < 0)
+        return r;
+    qsort(obs.items, obs.n, sizeof(*obs.items), cmp_info);
+    for (size_t i = 0; i < obs.n; i++) {
+        const struct rt_container_info *ci = &obs.items[i];
+        const char *svc = rt_container_info_label(ci, RT_LABEL_SERVICE);
+        struct rt_sync s = RT_SYNC_INIT;
+        if ((service && (!svc || strcmp(svc, service) != 0)) || ci->state != RT_STATE_RUNNING)
+            continue;
+        r = rt_container_top(env->rt, ci->id, rt_sync_done, &s, NULL, err);
+        if ((r = rt_sync_wait(env->loop, &s, r, err)) < 0) {
+            rt_sync_release(&s);
+            goto out;
+        }
+        fprintf(out, "%s (isolation %s, host PID %d)\n%s\n", ci->name ? ci->name : ci->id,
+                rt_isolation_to_string(ci->isolation), ci->pid, s.output ? s.output : "");
+        rt_sync_release(&s);
+        shown++;
+    }
+    if (service && !shown)
+        r = stk_err_set(err, STK_ENOENT, 0, "service '%s' has no running container", service);
+out:
+    rt_container_list_release(&obs);
+    return r;
+}
+
+int rec_inspect(struct rec_env *env, const char *project, const char *service, FILE *out,
+                struct stk_err *err)
+{
+    struct rt_container_list obs = {NULL, 0};
+    json_t *arr = json_array();
+    char *text;
+    int r;
+
+    if ((r = rec__observe(env, project, &obs, err)) < 0) {
+        json_decref(arr);
+        return r;
+    }
+    qsort(obs.items, obs.n, sizeof(*obs.items), cmp_info);
+    for (size_t i = 0; i < obs.n; i++) {
+        const struct rt_container_info *ci = &obs.items[i];
+        const char *svc = rt_container_info_label(ci, RT_LABEL_SERVICE);
+        json_t *labels = json_object();
+        if (service && (!svc || strcmp(svc, service) != 0))
+            continue;
+        for (size_t k = 0; k < ci->n_labels; k++)
+            json_object_set_new(labels, ci->labels[k].key, json_string(ci->labels[k].value));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s?, s:s, s:s, s:i, s:I, s:I, s:o?, s:o}", "id", ci->id, "name",
+                           ci->name, "state", rt_state_to_string(ci->state), "isolation",
+                           rt_isolation_to_string(ci->isolation), "pid", ci->pid, "created_ns",
+                           (json_int_t)ci->created_ns, "started_ns", (json_int_t)ci->started_ns,
+                           "exit_code",
+                           ci->has_exit_code ? json_integer(ci->exit_code) : NULL, "labels",
+                           labels));
+    }
+    if (service && json_array_size(arr) == 0) {
+        r = stk_err_set(err, STK_ENOENT, 0, "service '%s' has no containers", service);
+    } else {
+        text = json_dumps(arr, JSON_INDENT(2));
+        fprintf(out, "%s\n", text);
+        free(text);
+    }
+    json_decref(arr);
     rt_container_list_release(&obs);
     return r;
 }

@@ -50,6 +50,7 @@ struct rec_up_opts {
     unsigned parallel;   /* at most this many actions at once; 0: unlimited */
     uint64_t timeout_ms; /* per action; 0: the defaults */
     int wait;            /* --wait: also wait until every service with a health check is healthy */
+    int allow_newer_hyperv; /* lift the same-or-older policy for Hyper-V images (Windows) */
 };
 
 /*
@@ -89,6 +90,26 @@ int rec_ps(struct rec_env *env, const char *project, FILE *out, struct stk_err *
  */
 int rec_logs(struct rec_env *env, const char *project, const char *service, int follow,
              FILE *out, struct stk_err *err);
+
+/*
+ * Runs ARGS (NULL-terminated) in replica NUMBER of SERVICE through the
+ * runtime's exec, prints its output to OUT and stores its exit status in
+ * *RET_STATUS. STK_ENOENT when there is no such container.
+ */
+int rec_exec(struct rec_env *env, const char *project, const char *service, int number,
+             char *const *args, FILE *out, int *ret_status, struct stk_err *err);
+
+/*
+ * Prints the processes of SERVICE's running containers (every service when
+ * NULL) with each container's isolation and host PID (the container's init
+ * for process isolation, the VM worker for hyperv).
+ */
+int rec_top(struct rec_env *env, const char *project, const char *service, FILE *out,
+            struct stk_err *err);
+
+/* Prints SERVICE's containers (all when NULL) as observed, as JSON. */
+int rec_inspect(struct rec_env *env, const char *project, const char *service, FILE *out,
+                struct stk_err *err);
 
 /*
  * Records that container ID exited (called by its monitor through `stack
