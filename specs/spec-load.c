@@ -37,6 +37,7 @@ struct loader {
     char *project_dir;
     struct spec__node *root;
     struct spec_project *project;
+    struct spec__strmap *svc_map; /* service name -> index in project->services */
 };
 
 static void lerr(struct loader *l, const struct spec__node *n, const char *fmt, ...)
@@ -122,11 +123,6 @@ static int key_matches_pattern(const char *pattern, const char *k)
     return 1;
 }
 
-static char *path_join(const char *path, const char *key)
-{
-    return *path ? stk_xasprintf("%s.%s", path, key) : stk_xstrdup(key);
-}
-
 /* Turns a node that failed the schema into null, so that the model builder skips it. */
 static void invalidate(struct spec__node *n)
 {
@@ -143,9 +139,10 @@ static void invalidate(struct spec__node *n)
  * are reported and removed, so that every problem is reported in one pass.
  */
 static void check_shape(struct loader *l, struct spec__node *n, const struct spec__shape *shape,
-                        const char *path)
+                        struct stk_buf *pathbuf)
 {
     unsigned kinds = shape->kinds;
+    const char *path = pathbuf->buf;
 
     if (n->tag && strcmp(n->tag, "!reset") == 0)
         return;
@@ -176,7 +173,7 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
         for (size_t i = 0; i < n->n; i++) {
             const char *k = n->keys[i]->str;
             const struct spec__shape *sub = spec__shape_field(shape, k);
-            char *sub_path = path_join(path, k);
+            size_t mark = pathbuf->len;
             int drop = 0;
             if (n->keys[i]->kind != SPEC__K_STR) {
                 /* compose-go: "non-string key in services: 123" */
@@ -186,7 +183,8 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
                     lerr(l, n->keys[i], "non-string key at top level: %s", k);
                 drop = 1;
             } else if (sub) {
-                check_shape(l, n->items[i], sub, sub_path);
+                stk_buf_printf(pathbuf, "%s%s", mark ? "." : "", k);
+                check_shape(l, n->items[i], sub, pathbuf);
             } else if (strncmp(k, "x-", 2) == 0) {
                 /* Extensions are allowed everywhere and ignored. */
             } else if (shape->closed) {
@@ -200,9 +198,12 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
                      path);
                 drop = 1;
             } else if (shape->values) {
-                check_shape(l, n->items[i], shape->values, sub_path);
+                stk_buf_printf(pathbuf, "%s%s", mark ? "." : "", k);
+                check_shape(l, n->items[i], shape->values, pathbuf);
             }
-            free(sub_path);
+            pathbuf->len = mark;
+            pathbuf->buf[mark] = '\0';
+            path = pathbuf->buf;
             if (drop) {
                 spec__node_remove(n, i);
                 i--;
@@ -210,9 +211,11 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
         }
     } else if (n->kind == SPEC__K_SEQ && shape->items) {
         for (size_t i = 0; i < n->n; i++) {
-            char *sub_path = stk_xasprintf("%s[%zu]", path, i);
-            check_shape(l, n->items[i], shape->items, sub_path);
-            free(sub_path);
+            size_t mark = pathbuf->len;
+            stk_buf_printf(pathbuf, "[%zu]", i);
+            check_shape(l, n->items[i], shape->items, pathbuf);
+            pathbuf->len = mark;
+            pathbuf->buf[mark] = '\0';
         }
     }
 }
@@ -1914,8 +1917,17 @@ static void load_service(struct loader *l, struct spec_service *s, const struct 
 
 /* ---- Project-level checks -------------------------------------------------------------- */
 
-static long service_index(const struct spec_project *p, const char *name)
+/*
+ * Returns the index of service NAME in the project, or -1. After the profiles
+ * are applied the loader keeps a hash index (l->svc_map) so that a project of
+ * a thousand services is checked in linear time.
+ */
+static long service_index(const struct loader *l, const char *name)
 {
+    const struct spec_project *p = l->project;
+
+    if (l->svc_map)
+        return spec__strmap_get(l->svc_map, name);
     for (size_t i = 0; i < p->n_services; i++)
         if (strcmp(p->services[i].name, name) == 0)
             return (long)i;
@@ -1945,7 +1957,7 @@ static int cycle_visit(struct loader *l, size_t i, int *state, size_t *stack, si
     state[i] = 1;
     stack[depth] = i;
     for (size_t j = 0; j < s->n_depends_on; j++) {
-        long t = service_index(p, s->depends_on[j].service);
+        long t = service_index(l, s->depends_on[j].service);
         if (t < 0)
             continue;
         if (state[t] == 1) {
@@ -2772,7 +2784,7 @@ static void apply_profiles(struct loader *l)
     }
     /* A service named explicitly is enabled, and so are its profiles. */
     for (size_t i = 0; l->opts->services && l->opts->services[i]; i++) {
-        long idx = service_index(p, l->opts->services[i]);
+        long idx = service_index(l, l->opts->services[i]);
         if (idx < 0)
             continue;
         for (size_t j = 0; p->services[idx].profiles && p->services[idx].profiles[j]; j++)
@@ -2827,7 +2839,7 @@ static void service_ref(struct loader *l, struct spec_service *s, const char *va
             err_at_pos(l, pos, "service '%s' refers to itself in %s", s->name, key);
             return;
         }
-        if (service_index(p, name) < 0) {
+        if (service_index(l, name) < 0) {
             if (disabled_service(p, name))
                 err_at_pos(l, pos,
                            "service '%s' refers to service '%s' in %s, which is disabled by its "
@@ -2856,7 +2868,7 @@ static void check_references(struct loader *l)
         for (size_t j = 0; j < s->n_depends_on; j++) {
             struct spec_depends *d = &s->depends_on[j];
             const struct spec_service *off;
-            if (service_index(p, d->service) >= 0)
+            if (service_index(l, d->service) >= 0)
                 continue;
             off = disabled_service(p, d->service);
             if (off && !d->required) {
@@ -2910,9 +2922,10 @@ static int is_drive_root(const char *t)
            (t[2] == '\0' || ((t[2] == '\\' || t[2] == '/') && t[3] == '\0'));
 }
 
-static const struct spec_service *find_service(const struct spec_project *p, const char *name)
+static const struct spec_service *find_service(const struct loader *l, const char *name)
 {
-    long i = service_index(p, name);
+    const struct spec_project *p = l->project;
+    long i = service_index(l, name);
 
     return i < 0 ? NULL : &p->services[i];
 }
@@ -2951,7 +2964,7 @@ static void validate_windows_service(struct loader *l, const struct spec_service
     if (s->network_mode && (strncmp(s->network_mode, "service:", 8) == 0 ||
                             strncmp(s->network_mode, "container:", 10) == 0)) {
         const struct spec_service *peer = strncmp(s->network_mode, "service:", 8) == 0
-                                              ? find_service(p, s->network_mode + 8)
+                                              ? find_service(l, s->network_mode + 8)
                                               : NULL;
         if (explicit_hyperv(s) || explicit_hyperv(peer))
             err_at_pos(l, &s->network_mode_pos,
@@ -3105,6 +3118,7 @@ static void loader_release(struct loader *l)
     stk_strv_release(&l->files);
     free(l->project_dir);
     spec__node_free(l->root);
+    spec__strmap_free(l->svc_map);
     spec_project_free(l->project);
 }
 
@@ -3159,7 +3173,12 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
         goto finish;
     spec__strip_reset(l.root);
 
-    check_shape(&l, l.root, spec__schema_root, "");
+    {
+        struct stk_buf path = STK_BUF_INIT;
+        stk_buf_grow(&path, 256);
+        check_shape(&l, l.root, spec__schema_root, &path);
+        stk_buf_release(&path);
+    }
 
     for (size_t i = 0; i < l.root->n; i++) {
         const char *k = l.root->keys[i]->str;
@@ -3184,6 +3203,9 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
         }
     }
     apply_profiles(&l);
+    l.svc_map = spec__strmap_new(l.project->n_services);
+    for (size_t i = 0; i < l.project->n_services; i++)
+        spec__strmap_put(l.svc_map, l.project->services[i].name, i);
     check_references(&l);
     check_cycles(&l);
     load_resources(&l);

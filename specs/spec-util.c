@@ -297,3 +297,63 @@ char *spec__path_clean(const char *p)
         stk_buf_putc(&out, '.');
     return stk_buf_detach(&out, NULL);
 }
+
+static size_t fnv1a(const char *s)
+{
+    size_t h = 1469598103934665603ULL;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+struct spec__strmap *spec__strmap_new(size_t n)
+{
+    struct spec__strmap *m = stk_new0(struct spec__strmap);
+
+    m->cap = 16;
+    while (m->cap < n * 2)
+        m->cap *= 2;
+    m->keys = stk_xcalloc(m->cap, sizeof(*m->keys));
+    m->vals = stk_xcalloc(m->cap, sizeof(*m->vals));
+    return m;
+}
+
+void spec__strmap_put(struct spec__strmap *m, const char *key, size_t val)
+{
+    size_t i;
+
+    if ((m->n + 1) * 2 > m->cap) {
+        struct spec__strmap *big = spec__strmap_new(m->cap);
+        for (size_t j = 0; j < m->cap; j++)
+            if (m->keys[j])
+                spec__strmap_put(big, m->keys[j], m->vals[j]);
+        free(m->keys);
+        free(m->vals);
+        *m = *big;
+        free(big);
+    }
+    for (i = fnv1a(key) & (m->cap - 1); m->keys[i]; i = (i + 1) & (m->cap - 1))
+        if (strcmp(m->keys[i], key) == 0)
+            return;
+    m->keys[i] = key;
+    m->vals[i] = val;
+    m->n++;
+}
+
+long spec__strmap_get(const struct spec__strmap *m, const char *key)
+{
+    for (size_t i = fnv1a(key) & (m->cap - 1); m->keys[i]; i = (i + 1) & (m->cap - 1))
+        if (strcmp(m->keys[i], key) == 0)
+            return (long)m->vals[i];
+    return -1;
+}
+
+void spec__strmap_free(struct spec__strmap *m)
+{
+    if (!m)
+        return;
+    free(m->keys);
+    free(m->vals);
+    free(m);
+}
