@@ -41,9 +41,9 @@ struct spec__node {
     struct spec__node **items; /* maps: the values; sequences: the items */
     size_t n;
     size_t alloc;
-    const char *file; /* borrowed from the loader's file list */
-    int line;         /* 1-based */
-    int col;          /* 1-based */
+    const char *file;           /* borrowed from the loader's file list */
+    int line;                   /* 1-based */
+    int col;                    /* 1-based */
     struct spec__strmap *index; /* maps with many keys: key -> position, built on demand and
                                    dropped on every change; NULL otherwise */
 };

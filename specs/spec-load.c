@@ -735,8 +735,24 @@ build:
         for (char *o = save; o && *o;) {
             char *comma = strchr(o, ',');
             size_t l = comma ? (size_t)(comma - o) : strlen(o);
-            if (l == 2 && strncasecmp(o, "ro", 2) == 0)
+            if (l == 2 && strncasecmp(o, "ro", 2) == 0) {
                 ro = 1;
+            } else if (l == 2 && strncasecmp(o, "rw", 2) == 0) {
+                /* the default */
+            } else if (l > 0) {
+                /*
+                 * z, Z, nocopy and propagation modes are valid (05-services.md) but not
+                 * applied yet; unknown options are ignored as compose-go does.
+                 */
+                char *path = stk_xasprintf("services.%s.volumes option '%.*s'", c->name, (int)l, o);
+                if (l <= 8 && (strncmp(o, "z", l) == 0 || strncmp(o, "Z", l) == 0 ||
+                               strncmp(o, "nocopy", l) == 0 || strncmp(o, "shared", l) == 0 ||
+                               strncmp(o, "rshared", l) == 0 || strncmp(o, "slave", l) == 0 ||
+                               strncmp(o, "rslave", l) == 0 || strncmp(o, "private", l) == 0 ||
+                               strncmp(o, "rprivate", l) == 0))
+                    lunsupported(c->l, it, path);
+                free(path);
+            }
             o = comma ? comma + 1 : NULL;
         }
     }
@@ -791,6 +807,33 @@ static void volume_long(struct svc_ctx *c, const struct spec__node *it)
     if (!tgt || !tgt->str || !tgt->str[0]) {
         lerr(c->l, it, "services.%s.volumes: 'target' is required", c->name);
         return;
+    }
+    /* Long-syntax keys the model does not carry yet are reported, not silently dropped. */
+    for (size_t i = 0; i < it->n; i++) {
+        const char *k = it->keys[i]->str;
+        const struct spec__node *x = it->items[i];
+        if (strncmp(k, "x-", 2) == 0 || !strcmp(k, "type") || !strcmp(k, "source") ||
+            !strcmp(k, "target") || !strcmp(k, "read_only"))
+            continue;
+        for (size_t j = 0; x->kind == SPEC__K_MAP && j < x->n; j++) {
+            const char *sk = x->keys[j]->str;
+            char *path;
+            if ((!strcmp(k, "bind") && !strcmp(sk, "create_host_path")) ||
+                (!strcmp(k, "tmpfs") && !strcmp(sk, "size")) || strncmp(sk, "x-", 2) == 0)
+                continue;
+            path = stk_xasprintf("services.%s.volumes.%s.%s", c->name, k, sk);
+            if (c->l->opts->platform == SPEC_PLATFORM_WINDOWS && !strcmp(k, "bind") &&
+                !strcmp(sk, "propagation"))
+                lerr(c->l, x->keys[j], "%s: mount propagation is not supported on Windows", path);
+            else
+                lunsupported(c->l, x->keys[j], path);
+            free(path);
+        }
+        if (x->kind != SPEC__K_MAP) {
+            char *path = stk_xasprintf("services.%s.volumes.%s", c->name, k);
+            lunsupported(c->l, it->keys[i], path);
+            free(path);
+        }
     }
     v = volume_add(c->s);
     v->pos = pos_of(it);

@@ -195,3 +195,20 @@ char **spec_project_service_order(const struct spec_project *project)
     free(done);
     return out.v;
 }
+
+char **spec_project_profiles(const struct spec_project *project)
+{
+    struct stk_strv out = STK_STRV_INIT;
+
+    stk_strv_init(&out);
+    for (size_t k = 0; k < 2; k++) {
+        const struct spec_service *svcs = k ? project->disabled_services : project->services;
+        size_t n = k ? project->n_disabled_services : project->n_services;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; svcs[i].profiles && svcs[i].profiles[j]; j++)
+                if (!stk_strv_contains(&out, svcs[i].profiles[j]))
+                    stk_strv_push(&out, svcs[i].profiles[j]);
+    }
+    stk_strv_sort(&out);
+    return out.v;
+}

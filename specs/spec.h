@@ -354,6 +354,13 @@ struct json_t *spec_project_to_json(const struct spec_project *project);
 char *spec_project_to_yaml(const struct spec_project *project);
 
 /*
+ * Returns a new NULL-terminated, sorted vector of every profile named by a
+ * service of PROJECT, enabled or not (`stack config --profiles`); caller frees
+ * with stk_strv_free().
+ */
+char **spec_project_profiles(const struct spec_project *project);
+
+/*
  * Returns a new NULL-terminated vector of the service names of PROJECT in
  * dependency order (every service after those it depends on; ties in file
  * order); caller frees with stk_strv_free(). The project must be valid (no

@@ -384,3 +384,26 @@ Test(spec_load, service_order_puts_dependencies_first_and_keeps_file_order)
     stk_strv_free(order);
     spec_project_free(p);
 }
+
+Test(spec_load, profiles_lists_every_declared_profile)
+{
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+    char **profiles;
+
+    cr_assert_eq(load("services:\n"
+                      "  web: {image: x}\n"
+                      "  debug: {image: x, profiles: [debug, tools]}\n"
+                      "  lint: {image: x, profiles: [tools, ci]}\n",
+                      NULL, &p, NULL, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(p->n_services, 1, "services with inactive profiles are disabled");
+    cr_assert_eq(p->n_disabled_services, 2);
+    profiles = spec_project_profiles(p);
+    cr_assert_eq(stk_strv_len(profiles), 3);
+    cr_assert_str_eq(profiles[0], "ci");
+    cr_assert_str_eq(profiles[1], "debug");
+    cr_assert_str_eq(profiles[2], "tools");
+    stk_strv_free(profiles);
+    spec_project_free(p);
+}
