@@ -450,7 +450,6 @@ static void port_short(struct svc_ctx *c, const struct spec__node *it, const cha
     char *host = NULL, *cont;
     char *slash;
     long long clo, chi, hlo = 0, hhi = 0;
-    size_t nparts = 1;
 
     slash = strrchr(spec, '/');
     if (slash && !strchr(slash, ':')) {
@@ -459,9 +458,6 @@ static void port_short(struct svc_ctx *c, const struct spec__node *it, const cha
         for (char *p = proto; *p; p++)
             *p = (char)tolower((unsigned char)*p);
     }
-    for (char *p = spec; *p; p++)
-        if (*p == ':')
-            nparts++;
     cont = strrchr(spec, ':');
     if (!cont) {
         cont = spec;
@@ -475,7 +471,6 @@ static void port_short(struct svc_ctx *c, const struct spec__node *it, const cha
             ip = stk_xstrdup(spec);
         }
     }
-    (void)nparts;
     if (ip) {
         size_t len = strlen(ip);
         if (len >= 2 && ip[0] == '[' && ip[len - 1] == ']') {
@@ -563,12 +558,13 @@ static void port_long(struct svc_ctx *c, const struct spec__node *it)
     for (char *q = p->protocol; *q; q++)
         *q = (char)tolower((unsigned char)*q);
     if (strcmp(p->protocol, "tcp") && strcmp(p->protocol, "udp") && strcmp(p->protocol, "sctp"))
-        lerr(c->l, v, "services.%s.ports.protocol: invalid protocol '%s'", c->name, v->str);
+        lerr(c->l, v ? v : it, "services.%s.ports.protocol: invalid protocol '%s'", c->name,
+             p->protocol);
     v = spec__node_get(it, "mode");
     p->mode = stk_xstrdup(v && v->str && v->str[0] ? v->str : "ingress");
     if (strcmp(p->mode, "ingress") && strcmp(p->mode, "host"))
-        lerr(c->l, v, "services.%s.ports.mode must be 'host' or 'ingress', not '%s'", c->name,
-             v->str);
+        lerr(c->l, v ? v : it, "services.%s.ports.mode must be 'host' or 'ingress', not '%s'",
+             c->name, p->mode);
     p->name = str_dup_of(spec__node_get(it, "name"));
     p->app_protocol = str_dup_of(spec__node_get(it, "app_protocol"));
     p->pos = pos_of(it);
@@ -646,8 +642,7 @@ static struct spec_volume *volume_add(struct spec_service *s)
 
 static int named_volume_declared(struct loader *l, const char *name)
 {
-    return spec__node_get(spec__node_get(l->root, "volumes"), name) != NULL ||
-           spec__node_index(spec__node_get(l->root, "volumes"), name) >= 0;
+    return spec__node_index(spec__node_get(l->root, "volumes"), name) >= 0;
 }
 
 static char *clean_target(const char *t)
@@ -675,7 +670,6 @@ static void volume_short(struct svc_ctx *c, const struct spec__node *it)
     }
     if (len <= 2) {
         parts[1] = stk_xstrdup(spec);
-        n_parts = 1;
         goto build;
     }
     for (size_t i = 0; i < len; i++) {
@@ -692,10 +686,6 @@ static void volume_short(struct svc_ctx *c, const struct spec__node *it)
                      c->name, spec);
                 ok = 0;
                 break;
-            }
-            if (n_parts == 2) {
-                /* options: the rest */
-                parts[0] = parts[0];
             }
             if (n_parts >= 3) {
                 lerr(c->l, it, "services.%s.volumes: invalid spec '%s': too many colons", c->name,
@@ -3187,6 +3177,10 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
                             : stk_xstrndup(l.files.v[0], (size_t)(slash - l.files.v[0]));
     }
     build_env(&l);
+    if (opts->project_name)
+        /* Known before interpolation: available as ${COMPOSE_PROJECT_NAME}
+         * (04-version-and-name.md). */
+        spec__env_set_default(&l.env, "COMPOSE_PROJECT_NAME", opts->project_name);
     ret = read_dotenv(&l, err);
     if (ret < 0)
         goto out;

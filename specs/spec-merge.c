@@ -186,7 +186,7 @@ static char *entry_key(const struct mpath *path, const struct spec__node *e)
         return e->str ? stk_xstrdup(e->str) : NULL;
     }
     if (path_is(path, "services.*.secrets") || path_is(path, "services.*.configs")) {
-        int secrets = strcmp(path->seg[2], "secrets") == 0;
+        int secrets = path_is(path, "services.*.secrets");
         const char *src = e->kind == SPEC__K_MAP ? map_str(e, "source") : e->str;
         const char *tgt = e->kind == SPEC__K_MAP ? map_str(e, "target") : "";
         if (!src)

@@ -324,14 +324,23 @@ void spec__strmap_put(struct spec__strmap *m, const char *key, size_t val)
     size_t i;
 
     if ((m->n + 1) * 2 > m->cap) {
-        struct spec__strmap *big = spec__strmap_new(m->cap);
-        for (size_t j = 0; j < m->cap; j++)
-            if (m->keys[j])
-                spec__strmap_put(big, m->keys[j], m->vals[j]);
-        free(m->keys);
-        free(m->vals);
-        *m = *big;
-        free(big);
+        /* Grow to twice the size and re-insert (the new table is at most half full). */
+        const char **old_keys = m->keys;
+        size_t *old_vals = m->vals, old_cap = m->cap;
+        m->cap *= 2;
+        m->n = 0;
+        m->keys = stk_xcalloc(m->cap, sizeof(*m->keys));
+        m->vals = stk_xcalloc(m->cap, sizeof(*m->vals));
+        for (size_t j = 0; j < old_cap; j++)
+            if (old_keys[j]) {
+                for (i = fnv1a(old_keys[j]) & (m->cap - 1); m->keys[i]; i = (i + 1) & (m->cap - 1))
+                    ;
+                m->keys[i] = old_keys[j];
+                m->vals[i] = old_vals[j];
+                m->n++;
+            }
+        free(old_keys);
+        free(old_vals);
     }
     for (i = fnv1a(key) & (m->cap - 1); m->keys[i]; i = (i + 1) & (m->cap - 1))
         if (strcmp(m->keys[i], key) == 0)
