@@ -1840,6 +1840,51 @@ static void k_env_file(struct svc_ctx *c, const struct spec__node *v)
         qsort(c->s->environment, c->s->n_environment, sizeof(*c->s->environment), cmp_env);
 }
 
+/* label_file (05-services.md): KEY=VALUE files read in order; `labels` wins over them. */
+static void k_label_file(struct svc_ctx *c, const struct spec__node *v)
+{
+    struct spec_service tmp = {0};
+    size_t n = v->kind == SPEC__K_SEQ ? v->n : 1;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct spec__node *it = v->kind == SPEC__K_SEQ ? v->items[i] : v;
+        _cleanup_free_ char *abs = NULL;
+        _cleanup_free_ char *data = NULL;
+        struct stk_err e = STK_ERR_INIT;
+        struct spec__env vars = {0};
+        if (!it->str || !it->str[0])
+            continue;
+        abs = it->str[0] == '/' ? spec__path_clean(it->str) : bind_source(c->l, it->str);
+        if (stk_file_read(abs, &data, NULL, &e) < 0) {
+            lerr(c->l, it, "services.%s.label_file: cannot read '%s': %s", c->name, it->str,
+                 e.code == STK_ENOENT ? "no such file" : e.msg);
+            stk_err_clear(&e);
+            continue;
+        }
+        spec__dotenv_parse(abs, data, &c->l->env, &vars, &c->l->diag);
+        for (size_t j = 0; j < vars.n; j++) {
+            const char *eq = strchr(vars.kv[j], '=');
+            _cleanup_free_ char *k = stk_xstrndup(vars.kv[j], (size_t)(eq - vars.kv[j]));
+            env_put(&tmp, k, eq + 1);
+        }
+        spec__env_release(&vars);
+    }
+    for (size_t i = 0; i < tmp.n_environment; i++) {
+        int found = 0;
+        for (size_t j = 0; j < c->s->n_labels; j++)
+            if (strcmp(c->s->labels[j].key, tmp.environment[i].key) == 0)
+                found = 1;
+        if (!found) {
+            c->s->labels = stk_xrealloc(c->s->labels, (c->s->n_labels + 1) * sizeof(*c->s->labels));
+            c->s->labels[c->s->n_labels].key = stk_xstrdup(tmp.environment[i].key);
+            c->s->labels[c->s->n_labels++].value = stk_xstrdup(tmp.environment[i].value);
+        }
+    }
+    spec__env_free(tmp.environment, tmp.n_environment);
+    if (c->s->n_labels)
+        qsort(c->s->labels, c->s->n_labels, sizeof(*c->s->labels), cmp_env);
+}
+
 static void k_ignored(struct svc_ctx *c, const struct spec__node *v)
 {
     /* Handled at the tree level (extends) or elsewhere (build: only its presence counts). */
@@ -1877,6 +1922,7 @@ static const struct svc_key svc_keys[] = {
     {"init", k_init},
     {"ipc", k_ipc},
     {"isolation", k_isolation},
+    {"label_file", k_ignored}, /* read after `labels`, which wins */
     {"labels", k_labels},
     {"mac_address", k_mac_address},
     {"mem_limit", k_mem_limit},
@@ -1939,6 +1985,9 @@ static void load_service(struct loader *l, struct spec_service *s, const struct 
         const struct spec__node *ef = spec__node_get(node, "env_file");
         if (ef && ef->kind != SPEC__K_NULL)
             k_env_file(&c, ef);
+        ef = spec__node_get(node, "label_file");
+        if (ef && ef->kind != SPEC__K_NULL)
+            k_label_file(&c, ef);
     }
     if (spec__node_index(node, "image") < 0 && spec__node_index(node, "build") < 0 &&
         spec__node_index(node, "extends") < 0 /* a failed extends is reported already */)
