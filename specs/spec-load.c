@@ -1451,9 +1451,15 @@ static void file_refs(struct svc_ctx *c, const struct spec__node *v, int secrets
             r->gid = str_dup_of(spec__node_get(it, "gid"));
             if ((x = spec__node_get(it, "mode")) && is_scalar(x)) {
                 long long m;
-                /* YAML 1.2 reads 0440 as decimal 440: compose treats the digits as octal. */
+                /*
+                 * go-yaml v3 reads a leading 0 as octal (0440 is 288), 0o440 too, and
+                 * other integers as decimal; a string goes through the same rule.
+                 */
                 char *end;
-                m = strtoll(x->str, &end, 8);
+                if (x->str[0] == '0' && (x->str[1] == 'o' || x->str[1] == 'O'))
+                    m = strtoll(x->str + 2, &end, 8);
+                else
+                    m = strtoll(x->str, &end, 0);
                 if (*end || m < 0 || m > 07777)
                     lerr(c->l, x, "services.%s.%s.mode: invalid mode '%s'", c->name, top_key,
                          x->str);

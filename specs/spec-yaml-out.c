@@ -37,6 +37,29 @@ static void emit_scalar(yaml_emitter_t *e, const char *text, int quote)
     emit(e, &ev);
 }
 
+static void emit_string(yaml_emitter_t *e, const char *s);
+
+/*
+ * A string value as a Compose file must write it: '$' doubled so that loading
+ * the output again does not interpolate it (docker compose config does the same).
+ */
+static void emit_value(yaml_emitter_t *e, const char *s)
+{
+    struct stk_buf b = STK_BUF_INIT;
+
+    if (!strchr(s, '$')) {
+        emit_string(e, s);
+        return;
+    }
+    for (; *s; s++) {
+        if (*s == '$')
+            stk_buf_putc(&b, '$');
+        stk_buf_putc(&b, *s);
+    }
+    emit_string(e, b.buf);
+    stk_buf_release(&b);
+}
+
 static void emit_string(yaml_emitter_t *e, const char *s)
 {
     /*
@@ -101,7 +124,7 @@ static void emit_json(yaml_emitter_t *e, json_t *j, const char *const *first_key
         break;
     }
     case JSON_STRING:
-        emit_string(e, json_string_value(j));
+        emit_value(e, json_string_value(j));
         break;
     case JSON_INTEGER:
     case JSON_REAL: {

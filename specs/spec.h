@@ -348,8 +348,9 @@ struct json_t *spec_project_to_json(const struct spec_project *project);
 /*
  * Returns the whole project as YAML (a new string, caller frees), the same
  * content as spec_project_to_json() with keys sorted, as `stack config`
- * prints it by default. Strings that YAML would read back as another type
- * are quoted.
+ * prints it by default. The output is itself a Compose file that loads back
+ * to the same model: strings that YAML would read as another type are
+ * quoted and '$' is written "$$".
  */
 char *spec_project_to_yaml(const struct spec_project *project);
 
