@@ -3179,6 +3179,29 @@ static void check_published_ports(struct loader *l)
     }
 }
 
+/* Container names must be unique, hence one container per service that sets one. */
+static void check_container_names(struct loader *l)
+{
+    const struct spec_project *p = l->project;
+
+    for (size_t i = 0; i < p->n_services; i++) {
+        const struct spec_service *s = &p->services[i];
+        if (!s->container_name)
+            continue;
+        if (s->replicas > 1)
+            err_at_pos(l, &s->pos,
+                       "services.%s: can't set container_name '%s' and %d replicas: a container "
+                       "name must be unique",
+                       s->name, s->container_name, s->replicas);
+        for (size_t j = 0; j < i; j++)
+            if (p->services[j].container_name &&
+                strcmp(p->services[j].container_name, s->container_name) == 0)
+                err_at_pos(l, &s->pos,
+                           "services.%s: container_name '%s' is already used by service '%s'",
+                           s->name, s->container_name, p->services[j].name);
+    }
+}
+
 static void validate_platform(struct loader *l)
 {
     const struct spec_project *p = l->project;
@@ -3197,6 +3220,15 @@ static void validate_platform(struct loader *l)
                            "volume",
                            p->volumes[i].key, p->volumes[i].name);
     check_published_ports(l);
+    check_container_names(l);
+    for (size_t i = 0; i < p->n_services; i++)
+        if (p->services[i].network_mode && strcmp(p->services[i].network_mode, "host") == 0 &&
+            p->services[i].n_ports)
+            stk_diag_add(&l->diag, STK_DIAG_WARNING, p->services[i].network_mode_pos.file,
+                         p->services[i].network_mode_pos.line, p->services[i].network_mode_pos.col,
+                         "services.%s: ports are not published with network_mode 'host' (the "
+                         "container uses the host's ports directly), ignoring",
+                         p->services[i].name);
 }
 
 static void loader_release(struct loader *l)
