@@ -3339,7 +3339,12 @@ finish:
     stk_diag_sort(&l.diag);
     if (diag)
         for (size_t i = 0; i < l.diag.n; i++) {
-            const struct stk_diag_item *it = &l.diag.items[i];
+            const struct stk_diag_item *it = &l.diag.items[i], *prev = i ? it - 1 : NULL;
+            /* A file read twice (extended by several services) reports its problems once. */
+            if (prev && prev->severity == it->severity && prev->line == it->line &&
+                prev->col == it->col && strcmp(prev->msg, it->msg) == 0 &&
+                strcmp(prev->file ? prev->file : "", it->file ? it->file : "") == 0)
+                continue;
             stk_diag_add(diag, it->severity, it->file, it->line, it->col, "%s", it->msg);
         }
     if (l.diag.n_errors) {
