@@ -265,7 +265,9 @@ struct spec_file_object {
 struct spec_project {
     char *name;        /* project name (name: key, -p, or the directory name, normalised) */
     char *working_dir; /* absolute project directory */
-    char **files;      /* NULL-terminated absolute paths of the files loaded */
+    char **files;      /* NULL-terminated absolute paths of the files loaded: the -f files
+                          first, in order, then every other file read (.env, included and
+                          extended files); spec_pos.file points into these strings */
     struct spec_service *services; /* in file order */
     size_t n_services;
     struct spec_network *networks; /* in file order, "default" last when implicit */
