@@ -41,10 +41,35 @@ struct spec__node {
     struct spec__node **items; /* maps: the values; sequences: the items */
     size_t n;
     size_t alloc;
-    const char *file; /* borrowed from the loader's file list */
-    int line;         /* 1-based */
-    int col;          /* 1-based */
+    const char *file;           /* borrowed from the loader's file list */
+    int line;                   /* 1-based */
+    int col;                    /* 1-based */
+    struct spec__strmap *index; /* maps with many keys: key -> position, built on demand and
+                                   dropped on every change; NULL otherwise */
 };
+
+/* A string -> index hash table (open addressing, FNV-1a); keys are borrowed. */
+struct spec__strmap {
+    const char **keys;
+    size_t *vals;
+    size_t cap; /* a power of two */
+    size_t n;
+};
+
+/* Returns a new map with room for N keys; free with spec__strmap_free(). */
+struct spec__strmap *spec__strmap_new(size_t n);
+
+/* Sets KEY (borrowed, must outlive the map) to VAL; an existing key keeps its first value. */
+void spec__strmap_put(struct spec__strmap *m, const char *key, size_t val);
+
+/* Returns the value of KEY, or -1. */
+long spec__strmap_get(const struct spec__strmap *m, const char *key);
+
+/* Frees M; NULL-safe. */
+void spec__strmap_free(struct spec__strmap *m);
+
+/* Drops NODE's key index after its keys changed. */
+void spec__node_touch(struct spec__node *node);
 
 /*
  * Parses the YAML text DATA (LEN bytes) of FILE into a tree. FILE is borrowed

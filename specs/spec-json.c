@@ -68,9 +68,9 @@ static json_t *volume_json(const struct spec_volume *v)
     set_str(o, "target", v->target);
     if (v->read_only)
         json_object_set_new(o, "read_only", json_true());
-    if (v->type && strcmp(v->type, "bind") == 0 && v->create_host_path) {
+    if (v->type && strcmp(v->type, "bind") == 0) {
         json_t *b = json_object();
-        json_object_set_new(b, "create_host_path", json_true());
+        json_object_set_new(b, "create_host_path", json_boolean(v->create_host_path));
         json_object_set_new(o, "bind", b);
     }
     if (v->tmpfs_size) {

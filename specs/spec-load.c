@@ -37,6 +37,7 @@ struct loader {
     char *project_dir;
     struct spec__node *root;
     struct spec_project *project;
+    struct spec__strmap *svc_map; /* service name -> index in project->services */
 };
 
 static void lerr(struct loader *l, const struct spec__node *n, const char *fmt, ...)
@@ -122,11 +123,6 @@ static int key_matches_pattern(const char *pattern, const char *k)
     return 1;
 }
 
-static char *path_join(const char *path, const char *key)
-{
-    return *path ? stk_xasprintf("%s.%s", path, key) : stk_xstrdup(key);
-}
-
 /* Turns a node that failed the schema into null, so that the model builder skips it. */
 static void invalidate(struct spec__node *n)
 {
@@ -143,9 +139,10 @@ static void invalidate(struct spec__node *n)
  * are reported and removed, so that every problem is reported in one pass.
  */
 static void check_shape(struct loader *l, struct spec__node *n, const struct spec__shape *shape,
-                        const char *path)
+                        struct stk_buf *pathbuf)
 {
     unsigned kinds = shape->kinds;
+    const char *path = pathbuf->buf;
 
     if (n->tag && strcmp(n->tag, "!reset") == 0)
         return;
@@ -176,7 +173,7 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
         for (size_t i = 0; i < n->n; i++) {
             const char *k = n->keys[i]->str;
             const struct spec__shape *sub = spec__shape_field(shape, k);
-            char *sub_path = path_join(path, k);
+            size_t mark = pathbuf->len;
             int drop = 0;
             if (n->keys[i]->kind != SPEC__K_STR) {
                 /* compose-go: "non-string key in services: 123" */
@@ -186,7 +183,8 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
                     lerr(l, n->keys[i], "non-string key at top level: %s", k);
                 drop = 1;
             } else if (sub) {
-                check_shape(l, n->items[i], sub, sub_path);
+                stk_buf_printf(pathbuf, "%s%s", mark ? "." : "", k);
+                check_shape(l, n->items[i], sub, pathbuf);
             } else if (strncmp(k, "x-", 2) == 0) {
                 /* Extensions are allowed everywhere and ignored. */
             } else if (shape->closed) {
@@ -200,9 +198,12 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
                      path);
                 drop = 1;
             } else if (shape->values) {
-                check_shape(l, n->items[i], shape->values, sub_path);
+                stk_buf_printf(pathbuf, "%s%s", mark ? "." : "", k);
+                check_shape(l, n->items[i], shape->values, pathbuf);
             }
-            free(sub_path);
+            pathbuf->len = mark;
+            pathbuf->buf[mark] = '\0';
+            path = pathbuf->buf;
             if (drop) {
                 spec__node_remove(n, i);
                 i--;
@@ -210,9 +211,11 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
         }
     } else if (n->kind == SPEC__K_SEQ && shape->items) {
         for (size_t i = 0; i < n->n; i++) {
-            char *sub_path = stk_xasprintf("%s[%zu]", path, i);
-            check_shape(l, n->items[i], shape->items, sub_path);
-            free(sub_path);
+            size_t mark = pathbuf->len;
+            stk_buf_printf(pathbuf, "[%zu]", i);
+            check_shape(l, n->items[i], shape->items, pathbuf);
+            pathbuf->len = mark;
+            pathbuf->buf[mark] = '\0';
         }
     }
 }
@@ -447,7 +450,6 @@ static void port_short(struct svc_ctx *c, const struct spec__node *it, const cha
     char *host = NULL, *cont;
     char *slash;
     long long clo, chi, hlo = 0, hhi = 0;
-    size_t nparts = 1;
 
     slash = strrchr(spec, '/');
     if (slash && !strchr(slash, ':')) {
@@ -456,9 +458,6 @@ static void port_short(struct svc_ctx *c, const struct spec__node *it, const cha
         for (char *p = proto; *p; p++)
             *p = (char)tolower((unsigned char)*p);
     }
-    for (char *p = spec; *p; p++)
-        if (*p == ':')
-            nparts++;
     cont = strrchr(spec, ':');
     if (!cont) {
         cont = spec;
@@ -472,7 +471,6 @@ static void port_short(struct svc_ctx *c, const struct spec__node *it, const cha
             ip = stk_xstrdup(spec);
         }
     }
-    (void)nparts;
     if (ip) {
         size_t len = strlen(ip);
         if (len >= 2 && ip[0] == '[' && ip[len - 1] == ']') {
@@ -560,12 +558,13 @@ static void port_long(struct svc_ctx *c, const struct spec__node *it)
     for (char *q = p->protocol; *q; q++)
         *q = (char)tolower((unsigned char)*q);
     if (strcmp(p->protocol, "tcp") && strcmp(p->protocol, "udp") && strcmp(p->protocol, "sctp"))
-        lerr(c->l, v, "services.%s.ports.protocol: invalid protocol '%s'", c->name, v->str);
+        lerr(c->l, v ? v : it, "services.%s.ports.protocol: invalid protocol '%s'", c->name,
+             p->protocol);
     v = spec__node_get(it, "mode");
     p->mode = stk_xstrdup(v && v->str && v->str[0] ? v->str : "ingress");
     if (strcmp(p->mode, "ingress") && strcmp(p->mode, "host"))
-        lerr(c->l, v, "services.%s.ports.mode must be 'host' or 'ingress', not '%s'", c->name,
-             v->str);
+        lerr(c->l, v ? v : it, "services.%s.ports.mode must be 'host' or 'ingress', not '%s'",
+             c->name, p->mode);
     p->name = str_dup_of(spec__node_get(it, "name"));
     p->app_protocol = str_dup_of(spec__node_get(it, "app_protocol"));
     p->pos = pos_of(it);
@@ -643,8 +642,7 @@ static struct spec_volume *volume_add(struct spec_service *s)
 
 static int named_volume_declared(struct loader *l, const char *name)
 {
-    return spec__node_get(spec__node_get(l->root, "volumes"), name) != NULL ||
-           spec__node_index(spec__node_get(l->root, "volumes"), name) >= 0;
+    return spec__node_index(spec__node_get(l->root, "volumes"), name) >= 0;
 }
 
 static char *clean_target(const char *t)
@@ -672,7 +670,6 @@ static void volume_short(struct svc_ctx *c, const struct spec__node *it)
     }
     if (len <= 2) {
         parts[1] = stk_xstrdup(spec);
-        n_parts = 1;
         goto build;
     }
     for (size_t i = 0; i < len; i++) {
@@ -689,10 +686,6 @@ static void volume_short(struct svc_ctx *c, const struct spec__node *it)
                      c->name, spec);
                 ok = 0;
                 break;
-            }
-            if (n_parts == 2) {
-                /* options: the rest */
-                parts[0] = parts[0];
             }
             if (n_parts >= 3) {
                 lerr(c->l, it, "services.%s.volumes: invalid spec '%s': too many colons", c->name,
@@ -732,8 +725,24 @@ build:
         for (char *o = save; o && *o;) {
             char *comma = strchr(o, ',');
             size_t l = comma ? (size_t)(comma - o) : strlen(o);
-            if (l == 2 && strncasecmp(o, "ro", 2) == 0)
+            if (l == 2 && strncasecmp(o, "ro", 2) == 0) {
                 ro = 1;
+            } else if (l == 2 && strncasecmp(o, "rw", 2) == 0) {
+                /* the default */
+            } else if (l > 0) {
+                /*
+                 * z, Z, nocopy and propagation modes are valid (05-services.md) but not
+                 * applied yet; unknown options are ignored as compose-go does.
+                 */
+                char *path = stk_xasprintf("services.%s.volumes option '%.*s'", c->name, (int)l, o);
+                if (l <= 8 && (strncmp(o, "z", l) == 0 || strncmp(o, "Z", l) == 0 ||
+                               strncmp(o, "nocopy", l) == 0 || strncmp(o, "shared", l) == 0 ||
+                               strncmp(o, "rshared", l) == 0 || strncmp(o, "slave", l) == 0 ||
+                               strncmp(o, "rslave", l) == 0 || strncmp(o, "private", l) == 0 ||
+                               strncmp(o, "rprivate", l) == 0))
+                    lunsupported(c->l, it, path);
+                free(path);
+            }
             o = comma ? comma + 1 : NULL;
         }
     }
@@ -788,6 +797,33 @@ static void volume_long(struct svc_ctx *c, const struct spec__node *it)
     if (!tgt || !tgt->str || !tgt->str[0]) {
         lerr(c->l, it, "services.%s.volumes: 'target' is required", c->name);
         return;
+    }
+    /* Long-syntax keys the model does not carry yet are reported, not silently dropped. */
+    for (size_t i = 0; i < it->n; i++) {
+        const char *k = it->keys[i]->str;
+        const struct spec__node *x = it->items[i];
+        if (strncmp(k, "x-", 2) == 0 || !strcmp(k, "type") || !strcmp(k, "source") ||
+            !strcmp(k, "target") || !strcmp(k, "read_only"))
+            continue;
+        for (size_t j = 0; x->kind == SPEC__K_MAP && j < x->n; j++) {
+            const char *sk = x->keys[j]->str;
+            char *path;
+            if ((!strcmp(k, "bind") && !strcmp(sk, "create_host_path")) ||
+                (!strcmp(k, "tmpfs") && !strcmp(sk, "size")) || strncmp(sk, "x-", 2) == 0)
+                continue;
+            path = stk_xasprintf("services.%s.volumes.%s.%s", c->name, k, sk);
+            if (c->l->opts->platform == SPEC_PLATFORM_WINDOWS && !strcmp(k, "bind") &&
+                !strcmp(sk, "propagation"))
+                lerr(c->l, x->keys[j], "%s: mount propagation is not supported on Windows", path);
+            else
+                lunsupported(c->l, x->keys[j], path);
+            free(path);
+        }
+        if (x->kind != SPEC__K_MAP) {
+            char *path = stk_xasprintf("services.%s.volumes.%s", c->name, k);
+            lunsupported(c->l, it->keys[i], path);
+            free(path);
+        }
     }
     v = volume_add(c->s);
     v->pos = pos_of(it);
@@ -1415,9 +1451,15 @@ static void file_refs(struct svc_ctx *c, const struct spec__node *v, int secrets
             r->gid = str_dup_of(spec__node_get(it, "gid"));
             if ((x = spec__node_get(it, "mode")) && is_scalar(x)) {
                 long long m;
-                /* YAML 1.2 reads 0440 as decimal 440: compose treats the digits as octal. */
+                /*
+                 * go-yaml v3 reads a leading 0 as octal (0440 is 288), 0o440 too, and
+                 * other integers as decimal; a string goes through the same rule.
+                 */
                 char *end;
-                m = strtoll(x->str, &end, 8);
+                if (x->str[0] == '0' && (x->str[1] == 'o' || x->str[1] == 'O'))
+                    m = strtoll(x->str + 2, &end, 8);
+                else
+                    m = strtoll(x->str, &end, 0);
                 if (*end || m < 0 || m > 07777)
                     lerr(c->l, x, "services.%s.%s.mode: invalid mode '%s'", c->name, top_key,
                          x->str);
@@ -1804,6 +1846,51 @@ static void k_env_file(struct svc_ctx *c, const struct spec__node *v)
         qsort(c->s->environment, c->s->n_environment, sizeof(*c->s->environment), cmp_env);
 }
 
+/* label_file (05-services.md): KEY=VALUE files read in order; `labels` wins over them. */
+static void k_label_file(struct svc_ctx *c, const struct spec__node *v)
+{
+    struct spec_service tmp = {0};
+    size_t n = v->kind == SPEC__K_SEQ ? v->n : 1;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct spec__node *it = v->kind == SPEC__K_SEQ ? v->items[i] : v;
+        _cleanup_free_ char *abs = NULL;
+        _cleanup_free_ char *data = NULL;
+        struct stk_err e = STK_ERR_INIT;
+        struct spec__env vars = {0};
+        if (!it->str || !it->str[0])
+            continue;
+        abs = it->str[0] == '/' ? spec__path_clean(it->str) : bind_source(c->l, it->str);
+        if (stk_file_read(abs, &data, NULL, &e) < 0) {
+            lerr(c->l, it, "services.%s.label_file: cannot read '%s': %s", c->name, it->str,
+                 e.code == STK_ENOENT ? "no such file" : e.msg);
+            stk_err_clear(&e);
+            continue;
+        }
+        spec__dotenv_parse(abs, data, &c->l->env, &vars, &c->l->diag);
+        for (size_t j = 0; j < vars.n; j++) {
+            const char *eq = strchr(vars.kv[j], '=');
+            _cleanup_free_ char *k = stk_xstrndup(vars.kv[j], (size_t)(eq - vars.kv[j]));
+            env_put(&tmp, k, eq + 1);
+        }
+        spec__env_release(&vars);
+    }
+    for (size_t i = 0; i < tmp.n_environment; i++) {
+        int found = 0;
+        for (size_t j = 0; j < c->s->n_labels; j++)
+            if (strcmp(c->s->labels[j].key, tmp.environment[i].key) == 0)
+                found = 1;
+        if (!found) {
+            c->s->labels = stk_xrealloc(c->s->labels, (c->s->n_labels + 1) * sizeof(*c->s->labels));
+            c->s->labels[c->s->n_labels].key = stk_xstrdup(tmp.environment[i].key);
+            c->s->labels[c->s->n_labels++].value = stk_xstrdup(tmp.environment[i].value);
+        }
+    }
+    spec__env_free(tmp.environment, tmp.n_environment);
+    if (c->s->n_labels)
+        qsort(c->s->labels, c->s->n_labels, sizeof(*c->s->labels), cmp_env);
+}
+
 static void k_ignored(struct svc_ctx *c, const struct spec__node *v)
 {
     /* Handled at the tree level (extends) or elsewhere (build: only its presence counts). */
@@ -1841,6 +1928,7 @@ static const struct svc_key svc_keys[] = {
     {"init", k_init},
     {"ipc", k_ipc},
     {"isolation", k_isolation},
+    {"label_file", k_ignored}, /* read after `labels`, which wins */
     {"labels", k_labels},
     {"mac_address", k_mac_address},
     {"mem_limit", k_mem_limit},
@@ -1903,6 +1991,9 @@ static void load_service(struct loader *l, struct spec_service *s, const struct 
         const struct spec__node *ef = spec__node_get(node, "env_file");
         if (ef && ef->kind != SPEC__K_NULL)
             k_env_file(&c, ef);
+        ef = spec__node_get(node, "label_file");
+        if (ef && ef->kind != SPEC__K_NULL)
+            k_label_file(&c, ef);
     }
     if (spec__node_index(node, "image") < 0 && spec__node_index(node, "build") < 0 &&
         spec__node_index(node, "extends") < 0 /* a failed extends is reported already */)
@@ -1914,8 +2005,17 @@ static void load_service(struct loader *l, struct spec_service *s, const struct 
 
 /* ---- Project-level checks -------------------------------------------------------------- */
 
-static long service_index(const struct spec_project *p, const char *name)
+/*
+ * Returns the index of service NAME in the project, or -1. After the profiles
+ * are applied the loader keeps a hash index (l->svc_map) so that a project of
+ * a thousand services is checked in linear time.
+ */
+static long service_index(const struct loader *l, const char *name)
 {
+    const struct spec_project *p = l->project;
+
+    if (l->svc_map)
+        return spec__strmap_get(l->svc_map, name);
     for (size_t i = 0; i < p->n_services; i++)
         if (strcmp(p->services[i].name, name) == 0)
             return (long)i;
@@ -1945,7 +2045,7 @@ static int cycle_visit(struct loader *l, size_t i, int *state, size_t *stack, si
     state[i] = 1;
     stack[depth] = i;
     for (size_t j = 0; j < s->n_depends_on; j++) {
-        long t = service_index(p, s->depends_on[j].service);
+        long t = service_index(l, s->depends_on[j].service);
         if (t < 0)
             continue;
         if (state[t] == 1) {
@@ -2772,7 +2872,7 @@ static void apply_profiles(struct loader *l)
     }
     /* A service named explicitly is enabled, and so are its profiles. */
     for (size_t i = 0; l->opts->services && l->opts->services[i]; i++) {
-        long idx = service_index(p, l->opts->services[i]);
+        long idx = service_index(l, l->opts->services[i]);
         if (idx < 0)
             continue;
         for (size_t j = 0; p->services[idx].profiles && p->services[idx].profiles[j]; j++)
@@ -2827,7 +2927,7 @@ static void service_ref(struct loader *l, struct spec_service *s, const char *va
             err_at_pos(l, pos, "service '%s' refers to itself in %s", s->name, key);
             return;
         }
-        if (service_index(p, name) < 0) {
+        if (service_index(l, name) < 0) {
             if (disabled_service(p, name))
                 err_at_pos(l, pos,
                            "service '%s' refers to service '%s' in %s, which is disabled by its "
@@ -2856,7 +2956,7 @@ static void check_references(struct loader *l)
         for (size_t j = 0; j < s->n_depends_on; j++) {
             struct spec_depends *d = &s->depends_on[j];
             const struct spec_service *off;
-            if (service_index(p, d->service) >= 0)
+            if (service_index(l, d->service) >= 0)
                 continue;
             off = disabled_service(p, d->service);
             if (off && !d->required) {
@@ -2910,9 +3010,10 @@ static int is_drive_root(const char *t)
            (t[2] == '\0' || ((t[2] == '\\' || t[2] == '/') && t[3] == '\0'));
 }
 
-static const struct spec_service *find_service(const struct spec_project *p, const char *name)
+static const struct spec_service *find_service(const struct loader *l, const char *name)
 {
-    long i = service_index(p, name);
+    const struct spec_project *p = l->project;
+    long i = service_index(l, name);
 
     return i < 0 ? NULL : &p->services[i];
 }
@@ -2951,7 +3052,7 @@ static void validate_windows_service(struct loader *l, const struct spec_service
     if (s->network_mode && (strncmp(s->network_mode, "service:", 8) == 0 ||
                             strncmp(s->network_mode, "container:", 10) == 0)) {
         const struct spec_service *peer = strncmp(s->network_mode, "service:", 8) == 0
-                                              ? find_service(p, s->network_mode + 8)
+                                              ? find_service(l, s->network_mode + 8)
                                               : NULL;
         if (explicit_hyperv(s) || explicit_hyperv(peer))
             err_at_pos(l, &s->network_mode_pos,
@@ -3078,6 +3179,29 @@ static void check_published_ports(struct loader *l)
     }
 }
 
+/* Container names must be unique, hence one container per service that sets one. */
+static void check_container_names(struct loader *l)
+{
+    const struct spec_project *p = l->project;
+
+    for (size_t i = 0; i < p->n_services; i++) {
+        const struct spec_service *s = &p->services[i];
+        if (!s->container_name)
+            continue;
+        if (s->replicas > 1)
+            err_at_pos(l, &s->pos,
+                       "services.%s: can't set container_name '%s' and %d replicas: a container "
+                       "name must be unique",
+                       s->name, s->container_name, s->replicas);
+        for (size_t j = 0; j < i; j++)
+            if (p->services[j].container_name &&
+                strcmp(p->services[j].container_name, s->container_name) == 0)
+                err_at_pos(l, &s->pos,
+                           "services.%s: container_name '%s' is already used by service '%s'",
+                           s->name, s->container_name, p->services[j].name);
+    }
+}
+
 static void validate_platform(struct loader *l)
 {
     const struct spec_project *p = l->project;
@@ -3096,6 +3220,15 @@ static void validate_platform(struct loader *l)
                            "volume",
                            p->volumes[i].key, p->volumes[i].name);
     check_published_ports(l);
+    check_container_names(l);
+    for (size_t i = 0; i < p->n_services; i++)
+        if (p->services[i].network_mode && strcmp(p->services[i].network_mode, "host") == 0 &&
+            p->services[i].n_ports)
+            stk_diag_add(&l->diag, STK_DIAG_WARNING, p->services[i].network_mode_pos.file,
+                         p->services[i].network_mode_pos.line, p->services[i].network_mode_pos.col,
+                         "services.%s: ports are not published with network_mode 'host' (the "
+                         "container uses the host's ports directly), ignoring",
+                         p->services[i].name);
 }
 
 static void loader_release(struct loader *l)
@@ -3105,6 +3238,7 @@ static void loader_release(struct loader *l)
     stk_strv_release(&l->files);
     free(l->project_dir);
     spec__node_free(l->root);
+    spec__strmap_free(l->svc_map);
     spec_project_free(l->project);
 }
 
@@ -3130,6 +3264,10 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
                             : stk_xstrndup(l.files.v[0], (size_t)(slash - l.files.v[0]));
     }
     build_env(&l);
+    if (opts->project_name)
+        /* Known before interpolation: available as ${COMPOSE_PROJECT_NAME}
+         * (04-version-and-name.md). */
+        spec__env_set_default(&l.env, "COMPOSE_PROJECT_NAME", opts->project_name);
     ret = read_dotenv(&l, err);
     if (ret < 0)
         goto out;
@@ -3159,7 +3297,12 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
         goto finish;
     spec__strip_reset(l.root);
 
-    check_shape(&l, l.root, spec__schema_root, "");
+    {
+        struct stk_buf path = STK_BUF_INIT;
+        stk_buf_grow(&path, 256);
+        check_shape(&l, l.root, spec__schema_root, &path);
+        stk_buf_release(&path);
+    }
 
     for (size_t i = 0; i < l.root->n; i++) {
         const char *k = l.root->keys[i]->str;
@@ -3184,6 +3327,9 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
         }
     }
     apply_profiles(&l);
+    l.svc_map = spec__strmap_new(l.project->n_services);
+    for (size_t i = 0; i < l.project->n_services; i++)
+        spec__strmap_put(l.svc_map, l.project->services[i].name, i);
     check_references(&l);
     check_cycles(&l);
     load_resources(&l);
@@ -3193,7 +3339,12 @@ finish:
     stk_diag_sort(&l.diag);
     if (diag)
         for (size_t i = 0; i < l.diag.n; i++) {
-            const struct stk_diag_item *it = &l.diag.items[i];
+            const struct stk_diag_item *it = &l.diag.items[i], *prev = i ? it - 1 : NULL;
+            /* A file read twice (extended by several services) reports its problems once. */
+            if (prev && prev->severity == it->severity && prev->line == it->line &&
+                prev->col == it->col && strcmp(prev->msg, it->msg) == 0 &&
+                strcmp(prev->file ? prev->file : "", it->file ? it->file : "") == 0)
+                continue;
             stk_diag_add(diag, it->severity, it->file, it->line, it->col, "%s", it->msg);
         }
     if (l.diag.n_errors) {

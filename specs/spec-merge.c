@@ -85,6 +85,7 @@ static void map_to_kv_sequence(struct spec__node *n)
     struct spec__node **keys = n->keys, **items = n->items;
     size_t count = n->n;
 
+    spec__node_touch(n);
     n->kind = SPEC__K_SEQ;
     n->keys = NULL;
     n->items = NULL;
@@ -114,6 +115,7 @@ static void seq_to_name_mapping(struct spec__node *n)
     struct spec__node **items = n->items;
     size_t count = n->n;
 
+    spec__node_touch(n);
     n->kind = SPEC__K_MAP;
     n->items = NULL;
     n->n = n->alloc = 0;
@@ -184,7 +186,7 @@ static char *entry_key(const struct mpath *path, const struct spec__node *e)
         return e->str ? stk_xstrdup(e->str) : NULL;
     }
     if (path_is(path, "services.*.secrets") || path_is(path, "services.*.configs")) {
-        int secrets = strcmp(path->seg[2], "secrets") == 0;
+        int secrets = path_is(path, "services.*.secrets");
         const char *src = e->kind == SPEC__K_MAP ? map_str(e, "source") : e->str;
         const char *tgt = e->kind == SPEC__K_MAP ? map_str(e, "target") : "";
         if (!src)

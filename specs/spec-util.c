@@ -297,3 +297,72 @@ char *spec__path_clean(const char *p)
         stk_buf_putc(&out, '.');
     return stk_buf_detach(&out, NULL);
 }
+
+static size_t fnv1a(const char *s)
+{
+    size_t h = 1469598103934665603ULL;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+struct spec__strmap *spec__strmap_new(size_t n)
+{
+    struct spec__strmap *m = stk_new0(struct spec__strmap);
+
+    m->cap = 16;
+    while (m->cap < n * 2)
+        m->cap *= 2;
+    m->keys = stk_xcalloc(m->cap, sizeof(*m->keys));
+    m->vals = stk_xcalloc(m->cap, sizeof(*m->vals));
+    return m;
+}
+
+void spec__strmap_put(struct spec__strmap *m, const char *key, size_t val)
+{
+    size_t i;
+
+    if ((m->n + 1) * 2 > m->cap) {
+        /* Grow to twice the size and re-insert (the new table is at most half full). */
+        const char **old_keys = m->keys;
+        size_t *old_vals = m->vals, old_cap = m->cap;
+        m->cap *= 2;
+        m->n = 0;
+        m->keys = stk_xcalloc(m->cap, sizeof(*m->keys));
+        m->vals = stk_xcalloc(m->cap, sizeof(*m->vals));
+        for (size_t j = 0; j < old_cap; j++)
+            if (old_keys[j]) {
+                for (i = fnv1a(old_keys[j]) & (m->cap - 1); m->keys[i]; i = (i + 1) & (m->cap - 1))
+                    ;
+                m->keys[i] = old_keys[j];
+                m->vals[i] = old_vals[j];
+                m->n++;
+            }
+        free(old_keys);
+        free(old_vals);
+    }
+    for (i = fnv1a(key) & (m->cap - 1); m->keys[i]; i = (i + 1) & (m->cap - 1))
+        if (strcmp(m->keys[i], key) == 0)
+            return;
+    m->keys[i] = key;
+    m->vals[i] = val;
+    m->n++;
+}
+
+long spec__strmap_get(const struct spec__strmap *m, const char *key)
+{
+    for (size_t i = fnv1a(key) & (m->cap - 1); m->keys[i]; i = (i + 1) & (m->cap - 1))
+        if (strcmp(m->keys[i], key) == 0)
+            return (long)m->vals[i];
+    return -1;
+}
+
+void spec__strmap_free(struct spec__strmap *m)
+{
+    if (!m)
+        return;
+    free(m->keys);
+    free(m->vals);
+    free(m);
+}

@@ -37,6 +37,29 @@ static void emit_scalar(yaml_emitter_t *e, const char *text, int quote)
     emit(e, &ev);
 }
 
+static void emit_string(yaml_emitter_t *e, const char *s);
+
+/*
+ * A string value as a Compose file must write it: '$' doubled so that loading
+ * the output again does not interpolate it (docker compose config does the same).
+ */
+static void emit_value(yaml_emitter_t *e, const char *s)
+{
+    struct stk_buf b = STK_BUF_INIT;
+
+    if (!strchr(s, '$')) {
+        emit_string(e, s);
+        return;
+    }
+    for (; *s; s++) {
+        if (*s == '$')
+            stk_buf_putc(&b, '$');
+        stk_buf_putc(&b, *s);
+    }
+    emit_string(e, b.buf);
+    stk_buf_release(&b);
+}
+
 static void emit_string(yaml_emitter_t *e, const char *s)
 {
     /*
@@ -101,7 +124,7 @@ static void emit_json(yaml_emitter_t *e, json_t *j, const char *const *first_key
         break;
     }
     case JSON_STRING:
-        emit_string(e, json_string_value(j));
+        emit_value(e, json_string_value(j));
         break;
     case JSON_INTEGER:
     case JSON_REAL: {
@@ -193,5 +216,22 @@ char **spec_project_service_order(const struct spec_project *project)
         free(deps[i]);
     free(deps);
     free(done);
+    return out.v;
+}
+
+char **spec_project_profiles(const struct spec_project *project)
+{
+    struct stk_strv out = STK_STRV_INIT;
+
+    stk_strv_init(&out);
+    for (size_t k = 0; k < 2; k++) {
+        const struct spec_service *svcs = k ? project->disabled_services : project->services;
+        size_t n = k ? project->n_disabled_services : project->n_services;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; svcs[i].profiles && svcs[i].profiles[j]; j++)
+                if (!stk_strv_contains(&out, svcs[i].profiles[j]))
+                    stk_strv_push(&out, svcs[i].profiles[j]);
+    }
+    stk_strv_sort(&out);
     return out.v;
 }

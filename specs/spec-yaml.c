@@ -93,6 +93,7 @@ void spec__node_free(struct spec__node *node)
     free(node->items);
     free(node->str);
     free(node->tag);
+    spec__strmap_free(node->index);
     free(node);
 }
 
@@ -114,6 +115,8 @@ struct spec__node *spec__node_dup(const struct spec__node *node)
 void spec__node_append_take(struct spec__node *node, struct spec__node *key,
                             struct spec__node *value)
 {
+    if (node->index && key && key->str)
+        spec__strmap_put(node->index, key->str, node->n);
     if (node->n == node->alloc) {
         node->alloc = node->alloc ? node->alloc * 2 : 4;
         node->items = stk_xrealloc(node->items, node->alloc * sizeof(*node->items));
@@ -131,6 +134,7 @@ void spec__node_remove(struct spec__node *node, size_t i)
 {
     if (i >= node->n)
         return;
+    spec__node_touch(node);
     if (node->keys)
         spec__node_free(node->keys[i]);
     spec__node_free(node->items[i]);
@@ -142,10 +146,29 @@ void spec__node_remove(struct spec__node *node, size_t i)
     node->n--;
 }
 
+/* Maps with more keys than this get a hash index (a 1000-service file stays linear). */
+#define SPEC__INDEX_MIN 16
+
+void spec__node_touch(struct spec__node *node)
+{
+    spec__strmap_free(node->index);
+    node->index = NULL;
+}
+
 long spec__node_index(const struct spec__node *node, const char *key)
 {
     if (!node || node->kind != SPEC__K_MAP)
         return -1;
+    if (node->n > SPEC__INDEX_MIN) {
+        struct spec__node *mut = (struct spec__node *)node; /* the index is a cache */
+        if (!mut->index) {
+            mut->index = spec__strmap_new(node->n);
+            for (size_t i = 0; i < node->n; i++)
+                if (node->keys[i]->str)
+                    spec__strmap_put(mut->index, node->keys[i]->str, i);
+        }
+        return spec__strmap_get(node->index, key);
+    }
     for (size_t i = 0; i < node->n; i++)
         if (node->keys[i]->str && strcmp(node->keys[i]->str, key) == 0)
             return (long)i;
@@ -213,6 +236,9 @@ enum spec__kind spec__yaml_plain_kind(const char *s)
 
 static enum spec__kind resolve_plain(const char *s)
 {
+    /* Most scalars are plain words: only these first characters can start another type. */
+    if (*s && !strchr("~nNtTfF0123456789+-.", *s))
+        return SPEC__K_STR;
     if (!*s || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 ||
         strcmp(s, "NULL") == 0)
         return SPEC__K_NULL;

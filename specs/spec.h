@@ -265,7 +265,9 @@ struct spec_file_object {
 struct spec_project {
     char *name;        /* project name (name: key, -p, or the directory name, normalised) */
     char *working_dir; /* absolute project directory */
-    char **files;      /* NULL-terminated absolute paths of the files loaded */
+    char **files;      /* NULL-terminated absolute paths of the files loaded: the -f files
+                          first, in order, then every other file read (.env, included and
+                          extended files); spec_pos.file points into these strings */
     struct spec_service *services; /* in file order */
     size_t n_services;
     struct spec_network *networks; /* in file order, "default" last when implicit */
@@ -348,10 +350,18 @@ struct json_t *spec_project_to_json(const struct spec_project *project);
 /*
  * Returns the whole project as YAML (a new string, caller frees), the same
  * content as spec_project_to_json() with keys sorted, as `stack config`
- * prints it by default. Strings that YAML would read back as another type
- * are quoted.
+ * prints it by default. The output is itself a Compose file that loads back
+ * to the same model: strings that YAML would read as another type are
+ * quoted and '$' is written "$$".
  */
 char *spec_project_to_yaml(const struct spec_project *project);
+
+/*
+ * Returns a new NULL-terminated, sorted vector of every profile named by a
+ * service of PROJECT, enabled or not (`stack config --profiles`); caller frees
+ * with stk_strv_free().
+ */
+char **spec_project_profiles(const struct spec_project *project);
 
 /*
  * Returns a new NULL-terminated vector of the service names of PROJECT in

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/stk-alloc.h"
 #include "common/stk-buf.h"
@@ -100,6 +101,57 @@ static char *diag_text(const struct stk_diag *d, const char *dir, int errors_and
     }
     free(prefix);
     return stk_buf_detach(&b, NULL);
+}
+
+/*
+ * `stack config` output is a Compose file: loading spec_project_to_yaml() again
+ * (same options and project directory) must give the same model.
+ */
+static int yaml_round_trips(const struct spec_project *p, const struct spec_load_opts *opts,
+                            const char *dir, char **ret_why)
+{
+    char *yaml = spec_project_to_yaml(p);
+    char tmp[] = "/tmp/stk-roundtrip-XXXXXX";
+    int fd = mkstemp(tmp);
+    const char *files[] = {tmp, NULL};
+    struct spec_load_opts o = *opts;
+    struct spec_project *q = NULL;
+    struct stk_err err = STK_ERR_INIT;
+    int ok = 0;
+
+    if (fd < 0 || write(fd, yaml, strlen(yaml)) != (ssize_t)strlen(yaml)) {
+        *ret_why = stk_xstrdup("cannot write the round-trip file");
+        goto out;
+    }
+    o.files = files;
+    o.working_dir = o.working_dir ? o.working_dir : dir;
+    o.project_name = p->name;
+    if (spec_project_load(&o, &q, NULL, &err) != 0) {
+        *ret_why = stk_xasprintf("YAML output does not load back: %s\n%s", err.msg, yaml);
+    } else {
+        json_t *a = spec_project_to_json(p), *b = spec_project_to_json(q);
+        if (!json_equal(a, b)) {
+            char *ta = json_dumps(a, JSON_SORT_KEYS | JSON_INDENT(1));
+            char *tb = json_dumps(b, JSON_SORT_KEYS | JSON_INDENT(1));
+            *ret_why = stk_xasprintf("YAML output loads back differently:\n%s\nfirst:\n%s\n"
+                                     "again:\n%s",
+                                     yaml, ta, tb);
+            free(ta);
+            free(tb);
+        } else {
+            ok = 1;
+        }
+        json_decref(a);
+        json_decref(b);
+    }
+out:
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    }
+    spec_project_free(q);
+    free(yaml);
+    return ok;
 }
 
 static int run_case(const char *dir, int valid, char **ret_why)
@@ -207,7 +259,7 @@ static int run_case(const char *dir, int valid, char **ret_why)
                 *ret_why =
                     stk_xasprintf("warnings differ; got:\n%swant:\n%s", warns, want ? want : "");
             else
-                ok = 1;
+                ok = yaml_round_trips(p, &opts, dir, ret_why);
             free(warns);
         }
         json_decref(j);

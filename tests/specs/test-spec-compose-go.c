@@ -684,3 +684,55 @@ Test(spec_compose_go, dotenv_invalid_line_is_reported)
     stk_diag_release(&diag);
     free(data);
 }
+
+Test(spec_compose_go, extends_chain_across_directories)
+{
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+
+    /* extends/withdir: compose.yaml -> dir/compose.yaml -> dir/base.yaml (relative to dir/) */
+    cr_assert_eq(load1(LT "/extends/withdir/compose.yaml", NULL, &p, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(spec_project_service(p, "test")->image, "hello-world");
+    spec_project_free(p);
+}
+
+Test(spec_compose_go, remote_nested_fixture_is_a_missing_local_file)
+{
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+
+    /* "remote:" is compose-go's test-only resource loader; stack reads local files only. */
+    cr_assert_eq(load1(LT "/remote/nested/compose.yaml", NULL, &p, &err), STK_ESPEC);
+    cr_assert(strstr(err.msg, "remote:nested/compose-nested.yaml") != NULL, "%s", err.msg);
+}
+
+Test(spec_compose_go, other_env_and_label_fixtures)
+{
+    static const char *const files[] = {"dotenv/fixtures/custom.format", "loader/example2.env",
+                                        "loader/example1.label", "loader/example2.label"};
+    static const char *const want[][2] = {{"FOO", "BAR"},
+                                          {"BAR", "bar_from_env_file_2"},
+                                          {"LABEL.WITH.DOT", "ok"},
+                                          {"BAR", "bar_from_label_file_2"}};
+
+    /*
+     * custom.format is read by a format registered in TestLoadWithFormat ("KEY:VALUE");
+     * the dotenv parser accepts ':' as a separator, so it reads the same. The example
+     * files feed full-example.yml's env_file/label_file.
+     */
+    for (size_t i = 0; i < STK_ARRAY_SIZE(files); i++) {
+        char *path = stk_xasprintf(CG "/%s", files[i]);
+        char *data = NULL;
+        struct stk_err err = STK_ERR_INIT;
+        struct spec__env env = {0};
+        struct stk_diag diag = STK_DIAG_INIT;
+        cr_assert_eq(stk_file_read(path, &data, NULL, &err), 0, "%s", err.msg);
+        cr_expect_eq(spec__dotenv_parse(path, data, NULL, &env, &diag), 0, "%s", files[i]);
+        cr_expect_str_eq(spec__env_get(&env, want[i][0]) ? spec__env_get(&env, want[i][0]) : "",
+                         want[i][1], "%s", files[i]);
+        spec__env_release(&env);
+        stk_diag_release(&diag);
+        free(data);
+        free(path);
+    }
+}

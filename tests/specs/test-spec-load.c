@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "common/stk-alloc.h"
+#include "common/stk-buf.h"
 #include "common/stk-sha256.h"
 #include "common/stk-strv.h"
 #include "specs/spec.h"
@@ -383,4 +384,51 @@ Test(spec_load, service_order_puts_dependencies_first_and_keeps_file_order)
     cr_assert_str_eq(order[4], "web");
     stk_strv_free(order);
     spec_project_free(p);
+}
+
+Test(spec_load, profiles_lists_every_declared_profile)
+{
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+    char **profiles;
+
+    cr_assert_eq(load("services:\n"
+                      "  web: {image: x}\n"
+                      "  debug: {image: x, profiles: [debug, tools]}\n"
+                      "  lint: {image: x, profiles: [tools, ci]}\n",
+                      NULL, &p, NULL, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(p->n_services, 1, "services with inactive profiles are disabled");
+    cr_assert_eq(p->n_disabled_services, 2);
+    profiles = spec_project_profiles(p);
+    cr_assert_eq(stk_strv_len(profiles), 3);
+    cr_assert_str_eq(profiles[0], "ci");
+    cr_assert_str_eq(profiles[1], "debug");
+    cr_assert_str_eq(profiles[2], "tools");
+    stk_strv_free(profiles);
+    spec_project_free(p);
+}
+
+Test(spec_load, thousand_services_with_a_dependency_chain)
+{
+    struct stk_buf b = STK_BUF_INIT;
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+    char **order;
+
+    stk_buf_puts(&b, "services:\n");
+    for (int i = 999; i >= 0; i--) {
+        stk_buf_printf(&b, "  s%d:\n    image: \"${IMG:-busybox}\"\n    ports: [\"%d:80\"]\n", i,
+                       10000 + i);
+        if (i > 0)
+            stk_buf_printf(&b, "    depends_on: [s%d]\n", i - 1);
+    }
+    cr_assert_eq(load(b.buf, NULL, &p, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(p->n_services, 1000);
+    order = spec_project_service_order(p);
+    cr_assert_str_eq(order[0], "s0");
+    cr_assert_str_eq(order[999], "s999");
+    stk_strv_free(order);
+    spec_project_free(p);
+    stk_buf_release(&b);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/stk-alloc.h"
+#include "common/stk-buf.h"
 #include "common/stk-strv.h"
 #include "specs/spec-internal.h"
 
@@ -223,4 +224,53 @@ Test(spec_util, yaml_scalars_are_typed_with_the_core_schema)
     cr_assert_eq(spec__node_get(root, "f")->col, 4);
     spec__node_free(root);
     stk_diag_release(&diag);
+}
+
+Test(spec_util, strmap_grows_and_finds_every_key)
+{
+    struct spec__strmap *m = spec__strmap_new(1);
+    char **keys = stk_xcalloc(2000, sizeof(char *));
+
+    for (size_t i = 0; i < 2000; i++) {
+        keys[i] = stk_xasprintf("svc%zu", i);
+        spec__strmap_put(m, keys[i], i);
+    }
+    spec__strmap_put(m, keys[5], 99); /* an existing key keeps its first value */
+    for (size_t i = 0; i < 2000; i++)
+        cr_expect_eq(spec__strmap_get(m, keys[i]), (long)i, "%s", keys[i]);
+    cr_assert_eq(spec__strmap_get(m, "nope"), -1);
+    cr_assert_eq(m->n, 2000);
+    spec__strmap_free(m);
+    for (size_t i = 0; i < 2000; i++)
+        free(keys[i]);
+    free(keys);
+}
+
+Test(spec_util, big_mapping_index_follows_changes)
+{
+    struct stk_diag diag = STK_DIAG_INIT;
+    char *y = NULL;
+    struct spec__node *root;
+    long i;
+
+    {
+        struct stk_buf b = STK_BUF_INIT;
+        for (int k = 0; k < 40; k++)
+            stk_buf_printf(&b, "k%d: %d\n", k, k);
+        y = stk_buf_detach(&b, NULL);
+    }
+    root = spec__yaml_parse("t.yaml", y, strlen(y), &diag);
+    cr_assert_not_null(root);
+    cr_assert_eq(spec__node_index(root, "k39"), 39);
+    spec__node_remove(root, 0);
+    cr_assert_eq(spec__node_index(root, "k0"), -1);
+    cr_assert_eq(spec__node_index(root, "k39"), 38);
+    spec__node_append_take(root, spec__node_new_scalar(SPEC__K_STR, "new", NULL),
+                           spec__node_new_scalar(SPEC__K_STR, "v", NULL));
+    i = spec__node_index(root, "new");
+    cr_assert_eq(i, 39);
+    cr_assert_str_eq(spec__node_get(root, "new")->str, "v");
+    spec__node_free(root);
+    stk_diag_release(&diag);
+    free(y);
 }
