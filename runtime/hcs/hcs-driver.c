@@ -528,11 +528,12 @@ static int check_namespace_sharing(struct hcs_priv *p, const char *id, const cha
         free(dir);
         return 0;
     }
-    while (r == 0 && uv_fs_scandir_next(&req, &ent) != UV_EOF) {
+    /* Walk to the end even after a refusal: libuv frees the last entry on the next call. */
+    while (uv_fs_scandir_next(&req, &ent) != UV_EOF) {
         json_t *rec;
         const char *ons;
 
-        if (strcmp(ent.name, id) == 0)
+        if (r < 0 || strcmp(ent.name, id) == 0)
             continue;
         rec = record_load(p, ent.name);
         ons = json_string_value(json_object_get(rec, "Namespace"));

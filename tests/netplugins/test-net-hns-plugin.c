@@ -228,6 +228,7 @@ Test(net_hns_plugin, a_published_port_is_exclusive_per_protocol)
     cr_assert_eq(attach("n", "c", &udp, 1, NULL, "c", NULL, &err), 0, "%s", err.msg);
     cr_assert_eq(net_remove("n", &err), 0, "%s", err.msg);
     cr_assert_eq(hcsemu_count_endpoints(), 0);
+    stk_err_clear(&err);
 }
 
 /*
@@ -254,6 +255,7 @@ Test(net_hns_plugin, for_win_10552_nat_host_ip)
     cr_assert_eq(sb_remove("a", &err), 0);
     cr_assert_eq(sb_remove("b", &err), 0);
     cr_assert_eq(net_remove("n", &err), 0);
+    stk_err_clear(&err);
 }
 
 /*
