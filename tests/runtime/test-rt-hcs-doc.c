@@ -15,7 +15,11 @@
 #include "tests/hcsemu/hcsemu.h"
 
 /* The runtime structs hold char *; the test data below are string literals. */
+#ifdef __clang__
+#pragma clang diagnostic ignored "-Wincompatible-pointer-types-discards-qualifiers"
+#else
 #pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
+#endif
 
 static void assert_golden(json_t *doc, const char *name)
 {
