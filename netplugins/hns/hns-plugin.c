@@ -12,7 +12,6 @@
  */
 #include "netplugins/hns/hns.h"
 
-#include <arpa/inet.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,16 +347,16 @@ static int do_network_create(struct hns_work *w, struct stk_err *err)
     }
     if (!gateway) {
         struct in_addr ad;
-        char buf[INET_ADDRSTRLEN];
+        char buf[64];
         char *net = stk_xstrndup(subnet, strcspn(subnet, "/"));
 
-        if (inet_pton(AF_INET, net, &ad) != 1) {
+        if (uv_inet_pton(AF_INET, net, &ad) != 0) {
             free(net);
             r = stk_err_set(err, STK_EINVAL, 0, "network '%s': bad subnet '%s'", name, subnet);
             goto out;
         }
         ad.s_addr = htonl(ntohl(ad.s_addr) + 1);
-        inet_ntop(AF_INET, &ad, buf, sizeof(buf));
+        uv_inet_ntop(AF_INET, &ad, buf, sizeof(buf));
         gateway = stk_xstrdup(buf);
         free(net);
     }
@@ -684,7 +683,7 @@ static int do_attach(struct hns_work *w, struct stk_err *err)
     struct hcn_network *nh = NULL;
     struct hcn_endpoint *eh = NULL;
     struct hcn_namespace *nsh = NULL;
-    char ipbuf[INET_ADDRSTRLEN] = "";
+    char ipbuf[64] = "";
     int failed, r = 0, next_port = HNS_EPHEMERAL_FIRST;
     size_t i, n_ports = json_array_size(json_object_get(a, "ports"));
     int32_t hr;

@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include "common/stk-alloc.h"
 #include "common/stk-buf.h"
@@ -35,6 +34,13 @@
 /* Five minutes, the wait moby uses for shutdown and terminate (reference §3.1 step 8). */
 #define HCS_TIMEOUT_MS 300000u
 #define HCS_UNAVAILABLE "HCS is not available on this host"
+
+/* Append, and not inherited by child processes (STYLE.md rule 23): "e" in glibc, "N" in the CRT. */
+#ifdef _WIN32
+#define HCS_LOG_MODE "abN"
+#else
+#define HCS_LOG_MODE "abe"
+#endif
 
 struct hcs_ctr {
     char *id;
@@ -401,7 +407,7 @@ static void pump_run(void *arg)
     struct pump *pu = arg;
     char buf[4096];
     uint32_t n;
-    FILE *f = fopen(pu->path, "abe");
+    FILE *f = fopen(pu->path, HCS_LOG_MODE);
 
     while (pu->api->read_handle(pu->h, buf, sizeof(buf), &n) >= 0 && n > 0)
         if (f) {
