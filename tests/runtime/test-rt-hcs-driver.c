@@ -535,3 +535,101 @@ Test(rt_hcs_driver, without_hcs_the_driver_reports_unavailable)
     rt_ctx_free(bare);
     spec_free(s);
 }
+
+/* SIGKILL terminates (moby task.Kill); another signal shuts down gracefully. */
+Test(rt_hcs_driver, kill_maps_sigkill_to_terminate)
+{
+    struct rt_container_spec *s = spec_new("k", RT_ISOLATION_PROCESS, BASE);
+    struct stk_err err = STK_ERR_INIT;
+    struct rt_sync sy = RT_SYNC_INIT;
+    struct rt_container_info info = {0};
+
+    cr_assert_eq(op_create(s, &err), 0, "%s", err.msg);
+    cr_assert_eq(op_start("k", &err), 0, "%s", err.msg);
+    cr_assert_eq(rt_sync_wait(&loop, &sy,
+                              rt_container_kill(ctx, "k", SIGKILL, rt_sync_done, &sy, NULL, &err),
+                              &err),
+                 0, "%s", err.msg);
+    rt_sync_release(&sy);
+    cr_assert_eq(hcsemu_calls("terminate_compute_system"), 1);
+    cr_assert_eq(hcsemu_calls("shutdown_compute_system"), 0);
+    op_state("k", &info);
+    cr_assert_eq(info.state, RT_STATE_STOPPED);
+    cr_assert_eq(info.exit_code, 1);
+    rt_container_info_release(&info);
+    cr_assert_eq(op_delete("k", &err), 0, "%s", err.msg);
+    spec_free(s);
+}
+
+/*
+ * Observed state is rebuilt from HCS: a compute system owned by the product
+ * whose records were lost is still listed (without labels), so that cleanup
+ * can find it; one owned by someone else is not.
+ */
+Test(rt_hcs_driver, list_includes_owned_systems_without_records)
+{
+    const struct hcs_api *api = hcsemu_hcs_api();
+    struct rt_container_spec *s = spec_new("lost", RT_ISOLATION_PROCESS, BASE);
+    struct stk_err err = STK_ERR_INIT;
+    struct rt_sync sy = RT_SYNC_INIT;
+    struct hcs_system *other = NULL;
+    struct hcs_operation *op;
+    char *path;
+    json_t *doc;
+    char *docs;
+
+    cr_assert_eq(op_create(s, &err), 0, "%s", err.msg);
+    /* Someone else's container on the same host. */
+    doc = hcsemu_system_document("lost");
+    json_object_set_new(doc, "Owner", json_string("docker"));
+    docs = json_dumps(doc, JSON_COMPACT);
+    op = api->create_operation(NULL, NULL);
+    cr_assert_eq(api->create_compute_system("theirs", docs, op, &other), 0);
+    cr_assert_eq(api->wait_for_operation_result(op, 1000, NULL), 0);
+    api->close_operation(op);
+    free(docs);
+    json_decref(doc);
+    /* The state directory is lost. */
+    path = stk_xasprintf("%s/containers/lost", tmp);
+    cr_assert_eq(stk_rm_rf(path, &err), 0);
+    free(path);
+    cr_assert_eq(rt_sync_wait(&loop, &sy, rt_container_list(ctx, rt_sync_done, &sy, NULL, &err),
+                              &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(sy.list.n, 1);
+    cr_assert_str_eq(sy.list.items[0].id, "lost");
+    cr_assert_eq(sy.list.items[0].state, RT_STATE_CREATED);
+    cr_assert_eq(sy.list.items[0].n_labels, 0);
+    rt_sync_release(&sy);
+    cr_assert_eq(op_delete("lost", &err), 0, "%s", err.msg);
+    api->close_compute_system(other);
+    spec_free(s);
+}
+
+/*
+ * docker/compose#5181, #9403, #12757/#12778: a named-pipe volume
+ * (\\.\pipe\docker_engine, with or without a trailing backslash) reaches the
+ * silo as a MappedPipe, never as a directory mapping.
+ */
+Test(rt_hcs_driver, compose_npipe_volumes_become_mapped_pipes)
+{
+    struct rt_container_spec *s = spec_new("pipes", RT_ISOLATION_PROCESS, BASE);
+    struct stk_err err = STK_ERR_INIT;
+    json_t *doc, *c, *p;
+
+    s->pipes = stk_xcalloc(1, sizeof(struct rt_pipe));
+    s->pipes[0] = (struct rt_pipe){stk_xstrdup("\\\\.\\pipe\\docker_engine\\"),
+                                   stk_xstrdup("\\\\.\\pipe\\docker_engine\\")};
+    s->n_pipes = 1;
+    cr_assert_eq(op_create(s, &err), 0, "%s", err.msg);
+    doc = hcsemu_system_document("pipes");
+    c = json_object_get(doc, "Container");
+    cr_assert_null(json_object_get(c, "MappedDirectories"));
+    p = json_array_get(json_object_get(c, "MappedPipes"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(p, "ContainerPipeName")), "docker_engine");
+    cr_assert_str_eq(json_string_value(json_object_get(p, "HostPath")),
+                     "\\\\.\\pipe\\docker_engine");
+    json_decref(doc);
+    cr_assert_eq(op_delete("pipes", &err), 0, "%s", err.msg);
+    spec_free(s);
+}
