@@ -135,6 +135,17 @@ struct json_t *net_hns_doc_namespace_endpoint(const char *endpoint_id, int add);
 /* Returns the numeric PortMapping protocol of "tcp"/"udp" (6, 17), or -1. */
 int net_hns_protocol_number(const char *protocol);
 
+/*
+ * Lists the endpoints of HCN namespace NAMESPACE_ID through API (blocking):
+ * two new NULL-terminated vectors of the same length, endpoint GUIDs in
+ * *RET_IDS and their MAC addresses in *RET_MACS (free with stk_strv_free()).
+ * This is what the hcs driver needs to give a utility VM its NICs; the code
+ * that builds both connects them (runtime/hcs/hcs.h struct
+ * rt_hcs_network_api). Errors: the HRESULT mapped by common/win-error.h.
+ */
+int net_hns_namespace_endpoints(const struct hcn_api *api, const char *namespace_id,
+                                char ***ret_ids, char ***ret_macs, struct stk_err *err);
+
 /* ---- the plug-in --------------------------------------------------------- */
 
 /* The plug-in descriptor ("hns"). The lead registers it under STK_HAVE_HCS. */

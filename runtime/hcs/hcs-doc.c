@@ -12,6 +12,7 @@
 
 #include "common/stk-alloc.h"
 #include "common/stk-buf.h"
+#include "common/stk-sha256.h"
 
 /* The SDDL hcsshim gives the UVM's HvSocket (reference §2.2); used for containers too. */
 #define HCS_HVSOCKET_DEFAULT_SDDL "D:P(A;;FA;;;SY)(A;;FA;;;BA)"
@@ -450,6 +451,40 @@ json_t *rt_hcs_doc_uvm_pipe_add(const char *host_path)
     free(rp);
     free(p);
     return doc;
+}
+
+json_t *rt_hcs_doc_uvm_nic_add(const char *nic_id, const char *endpoint_id, const char *mac)
+{
+    char *rp = stk_xasprintf("VirtualMachine/Devices/NetworkAdapters/%s", nic_id);
+    json_t *doc = json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:s,s:s,s:{s:s,s:s}}}", "ResourcePath", rp,
+                            "RequestType", "Add", "Settings", "EndpointId", endpoint_id,
+                            "MacAddress", mac ? mac : "", "GuestRequest", "ResourceType",
+                            "Network", "RequestType", "Add", "Settings", "AdapterId", nic_id,
+                            "RequestType", "Add");
+
+    free(rp);
+    return doc;
+}
+
+void rt_hcs_name_guid(const char *name, char out[37])
+{
+    uint8_t md[STK_SHA256_LEN];
+
+    stk_sha256(name, strlen(name), md);
+    md[6] = (uint8_t)((md[6] & 0x0F) | 0x50);
+    md[8] = (uint8_t)((md[8] & 0x3F) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10],
+             md[11], md[12], md[13], md[14], md[15]);
+}
+
+void rt_hcs_nics_free(struct rt_hcs_nic *nics, size_t n)
+{
+    for (size_t i = 0; nics && i < n; i++) {
+        free(nics[i].endpoint_id);
+        free(nics[i].mac);
+    }
+    free(nics);
 }
 
 static int env_add(json_t *env, const char *const *list, struct stk_err *err)

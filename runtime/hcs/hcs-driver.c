@@ -66,6 +66,7 @@ struct hcs_note {
 struct hcs_priv {
     const struct hcs_api *api;
     const struct rt_hcs_storage_api *storage;
+    const struct rt_hcs_network_api *net;
     char host_build[64];
     enum rt_hcs_edition edition;
     char reason[256];
@@ -681,6 +682,38 @@ static int do_create(struct hcs_work *w, struct stk_err *err)
                 goto out;
             }
             api->free_string(result);
+        }
+        if (ns && p->net) {
+            struct rt_hcs_nic *nics = NULL;
+            size_t n_nics = 0;
+
+            r = p->net->namespace_endpoints(p->net->self, ns, &nics, &n_nics, err);
+            if (r < 0) {
+                r = stk_err_wrap(err, "list the endpoints of '%s'", id);
+                goto out;
+            }
+            for (i = 0; i < n_nics && r == 0; i++) {
+                char nic[37];
+                char *key = stk_xasprintf("%s/%s", uvm_id, nics[i].endpoint_id);
+                json_t *mod;
+
+                rt_hcs_name_guid(key, nic);
+                free(key);
+                mod = rt_hcs_doc_uvm_nic_add(nic, nics[i].endpoint_id, nics[i].mac);
+                docs = json_dumps(mod, JSON_COMPACT);
+                json_decref(mod);
+                hr = sys_op(api, uvm, HCS_TIMEOUT_MS, &result, api->modify_compute_system, docs);
+                free(docs);
+                docs = NULL;
+                if (hr < 0)
+                    r = hr_err(api, err, hr, result, "add a network adapter to utility VM",
+                               uvm_id);
+                else
+                    api->free_string(result);
+            }
+            rt_hcs_nics_free(nics, n_nics);
+            if (r < 0)
+                goto out;
         }
         r = rt_hcs_doc_hosted_container(&cfg, &doc, err);
     } else {
@@ -1696,6 +1729,12 @@ const struct rt_driver rt_driver_hcs = {
     .priv_size = sizeof(struct hcs_priv),
     .ops = &hcs_ops,
 };
+
+void rt_hcs_ctx_set_network(struct rt_ctx *ctx, const struct rt_hcs_network_api *net)
+{
+    if (ctx && ctx->driver == &rt_driver_hcs)
+        priv_of(ctx)->net = net;
+}
 
 struct rt_ctx *rt_hcs_ctx_new(uv_loop_t *loop, const char *state_dir, const char *run_dir,
                               const char *self_exe, const struct hcs_api *api,

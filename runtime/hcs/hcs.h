@@ -138,6 +138,21 @@ int rt_hcs_doc_hosted_container(const struct rt_hcs_container_config *cfg,
 struct json_t *rt_hcs_doc_uvm_pipe_add(const char *host_path);
 
 /*
+ * Builds the HcsModifyComputeSystem request that gives a utility VM a network
+ * adapter NIC_ID backed by HCN endpoint ENDPOINT_ID with MAC (reference §4.4:
+ * ResourcePath VirtualMachine/Devices/NetworkAdapters/<nic>, Settings
+ * {EndpointId, MacAddress}, GuestRequest {ResourceType Network, RequestType
+ * Add, Settings {AdapterId, RequestType Add}}). The guest-only "PreAdd"
+ * request hcsshim sends first is not built: the reference does not give its
+ * settings. Returns a new reference.
+ */
+struct json_t *rt_hcs_doc_uvm_nic_add(const char *nic_id, const char *endpoint_id,
+                                      const char *mac);
+
+/* Stores in OUT a name-based GUID (version 5 layout over SHA-256) of NAME. */
+void rt_hcs_name_guid(const char *name, char out[37]);
+
+/*
  * Returns the bare container pipe name of PATH (\\.\pipe\NAME, a trailing
  * backslash trimmed as moby's parser does) as a new string, or NULL with
  * STK_EINVAL when PATH is not a named-pipe path.
@@ -282,6 +297,33 @@ struct rt_hcs_storage_api {
     void *self;
 };
 
+/* An endpoint of an HCN namespace, as a utility VM needs it. */
+struct rt_hcs_nic {
+    char *endpoint_id; /* HCN endpoint GUID */
+    char *mac;         /* "00-15-5D-.." */
+};
+
+/* Frees N nics and the array; NULL-safe. */
+void rt_hcs_nics_free(struct rt_hcs_nic *nics, size_t n);
+
+/*
+ * What the driver needs from the network side for Hyper-V isolation: the
+ * endpoints of a namespace, to hot-add them to the utility VM as NICs
+ * (reference §4.4). The runtime never includes the network plug-in; whoever
+ * builds the driver connects the two (netplugins/hns has
+ * net_hns_namespace_endpoints() for that).
+ */
+struct rt_hcs_network_api {
+    /*
+     * Lists the endpoints of NAMESPACE_ID into a new array *RET_NICS of
+     * *RET_N entries (caller frees with rt_hcs_nics_free()). Blocking; runs
+     * on a work thread.
+     */
+    int (*namespace_endpoints)(void *self, const char *namespace_id, struct rt_hcs_nic **ret_nics,
+                               size_t *ret_n, struct stk_err *err);
+    void *self;
+};
+
 /* The driver descriptor ("hcs"). The lead registers it under STK_HAVE_HCS. */
 extern const struct rt_driver rt_driver_hcs;
 
@@ -296,6 +338,14 @@ struct rt_ctx *rt_hcs_ctx_new(uv_loop_t *loop, const char *state_dir, const char
                               const char *self_exe, const struct hcs_api *api,
                               const struct rt_hcs_storage_api *storage, const char *host_build,
                               enum rt_hcs_edition host_edition, struct stk_err *err);
+
+/*
+ * Gives the driver of CTX (made by rt_hcs_ctx_new() or the registry) the
+ * network table NET (borrowed, may be NULL): Hyper-V isolated containers with
+ * a sandbox then get its endpoints as NICs of their utility VM. Without it
+ * they only name the namespace.
+ */
+void rt_hcs_ctx_set_network(struct rt_ctx *ctx, const struct rt_hcs_network_api *net);
 
 #if STK_HAVE_HCS
 /*

@@ -252,6 +252,23 @@ Test(rt_hcs_doc, hyperv_hosted_container_matches_golden)
     json_decref(mod);
 }
 
+Test(rt_hcs_doc, hyperv_nic_add_matches_golden)
+{
+    json_t *doc = rt_hcs_doc_uvm_nic_add("0b5e3d1a-1111-5222-8333-444455556666",
+                                         "e1e1e1e1-0000-4000-8000-000000000002",
+                                         "00-15-5D-00-00-01");
+    char a[37], b[37], c[37];
+
+    assert_golden(doc, "hyperv-uvm-nic-add.json");
+    json_decref(doc);
+    rt_hcs_name_guid("x@vm/e1", a);
+    rt_hcs_name_guid("x@vm/e1", b);
+    rt_hcs_name_guid("x@vm/e2", c);
+    cr_assert_str_eq(a, b, "name-based GUIDs are stable");
+    cr_assert_str_neq(a, c);
+    cr_assert_eq(a[14], '5', "version 5 layout: %s", a);
+}
+
 Test(rt_hcs_doc, hyperv_refuses_devices)
 {
     struct rt_device dev = {"class/5B45201D-F2F2-4F3B-85BB-30FF1F953599", NULL, NULL};

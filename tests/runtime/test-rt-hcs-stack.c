@@ -72,6 +72,7 @@ static void setup(void)
     rt = rt_hcs_ctx_new(&loop, tmp, tmp, "/usr/bin/stack", hcsemu_hcs_api(), hcsemu_storage_api(),
                         HOST_BUILD, RT_HCS_EDITION_SERVER, &err);
     cr_assert_not_null(rt, "%s", err.msg);
+    rt_hcs_ctx_set_network(rt, hcsemu_network_api());
     net = net_hns_ctx_new(&loop, tmp, tmp, hcsemu_hcn_api(), &err);
     cr_assert_not_null(net, "%s", err.msg);
 }
@@ -252,6 +253,12 @@ Test(rt_hcs_stack, examples_windows_up_ps_exec_logs_down)
     cr_assert_eq(hcsemu_count_systems(), 5, "four containers and legacy's utility VM");
     cr_assert_eq(hcsemu_count_namespaces(), 3, "sidecar shares web's namespace");
     cr_assert_eq(hcsemu_count_endpoints(), 3);
+    {
+        char *uvm = rt_hcs_uvm_id(svc_find("legacy")->id);
+
+        cr_assert_eq(hcsemu_system_nics(uvm), 1, "legacy's endpoint is a NIC of its utility VM");
+        free(uvm);
+    }
 
     /* The sidecar's silo names web's namespace. */
     doc = hcsemu_system_document(svc_find("sidecar")->id);

@@ -120,6 +120,11 @@ static struct emu_ns *find_ns(const char *id)
     return NULL;
 }
 
+int hcsemu__endpoint_exists(const char *id)
+{
+    return find_ep(id) != NULL; /* called with the lock held */
+}
+
 int hcsemu__namespace_exists(const char *id)
 {
     return find_ns(id) != NULL; /* called with the lock held */

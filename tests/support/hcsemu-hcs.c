@@ -48,6 +48,7 @@ struct emu_sys {
     int terminate_on_close;
     char runtime_id[37];
     int n_pipes_mapped;
+    int n_nics;
     struct emu_sys *next;
 };
 
@@ -866,13 +867,31 @@ static int32_t emu_modify(struct hcs_system *h, struct hcs_operation *op, const 
         op_fail(op, HCS_E_SYSTEM_NOT_FOUND, "no such compute system");
     else if (!doc)
         op_fail(op, HCS_E_INVALID_JSON, "invalid JSON");
-    else if (!h->s->is_vm || !rp || !rt ||
-             strncmp(rp, "VirtualMachine/Devices/MappedPipes/", 35) != 0 ||
-             strcmp(rt, "Add") != 0)
-        op_fail(op, STK_WIN_E_INVALIDARG, "emulator: only MappedPipes Add on a VM is emulated");
-    else {
+    else if (!h->s->is_vm || !rp || !rt || strcmp(rt, "Add") != 0)
+        op_fail(op, STK_WIN_E_INVALIDARG, "emulator: only Add requests on a VM are emulated");
+    else if (strncmp(rp, "VirtualMachine/Devices/MappedPipes/", 35) == 0) {
         h->s->n_pipes_mapped++;
         op_complete_take(op, 0, NULL);
+    } else if (strncmp(rp, "VirtualMachine/Devices/NetworkAdapters/", 39) == 0) {
+        /* Reference §4.4: Settings {EndpointId, MacAddress} and the guest's Network request. */
+        json_t *st = json_object_get(doc, "Settings");
+        json_t *gr = json_object_get(doc, "GuestRequest");
+        const char *ep = json_string_value(json_object_get(st, "EndpointId"));
+        const char *adapter = json_string_value(json_object_get(json_object_get(gr, "Settings"),
+                                                                "AdapterId"));
+
+        if (!ep || !hcsemu__endpoint_exists(ep))
+            op_fail(op, HCN_E_ENDPOINT_NOT_FOUND, "EndpointId does not name an HCN endpoint");
+        else if (strcmp(json_string_value(json_object_get(gr, "ResourceType")) ?: "",
+                        "Network") != 0 ||
+                 !adapter || strcmp(adapter, rp + 39) != 0)
+            op_fail(op, HCS_E_INVALID_JSON, "GuestRequest must add the same adapter");
+        else {
+            h->s->n_nics++;
+            op_complete_take(op, 0, NULL);
+        }
+    } else {
+        op_fail(op, STK_WIN_E_INVALIDARG, "emulator: unknown ResourcePath");
     }
     unlock_and_deliver();
     json_decref(doc);
@@ -1503,4 +1522,17 @@ int hcsemu_exit_first_process(const char *id, uint32_t code)
     proc_exit(first, code);
     unlock_and_deliver();
     return 0;
+}
+
+int hcsemu_system_nics(const char *id)
+{
+    struct emu_sys *s;
+    int n = -1;
+
+    hcsemu__lock();
+    s = find_sys(id);
+    if (s)
+        n = s->n_nics;
+    hcsemu__unlock();
+    return n;
 }
