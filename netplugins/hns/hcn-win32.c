@@ -295,8 +295,8 @@ static void w_close_endpoint(struct hcn_endpoint *e)
         fn.HcnCloseEndpoint((HCN_ENDPOINT)e);
 }
 
-static int32_t w_create_namespace(const char *id, const char *settings,
-                                  struct hcn_namespace **ret, char **ret_err)
+static int32_t w_create_namespace(const char *id, const char *settings, struct hcn_namespace **ret,
+                                  char **ret_err)
 {
     WCHAR *s = to_wide(settings);
     PWSTR er = NULL;
@@ -428,8 +428,9 @@ static BOOL CALLBACK load_once(PINIT_ONCE o, PVOID param, PVOID *ctx)
     HCN_FUNCS(HCN__LOAD)
 #undef HCN__LOAD
     if (!fn.free_mem) {
-        snprintf(load_error, sizeof(load_error), "HNS is not available on this host (no "
-                                                 "CoTaskMemFree)");
+        snprintf(load_error, sizeof(load_error),
+                 "HNS is not available on this host (no "
+                 "CoTaskMemFree)");
         return TRUE;
     }
     loaded = &table;

@@ -68,8 +68,7 @@ struct hcn_api {
 
     int32_t (*create_namespace)(const char *id, const char *settings, struct hcn_namespace **ret,
                                 char **ret_error_record);
-    int32_t (*open_namespace)(const char *id, struct hcn_namespace **ret,
-                              char **ret_error_record);
+    int32_t (*open_namespace)(const char *id, struct hcn_namespace **ret, char **ret_error_record);
     int32_t (*query_namespace_properties)(struct hcn_namespace *ns, const char *query,
                                           char **ret_properties, char **ret_error_record);
     int32_t (*modify_namespace)(struct hcn_namespace *ns, const char *settings,
@@ -101,12 +100,12 @@ int net_hns_doc_network(const char *name, const char *subnet, const char *gatewa
 
 /* What an endpoint document needs; all borrowed. */
 struct net_hns_endpoint_config {
-    const char *name;            /* "<sandbox>_<network>" */
-    const char *network_id;      /* HostComputeNetwork GUID */
+    const char *name;       /* "<sandbox>_<network>" */
+    const char *network_id; /* HostComputeNetwork GUID */
     const struct net_port *ports;
     size_t n_ports;
-    const char *ipv4_address;    /* static address, NULL: HNS allocates */
-    int prefix_len;              /* of the static address */
+    const char *ipv4_address;       /* static address, NULL: HNS allocates */
+    int prefix_len;                 /* of the static address */
     const char *const *dns_servers; /* NULL-terminated, NULL: no Dns */
     const char *const *dns_search;  /* NULL-terminated, may be NULL */
 };

@@ -45,11 +45,11 @@
 struct hcs_ctr {
     char *id;
     enum rt_isolation isolation;
-    struct hcs_system *sys;  /* the container (silo or hosted) */
-    struct hcs_system *uvm;  /* Hyper-V: the utility VM */
+    struct hcs_system *sys; /* the container (silo or hosted) */
+    struct hcs_system *uvm; /* Hyper-V: the utility VM */
     struct hcs_process *init;
     uint32_t init_pid;
-    int exited;              /* the init process exited (under priv->lock) */
+    int exited; /* the init process exited (under priv->lock) */
     int exit_code;
     int64_t finished_ns;
     uv_thread_t pumps[2];
@@ -78,8 +78,19 @@ struct hcs_priv {
     struct rt_ctx *ctx;
 };
 
-enum hcs_kind { K_HOST, K_CREATE, K_START, K_KILL, K_STOP, K_DELETE, K_STATE, K_LIST, K_EXEC,
-                K_LOGS, K_TOP };
+enum hcs_kind {
+    K_HOST,
+    K_CREATE,
+    K_START,
+    K_KILL,
+    K_STOP,
+    K_DELETE,
+    K_STATE,
+    K_LIST,
+    K_EXEC,
+    K_LOGS,
+    K_TOP
+};
 
 struct hcs_work {
     struct rt_req req; /* first: the driver's requests embed rt_req */
@@ -89,7 +100,7 @@ struct hcs_work {
     char *id;
     int signal;
     uint64_t grace_ms;
-    json_t *spec;           /* K_CREATE: the copied container spec */
+    json_t *spec; /* K_CREATE: the copied container spec */
     struct stk_strv args, env;
     char *cwd;
     int capture;
@@ -469,8 +480,8 @@ static json_t *strv_json(char *const *v)
 /* Copies the parts of SPEC the work thread needs into a JSON object (owned by the work). */
 static json_t *spec_copy(const struct rt_container_spec *s)
 {
-    json_t *j = json_object(), *mounts = json_array(), *pipes = json_array(),
-           *devs = json_array(), *labels = json_object();
+    json_t *j = json_object(), *mounts = json_array(), *pipes = json_array(), *devs = json_array(),
+           *labels = json_object();
 
     json_object_set_new(j, "Id", json_string(s->id));
     json_object_set_new(j, "Name", json_string(s->name ? s->name : s->id));
@@ -481,13 +492,12 @@ static json_t *spec_copy(const struct rt_container_spec *s)
     if (s->sandbox)
         json_object_set_new(j, "Namespace", json_string(s->sandbox));
     for (size_t i = 0; i < s->n_mounts; i++)
-        json_array_append_new(mounts, json_pack("{s:s,s:s,s:s,s:b}", "type",
-                                                s->mounts[i].type ? s->mounts[i].type : "",
-                                                "source",
-                                                s->mounts[i].source ? s->mounts[i].source : "",
-                                                "target",
-                                                s->mounts[i].target ? s->mounts[i].target : "",
-                                                "ro", s->mounts[i].read_only));
+        json_array_append_new(mounts,
+                              json_pack("{s:s,s:s,s:s,s:b}", "type",
+                                        s->mounts[i].type ? s->mounts[i].type : "", "source",
+                                        s->mounts[i].source ? s->mounts[i].source : "", "target",
+                                        s->mounts[i].target ? s->mounts[i].target : "", "ro",
+                                        s->mounts[i].read_only));
     for (size_t i = 0; i < s->n_pipes; i++)
         json_array_append_new(pipes, json_pack("{s:s,s:s}", "host", s->pipes[i].host_path,
                                                "container", s->pipes[i].container_path));
@@ -501,12 +511,11 @@ static json_t *spec_copy(const struct rt_container_spec *s)
     json_object_set_new(j, "Labels", labels);
     json_object_set_new(j, "Memory", json_integer(s->resources.memory_bytes));
     json_object_set_new(j, "NanoCpus", json_integer(s->resources.nano_cpus));
-    json_object_set_new(j, "Process",
-                        json_pack("{s:o,s:o,s:s,s:s,s:b}", "Args", strv_json(s->process.args),
-                                  "Env", strv_json(s->process.env), "Cwd",
-                                  s->process.cwd ? s->process.cwd : "", "User",
-                                  s->process.user ? s->process.user : "", "Terminal",
-                                  s->process.terminal));
+    json_object_set_new(
+        j, "Process",
+        json_pack("{s:o,s:o,s:s,s:s,s:b}", "Args", strv_json(s->process.args), "Env",
+                  strv_json(s->process.env), "Cwd", s->process.cwd ? s->process.cwd : "", "User",
+                  s->process.user ? s->process.user : "", "Terminal", s->process.terminal));
     return j;
 }
 
@@ -517,8 +526,7 @@ static char **json_strv(json_t *a)
     json_t *x;
 
     stk_strv_init(&v);
-    json_array_foreach(a, i, x)
-        stk_strv_push(&v, json_string_value(x) ? json_string_value(x) : "");
+    json_array_foreach(a, i, x) stk_strv_push(&v, json_string_value(x) ? json_string_value(x) : "");
     return v.v;
 }
 
@@ -613,18 +621,18 @@ static int do_create(struct hcs_work *w, struct stk_err *err)
     for (i = 0; i < n; i++)
         layers[i] = (struct rt_hcs_layer){st.layer_ids[i], st.layer_paths[i]};
     mounts = stk_xcalloc(json_array_size(json_object_get(s, "Mounts")) + 1, sizeof(*mounts));
-    json_array_foreach(json_object_get(s, "Mounts"), i, x)
-        mounts[i] = (struct rt_mount){(char *)json_string_value(json_object_get(x, "type")),
-                                      (char *)json_string_value(json_object_get(x, "source")),
-                                      (char *)json_string_value(json_object_get(x, "target")),
-                                      json_is_true(json_object_get(x, "ro"))};
+    json_array_foreach(json_object_get(s, "Mounts"), i, x) mounts[i] =
+        (struct rt_mount){(char *)json_string_value(json_object_get(x, "type")),
+                          (char *)json_string_value(json_object_get(x, "source")),
+                          (char *)json_string_value(json_object_get(x, "target")),
+                          json_is_true(json_object_get(x, "ro"))};
     pipes = stk_xcalloc(json_array_size(json_object_get(s, "Pipes")) + 1, sizeof(*pipes));
-    json_array_foreach(json_object_get(s, "Pipes"), i, x)
-        pipes[i] = (struct rt_pipe){(char *)json_string_value(json_object_get(x, "host")),
-                                    (char *)json_string_value(json_object_get(x, "container"))};
+    json_array_foreach(json_object_get(s, "Pipes"), i, x) pipes[i] =
+        (struct rt_pipe){(char *)json_string_value(json_object_get(x, "host")),
+                         (char *)json_string_value(json_object_get(x, "container"))};
     devs = stk_xcalloc(json_array_size(json_object_get(s, "Devices")) + 1, sizeof(*devs));
-    json_array_foreach(json_object_get(s, "Devices"), i, x)
-        devs[i] = (struct rt_device){(char *)json_string_value(x), NULL, NULL};
+    json_array_foreach(json_object_get(s, "Devices"), i, x) devs[i] =
+        (struct rt_device){(char *)json_string_value(x), NULL, NULL};
 
     cfg.id = id;
     cfg.owner = RT_HCS_OWNER;
@@ -706,8 +714,7 @@ static int do_create(struct hcs_work *w, struct stk_err *err)
                 free(docs);
                 docs = NULL;
                 if (hr < 0)
-                    r = hr_err(api, err, hr, result, "add a network adapter to utility VM",
-                               uvm_id);
+                    r = hr_err(api, err, hr, result, "add a network adapter to utility VM", uvm_id);
                 else
                     api->free_string(result);
             }
@@ -895,6 +902,13 @@ static int do_start(struct hcs_work *w, struct stk_err *err)
     result = NULL;
     c->init_pid = info.process_id;
     log = stk_xasprintf("%s/containers/%s/ctr.log", p->ctx->state_dir, w->id);
+    /* The log exists once start returns, whenever the pumps get to run. */
+    {
+        FILE *f = fopen(log, HCS_LOG_MODE);
+
+        if (f)
+            fclose(f);
+    }
     pump_start(c, info.std_output, log);
     pump_start(c, info.std_error, log);
     if (info.std_input > 0)
@@ -1076,7 +1090,8 @@ static void info_fill(struct hcs_priv *p, const char *id, json_t *rec, const cha
     if (info->state == RT_STATE_RUNNING && info->isolation == RT_ISOLATION_PROCESS)
         info->pid = (int)json_integer_value(json_object_get(rec, "Pid"));
     info->labels = stk_xcalloc(json_object_size(labels) + 1, sizeof(struct rt_kv));
-    json_object_foreach(labels, k, v) {
+    json_object_foreach(labels, k, v)
+    {
         info->labels[i].key = stk_xstrdup(k);
         info->labels[i].value = stk_xstrdup(json_string_value(v) ? json_string_value(v) : "");
         i++;
@@ -1105,9 +1120,9 @@ static const char *hcs_state_in(json_t *systems, const char *id)
     size_t i;
     json_t *x;
 
-    json_array_foreach(systems, i, x)
-        if (strcasecmp(json_string_value(json_object_get(x, "Id")) ?: "", id) == 0)
-            return json_string_value(json_object_get(x, "State"));
+    json_array_foreach(systems, i,
+                       x) if (strcasecmp(json_string_value(json_object_get(x, "Id")) ?: "", id) ==
+                              0) return json_string_value(json_object_get(x, "State"));
     return NULL;
 }
 
@@ -1159,7 +1174,8 @@ static int do_list(struct hcs_work *w, struct stk_err *err)
         uv_fs_req_cleanup(&req);
     }
     /* Containers owned by the product without a record (lost state): listed without labels. */
-    json_array_foreach(systems, i, x) {
+    json_array_foreach(systems, i, x)
+    {
         const char *id = json_string_value(json_object_get(x, "Id"));
 
         if (!id || stk_strv_contains(&seen, id) ||
@@ -1169,8 +1185,7 @@ static int do_list(struct hcs_work *w, struct stk_err *err)
             w->list.items = stk_xrealloc(w->list.items, (cap *= 2) * sizeof(*w->list.items));
         memset(&w->list.items[w->list.n], 0, sizeof(w->list.items[0]));
         w->list.items[w->list.n].id = stk_xstrdup(id);
-        w->list.items[w->list.n].state =
-            state_of(json_string_value(json_object_get(x, "State")));
+        w->list.items[w->list.n].state = state_of(json_string_value(json_object_get(x, "State")));
         w->list.items[w->list.n].isolation =
             json_object_get(x, "HostingSystemId") ? RT_ISOLATION_HYPERV : RT_ISOLATION_PROCESS;
         w->list.n++;
@@ -1334,10 +1349,9 @@ static int do_top(struct hcs_work *w, struct stk_err *err)
     props = result ? json_loads(result, 0, NULL) : NULL;
     p->api->free_string(result);
     stk_buf_puts(&b, "PID\tIMAGE\n");
-    json_array_foreach(json_object_get(props, "ProcessList"), i, x)
-        stk_buf_printf(&b, "%lld\t%s\n",
-                       (long long)json_integer_value(json_object_get(x, "ProcessId")),
-                       json_string_value(json_object_get(x, "ImageName")) ?: "");
+    json_array_foreach(json_object_get(props, "ProcessList"), i, x) stk_buf_printf(
+        &b, "%lld\t%s\n", (long long)json_integer_value(json_object_get(x, "ProcessId")),
+        json_string_value(json_object_get(x, "ImageName")) ?: "");
     json_decref(props);
     w->output = stk_buf_detach(&b, NULL);
     return 0;
@@ -1372,8 +1386,8 @@ static void do_host(struct hcs_work *w)
             json_t *last = json_array_get(v, json_array_size(v) - 1);
 
             if (last)
-                snprintf(h->runtime_version, sizeof(h->runtime_version),
-                         "%s, schema %lld.%lld", p->api->name,
+                snprintf(h->runtime_version, sizeof(h->runtime_version), "%s, schema %lld.%lld",
+                         p->api->name,
                          (long long)json_integer_value(json_object_get(last, "Major")),
                          (long long)json_integer_value(json_object_get(last, "Minor")));
             json_decref(j);

@@ -177,8 +177,8 @@ static int32_t w_wait_info(struct hcs_operation *op, uint32_t timeout_ms,
     return hr;
 }
 
-static int32_t w_create_system(const char *id, const char *configuration,
-                               struct hcs_operation *op, struct hcs_system **ret)
+static int32_t w_create_system(const char *id, const char *configuration, struct hcs_operation *op,
+                               struct hcs_system **ret)
 {
     WCHAR *wid = to_wide(id), *wcfg = to_wide(configuration);
     struct hcs_system *s = stk_new0(struct hcs_system);
@@ -212,7 +212,7 @@ static int32_t w_open_system(const char *id, uint32_t access, struct hcs_system 
 }
 
 #define SYS_CALL(name, api_fn)                                                                     \
-    static int32_t name(struct hcs_system *s, struct hcs_operation *op, const char *options)      \
+    static int32_t name(struct hcs_system *s, struct hcs_operation *op, const char *options)       \
     {                                                                                              \
         WCHAR *w = to_wide(options);                                                               \
         HRESULT hr = fn.api_fn(s->h, op->h, w);                                                    \
@@ -287,8 +287,8 @@ static void w_close_system(struct hcs_system *s)
     free(s);
 }
 
-static int32_t w_create_process(struct hcs_system *s, const char *params,
-                                struct hcs_operation *op, struct hcs_process **ret)
+static int32_t w_create_process(struct hcs_system *s, const char *params, struct hcs_operation *op,
+                                struct hcs_process **ret)
 {
     WCHAR *w = to_wide(params);
     struct hcs_process *p = stk_new0(struct hcs_process);
@@ -305,7 +305,7 @@ static int32_t w_create_process(struct hcs_system *s, const char *params,
 }
 
 #define PROC_CALL(name, api_fn)                                                                    \
-    static int32_t name(struct hcs_process *p, struct hcs_operation *op, const char *options)     \
+    static int32_t name(struct hcs_process *p, struct hcs_operation *op, const char *options)      \
     {                                                                                              \
         WCHAR *w = to_wide(options);                                                               \
         HRESULT hr = fn.api_fn(p->h, op->h, w);                                                    \
@@ -467,8 +467,7 @@ static BOOL CALLBACK load_once(PINIT_ONCE o, PVOID param, PVOID *ctx)
 #undef HCS__LOAD
     /* Optional entries: exported only by newer hosts (Windows Server 2022+). */
     table.wait_for_process_exit = fn.HcsWaitForProcessExit ? w_wait_process_exit : NULL;
-    table.wait_for_compute_system_exit =
-        fn.HcsWaitForComputeSystemExit ? w_wait_system_exit : NULL;
+    table.wait_for_compute_system_exit = fn.HcsWaitForComputeSystemExit ? w_wait_system_exit : NULL;
     table.get_service_properties = fn.HcsGetServiceProperties ? w_service_properties : NULL;
     table.grant_vm_access = fn.HcsGrantVmAccess ? w_grant_vm_access : NULL;
     loaded = &table;
@@ -502,6 +501,6 @@ void rt_hcs_win32_host_version(char *buf, size_t size, enum rt_hcs_edition *ret_
     }
     snprintf(buf, size, "%lu.%lu.%lu", (unsigned long)v.dwMajorVersion,
              (unsigned long)v.dwMinorVersion, (unsigned long)v.dwBuildNumber);
-    *ret_edition = v.wProductType == VER_NT_WORKSTATION ? RT_HCS_EDITION_CLIENT
-                                                        : RT_HCS_EDITION_SERVER;
+    *ret_edition =
+        v.wProductType == VER_NT_WORKSTATION ? RT_HCS_EDITION_CLIENT : RT_HCS_EDITION_SERVER;
 }

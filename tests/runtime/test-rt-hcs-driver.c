@@ -27,9 +27,8 @@ static struct rt_ctx *ctx;
 static struct rt_ctx *new_ctx(const struct hcs_api *api)
 {
     struct stk_err err = STK_ERR_INIT;
-    struct rt_ctx *c = rt_hcs_ctx_new(&loop, tmp, tmp, "/usr/bin/stack", api,
-                                      hcsemu_storage_api(), "10.0.20348", RT_HCS_EDITION_SERVER,
-                                      &err);
+    struct rt_ctx *c = rt_hcs_ctx_new(&loop, tmp, tmp, "/usr/bin/stack", api, hcsemu_storage_api(),
+                                      "10.0.20348", RT_HCS_EDITION_SERVER, &err);
 
     cr_assert_not_null(c, "%s", err.msg);
     return c;
@@ -58,8 +57,7 @@ static void teardown(void)
     memcpy(tmp + strlen(tmp) - 6, "XXXXXX", 6);
 }
 
-static struct rt_container_spec *spec_new(const char *id, enum rt_isolation iso,
-                                          const char *base)
+static struct rt_container_spec *spec_new(const char *id, enum rt_isolation iso, const char *base)
 {
     struct rt_container_spec *s = stk_new0(struct rt_container_spec);
     struct stk_strv v = STK_STRV_INIT;
@@ -97,8 +95,8 @@ static void spec_free(struct rt_container_spec *s)
 static int op_create(struct rt_container_spec *s, struct stk_err *err)
 {
     struct rt_sync sy = RT_SYNC_INIT;
-    int r = rt_sync_wait(&loop, &sy, rt_container_create(ctx, s, rt_sync_done, &sy, NULL, err),
-                         err);
+    int r =
+        rt_sync_wait(&loop, &sy, rt_container_create(ctx, s, rt_sync_done, &sy, NULL, err), err);
 
     rt_sync_release(&sy);
     return r;
@@ -129,8 +127,8 @@ static void op_state(const char *id, struct rt_container_info *ret)
 {
     struct stk_err err = STK_ERR_INIT;
     struct rt_sync sy = RT_SYNC_INIT;
-    int r = rt_sync_wait(&loop, &sy, rt_container_state(ctx, id, rt_sync_done, &sy, NULL, &err),
-                         &err);
+    int r =
+        rt_sync_wait(&loop, &sy, rt_container_state(ctx, id, rt_sync_done, &sy, NULL, &err), &err);
 
     cr_assert_eq(r, 0, "state '%s': %s", id, err.msg);
     rt_container_info_copy(ret, &sy.info);
@@ -142,8 +140,8 @@ static int op_exec(const char *id, const char *const *args, char **ret_out, int 
 {
     struct rt_exec_opts o = {.args = args, .capture = 1, .timeout_ms = 5000};
     struct rt_sync sy = RT_SYNC_INIT;
-    int r = rt_sync_wait(&loop, &sy, rt_container_exec(ctx, id, &o, rt_sync_done, &sy, NULL, err),
-                         err);
+    int r =
+        rt_sync_wait(&loop, &sy, rt_container_exec(ctx, id, &o, rt_sync_done, &sy, NULL, err), err);
 
     if (r == 0) {
         *ret_out = stk_xstrdup(sy.output);
@@ -159,7 +157,7 @@ static int log_contains(const char *id, const char *needle)
     char *path = stk_xasprintf("%s/containers/%s/ctr.log", tmp, id);
     int found = 0;
 
-    for (int i = 0; i < 200 && !found; i++) {
+    for (int i = 0; i < 500 && !found; i++) {
         char *data = NULL;
 
         if (stk_file_read(path, &data, NULL, NULL) == 0 && strstr(data, needle))
@@ -232,17 +230,15 @@ Test(rt_hcs_driver, process_isolated_full_life_cycle)
     cr_assert_eq(code, 3);
     free(out);
 
-    cr_assert_eq(rt_sync_wait(&loop, &sy, rt_container_top(ctx, "web", rt_sync_done, &sy, NULL,
-                                                           &err),
-                              &err),
-                 0, "%s", err.msg);
+    cr_assert_eq(
+        rt_sync_wait(&loop, &sy, rt_container_top(ctx, "web", rt_sync_done, &sy, NULL, &err), &err),
+        0, "%s", err.msg);
     cr_assert(strstr(sy.output, "server.exe"), "%s", sy.output);
     rt_sync_release(&sy);
     cr_assert(log_contains("web", "started C:\\app\\server.exe --port 80\r\n"),
               "the init process's stdout reaches ctr.log");
-    cr_assert_eq(rt_sync_wait(&loop, &sy, rt_container_logs(ctx, "web", rt_sync_done, &sy, NULL,
-                                                            &err),
-                              &err),
+    cr_assert_eq(rt_sync_wait(&loop, &sy,
+                              rt_container_logs(ctx, "web", rt_sync_done, &sy, NULL, &err), &err),
                  0, "%s", err.msg);
     cr_assert(strstr(sy.log_path, "containers/web/ctr.log"), "%s", sy.log_path);
     rt_sync_release(&sy);
@@ -284,9 +280,9 @@ Test(rt_hcs_driver, hyperv_life_cycle_with_explicit_uvm_memory)
     cr_assert_eq(hcsemu_count_systems(), 2, "the utility VM and the hosted container");
     doc = hcsemu_system_document("legacy@vm");
     cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(json_object_get(json_object_get(doc, "VirtualMachine"),
-                                                     "ComputeTopology"),
-                                     "Memory"),
+                     json_object_get(
+                         json_object_get(json_object_get(doc, "VirtualMachine"), "ComputeTopology"),
+                         "Memory"),
                      "SizeInMB")),
                  1024);
     json_decref(doc);
@@ -299,9 +295,9 @@ Test(rt_hcs_driver, hyperv_life_cycle_with_explicit_uvm_memory)
     cr_assert_eq(op_create(s2, &err), 0, "%s", err.msg);
     doc = hcsemu_system_document("big@vm");
     cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(json_object_get(json_object_get(doc, "VirtualMachine"),
-                                                     "ComputeTopology"),
-                                     "Memory"),
+                     json_object_get(
+                         json_object_get(json_object_get(doc, "VirtualMachine"), "ComputeTopology"),
+                         "Memory"),
                      "SizeInMB")),
                  2048);
     json_decref(doc);
@@ -375,7 +371,7 @@ Test(rt_hcs_driver, init_exit_is_notified_through_uv_async)
     cr_assert_eq(op_start("job", &err), 0, "%s", err.msg);
     cr_assert_eq(hcsemu_exit_first_process("job", 7), 0);
     /* The exit arrives on the emulator's thread; the loop records it. */
-    for (int i = 0; i < 100 && !json_object_get(rec, "ExitCode"); i++) {
+    for (int i = 0; i < 500 && !json_object_get(rec, "ExitCode"); i++) {
         json_decref(rec);
         pump_loop();
         rec = json_load_file(path, 0, NULL);
@@ -430,9 +426,9 @@ Test(rt_hcs_driver, a_later_process_adopts_containers_from_the_records)
     uv_run(&loop, UV_RUN_NOWAIT);
     cr_assert_str_eq(hcsemu_system_state("api"), "Running");
     ctx = new_ctx(hcsemu_hcs_api());
-    cr_assert_eq(rt_sync_wait(&loop, &sy, rt_container_list(ctx, rt_sync_done, &sy, NULL, &err),
-                              &err),
-                 0, "%s", err.msg);
+    cr_assert_eq(
+        rt_sync_wait(&loop, &sy, rt_container_list(ctx, rt_sync_done, &sy, NULL, &err), &err), 0,
+        "%s", err.msg);
     cr_assert_eq(sy.list.n, 1);
     cr_assert_str_eq(sy.list.items[0].id, "api");
     cr_assert_eq(sy.list.items[0].state, RT_STATE_RUNNING);
@@ -477,8 +473,9 @@ Test(rt_hcs_driver, sharing_a_namespace_with_hyperv_is_refused)
     char *props = NULL, *rec = NULL;
     json_t *j;
 
-    cr_assert_eq(hcn->create_namespace(NET_HNS_NULL_GUID, "{\"SchemaVersion\":{\"Major\":2,"
-                                                          "\"Minor\":0}}",
+    cr_assert_eq(hcn->create_namespace(NET_HNS_NULL_GUID,
+                                       "{\"SchemaVersion\":{\"Major\":2,"
+                                       "\"Minor\":0}}",
                                        &ns, &rec),
                  0);
     cr_assert_eq(hcn->query_namespace_properties(ns, NULL, &props, &rec), 0);
@@ -524,8 +521,7 @@ Test(rt_hcs_driver, without_hcs_the_driver_reports_unavailable)
     struct rt_sync sy = RT_SYNC_INIT;
 
     cr_assert_not_null(bare, "%s", err.msg);
-    cr_assert_eq(rt_sync_wait(&loop, &sy, rt_host_info(bare, rt_sync_done, &sy, NULL, &err),
-                              &err),
+    cr_assert_eq(rt_sync_wait(&loop, &sy, rt_host_info(bare, rt_sync_done, &sy, NULL, &err), &err),
                  0);
     cr_assert_not(sy.host.available);
     cr_assert_str_eq(sy.host.reason, "HCS is not available on this host");
@@ -593,9 +589,9 @@ Test(rt_hcs_driver, list_includes_owned_systems_without_records)
     path = stk_xasprintf("%s/containers/lost", tmp);
     cr_assert_eq(stk_rm_rf(path, &err), 0);
     free(path);
-    cr_assert_eq(rt_sync_wait(&loop, &sy, rt_container_list(ctx, rt_sync_done, &sy, NULL, &err),
-                              &err),
-                 0, "%s", err.msg);
+    cr_assert_eq(
+        rt_sync_wait(&loop, &sy, rt_container_list(ctx, rt_sync_done, &sy, NULL, &err), &err), 0,
+        "%s", err.msg);
     cr_assert_eq(sy.list.n, 1);
     cr_assert_str_eq(sy.list.items[0].id, "lost");
     cr_assert_eq(sy.list.items[0].state, RT_STATE_CREATED);

@@ -36,27 +36,71 @@ struct svc {
     const char *layer;
     const char *os_version; /* the image config's os.version */
     const char *exe;
-    const char *share;      /* network_mode: service:X */
+    const char *share; /* network_mode: service:X */
     struct net_port port;
     const char *pipe;
     const char *bind_src, *bind_dst;
     int64_t mem;
     char id[64];
-    char *sandbox;          /* the HCN namespace GUID */
+    char *sandbox; /* the HCN namespace GUID */
 };
 
 static struct svc svcs[] = {
-    {"web", "process", "mcr.microsoft.com/windows/nanoserver:ltsc2022", LTSC2022,
-     "10.0.20348.2700", "C:\\app\\server.exe", NULL, {8080, 80, "tcp", ""}, NULL,
-     "C:\\shop\\data", "C:\\app\\data", 0, "", NULL},
-    {"agent", "process", "mcr.microsoft.com/windows/nanoserver:ltsc2022", LTSC2022,
-     "10.0.20348.2700", "C:\\agent\\agent.exe", NULL, {0, 0, "", ""}, "\\\\.\\pipe\\docker_engine",
-     NULL, NULL, 0, "", NULL},
-    {"legacy", "hyperv", "mcr.microsoft.com/windows/servercore:ltsc2019", LTSC2019,
-     "10.0.17763.5000", "C:\\legacy\\service.exe", NULL, {0, 0, "", ""}, NULL, NULL, NULL,
-     2LL << 30, "", NULL},
-    {"sidecar", "process", "mcr.microsoft.com/windows/nanoserver:ltsc2022", LTSC2022,
-     "10.0.20348.2700", "C:\\sidecar\\proxy.exe", "web", {0, 0, "", ""}, NULL, NULL, NULL, 0, "",
+    {"web",
+     "process",
+     "mcr.microsoft.com/windows/nanoserver:ltsc2022",
+     LTSC2022,
+     "10.0.20348.2700",
+     "C:\\app\\server.exe",
+     NULL,
+     {8080, 80, "tcp", ""},
+     NULL,
+     "C:\\shop\\data",
+     "C:\\app\\data",
+     0,
+     "",
+     NULL},
+    {"agent",
+     "process",
+     "mcr.microsoft.com/windows/nanoserver:ltsc2022",
+     LTSC2022,
+     "10.0.20348.2700",
+     "C:\\agent\\agent.exe",
+     NULL,
+     {0, 0, "", ""},
+     "\\\\.\\pipe\\docker_engine",
+     NULL,
+     NULL,
+     0,
+     "",
+     NULL},
+    {"legacy",
+     "hyperv",
+     "mcr.microsoft.com/windows/servercore:ltsc2019",
+     LTSC2019,
+     "10.0.17763.5000",
+     "C:\\legacy\\service.exe",
+     NULL,
+     {0, 0, "", ""},
+     NULL,
+     NULL,
+     NULL,
+     2LL << 30,
+     "",
+     NULL},
+    {"sidecar",
+     "process",
+     "mcr.microsoft.com/windows/nanoserver:ltsc2022",
+     LTSC2022,
+     "10.0.20348.2700",
+     "C:\\sidecar\\proxy.exe",
+     "web",
+     {0, 0, "", ""},
+     NULL,
+     NULL,
+     NULL,
+     0,
+     "",
      NULL},
 };
 
@@ -132,8 +176,8 @@ static void spec_fill(struct svc *s, enum rt_isolation iso, struct rt_container_
     c->labels = stk_xcalloc(3, sizeof(struct rt_kv));
     c->labels[0] = (struct rt_kv){stk_xstrdup(RT_LABEL_PROJECT), stk_xstrdup("shop")};
     c->labels[1] = (struct rt_kv){stk_xstrdup(RT_LABEL_SERVICE), stk_xstrdup(s->name)};
-    c->labels[2] = (struct rt_kv){stk_xstrdup(RT_LABEL_ISOLATION),
-                                  stk_xstrdup(rt_isolation_to_string(iso))};
+    c->labels[2] =
+        (struct rt_kv){stk_xstrdup(RT_LABEL_ISOLATION), stk_xstrdup(rt_isolation_to_string(iso))};
     c->n_labels = 3;
 }
 
@@ -161,19 +205,17 @@ static void up(void)
     for (size_t i = 0; i < STK_ARRAY_SIZE(svcs); i++) {
         enum rt_isolation iso;
 
-        cr_assert_eq(rt_hcs_resolve_isolation(svcs[i].isolation, RT_HCS_EDITION_SERVER, &iso,
-                                              &err),
+        cr_assert_eq(rt_hcs_resolve_isolation(svcs[i].isolation, RT_HCS_EDITION_SERVER, &iso, &err),
                      0);
-        cr_assert_eq(rt_hcs_check_compat(HOST_BUILD, RT_HCS_EDITION_SERVER, svcs[i].os_version,
-                                         iso, svcs[i].image, 0, &err),
+        cr_assert_eq(rt_hcs_check_compat(HOST_BUILD, RT_HCS_EDITION_SERVER, svcs[i].os_version, iso,
+                                         svcs[i].image, 0, &err),
                      0, "%s: %s", svcs[i].name, err.msg);
         if (svcs[i].share) {
             enum rt_isolation other;
 
             rt_hcs_resolve_isolation(svc_find(svcs[i].share)->isolation, RT_HCS_EDITION_SERVER,
                                      &other, &err);
-            cr_assert_eq(rt_hcs_check_network_share(svcs[i].name, iso, svcs[i].share, other,
-                                                    &err),
+            cr_assert_eq(rt_hcs_check_network_share(svcs[i].name, iso, svcs[i].share, other, &err),
                          0, "%s", err.msg);
         }
         snprintf(svcs[i].id, sizeof(svcs[i].id), "shop-%s-1-%06zu", svcs[i].name, 100 + i);
@@ -185,9 +227,9 @@ static void up(void)
         struct svc *s = &svcs[i];
         struct net_sandbox_spec sb = {s->id, (char *)s->name, (char *)"shop"};
         char *aliases[] = {(char *)s->name, NULL};
-        struct net_attachment att = {(char *)"shop_default", s->id, NULL, aliases,
-                                     s->port.host_port ? &s->port : NULL,
-                                     s->port.host_port ? 1 : 0, NULL};
+        struct net_attachment att = {
+            (char *)"shop_default",    s->id, NULL, aliases, s->port.host_port ? &s->port : NULL,
+            s->port.host_port ? 1 : 0, NULL};
         struct net_sync ny = NET_SYNC_INIT;
 
         if (s->share)
@@ -220,19 +262,18 @@ static void down(void)
     struct stk_err err = STK_ERR_INIT;
 
     for (size_t i = STK_ARRAY_SIZE(svcs); i-- > 0;) {
-        cr_assert_eq(RT_SYNC(rt_container_stop(rt, svcs[i].id, 15, 10000, rt_sync_done, &sy_, NULL,
-                                               &err)),
-                     0, "%s", err.msg);
+        cr_assert_eq(
+            RT_SYNC(rt_container_stop(rt, svcs[i].id, 15, 10000, rt_sync_done, &sy_, NULL, &err)),
+            0, "%s", err.msg);
         cr_assert_eq(RT_SYNC(rt_container_delete(rt, svcs[i].id, rt_sync_done, &sy_, NULL, &err)),
                      0, "%s", err.msg);
     }
     for (size_t i = 0; i < STK_ARRAY_SIZE(svcs); i++)
         if (!svcs[i].share)
-            cr_assert_eq(NET_SYNC(net_sandbox_remove(net, svcs[i].id, net_sync_done, &ny_, NULL,
-                                                     &err)),
-                         0, "%s", err.msg);
-    cr_assert_eq(NET_SYNC(net_network_remove(net, "shop_default", net_sync_done, &ny_, NULL,
-                                             &err)),
+            cr_assert_eq(
+                NET_SYNC(net_sandbox_remove(net, svcs[i].id, net_sync_done, &ny_, NULL, &err)), 0,
+                "%s", err.msg);
+    cr_assert_eq(NET_SYNC(net_network_remove(net, "shop_default", net_sync_done, &ny_, NULL, &err)),
                  0, "%s", err.msg);
 }
 
@@ -242,9 +283,9 @@ Test(rt_hcs_stack, examples_windows_up_ps_exec_logs_down)
 {
     struct stk_err err = STK_ERR_INIT;
     struct rt_sync sy = RT_SYNC_INIT;
-    struct rt_exec_opts ex = {
-        .args = (const char *const[]){"cmd", "/c", "echo", "pong", NULL}, .capture = 1,
-        .timeout_ms = 5000};
+    struct rt_exec_opts ex = {.args = (const char *const[]){"cmd", "/c", "echo", "pong", NULL},
+                              .capture = 1,
+                              .timeout_ms = 5000};
     json_t *doc;
     char *log = NULL;
     int found = 0;
@@ -262,16 +303,16 @@ Test(rt_hcs_stack, examples_windows_up_ps_exec_logs_down)
 
     /* The sidecar's silo names web's namespace. */
     doc = hcsemu_system_document(svc_find("sidecar")->id);
-    cr_assert_str_eq(json_string_value(json_object_get(
-                         json_object_get(json_object_get(doc, "Container"), "Networking"),
-                         "Namespace")),
-                     svc_find("web")->sandbox);
+    cr_assert_str_eq(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(doc, "Container"), "Networking"), "Namespace")),
+        svc_find("web")->sandbox);
     json_decref(doc);
 
     /* ps */
-    cr_assert_eq(rt_sync_wait(&loop, &sy, rt_container_list(rt, rt_sync_done, &sy, NULL, &err),
-                              &err),
-                 0, "%s", err.msg);
+    cr_assert_eq(
+        rt_sync_wait(&loop, &sy, rt_container_list(rt, rt_sync_done, &sy, NULL, &err), &err), 0,
+        "%s", err.msg);
     cr_assert_eq(sy.list.n, 4);
     for (size_t i = 0; i < sy.list.n; i++) {
         cr_assert_eq(sy.list.items[i].state, RT_STATE_RUNNING, "%s", sy.list.items[i].id);
@@ -280,22 +321,22 @@ Test(rt_hcs_stack, examples_windows_up_ps_exec_logs_down)
     rt_sync_release(&sy);
 
     /* exec */
-    cr_assert_eq(rt_sync_wait(&loop, &sy,
-                              rt_container_exec(rt, svc_find("web")->id, &ex, rt_sync_done, &sy,
-                                                NULL, &err),
-                              &err),
-                 0, "%s", err.msg);
+    cr_assert_eq(
+        rt_sync_wait(&loop, &sy,
+                     rt_container_exec(rt, svc_find("web")->id, &ex, rt_sync_done, &sy, NULL, &err),
+                     &err),
+        0, "%s", err.msg);
     cr_assert_eq(sy.exit_code, 0);
     cr_assert_str_eq(sy.output, "pong\r\n");
     rt_sync_release(&sy);
 
     /* logs */
-    cr_assert_eq(rt_sync_wait(&loop, &sy,
-                              rt_container_logs(rt, svc_find("legacy")->id, rt_sync_done, &sy,
-                                                NULL, &err),
-                              &err),
-                 0, "%s", err.msg);
-    for (int i = 0; i < 200 && !found; i++) {
+    cr_assert_eq(
+        rt_sync_wait(&loop, &sy,
+                     rt_container_logs(rt, svc_find("legacy")->id, rt_sync_done, &sy, NULL, &err),
+                     &err),
+        0, "%s", err.msg);
+    for (int i = 0; i < 500 && !found; i++) {
         if (stk_file_read(sy.log_path, &log, NULL, NULL) == 0)
             found = strstr(log, "started C:\\legacy\\service.exe") != NULL;
         free(log);

@@ -11,8 +11,7 @@
 #include "common/stk-strv.h"
 
 static int emu_namespace_endpoints(void *self, const char *namespace_id,
-                                   struct rt_hcs_nic **ret_nics, size_t *ret_n,
-                                   struct stk_err *err)
+                                   struct rt_hcs_nic **ret_nics, size_t *ret_n, struct stk_err *err)
 {
     char **ids = NULL, **macs = NULL;
     size_t n;
