@@ -466,6 +466,19 @@ static char *read_all(const struct hcs_api *api, intptr_t h)
     return stk_buf_detach(&b, NULL);
 }
 
+struct drain {
+    const struct hcs_api *api;
+    intptr_t h;
+    char *out;
+};
+
+static void drain_run(void *arg)
+{
+    struct drain *d = arg;
+
+    d->out = read_all(d->api, d->h);
+}
+
 /* ---- create ------------------------------------------------------------- */
 
 static json_t *strv_json(char *const *v)
@@ -1307,9 +1320,20 @@ static int do_exec(struct hcs_work *w, struct stk_err *err)
     api->free_string(result);
     if (info.std_input > 0)
         api->close_handle(info.std_input);
-    /* Small outputs only: stdout is drained before stderr. */
-    out = read_all(api, info.std_output);
-    errs = read_all(api, info.std_error);
+    /* Both pipes are drained at once, so that neither can fill up and block the process. */
+    {
+        struct drain de = {api, info.std_error, NULL};
+        uv_thread_t t;
+        int threaded = info.std_error > 0 && uv_thread_create(&t, drain_run, &de) == 0;
+
+        out = read_all(api, info.std_output);
+        if (threaded) {
+            uv_thread_join(&t);
+            errs = de.out;
+        } else {
+            errs = read_all(api, info.std_error);
+        }
+    }
     r = wait_exit(api, proc, w->timeout_ms, &code, err);
     if (r < 0) {
         r = stk_err_wrap(err, "exec in '%s'", w->id);

@@ -197,6 +197,7 @@ Test(rt_hcs_driver, process_isolated_full_life_cycle)
     struct rt_sync sy = RT_SYNC_INIT;
     const char *echo[] = {"cmd", "/c", "echo", "hello", NULL};
     const char *fail3[] = {"cmd", "/c", "exit", "3", NULL};
+    const char *bogus[] = {"cmd", "/c", "bogus", NULL};
     char *out = NULL, *path;
     json_t *doc;
     int code = -1;
@@ -228,6 +229,10 @@ Test(rt_hcs_driver, process_isolated_full_life_cycle)
     free(out);
     cr_assert_eq(op_exec("web", fail3, &out, &code, &err), 0, "%s", err.msg);
     cr_assert_eq(code, 3);
+    free(out);
+    cr_assert_eq(op_exec("web", bogus, &out, &code, &err), 0, "%s", err.msg);
+    cr_assert_eq(code, 1);
+    cr_assert(strstr(out, "'bogus' is not recognized"), "stderr is captured too: %s", out);
     free(out);
 
     cr_assert_eq(
