@@ -909,6 +909,10 @@ static int do_start(struct hcs_work *w, struct stk_err *err)
             api->close_process(c->init);
         c->init = NULL;
         r = hr_err(api, err, hr, result, "start the process of", w->id);
+        /* A silo without its process is not left running. */
+        sys_op(api, c->sys, HCS_TIMEOUT_MS, NULL, api->terminate_compute_system, NULL);
+        if (c->uvm)
+            sys_op(api, c->uvm, HCS_TIMEOUT_MS, NULL, api->terminate_compute_system, NULL);
         goto out;
     }
     api->free_string(result);

@@ -634,3 +634,25 @@ Test(rt_hcs_driver, compose_npipe_volumes_become_mapped_pipes)
     cr_assert_eq(op_delete("pipes", &err), 0, "%s", err.msg);
     spec_free(s);
 }
+
+/* A start whose process cannot be created fails with HCS's error and leaves nothing running. */
+Test(rt_hcs_driver, failed_process_start_is_reported_and_stopped)
+{
+    struct rt_container_spec *s = spec_new("nostart", RT_ISOLATION_PROCESS, BASE);
+    struct stk_err err = STK_ERR_INIT;
+    struct rt_container_info info = {0};
+
+    cr_assert_eq(op_create(s, &err), 0, "%s", err.msg);
+    hcsemu_inject("create_process", (int32_t)0x80070002u); /* ERROR_FILE_NOT_FOUND */
+    cr_assert_eq(op_start("nostart", &err), STK_ENOENT);
+    cr_assert(strstr(err.msg, "start the process of 'nostart'"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "0x80070002"), "%s", err.msg);
+    cr_assert_str_eq(hcsemu_system_state("nostart"), "Stopped");
+    op_state("nostart", &info);
+    cr_assert_eq(info.state, RT_STATE_STOPPED);
+    rt_container_info_release(&info);
+    cr_assert_eq(op_delete("nostart", &err), 0, "%s", err.msg);
+    cr_assert_eq(hcsemu_count_systems(), 0);
+    stk_err_clear(&err);
+    spec_free(s);
+}
