@@ -42,40 +42,40 @@
     X(HCS_E_HYPERV_NOT_INSTALLED, 0x80370102u, STK_EUNAVAIL,                                       \
       "a required feature (Hyper-V) is not installed")                                             \
     X(HCS_E_INVALID_STATE, 0x80370105u, STK_ERUNTIME,                                              \
-      "the operation is not valid in the compute system's current state")                         \
+      "the operation is not valid in the compute system's current state")                          \
     X(HCS_E_UNEXPECTED_EXIT, 0x80370106u, STK_ERUNTIME, "the compute system exited unexpectedly")  \
     X(HCS_E_TERMINATED, 0x80370107u, STK_ERUNTIME, "the compute system was terminated")            \
     X(HCS_E_CONNECT_FAILED, 0x80370108u, STK_ERUNTIME, "the connection to the guest failed")       \
     X(HCS_E_CONNECTION_TIMEOUT, 0x80370109u, STK_ETIMEDOUT,                                        \
       "the connection to the guest timed out")                                                     \
-    X(HCS_E_CONNECTION_CLOSED, 0x8037010Au, STK_ERUNTIME, "the connection to the guest closed")   \
+    X(HCS_E_CONNECTION_CLOSED, 0x8037010Au, STK_ERUNTIME, "the connection to the guest closed")    \
     X(HCS_E_INVALID_JSON, 0x8037010Du, STK_EINVAL, "the JSON document is invalid")                 \
-    X(HCS_E_SYSTEM_NOT_FOUND, 0x8037010Eu, STK_ENOENT, "the compute system does not exist")       \
-    X(HCS_E_SYSTEM_ALREADY_EXISTS, 0x8037010Fu, STK_EEXIST, "the compute system already exists")  \
+    X(HCS_E_SYSTEM_NOT_FOUND, 0x8037010Eu, STK_ENOENT, "the compute system does not exist")        \
+    X(HCS_E_SYSTEM_ALREADY_EXISTS, 0x8037010Fu, STK_EEXIST, "the compute system already exists")   \
     X(HCS_E_SYSTEM_ALREADY_STOPPED, 0x80370110u, STK_ERUNTIME,                                     \
       "the compute system is already stopped")                                                     \
-    X(HCS_E_INVALID_LAYER, 0x80370112u, STK_EIMAGE, "the layer format is not recognised")         \
-    X(HCS_E_OPERATION_NOT_STARTED, 0x80370115u, STK_EINVAL, "the operation was not started")      \
+    X(HCS_E_INVALID_LAYER, 0x80370112u, STK_EIMAGE, "the layer format is not recognised")          \
+    X(HCS_E_OPERATION_NOT_STARTED, 0x80370115u, STK_EINVAL, "the operation was not started")       \
     X(HCS_E_OPERATION_ALREADY_STARTED, 0x80370116u, STK_EBUSY,                                     \
       "the operation was already started")                                                         \
-    X(HCS_E_OPERATION_PENDING, 0x80370117u, STK_EBUSY, "the operation is still pending")          \
-    X(HCS_E_OPERATION_TIMEOUT, 0x80370118u, STK_ETIMEDOUT, "the operation timed out")             \
+    X(HCS_E_OPERATION_PENDING, 0x80370117u, STK_EBUSY, "the operation is still pending")           \
+    X(HCS_E_OPERATION_TIMEOUT, 0x80370118u, STK_ETIMEDOUT, "the operation timed out")              \
     X(HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET, 0x80370119u, STK_EINVAL,                        \
       "a system callback with operation callbacks is already set")                                 \
     X(HCS_E_ACCESS_DENIED, 0x8037011Bu, STK_EPERM,                                                 \
-      "access is denied (run as an administrator or a member of Hyper-V Administrators)")         \
+      "access is denied (run as an administrator or a member of Hyper-V Administrators)")          \
     X(HCS_E_SERVICE_DISCONNECT, 0x8037011Eu, STK_EUNAVAIL, "the compute service disconnected")     \
     X(HCS_E_PROCESS_ALREADY_STOPPED, 0x8037011Fu, STK_ERUNTIME, "the process is already stopped")  \
     X(VMCOMPUTE_E_PENDING, 0xC0370103u, STK_EBUSY, "the operation is pending (legacy API)")        \
     X(VMCOMPUTE_E_IMAGE_MISMATCH, 0xC0370101u, STK_EIMAGE,                                         \
-      "the operating system of the container does not match the operating system of the host")    \
+      "the operating system of the container does not match the operating system of the host")     \
     X(VMCOMPUTE_E_SYSTEM_NOT_FOUND, 0xC037010Eu, STK_ENOENT, "the compute system does not exist")  \
     X(VMCOMPUTE_E_SYSTEM_ALREADY_STOPPED, 0xC0370110u, STK_ERUNTIME,                               \
       "the compute system is already stopped")                                                     \
     X(HCN_E_NETWORK_NOT_FOUND, 0x803B0001u, STK_ENOENT, "the network was not found")               \
     X(HCN_E_ENDPOINT_NOT_FOUND, 0x803B0002u, STK_ENOENT, "the endpoint was not found")             \
     X(HCN_E_INVALID_NETWORK_TYPE, 0x803B000Bu, STK_EINVAL, "the network type is invalid")          \
-    X(HCN_E_PORT_ALREADY_EXISTS, 0x803B0013u, STK_EBUSY, "the port mapping already exists")       \
+    X(HCN_E_PORT_ALREADY_EXISTS, 0x803B0013u, STK_EBUSY, "the port mapping already exists")        \
     X(HCN_E_MAPPING_NOT_SUPPORTED, 0x803B0016u, STK_ENOTSUP,                                       \
       "port mapping is not supported on the given network")                                        \
     X(HCN_E_ENDPOINT_NAMESPACE_ALREADY_EXISTS, 0x803B002Bu, STK_EEXIST,                            \

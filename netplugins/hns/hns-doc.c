@@ -28,8 +28,9 @@ int net_hns_doc_network(const char *name, const char *subnet, const char *gatewa
                            name ? name : "");
     sn = json_pack("{s:s}", "IpAddressPrefix", subnet);
     if (!internal)
-        json_object_set_new(sn, "Routes", json_pack("[{s:s,s:s}]", "NextHop", gateway,
-                                                    "DestinationPrefix", "0.0.0.0/0"));
+        json_object_set_new(
+            sn, "Routes",
+            json_pack("[{s:s,s:s}]", "NextHop", gateway, "DestinationPrefix", "0.0.0.0/0"));
     *ret_doc = json_pack("{s:s,s:s,s:o,s:[{s:s,s:[o]}]}", "Name", name, "Type", "NAT",
                          "SchemaVersion", schema_v20(), "Ipams", "Type", "Static", "Subnets", sn);
     return 0;
@@ -78,10 +79,9 @@ int net_hns_doc_endpoint(const struct net_hns_endpoint_config *cfg, json_t **ret
                                "port %u:%u/%s: only tcp and udp with both ports set can be mapped",
                                p->host_port, p->container_port, p->protocol);
         }
-        json_array_append_new(policies,
-                              json_pack("{s:s,s:{s:i,s:i,s:i}}", "Type", "PortMapping", "Settings",
-                                        "Protocol", proto, "InternalPort", p->container_port,
-                                        "ExternalPort", p->host_port));
+        json_array_append_new(policies, json_pack("{s:s,s:{s:i,s:i,s:i}}", "Type", "PortMapping",
+                                                  "Settings", "Protocol", proto, "InternalPort",
+                                                  p->container_port, "ExternalPort", p->host_port));
     }
     doc = json_pack("{s:s,s:s,s:o}", "Name", cfg->name, "HostComputeNetwork", cfg->network_id,
                     "SchemaVersion", schema_v20());
@@ -91,8 +91,8 @@ int net_hns_doc_endpoint(const struct net_hns_endpoint_config *cfg, json_t **ret
         json_decref(policies);
     if (cfg->ipv4_address && *cfg->ipv4_address)
         json_object_set_new(doc, "IpConfigurations",
-                            json_pack("[{s:s,s:i}]", "IpAddress", cfg->ipv4_address,
-                                      "PrefixLength", cfg->prefix_len));
+                            json_pack("[{s:s,s:i}]", "IpAddress", cfg->ipv4_address, "PrefixLength",
+                                      cfg->prefix_len));
     if (cfg->dns_servers && cfg->dns_servers[0]) {
         json_t *dns = json_pack("{s:o}", "ServerList", strv_array(cfg->dns_servers));
 

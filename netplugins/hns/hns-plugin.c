@@ -12,7 +12,6 @@
  */
 #include "netplugins/hns/hns.h"
 
-#include <arpa/inet.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +33,16 @@ struct hns_priv {
     char reason[256];
 };
 
-enum hns_kind { H_NET_CREATE, H_NET_REMOVE, H_SB_CREATE, H_SB_REMOVE, H_ATTACH, H_DETACH,
-                H_CHECK, H_LIST };
+enum hns_kind {
+    H_NET_CREATE,
+    H_NET_REMOVE,
+    H_SB_CREATE,
+    H_SB_REMOVE,
+    H_ATTACH,
+    H_DETACH,
+    H_CHECK,
+    H_LIST
+};
 
 struct hns_work {
     struct net_req req; /* first */
@@ -121,9 +128,8 @@ static int hr_err(struct hns_priv *p, struct stk_err *err, int32_t hr, char *rec
     return r;
 }
 
-static json_t *ids_of(struct hns_priv *p,
-                      int32_t (*fn)(const char *, char **, char **), struct stk_err *err,
-                      const char *what)
+static json_t *ids_of(struct hns_priv *p, int32_t (*fn)(const char *, char **, char **),
+                      struct stk_err *err, const char *what)
 {
     char *ids = NULL, *rec = NULL;
     json_t *q = net_hns_doc_query(0), *a;
@@ -190,7 +196,8 @@ static json_t *network_by_name(struct hns_priv *p, const char *name, struct stk_
     size_t i;
 
     *ret_failed = !ids;
-    json_array_foreach(ids, i, x) {
+    json_array_foreach(ids, i, x)
+    {
         json_t *props = network_props(p, json_string_value(x));
 
         if (props && strcmp(json_string_value(json_object_get(props, "Name")) ?: "", name) == 0) {
@@ -206,8 +213,7 @@ static json_t *network_by_name(struct hns_priv *p, const char *name, struct stk_
 static const char *subnet_of(json_t *net)
 {
     return json_string_value(json_object_get(
-        json_array_get(json_object_get(json_array_get(json_object_get(net, "Ipams"), 0),
-                                       "Subnets"),
+        json_array_get(json_object_get(json_array_get(json_object_get(net, "Ipams"), 0), "Subnets"),
                        0),
         "IpAddressPrefix"));
 }
@@ -216,12 +222,11 @@ static const char *gateway_of(json_t *net)
 {
     return json_string_value(json_object_get(
         json_array_get(
-            json_object_get(json_array_get(json_object_get(json_array_get(json_object_get(
-                                                                              net, "Ipams"),
-                                                                          0),
-                                                           "Subnets"),
-                                           0),
-                            "Routes"),
+            json_object_get(
+                json_array_get(
+                    json_object_get(json_array_get(json_object_get(net, "Ipams"), 0), "Subnets"),
+                    0),
+                "Routes"),
             0),
         "NextHop"));
 }
@@ -234,7 +239,8 @@ static void hosts_rewrite(struct hns_priv *p, json_t *recs)
     const char *sid;
     json_t *sb;
 
-    json_object_foreach(json_object_get(recs, "sandboxes"), sid, sb) {
+    json_object_foreach(json_object_get(recs, "sandboxes"), sid, sb)
+    {
         struct stk_buf b = STK_BUF_INIT;
         char *dir = sandbox_dir(p, sid), *path = stk_xasprintf("%s/hosts", dir);
         struct stk_strv nets = STK_STRV_INIT;
@@ -243,10 +249,12 @@ static void hosts_rewrite(struct hns_priv *p, json_t *recs)
 
         stk_strv_init(&nets);
         stk_buf_puts(&b, "127.0.0.1\tlocalhost\n::1\tlocalhost\n");
+        json_object_foreach(
+            json_object_get(recs, "endpoints"), k,
+            ep) if (strcmp(json_string_value(json_object_get(ep, "sandbox")) ?: "", sid) == 0)
+            stk_strv_push(&nets, json_string_value(json_object_get(ep, "network")));
         json_object_foreach(json_object_get(recs, "endpoints"), k, ep)
-            if (strcmp(json_string_value(json_object_get(ep, "sandbox")) ?: "", sid) == 0)
-                stk_strv_push(&nets, json_string_value(json_object_get(ep, "network")));
-        json_object_foreach(json_object_get(recs, "endpoints"), k, ep) {
+        {
             size_t i;
             json_t *a;
             const char *own = json_string_value(json_object_get(ep, "sandbox"));
@@ -286,9 +294,7 @@ static int subnet_used(json_t *used, const char *cidr)
     size_t i;
     json_t *x;
 
-    json_array_foreach(used, i, x)
-        if (strcmp(json_string_value(x), cidr) == 0)
-            return 1;
+    json_array_foreach(used, i, x) if (strcmp(json_string_value(x), cidr) == 0) return 1;
     return 0;
 }
 
@@ -313,9 +319,8 @@ static int do_network_create(struct hns_work *w, struct stk_err *err)
     }
     if (props) {
         if (subnet && strcmp(subnet, subnet_of(props) ?: "") != 0) {
-            r = stk_err_set(err, STK_EEXIST, 0,
-                            "network '%s' exists with subnet '%s', not '%s'", name,
-                            subnet_of(props) ?: "", subnet);
+            r = stk_err_set(err, STK_EEXIST, 0, "network '%s' exists with subnet '%s', not '%s'",
+                            name, subnet_of(props) ?: "", subnet);
             goto out;
         }
         goto record;
@@ -324,7 +329,8 @@ static int do_network_create(struct hns_work *w, struct stk_err *err)
         /* A /24 from 172.30.0.0/16 that no HCN network uses. */
         used = json_array();
         ids = ids_of(p, p->api->enumerate_networks, err, "networks");
-        json_array_foreach(ids, i, x) {
+        json_array_foreach(ids, i, x)
+        {
             json_t *np = network_props(p, json_string_value(x));
 
             if (subnet_of(np))
@@ -348,16 +354,16 @@ static int do_network_create(struct hns_work *w, struct stk_err *err)
     }
     if (!gateway) {
         struct in_addr ad;
-        char buf[INET_ADDRSTRLEN];
+        char buf[64];
         char *net = stk_xstrndup(subnet, strcspn(subnet, "/"));
 
-        if (inet_pton(AF_INET, net, &ad) != 1) {
+        if (uv_inet_pton(AF_INET, net, &ad) != 0) {
             free(net);
             r = stk_err_set(err, STK_EINVAL, 0, "network '%s': bad subnet '%s'", name, subnet);
             goto out;
         }
         ad.s_addr = htonl(ntohl(ad.s_addr) + 1);
-        inet_ntop(AF_INET, &ad, buf, sizeof(buf));
+        uv_inet_ntop(AF_INET, &ad, buf, sizeof(buf));
         gateway = stk_xstrdup(buf);
         free(net);
     }
@@ -398,8 +404,9 @@ record:
     uv_mutex_lock(&p->lock);
     recs = records_load(p);
     json_object_set_new(json_object_get(recs, "networks"), name,
-                        json_pack("{s:s,s:s}", "id", json_string_value(json_object_get(props, "ID")),
-                                  "project", project ? project : ""));
+                        json_pack("{s:s,s:s}", "id",
+                                  json_string_value(json_object_get(props, "ID")), "project",
+                                  project ? project : ""));
     r = records_save(p, recs, err);
     json_decref(recs);
     uv_mutex_unlock(&p->lock);
@@ -444,8 +451,7 @@ static void endpoint_destroy(struct hns_priv *p, json_t *ep, const char *ns_id)
 static const char *sandbox_ns(json_t *recs, const char *sandbox)
 {
     return json_string_value(
-        json_object_get(json_object_get(json_object_get(recs, "sandboxes"), sandbox),
-                        "namespace"));
+        json_object_get(json_object_get(json_object_get(recs, "sandboxes"), sandbox), "namespace"));
 }
 
 static int do_network_remove(struct hns_work *w, struct stk_err *err)
@@ -460,7 +466,8 @@ static int do_network_remove(struct hns_work *w, struct stk_err *err)
 
     uv_mutex_lock(&p->lock);
     recs = records_load(p);
-    json_object_foreach_safe(json_object_get(recs, "endpoints"), tmp, k, ep) {
+    json_object_foreach_safe(json_object_get(recs, "endpoints"), tmp, k, ep)
+    {
         if (strcmp(json_string_value(json_object_get(ep, "network")) ?: "", w->name) != 0)
             continue;
         endpoint_destroy(p, ep,
@@ -578,7 +585,8 @@ static int do_sandbox_remove(struct hns_work *w, struct stk_err *err)
     uv_mutex_lock(&p->lock);
     recs = records_load(p);
     ns = sandbox_ns(recs, w->name);
-    json_object_foreach_safe(json_object_get(recs, "endpoints"), tmp, k, ep) {
+    json_object_foreach_safe(json_object_get(recs, "endpoints"), tmp, k, ep)
+    {
         if (strcmp(json_string_value(json_object_get(ep, "sandbox")) ?: "", w->name) != 0)
             continue;
         endpoint_destroy(p, ep, ns);
@@ -615,10 +623,10 @@ static void endpoint_info_fill(struct net_endpoint_info *e, json_t *ep)
     e->ipv4 = stk_xstrdup(json_string_value(json_object_get(ep, "ipv4")));
     e->prefix_len = (int)json_integer_value(json_object_get(ep, "prefix"));
     e->mac = stk_xstrdup(json_string_value(json_object_get(ep, "mac")));
-    e->aliases = json_array_size(json_object_get(ep, "aliases")) + 1 > 0
-                     ? stk_xcalloc(json_array_size(json_object_get(ep, "aliases")) + 1,
-                                   sizeof(char *))
-                     : NULL;
+    e->aliases =
+        json_array_size(json_object_get(ep, "aliases")) + 1 > 0
+            ? stk_xcalloc(json_array_size(json_object_get(ep, "aliases")) + 1, sizeof(char *))
+            : NULL;
     for (size_t i = 0; i < json_array_size(json_object_get(ep, "aliases")); i++)
         e->aliases[i] =
             stk_xstrdup(json_string_value(json_array_get(json_object_get(ep, "aliases"), i)));
@@ -636,7 +644,8 @@ static void remove_stale(struct hns_priv *p, const char *name, const char *ns,
     json_t *ports = json_array();
     size_t i;
 
-    json_array_foreach(ids, i, x) {
+    json_array_foreach(ids, i, x)
+    {
         json_t *props = endpoint_props(p, json_string_value(x)), *pol;
         const char *ens = json_string_value(json_object_get(props, "HostComputeNamespace"));
         size_t k;
@@ -648,9 +657,8 @@ static void remove_stale(struct hns_priv *p, const char *name, const char *ns,
             p->api->delete_endpoint(json_string_value(x), &rec);
             p->api->free_string(rec);
         } else {
-            json_array_foreach(json_object_get(props, "Policies"), k, pol)
-                json_array_append(ports, json_object_get(json_object_get(pol, "Settings"),
-                                                         "ExternalPort"));
+            json_array_foreach(json_object_get(props, "Policies"), k, pol) json_array_append(
+                ports, json_object_get(json_object_get(pol, "Settings"), "ExternalPort"));
         }
         json_decref(props);
     }
@@ -663,9 +671,7 @@ static int port_in_use(json_t *ports, int port)
     size_t i;
     json_t *x;
 
-    json_array_foreach(ports, i, x)
-        if (json_integer_value(x) == port)
-            return 1;
+    json_array_foreach(ports, i, x) if (json_integer_value(x) == port) return 1;
     return 0;
 }
 
@@ -684,7 +690,7 @@ static int do_attach(struct hns_work *w, struct stk_err *err)
     struct hcn_network *nh = NULL;
     struct hcn_endpoint *eh = NULL;
     struct hcn_namespace *nsh = NULL;
-    char ipbuf[INET_ADDRSTRLEN] = "";
+    char ipbuf[64] = "";
     int failed, r = 0, next_port = HNS_EPHEMERAL_FIRST;
     size_t i, n_ports = json_array_size(json_object_get(a, "ports"));
     int32_t hr;
@@ -711,15 +717,16 @@ static int do_attach(struct hns_work *w, struct stk_err *err)
     }
     net = network_by_name(p, network, err, &failed);
     if (!net) {
-        r = failed ? err->code
-                   : stk_err_set(err, STK_ENOENT, 0, "attach '%s': no network '%s'", sandbox,
-                                 network);
+        r = failed
+                ? err->code
+                : stk_err_set(err, STK_ENOENT, 0, "attach '%s': no network '%s'", sandbox, network);
         goto out;
     }
     remove_stale(p, name, ns_id, &used, err);
 
     ports = stk_xcalloc(n_ports + 1, sizeof(*ports));
-    json_array_foreach(json_object_get(a, "ports"), i, x) {
+    json_array_foreach(json_object_get(a, "ports"), i, x)
+    {
         ports[i].host_port = (uint16_t)json_integer_value(json_object_get(x, "host_port"));
         ports[i].container_port =
             (uint16_t)json_integer_value(json_object_get(x, "container_port"));
@@ -773,8 +780,8 @@ static int do_attach(struct hns_work *w, struct stk_err *err)
     props = out ? json_loads(out, 0, NULL) : NULL;
     p->api->free_string(out);
     {
-        json_t *m = net_hns_doc_namespace_endpoint(json_string_value(json_object_get(props, "ID")),
-                                                   1);
+        json_t *m =
+            net_hns_doc_namespace_endpoint(json_string_value(json_object_get(props, "ID")), 1);
 
         ms = json_dumps(m, JSON_COMPACT);
         json_decref(m);
@@ -797,16 +804,16 @@ static int do_attach(struct hns_work *w, struct stk_err *err)
     p->api->free_string(rec);
     snprintf(ipbuf, sizeof(ipbuf), "%s",
              json_string_value(json_object_get(
-                 json_array_get(json_object_get(props, "IpConfigurations"), 0), "IpAddress")) ?: "");
-    ep = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:O}", "id",
-                   json_string_value(json_object_get(props, "ID")), "network", network, "sandbox",
-                   sandbox, "ifname", json_string_value(json_object_get(a, "ifname")) ?: "eth0",
-                   "ipv4", ipbuf, "prefix",
-                   json_integer_value(json_object_get(
-                       json_array_get(json_object_get(props, "IpConfigurations"), 0),
-                       "PrefixLength")),
-                   "mac", json_string_value(json_object_get(props, "MacAddress")) ?: "", "aliases",
-                   json_object_get(a, "aliases"));
+                 json_array_get(json_object_get(props, "IpConfigurations"), 0), "IpAddress"))
+                 ?: "");
+    ep = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:O}", "id", json_string_value(json_object_get(props, "ID")),
+        "network", network, "sandbox", sandbox, "ifname",
+        json_string_value(json_object_get(a, "ifname")) ?: "eth0", "ipv4", ipbuf, "prefix",
+        json_integer_value(json_object_get(
+            json_array_get(json_object_get(props, "IpConfigurations"), 0), "PrefixLength")),
+        "mac", json_string_value(json_object_get(props, "MacAddress")) ?: "", "aliases",
+        json_object_get(a, "aliases"));
     json_object_set_new(json_object_get(recs, "endpoints"), key, ep);
     hosts_rewrite(p, recs);
     r = records_save(p, recs, err);
@@ -873,8 +880,8 @@ static int do_check(struct hns_work *w, struct stk_err *err)
         r = stk_err_set(err, STK_ENET, 0, "endpoint of '%s' on '%s' is gone from HNS", w->sandbox,
                         w->name);
     else if (!ens || !ns || strcasecmp(ens, ns) != 0)
-        r = stk_err_set(err, STK_ENET, 0, "endpoint of '%s' on '%s' left its namespace",
-                        w->sandbox, w->name);
+        r = stk_err_set(err, STK_ENET, 0, "endpoint of '%s' on '%s' left its namespace", w->sandbox,
+                        w->name);
     else if (!ip || strcmp(ip, json_string_value(json_object_get(ep, "ipv4")) ?: "") != 0)
         r = stk_err_set(err, STK_ENET, 0, "endpoint of '%s' on '%s' changed address", w->sandbox,
                         w->name);
@@ -901,7 +908,8 @@ static int do_list(struct hns_work *w, struct stk_err *err)
     recs = records_load(p);
     n = json_object_size(json_object_get(recs, "networks"));
     inv->networks = stk_xcalloc(n + 1, sizeof(*inv->networks));
-    json_object_foreach(json_object_get(recs, "networks"), k, x) {
+    json_object_foreach(json_object_get(recs, "networks"), k, x)
+    {
         json_t *props = network_props(p, json_string_value(json_object_get(x, "id")));
 
         if (props)
@@ -1141,11 +1149,10 @@ static int hns_attach(struct net_ctx *ctx, const struct net_attachment *att, net
     ports = json_array();
     aliases = json_array();
     for (size_t i = 0; i < att->n_ports; i++)
-        json_array_append_new(ports, json_pack("{s:i,s:i,s:s,s:s}", "host_port",
-                                               att->ports[i].host_port, "container_port",
-                                               att->ports[i].container_port, "protocol",
-                                               att->ports[i].protocol, "host_ip",
-                                               att->ports[i].host_ip));
+        json_array_append_new(ports,
+                              json_pack("{s:i,s:i,s:s,s:s}", "host_port", att->ports[i].host_port,
+                                        "container_port", att->ports[i].container_port, "protocol",
+                                        att->ports[i].protocol, "host_ip", att->ports[i].host_ip));
     for (size_t i = 0; att->aliases && att->aliases[i]; i++)
         json_array_append_new(aliases, json_string(att->aliases[i]));
     a = json_pack("{s:s,s:s,s:o,s:o}", "network", att->network, "sandbox", att->sandbox, "ports",
@@ -1154,8 +1161,7 @@ static int hns_attach(struct net_ctx *ctx, const struct net_attachment *att, net
         json_object_set_new(a, "ifname", json_string(att->ifname));
     if (att->ipv4_address)
         json_object_set_new(a, "ipv4", json_string(att->ipv4_address));
-    return hwork_start(ctx, H_ATTACH, att->network, att->sandbox, a, done, userdata, ret_req,
-                       err);
+    return hwork_start(ctx, H_ATTACH, att->network, att->sandbox, a, done, userdata, ret_req, err);
 }
 
 static int hns_detach(struct net_ctx *ctx, const char *network, const char *sandbox,
@@ -1220,4 +1226,61 @@ struct net_ctx *net_hns_ctx_new(uv_loop_t *loop, const char *state_dir, const ch
     p->api = api;
     p->reason[0] = '\0';
     return ctx;
+}
+
+int net_hns_namespace_endpoints(const struct hcn_api *api, const char *namespace_id,
+                                char ***ret_ids, char ***ret_macs, struct stk_err *err)
+{
+    struct stk_strv ids = STK_STRV_INIT, macs = STK_STRV_INIT;
+    struct hcn_namespace *ns = NULL;
+    char *props = NULL, *rec = NULL;
+    json_t *j = NULL, *x;
+    size_t i;
+    int32_t hr;
+
+    if (!api || !namespace_id || !ret_ids || !ret_macs)
+        return stk_err_set(err, STK_EINVAL, 0, "hns: missing argument");
+    hr = api->open_namespace(namespace_id, &ns, &rec);
+    if (hr >= 0) {
+        api->free_string(rec);
+        rec = NULL;
+        hr = api->query_namespace_properties(ns, NULL, &props, &rec);
+        api->close_namespace(ns);
+    }
+    if (hr < 0) {
+        int r = stk_err_set_hresult(err, hr, rec, "query namespace '%s'", namespace_id);
+
+        api->free_string(rec);
+        return r;
+    }
+    api->free_string(rec);
+    j = props ? json_loads(props, 0, NULL) : NULL;
+    api->free_string(props);
+    stk_strv_init(&ids);
+    stk_strv_init(&macs);
+    json_array_foreach(json_object_get(j, "Resources"), i, x)
+    {
+        const char *id = json_string_value(json_object_get(json_object_get(x, "Data"), "ID"));
+        struct hcn_endpoint *ep = NULL;
+        char *eprops = NULL;
+        json_t *e = NULL;
+
+        if (strcmp(json_string_value(json_object_get(x, "Type")) ?: "", "Endpoint") != 0 || !id)
+            continue;
+        if (api->open_endpoint(id, &ep, &rec) >= 0) {
+            if (api->query_endpoint_properties(ep, NULL, &eprops, NULL) >= 0 && eprops)
+                e = json_loads(eprops, 0, NULL);
+            api->close_endpoint(ep);
+        }
+        api->free_string(rec);
+        rec = NULL;
+        api->free_string(eprops);
+        stk_strv_push(&ids, id);
+        stk_strv_push(&macs, json_string_value(json_object_get(e, "MacAddress")) ?: "");
+        json_decref(e);
+    }
+    json_decref(j);
+    *ret_ids = ids.v;
+    *ret_macs = macs.v;
+    return 0;
 }

@@ -68,8 +68,7 @@ struct hcn_api {
 
     int32_t (*create_namespace)(const char *id, const char *settings, struct hcn_namespace **ret,
                                 char **ret_error_record);
-    int32_t (*open_namespace)(const char *id, struct hcn_namespace **ret,
-                              char **ret_error_record);
+    int32_t (*open_namespace)(const char *id, struct hcn_namespace **ret, char **ret_error_record);
     int32_t (*query_namespace_properties)(struct hcn_namespace *ns, const char *query,
                                           char **ret_properties, char **ret_error_record);
     int32_t (*modify_namespace)(struct hcn_namespace *ns, const char *settings,
@@ -101,12 +100,12 @@ int net_hns_doc_network(const char *name, const char *subnet, const char *gatewa
 
 /* What an endpoint document needs; all borrowed. */
 struct net_hns_endpoint_config {
-    const char *name;            /* "<sandbox>_<network>" */
-    const char *network_id;      /* HostComputeNetwork GUID */
+    const char *name;       /* "<sandbox>_<network>" */
+    const char *network_id; /* HostComputeNetwork GUID */
     const struct net_port *ports;
     size_t n_ports;
-    const char *ipv4_address;    /* static address, NULL: HNS allocates */
-    int prefix_len;              /* of the static address */
+    const char *ipv4_address;       /* static address, NULL: HNS allocates */
+    int prefix_len;                 /* of the static address */
     const char *const *dns_servers; /* NULL-terminated, NULL: no Dns */
     const char *const *dns_search;  /* NULL-terminated, may be NULL */
 };
@@ -134,6 +133,17 @@ struct json_t *net_hns_doc_namespace_endpoint(const char *endpoint_id, int add);
 
 /* Returns the numeric PortMapping protocol of "tcp"/"udp" (6, 17), or -1. */
 int net_hns_protocol_number(const char *protocol);
+
+/*
+ * Lists the endpoints of HCN namespace NAMESPACE_ID through API (blocking):
+ * two new NULL-terminated vectors of the same length, endpoint GUIDs in
+ * *RET_IDS and their MAC addresses in *RET_MACS (free with stk_strv_free()).
+ * This is what the hcs driver needs to give a utility VM its NICs; the code
+ * that builds both connects them (runtime/hcs/hcs.h struct
+ * rt_hcs_network_api). Errors: the HRESULT mapped by common/win-error.h.
+ */
+int net_hns_namespace_endpoints(const struct hcn_api *api, const char *namespace_id,
+                                char ***ret_ids, char ***ret_macs, struct stk_err *err);
 
 /* ---- the plug-in --------------------------------------------------------- */
 

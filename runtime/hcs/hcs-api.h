@@ -41,7 +41,8 @@ struct hcs_process;   /* HCS_PROCESS */
 #define HCS_EVENT_OPERATION_CALLBACK 0x01000000u
 #define HCS_EVENT_SERVICE_DISCONNECT 0x02000000u
 
-/* HCS_EVENT_OPTIONS values (HCS_EVENT_OPTIONS.md). Option 4 is deliberately not defined (errata). */
+/* HCS_EVENT_OPTIONS values (HCS_EVENT_OPTIONS.md). Option 4 is deliberately not defined (errata).
+ */
 #define HCS_EVENT_OPTION_NONE 0u
 #define HCS_EVENT_OPTION_ENABLE_OPERATION_CALLBACKS 1u
 
@@ -116,8 +117,8 @@ struct hcs_api {
     /* HcsEnumerateComputeSystems: the operation's result is a JSON array of Properties. */
     int32_t (*enumerate_compute_systems)(const char *query, struct hcs_operation *op);
     /* HcsSetComputeSystemCallback. */
-    int32_t (*set_compute_system_callback)(struct hcs_system *sys, uint32_t options,
-                                           void *context, hcs_event_fn *cb);
+    int32_t (*set_compute_system_callback)(struct hcs_system *sys, uint32_t options, void *context,
+                                           hcs_event_fn *cb);
     /* HcsCloseComputeSystem. */
     void (*close_compute_system)(struct hcs_system *sys);
 

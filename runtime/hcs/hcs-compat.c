@@ -35,8 +35,8 @@ int rt_hcs_os_version_parse(const char *s, struct rt_hcs_os_version *ret, struct
 
     if (!s || !ret)
         return stk_err_set(err, STK_EINVAL, 0, "no Windows version given");
-    if (parse_u32(&p, &v.major) < 0 || *p++ != '.' || parse_u32(&p, &v.minor) < 0 ||
-        *p++ != '.' || parse_u32(&p, &v.build) < 0)
+    if (parse_u32(&p, &v.major) < 0 || *p++ != '.' || parse_u32(&p, &v.minor) < 0 || *p++ != '.' ||
+        parse_u32(&p, &v.build) < 0)
         return stk_err_set(err, STK_EINVAL, 0,
                            "'%s' is not a Windows version (major.minor.build[.revision])", s);
     if (*p == '.') {

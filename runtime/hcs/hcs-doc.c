@@ -12,6 +12,7 @@
 
 #include "common/stk-alloc.h"
 #include "common/stk-buf.h"
+#include "common/stk-sha256.h"
 
 /* The SDDL hcsshim gives the UVM's HvSocket (reference §2.2); used for containers too. */
 #define HCS_HVSOCKET_DEFAULT_SDDL "D:P(A;;FA;;;SY)(A;;FA;;;BA)"
@@ -89,8 +90,8 @@ static int storage_layers(const struct rt_hcs_container_config *cfg, int vsmb, j
             json_decref(layers);
             return stk_err_set(err, STK_EINVAL, 0, "layer %zu has no id or path", i);
         }
-        json_array_append_new(layers, json_pack("{s:s,s:s}", "Id", cfg->layers[i].id, "Path",
-                                                path));
+        json_array_append_new(layers,
+                              json_pack("{s:s,s:s}", "Id", cfg->layers[i].id, "Path", path));
         free(path);
     }
     *ret = layers;
@@ -189,8 +190,8 @@ static int assigned_devices(const struct rt_hcs_container_config *cfg, json_t **
 
 static json_t *networking(const struct rt_hcs_container_config *cfg)
 {
-    json_t *net = json_pack("{s:s,s:b}", "Namespace", cfg->namespace_id,
-                            "AllowUnqualifiedDnsQuery", 1);
+    json_t *net =
+        json_pack("{s:s,s:b}", "Namespace", cfg->namespace_id, "AllowUnqualifiedDnsQuery", 1);
 
     if (cfg->dns_search && cfg->dns_search[0]) {
         /* DnsSearchList is one comma-separated string (§1.2). */
@@ -243,8 +244,7 @@ static int container_body(const struct rt_hcs_container_config *cfg, int hosted,
             json_decref(layers);
             r = stk_err_set(err, STK_EINVAL, 0,
                             "container '%s': scratch '%s' is not a volume GUID path",
-                            cfg->id ? cfg->id : "",
-                            cfg->scratch_volume ? cfg->scratch_volume : "");
+                            cfg->id ? cfg->id : "", cfg->scratch_volume ? cfg->scratch_volume : "");
             goto out;
         }
         json_object_set_new(c, "Storage",
@@ -266,15 +266,15 @@ static int container_body(const struct rt_hcs_container_config *cfg, int hosted,
 
     if (!hosted) {
         if (cfg->nano_cpus > 0)
-            json_object_set_new(c, "Processor",
-                                json_pack("{s:I}", "Maximum",
-                                          (json_int_t)processor_maximum(cfg->nano_cpus,
-                                                                        cfg->host_cpus)));
+            json_object_set_new(
+                c, "Processor",
+                json_pack("{s:I}", "Maximum",
+                          (json_int_t)processor_maximum(cfg->nano_cpus, cfg->host_cpus)));
         if (cfg->memory_bytes > 0) {
             int64_t mb = cfg->memory_bytes / (1024 * 1024);
 
-            json_object_set_new(c, "Memory", json_pack("{s:I}", "SizeInMB",
-                                                       (json_int_t)(mb < 1 ? 1 : mb)));
+            json_object_set_new(c, "Memory",
+                                json_pack("{s:I}", "SizeInMB", (json_int_t)(mb < 1 ? 1 : mb)));
         }
         json_object_set_new(c, "HvSocket",
                             json_pack("{s:{s:s}}", "Config", "DefaultBindSecurityDescriptor",
@@ -345,8 +345,7 @@ static json_t *vsmb_share(const char *name, const char *path, int read_only)
                      "TakeBackupPrivilege", read_only);
 }
 
-int rt_hcs_doc_uvm(const struct rt_hcs_container_config *cfg, json_t **ret_doc,
-                   struct stk_err *err)
+int rt_hcs_doc_uvm(const struct rt_hcs_container_config *cfg, json_t **ret_doc, struct stk_err *err)
 {
     json_t *doc, *shares, *vm;
     char *files, *uvm_scratch, *ctr_scratch;
@@ -400,12 +399,11 @@ int rt_hcs_doc_uvm(const struct rt_hcs_container_config *cfg, json_t **ret_doc,
         "s:{s:{s:{s:{s:{s:s,s:s},s:{s:s,s:s}}}},s:{s:i,s:o},s:{s:{s:s}}},s:{}}",
         "StopOnReset", 1, "Chipset", "Uefi", "BootThis", "DeviceType", "VmbFs", "DevicePath",
         "\\EFI\\Microsoft\\Boot\\bootmgfw.efi", "ComputeTopology", "Memory", "SizeInMB",
-        (json_int_t)rt_hcs_uvm_memory_mb(cfg->memory_bytes), "AllowOvercommit", 1,
-        "EnableHotHint", 1, "Processor", "Count", (json_int_t)count, "Devices", "Scsi", "0",
-        "Attachments", "0", "Type", "VirtualDisk", "Path", uvm_scratch, "1", "Type",
-        "VirtualDisk", "Path", ctr_scratch, "VirtualSmb", "DirectFileMappingInMB", 1024, "Shares",
-        shares, "HvSocket", "HvSocketConfig", "DefaultBindSecurityDescriptor",
-        HCS_HVSOCKET_DEFAULT_SDDL, "GuestConnection");
+        (json_int_t)rt_hcs_uvm_memory_mb(cfg->memory_bytes), "AllowOvercommit", 1, "EnableHotHint",
+        1, "Processor", "Count", (json_int_t)count, "Devices", "Scsi", "0", "Attachments", "0",
+        "Type", "VirtualDisk", "Path", uvm_scratch, "1", "Type", "VirtualDisk", "Path", ctr_scratch,
+        "VirtualSmb", "DirectFileMappingInMB", 1024, "Shares", shares, "HvSocket", "HvSocketConfig",
+        "DefaultBindSecurityDescriptor", HCS_HVSOCKET_DEFAULT_SDDL, "GuestConnection");
     free(files);
     free(uvm_scratch);
     free(ctr_scratch);
@@ -450,6 +448,40 @@ json_t *rt_hcs_doc_uvm_pipe_add(const char *host_path)
     free(rp);
     free(p);
     return doc;
+}
+
+json_t *rt_hcs_doc_uvm_nic_add(const char *nic_id, const char *endpoint_id, const char *mac)
+{
+    char *rp = stk_xasprintf("VirtualMachine/Devices/NetworkAdapters/%s", nic_id);
+    json_t *doc =
+        json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:s,s:s,s:{s:s,s:s}}}", "ResourcePath", rp,
+                  "RequestType", "Add", "Settings", "EndpointId", endpoint_id, "MacAddress",
+                  mac ? mac : "", "GuestRequest", "ResourceType", "Network", "RequestType", "Add",
+                  "Settings", "AdapterId", nic_id, "RequestType", "Add");
+
+    free(rp);
+    return doc;
+}
+
+void rt_hcs_name_guid(const char *name, char out[37])
+{
+    uint8_t md[STK_SHA256_LEN];
+
+    stk_sha256(name, strlen(name), md);
+    md[6] = (uint8_t)((md[6] & 0x0F) | 0x50);
+    md[8] = (uint8_t)((md[8] & 0x3F) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0],
+             md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11], md[12],
+             md[13], md[14], md[15]);
+}
+
+void rt_hcs_nics_free(struct rt_hcs_nic *nics, size_t n)
+{
+    for (size_t i = 0; nics && i < n; i++) {
+        free(nics[i].endpoint_id);
+        free(nics[i].mac);
+    }
+    free(nics);
 }
 
 static int env_add(json_t *env, const char *const *list, struct stk_err *err)
@@ -497,10 +529,10 @@ int rt_hcs_doc_process(const struct rt_hcs_process_config *cfg, json_t **ret_doc
         return r;
     }
     doc = json_pack("{s:s,s:s,s:o,s:b,s:b,s:b,s:b}", "CommandLine", cmdline, "WorkingDirectory",
-                    cfg->cwd && *cfg->cwd ? cfg->cwd : "C:\\", "Environment", env,
-                    "EmulateConsole", cfg->terminal ? 1 : 0, "CreateStdInPipe",
-                    cfg->stdin_pipe ? 1 : 0, "CreateStdOutPipe", cfg->stdout_pipe ? 1 : 0,
-                    "CreateStdErrPipe", (cfg->stderr_pipe && !cfg->terminal) ? 1 : 0);
+                    cfg->cwd && *cfg->cwd ? cfg->cwd : "C:\\", "Environment", env, "EmulateConsole",
+                    cfg->terminal ? 1 : 0, "CreateStdInPipe", cfg->stdin_pipe ? 1 : 0,
+                    "CreateStdOutPipe", cfg->stdout_pipe ? 1 : 0, "CreateStdErrPipe",
+                    (cfg->stderr_pipe && !cfg->terminal) ? 1 : 0);
     free(cmdline);
     if (cfg->user && *cfg->user)
         json_object_set_new(doc, "User", json_string(cfg->user));

@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include "common/stk-alloc.h"
 #include "common/stk-buf.h"
@@ -36,14 +35,21 @@
 #define HCS_TIMEOUT_MS 300000u
 #define HCS_UNAVAILABLE "HCS is not available on this host"
 
+/* Append, and not inherited by child processes (STYLE.md rule 23): "e" in glibc, "N" in the CRT. */
+#ifdef _WIN32
+#define HCS_LOG_MODE "abN"
+#else
+#define HCS_LOG_MODE "abe"
+#endif
+
 struct hcs_ctr {
     char *id;
     enum rt_isolation isolation;
-    struct hcs_system *sys;  /* the container (silo or hosted) */
-    struct hcs_system *uvm;  /* Hyper-V: the utility VM */
+    struct hcs_system *sys; /* the container (silo or hosted) */
+    struct hcs_system *uvm; /* Hyper-V: the utility VM */
     struct hcs_process *init;
     uint32_t init_pid;
-    int exited;              /* the init process exited (under priv->lock) */
+    int exited; /* the init process exited (under priv->lock) */
     int exit_code;
     int64_t finished_ns;
     uv_thread_t pumps[2];
@@ -60,6 +66,7 @@ struct hcs_note {
 struct hcs_priv {
     const struct hcs_api *api;
     const struct rt_hcs_storage_api *storage;
+    const struct rt_hcs_network_api *net;
     char host_build[64];
     enum rt_hcs_edition edition;
     char reason[256];
@@ -71,8 +78,19 @@ struct hcs_priv {
     struct rt_ctx *ctx;
 };
 
-enum hcs_kind { K_HOST, K_CREATE, K_START, K_KILL, K_STOP, K_DELETE, K_STATE, K_LIST, K_EXEC,
-                K_LOGS, K_TOP };
+enum hcs_kind {
+    K_HOST,
+    K_CREATE,
+    K_START,
+    K_KILL,
+    K_STOP,
+    K_DELETE,
+    K_STATE,
+    K_LIST,
+    K_EXEC,
+    K_LOGS,
+    K_TOP
+};
 
 struct hcs_work {
     struct rt_req req; /* first: the driver's requests embed rt_req */
@@ -82,7 +100,7 @@ struct hcs_work {
     char *id;
     int signal;
     uint64_t grace_ms;
-    json_t *spec;           /* K_CREATE: the copied container spec */
+    json_t *spec; /* K_CREATE: the copied container spec */
     struct stk_strv args, env;
     char *cwd;
     int capture;
@@ -401,7 +419,7 @@ static void pump_run(void *arg)
     struct pump *pu = arg;
     char buf[4096];
     uint32_t n;
-    FILE *f = fopen(pu->path, "abe");
+    FILE *f = fopen(pu->path, HCS_LOG_MODE);
 
     while (pu->api->read_handle(pu->h, buf, sizeof(buf), &n) >= 0 && n > 0)
         if (f) {
@@ -448,6 +466,19 @@ static char *read_all(const struct hcs_api *api, intptr_t h)
     return stk_buf_detach(&b, NULL);
 }
 
+struct drain {
+    const struct hcs_api *api;
+    intptr_t h;
+    char *out;
+};
+
+static void drain_run(void *arg)
+{
+    struct drain *d = arg;
+
+    d->out = read_all(d->api, d->h);
+}
+
 /* ---- create ------------------------------------------------------------- */
 
 static json_t *strv_json(char *const *v)
@@ -462,8 +493,8 @@ static json_t *strv_json(char *const *v)
 /* Copies the parts of SPEC the work thread needs into a JSON object (owned by the work). */
 static json_t *spec_copy(const struct rt_container_spec *s)
 {
-    json_t *j = json_object(), *mounts = json_array(), *pipes = json_array(),
-           *devs = json_array(), *labels = json_object();
+    json_t *j = json_object(), *mounts = json_array(), *pipes = json_array(), *devs = json_array(),
+           *labels = json_object();
 
     json_object_set_new(j, "Id", json_string(s->id));
     json_object_set_new(j, "Name", json_string(s->name ? s->name : s->id));
@@ -474,13 +505,12 @@ static json_t *spec_copy(const struct rt_container_spec *s)
     if (s->sandbox)
         json_object_set_new(j, "Namespace", json_string(s->sandbox));
     for (size_t i = 0; i < s->n_mounts; i++)
-        json_array_append_new(mounts, json_pack("{s:s,s:s,s:s,s:b}", "type",
-                                                s->mounts[i].type ? s->mounts[i].type : "",
-                                                "source",
-                                                s->mounts[i].source ? s->mounts[i].source : "",
-                                                "target",
-                                                s->mounts[i].target ? s->mounts[i].target : "",
-                                                "ro", s->mounts[i].read_only));
+        json_array_append_new(mounts,
+                              json_pack("{s:s,s:s,s:s,s:b}", "type",
+                                        s->mounts[i].type ? s->mounts[i].type : "", "source",
+                                        s->mounts[i].source ? s->mounts[i].source : "", "target",
+                                        s->mounts[i].target ? s->mounts[i].target : "", "ro",
+                                        s->mounts[i].read_only));
     for (size_t i = 0; i < s->n_pipes; i++)
         json_array_append_new(pipes, json_pack("{s:s,s:s}", "host", s->pipes[i].host_path,
                                                "container", s->pipes[i].container_path));
@@ -494,12 +524,11 @@ static json_t *spec_copy(const struct rt_container_spec *s)
     json_object_set_new(j, "Labels", labels);
     json_object_set_new(j, "Memory", json_integer(s->resources.memory_bytes));
     json_object_set_new(j, "NanoCpus", json_integer(s->resources.nano_cpus));
-    json_object_set_new(j, "Process",
-                        json_pack("{s:o,s:o,s:s,s:s,s:b}", "Args", strv_json(s->process.args),
-                                  "Env", strv_json(s->process.env), "Cwd",
-                                  s->process.cwd ? s->process.cwd : "", "User",
-                                  s->process.user ? s->process.user : "", "Terminal",
-                                  s->process.terminal));
+    json_object_set_new(
+        j, "Process",
+        json_pack("{s:o,s:o,s:s,s:s,s:b}", "Args", strv_json(s->process.args), "Env",
+                  strv_json(s->process.env), "Cwd", s->process.cwd ? s->process.cwd : "", "User",
+                  s->process.user ? s->process.user : "", "Terminal", s->process.terminal));
     return j;
 }
 
@@ -510,8 +539,7 @@ static char **json_strv(json_t *a)
     json_t *x;
 
     stk_strv_init(&v);
-    json_array_foreach(a, i, x)
-        stk_strv_push(&v, json_string_value(x) ? json_string_value(x) : "");
+    json_array_foreach(a, i, x) stk_strv_push(&v, json_string_value(x) ? json_string_value(x) : "");
     return v.v;
 }
 
@@ -528,11 +556,12 @@ static int check_namespace_sharing(struct hcs_priv *p, const char *id, const cha
         free(dir);
         return 0;
     }
-    while (r == 0 && uv_fs_scandir_next(&req, &ent) != UV_EOF) {
+    /* Walk to the end even after a refusal: libuv frees the last entry on the next call. */
+    while (uv_fs_scandir_next(&req, &ent) != UV_EOF) {
         json_t *rec;
         const char *ons;
 
-        if (strcmp(ent.name, id) == 0)
+        if (r < 0 || strcmp(ent.name, id) == 0)
             continue;
         rec = record_load(p, ent.name);
         ons = json_string_value(json_object_get(rec, "Namespace"));
@@ -605,18 +634,18 @@ static int do_create(struct hcs_work *w, struct stk_err *err)
     for (i = 0; i < n; i++)
         layers[i] = (struct rt_hcs_layer){st.layer_ids[i], st.layer_paths[i]};
     mounts = stk_xcalloc(json_array_size(json_object_get(s, "Mounts")) + 1, sizeof(*mounts));
-    json_array_foreach(json_object_get(s, "Mounts"), i, x)
-        mounts[i] = (struct rt_mount){(char *)json_string_value(json_object_get(x, "type")),
-                                      (char *)json_string_value(json_object_get(x, "source")),
-                                      (char *)json_string_value(json_object_get(x, "target")),
-                                      json_is_true(json_object_get(x, "ro"))};
+    json_array_foreach(json_object_get(s, "Mounts"), i, x) mounts[i] =
+        (struct rt_mount){(char *)json_string_value(json_object_get(x, "type")),
+                          (char *)json_string_value(json_object_get(x, "source")),
+                          (char *)json_string_value(json_object_get(x, "target")),
+                          json_is_true(json_object_get(x, "ro"))};
     pipes = stk_xcalloc(json_array_size(json_object_get(s, "Pipes")) + 1, sizeof(*pipes));
-    json_array_foreach(json_object_get(s, "Pipes"), i, x)
-        pipes[i] = (struct rt_pipe){(char *)json_string_value(json_object_get(x, "host")),
-                                    (char *)json_string_value(json_object_get(x, "container"))};
+    json_array_foreach(json_object_get(s, "Pipes"), i, x) pipes[i] =
+        (struct rt_pipe){(char *)json_string_value(json_object_get(x, "host")),
+                         (char *)json_string_value(json_object_get(x, "container"))};
     devs = stk_xcalloc(json_array_size(json_object_get(s, "Devices")) + 1, sizeof(*devs));
-    json_array_foreach(json_object_get(s, "Devices"), i, x)
-        devs[i] = (struct rt_device){(char *)json_string_value(x), NULL, NULL};
+    json_array_foreach(json_object_get(s, "Devices"), i, x) devs[i] =
+        (struct rt_device){(char *)json_string_value(x), NULL, NULL};
 
     cfg.id = id;
     cfg.owner = RT_HCS_OWNER;
@@ -674,6 +703,37 @@ static int do_create(struct hcs_work *w, struct stk_err *err)
                 goto out;
             }
             api->free_string(result);
+        }
+        if (ns && p->net) {
+            struct rt_hcs_nic *nics = NULL;
+            size_t n_nics = 0;
+
+            r = p->net->namespace_endpoints(p->net->self, ns, &nics, &n_nics, err);
+            if (r < 0) {
+                r = stk_err_wrap(err, "list the endpoints of '%s'", id);
+                goto out;
+            }
+            for (i = 0; i < n_nics && r == 0; i++) {
+                char nic[37];
+                char *key = stk_xasprintf("%s/%s", uvm_id, nics[i].endpoint_id);
+                json_t *mod;
+
+                rt_hcs_name_guid(key, nic);
+                free(key);
+                mod = rt_hcs_doc_uvm_nic_add(nic, nics[i].endpoint_id, nics[i].mac);
+                docs = json_dumps(mod, JSON_COMPACT);
+                json_decref(mod);
+                hr = sys_op(api, uvm, HCS_TIMEOUT_MS, &result, api->modify_compute_system, docs);
+                free(docs);
+                docs = NULL;
+                if (hr < 0)
+                    r = hr_err(api, err, hr, result, "add a network adapter to utility VM", uvm_id);
+                else
+                    api->free_string(result);
+            }
+            rt_hcs_nics_free(nics, n_nics);
+            if (r < 0)
+                goto out;
         }
         r = rt_hcs_doc_hosted_container(&cfg, &doc, err);
     } else {
@@ -849,12 +909,23 @@ static int do_start(struct hcs_work *w, struct stk_err *err)
             api->close_process(c->init);
         c->init = NULL;
         r = hr_err(api, err, hr, result, "start the process of", w->id);
+        /* A silo without its process is not left running. */
+        sys_op(api, c->sys, HCS_TIMEOUT_MS, NULL, api->terminate_compute_system, NULL);
+        if (c->uvm)
+            sys_op(api, c->uvm, HCS_TIMEOUT_MS, NULL, api->terminate_compute_system, NULL);
         goto out;
     }
     api->free_string(result);
     result = NULL;
     c->init_pid = info.process_id;
     log = stk_xasprintf("%s/containers/%s/ctr.log", p->ctx->state_dir, w->id);
+    /* The log exists once start returns, whenever the pumps get to run. */
+    {
+        FILE *f = fopen(log, HCS_LOG_MODE);
+
+        if (f)
+            fclose(f);
+    }
     pump_start(c, info.std_output, log);
     pump_start(c, info.std_error, log);
     if (info.std_input > 0)
@@ -1036,7 +1107,8 @@ static void info_fill(struct hcs_priv *p, const char *id, json_t *rec, const cha
     if (info->state == RT_STATE_RUNNING && info->isolation == RT_ISOLATION_PROCESS)
         info->pid = (int)json_integer_value(json_object_get(rec, "Pid"));
     info->labels = stk_xcalloc(json_object_size(labels) + 1, sizeof(struct rt_kv));
-    json_object_foreach(labels, k, v) {
+    json_object_foreach(labels, k, v)
+    {
         info->labels[i].key = stk_xstrdup(k);
         info->labels[i].value = stk_xstrdup(json_string_value(v) ? json_string_value(v) : "");
         i++;
@@ -1065,9 +1137,9 @@ static const char *hcs_state_in(json_t *systems, const char *id)
     size_t i;
     json_t *x;
 
-    json_array_foreach(systems, i, x)
-        if (strcasecmp(json_string_value(json_object_get(x, "Id")) ?: "", id) == 0)
-            return json_string_value(json_object_get(x, "State"));
+    json_array_foreach(systems, i,
+                       x) if (strcasecmp(json_string_value(json_object_get(x, "Id")) ?: "", id) ==
+                              0) return json_string_value(json_object_get(x, "State"));
     return NULL;
 }
 
@@ -1119,7 +1191,8 @@ static int do_list(struct hcs_work *w, struct stk_err *err)
         uv_fs_req_cleanup(&req);
     }
     /* Containers owned by the product without a record (lost state): listed without labels. */
-    json_array_foreach(systems, i, x) {
+    json_array_foreach(systems, i, x)
+    {
         const char *id = json_string_value(json_object_get(x, "Id"));
 
         if (!id || stk_strv_contains(&seen, id) ||
@@ -1129,8 +1202,7 @@ static int do_list(struct hcs_work *w, struct stk_err *err)
             w->list.items = stk_xrealloc(w->list.items, (cap *= 2) * sizeof(*w->list.items));
         memset(&w->list.items[w->list.n], 0, sizeof(w->list.items[0]));
         w->list.items[w->list.n].id = stk_xstrdup(id);
-        w->list.items[w->list.n].state =
-            state_of(json_string_value(json_object_get(x, "State")));
+        w->list.items[w->list.n].state = state_of(json_string_value(json_object_get(x, "State")));
         w->list.items[w->list.n].isolation =
             json_object_get(x, "HostingSystemId") ? RT_ISOLATION_HYPERV : RT_ISOLATION_PROCESS;
         w->list.n++;
@@ -1252,9 +1324,20 @@ static int do_exec(struct hcs_work *w, struct stk_err *err)
     api->free_string(result);
     if (info.std_input > 0)
         api->close_handle(info.std_input);
-    /* Small outputs only: stdout is drained before stderr. */
-    out = read_all(api, info.std_output);
-    errs = read_all(api, info.std_error);
+    /* Both pipes are drained at once, so that neither can fill up and block the process. */
+    {
+        struct drain de = {api, info.std_error, NULL};
+        uv_thread_t t;
+        int threaded = info.std_error > 0 && uv_thread_create(&t, drain_run, &de) == 0;
+
+        out = read_all(api, info.std_output);
+        if (threaded) {
+            uv_thread_join(&t);
+            errs = de.out;
+        } else {
+            errs = read_all(api, info.std_error);
+        }
+    }
     r = wait_exit(api, proc, w->timeout_ms, &code, err);
     if (r < 0) {
         r = stk_err_wrap(err, "exec in '%s'", w->id);
@@ -1294,10 +1377,9 @@ static int do_top(struct hcs_work *w, struct stk_err *err)
     props = result ? json_loads(result, 0, NULL) : NULL;
     p->api->free_string(result);
     stk_buf_puts(&b, "PID\tIMAGE\n");
-    json_array_foreach(json_object_get(props, "ProcessList"), i, x)
-        stk_buf_printf(&b, "%lld\t%s\n",
-                       (long long)json_integer_value(json_object_get(x, "ProcessId")),
-                       json_string_value(json_object_get(x, "ImageName")) ?: "");
+    json_array_foreach(json_object_get(props, "ProcessList"), i, x) stk_buf_printf(
+        &b, "%lld\t%s\n", (long long)json_integer_value(json_object_get(x, "ProcessId")),
+        json_string_value(json_object_get(x, "ImageName")) ?: "");
     json_decref(props);
     w->output = stk_buf_detach(&b, NULL);
     return 0;
@@ -1332,8 +1414,8 @@ static void do_host(struct hcs_work *w)
             json_t *last = json_array_get(v, json_array_size(v) - 1);
 
             if (last)
-                snprintf(h->runtime_version, sizeof(h->runtime_version),
-                         "%s, schema %lld.%lld", p->api->name,
+                snprintf(h->runtime_version, sizeof(h->runtime_version), "%s, schema %lld.%lld",
+                         p->api->name,
                          (long long)json_integer_value(json_object_get(last, "Major")),
                          (long long)json_integer_value(json_object_get(last, "Minor")));
             json_decref(j);
@@ -1689,6 +1771,12 @@ const struct rt_driver rt_driver_hcs = {
     .priv_size = sizeof(struct hcs_priv),
     .ops = &hcs_ops,
 };
+
+void rt_hcs_ctx_set_network(struct rt_ctx *ctx, const struct rt_hcs_network_api *net)
+{
+    if (ctx && ctx->driver == &rt_driver_hcs)
+        priv_of(ctx)->net = net;
+}
 
 struct rt_ctx *rt_hcs_ctx_new(uv_loop_t *loop, const char *state_dir, const char *run_dir,
                               const char *self_exe, const struct hcs_api *api,

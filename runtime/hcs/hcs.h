@@ -70,29 +70,29 @@ struct rt_hcs_layer {
  * struct rt_container_spec and the storage step's result.
  */
 struct rt_hcs_container_config {
-    const char *id;                 /* compute system id (not in the document, §1.1) */
-    const char *owner;              /* NULL: RT_HCS_OWNER */
-    const char *hostname;           /* GuestOs.HostName; NULL: omitted */
+    const char *id;       /* compute system id (not in the document, §1.1) */
+    const char *owner;    /* NULL: RT_HCS_OWNER */
+    const char *hostname; /* GuestOs.HostName; NULL: omitted */
     enum rt_isolation isolation;
     const struct rt_hcs_layer *layers; /* topmost read-only layer first, base layer last */
     size_t n_layers;
-    const char *scratch_volume;     /* process: \\?\Volume{GUID}\ of the mounted scratch */
-    const char *scratch_dir;        /* hyperv: the container's scratch folder (sandbox.vhdx,
-                                       vm\sandbox.vhdx live in it) */
-    const char *uvm_image_path;     /* hyperv: <base layer>\UtilityVM (§2.3) */
-    const struct rt_mount *mounts;  /* binds only: HostPath/ContainerPath/ReadOnly */
+    const char *scratch_volume;    /* process: \\?\Volume{GUID}\ of the mounted scratch */
+    const char *scratch_dir;       /* hyperv: the container's scratch folder (sandbox.vhdx,
+                                      vm\sandbox.vhdx live in it) */
+    const char *uvm_image_path;    /* hyperv: <base layer>\UtilityVM (§2.3) */
+    const struct rt_mount *mounts; /* binds only: HostPath/ContainerPath/ReadOnly */
     size_t n_mounts;
     const struct rt_pipe *pipes;
     size_t n_pipes;
     const struct rt_device *devices; /* "class/GUID", "class://GUID", "vpci-class-guid://GUID",
                                         "vpci-location-path://PATH" in host_path */
     size_t n_devices;
-    const char *namespace_id;       /* HCN namespace GUID, NULL: no networking */
-    const char *const *dns_search;  /* NULL-terminated, NULL: none */
-    int64_t memory_bytes;           /* 0: unlimited */
-    int64_t nano_cpus;              /* 0: unlimited */
-    unsigned host_cpus;             /* CPUs of the host, for Processor.Maximum (>= 1) */
-    int terminate_on_last_handle;   /* ShouldTerminateOnLastHandleClosed */
+    const char *namespace_id;      /* HCN namespace GUID, NULL: no networking */
+    const char *const *dns_search; /* NULL-terminated, NULL: none */
+    int64_t memory_bytes;          /* 0: unlimited */
+    int64_t nano_cpus;             /* 0: unlimited */
+    unsigned host_cpus;            /* CPUs of the host, for Processor.Maximum (>= 1) */
+    int terminate_on_last_handle;  /* ShouldTerminateOnLastHandleClosed */
 };
 
 /*
@@ -128,14 +128,28 @@ int rt_hcs_doc_uvm(const struct rt_hcs_container_config *cfg, struct json_t **re
  * §2.4 "Via HCS"): HostingSystemId + HostedSystem {SchemaVersion, Container}
  * with guest (VSMB) paths. Returns a new reference.
  */
-int rt_hcs_doc_hosted_container(const struct rt_hcs_container_config *cfg,
-                                struct json_t **ret_doc, struct stk_err *err);
+int rt_hcs_doc_hosted_container(const struct rt_hcs_container_config *cfg, struct json_t **ret_doc,
+                                struct stk_err *err);
 
 /*
  * Builds the HcsModifyComputeSystem request that maps host pipe HOST_PATH into
  * a utility VM (reference §6 table, "MappedPipes" row). Returns a new reference.
  */
 struct json_t *rt_hcs_doc_uvm_pipe_add(const char *host_path);
+
+/*
+ * Builds the HcsModifyComputeSystem request that gives a utility VM a network
+ * adapter NIC_ID backed by HCN endpoint ENDPOINT_ID with MAC (reference §4.4:
+ * ResourcePath VirtualMachine/Devices/NetworkAdapters/<nic>, Settings
+ * {EndpointId, MacAddress}, GuestRequest {ResourceType Network, RequestType
+ * Add, Settings {AdapterId, RequestType Add}}). The guest-only "PreAdd"
+ * request hcsshim sends first is not built: the reference does not give its
+ * settings. Returns a new reference.
+ */
+struct json_t *rt_hcs_doc_uvm_nic_add(const char *nic_id, const char *endpoint_id, const char *mac);
+
+/* Stores in OUT a name-based GUID (version 5 layout over SHA-256) of NAME. */
+void rt_hcs_name_guid(const char *name, char out[37]);
 
 /*
  * Returns the bare container pipe name of PATH (\\.\pipe\NAME, a trailing
@@ -146,14 +160,14 @@ char *rt_hcs_pipe_name(const char *path, struct stk_err *err);
 
 /* Process parameters (reference §3.1 step 5, SchemaReference#ProcessParameters). */
 struct rt_hcs_process_config {
-    const char *const *args;   /* argv, quoted into CommandLine */
-    const char *command_line;  /* used as-is instead of ARGS when non-NULL (ArgsEscaped) */
-    const char *const *env;    /* "KEY=VALUE"; entries with an empty value are dropped */
+    const char *const *args;      /* argv, quoted into CommandLine */
+    const char *command_line;     /* used as-is instead of ARGS when non-NULL (ArgsEscaped) */
+    const char *const *env;       /* "KEY=VALUE"; entries with an empty value are dropped */
     const char *const *env_extra; /* appended after ENV (exec), same rules, overrides */
-    const char *cwd;           /* NULL: C:\ */
-    const char *user;          /* NULL: omitted (image default) */
-    int terminal;              /* EmulateConsole + ConsoleSize; no stderr pipe */
-    uint16_t console_height, console_width; /* 0: 25x80 when TERMINAL */
+    const char *cwd;              /* NULL: C:\ */
+    const char *user;             /* NULL: omitted (image default) */
+    int terminal;                 /* EmulateConsole + ConsoleSize; no stderr pipe */
+    uint16_t console_height, console_width;   /* 0: 25x80 when TERMINAL */
     int stdin_pipe, stdout_pipe, stderr_pipe; /* pipes created only for streams supplied */
 };
 
@@ -257,12 +271,12 @@ int rt_hcs_check_network_share(const char *a, enum rt_isolation a_iso, const cha
  * is in tests/support/hcsemu-storage.c.
  */
 struct rt_hcs_storage_result {
-    char **layer_paths;    /* NULL-terminated layer folders, topmost first, base last */
-    char **layer_ids;      /* NULL-terminated GUIDs, same order */
-    char *scratch_dir;     /* the container's scratch folder */
-    char *scratch_volume;  /* process: \\?\Volume{GUID}\ of the mounted scratch */
-    char *uvm_image_path;  /* hyperv: <layer>\UtilityVM of the topmost layer that has one */
-    char *os_version;      /* the image's os.version, "" when unknown */
+    char **layer_paths;   /* NULL-terminated layer folders, topmost first, base last */
+    char **layer_ids;     /* NULL-terminated GUIDs, same order */
+    char *scratch_dir;    /* the container's scratch folder */
+    char *scratch_volume; /* process: \\?\Volume{GUID}\ of the mounted scratch */
+    char *uvm_image_path; /* hyperv: <layer>\UtilityVM of the topmost layer that has one */
+    char *os_version;     /* the image's os.version, "" when unknown */
 };
 
 /* Frees what R owns; NULL-safe. */
@@ -282,6 +296,33 @@ struct rt_hcs_storage_api {
     void *self;
 };
 
+/* An endpoint of an HCN namespace, as a utility VM needs it. */
+struct rt_hcs_nic {
+    char *endpoint_id; /* HCN endpoint GUID */
+    char *mac;         /* "00-15-5D-.." */
+};
+
+/* Frees N nics and the array; NULL-safe. */
+void rt_hcs_nics_free(struct rt_hcs_nic *nics, size_t n);
+
+/*
+ * What the driver needs from the network side for Hyper-V isolation: the
+ * endpoints of a namespace, to hot-add them to the utility VM as NICs
+ * (reference §4.4). The runtime never includes the network plug-in; whoever
+ * builds the driver connects the two (netplugins/hns has
+ * net_hns_namespace_endpoints() for that).
+ */
+struct rt_hcs_network_api {
+    /*
+     * Lists the endpoints of NAMESPACE_ID into a new array *RET_NICS of
+     * *RET_N entries (caller frees with rt_hcs_nics_free()). Blocking; runs
+     * on a work thread.
+     */
+    int (*namespace_endpoints)(void *self, const char *namespace_id, struct rt_hcs_nic **ret_nics,
+                               size_t *ret_n, struct stk_err *err);
+    void *self;
+};
+
 /* The driver descriptor ("hcs"). The lead registers it under STK_HAVE_HCS. */
 extern const struct rt_driver rt_driver_hcs;
 
@@ -296,6 +337,14 @@ struct rt_ctx *rt_hcs_ctx_new(uv_loop_t *loop, const char *state_dir, const char
                               const char *self_exe, const struct hcs_api *api,
                               const struct rt_hcs_storage_api *storage, const char *host_build,
                               enum rt_hcs_edition host_edition, struct stk_err *err);
+
+/*
+ * Gives the driver of CTX (made by rt_hcs_ctx_new() or the registry) the
+ * network table NET (borrowed, may be NULL): Hyper-V isolated containers with
+ * a sandbox then get its endpoints as NICs of their utility VM. Without it
+ * they only name the namespace.
+ */
+void rt_hcs_ctx_set_network(struct rt_ctx *ctx, const struct rt_hcs_network_api *net);
 
 #if STK_HAVE_HCS
 /*

@@ -84,6 +84,10 @@ struct json_t *hcsemu_system_document(const char *id);
 const char *hcsemu_system_state(const char *id);
 /* Simulates the container's init process exiting with CODE (first process of system ID). */
 int hcsemu_exit_first_process(const char *id, uint32_t code);
+/* Returns the NICs hot-added to utility VM ID, or -1 when it does not exist. */
+int hcsemu_system_nics(const char *id);
+/* The network table of the hcs driver over the emulated HCN (net_hns_namespace_endpoints()). */
+const struct rt_hcs_network_api *hcsemu_network_api(void);
 /* Returns how many calls of the entry named CALL were made. */
 int hcsemu_calls(const char *call);
 
@@ -100,6 +104,7 @@ void hcsemu__unlock(void);
 int hcsemu__take_injection(const char *call, int32_t *ret_hr);
 void hcsemu__count_call(const char *call);
 int hcsemu__namespace_exists(const char *id);
+int hcsemu__endpoint_exists(const char *id);
 const char *hcsemu__host_build(void);
 int hcsemu__layer_lookup(const char *path, char **ret_os_version, int *ret_has_uvm);
 void hcsemu__hcn_free_all(void);

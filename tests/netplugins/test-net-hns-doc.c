@@ -22,13 +22,11 @@ Test(net_hns_doc, nat_network_matches_golden)
     struct stk_err err = STK_ERR_INIT;
     json_t *doc = NULL;
 
-    cr_assert_eq(net_hns_doc_network("shop_default", "172.30.0.0/24", "172.30.0.1", 0, &doc,
-                                     &err),
+    cr_assert_eq(net_hns_doc_network("shop_default", "172.30.0.0/24", "172.30.0.1", 0, &doc, &err),
                  0, "%s", err.msg);
     assert_golden(doc, "hcn-network-nat.json");
     json_decref(doc);
-    cr_assert_eq(net_hns_doc_network("shop_backend", "172.30.5.0/24", "172.30.5.1", 1, &doc,
-                                     &err),
+    cr_assert_eq(net_hns_doc_network("shop_backend", "172.30.5.0/24", "172.30.5.1", 1, &doc, &err),
                  0, "%s", err.msg);
     assert_golden(doc, "hcn-network-internal.json");
     json_decref(doc);
@@ -46,9 +44,12 @@ Test(net_hns_doc, endpoint_with_ports_matches_golden)
     struct net_hns_endpoint_config cfg = {
         .name = "shop-web-1-aaaaaa_shop_default",
         .network_id = "a1b2c3d4-0000-4000-8000-000000000001",
-        .ports = ports, .n_ports = 2,
-        .ipv4_address = "172.30.0.10", .prefix_len = 24,
-        .dns_servers = dns, .dns_search = search,
+        .ports = ports,
+        .n_ports = 2,
+        .ipv4_address = "172.30.0.10",
+        .prefix_len = 24,
+        .dns_servers = dns,
+        .dns_search = search,
     };
     struct stk_err err = STK_ERR_INIT;
     json_t *doc = NULL;

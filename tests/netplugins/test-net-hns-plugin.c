@@ -48,8 +48,8 @@ static int net_create(const char *name, const char *subnet, struct net_network_i
 {
     struct net_network_spec spec = {(char *)name, (char *)subnet, NULL, 0, (char *)"shop"};
     struct net_sync s = NET_SYNC_INIT;
-    int r = net_sync_wait(&loop, &s,
-                          net_network_create(ctx, &spec, net_sync_done, &s, NULL, err), err);
+    int r =
+        net_sync_wait(&loop, &s, net_network_create(ctx, &spec, net_sync_done, &s, NULL, err), err);
 
     if (r == 0 && ret)
         net_network_info_copy(ret, &s.network);
@@ -61,8 +61,8 @@ static int sb_create(const char *id, struct net_sandbox_info *ret, struct stk_er
 {
     struct net_sandbox_spec spec = {(char *)id, (char *)id, (char *)"shop"};
     struct net_sync s = NET_SYNC_INIT;
-    int r = net_sync_wait(&loop, &s, net_sandbox_create(ctx, &spec, net_sync_done, &s, NULL, err),
-                          err);
+    int r =
+        net_sync_wait(&loop, &s, net_sandbox_create(ctx, &spec, net_sync_done, &s, NULL, err), err);
 
     if (r == 0 && ret)
         net_sandbox_info_copy(ret, &s.sandbox);
@@ -75,11 +75,11 @@ static int attach(const char *net, const char *sb, struct net_port *ports, size_
                   struct stk_err *err)
 {
     char *aliases[] = {(char *)alias, NULL};
-    struct net_attachment att = {(char *)net, (char *)sb, NULL, aliases, ports, n_ports,
-                                 (char *)ipv4};
+    struct net_attachment att = {(char *)net, (char *)sb, NULL,        aliases,
+                                 ports,       n_ports,    (char *)ipv4};
     struct net_sync s = NET_SYNC_INIT;
-    int r = net_sync_wait(&loop, &s, net_endpoint_attach(ctx, &att, net_sync_done, &s, NULL, err),
-                          err);
+    int r =
+        net_sync_wait(&loop, &s, net_endpoint_attach(ctx, &att, net_sync_done, &s, NULL, err), err);
 
     if (r == 0 && ret)
         net_endpoint_info_copy(ret, &s.endpoint);
@@ -164,16 +164,16 @@ Test(net_hns_plugin, full_life_cycle_with_a_shared_sandbox)
     cr_assert(strncmp(e1.ipv4, "172.30.0.", 9) == 0, "%s", e1.ipv4);
     cr_assert_eq(e1.prefix_len, 24);
     cr_assert_eq(published_port(), 8080);
-    cr_assert_eq(attach("shop_default", "shop-web-1-aaaaaa", &http, 1, NULL, "web", &e1_again,
-                        &err),
-                 0, "attaching again returns the endpoint: %s", err.msg);
+    cr_assert_eq(
+        attach("shop_default", "shop-web-1-aaaaaa", &http, 1, NULL, "web", &e1_again, &err), 0,
+        "attaching again returns the endpoint: %s", err.msg);
     cr_assert_str_eq(e1_again.ipv4, e1.ipv4);
     cr_assert_eq(hcsemu_count_endpoints(), 1);
 
     cr_assert_eq(sb_create("shop-db-1-bbbbbb", &db, &err), 0, "%s", err.msg);
-    cr_assert_eq(attach("shop_default", "shop-db-1-bbbbbb", NULL, 0, "172.30.0.50", "db", &e2,
-                        &err),
-                 0, "%s", err.msg);
+    cr_assert_eq(
+        attach("shop_default", "shop-db-1-bbbbbb", NULL, 0, "172.30.0.50", "db", &e2, &err), 0,
+        "%s", err.msg);
     cr_assert_str_eq(e2.ipv4, "172.30.0.50");
     cr_assert_eq(stk_file_read(web.hosts_path, &hosts, NULL, &err), 0, "%s", err.msg);
     cr_assert(strstr(hosts, "172.30.0.50\tdb"), "%s", hosts);
@@ -228,6 +228,7 @@ Test(net_hns_plugin, a_published_port_is_exclusive_per_protocol)
     cr_assert_eq(attach("n", "c", &udp, 1, NULL, "c", NULL, &err), 0, "%s", err.msg);
     cr_assert_eq(net_remove("n", &err), 0, "%s", err.msg);
     cr_assert_eq(hcsemu_count_endpoints(), 0);
+    stk_err_clear(&err);
 }
 
 /*
@@ -254,6 +255,7 @@ Test(net_hns_plugin, for_win_10552_nat_host_ip)
     cr_assert_eq(sb_remove("a", &err), 0);
     cr_assert_eq(sb_remove("b", &err), 0);
     cr_assert_eq(net_remove("n", &err), 0);
+    stk_err_clear(&err);
 }
 
 /*
@@ -277,18 +279,20 @@ Test(net_hns_plugin, moby_47576_stale_endpoint_is_removed_before_attach)
     cr_assert_eq(sb_create("web", NULL, &err), 0, "%s", err.msg);
     /* What the previous boot left: web's endpoint, in no namespace, holding .10. */
     cr_assert_eq(api->open_network(n.bridge, &nh, NULL), 0);
-    doc = stk_xasprintf("{\"Name\":\"web_shop_default\",\"HostComputeNetwork\":\"%s\","
-                        "\"SchemaVersion\":{\"Major\":2,\"Minor\":0},"
-                        "\"IpConfigurations\":[{\"IpAddress\":\"172.30.0.10\",\"PrefixLength\":24}]}",
-                        n.bridge);
+    doc =
+        stk_xasprintf("{\"Name\":\"web_shop_default\",\"HostComputeNetwork\":\"%s\","
+                      "\"SchemaVersion\":{\"Major\":2,\"Minor\":0},"
+                      "\"IpConfigurations\":[{\"IpAddress\":\"172.30.0.10\",\"PrefixLength\":24}]}",
+                      n.bridge);
     cr_assert_eq(api->create_endpoint(nh, NET_HNS_NULL_GUID, doc, &eh, &rec), 0, "%s", rec);
     api->close_endpoint(eh);
     free(doc);
     /* Without the cleanup HCN refuses the address, as in the report. */
-    doc = stk_xasprintf("{\"Name\":\"other\",\"HostComputeNetwork\":\"%s\","
-                        "\"SchemaVersion\":{\"Major\":2,\"Minor\":0},"
-                        "\"IpConfigurations\":[{\"IpAddress\":\"172.30.0.10\",\"PrefixLength\":24}]}",
-                        n.bridge);
+    doc =
+        stk_xasprintf("{\"Name\":\"other\",\"HostComputeNetwork\":\"%s\","
+                      "\"SchemaVersion\":{\"Major\":2,\"Minor\":0},"
+                      "\"IpConfigurations\":[{\"IpAddress\":\"172.30.0.10\",\"PrefixLength\":24}]}",
+                      n.bridge);
     cr_assert_eq((uint32_t)api->create_endpoint(nh, NET_HNS_NULL_GUID, doc, &eh, &rec),
                  0x803B002Fu);
     free(rec);

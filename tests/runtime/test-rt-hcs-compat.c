@@ -168,8 +168,9 @@ Test(rt_hcs_compat, windows_containers_399_client_host_ltsc2019_image)
     enum rt_isolation iso;
 
     cr_assert_eq(rt_hcs_check_compat("10.0.19045", RT_HCS_EDITION_CLIENT, "10.0.17763.5122",
-                                     RT_ISOLATION_PROCESS, "mcr.microsoft.com/windows/"
-                                                           "nanoserver:1809",
+                                     RT_ISOLATION_PROCESS,
+                                     "mcr.microsoft.com/windows/"
+                                     "nanoserver:1809",
                                      0, &err),
                  STK_EIMAGE);
     cr_assert(strstr(err.msg, "17763") && strstr(err.msg, "19045"), "%s", err.msg);

@@ -15,7 +15,11 @@
 #include "tests/hcsemu/hcsemu.h"
 
 /* The runtime structs hold char *; the test data below are string literals. */
+#ifdef __clang__
+#pragma clang diagnostic ignored "-Wincompatible-pointer-types-discards-qualifiers"
+#else
 #pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
+#endif
 
 static void assert_golden(json_t *doc, const char *name)
 {
@@ -66,9 +70,17 @@ Test(rt_hcs_doc, process_mounts_and_pipes_match_golden)
         {"\\\\.\\pipe\\host_agent", "\\\\.\\PIPE\\agent_pipe"},
     };
     struct rt_hcs_container_config cfg = {
-        .id = "x", .hostname = "agent", .isolation = RT_ISOLATION_PROCESS,
-        .layers = &base_layer, .n_layers = 1, .scratch_volume = VOLUME,
-        .mounts = mounts, .n_mounts = 2, .pipes = pipes, .n_pipes = 2, .host_cpus = 4,
+        .id = "x",
+        .hostname = "agent",
+        .isolation = RT_ISOLATION_PROCESS,
+        .layers = &base_layer,
+        .n_layers = 1,
+        .scratch_volume = VOLUME,
+        .mounts = mounts,
+        .n_mounts = 2,
+        .pipes = pipes,
+        .n_pipes = 2,
+        .host_cpus = 4,
     };
     struct stk_err err = STK_ERR_INIT;
     json_t *doc = NULL;
@@ -85,10 +97,17 @@ Test(rt_hcs_doc, process_limits_and_devices_match_golden)
         {"vpci-location-path://PCIROOT(0)#PCI(0100)", NULL, NULL},
     };
     struct rt_hcs_container_config cfg = {
-        .id = "x", .hostname = "gpu", .isolation = RT_ISOLATION_PROCESS,
-        .layers = &base_layer, .n_layers = 1, .scratch_volume = VOLUME,
-        .devices = devs, .n_devices = 2,
-        .memory_bytes = 512LL * 1024 * 1024, .nano_cpus = 1500000000LL, .host_cpus = 4,
+        .id = "x",
+        .hostname = "gpu",
+        .isolation = RT_ISOLATION_PROCESS,
+        .layers = &base_layer,
+        .n_layers = 1,
+        .scratch_volume = VOLUME,
+        .devices = devs,
+        .n_devices = 2,
+        .memory_bytes = 512LL * 1024 * 1024,
+        .nano_cpus = 1500000000LL,
+        .host_cpus = 4,
     };
     struct stk_err err = STK_ERR_INIT;
     json_t *doc = NULL;
@@ -101,10 +120,14 @@ Test(rt_hcs_doc, process_limits_and_devices_match_golden)
 Test(rt_hcs_doc, shared_namespace_joiner_matches_golden)
 {
     struct rt_hcs_container_config cfg = {
-        .id = "shop-sidecar-1-bbbbbb", .hostname = "sidecar", .isolation = RT_ISOLATION_PROCESS,
-        .layers = &base_layer, .n_layers = 1,
+        .id = "shop-sidecar-1-bbbbbb",
+        .hostname = "sidecar",
+        .isolation = RT_ISOLATION_PROCESS,
+        .layers = &base_layer,
+        .n_layers = 1,
         .scratch_volume = "\\\\?\\Volume{7a7a7a7a-3333-4a2b-9c3d-0123456789ab}\\",
-        .namespace_id = "9d0a7f52-2222-4c1e-8f00-abcdefabcdef", .host_cpus = 4,
+        .namespace_id = "9d0a7f52-2222-4c1e-8f00-abcdefabcdef",
+        .host_cpus = 4,
     };
     struct stk_err err = STK_ERR_INIT;
     json_t *doc = NULL;
@@ -117,8 +140,13 @@ Test(rt_hcs_doc, shared_namespace_joiner_matches_golden)
 Test(rt_hcs_doc, cpu_maximum_is_clamped_to_the_documented_range)
 {
     struct rt_hcs_container_config cfg = {
-        .id = "x", .isolation = RT_ISOLATION_PROCESS, .layers = &base_layer, .n_layers = 1,
-        .scratch_volume = VOLUME, .nano_cpus = 1000, .host_cpus = 64,
+        .id = "x",
+        .isolation = RT_ISOLATION_PROCESS,
+        .layers = &base_layer,
+        .n_layers = 1,
+        .scratch_volume = VOLUME,
+        .nano_cpus = 1000,
+        .host_cpus = 64,
     };
     struct stk_err err = STK_ERR_INIT;
     json_t *doc = NULL;
@@ -143,8 +171,12 @@ Test(rt_hcs_doc, rejects_what_the_schema_cannot_express)
     struct rt_pipe bad_pipe = {"C:\\not-a-pipe", "\\\\.\\pipe\\x"};
     struct rt_device bad_dev = {"/dev/sda", NULL, NULL};
     struct rt_hcs_container_config cfg = {
-        .id = "x", .isolation = RT_ISOLATION_PROCESS, .layers = &base_layer, .n_layers = 1,
-        .scratch_volume = VOLUME, .host_cpus = 1,
+        .id = "x",
+        .isolation = RT_ISOLATION_PROCESS,
+        .layers = &base_layer,
+        .n_layers = 1,
+        .scratch_volume = VOLUME,
+        .host_cpus = 1,
     };
     struct stk_err err = STK_ERR_INIT;
     json_t *doc = NULL;
@@ -179,8 +211,11 @@ Test(rt_hcs_doc, hyperv_uvm_default_memory_is_explicit_1024)
          "C:\\ProgramData\\stack\\windowsfilter\\servercore-base"},
     };
     struct rt_hcs_container_config cfg = {
-        .id = "shop-legacy-1-abc123", .hostname = "legacy", .isolation = RT_ISOLATION_HYPERV,
-        .layers = layers, .n_layers = 1,
+        .id = "shop-legacy-1-abc123",
+        .hostname = "legacy",
+        .isolation = RT_ISOLATION_HYPERV,
+        .layers = layers,
+        .n_layers = 1,
         .scratch_dir = "C:\\ProgramData\\stack\\containers\\shop-legacy-1-abc123\\scratch",
         .uvm_image_path = "C:\\ProgramData\\stack\\windowsfilter\\servercore-base\\UtilityVM",
         .host_cpus = 8,
@@ -201,11 +236,17 @@ Test(rt_hcs_doc, hyperv_uvm_takes_the_memory_limit_and_cpus)
     };
     struct rt_mount mounts[] = {{"bind", "C:\\data", "C:\\data", 0}};
     struct rt_hcs_container_config cfg = {
-        .id = "x", .isolation = RT_ISOLATION_HYPERV, .layers = layers, .n_layers = 2,
+        .id = "x",
+        .isolation = RT_ISOLATION_HYPERV,
+        .layers = layers,
+        .n_layers = 2,
         .scratch_dir = "D:\\stack\\containers\\x\\scratch",
         .uvm_image_path = "D:\\stack\\windowsfilter\\base\\UtilityVM",
-        .mounts = mounts, .n_mounts = 1,
-        .memory_bytes = 1536LL * 1024 * 1024 + 1, .nano_cpus = 2500000000LL, .host_cpus = 8,
+        .mounts = mounts,
+        .n_mounts = 1,
+        .memory_bytes = 1536LL * 1024 * 1024 + 1,
+        .nano_cpus = 2500000000LL,
+        .host_cpus = 8,
     };
     struct stk_err err = STK_ERR_INIT;
     json_t *doc = NULL;
@@ -227,12 +268,20 @@ Test(rt_hcs_doc, hyperv_hosted_container_matches_golden)
     struct rt_mount mounts[] = {{"bind", "C:\\data", "C:\\data", 0}};
     struct rt_pipe pipes[] = {{"\\\\.\\pipe\\docker_engine", "\\\\.\\pipe\\docker_engine"}};
     struct rt_hcs_container_config cfg = {
-        .id = "x", .hostname = "legacy", .isolation = RT_ISOLATION_HYPERV,
-        .layers = layers, .n_layers = 2, .scratch_dir = "D:\\stack\\containers\\x\\scratch",
+        .id = "x",
+        .hostname = "legacy",
+        .isolation = RT_ISOLATION_HYPERV,
+        .layers = layers,
+        .n_layers = 2,
+        .scratch_dir = "D:\\stack\\containers\\x\\scratch",
         .uvm_image_path = "D:\\stack\\windowsfilter\\base\\UtilityVM",
-        .mounts = mounts, .n_mounts = 1, .pipes = pipes, .n_pipes = 1,
+        .mounts = mounts,
+        .n_mounts = 1,
+        .pipes = pipes,
+        .n_pipes = 1,
         .namespace_id = "11111111-2222-4333-8444-555555555555",
-        .memory_bytes = 1LL << 30, .host_cpus = 8,
+        .memory_bytes = 1LL << 30,
+        .host_cpus = 8,
     };
     struct stk_err err = STK_ERR_INIT;
     json_t *doc = NULL, *mod;
@@ -248,13 +297,36 @@ Test(rt_hcs_doc, hyperv_hosted_container_matches_golden)
     json_decref(mod);
 }
 
+Test(rt_hcs_doc, hyperv_nic_add_matches_golden)
+{
+    json_t *doc =
+        rt_hcs_doc_uvm_nic_add("0b5e3d1a-1111-5222-8333-444455556666",
+                               "e1e1e1e1-0000-4000-8000-000000000002", "00-15-5D-00-00-01");
+    char a[37], b[37], c[37];
+
+    assert_golden(doc, "hyperv-uvm-nic-add.json");
+    json_decref(doc);
+    rt_hcs_name_guid("x@vm/e1", a);
+    rt_hcs_name_guid("x@vm/e1", b);
+    rt_hcs_name_guid("x@vm/e2", c);
+    cr_assert_str_eq(a, b, "name-based GUIDs are stable");
+    cr_assert_str_neq(a, c);
+    cr_assert_eq(a[14], '5', "version 5 layout: %s", a);
+}
+
 Test(rt_hcs_doc, hyperv_refuses_devices)
 {
     struct rt_device dev = {"class/5B45201D-F2F2-4F3B-85BB-30FF1F953599", NULL, NULL};
     struct rt_hcs_container_config cfg = {
-        .id = "x", .isolation = RT_ISOLATION_HYPERV, .layers = &base_layer, .n_layers = 1,
-        .scratch_dir = "D:\\s", .uvm_image_path = "D:\\b\\UtilityVM",
-        .devices = &dev, .n_devices = 1, .host_cpus = 1,
+        .id = "x",
+        .isolation = RT_ISOLATION_HYPERV,
+        .layers = &base_layer,
+        .n_layers = 1,
+        .scratch_dir = "D:\\s",
+        .uvm_image_path = "D:\\b\\UtilityVM",
+        .devices = &dev,
+        .n_devices = 1,
+        .host_cpus = 1,
     };
     struct stk_err err = STK_ERR_INIT;
     json_t *doc = NULL;
@@ -271,14 +343,25 @@ Test(rt_hcs_doc, process_parameters_match_golden)
                           NULL};
     const char *env[] = {"PATH=C:\\Windows\\system32;C:\\Windows", "EMPTY=", "MODE=prod", NULL};
     struct rt_hcs_process_config main_cfg = {
-        .args = args, .env = env, .stdout_pipe = 1, .stderr_pipe = 1,
+        .args = args,
+        .env = env,
+        .stdout_pipe = 1,
+        .stderr_pipe = 1,
     };
     const char *env2[] = {"FOO=baz", NULL};
     const char *extra[] = {"FOO=bar", NULL};
     struct rt_hcs_process_config exec_cfg = {
-        .command_line = "cmd /S /C \"echo hi\"", .env = env2, .env_extra = extra,
-        .cwd = "C:\\app", .user = "ContainerUser", .terminal = 1, .console_height = 30,
-        .console_width = 120, .stdin_pipe = 1, .stdout_pipe = 1, .stderr_pipe = 1,
+        .command_line = "cmd /S /C \"echo hi\"",
+        .env = env2,
+        .env_extra = extra,
+        .cwd = "C:\\app",
+        .user = "ContainerUser",
+        .terminal = 1,
+        .console_height = 30,
+        .console_width = 120,
+        .stdin_pipe = 1,
+        .stdout_pipe = 1,
+        .stderr_pipe = 1,
     };
     struct stk_err err = STK_ERR_INIT;
     json_t *doc = NULL;
@@ -330,8 +413,7 @@ Test(rt_hcs_cmdline, splits_like_commandlinetoargvw)
 {
     assert_split("p \"a b c\" d e", (const char *[]){"p", "a b c", "d", "e", NULL});
     assert_split("p \"ab\\\"c\" \"\\\\\" d", (const char *[]){"p", "ab\"c", "\\", "d", NULL});
-    assert_split("p a\\\\\\b d\"e f\"g h",
-                 (const char *[]){"p", "a\\\\\\b", "de fg", "h", NULL});
+    assert_split("p a\\\\\\b d\"e f\"g h", (const char *[]){"p", "a\\\\\\b", "de fg", "h", NULL});
     assert_split("p a\\\\\\\"b c d", (const char *[]){"p", "a\\\"b", "c", "d", NULL});
     assert_split("p a\\\\\\\\\"b c\" d e", (const char *[]){"p", "a\\\\b c", "d", "e", NULL});
     /* The program name: no backslash processing, quotes only delimit. */

@@ -27,9 +27,8 @@ static struct rt_ctx *ctx;
 static struct rt_ctx *new_ctx(const struct hcs_api *api)
 {
     struct stk_err err = STK_ERR_INIT;
-    struct rt_ctx *c = rt_hcs_ctx_new(&loop, tmp, tmp, "/usr/bin/stack", api,
-                                      hcsemu_storage_api(), "10.0.20348", RT_HCS_EDITION_SERVER,
-                                      &err);
+    struct rt_ctx *c = rt_hcs_ctx_new(&loop, tmp, tmp, "/usr/bin/stack", api, hcsemu_storage_api(),
+                                      "10.0.20348", RT_HCS_EDITION_SERVER, &err);
 
     cr_assert_not_null(c, "%s", err.msg);
     return c;
@@ -58,8 +57,7 @@ static void teardown(void)
     memcpy(tmp + strlen(tmp) - 6, "XXXXXX", 6);
 }
 
-static struct rt_container_spec *spec_new(const char *id, enum rt_isolation iso,
-                                          const char *base)
+static struct rt_container_spec *spec_new(const char *id, enum rt_isolation iso, const char *base)
 {
     struct rt_container_spec *s = stk_new0(struct rt_container_spec);
     struct stk_strv v = STK_STRV_INIT;
@@ -97,8 +95,8 @@ static void spec_free(struct rt_container_spec *s)
 static int op_create(struct rt_container_spec *s, struct stk_err *err)
 {
     struct rt_sync sy = RT_SYNC_INIT;
-    int r = rt_sync_wait(&loop, &sy, rt_container_create(ctx, s, rt_sync_done, &sy, NULL, err),
-                         err);
+    int r =
+        rt_sync_wait(&loop, &sy, rt_container_create(ctx, s, rt_sync_done, &sy, NULL, err), err);
 
     rt_sync_release(&sy);
     return r;
@@ -129,8 +127,8 @@ static void op_state(const char *id, struct rt_container_info *ret)
 {
     struct stk_err err = STK_ERR_INIT;
     struct rt_sync sy = RT_SYNC_INIT;
-    int r = rt_sync_wait(&loop, &sy, rt_container_state(ctx, id, rt_sync_done, &sy, NULL, &err),
-                         &err);
+    int r =
+        rt_sync_wait(&loop, &sy, rt_container_state(ctx, id, rt_sync_done, &sy, NULL, &err), &err);
 
     cr_assert_eq(r, 0, "state '%s': %s", id, err.msg);
     rt_container_info_copy(ret, &sy.info);
@@ -142,8 +140,8 @@ static int op_exec(const char *id, const char *const *args, char **ret_out, int 
 {
     struct rt_exec_opts o = {.args = args, .capture = 1, .timeout_ms = 5000};
     struct rt_sync sy = RT_SYNC_INIT;
-    int r = rt_sync_wait(&loop, &sy, rt_container_exec(ctx, id, &o, rt_sync_done, &sy, NULL, err),
-                         err);
+    int r =
+        rt_sync_wait(&loop, &sy, rt_container_exec(ctx, id, &o, rt_sync_done, &sy, NULL, err), err);
 
     if (r == 0) {
         *ret_out = stk_xstrdup(sy.output);
@@ -159,7 +157,7 @@ static int log_contains(const char *id, const char *needle)
     char *path = stk_xasprintf("%s/containers/%s/ctr.log", tmp, id);
     int found = 0;
 
-    for (int i = 0; i < 200 && !found; i++) {
+    for (int i = 0; i < 500 && !found; i++) {
         char *data = NULL;
 
         if (stk_file_read(path, &data, NULL, NULL) == 0 && strstr(data, needle))
@@ -199,6 +197,7 @@ Test(rt_hcs_driver, process_isolated_full_life_cycle)
     struct rt_sync sy = RT_SYNC_INIT;
     const char *echo[] = {"cmd", "/c", "echo", "hello", NULL};
     const char *fail3[] = {"cmd", "/c", "exit", "3", NULL};
+    const char *bogus[] = {"cmd", "/c", "bogus", NULL};
     char *out = NULL, *path;
     json_t *doc;
     int code = -1;
@@ -231,18 +230,20 @@ Test(rt_hcs_driver, process_isolated_full_life_cycle)
     cr_assert_eq(op_exec("web", fail3, &out, &code, &err), 0, "%s", err.msg);
     cr_assert_eq(code, 3);
     free(out);
+    cr_assert_eq(op_exec("web", bogus, &out, &code, &err), 0, "%s", err.msg);
+    cr_assert_eq(code, 1);
+    cr_assert(strstr(out, "'bogus' is not recognized"), "stderr is captured too: %s", out);
+    free(out);
 
-    cr_assert_eq(rt_sync_wait(&loop, &sy, rt_container_top(ctx, "web", rt_sync_done, &sy, NULL,
-                                                           &err),
-                              &err),
-                 0, "%s", err.msg);
+    cr_assert_eq(
+        rt_sync_wait(&loop, &sy, rt_container_top(ctx, "web", rt_sync_done, &sy, NULL, &err), &err),
+        0, "%s", err.msg);
     cr_assert(strstr(sy.output, "server.exe"), "%s", sy.output);
     rt_sync_release(&sy);
     cr_assert(log_contains("web", "started C:\\app\\server.exe --port 80\r\n"),
               "the init process's stdout reaches ctr.log");
-    cr_assert_eq(rt_sync_wait(&loop, &sy, rt_container_logs(ctx, "web", rt_sync_done, &sy, NULL,
-                                                            &err),
-                              &err),
+    cr_assert_eq(rt_sync_wait(&loop, &sy,
+                              rt_container_logs(ctx, "web", rt_sync_done, &sy, NULL, &err), &err),
                  0, "%s", err.msg);
     cr_assert(strstr(sy.log_path, "containers/web/ctr.log"), "%s", sy.log_path);
     rt_sync_release(&sy);
@@ -284,9 +285,9 @@ Test(rt_hcs_driver, hyperv_life_cycle_with_explicit_uvm_memory)
     cr_assert_eq(hcsemu_count_systems(), 2, "the utility VM and the hosted container");
     doc = hcsemu_system_document("legacy@vm");
     cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(json_object_get(json_object_get(doc, "VirtualMachine"),
-                                                     "ComputeTopology"),
-                                     "Memory"),
+                     json_object_get(
+                         json_object_get(json_object_get(doc, "VirtualMachine"), "ComputeTopology"),
+                         "Memory"),
                      "SizeInMB")),
                  1024);
     json_decref(doc);
@@ -299,9 +300,9 @@ Test(rt_hcs_driver, hyperv_life_cycle_with_explicit_uvm_memory)
     cr_assert_eq(op_create(s2, &err), 0, "%s", err.msg);
     doc = hcsemu_system_document("big@vm");
     cr_assert_eq(json_integer_value(json_object_get(
-                     json_object_get(json_object_get(json_object_get(doc, "VirtualMachine"),
-                                                     "ComputeTopology"),
-                                     "Memory"),
+                     json_object_get(
+                         json_object_get(json_object_get(doc, "VirtualMachine"), "ComputeTopology"),
+                         "Memory"),
                      "SizeInMB")),
                  2048);
     json_decref(doc);
@@ -375,7 +376,7 @@ Test(rt_hcs_driver, init_exit_is_notified_through_uv_async)
     cr_assert_eq(op_start("job", &err), 0, "%s", err.msg);
     cr_assert_eq(hcsemu_exit_first_process("job", 7), 0);
     /* The exit arrives on the emulator's thread; the loop records it. */
-    for (int i = 0; i < 100 && !json_object_get(rec, "ExitCode"); i++) {
+    for (int i = 0; i < 500 && !json_object_get(rec, "ExitCode"); i++) {
         json_decref(rec);
         pump_loop();
         rec = json_load_file(path, 0, NULL);
@@ -430,9 +431,9 @@ Test(rt_hcs_driver, a_later_process_adopts_containers_from_the_records)
     uv_run(&loop, UV_RUN_NOWAIT);
     cr_assert_str_eq(hcsemu_system_state("api"), "Running");
     ctx = new_ctx(hcsemu_hcs_api());
-    cr_assert_eq(rt_sync_wait(&loop, &sy, rt_container_list(ctx, rt_sync_done, &sy, NULL, &err),
-                              &err),
-                 0, "%s", err.msg);
+    cr_assert_eq(
+        rt_sync_wait(&loop, &sy, rt_container_list(ctx, rt_sync_done, &sy, NULL, &err), &err), 0,
+        "%s", err.msg);
     cr_assert_eq(sy.list.n, 1);
     cr_assert_str_eq(sy.list.items[0].id, "api");
     cr_assert_eq(sy.list.items[0].state, RT_STATE_RUNNING);
@@ -477,8 +478,9 @@ Test(rt_hcs_driver, sharing_a_namespace_with_hyperv_is_refused)
     char *props = NULL, *rec = NULL;
     json_t *j;
 
-    cr_assert_eq(hcn->create_namespace(NET_HNS_NULL_GUID, "{\"SchemaVersion\":{\"Major\":2,"
-                                                          "\"Minor\":0}}",
+    cr_assert_eq(hcn->create_namespace(NET_HNS_NULL_GUID,
+                                       "{\"SchemaVersion\":{\"Major\":2,"
+                                       "\"Minor\":0}}",
                                        &ns, &rec),
                  0);
     cr_assert_eq(hcn->query_namespace_properties(ns, NULL, &props, &rec), 0);
@@ -524,8 +526,7 @@ Test(rt_hcs_driver, without_hcs_the_driver_reports_unavailable)
     struct rt_sync sy = RT_SYNC_INIT;
 
     cr_assert_not_null(bare, "%s", err.msg);
-    cr_assert_eq(rt_sync_wait(&loop, &sy, rt_host_info(bare, rt_sync_done, &sy, NULL, &err),
-                              &err),
+    cr_assert_eq(rt_sync_wait(&loop, &sy, rt_host_info(bare, rt_sync_done, &sy, NULL, &err), &err),
                  0);
     cr_assert_not(sy.host.available);
     cr_assert_str_eq(sy.host.reason, "HCS is not available on this host");
@@ -533,5 +534,125 @@ Test(rt_hcs_driver, without_hcs_the_driver_reports_unavailable)
     cr_assert_eq(rt_container_create(bare, s, rt_sync_done, &sy, NULL, &err), STK_EUNAVAIL);
     cr_assert_str_eq(err.msg, "HCS is not available on this host");
     rt_ctx_free(bare);
+    spec_free(s);
+}
+
+/* SIGKILL terminates (moby task.Kill); another signal shuts down gracefully. */
+Test(rt_hcs_driver, kill_maps_sigkill_to_terminate)
+{
+    struct rt_container_spec *s = spec_new("k", RT_ISOLATION_PROCESS, BASE);
+    struct stk_err err = STK_ERR_INIT;
+    struct rt_sync sy = RT_SYNC_INIT;
+    struct rt_container_info info = {0};
+
+    cr_assert_eq(op_create(s, &err), 0, "%s", err.msg);
+    cr_assert_eq(op_start("k", &err), 0, "%s", err.msg);
+    cr_assert_eq(rt_sync_wait(&loop, &sy,
+                              rt_container_kill(ctx, "k", SIGKILL, rt_sync_done, &sy, NULL, &err),
+                              &err),
+                 0, "%s", err.msg);
+    rt_sync_release(&sy);
+    cr_assert_eq(hcsemu_calls("terminate_compute_system"), 1);
+    cr_assert_eq(hcsemu_calls("shutdown_compute_system"), 0);
+    op_state("k", &info);
+    cr_assert_eq(info.state, RT_STATE_STOPPED);
+    cr_assert_eq(info.exit_code, 1);
+    rt_container_info_release(&info);
+    cr_assert_eq(op_delete("k", &err), 0, "%s", err.msg);
+    spec_free(s);
+}
+
+/*
+ * Observed state is rebuilt from HCS: a compute system owned by the product
+ * whose records were lost is still listed (without labels), so that cleanup
+ * can find it; one owned by someone else is not.
+ */
+Test(rt_hcs_driver, list_includes_owned_systems_without_records)
+{
+    const struct hcs_api *api = hcsemu_hcs_api();
+    struct rt_container_spec *s = spec_new("lost", RT_ISOLATION_PROCESS, BASE);
+    struct stk_err err = STK_ERR_INIT;
+    struct rt_sync sy = RT_SYNC_INIT;
+    struct hcs_system *other = NULL;
+    struct hcs_operation *op;
+    char *path;
+    json_t *doc;
+    char *docs;
+
+    cr_assert_eq(op_create(s, &err), 0, "%s", err.msg);
+    /* Someone else's container on the same host. */
+    doc = hcsemu_system_document("lost");
+    json_object_set_new(doc, "Owner", json_string("docker"));
+    docs = json_dumps(doc, JSON_COMPACT);
+    op = api->create_operation(NULL, NULL);
+    cr_assert_eq(api->create_compute_system("theirs", docs, op, &other), 0);
+    cr_assert_eq(api->wait_for_operation_result(op, 1000, NULL), 0);
+    api->close_operation(op);
+    free(docs);
+    json_decref(doc);
+    /* The state directory is lost. */
+    path = stk_xasprintf("%s/containers/lost", tmp);
+    cr_assert_eq(stk_rm_rf(path, &err), 0);
+    free(path);
+    cr_assert_eq(
+        rt_sync_wait(&loop, &sy, rt_container_list(ctx, rt_sync_done, &sy, NULL, &err), &err), 0,
+        "%s", err.msg);
+    cr_assert_eq(sy.list.n, 1);
+    cr_assert_str_eq(sy.list.items[0].id, "lost");
+    cr_assert_eq(sy.list.items[0].state, RT_STATE_CREATED);
+    cr_assert_eq(sy.list.items[0].n_labels, 0);
+    rt_sync_release(&sy);
+    cr_assert_eq(op_delete("lost", &err), 0, "%s", err.msg);
+    api->close_compute_system(other);
+    spec_free(s);
+}
+
+/*
+ * docker/compose#5181, #9403, #12757/#12778: a named-pipe volume
+ * (\\.\pipe\docker_engine, with or without a trailing backslash) reaches the
+ * silo as a MappedPipe, never as a directory mapping.
+ */
+Test(rt_hcs_driver, compose_npipe_volumes_become_mapped_pipes)
+{
+    struct rt_container_spec *s = spec_new("pipes", RT_ISOLATION_PROCESS, BASE);
+    struct stk_err err = STK_ERR_INIT;
+    json_t *doc, *c, *p;
+
+    s->pipes = stk_xcalloc(1, sizeof(struct rt_pipe));
+    s->pipes[0] = (struct rt_pipe){stk_xstrdup("\\\\.\\pipe\\docker_engine\\"),
+                                   stk_xstrdup("\\\\.\\pipe\\docker_engine\\")};
+    s->n_pipes = 1;
+    cr_assert_eq(op_create(s, &err), 0, "%s", err.msg);
+    doc = hcsemu_system_document("pipes");
+    c = json_object_get(doc, "Container");
+    cr_assert_null(json_object_get(c, "MappedDirectories"));
+    p = json_array_get(json_object_get(c, "MappedPipes"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(p, "ContainerPipeName")), "docker_engine");
+    cr_assert_str_eq(json_string_value(json_object_get(p, "HostPath")),
+                     "\\\\.\\pipe\\docker_engine");
+    json_decref(doc);
+    cr_assert_eq(op_delete("pipes", &err), 0, "%s", err.msg);
+    spec_free(s);
+}
+
+/* A start whose process cannot be created fails with HCS's error and leaves nothing running. */
+Test(rt_hcs_driver, failed_process_start_is_reported_and_stopped)
+{
+    struct rt_container_spec *s = spec_new("nostart", RT_ISOLATION_PROCESS, BASE);
+    struct stk_err err = STK_ERR_INIT;
+    struct rt_container_info info = {0};
+
+    cr_assert_eq(op_create(s, &err), 0, "%s", err.msg);
+    hcsemu_inject("create_process", (int32_t)0x80070002u); /* ERROR_FILE_NOT_FOUND */
+    cr_assert_eq(op_start("nostart", &err), STK_ENOENT);
+    cr_assert(strstr(err.msg, "start the process of 'nostart'"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "0x80070002"), "%s", err.msg);
+    cr_assert_str_eq(hcsemu_system_state("nostart"), "Stopped");
+    op_state("nostart", &info);
+    cr_assert_eq(info.state, RT_STATE_STOPPED);
+    rt_container_info_release(&info);
+    cr_assert_eq(op_delete("nostart", &err), 0, "%s", err.msg);
+    cr_assert_eq(hcsemu_count_systems(), 0);
+    stk_err_clear(&err);
     spec_free(s);
 }

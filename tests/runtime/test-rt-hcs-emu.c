@@ -118,8 +118,7 @@ Test(rt_hcs_emu, compute_system_state_machine_and_ids)
     cr_assert_eq(hcsemu_count_systems(), 1, "still open through the second handle");
     api->close_compute_system(opened);
     cr_assert_eq(hcsemu_count_systems(), 0);
-    cr_assert_eq(api->open_compute_system("c1", HCS_GENERIC_ALL, &opened),
-                 HCS_E_SYSTEM_NOT_FOUND);
+    cr_assert_eq(api->open_compute_system("c1", HCS_GENERIC_ALL, &opened), HCS_E_SYSTEM_NOT_FOUND);
     free(doc);
 }
 
@@ -156,11 +155,11 @@ Test(rt_hcs_emu, image_mismatch_under_process_isolation)
 Test(rt_hcs_emu, schema_checks_follow_the_reference_field_rules)
 {
     static const char *const bad[] = {
-        ",\"Processor\":{\"Count\":2,\"Maximum\":5000}",       /* mutually exclusive */
-        ",\"Processor\":{\"Maximum\":20000}",                   /* per 10,000 */
-        ",\"Networking\":{\"DnsSearchList\":[\"a\",\"b\"]}",    /* one comma string */
+        ",\"Processor\":{\"Count\":2,\"Maximum\":5000}",     /* mutually exclusive */
+        ",\"Processor\":{\"Maximum\":20000}",                /* per 10,000 */
+        ",\"Networking\":{\"DnsSearchList\":[\"a\",\"b\"]}", /* one comma string */
         ",\"MappedPipes\":[{\"ContainerPipeName\":\"\\\\\\\\.\\\\pipe\\\\x\",\"HostPath\":\"x\"}]",
-        ",\"HvSocket\":{\"HvSocketConfig\":{}}",                /* container key is Config */
+        ",\"HvSocket\":{\"HvSocketConfig\":{}}", /* container key is Config */
         ",\"Networking\":{\"Namespace\":\"11111111-2222-4333-8444-555555555555\"}",
         ",\"Bogus\":1",
     };
@@ -261,8 +260,9 @@ Test(rt_hcs_emu, hosted_system_needs_a_running_utility_vm)
 
     cr_assert_eq(create("h", doc, &sys, NULL), HCS_E_SYSTEM_NOT_FOUND);
     api->close_compute_system(sys);
-    cr_assert_eq(create("h", "{\"Owner\":\"t\",\"SchemaVersion\":{\"Major\":2,\"Minor\":1},"
-                             "\"Container\":{},\"VirtualMachine\":{}}",
+    cr_assert_eq(create("h",
+                        "{\"Owner\":\"t\",\"SchemaVersion\":{\"Major\":2,\"Minor\":1},"
+                        "\"Container\":{},\"VirtualMachine\":{}}",
                         &sys, NULL),
                  HCS_E_INVALID_JSON, "Container and VirtualMachine are exclusive");
     api->close_compute_system(sys);
@@ -277,9 +277,9 @@ Test(rt_hcs_emu, hcn_rules)
     char *props = NULL, *rec = NULL, *id, *m;
     json_t *j;
 
-    cr_assert_eq(h->create_network(NET_HNS_NULL_GUID, "{\"Name\":\"n\",\"Type\":\"Bridge\"}", &net,
-                                   &rec),
-                 HCN_E_INVALID_NETWORK_TYPE);
+    cr_assert_eq(
+        h->create_network(NET_HNS_NULL_GUID, "{\"Name\":\"n\",\"Type\":\"Bridge\"}", &net, &rec),
+        HCN_E_INVALID_NETWORK_TYPE);
     free(rec);
     cr_assert_eq(h->create_network(NET_HNS_NULL_GUID,
                                    "{\"Name\":\"n\",\"Type\":\"NAT\",\"Ipams\":[{\"Type\":"
@@ -306,12 +306,14 @@ Test(rt_hcs_emu, hcn_rules)
                      "10.9.0.2");
     json_decref(j);
     free(props);
-    cr_assert_eq(h->create_namespace(NET_HNS_NULL_GUID, "{\"SchemaVersion\":{\"Major\":2,"
-                                                        "\"Minor\":0}}",
+    cr_assert_eq(h->create_namespace(NET_HNS_NULL_GUID,
+                                     "{\"SchemaVersion\":{\"Major\":2,"
+                                     "\"Minor\":0}}",
                                      &ns1, NULL),
                  0);
-    cr_assert_eq(h->create_namespace(NET_HNS_NULL_GUID, "{\"SchemaVersion\":{\"Major\":2,"
-                                                        "\"Minor\":0}}",
+    cr_assert_eq(h->create_namespace(NET_HNS_NULL_GUID,
+                                     "{\"SchemaVersion\":{\"Major\":2,"
+                                     "\"Minor\":0}}",
                                      &ns2, NULL),
                  0);
     m = stk_xasprintf("{\"ResourceType\":\"Endpoint\",\"RequestType\":\"Add\",\"Settings\":"

@@ -154,9 +154,9 @@ void hcsemu__name_guid(const char *name, char out[37])
     stk_sha256(name, strlen(name), md);
     md[6] = (uint8_t)((md[6] & 0x0F) | 0x50);
     md[8] = (uint8_t)((md[8] & 0x3F) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10],
-             md[11], md[12], md[13], md[14], md[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0],
+             md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11], md[12],
+             md[13], md[14], md[15]);
 }
 
 static const char *digest_hex(const char *digest)

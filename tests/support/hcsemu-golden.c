@@ -28,8 +28,8 @@ int hcsemu_golden_check(const char *data_dir, const char *name, json_t *doc, cha
         char *got = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
         char *want = json_dumps(expected, JSON_INDENT(2) | JSON_SORT_KEYS);
 
-        *ret_report = stk_xasprintf("%s differs\n--- generated\n%s\n--- golden\n%s", name, got,
-                                    want);
+        *ret_report =
+            stk_xasprintf("%s differs\n--- generated\n%s\n--- golden\n%s", name, got, want);
         free(got);
         free(want);
     } else {

@@ -120,6 +120,11 @@ static struct emu_ns *find_ns(const char *id)
     return NULL;
 }
 
+int hcsemu__endpoint_exists(const char *id)
+{
+    return find_ep(id) != NULL; /* called with the lock held */
+}
+
 int hcsemu__namespace_exists(const char *id)
 {
     return find_ns(id) != NULL; /* called with the lock held */
@@ -167,14 +172,13 @@ static void ip_str(uint32_t ip, char out[16])
 static int32_t net_create(const char *id, const char *settings, struct hcn_network **ret,
                           char **ret_err)
 {
-    static const char *const types[] = {"NAT", "ICS", "Transparent", "L2Bridge", "L2Tunnel",
-                                        "Overlay", "Private", "Internal", "Mirrored",
-                                        "Infiniband", "ConstrainedICS", NULL};
+    static const char *const types[] = {"NAT",      "ICS",        "Transparent",    "L2Bridge",
+                                        "L2Tunnel", "Overlay",    "Private",        "Internal",
+                                        "Mirrored", "Infiniband", "ConstrainedICS", NULL};
     json_t *doc = settings ? json_loads(settings, 0, NULL) : NULL;
     const char *type = json_string_value(json_object_get(doc, "Type"));
     const char *prefix_s = json_string_value(json_object_get(
-        json_array_get(json_object_get(json_array_get(json_object_get(doc, "Ipams"), 0),
-                                       "Subnets"),
+        json_array_get(json_object_get(json_array_get(json_object_get(doc, "Ipams"), 0), "Subnets"),
                        0),
         "IpAddressPrefix"));
     struct emu_net *n;
@@ -235,8 +239,7 @@ static int32_t net_open(const char *id, struct hcn_network **ret, char **ret_err
     return hr;
 }
 
-static int32_t net_query(struct hcn_network *h, const char *query, char **ret_props,
-                         char **ret_err)
+static int32_t net_query(struct hcn_network *h, const char *query, char **ret_props, char **ret_err)
 {
     struct emu_net *n;
     int32_t hr = 0;
@@ -321,7 +324,8 @@ static int32_t ep_check_policies(json_t *policies, struct emu_ep *ep, char **ret
     size_t i;
     json_t *p;
 
-    json_array_foreach(policies, i, p) {
+    json_array_foreach(policies, i, p)
+    {
         json_t *st = json_object_get(p, "Settings");
         json_t *proto = json_object_get(st, "Protocol");
         int ext = (int)json_integer_value(json_object_get(st, "ExternalPort"));
@@ -345,8 +349,7 @@ static int32_t ep_check_policies(json_t *policies, struct emu_ep *ep, char **ret
                                 ret_err);
         }
         if (ep->n_ports < (int)STK_ARRAY_SIZE(ep->ports))
-            ep->ports[ep->n_ports++] =
-                (struct emu_port){(int)json_integer_value(proto), ext, in};
+            ep->ports[ep->n_ports++] = (struct emu_port){(int)json_integer_value(proto), ext, in};
     }
     return 0;
 }
@@ -457,8 +460,7 @@ static int32_t ep_open(const char *id, struct hcn_endpoint **ret, char **ret_err
     return hr;
 }
 
-static int32_t ep_query(struct hcn_endpoint *h, const char *query, char **ret_props,
-                        char **ret_err)
+static int32_t ep_query(struct hcn_endpoint *h, const char *query, char **ret_props, char **ret_err)
 {
     struct emu_ep *e;
     int32_t hr = 0;
@@ -602,10 +604,10 @@ static int32_t ns_query(struct hcn_namespace *h, const char *query, char **ret_p
 
         for (struct emu_ep *e = eps; e; e = e->next)
             if (!e->removed && strcasecmp(e->ns_id, n->id) == 0)
-                json_array_append_new(res, json_pack("{s:s,s:{s:s}}", "Type", "Endpoint", "Data",
-                                                     "ID", e->id));
-        j = json_pack("{s:s,s:{s:i,s:i},s:o}", "ID", n->id, "SchemaVersion", "Major", 2, "Minor",
-                      0, "Resources", res);
+                json_array_append_new(
+                    res, json_pack("{s:s,s:{s:s}}", "Type", "Endpoint", "Data", "ID", e->id));
+        j = json_pack("{s:s,s:{s:i,s:i},s:o}", "ID", n->id, "SchemaVersion", "Major", 2, "Minor", 0,
+                      "Resources", res);
         *ret_props = json_dumps(j, JSON_COMPACT);
         json_decref(j);
     }

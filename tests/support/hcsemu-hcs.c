@@ -48,6 +48,7 @@ struct emu_sys {
     int terminate_on_close;
     char runtime_id[37];
     int n_pipes_mapped;
+    int n_nics;
     struct emu_sys *next;
 };
 
@@ -199,7 +200,8 @@ static int only_keys(json_t *obj, const char *const *allowed, const char *where,
         *ret_msg = stk_xasprintf("%s must be an object", where);
         return -1;
     }
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         int ok = 0;
 
         for (size_t i = 0; allowed[i]; i++)
@@ -243,13 +245,22 @@ static int check_schema_version(json_t *sv, const char *where, int *ret_minor, c
 
 static int check_container(json_t *c, int hosted, int minor, char **ret_msg)
 {
-    static const char *const keys[] = {"GuestOs", "Storage", "MappedDirectories", "MappedPipes",
-                                       "Memory", "Processor", "Networking", "HvSocket",
-                                       "ContainerCredentialGuard", "RegistryChanges",
-                                       "AssignedDevices", "AdditionalDeviceNamespace", NULL};
+    static const char *const keys[] = {"GuestOs",
+                                       "Storage",
+                                       "MappedDirectories",
+                                       "MappedPipes",
+                                       "Memory",
+                                       "Processor",
+                                       "Networking",
+                                       "HvSocket",
+                                       "ContainerCredentialGuard",
+                                       "RegistryChanges",
+                                       "AssignedDevices",
+                                       "AdditionalDeviceNamespace",
+                                       NULL};
     static const char *const storage_keys[] = {"Layers", "Path", "QoS", NULL};
-    static const char *const net_keys[] = {"Namespace", "AllowUnqualifiedDnsQuery",
-                                           "DnsSearchList", "NetworkSharedContainerName",
+    static const char *const net_keys[] = {"Namespace",       "AllowUnqualifiedDnsQuery",
+                                           "DnsSearchList",   "NetworkSharedContainerName",
                                            "NetworkAdapters", NULL};
     json_t *st, *layers, *v, *proc, *net;
     const char *path;
@@ -266,7 +277,8 @@ static int check_container(json_t *c, int hosted, int minor, char **ret_msg)
         *ret_msg = stk_xstrdup("Container.Storage.Layers must be a non-empty array");
         return -1;
     }
-    json_array_foreach(layers, i, v) {
+    json_array_foreach(layers, i, v)
+    {
         if (!is_guid(json_string_value(json_object_get(v, "Id"))) ||
             !json_is_string(json_object_get(v, "Path"))) {
             *ret_msg = stk_xasprintf("Container.Storage.Layers[%zu] needs a GUID Id and a Path", i);
@@ -284,12 +296,13 @@ static int check_container(json_t *c, int hosted, int minor, char **ret_msg)
 
         if (strncmp(path, "\\\\?\\Volume{", 11) != 0 || len != 11 + 36 + 2 ||
             path[len - 2] != '}' || path[len - 1] != '\\') {
-            *ret_msg = stk_xasprintf("Container.Storage.Path '%s' must be a volume GUID path",
-                                     path);
+            *ret_msg =
+                stk_xasprintf("Container.Storage.Path '%s' must be a volume GUID path", path);
             return -1;
         }
     }
-    json_array_foreach(json_object_get(c, "MappedDirectories"), i, v) {
+    json_array_foreach(json_object_get(c, "MappedDirectories"), i, v)
+    {
         if (!json_is_string(json_object_get(v, "HostPath")) ||
             !json_is_string(json_object_get(v, "ContainerPath")) ||
             (json_object_get(v, "ReadOnly") && !json_is_boolean(json_object_get(v, "ReadOnly")))) {
@@ -297,12 +310,14 @@ static int check_container(json_t *c, int hosted, int minor, char **ret_msg)
             return -1;
         }
     }
-    json_array_foreach(json_object_get(c, "MappedPipes"), i, v) {
+    json_array_foreach(json_object_get(c, "MappedPipes"), i, v)
+    {
         const char *name = json_string_value(json_object_get(v, "ContainerPipeName"));
         const char *type = json_string_value(json_object_get(v, "HostPathType"));
 
         if (!name || strchr(name, '\\') || !json_is_string(json_object_get(v, "HostPath")) ||
-            (type && strcmp(type, "AbsolutePath") != 0 && strcmp(type, "VirtualSmbPipeName") != 0)) {
+            (type && strcmp(type, "AbsolutePath") != 0 &&
+             strcmp(type, "VirtualSmbPipeName") != 0)) {
             *ret_msg = stk_xasprintf("Container.MappedPipes[%zu]: ContainerPipeName must be the "
                                      "bare pipe name",
                                      i);
@@ -325,8 +340,8 @@ static int check_container(json_t *c, int hosted, int minor, char **ret_msg)
         }
     }
     if (json_object_get(c, "Memory")) {
-        if (minor < 1 || json_integer_value(json_object_get(json_object_get(c, "Memory"),
-                                                            "SizeInMB")) <= 0) {
+        if (minor < 1 ||
+            json_integer_value(json_object_get(json_object_get(c, "Memory"), "SizeInMB")) <= 0) {
             *ret_msg = stk_xstrdup("Container.Memory needs schema 2.1 and a SizeInMB");
             return -1;
         }
@@ -353,9 +368,10 @@ static int check_container(json_t *c, int hosted, int minor, char **ret_msg)
         *ret_msg = stk_xstrdup("Container.HvSocket.Config (not HvSocketConfig) is expected");
         return -1;
     }
-    json_array_foreach(json_object_get(c, "AssignedDevices"), i, v) {
-        if (hosted || (!json_object_get(v, "InterfaceClassGuid") &&
-                       !json_object_get(v, "LocationPath"))) {
+    json_array_foreach(json_object_get(c, "AssignedDevices"), i, v)
+    {
+        if (hosted ||
+            (!json_object_get(v, "InterfaceClassGuid") && !json_object_get(v, "LocationPath"))) {
             *ret_msg = stk_xasprintf("Container.AssignedDevices[%zu] is not valid here", i);
             return -1;
         }
@@ -365,14 +381,14 @@ static int check_container(json_t *c, int hosted, int minor, char **ret_msg)
 
 static int check_vm(json_t *vm, char **ret_msg)
 {
-    static const char *const keys[] = {"StopOnReset", "Chipset", "ComputeTopology", "Devices",
-                                       "GuestState", "GuestConnection", "RegistryChanges",
-                                       "StorageQoS", "DebugOptions", NULL};
+    static const char *const keys[] = {
+        "StopOnReset",     "Chipset",         "ComputeTopology", "Devices",      "GuestState",
+        "GuestConnection", "RegistryChanges", "StorageQoS",      "DebugOptions", NULL};
     json_t *mem = json_object_get(json_object_get(vm, "ComputeTopology"), "Memory");
-    json_t *boot = json_object_get(json_object_get(json_object_get(vm, "Chipset"), "Uefi"),
-                                   "BootThis");
-    json_t *shares = json_object_get(json_object_get(json_object_get(vm, "Devices"), "VirtualSmb"),
-                                     "Shares");
+    json_t *boot =
+        json_object_get(json_object_get(json_object_get(vm, "Chipset"), "Uefi"), "BootThis");
+    json_t *shares =
+        json_object_get(json_object_get(json_object_get(vm, "Devices"), "VirtualSmb"), "Shares");
     json_t *v;
     size_t i;
     int has_os = 0;
@@ -383,9 +399,8 @@ static int check_vm(json_t *vm, char **ret_msg)
         *ret_msg = stk_xstrdup("VirtualMachine.ComputeTopology.Memory.SizeInMB is required");
         return -1;
     }
-    json_array_foreach(shares, i, v)
-        if (strcmp(json_string_value(json_object_get(v, "Name")) ?: "", "os") == 0)
-            has_os = 1;
+    json_array_foreach(shares, i, v) if (strcmp(json_string_value(json_object_get(v, "Name")) ?: "",
+                                                "os") == 0) has_os = 1;
     if (strcmp(json_string_value(json_object_get(boot, "DeviceType")) ?: "", "VmbFs") != 0 ||
         !has_os) {
         *ret_msg = stk_xstrdup("VirtualMachine: UEFI boot from VmbFs needs the VSMB share 'os'");
@@ -555,9 +570,14 @@ static int32_t emu_create_system(const char *id, const char *configuration,
     int32_t hr;
     int minor = 0;
     struct emu_sys *s, *host = NULL;
-    static const char *const top_keys[] = {"Owner", "SchemaVersion", "HostingSystemId",
-                                           "HostedSystem", "Container", "VirtualMachine",
-                                           "ShouldTerminateOnLastHandleClosed", NULL};
+    static const char *const top_keys[] = {"Owner",
+                                           "SchemaVersion",
+                                           "HostingSystemId",
+                                           "HostedSystem",
+                                           "Container",
+                                           "VirtualMachine",
+                                           "ShouldTerminateOnLastHandleClosed",
+                                           NULL};
     int n;
 
     hcsemu__lock();
@@ -582,8 +602,8 @@ static int32_t emu_create_system(const char *id, const char *configuration,
     hr = HCS_E_INVALID_JSON;
     if (only_keys(doc, top_keys, "ComputeSystem", &msg) < 0)
         goto fail;
-    if (check_schema_version(json_object_get(doc, "SchemaVersion"), "SchemaVersion", &minor,
-                             &msg) < 0)
+    if (check_schema_version(json_object_get(doc, "SchemaVersion"), "SchemaVersion", &minor, &msg) <
+        0)
         goto fail;
     n = !!json_object_get(doc, "Container") + !!json_object_get(doc, "VirtualMachine") +
         !!json_object_get(doc, "HostedSystem");
@@ -637,8 +657,7 @@ static int32_t emu_create_system(const char *id, const char *configuration,
     s->is_vm = !!json_object_get(doc, "VirtualMachine");
     s->hosting_id = host ? stk_xstrdup(host->id) : NULL;
     s->state = SYS_CREATED;
-    s->terminate_on_close =
-        json_is_true(json_object_get(doc, "ShouldTerminateOnLastHandleClosed"));
+    s->terminate_on_close = json_is_true(json_object_get(doc, "ShouldTerminateOnLastHandleClosed"));
     hcsemu__guid(s->runtime_id);
     s->next = systems;
     systems = s;
@@ -812,15 +831,14 @@ static json_t *properties(struct emu_sys *s, int with_processes)
 
         for (struct emu_proc *p = all_procs; p; p = p->next)
             if (p->sys == s && p->running)
-                json_array_append_new(list, json_pack("{s:i,s:s}", "ProcessId", (int)p->pid,
-                                                      "ImageName", p->image));
+                json_array_append_new(
+                    list, json_pack("{s:i,s:s}", "ProcessId", (int)p->pid, "ImageName", p->image));
         json_object_set_new(j, "ProcessList", list);
     }
     return j;
 }
 
-static int32_t emu_get_properties(struct hcs_system *h, struct hcs_operation *op,
-                                  const char *query)
+static int32_t emu_get_properties(struct hcs_system *h, struct hcs_operation *op, const char *query)
 {
     int32_t hr;
     json_t *q = query ? json_loads(query, 0, NULL) : NULL;
@@ -828,9 +846,9 @@ static int32_t emu_get_properties(struct hcs_system *h, struct hcs_operation *op
     size_t i;
     json_t *v;
 
-    json_array_foreach(json_object_get(q, "PropertyTypes"), i, v)
-        if (strcmp(json_string_value(v) ?: "", "ProcessList") == 0)
-            with_processes = 1;
+    json_array_foreach(json_object_get(q, "PropertyTypes"), i,
+                       v) if (strcmp(json_string_value(v) ?: "", "ProcessList") == 0)
+        with_processes = 1;
     json_decref(q);
     hcsemu__lock();
     if (prologue("get_compute_system_properties", op, &hr)) {
@@ -866,13 +884,31 @@ static int32_t emu_modify(struct hcs_system *h, struct hcs_operation *op, const 
         op_fail(op, HCS_E_SYSTEM_NOT_FOUND, "no such compute system");
     else if (!doc)
         op_fail(op, HCS_E_INVALID_JSON, "invalid JSON");
-    else if (!h->s->is_vm || !rp || !rt ||
-             strncmp(rp, "VirtualMachine/Devices/MappedPipes/", 35) != 0 ||
-             strcmp(rt, "Add") != 0)
-        op_fail(op, STK_WIN_E_INVALIDARG, "emulator: only MappedPipes Add on a VM is emulated");
-    else {
+    else if (!h->s->is_vm || !rp || !rt || strcmp(rt, "Add") != 0)
+        op_fail(op, STK_WIN_E_INVALIDARG, "emulator: only Add requests on a VM are emulated");
+    else if (strncmp(rp, "VirtualMachine/Devices/MappedPipes/", 35) == 0) {
         h->s->n_pipes_mapped++;
         op_complete_take(op, 0, NULL);
+    } else if (strncmp(rp, "VirtualMachine/Devices/NetworkAdapters/", 39) == 0) {
+        /* Reference §4.4: Settings {EndpointId, MacAddress} and the guest's Network request. */
+        json_t *st = json_object_get(doc, "Settings");
+        json_t *gr = json_object_get(doc, "GuestRequest");
+        const char *ep = json_string_value(json_object_get(st, "EndpointId"));
+        const char *adapter =
+            json_string_value(json_object_get(json_object_get(gr, "Settings"), "AdapterId"));
+
+        if (!ep || !hcsemu__endpoint_exists(ep))
+            op_fail(op, HCN_E_ENDPOINT_NOT_FOUND, "EndpointId does not name an HCN endpoint");
+        else if (strcmp(json_string_value(json_object_get(gr, "ResourceType")) ?: "", "Network") !=
+                     0 ||
+                 !adapter || strcmp(adapter, rp + 39) != 0)
+            op_fail(op, HCS_E_INVALID_JSON, "GuestRequest must add the same adapter");
+        else {
+            h->s->n_nics++;
+            op_complete_take(op, 0, NULL);
+        }
+    } else {
+        op_fail(op, STK_WIN_E_INVALIDARG, "emulator: unknown ResourcePath");
     }
     unlock_and_deliver();
     json_decref(doc);
@@ -886,9 +922,7 @@ static int matches(json_t *list, const char *value)
 
     if (!json_is_array(list) || json_array_size(list) == 0)
         return 1;
-    json_array_foreach(list, i, v)
-        if (strcasecmp(json_string_value(v) ?: "", value) == 0)
-            return 1;
+    json_array_foreach(list, i, v) if (strcasecmp(json_string_value(v) ?: "", value) == 0) return 1;
     return 0;
 }
 
@@ -1037,11 +1071,21 @@ static void proc_run(struct emu_proc *p)
 
 static int check_process_parameters(json_t *doc, char **ret_msg)
 {
-    static const char *const keys[] = {"ApplicationName", "CommandLine", "CommandArgs", "User",
-                                       "WorkingDirectory", "Environment", "RestrictedToken",
-                                       "EmulateConsole", "CreateStdInPipe", "CreateStdOutPipe",
-                                       "CreateStdErrPipe", "ConsoleSize", "UseExistingLogin",
-                                       "UseLegacyConsole", NULL};
+    static const char *const keys[] = {"ApplicationName",
+                                       "CommandLine",
+                                       "CommandArgs",
+                                       "User",
+                                       "WorkingDirectory",
+                                       "Environment",
+                                       "RestrictedToken",
+                                       "EmulateConsole",
+                                       "CreateStdInPipe",
+                                       "CreateStdOutPipe",
+                                       "CreateStdErrPipe",
+                                       "ConsoleSize",
+                                       "UseExistingLogin",
+                                       "UseLegacyConsole",
+                                       NULL};
     json_t *cs = json_object_get(doc, "ConsoleSize");
     const char *k;
     json_t *v;
@@ -1056,7 +1100,8 @@ static int check_process_parameters(json_t *doc, char **ret_msg)
         *ret_msg = stk_xstrdup("ProcessParameters.ConsoleSize is an array [height, width]");
         return -1;
     }
-    json_object_foreach(json_object_get(doc, "Environment"), k, v) {
+    json_object_foreach(json_object_get(doc, "Environment"), k, v)
+    {
         if (!json_is_string(v)) {
             *ret_msg = stk_xasprintf("ProcessParameters.Environment['%s'] must be a string", k);
             return -1;
@@ -1149,8 +1194,8 @@ static int32_t emu_get_process_properties(struct hcs_process *h, struct hcs_oper
 static int32_t emu_signal_process(struct hcs_process *h, struct hcs_operation *op,
                                   const char *options)
 {
-    static const char *const signals[] = {"CtrlC", "CtrlBreak", "CtrlClose", "CtrlLogOff",
-                                          "CtrlShutdown", NULL};
+    static const char *const signals[] = {"CtrlC",      "CtrlBreak",    "CtrlClose",
+                                          "CtrlLogOff", "CtrlShutdown", NULL};
     json_t *doc = options ? json_loads(options, 0, NULL) : NULL;
     const char *sig = json_string_value(json_object_get(doc, "Signal"));
     int32_t hr;
@@ -1503,4 +1548,17 @@ int hcsemu_exit_first_process(const char *id, uint32_t code)
     proc_exit(first, code);
     unlock_and_deliver();
     return 0;
+}
+
+int hcsemu_system_nics(const char *id)
+{
+    struct emu_sys *s;
+    int n = -1;
+
+    hcsemu__lock();
+    s = find_sys(id);
+    if (s)
+        n = s->n_nics;
+    hcsemu__unlock();
+    return n;
 }
