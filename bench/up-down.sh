@@ -28,7 +28,7 @@ bench_ports_free "$N" || { echo "bench: ports $((BENCH_PORT_BASE + 1))-$((BENCH_
 work=$(mktemp -d /tmp/stack-bench-XXXXXX)
 cleanup() {
     floor_cleanup "$N"
-    "$STACK" --state-dir "$work/state" --run-dir "$work/run" down -p bench >/dev/null 2>&1 || true
+    "$STACK" --state-dir "$work/state" --run-dir "$work/run" down -p updown >/dev/null 2>&1 || true
     bench_umount_under "$work"
     rm -rf "$work"
 }
@@ -39,7 +39,7 @@ now() { bench_now; }
 elapsed() { bench_elapsed "$@"; }
 median() { bench_median; }
 
-bench_gen_stack "$work/bench.yaml" "$N" "$IMAGE" bench
+bench_gen_stack "$work/bench.yaml" "$N" "$IMAGE" updown
 floor_init "$work/floor" "$IMAGE"
 
 floor_bundles "$N"

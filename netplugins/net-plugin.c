@@ -15,11 +15,13 @@
 #if STK_HAVE_CNI
 extern const struct net_plugin net_plugin_cni;
 #endif
+extern const struct net_plugin net_plugin_fake;
 
 static const struct net_plugin *const plugins[] = {
 #if STK_HAVE_CNI
     &net_plugin_cni,
 #endif
+    &net_plugin_fake,
     NULL,
 };
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -57,7 +58,10 @@ static void usage(FILE *out)
     fputs("usage: stack [--state-dir DIR] [--run-dir DIR] [--runtime oci|fake] COMMAND [ARGS]\n"
           "\n"
           "Commands:\n"
-          "  up [-d] [-f FILE]... [-p NAME] [--remove-orphans]   create and start the stack\n"
+          "  up [-d] [-f FILE]... [-p NAME] [--remove-orphans] [--dry-run] [--parallel N]\n"
+          "     [--timeout SECONDS]                               create and start the stack\n"
+          "  plan [-f FILE]... [-p NAME] [--format table|json]    show what up would change\n"
+          "  events [-p NAME] [--since REV] [--follow] [--format json]   the event log\n"
           "  down [-f FILE]... [-p NAME]                          stop and remove everything\n"
           "  ps [-f FILE]... [-p NAME]                            list the stack's containers\n"
           "  logs [-f FILE]... [-p NAME] [--follow] [SERVICE]     show container output\n"
@@ -336,20 +340,62 @@ static int parse_project_opts(struct cli *cli, int argc, char **argv, const char
 struct up_args {
     int detach;
     int remove_orphans;
+    int dry_run;
+    int json;
+    long parallel;
+    long timeout_s;
+    int bad;
 };
 
 static int up_opt(int c, const char *arg, void *ud)
 {
     struct up_args *a = ud;
+    char *end;
 
-    (void)arg;
-    if (c == 'd')
+    switch (c) {
+    case 'd':
         a->detach = 1;
-    else if (c == 2000)
+        break;
+    case 2000:
         a->remove_orphans = 1;
-    else
+        break;
+    case 2001:
+        a->dry_run = 1;
+        break;
+    case 2002:
+        a->parallel = strtol(arg, &end, 10);
+        if (*end || a->parallel < 0) {
+            stk_log_error("--parallel: '%s' is not a count", arg);
+            return -1;
+        }
+        break;
+    case 2003:
+        a->timeout_s = strtol(arg, &end, 10);
+        if (*end || a->timeout_s < 0) {
+            stk_log_error("--timeout: '%s' is not a number of seconds", arg);
+            return -1;
+        }
+        break;
+    case 2004:
+        if (strcmp(arg, "json") == 0)
+            a->json = 1;
+        else if (strcmp(arg, "table") != 0) {
+            stk_log_error("--format: '%s' is not 'table' or 'json'", arg);
+            return -1;
+        }
+        break;
+    default:
         return -1;
+    }
     return 0;
+}
+
+/* Prints the call counts when STACK_STATS is set (tests and benchmarks). */
+static void print_stats(const struct rec_env *env)
+{
+    if (getenv("STACK_STATS"))
+        fprintf(stderr, "stack: stats: %lu mutating calls, %lu observing calls\n",
+                env->mutations, env->reads);
 }
 
 static volatile sig_atomic_t interrupted;
@@ -364,26 +410,41 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
 {
     static const struct option longs[] = {{"detach", no_argument, NULL, 'd'},
                                            {"remove-orphans", no_argument, NULL, 2000},
+                                           {"dry-run", no_argument, NULL, 2001},
+                                           {"parallel", required_argument, NULL, 2002},
+                                           {"timeout", required_argument, NULL, 2003},
+                                           {"format", required_argument, NULL, 2004},
                                            {NULL, 0, NULL, 0}};
-    struct up_args a = {0, 0};
+    struct up_args a;
     struct rec_up_opts opts = {0};
     struct spec_project *p = NULL;
     struct rec_env env;
     struct stk_err err = STK_ERR_INIT;
     int r;
 
+    memset(&a, 0, sizeof(a));
+    if (strcmp(argv[0], "plan") == 0)
+        a.dry_run = 1;
     if (parse_project_opts(cli, argc, argv, "d", longs, up_opt, &a) < 0)
         return EXIT_SPEC;
-    if ((r = load_project(cli, &p, 0)) < 0)
+    if ((r = load_project(cli, &p, a.dry_run)) < 0)
         return -r;
-    if ((r = env_open(cli, &env, 1, 1)) != 0)
+    if ((r = env_open(cli, &env, 1, !a.dry_run)) != 0)
         goto out;
+    if (a.dry_run)
+        env.progress = NULL;
     opts.remove_orphans = a.remove_orphans;
+    opts.dry_run = a.dry_run;
+    opts.json = a.json;
+    opts.parallel = (unsigned)a.parallel;
+    opts.timeout_ms = (uint64_t)a.timeout_s * 1000;
     if (rec_up(&env, p, &opts, &err) < 0) {
-        r = fail(&err, "up");
+        print_stats(&env);
+        r = fail(&err, a.dry_run ? "plan" : "up");
         goto out;
     }
-    if (!a.detach) {
+    print_stats(&env);
+    if (!a.detach && !a.dry_run) {
         /* Attached: follow the logs until interrupted; the containers keep running. */
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
@@ -418,6 +479,7 @@ static int cmd_down(struct cli *cli, int argc, char **argv)
         goto out;
     if (rec_down(&env, name, &err) < 0)
         r = fail(&err, "down");
+    print_stats(&env);
 out:
     free(name);
     env_close(cli);
@@ -632,6 +694,129 @@ static int cmd_info(struct cli *cli)
     return r;
 }
 
+struct events_args {
+    long long since;
+    int follow;
+    int json;
+};
+
+static int events_opt(int c, const char *arg, void *ud)
+{
+    struct events_args *a = ud;
+    char *end;
+
+    switch (c) {
+    case 5000:
+        a->since = strtoll(arg, &end, 10);
+        if (*end) {
+            stk_log_error("--since: '%s' is not a revision", arg);
+            return -1;
+        }
+        return 0;
+    case 5001:
+        a->follow = 1;
+        return 0;
+    case 5002:
+        a->json = strcmp(arg, "json") == 0;
+        return 0;
+    }
+    return -1;
+}
+
+static int cmd_events(struct cli *cli, int argc, char **argv)
+{
+    static const struct option longs[] = {{"since", required_argument, NULL, 5000},
+                                          {"follow", no_argument, NULL, 5001},
+                                          {"format", required_argument, NULL, 5002},
+                                          {NULL, 0, NULL, 0}};
+    struct events_args a = {0, 0, 0};
+    struct stk_err err = STK_ERR_INIT;
+    struct rec_env env;
+    char *name = NULL;
+    int r;
+
+    if (parse_project_opts(cli, argc, argv, "", longs, events_opt, &a) < 0)
+        return EXIT_SPEC;
+    if ((cli->files.n || cli->project_name) && (r = project_name(cli, &name)) < 0)
+        return -r;
+    if ((r = env_open(cli, &env, 0, 0)) != 0)
+        goto out;
+    do {
+        struct store_event *ev = NULL;
+        size_t n = 0;
+        if (store_event_list(cli->store, name, a.since, &ev, &n, &err) < 0) {
+            r = fail(&err, "events");
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (a.json) {
+                json_t *j = json_pack("{s:I, s:I, s:s?, s:s, s:s?, s:s?}", "revision",
+                                      (json_int_t)ev[i].rev, "time_ms", (json_int_t)ev[i].time_ms,
+                                      "project", ev[i].project, "kind", ev[i].kind, "object",
+                                      ev[i].object, "message", ev[i].message);
+                char *s = json_dumps(j, JSON_COMPACT);
+                printf("%s\n", s);
+                free(s);
+                json_decref(j);
+            } else {
+                time_t t = (time_t)(ev[i].time_ms / 1000);
+                char ts[32];
+                strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", gmtime(&t));
+                printf("%-6lld %s.%03lldZ %-10s %-18s %s %s\n", (long long)ev[i].rev, ts,
+                       (long long)(ev[i].time_ms % 1000), ev[i].project ? ev[i].project : "",
+                       ev[i].kind, ev[i].object ? ev[i].object : "",
+                       ev[i].message ? ev[i].message : "");
+            }
+            a.since = ev[i].rev;
+            store_event_release(&ev[i]);
+        }
+        free(ev);
+        fflush(stdout);
+        if (a.follow)
+            usleep(250000);
+    } while (a.follow);
+out:
+    free(name);
+    env_close(cli);
+    stk_err_clear(&err);
+    return r;
+}
+
+/*
+ * `stack internal container-exited ID`: the monitor's exit command (conmon
+ * --exit-command). Records the exit and applies the restart policy.
+ */
+static int cmd_internal(struct cli *cli, int argc, char **argv)
+{
+    struct stk_err err = STK_ERR_INIT;
+    struct rec_env env;
+    int r;
+
+    if (argc != 3 || strcmp(argv[1], "container-exited") != 0) {
+        stk_log_error("usage: stack internal container-exited ID");
+        return EXIT_SPEC;
+    }
+    if ((r = env_open(cli, &env, 1, 1)) != 0)
+        return r;
+    env.progress = NULL;
+    {
+        int64_t delay = -1;
+        if (rec_container_exited(&env, argv[2], &delay, &err) < 0) {
+            r = fail(&err, "container exited");
+        } else if (delay >= 0) {
+            /* Wait out the backoff without holding the lock, then start it again. */
+            flock(cli->lock_fd, LOCK_UN);
+            usleep((useconds_t)(delay * 1000));
+            flock(cli->lock_fd, LOCK_EX);
+            if (rec_container_restart(&env, argv[2], &err) < 0)
+                r = fail(&err, "restart");
+        }
+    }
+    env_close(cli);
+    stk_err_clear(&err);
+    return r;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longs[] = {{"state-dir", required_argument, NULL, 's'},
@@ -687,8 +872,12 @@ int main(int argc, char **argv)
     cmd = argv[optind];
     argc -= optind;
     argv += optind;
-    if (strcmp(cmd, "up") == 0)
+    if (strcmp(cmd, "up") == 0 || strcmp(cmd, "plan") == 0)
         r = cmd_up(&cli, argc, argv);
+    else if (strcmp(cmd, "events") == 0)
+        r = cmd_events(&cli, argc, argv);
+    else if (strcmp(cmd, "internal") == 0)
+        r = cmd_internal(&cli, argc, argv);
     else if (strcmp(cmd, "down") == 0)
         r = cmd_down(&cli, argc, argv);
     else if (strcmp(cmd, "ps") == 0)

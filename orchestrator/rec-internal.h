@@ -21,10 +21,5 @@ int rec__intent_end(struct rec_env *env, int64_t seq, const struct stk_err *fail
                     struct stk_err *err);
 /* Prints one progress line to env->progress. */
 void rec__progress(struct rec_env *env, const char *fmt, ...) STK_PRINTF(2, 3);
-/* Stops, deletes and removes the sandbox of container ID. */
-int rec__remove_container(struct rec_env *env, const char *project, const char *id,
-                          uint64_t grace_ms, struct stk_err *err);
-/* The project's default network name "PROJECT_default" (new string). */
-char *rec__network_name(const char *project);
 
 #endif

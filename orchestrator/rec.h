@@ -12,6 +12,7 @@
 #ifndef REC_H
 #define REC_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <uv.h>
 
@@ -36,10 +37,18 @@ struct rec_env {
     const char *state_dir;
     const char *run_dir;
     FILE *progress; /* where progress lines go (stderr), NULL for none */
+    unsigned long mutations; /* runtime and plug-in calls that change something, counted */
+    unsigned long reads;     /* calls that only observe */
+    unsigned intents;        /* intents recorded by this process (fault injection counts them) */
+    int64_t first_intent;    /* store sequence number of this process's first intent */
 };
 
 struct rec_up_opts {
-    int remove_orphans; /* remove containers of services no longer in the stack */
+    int remove_orphans;  /* remove containers of services no longer in the stack */
+    int dry_run;         /* plan and print, mutate nothing */
+    int json;            /* with dry_run: print the plan as JSON */
+    unsigned parallel;   /* at most this many actions at once; 0: unlimited */
+    uint64_t timeout_ms; /* per action; 0: the defaults */
 };
 
 /*
@@ -79,5 +88,30 @@ int rec_ps(struct rec_env *env, const char *project, FILE *out, struct stk_err *
  */
 int rec_logs(struct rec_env *env, const char *project, const char *service, int follow,
              FILE *out, struct stk_err *err);
+
+/*
+ * Records that container ID exited (called by its monitor through `stack
+ * internal container-exited ID`) and applies its restart policy: when it must
+ * restart, stores the backoff delay in *RET_DELAY_MS (milliseconds), else -1.
+ * A container stopped on purpose (down, recreate) is never restarted. The
+ * caller waits the delay without holding the store's lock, then calls
+ * rec_container_restart().
+ */
+int rec_container_exited(struct rec_env *env, const char *id, int64_t *ret_delay_ms,
+                         struct stk_err *err);
+
+/* Starts exited container ID again, unless its record changed meanwhile. */
+int rec_container_restart(struct rec_env *env, const char *id, struct stk_err *err);
+
+/*
+ * The restart decision (Docker engine semantics): POLICY "no", "always",
+ * "unless-stopped", "on-failure[:N]"; EXIT_CODE of the run that ended;
+ * RESTARTS so far; RAN_MS how long it ran. Returns 1 with *RET_DELAY_MS =
+ * BASE_MS doubled per restart, capped at MAX_MS, and *RET_RESTARTS the new
+ * count — the count starts over after a run of 10 s or more — or 0 when the
+ * container stays stopped.
+ */
+int rec_restart_decide(const char *policy, int exit_code, int restarts, int ran_ms,
+                       int64_t base_ms, int64_t max_ms, int64_t *ret_delay_ms, int *ret_restarts);
 
 #endif

@@ -32,6 +32,11 @@ static const char *const migrations[] = {
     "  error TEXT, created_at INTEGER NOT NULL, finished_at INTEGER);"
     "CREATE TABLE events (rev INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,"
     "  project TEXT, kind TEXT NOT NULL, object TEXT, message TEXT);",
+    "ALTER TABLE containers ADD COLUMN spec_json TEXT;"
+    "CREATE INDEX intents_pending ON intents(project, state);",
+    "ALTER TABLE containers ADD COLUMN restart TEXT;"
+    "ALTER TABLE containers ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE containers ADD COLUMN started_ms INTEGER NOT NULL DEFAULT 0;",
 };
 
 static int64_t now_ms(void)
@@ -204,6 +209,8 @@ void store_container_release(struct store_container *c)
     free(c->state);
     free(c->ports);
     free(c->sandbox);
+    free(c->spec_json);
+    free(c->restart);
     memset(c, 0, sizeof(*c));
 }
 
@@ -215,9 +222,10 @@ int store_container_put(struct store *store, const struct store_container *c, st
     snprintf(ts, sizeof(ts), "%lld", (long long)now_ms());
     return run(store,
                "INSERT OR REPLACE INTO containers (id, project, service, number, name, isolation,"
-               " hash, state, ports, sandbox, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-               err, 11, c->id, c->project, c->service, num, c->name, c->isolation, c->hash,
-               c->state, c->ports, c->sandbox, ts);
+               " hash, state, ports, sandbox, created_at, spec_json, restart)"
+               " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+               err, 13, c->id, c->project, c->service, num, c->name, c->isolation, c->hash,
+               c->state, c->ports, c->sandbox, ts, c->spec_json, c->restart);
 }
 
 int store_container_set_state(struct store *store, const char *id, const char *state,
@@ -248,7 +256,8 @@ int store_container_list(struct store *store, const char *project, struct store_
 
     if (sqlite3_prepare_v2(store->db,
                            "SELECT id, project, service, number, name, isolation, hash, state,"
-                           " ports, sandbox FROM containers WHERE project = ?"
+                           " ports, sandbox, spec_json, restart, restarts, started_ms,"
+                           " coalesce(exit_code, -1) FROM containers WHERE project = ?"
                            " ORDER BY service, number",
                            -1, &st, NULL) != SQLITE_OK)
         return db_err(store, err, "prepare");
@@ -268,6 +277,11 @@ int store_container_list(struct store *store, const char *project, struct store_
         v[n].state = col_dup(st, 7);
         v[n].ports = col_dup(st, 8);
         v[n].sandbox = col_dup(st, 9);
+        v[n].spec_json = col_dup(st, 10);
+        v[n].restart = col_dup(st, 11);
+        v[n].restarts = sqlite3_column_int(st, 12);
+        v[n].started_ms = sqlite3_column_int64(st, 13);
+        v[n].exit_code = sqlite3_column_int(st, 14);
         n++;
     }
     sqlite3_finalize(st);
@@ -344,4 +358,133 @@ int store_stack_put(struct store *store, const char *project, const char *files,
 int store_stack_delete(struct store *store, const char *project, struct stk_err *err)
 {
     return run(store, "DELETE FROM stacks WHERE name = ?", err, 1, project);
+}
+
+int store_intents_settle(struct store *store, const char *project, struct stk_err *err)
+{
+    int r = run(store,
+                "UPDATE intents SET state = 'interrupted' WHERE project = ? AND state = 'pending'",
+                err, 1, project);
+
+    return r < 0 ? r : sqlite3_changes(store->db);
+}
+
+void store_event_release(struct store_event *e)
+{
+    if (!e)
+        return;
+    free(e->project);
+    free(e->kind);
+    free(e->object);
+    free(e->message);
+    memset(e, 0, sizeof(*e));
+}
+
+int store_event_list(struct store *store, const char *project, int64_t since,
+                     struct store_event **ret, size_t *ret_n, struct stk_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct store_event *v = NULL;
+    size_t n = 0, alloc = 0;
+    int rc;
+
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT rev, time, project, kind, object, message FROM events"
+                           " WHERE rev > ?1 AND (?2 IS NULL OR project = ?2) ORDER BY rev",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(store, err, "prepare");
+    sqlite3_bind_int64(st, 1, since);
+    if (project)
+        sqlite3_bind_text(st, 2, project, -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == alloc) {
+            alloc = alloc ? alloc * 2 : 16;
+            v = stk_xrealloc(v, alloc * sizeof(*v));
+        }
+        v[n].rev = sqlite3_column_int64(st, 0);
+        v[n].time_ms = sqlite3_column_int64(st, 1);
+        v[n].project = col_dup(st, 2);
+        v[n].kind = col_dup(st, 3);
+        v[n].object = col_dup(st, 4);
+        v[n].message = col_dup(st, 5);
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < n; i++)
+            store_event_release(&v[i]);
+        free(v);
+        return db_err(store, err, "list events");
+    }
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+int store_container_get(struct store *store, const char *id, struct store_container *ret,
+                        struct stk_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT id, project, service, number, name, isolation, hash, state,"
+                           " ports, sandbox, spec_json, restart, restarts, started_ms,"
+                           " coalesce(exit_code, -1) FROM containers WHERE id = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_err(store, err, "prepare");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        if (rc == SQLITE_DONE)
+            return stk_err_set(err, STK_ENOENT, 0, "container '%s' is not recorded", id);
+        return db_err(store, err, "read container");
+    }
+    memset(ret, 0, sizeof(*ret));
+    ret->id = col_dup(st, 0);
+    ret->project = col_dup(st, 1);
+    ret->service = col_dup(st, 2);
+    ret->number = sqlite3_column_int(st, 3);
+    ret->name = col_dup(st, 4);
+    ret->isolation = col_dup(st, 5);
+    ret->hash = col_dup(st, 6);
+    ret->state = col_dup(st, 7);
+    ret->ports = col_dup(st, 8);
+    ret->sandbox = col_dup(st, 9);
+    ret->spec_json = col_dup(st, 10);
+    ret->restart = col_dup(st, 11);
+    ret->restarts = sqlite3_column_int(st, 12);
+    ret->started_ms = sqlite3_column_int64(st, 13);
+    ret->exit_code = sqlite3_column_int(st, 14);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int store_container_started(struct store *store, const char *id, struct stk_err *err)
+{
+    char ts[32];
+
+    snprintf(ts, sizeof(ts), "%lld", (long long)now_ms());
+    return run(store, "UPDATE containers SET state = 'running', started_ms = ? WHERE id = ?", err,
+               2, ts, id);
+}
+
+int store_container_exited(struct store *store, const char *id, int exit_code,
+                           struct stk_err *err)
+{
+    char code[16];
+
+    snprintf(code, sizeof(code), "%d", exit_code);
+    return run(store, "UPDATE containers SET state = 'exited', exit_code = ? WHERE id = ?", err, 2,
+               code, id);
+}
+
+int store_container_set_restarts(struct store *store, const char *id, int restarts,
+                                 struct stk_err *err)
+{
+    char n[16];
+
+    snprintf(n, sizeof(n), "%d", restarts);
+    return run(store, "UPDATE containers SET restarts = ? WHERE id = ?", err, 2, n, id);
 }

@@ -18,7 +18,7 @@
 struct store;
 
 /* The newest schema version this build writes (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 3
 
 /*
  * Opens (creating and migrating) the database at PATH (":memory:" for tests).
@@ -39,6 +39,31 @@ int store_intent_begin(struct store *store, const char *project, const char *act
 /* Marks intent SEQ done (ERROR NULL) or failed with ERROR. STK_ESTORE on failure. */
 int store_intent_end(struct store *store, int64_t seq, const char *error, struct stk_err *err);
 
+/*
+ * Marks PROJECT's intents still 'pending' (left by an interrupted pass) as
+ * 'interrupted', once the pass that repairs them has observed the world.
+ * Returns the number settled (>= 0) or STK_ESTORE.
+ */
+int store_intents_settle(struct store *store, const char *project, struct stk_err *err);
+
+/* One event (`stack events`). */
+struct store_event {
+    int64_t rev;
+    int64_t time_ms;
+    char *project;
+    char *kind;
+    char *object;
+    char *message;
+};
+
+/*
+ * Lists events of PROJECT (NULL: all) with a revision above SINCE into a new
+ * array *RET (free each with store_event_release(), then the array).
+ */
+int store_event_list(struct store *store, const char *project, int64_t since,
+                     struct store_event **ret, size_t *ret_n, struct stk_err *err);
+void store_event_release(struct store_event *e);
+
 /* Appends an event; returns its revision (> 0) or STK_ESTORE. */
 int64_t store_event_add(struct store *store, const char *project, const char *kind,
                         const char *object, const char *message, struct stk_err *err);
@@ -55,7 +80,25 @@ struct store_container {
     char *state;
     char *ports;   /* "0.0.0.0:8080->80/tcp, …" for ps */
     char *sandbox; /* sandbox id it joined */
+    char *spec_json; /* canonical JSON of the service it was made from (plan reasons) */
+    char *restart;   /* restart policy: NULL/"no", "always", "on-failure[:N]", "unless-stopped" */
+    int restarts;    /* restarts so far (the backoff exponent) */
+    int64_t started_ms; /* last start, ms since the epoch; 0: never */
+    int exit_code;   /* last exit status, -1: none */
 };
+
+/* Reads container row ID into *RET (release with store_container_release()); STK_ENOENT. */
+int store_container_get(struct store *store, const char *id, struct store_container *ret,
+                        struct stk_err *err);
+/* Records a start of ID now (started_ms) and sets its state to "running". */
+int store_container_started(struct store *store, const char *id, struct stk_err *err);
+/* Records the exit of ID: state "exited" and EXIT_CODE. */
+int store_container_exited(struct store *store, const char *id, int exit_code,
+                           struct stk_err *err);
+/* Sets the restart count of ID. */
+int store_container_set_restarts(struct store *store, const char *id, int restarts,
+                                 struct stk_err *err);
+
 
 void store_container_release(struct store_container *c);
 

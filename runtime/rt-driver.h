@@ -273,7 +273,11 @@ struct rt_driver_ops {
      */
     int (*create)(struct rt_ctx *ctx, const struct rt_container_spec *spec, rt_done_fn *done,
                   void *userdata, struct rt_req **ret_req, struct stk_err *err);
-    /* Starts a created container. Starting a running one is an error (STK_EINVAL). */
+    /*
+     * Starts a created container, or an exited one again from its bundle (as
+     * `docker start` does: same id, labels and root file system). Starting a
+     * running one is an error (STK_EINVAL).
+     */
     int (*start)(struct rt_ctx *ctx, const char *id, rt_done_fn *done, void *userdata,
                  struct rt_req **ret_req, struct stk_err *err);
     /* Sends SIGNAL (a number) to the container's init process. */

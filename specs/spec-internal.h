@@ -35,15 +35,15 @@ enum spec__kind {
 /* A YAML node with its position. Maps keep their keys in document order. */
 struct spec__node {
     enum spec__kind kind;
-    char *str;                  /* scalars: the text (after interpolation); NULL otherwise */
-    char *tag;                  /* "!reset", "!override" or NULL (other tags are resolved) */
-    struct spec__node **keys;   /* maps: the key nodes (scalars), n of them */
-    struct spec__node **items;  /* maps: the values; sequences: the items */
+    char *str;                 /* scalars: the text (after interpolation); NULL otherwise */
+    char *tag;                 /* "!reset", "!override" or NULL (other tags are resolved) */
+    struct spec__node **keys;  /* maps: the key nodes (scalars), n of them */
+    struct spec__node **items; /* maps: the values; sequences: the items */
     size_t n;
     size_t alloc;
-    const char *file;           /* borrowed from the loader's file list */
-    int line;                   /* 1-based */
-    int col;                    /* 1-based */
+    const char *file; /* borrowed from the loader's file list */
+    int line;         /* 1-based */
+    int col;          /* 1-based */
 };
 
 /*
@@ -55,6 +55,9 @@ struct spec__node {
  */
 struct spec__node *spec__yaml_parse(const char *file, const char *data, size_t len,
                                     struct stk_diag *diag);
+
+/* Returns the kind a plain (unquoted) YAML scalar with text S resolves to. */
+enum spec__kind spec__yaml_plain_kind(const char *s);
 
 /* Frees NODE and its children; NULL-safe. */
 void spec__node_free(struct spec__node *node);
@@ -81,6 +84,10 @@ struct spec__node *spec__node_new_scalar(enum spec__kind kind, const char *str,
 
 /* Returns a new empty map or sequence node at the position of POS (may be NULL). */
 struct spec__node *spec__node_new(enum spec__kind kind, const struct spec__node *pos);
+
+/* Returns NODE as JSON (a new reference): the document a JSON-schema validator sees. */
+struct json_t;
+struct json_t *spec__node_to_json(const struct spec__node *node);
 
 /* Returns the YAML name of a kind ("string", "mapping", ...). */
 const char *spec__kind_name(enum spec__kind kind);
@@ -141,6 +148,13 @@ int spec__interpolate_tree(struct spec__node *root, const struct spec__env *env,
  */
 void spec__merge_take(struct spec__node *base, struct spec__node *override);
 
+/*
+ * As spec__merge_take() for trees found at SEGMENTS (N_SEGMENTS path segments,
+ * e.g. {"services", "web"}), so that the path-specific rules apply (extends).
+ */
+void spec__merge_at_take(struct spec__node *base, struct spec__node *override,
+                         const char *const *segments, size_t n_segments);
+
 /* Removes every node tagged !reset (and its key) from ROOT, recursively. */
 void spec__strip_reset(struct spec__node *root);
 
@@ -196,5 +210,13 @@ int spec__is_windows_abs(const char *s);
 
 /* Cleans a POSIX path like Go's path.Clean; returns a new string. */
 char *spec__path_clean(const char *p);
+
+/* Frees N key/value pairs and the array E; NULL-safe. */
+struct spec_env;
+void spec__env_free(struct spec_env *e, size_t n);
+
+/* Releases everything a service owns (not the struct itself). */
+struct spec_service;
+void spec__service_release(struct spec_service *s);
 
 #endif

@@ -165,8 +165,8 @@ static int braced(struct subst *st, const char *c, size_t len, struct stk_buf *o
                 return -1;
             }
             if (!st->msg)
-                st->msg = m.len ? stk_xasprintf("required variable %s is missing a value: %s",
-                                                name, m.buf)
+                st->msg = m.len ? stk_xasprintf("required variable %s is missing a value: %s", name,
+                                                m.buf)
                                 : stk_xasprintf("required variable %s is missing a value", name);
             stk_buf_release(&m);
             return -1;
@@ -223,8 +223,8 @@ int spec__interpolate(const char *template, const struct spec__env *env,
                       void (*warn_unset)(const char *name, void *userdata), void *userdata,
                       char **ret_out, char **ret_msg)
 {
-    struct subst st = {.env = env, .warn_unset = warn_unset, .userdata = userdata,
-                       .whole = template};
+    struct subst st = {
+        .env = env, .warn_unset = warn_unset, .userdata = userdata, .whole = template};
     struct stk_buf out = STK_BUF_INIT;
 
     if (!strchr(template, '$')) {
@@ -323,10 +323,26 @@ static char *dotenv_unquote_double(const char *s, size_t len)
     return stk_buf_detach(&b, NULL);
 }
 
+/* Sets NAME=VALUE in ENV, replacing an earlier value (a later line of a .env file wins). */
+static void env_replace(struct spec__env *env, const char *name, const char *value)
+{
+    size_t len = strlen(name);
+
+    for (size_t i = 0; i < env->n; i++)
+        if (strncmp(env->kv[i], name, len) == 0 && env->kv[i][len] == '=') {
+            free(env->kv[i]);
+            env->kv[i] = stk_xasprintf("%s=%s", name, value);
+            return;
+        }
+    spec__env_set_default(env, name, value);
+}
+
 int spec__dotenv_parse(const char *file, const char *data, const struct spec__env *lookup_env,
                        struct spec__env *out, struct stk_diag *diag)
 {
+    struct spec__env vars = {0};
     const char *p = data;
+    const char *line_start = data;
     int line = 1;
     int ret = 0;
 
@@ -344,6 +360,7 @@ int spec__dotenv_parse(const char *file, const char *data, const struct spec__en
         if (*p == '\n') {
             p++;
             line++;
+            line_start = p;
             continue;
         }
         if (*p == '#') {
@@ -369,15 +386,20 @@ int spec__dotenv_parse(const char *file, const char *data, const struct spec__en
             const char *inh;
             eol = strchr(p, '\n');
             if (kend == k || (*p && *p != '\n' && *p != '#')) {
-                stk_diag_add(diag, STK_DIAG_ERROR, file, key_line, (int)(k - data) + 1,
-                             "unexpected character in variable name '%.*s'",
+                /* compose-go dotenv: "line N: key cannot contain a space". */
+                stk_diag_add(diag, STK_DIAG_ERROR, file, key_line, (int)(k - line_start) + 1,
+                             "line %d: %s '%.*s'", key_line,
+                             kend != k && (*kend == ' ' || *kend == '\t')
+                                 ? "key cannot contain a space"
+                                 : "unexpected character in variable name",
                              (int)(eol ? eol - k : (long)strlen(k)), k);
                 ret = -1;
             } else if ((inh = spec__env_get(lookup_env, key)) != NULL) {
-                spec__env_set_default(out, key, inh);
+                env_replace(&vars, key, inh);
             }
             p = eol ? eol + 1 : p + strlen(p);
             line++;
+            line_start = p;
             continue;
         }
         p++;
@@ -395,12 +417,20 @@ int spec__dotenv_parse(const char *file, const char *data, const struct spec__en
                 e++;
             }
             if (!*e) {
-                stk_diag_add(diag, STK_DIAG_ERROR, file, key_line, (int)(v - k) + 1,
+                stk_diag_add(diag, STK_DIAG_ERROR, file, key_line, (int)(v - line_start) + 1,
                              "unterminated quoted value for '%s'", key);
-                return -1;
+                ret = -1;
+                break;
             }
             if (q == '\'') {
-                value = stk_xstrndup(v + 1, (size_t)(e - v - 1));
+                /* Single quotes are literal, except \' for a quote (godotenv). */
+                struct stk_buf b = STK_BUF_INIT;
+                for (const char *c = v + 1; c < e; c++) {
+                    if (c[0] == '\\' && c[1] == '\'')
+                        c++;
+                    stk_buf_putc(&b, *c);
+                }
+                value = stk_buf_detach(&b, NULL);
                 expand = 0;
             } else {
                 value = dotenv_unquote_double(v + 1, (size_t)(e - v - 1));
@@ -408,6 +438,7 @@ int spec__dotenv_parse(const char *file, const char *data, const struct spec__en
             p = e + 1;
             eol = strchr(p, '\n');
             p = eol ? eol + 1 : p + strlen(p);
+            line_start = p;
         } else {
             const char *e;
             eol = strchr(v, '\n');
@@ -422,6 +453,7 @@ int spec__dotenv_parse(const char *file, const char *data, const struct spec__en
                 e--;
             value = stk_xstrndup(v, (size_t)(e - v));
             p = eol ? eol + 1 : v + strlen(v);
+            line_start = p;
         }
         line++;
         if (expand && strchr(value, '$')) {
@@ -429,13 +461,13 @@ int spec__dotenv_parse(const char *file, const char *data, const struct spec__en
             char *res = NULL, *msg = NULL;
             for (size_t i = 0; lookup_env && i < lookup_env->n; i++) {
                 const char *eq = strchr(lookup_env->kv[i], '=');
-                _cleanup_free_ char *n = stk_xstrndup(lookup_env->kv[i],
-                                                      (size_t)(eq - lookup_env->kv[i]));
+                _cleanup_free_ char *n =
+                    stk_xstrndup(lookup_env->kv[i], (size_t)(eq - lookup_env->kv[i]));
                 spec__env_set_default(&merged, n, eq + 1);
             }
-            for (size_t i = 0; i < out->n; i++) {
-                const char *eq = strchr(out->kv[i], '=');
-                _cleanup_free_ char *n = stk_xstrndup(out->kv[i], (size_t)(eq - out->kv[i]));
+            for (size_t i = 0; i < vars.n; i++) {
+                const char *eq = strchr(vars.kv[i], '=');
+                _cleanup_free_ char *n = stk_xstrndup(vars.kv[i], (size_t)(eq - vars.kv[i]));
                 spec__env_set_default(&merged, n, eq + 1);
             }
             if (spec__interpolate(value, &merged, NULL, NULL, &res, &msg) < 0) {
@@ -448,8 +480,14 @@ int spec__dotenv_parse(const char *file, const char *data, const struct spec__en
             }
             spec__env_release(&merged);
         }
-        spec__env_set_default(out, key, value);
+        env_replace(&vars, key, value);
         free(value);
     }
+    for (size_t i = 0; i < vars.n; i++) {
+        const char *eq = strchr(vars.kv[i], '=');
+        _cleanup_free_ char *n = stk_xstrndup(vars.kv[i], (size_t)(eq - vars.kv[i]));
+        spec__env_set_default(out, n, eq + 1);
+    }
+    spec__env_release(&vars);
     return ret;
 }

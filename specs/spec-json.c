@@ -92,8 +92,109 @@ static json_t *healthcheck_json(const struct spec_healthcheck *h)
     set_duration(o, "interval", h->interval_ns);
     set_duration(o, "timeout", h->timeout_ns);
     set_duration(o, "start_period", h->start_period_ns);
+    if (h->start_interval_ns)
+        set_duration(o, "start_interval", h->start_interval_ns);
     json_object_set_new(o, "retries", json_integer(h->retries));
     return o;
+}
+
+static json_t *kv_json(const struct spec_env *e, size_t n)
+{
+    json_t *o = json_object();
+
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, e[i].key, e[i].value ? json_string(e[i].value) : json_null());
+    return o;
+}
+
+static void set_strv(json_t *o, const char *key, char *const *v)
+{
+    if (v)
+        json_object_set_new(o, key, strv_json(v));
+}
+
+static json_t *file_refs_json(const struct spec_file_ref *r, size_t n)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_object();
+        set_str(e, "source", r[i].source);
+        set_str(e, "target", r[i].target);
+        set_str(e, "uid", r[i].uid);
+        set_str(e, "gid", r[i].gid);
+        if (r[i].mode >= 0)
+            json_object_set_new(e, "mode", json_integer(r[i].mode));
+        json_array_append_new(a, e);
+    }
+    return a;
+}
+
+static json_t *resources_json(const struct spec_resources *r)
+{
+    json_t *o = json_object();
+
+    if (r->cpus > 0)
+        json_object_set_new(o, "cpus", json_real(r->cpus));
+    if (r->memory) {
+        /* The schema types resources memory as a string ("512m"); bytes, written as text. */
+        char buf[32];
+        snprintf(buf, sizeof(buf), "%lld", (long long)r->memory);
+        json_object_set_new(o, "memory", json_string(buf));
+    }
+    if (r->pids)
+        json_object_set_new(o, "pids", json_integer(r->pids));
+    return o;
+}
+
+static json_t *deploy_json(const struct spec_service *s, int for_hash)
+{
+    json_t *d = json_object();
+
+    if (!for_hash)
+        json_object_set_new(d, "replicas", json_integer(s->replicas));
+    if (s->limits.cpus > 0 || s->limits.memory || s->limits.pids || s->reservations.cpus > 0 ||
+        s->reservations.memory) {
+        json_t *r = json_object();
+        json_t *lim = resources_json(&s->limits), *res = resources_json(&s->reservations);
+        if (json_object_size(lim))
+            json_object_set(r, "limits", lim);
+        if (json_object_size(res))
+            json_object_set(r, "reservations", res);
+        json_decref(lim);
+        json_decref(res);
+        json_object_set_new(d, "resources", r);
+    }
+    if (s->restart_policy.present) {
+        json_t *r = json_object();
+        set_str(r, "condition", s->restart_policy.condition);
+        if (s->restart_policy.delay_ns)
+            set_duration(r, "delay", s->restart_policy.delay_ns);
+        if (s->restart_policy.max_attempts)
+            json_object_set_new(r, "max_attempts", json_integer(s->restart_policy.max_attempts));
+        if (s->restart_policy.window_ns)
+            set_duration(r, "window", s->restart_policy.window_ns);
+        json_object_set_new(d, "restart_policy", r);
+    }
+    if (s->update_config.present) {
+        json_t *u = json_object();
+        json_object_set_new(u, "parallelism", json_integer(s->update_config.parallelism));
+        if (s->update_config.delay_ns)
+            set_duration(u, "delay", s->update_config.delay_ns);
+        set_str(u, "failure_action", s->update_config.failure_action);
+        if (s->update_config.monitor_ns)
+            set_duration(u, "monitor", s->update_config.monitor_ns);
+        if (s->update_config.max_failure_ratio > 0)
+            json_object_set_new(u, "max_failure_ratio",
+                                json_real(s->update_config.max_failure_ratio));
+        set_str(u, "order", s->update_config.order);
+        json_object_set_new(d, "update_config", u);
+    }
+    if (json_object_size(d) == 0) {
+        json_decref(d);
+        return NULL;
+    }
+    return d;
 }
 
 json_t *spec_service_to_json(const struct spec_service *s, int for_hash)
@@ -141,8 +242,25 @@ json_t *spec_service_to_json(const struct spec_service *s, int for_hash)
     set_str(o, "network_mode", s->network_mode);
     if (s->networks) {
         json_t *n = json_object();
-        for (size_t i = 0; s->networks[i]; i++)
-            json_object_set_new(n, s->networks[i], json_null());
+        for (size_t i = 0; s->networks[i]; i++) {
+            const struct spec_service_network *a = NULL;
+            json_t *e = json_object();
+            for (size_t j = 0; j < s->n_network_attachments; j++)
+                if (strcmp(s->network_attachments[j].key, s->networks[i]) == 0)
+                    a = &s->network_attachments[j];
+            if (a) {
+                set_strv(e, "aliases", a->aliases);
+                set_str(e, "ipv4_address", a->ipv4_address);
+                set_str(e, "ipv6_address", a->ipv6_address);
+                if (a->priority)
+                    json_object_set_new(e, "priority", json_integer(a->priority));
+            }
+            if (json_object_size(e) == 0) {
+                json_decref(e);
+                e = json_null();
+            }
+            json_object_set_new(n, s->networks[i], e);
+        }
         json_object_set_new(o, "networks", n);
     }
     set_str(o, "hostname", s->hostname);
@@ -152,11 +270,55 @@ json_t *spec_service_to_json(const struct spec_service *s, int for_hash)
     set_duration(o, "stop_grace_period", s->stop_grace_period_ns);
     if (s->healthcheck.present)
         json_object_set_new(o, "healthcheck", healthcheck_json(&s->healthcheck));
-    if (!for_hash) {
-        json_t *d = json_object();
-        json_object_set_new(d, "replicas", json_integer(s->replicas));
-        json_object_set_new(o, "deploy", d);
+    {
+        json_t *d = deploy_json(s, for_hash);
+        if (d)
+            json_object_set_new(o, "deploy", d);
     }
+    set_str(o, "container_name", s->container_name);
+    if (s->n_labels)
+        json_object_set_new(o, "labels", kv_json(s->labels, s->n_labels));
+    if (!for_hash)
+        set_strv(o, "profiles", s->profiles);
+    set_strv(o, "cap_add", s->cap_add);
+    set_strv(o, "cap_drop", s->cap_drop);
+    if (s->privileged)
+        json_object_set_new(o, "privileged", json_true());
+    if (s->read_only)
+        json_object_set_new(o, "read_only", json_true());
+    if (s->init >= 0)
+        json_object_set_new(o, "init", json_boolean(s->init));
+    set_strv(o, "dns", s->dns);
+    set_strv(o, "dns_search", s->dns_search);
+    set_strv(o, "extra_hosts", s->extra_hosts);
+    if (s->n_sysctls)
+        json_object_set_new(o, "sysctls", kv_json(s->sysctls, s->n_sysctls));
+    set_str(o, "ipc", s->ipc);
+    set_str(o, "pid", s->pid);
+    if (s->shm_size)
+        json_object_set_new(o, "shm_size", json_integer(s->shm_size));
+    set_strv(o, "tmpfs", s->tmpfs);
+    if (s->n_devices) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < s->n_devices; i++) {
+            json_t *e = json_object();
+            set_str(e, "source", s->devices[i].source);
+            set_str(e, "target", s->devices[i].target);
+            set_str(e, "permissions", s->devices[i].permissions);
+            json_array_append_new(a, e);
+        }
+        json_object_set_new(o, "devices", a);
+    }
+    set_strv(o, "volumes_from", s->volumes_from);
+    if (s->n_secrets)
+        json_object_set_new(o, "secrets", file_refs_json(s->secrets, s->n_secrets));
+    if (s->n_configs)
+        json_object_set_new(o, "configs", file_refs_json(s->configs, s->n_configs));
+    if (!for_hash)
+        set_str(o, "pull_policy", s->pull_policy);
+    set_str(o, "platform", s->platform);
+    set_str(o, "domainname", s->domainname);
+    set_str(o, "mac_address", s->mac_address);
     return o;
 }
 
@@ -172,6 +334,27 @@ void spec_service_hash(const struct spec_service *service, char out[65])
     stk_sha256_hex(md, out);
     free(text);
     json_decref(j);
+}
+
+static void file_objects_json(json_t *o, const char *key, const struct spec_file_object *f,
+                              size_t n)
+{
+    json_t *m;
+
+    if (!n)
+        return;
+    m = json_object();
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_object();
+        set_str(e, "name", f[i].name);
+        set_str(e, "file", f[i].file);
+        set_str(e, "environment", f[i].environment);
+        set_str(e, "content", f[i].content);
+        if (f[i].external)
+            json_object_set_new(e, "external", json_true());
+        json_object_set_new(m, f[i].key, e);
+    }
+    json_object_set_new(o, key, m);
 }
 
 json_t *spec_project_to_json(const struct spec_project *p)
@@ -193,6 +376,33 @@ json_t *spec_project_to_json(const struct spec_project *p)
                 json_object_set_new(e, "external", json_true());
             if (p->networks[i].internal)
                 json_object_set_new(e, "internal", json_true());
+            if (p->networks[i].attachable)
+                json_object_set_new(e, "attachable", json_true());
+            if (p->networks[i].enable_ipv6)
+                json_object_set_new(e, "enable_ipv6", json_true());
+            if (p->networks[i].n_driver_opts)
+                json_object_set_new(
+                    e, "driver_opts",
+                    kv_json(p->networks[i].driver_opts, p->networks[i].n_driver_opts));
+            if (p->networks[i].n_labels)
+                json_object_set_new(e, "labels",
+                                    kv_json(p->networks[i].labels, p->networks[i].n_labels));
+            if (p->networks[i].ipam_driver || p->networks[i].subnets) {
+                json_t *ipam = json_object(), *cfg = json_array();
+                set_str(ipam, "driver", p->networks[i].ipam_driver);
+                for (size_t j = 0; p->networks[i].subnets && p->networks[i].subnets[j]; j++) {
+                    json_t *c = json_object();
+                    set_str(c, "subnet", p->networks[i].subnets[j]);
+                    if (p->networks[i].gateways[j][0])
+                        set_str(c, "gateway", p->networks[i].gateways[j]);
+                    json_array_append_new(cfg, c);
+                }
+                if (json_array_size(cfg))
+                    json_object_set_new(ipam, "config", cfg);
+                else
+                    json_decref(cfg);
+                json_object_set_new(e, "ipam", ipam);
+            }
             json_object_set_new(n, p->networks[i].key, e);
         }
         json_object_set_new(o, "networks", n);
@@ -205,9 +415,18 @@ json_t *spec_project_to_json(const struct spec_project *p)
             set_str(e, "driver", p->volumes[i].driver);
             if (p->volumes[i].external)
                 json_object_set_new(e, "external", json_true());
+            if (p->volumes[i].n_driver_opts)
+                json_object_set_new(
+                    e, "driver_opts",
+                    kv_json(p->volumes[i].driver_opts, p->volumes[i].n_driver_opts));
+            if (p->volumes[i].n_labels)
+                json_object_set_new(e, "labels",
+                                    kv_json(p->volumes[i].labels, p->volumes[i].n_labels));
             json_object_set_new(n, p->volumes[i].key, e);
         }
         json_object_set_new(o, "volumes", n);
     }
+    file_objects_json(o, "secrets", p->secrets, p->n_secrets);
+    file_objects_json(o, "configs", p->configs, p->n_configs);
     return o;
 }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "common/stk-alloc.h"
 #include "common/stk-buf.h"
@@ -31,7 +32,8 @@ struct loader {
     const struct spec_load_opts *opts;
     struct stk_diag diag;
     struct spec__env env;
-    struct stk_strv files;
+    struct stk_strv files; /* the -f files first (N_CLI of them), then every other file read */
+    size_t n_cli;
     char *project_dir;
     struct spec__node *root;
     struct spec_project *project;
@@ -62,8 +64,8 @@ static void lwarn(struct loader *l, const struct spec__node *n, const char *fmt,
     va_start(ap, fmt);
     msg = stk_xvasprintf(fmt, ap);
     va_end(ap);
-    stk_diag_add(&l->diag, STK_DIAG_WARNING, n ? n->file : NULL, n ? n->line : 0,
-                 n ? n->col : 0, "%s", msg);
+    stk_diag_add(&l->diag, STK_DIAG_WARNING, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0,
+                 "%s", msg);
     free(msg);
 }
 
@@ -93,9 +95,8 @@ static int is_scalar(const struct spec__node *n)
 
 static void kinds_text(unsigned kinds, struct stk_buf *b)
 {
-    static const enum spec__kind order[] = {SPEC__K_STR,  SPEC__K_INT, SPEC__K_FLOAT,
-                                            SPEC__K_BOOL, SPEC__K_SEQ, SPEC__K_MAP,
-                                            SPEC__K_NULL};
+    static const enum spec__kind order[] = {SPEC__K_STR, SPEC__K_INT, SPEC__K_FLOAT, SPEC__K_BOOL,
+                                            SPEC__K_SEQ, SPEC__K_MAP, SPEC__K_NULL};
     int first = 1;
 
     if ((kinds & (SPEC__K_INT | SPEC__K_FLOAT)) == (SPEC__K_INT | SPEC__K_FLOAT))
@@ -108,10 +109,13 @@ static void kinds_text(unsigned kinds, struct stk_buf *b)
     }
 }
 
-static int key_matches_name_pattern(const char *k)
+/* The schema's key patterns: "^[a-zA-Z0-9._-]+$" (resource names) or ".+" (any non-empty). */
+static int key_matches_pattern(const char *pattern, const char *k)
 {
     if (!*k)
         return 0;
+    if (strcmp(pattern, "^[a-zA-Z0-9._-]+$") != 0)
+        return 1;
     for (; *k; k++)
         if (!isalnum((unsigned char)*k) && *k != '.' && *k != '_' && *k != '-')
             return 0;
@@ -174,7 +178,14 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
             const struct spec__shape *sub = spec__shape_field(shape, k);
             char *sub_path = path_join(path, k);
             int drop = 0;
-            if (sub) {
+            if (n->keys[i]->kind != SPEC__K_STR) {
+                /* compose-go: "non-string key in services: 123" */
+                if (*path)
+                    lerr(l, n->keys[i], "non-string key in %s: %s", path, k);
+                else
+                    lerr(l, n->keys[i], "non-string key at top level: %s", k);
+                drop = 1;
+            } else if (sub) {
                 check_shape(l, n->items[i], sub, sub_path);
             } else if (strncmp(k, "x-", 2) == 0) {
                 /* Extensions are allowed everywhere and ignored. */
@@ -184,9 +195,9 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
                 else
                     lerr(l, n->keys[i], "unknown top-level key '%s'", k);
                 drop = 1;
-            } else if (shape->key_pattern && !key_matches_name_pattern(k)) {
-                lerr(l, n->keys[i], "invalid name '%s' in %s: only [a-zA-Z0-9._-] are allowed",
-                     k, path);
+            } else if (shape->key_pattern && !key_matches_pattern(shape->key_pattern, k)) {
+                lerr(l, n->keys[i], "invalid name '%s' in %s: only [a-zA-Z0-9._-] are allowed", k,
+                     path);
                 drop = 1;
             } else if (shape->values) {
                 check_shape(l, n->items[i], shape->values, sub_path);
@@ -413,8 +424,7 @@ static int valid_ip(const char *s)
         char tail;
         if (sscanf(s, "%d.%d.%d.%d%c", &a, &b, &cc, &d, &tail) != 4)
             return 0;
-        return a >= 0 && a < 256 && b >= 0 && b < 256 && cc >= 0 && cc < 256 && d >= 0 &&
-               d < 256;
+        return a >= 0 && a < 256 && b >= 0 && b < 256 && cc >= 0 && cc < 256 && d >= 0 && d < 256;
     }
 }
 
@@ -470,8 +480,7 @@ static void port_short(struct svc_ctx *c, const struct spec__node *it, const cha
             ip[len - 2] = '\0';
         }
         if (!valid_ip(ip)) {
-            lerr(c->l, it, "services.%s.ports: invalid IP address '%s' in '%s'", c->name, ip,
-                 raw);
+            lerr(c->l, it, "services.%s.ports: invalid IP address '%s' in '%s'", c->name, ip, raw);
             return;
         }
     }
@@ -573,8 +582,7 @@ static void k_ports(struct svc_ctx *c, const struct spec__node *v)
         } else if (it->kind == SPEC__K_INT || it->kind == SPEC__K_STR) {
             port_short(c, it, it->str);
         } else {
-            lerr(c->l, it, "services.%s.ports: invalid port '%s'", c->name,
-                 it->str ? it->str : "");
+            lerr(c->l, it, "services.%s.ports: invalid port '%s'", c->name, it->str ? it->str : "");
         }
     }
 }
@@ -584,6 +592,17 @@ static int is_pipe_path(const char *s)
     return (s[0] == '\\' || s[0] == '/') && (s[1] == '\\' || s[1] == '/') && s[2] == '.' &&
            (s[3] == '\\' || s[3] == '/') && strncasecmp(s + 4, "pipe", 4) == 0 &&
            (s[8] == '\\' || s[8] == '/');
+}
+
+/* Trims one trailing separator of a pipe path (moby windows_parser, docker/compose#12778). */
+static char *pipe_path(const char *s)
+{
+    char *r = stk_xstrdup(s);
+    size_t len = strlen(r);
+
+    if (len > 9 && (r[len - 1] == '\\' || r[len - 1] == '/'))
+        r[len - 1] = '\0';
+    return r;
 }
 
 static int is_drive(const char *buf, size_t len)
@@ -664,8 +683,9 @@ static void volume_short(struct svc_ctx *c, const struct spec__node *it)
             nest--;
         if (ch == ':' && nest == 0 && !is_drive(buf.buf, buf.len)) {
             if (buf.len == 0) {
-                lerr(c->l, it, "services.%s.volumes: invalid spec '%s': empty section between "
-                               "colons",
+                lerr(c->l, it,
+                     "services.%s.volumes: invalid spec '%s': empty section between "
+                     "colons",
                      c->name, spec);
                 ok = 0;
                 break;
@@ -675,8 +695,8 @@ static void volume_short(struct svc_ctx *c, const struct spec__node *it)
                 parts[0] = parts[0];
             }
             if (n_parts >= 3) {
-                lerr(c->l, it, "services.%s.volumes: invalid spec '%s': too many colons",
-                     c->name, spec);
+                lerr(c->l, it, "services.%s.volumes: invalid spec '%s': too many colons", c->name,
+                     spec);
                 ok = 0;
                 break;
             }
@@ -726,9 +746,9 @@ build:
     } else if (is_pipe_path(parts[0]) && is_pipe_path(parts[1])) {
         /* compose-go types this "bind"; the engine re-detects the pipe (docker/compose#5181). */
         v->type = stk_xstrdup("npipe");
-        v->source = stk_xstrdup(parts[0]);
+        v->source = pipe_path(parts[0]);
         free(v->target);
-        v->target = stk_xstrdup(parts[1]);
+        v->target = pipe_path(parts[1]);
     } else if (parts[0][0] == '.' || parts[0][0] == '/' || parts[0][0] == '~' ||
                parts[0][0] == '\\' || (isalpha((unsigned char)parts[0][0]) && parts[0][1] == ':')) {
         v->type = stk_xstrdup("bind");
@@ -772,7 +792,7 @@ static void volume_long(struct svc_ctx *c, const struct spec__node *it)
     v = volume_add(c->s);
     v->pos = pos_of(it);
     v->type = stk_xstrdup(type->str);
-    v->target = strcmp(type->str, "npipe") == 0 ? stk_xstrdup(tgt->str) : clean_target(tgt->str);
+    v->target = strcmp(type->str, "npipe") == 0 ? pipe_path(tgt->str) : clean_target(tgt->str);
     if (ro && ro->kind != SPEC__K_NULL) {
         if (parse_bool(ro, &b) < 0)
             lerr(c->l, ro, "services.%s.volumes.read_only must be a boolean", c->name);
@@ -793,19 +813,17 @@ static void volume_long(struct svc_ctx *c, const struct spec__node *it)
         if (src && src->str && src->str[0]) {
             v->source = stk_xstrdup(src->str);
             if (!named_volume_declared(c->l, src->str))
-                lerr(c->l, src, "service '%s' refers to undefined volume '%s'", c->name,
-                     src->str);
+                lerr(c->l, src, "service '%s' refers to undefined volume '%s'", c->name, src->str);
         }
     } else if (strcmp(v->type, "npipe") == 0) {
         if (!src || !src->str || !src->str[0])
             lerr(c->l, it, "services.%s.volumes: an npipe mount needs a 'source'", c->name);
         else
-            v->source = stk_xstrdup(src->str);
+            v->source = pipe_path(src->str);
     } else {
         sub = spec__node_get(spec__node_get(it, "tmpfs"), "size");
         if (sub && sub->kind != SPEC__K_NULL && spec__parse_bytes(sub->str, &v->tmpfs_size) < 0)
-            lerr(c->l, sub, "services.%s.volumes.tmpfs.size: invalid size '%s'", c->name,
-                 sub->str);
+            lerr(c->l, sub, "services.%s.volumes.tmpfs.size: invalid size '%s'", c->name, sub->str);
         if (src && src->str && src->str[0])
             lerr(c->l, src, "services.%s.volumes: a tmpfs mount takes no 'source'", c->name);
     }
@@ -894,8 +912,9 @@ static void k_isolation(struct svc_ctx *c, const struct spec__node *v)
         *p = (char)tolower((unsigned char)*p);
     c->s->isolation_pos = pos_of(v);
     if (strcmp(iso, "default") && strcmp(iso, "process") && strcmp(iso, "hyperv")) {
-        lerr(c->l, v, "services.%s.isolation: invalid value '%s': must be default, process or "
-                      "hyperv",
+        lerr(c->l, v,
+             "services.%s.isolation: invalid value '%s': must be default, process or "
+             "hyperv",
              c->name, v->str);
         free(iso);
         return;
@@ -921,8 +940,9 @@ static void k_restart(struct svc_ctx *c, const struct spec__node *v)
             return;
         }
     }
-    lerr(c->l, v, "services.%s.restart: invalid restart policy '%s': must be no, always, "
-                  "on-failure[:N] or unless-stopped",
+    lerr(c->l, v,
+         "services.%s.restart: invalid restart policy '%s': must be no, always, "
+         "on-failure[:N] or unless-stopped",
          c->name, r);
 }
 
@@ -958,20 +978,25 @@ static void k_network_mode(struct svc_ctx *c, const struct spec__node *v)
 {
     const char *m = v->str;
 
+    c->s->network_mode_pos = pos_of(v);
     if (strcmp(m, "none") && strcmp(m, "host") && strcmp(m, "bridge") &&
         strncmp(m, "service:", 8) && strncmp(m, "container:", 10)) {
-        lerr(c->l, v, "services.%s.network_mode: invalid value '%s': must be none, host, bridge, "
-                      "service:NAME or container:NAME",
+        lerr(c->l, v,
+             "services.%s.network_mode: invalid value '%s': must be none, host, bridge, "
+             "service:NAME or container:NAME",
              c->name, m);
         return;
     }
-    if ((strncmp(m, "service:", 8) == 0 && !m[8]) || (strncmp(m, "container:", 10) == 0 && !m[10])) {
+    if ((strncmp(m, "service:", 8) == 0 && !m[8]) ||
+        (strncmp(m, "container:", 10) == 0 && !m[10])) {
         lerr(c->l, v, "services.%s.network_mode: '%s' names no %s", c->name, m,
              m[0] == 's' ? "service" : "container");
         return;
     }
     c->s->network_mode = stk_xstrdup(m);
 }
+
+static char **strv_of(const struct spec__node *v);
 
 static void k_networks(struct svc_ctx *c, const struct spec__node *v)
 {
@@ -981,6 +1006,8 @@ static void k_networks(struct svc_ctx *c, const struct spec__node *v)
     stk_strv_init(&nets);
     for (size_t i = 0; i < v->n; i++) {
         const struct spec__node *k = v->kind == SPEC__K_MAP ? v->keys[i] : v->items[i];
+        const struct spec__node *cfg = v->kind == SPEC__K_MAP ? v->items[i] : NULL;
+        struct spec_service_network *a;
         if (!k->str)
             continue;
         if (stk_strv_contains(&nets, k->str)) {
@@ -990,6 +1017,43 @@ static void k_networks(struct svc_ctx *c, const struct spec__node *v)
         if (strcmp(k->str, "default") != 0 && spec__node_index(top, k->str) < 0)
             lerr(c->l, k, "service '%s' refers to undefined network '%s'", c->name, k->str);
         stk_strv_push(&nets, k->str);
+        c->s->network_attachments =
+            stk_xrealloc(c->s->network_attachments,
+                         (c->s->n_network_attachments + 1) * sizeof(*c->s->network_attachments));
+        a = &c->s->network_attachments[c->s->n_network_attachments++];
+        memset(a, 0, sizeof(*a));
+        a->key = stk_xstrdup(k->str);
+        a->pos = pos_of(k);
+        for (size_t j = 0; cfg && cfg->kind == SPEC__K_MAP && j < cfg->n; j++) {
+            const char *ck = cfg->keys[j]->str;
+            const struct spec__node *x = cfg->items[j];
+            if (x->kind == SPEC__K_NULL || strncmp(ck, "x-", 2) == 0)
+                continue;
+            if (strcmp(ck, "aliases") == 0) {
+                a->aliases = strv_of(x);
+            } else if (strcmp(ck, "ipv4_address") == 0) {
+                a->ipv4_address = str_dup_of(x);
+                if (!valid_ip(x->str) || strchr(x->str, ':'))
+                    lerr(c->l, x, "services.%s.networks.%s.ipv4_address: invalid address '%s'",
+                         c->name, k->str, x->str);
+            } else if (strcmp(ck, "ipv6_address") == 0) {
+                a->ipv6_address = str_dup_of(x);
+                if (!valid_ip(x->str) || !strchr(x->str, ':'))
+                    lerr(c->l, x, "services.%s.networks.%s.ipv6_address: invalid address '%s'",
+                         c->name, k->str, x->str);
+            } else if (strcmp(ck, "priority") == 0) {
+                long long p;
+                if (parse_long(x->str, INT_MIN, INT_MAX, &p) < 0)
+                    lerr(c->l, x, "services.%s.networks.%s.priority: invalid number '%s'", c->name,
+                         k->str, x->str);
+                else
+                    a->priority = (int)p;
+            } else {
+                char *path = stk_xasprintf("services.%s.networks.%s.%s", c->name, k->str, ck);
+                lunsupported(c->l, cfg->keys[j], path);
+                free(path);
+            }
+        }
     }
     c->s->networks = nets.v;
 }
@@ -1018,9 +1082,9 @@ static void k_healthcheck(struct svc_ctx *c, const struct spec__node *v)
             stk_strv_push(&t, x->str);
             h->test = t.v;
         } else if (x->kind == SPEC__K_SEQ) {
-            if (x->n == 0 || !x->items[0]->str || (strcmp(x->items[0]->str, "NONE") &&
-                              strcmp(x->items[0]->str, "CMD") &&
-                              strcmp(x->items[0]->str, "CMD-SHELL"))) {
+            if (x->n == 0 || !x->items[0]->str ||
+                (strcmp(x->items[0]->str, "NONE") && strcmp(x->items[0]->str, "CMD") &&
+                 strcmp(x->items[0]->str, "CMD-SHELL"))) {
                 lerr(c->l, x->n ? x->items[0] : x,
                      "services.%s.healthcheck.test must start either by \"CMD\", \"CMD-SHELL\" "
                      "or \"NONE\"",
@@ -1032,8 +1096,9 @@ static void k_healthcheck(struct svc_ctx *c, const struct spec__node *v)
     }
     if (h->disable) {
         if (h->test && strcmp(h->test[0], "NONE") != 0)
-            lerr(c->l, v, "services.%s.healthcheck: test and disable can't be set at the same "
-                          "time",
+            lerr(c->l, v,
+                 "services.%s.healthcheck: test and disable can't be set at the same "
+                 "time",
                  c->name);
         stk_strv_free(h->test);
         h->test = stk_xcalloc(2, sizeof(char *));
@@ -1046,15 +1111,8 @@ static void k_healthcheck(struct svc_ctx *c, const struct spec__node *v)
         get_duration(c->l, x, what, &h->timeout_ns);
     if ((x = spec__node_get(v, "start_period")) && x->kind != SPEC__K_NULL)
         get_duration(c->l, x, what, &h->start_period_ns);
-    if ((x = spec__node_get(v, "start_interval")) && x->kind != SPEC__K_NULL) {
-        int64_t ignored;
-        if (get_duration(c->l, x, what, &ignored) == 0)
-        {
-            char *path = stk_xasprintf("services.%s.healthcheck.start_interval", c->name);
-            lunsupported(c->l, x, path);
-            free(path);
-        }
-    }
+    if ((x = spec__node_get(v, "start_interval")) && x->kind != SPEC__K_NULL)
+        get_duration(c->l, x, what, &h->start_interval_ns);
     if ((x = spec__node_get(v, "retries")) && x->kind != SPEC__K_NULL) {
         long long r;
         if (parse_long(x->str, 0, INT_MAX, &r) < 0)
@@ -1065,29 +1123,692 @@ static void k_healthcheck(struct svc_ctx *c, const struct spec__node *v)
     free(what);
 }
 
+static char **strv_of(const struct spec__node *v)
+{
+    if (v->kind == SPEC__K_SEQ)
+        return seq_to_strv(v);
+    if (is_scalar(v)) {
+        char **r = stk_xcalloc(2, sizeof(char *));
+        r[0] = stk_xstrdup(v->str);
+        return r;
+    }
+    return NULL;
+}
+
+/* Sorted key/value list from a list_or_dict value (labels, sysctls, driver_opts). */
+static struct spec_env *kv_of(struct svc_ctx *c, const struct spec__node *v, const char *what,
+                              size_t *ret_n)
+{
+    struct spec_service tmp = {0};
+
+    if (v->kind == SPEC__K_MAP) {
+        for (size_t i = 0; i < v->n; i++)
+            env_put(&tmp, v->keys[i]->str,
+                    v->items[i]->kind == SPEC__K_NULL ? "" : v->items[i]->str);
+    } else if (v->kind == SPEC__K_SEQ) {
+        for (size_t i = 0; i < v->n; i++) {
+            const struct spec__node *it = v->items[i];
+            const char *eq;
+            if (!it->str)
+                continue;
+            eq = strchr(it->str, '=');
+            if (eq == it->str || !it->str[0]) {
+                if (c)
+                    lerr(c->l, it, "services.%s.%s: invalid entry '%s'", c->name, what, it->str);
+                continue;
+            }
+            if (eq) {
+                _cleanup_free_ char *key = stk_xstrndup(it->str, (size_t)(eq - it->str));
+                env_put(&tmp, key, eq + 1);
+            } else {
+                env_put(&tmp, it->str, "");
+            }
+        }
+    }
+    if (tmp.n_environment)
+        qsort(tmp.environment, tmp.n_environment, sizeof(*tmp.environment), cmp_env);
+    *ret_n = tmp.n_environment;
+    return tmp.environment;
+}
+
+static void k_container_name(struct svc_ctx *c, const struct spec__node *v)
+{
+    c->s->container_name = str_dup_of(v);
+}
+
+static void k_labels(struct svc_ctx *c, const struct spec__node *v)
+{
+    c->s->labels = kv_of(c, v, "labels", &c->s->n_labels);
+}
+
+static void k_sysctls(struct svc_ctx *c, const struct spec__node *v)
+{
+    c->s->sysctls = kv_of(c, v, "sysctls", &c->s->n_sysctls);
+}
+
+static void k_profiles(struct svc_ctx *c, const struct spec__node *v)
+{
+    c->s->profiles = strv_of(v);
+}
+
+static void k_cap_add(struct svc_ctx *c, const struct spec__node *v)
+{
+    c->s->cap_add = strv_of(v);
+}
+
+static void k_cap_drop(struct svc_ctx *c, const struct spec__node *v)
+{
+    c->s->cap_drop = strv_of(v);
+}
+
+static void k_dns(struct svc_ctx *c, const struct spec__node *v)
+{
+    c->s->dns = strv_of(v);
+}
+
+static void k_dns_search(struct svc_ctx *c, const struct spec__node *v)
+{
+    c->s->dns_search = strv_of(v);
+}
+
+static void k_tmpfs(struct svc_ctx *c, const struct spec__node *v)
+{
+    c->s->tmpfs = strv_of(v);
+    c->s->tmpfs_pos = pos_of(v);
+}
+
+static void set_flag(struct svc_ctx *c, const struct spec__node *v, const char *key, int *ret)
+{
+    int b;
+
+    if (parse_bool(v, &b) < 0)
+        lerr(c->l, v, "services.%s.%s must be a boolean", c->name, key);
+    else
+        *ret = b;
+}
+
+static void k_privileged(struct svc_ctx *c, const struct spec__node *v)
+{
+    set_flag(c, v, "privileged", &c->s->privileged);
+}
+
+static void k_read_only(struct svc_ctx *c, const struct spec__node *v)
+{
+    set_flag(c, v, "read_only", &c->s->read_only);
+}
+
+static void k_init(struct svc_ctx *c, const struct spec__node *v)
+{
+    set_flag(c, v, "init", &c->s->init);
+}
+
+static void k_extra_hosts(struct svc_ctx *c, const struct spec__node *v)
+{
+    struct stk_strv out = STK_STRV_INIT;
+
+    stk_strv_init(&out);
+    if (v->kind == SPEC__K_MAP) {
+        for (size_t i = 0; i < v->n; i++) {
+            const struct spec__node *ip = v->items[i];
+            if (ip->kind == SPEC__K_SEQ) {
+                for (size_t j = 0; j < ip->n; j++)
+                    stk_strv_pushf(&out, "%s:%s", v->keys[i]->str,
+                                   ip->items[j]->str ? ip->items[j]->str : "");
+            } else {
+                stk_strv_pushf(&out, "%s:%s", v->keys[i]->str, ip->str ? ip->str : "");
+            }
+        }
+    } else {
+        for (size_t i = 0; i < v->n; i++) {
+            const struct spec__node *it = v->items[i];
+            const char *sep;
+            if (!it->str)
+                continue;
+            /* compose-go accepts HOST=IP and HOST:IP (the first ':' separates, IPv6 allowed). */
+            sep = strchr(it->str, '=');
+            if (!sep)
+                sep = strchr(it->str, ':');
+            if (!sep || sep == it->str || !sep[1]) {
+                lerr(c->l, it, "services.%s.extra_hosts: invalid entry '%s': expected HOST:IP",
+                     c->name, it->str);
+                continue;
+            }
+            stk_strv_pushf(&out, "%.*s:%s", (int)(sep - it->str), it->str, sep + 1);
+        }
+    }
+    c->s->extra_hosts = out.v;
+}
+
+static int ns_mode_ok(const char *m, const char *const *plain)
+{
+    for (size_t i = 0; plain[i]; i++)
+        if (strcmp(m, plain[i]) == 0)
+            return 1;
+    return (strncmp(m, "service:", 8) == 0 && m[8]) || (strncmp(m, "container:", 10) == 0 && m[10]);
+}
+
+static void k_ipc(struct svc_ctx *c, const struct spec__node *v)
+{
+    static const char *const plain[] = {"none", "private", "shareable", "host", NULL};
+
+    c->s->ipc_pos = pos_of(v);
+    if (!ns_mode_ok(v->str, plain)) {
+        lerr(c->l, v,
+             "services.%s.ipc: invalid value '%s': must be none, private, shareable, "
+             "host, service:NAME or container:NAME",
+             c->name, v->str);
+        return;
+    }
+    c->s->ipc = stk_xstrdup(v->str);
+}
+
+static void k_pid(struct svc_ctx *c, const struct spec__node *v)
+{
+    static const char *const plain[] = {"host", NULL};
+
+    c->s->pid_pos = pos_of(v);
+    if (!ns_mode_ok(v->str, plain)) {
+        lerr(c->l, v,
+             "services.%s.pid: invalid value '%s': must be host, service:NAME or "
+             "container:NAME",
+             c->name, v->str);
+        return;
+    }
+    c->s->pid = stk_xstrdup(v->str);
+}
+
+static int get_bytes(struct svc_ctx *c, const struct spec__node *v, const char *what, int64_t *ret)
+{
+    if (!is_scalar(v) || spec__parse_bytes(v->str, ret) < 0) {
+        lerr(c->l, v, "services.%s.%s: invalid size '%s'", c->name, what, v->str ? v->str : "");
+        return -1;
+    }
+    return 0;
+}
+
+static void k_shm_size(struct svc_ctx *c, const struct spec__node *v)
+{
+    c->s->shm_size_pos = pos_of(v);
+    get_bytes(c, v, "shm_size", &c->s->shm_size);
+}
+
+static void k_devices(struct svc_ctx *c, const struct spec__node *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        const struct spec__node *it = v->items[i];
+        struct spec_device *d;
+        if (it->kind != SPEC__K_STR && it->kind != SPEC__K_MAP)
+            continue;
+        c->s->devices = stk_xrealloc(c->s->devices, (c->s->n_devices + 1) * sizeof(*d));
+        d = &c->s->devices[c->s->n_devices++];
+        memset(d, 0, sizeof(*d));
+        if (it->kind == SPEC__K_MAP) {
+            d->source = str_dup_of(spec__node_get(it, "source"));
+            d->target = str_dup_of(spec__node_get(it, "target"));
+            d->permissions = str_dup_of(spec__node_get(it, "permissions"));
+        } else if (!strchr(it->str, ':') && strchr(it->str, '=')) {
+            d->source = stk_xstrdup(it->str); /* a CDI device name */
+        } else {
+            const char *a = strchr(it->str, ':');
+            const char *b = a ? strchr(a + 1, ':') : NULL;
+            d->source = a ? stk_xstrndup(it->str, (size_t)(a - it->str)) : stk_xstrdup(it->str);
+            d->target = a ? (b ? stk_xstrndup(a + 1, (size_t)(b - a - 1)) : stk_xstrdup(a + 1))
+                          : stk_xstrdup(it->str);
+            d->permissions = stk_xstrdup(b ? b + 1 : "rwm");
+            if (d->permissions[strspn(d->permissions, "rwm")] != '\0' || !d->permissions[0])
+                lerr(c->l, it, "services.%s.devices: invalid permissions '%s' in '%s'", c->name,
+                     d->permissions, it->str);
+        }
+        if (!d->source || !d->source[0])
+            lerr(c->l, it, "services.%s.devices: missing source", c->name);
+        if (d->target && !d->permissions)
+            d->permissions = stk_xstrdup("rwm");
+    }
+}
+
+static void k_volumes_from(struct svc_ctx *c, const struct spec__node *v)
+{
+    struct stk_strv out = STK_STRV_INIT;
+
+    stk_strv_init(&out);
+    for (size_t i = 0; i < v->n; i++) {
+        const char *e = v->items[i]->str;
+        if (!e)
+            continue;
+        /* compose-go: a bare name is a service, "container:X" a container; ":ro"/":rw" suffix. */
+        if (strncmp(e, "container:", 10) == 0 || strncmp(e, "service:", 8) == 0)
+            stk_strv_push(&out, e);
+        else
+            stk_strv_pushf(&out, "service:%s", e);
+    }
+    c->s->volumes_from = out.v;
+}
+
+static void file_refs(struct svc_ctx *c, const struct spec__node *v, int secrets,
+                      struct spec_file_ref **ret, size_t *ret_n)
+{
+    const char *top_key = secrets ? "secrets" : "configs";
+    const struct spec__node *top = spec__node_get(c->l->root, top_key);
+
+    for (size_t i = 0; i < v->n; i++) {
+        const struct spec__node *it = v->items[i], *x;
+        struct spec_file_ref *r;
+        const char *src = it->kind == SPEC__K_MAP ? NULL : it->str;
+        if (it->kind == SPEC__K_MAP)
+            src = (x = spec__node_get(it, "source")) ? x->str : NULL;
+        if (!src) {
+            lerr(c->l, it, "services.%s.%s: 'source' is required", c->name, top_key);
+            continue;
+        }
+        if (spec__node_index(top, src) < 0)
+            lerr(c->l, it, "service '%s' refers to undefined %s '%s'", c->name,
+                 secrets ? "secret" : "config", src);
+        *ret = stk_xrealloc(*ret, (*ret_n + 1) * sizeof(**ret));
+        r = &(*ret)[(*ret_n)++];
+        memset(r, 0, sizeof(*r));
+        r->source = stk_xstrdup(src);
+        r->mode = -1;
+        r->pos = pos_of(it);
+        if (it->kind == SPEC__K_MAP) {
+            r->target = str_dup_of(spec__node_get(it, "target"));
+            r->uid = str_dup_of(spec__node_get(it, "uid"));
+            r->gid = str_dup_of(spec__node_get(it, "gid"));
+            if ((x = spec__node_get(it, "mode")) && is_scalar(x)) {
+                long long m;
+                /* YAML 1.2 reads 0440 as decimal 440: compose treats the digits as octal. */
+                char *end;
+                m = strtoll(x->str, &end, 8);
+                if (*end || m < 0 || m > 07777)
+                    lerr(c->l, x, "services.%s.%s.mode: invalid mode '%s'", c->name, top_key,
+                         x->str);
+                else
+                    r->mode = (int)m;
+            }
+        }
+        if (!r->target || !r->target[0]) {
+            free(r->target);
+            r->target = secrets ? stk_xasprintf("/run/secrets/%s", src) : stk_xasprintf("/%s", src);
+        } else if (secrets && r->target[0] != '/' && !spec__is_windows_abs(r->target)) {
+            char *t = stk_xasprintf("/run/secrets/%s", r->target);
+            free(r->target);
+            r->target = t;
+        }
+    }
+}
+
+static void k_secrets(struct svc_ctx *c, const struct spec__node *v)
+{
+    file_refs(c, v, 1, &c->s->secrets, &c->s->n_secrets);
+}
+
+static void k_configs(struct svc_ctx *c, const struct spec__node *v)
+{
+    file_refs(c, v, 0, &c->s->configs, &c->s->n_configs);
+}
+
+static void simple_str(struct svc_ctx *c, const struct spec__node *v, char **ret)
+{
+    (void)c;
+    free(*ret);
+    *ret = str_dup_of(v);
+}
+
+static void k_pull_policy(struct svc_ctx *c, const struct spec__node *v)
+{
+    static const char *const ok[] = {"always", "never", "missing", "if_not_present",
+                                     "build",  "daily", "weekly",  NULL};
+    size_t i;
+
+    for (i = 0; ok[i]; i++)
+        if (strcmp(ok[i], v->str) == 0)
+            break;
+    if (!ok[i] && strncmp(v->str, "every_", 6) != 0) {
+        lerr(c->l, v, "services.%s.pull_policy: invalid value '%s'", c->name, v->str);
+        return;
+    }
+    simple_str(c, v, &c->s->pull_policy);
+}
+
+static void k_platform(struct svc_ctx *c, const struct spec__node *v)
+{
+    simple_str(c, v, &c->s->platform);
+}
+
+static void k_domainname(struct svc_ctx *c, const struct spec__node *v)
+{
+    simple_str(c, v, &c->s->domainname);
+}
+
+static void k_mac_address(struct svc_ctx *c, const struct spec__node *v)
+{
+    simple_str(c, v, &c->s->mac_address);
+}
+
+/* Legacy resource keys (mem_limit, cpus, ...): used when deploy.resources does not set them. */
+static void k_mem_limit(struct svc_ctx *c, const struct spec__node *v)
+{
+    int64_t b;
+
+    if (get_bytes(c, v, "mem_limit", &b) == 0 && !c->s->limits.memory)
+        c->s->limits.memory = b;
+}
+
+static void k_mem_reservation(struct svc_ctx *c, const struct spec__node *v)
+{
+    int64_t b;
+
+    if (get_bytes(c, v, "mem_reservation", &b) == 0 && !c->s->reservations.memory)
+        c->s->reservations.memory = b;
+}
+
+static int parse_cpus(const char *s, double *ret)
+{
+    char *end;
+    double d;
+
+    if (!s || !*s)
+        return -1;
+    d = strtod(s, &end);
+    if (*end || d < 0)
+        return -1;
+    *ret = d;
+    return 0;
+}
+
+static void k_cpus(struct svc_ctx *c, const struct spec__node *v)
+{
+    double d;
+
+    if (parse_cpus(v->str, &d) < 0)
+        lerr(c->l, v, "services.%s.cpus: invalid number '%s'", c->name, v->str);
+    else if (!c->s->limits.cpus)
+        c->s->limits.cpus = d;
+}
+
+static void k_pids_limit(struct svc_ctx *c, const struct spec__node *v)
+{
+    long long n;
+
+    if (parse_long(v->str, -1, LLONG_MAX, &n) < 0)
+        lerr(c->l, v, "services.%s.pids_limit: invalid number '%s'", c->name, v->str);
+    else if (!c->s->limits.pids)
+        c->s->limits.pids = n;
+}
+
+static void k_scale(struct svc_ctx *c, const struct spec__node *v)
+{
+    long long n;
+
+    if (parse_long(v->str, 0, INT_MAX, &n) < 0) {
+        lerr(c->l, v, "services.%s.scale: invalid number '%s'", c->name, v->str);
+        return;
+    }
+    {
+        const struct spec__node *r = spec__node_get(spec__node_get(c->node, "deploy"), "replicas");
+        long long rr;
+        if (r && is_scalar(r) && parse_long(r->str, 0, INT_MAX, &rr) == 0 && rr != n)
+            lerr(c->l, v,
+                 "services.%s: can't set distinct values on 'scale' and "
+                 "'deploy.replicas'",
+                 c->name);
+    }
+    c->s->replicas = (int)n;
+}
+
+static void resources(struct svc_ctx *c, const struct spec__node *v, struct spec_resources *r,
+                      const char *what)
+{
+    for (size_t i = 0; v->kind == SPEC__K_MAP && i < v->n; i++) {
+        const char *k = v->keys[i]->str;
+        const struct spec__node *x = v->items[i];
+        char *path = stk_xasprintf("deploy.resources.%s.%s", what, k);
+        if (x->kind == SPEC__K_NULL || strncmp(k, "x-", 2) == 0) {
+            free(path);
+            continue;
+        }
+        if (strcmp(k, "cpus") == 0) {
+            if (parse_cpus(x->str, &r->cpus) < 0)
+                lerr(c->l, x, "services.%s.%s: invalid number '%s'", c->name, path, x->str);
+        } else if (strcmp(k, "memory") == 0) {
+            get_bytes(c, x, path, &r->memory);
+        } else if (strcmp(k, "pids") == 0 && strcmp(what, "limits") == 0) {
+            long long n;
+            if (parse_long(x->str, -1, LLONG_MAX, &n) < 0)
+                lerr(c->l, x, "services.%s.%s: invalid number '%s'", c->name, path, x->str);
+            else
+                r->pids = n;
+        } else {
+            char *full = stk_xasprintf("services.%s.%s", c->name, path);
+            lunsupported(c->l, v->keys[i], full);
+            free(full);
+        }
+        free(path);
+    }
+}
+
+static void restart_policy(struct svc_ctx *c, const struct spec__node *v)
+{
+    struct spec_restart_policy *rp = &c->s->restart_policy;
+    const struct spec__node *x;
+    char *what = stk_xasprintf("services.%s.deploy.restart_policy", c->name);
+
+    rp->present = 1;
+    rp->condition = stk_xstrdup("any");
+    if ((x = spec__node_get(v, "condition")) && x->str) {
+        if (strcmp(x->str, "none") && strcmp(x->str, "on-failure") && strcmp(x->str, "any"))
+            lerr(c->l, x, "%s.condition: invalid value '%s': must be none, on-failure or any", what,
+                 x->str);
+        free(rp->condition);
+        rp->condition = stk_xstrdup(x->str);
+    }
+    if ((x = spec__node_get(v, "delay")) && x->kind != SPEC__K_NULL)
+        get_duration(c->l, x, what, &rp->delay_ns);
+    if ((x = spec__node_get(v, "window")) && x->kind != SPEC__K_NULL)
+        get_duration(c->l, x, what, &rp->window_ns);
+    if ((x = spec__node_get(v, "max_attempts")) && x->kind != SPEC__K_NULL) {
+        long long n;
+        if (parse_long(x->str, 0, INT_MAX, &n) < 0)
+            lerr(c->l, x, "%s.max_attempts: invalid number '%s'", what, x->str);
+        else
+            rp->max_attempts = (int)n;
+    }
+    free(what);
+}
+
+static void update_config(struct svc_ctx *c, const struct spec__node *v)
+{
+    struct spec_update_config *u = &c->s->update_config;
+    const struct spec__node *x;
+    char *what = stk_xasprintf("services.%s.deploy.update_config", c->name);
+
+    u->present = 1;
+    u->parallelism = 1;
+    u->failure_action = stk_xstrdup("pause");
+    u->order = stk_xstrdup("stop-first");
+    if ((x = spec__node_get(v, "parallelism")) && x->kind != SPEC__K_NULL) {
+        long long n;
+        if (parse_long(x->str, 0, INT_MAX, &n) < 0)
+            lerr(c->l, x, "%s.parallelism: invalid number '%s'", what, x->str);
+        else
+            u->parallelism = (int)n;
+    }
+    if ((x = spec__node_get(v, "delay")) && x->kind != SPEC__K_NULL)
+        get_duration(c->l, x, what, &u->delay_ns);
+    if ((x = spec__node_get(v, "monitor")) && x->kind != SPEC__K_NULL)
+        get_duration(c->l, x, what, &u->monitor_ns);
+    if ((x = spec__node_get(v, "failure_action")) && x->str) {
+        if (strcmp(x->str, "pause") && strcmp(x->str, "continue") && strcmp(x->str, "rollback"))
+            lerr(c->l, x, "%s.failure_action: invalid value '%s'", what, x->str);
+        free(u->failure_action);
+        u->failure_action = stk_xstrdup(x->str);
+    }
+    if ((x = spec__node_get(v, "order")) && x->str) {
+        free(u->order);
+        u->order = stk_xstrdup(x->str);
+    }
+    if ((x = spec__node_get(v, "max_failure_ratio")) && x->kind != SPEC__K_NULL) {
+        if (parse_cpus(x->str, &u->max_failure_ratio) < 0)
+            lerr(c->l, x, "%s.max_failure_ratio: invalid number '%s'", what, x->str);
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        const char *k = v->keys[i]->str;
+        if (strcmp(k, "parallelism") && strcmp(k, "delay") && strcmp(k, "monitor") &&
+            strcmp(k, "failure_action") && strcmp(k, "order") && strcmp(k, "max_failure_ratio") &&
+            strncmp(k, "x-", 2)) {
+            char *full = stk_xasprintf("%s.%s", what, k);
+            lunsupported(c->l, v->keys[i], full);
+            free(full);
+        }
+    }
+    free(what);
+}
+
 static void k_deploy(struct svc_ctx *c, const struct spec__node *v)
 {
     if (v->kind != SPEC__K_MAP)
         return;
     for (size_t i = 0; i < v->n; i++) {
         const struct spec__node *k = v->keys[i], *x = v->items[i];
-        if (strncmp(k->str, "x-", 2) == 0)
+        if (strncmp(k->str, "x-", 2) == 0 || x->kind == SPEC__K_NULL)
             continue;
         if (strcmp(k->str, "replicas") == 0) {
             long long r;
-            if (x->kind == SPEC__K_NULL)
-                continue;
             if (parse_long(x->str, 0, INT_MAX, &r) < 0)
-                lerr(c->l, x, "services.%s.deploy.replicas: invalid number '%s'", c->name,
-                     x->str);
+                lerr(c->l, x, "services.%s.deploy.replicas: invalid number '%s'", c->name, x->str);
             else
                 c->s->replicas = (int)r;
+        } else if (strcmp(k->str, "resources") == 0) {
+            for (size_t j = 0; x->kind == SPEC__K_MAP && j < x->n; j++) {
+                const char *rk = x->keys[j]->str;
+                if (strcmp(rk, "limits") == 0) {
+                    resources(c, x->items[j], &c->s->limits, "limits");
+                } else if (strcmp(rk, "reservations") == 0) {
+                    resources(c, x->items[j], &c->s->reservations, "reservations");
+                } else if (strncmp(rk, "x-", 2) != 0) {
+                    char *path = stk_xasprintf("services.%s.deploy.resources.%s", c->name, rk);
+                    lunsupported(c->l, x->keys[j], path);
+                    free(path);
+                }
+            }
+        } else if (strcmp(k->str, "restart_policy") == 0) {
+            restart_policy(c, x);
+        } else if (strcmp(k->str, "update_config") == 0) {
+            update_config(c, x);
+        } else if (strcmp(k->str, "mode") == 0 && x->str && strcmp(x->str, "replicated") == 0) {
+            /* The default mode; nothing to do. */
         } else {
             char *path = stk_xasprintf("services.%s.deploy.%s", c->name, k->str);
             lunsupported(c->l, k, path);
             free(path);
         }
     }
+}
+
+static void env_merge_defaults(struct spec__env *dst, const struct spec__env *src);
+
+/* env_file entries (05-services.md "env_file"): read in order; `environment` wins over them. */
+static void k_env_file(struct svc_ctx *c, const struct spec__node *v)
+{
+    struct spec_service tmp = {0};
+
+    for (size_t i = 0; i < v->n || (v->kind != SPEC__K_SEQ && i == 0); i++) {
+        const struct spec__node *it = v->kind == SPEC__K_SEQ ? v->items[i] : v;
+        const struct spec__node *x;
+        const char *path = NULL;
+        int required = 1, raw = 0;
+        _cleanup_free_ char *abs = NULL;
+        _cleanup_free_ char *data = NULL;
+        struct stk_err e = STK_ERR_INIT;
+        struct spec__env vars = {0};
+
+        if (it->kind == SPEC__K_MAP) {
+            path = (x = spec__node_get(it, "path")) ? x->str : NULL;
+            if ((x = spec__node_get(it, "required")) && x->kind != SPEC__K_NULL)
+                parse_bool(x, &required);
+            if ((x = spec__node_get(it, "format")) && x->str) {
+                if (strcmp(x->str, "raw") == 0)
+                    raw = 1;
+                else
+                    lerr(c->l, x, "services.%s.env_file.format: unsupported format '%s'", c->name,
+                         x->str);
+            }
+        } else {
+            path = it->str;
+        }
+        if (!path || !path[0]) {
+            lerr(c->l, it, "services.%s.env_file: missing path", c->name);
+            if (v->kind != SPEC__K_SEQ)
+                break;
+            continue;
+        }
+        abs = path[0] == '/' ? spec__path_clean(path) : bind_source(c->l, path);
+        if (stk_file_read(abs, &data, NULL, &e) < 0) {
+            if (required || e.code != STK_ENOENT)
+                lerr(c->l, it, "services.%s.env_file: cannot read '%s': %s", c->name, path,
+                     e.code == STK_ENOENT ? "no such file" : e.msg);
+            stk_err_clear(&e);
+            if (v->kind != SPEC__K_SEQ)
+                break;
+            continue;
+        }
+        if (raw) {
+            char *save = NULL;
+            for (char *line = strtok_r(data, "\n", &save); line;
+                 line = strtok_r(NULL, "\n", &save)) {
+                char *eq = strchr(line, '=');
+                size_t len = strlen(line);
+                if (len && line[len - 1] == '\r')
+                    line[len - 1] = '\0';
+                if (!eq || line[0] == '#')
+                    continue;
+                *eq = '\0';
+                spec__env_set_default(&vars, line, eq + 1);
+            }
+        } else {
+            /*
+             * Interpolation inside env files looks in the process environment first, then
+             * in the service's `environment`, then in the env files read before
+             * (compose-go types/project.go WithServicesEnvironmentResolved).
+             */
+            struct spec__env lookup = {0};
+            env_merge_defaults(&lookup, &c->l->env);
+            for (size_t j = 0; j < c->s->n_environment; j++)
+                if (c->s->environment[j].value)
+                    spec__env_set_default(&lookup, c->s->environment[j].key,
+                                          c->s->environment[j].value);
+            for (size_t j = 0; j < tmp.n_environment; j++)
+                spec__env_set_default(&lookup, tmp.environment[j].key,
+                                      tmp.environment[j].value ? tmp.environment[j].value : "");
+            spec__dotenv_parse(abs, data, &lookup, &vars, &c->l->diag);
+            spec__env_release(&lookup);
+        }
+        for (size_t j = 0; j < vars.n; j++) {
+            const char *eq = strchr(vars.kv[j], '=');
+            _cleanup_free_ char *k = stk_xstrndup(vars.kv[j], (size_t)(eq - vars.kv[j]));
+            env_put(&tmp, k, eq + 1);
+        }
+        spec__env_release(&vars);
+        if (v->kind != SPEC__K_SEQ)
+            break;
+    }
+    for (size_t i = 0; i < tmp.n_environment; i++) {
+        int found = 0;
+        for (size_t j = 0; j < c->s->n_environment; j++)
+            if (strcmp(c->s->environment[j].key, tmp.environment[i].key) == 0)
+                found = 1;
+        if (!found)
+            env_put(c->s, tmp.environment[i].key, tmp.environment[i].value);
+    }
+    spec__env_free(tmp.environment, tmp.n_environment);
+    if (c->s->n_environment)
+        qsort(c->s->environment, c->s->n_environment, sizeof(*c->s->environment), cmp_env);
+}
+
+static void k_ignored(struct svc_ctx *c, const struct spec__node *v)
+{
+    /* Handled at the tree level (extends) or elsewhere (build: only its presence counts). */
+    (void)c;
+    (void)v;
 }
 
 struct svc_key {
@@ -1097,23 +1818,54 @@ struct svc_key {
 
 /* The service keys the product acts on; every other valid key is reported unsupported. */
 static const struct svc_key svc_keys[] = {
+    {"cap_add", k_cap_add},
+    {"cap_drop", k_cap_drop},
     {"command", k_command},
+    {"configs", k_configs},
+    {"container_name", k_container_name},
+    {"cpus", k_cpus},
     {"depends_on", k_depends_on},
     {"deploy", k_deploy},
+    {"devices", k_devices},
+    {"dns", k_dns},
+    {"dns_search", k_dns_search},
+    {"domainname", k_domainname},
     {"entrypoint", k_entrypoint},
+    {"env_file", k_ignored}, /* read after `environment`, which wins */
     {"environment", k_environment},
+    {"extends", k_ignored},
+    {"extra_hosts", k_extra_hosts},
     {"healthcheck", k_healthcheck},
     {"hostname", k_hostname},
     {"image", k_image},
+    {"init", k_init},
+    {"ipc", k_ipc},
     {"isolation", k_isolation},
+    {"labels", k_labels},
+    {"mac_address", k_mac_address},
+    {"mem_limit", k_mem_limit},
+    {"mem_reservation", k_mem_reservation},
     {"network_mode", k_network_mode},
     {"networks", k_networks},
+    {"pid", k_pid},
+    {"pids_limit", k_pids_limit},
+    {"platform", k_platform},
     {"ports", k_ports},
+    {"privileged", k_privileged},
+    {"profiles", k_profiles},
+    {"pull_policy", k_pull_policy},
+    {"read_only", k_read_only},
     {"restart", k_restart},
+    {"scale", k_scale},
+    {"secrets", k_secrets},
+    {"shm_size", k_shm_size},
     {"stop_grace_period", k_stop_grace_period},
     {"stop_signal", k_stop_signal},
+    {"sysctls", k_sysctls},
+    {"tmpfs", k_tmpfs},
     {"user", k_user},
     {"volumes", k_volumes},
+    {"volumes_from", k_volumes_from},
     {"working_dir", k_working_dir},
 };
 
@@ -1126,6 +1878,7 @@ static void load_service(struct loader *l, struct spec_service *s, const struct 
     s->pos = pos_of(key);
     s->replicas = 1;
     s->stop_grace_period_ns = 10000000000LL;
+    s->init = -1;
     if (node->kind != SPEC__K_MAP)
         return;
     for (size_t i = 0; i < node->n; i++) {
@@ -1146,7 +1899,13 @@ static void load_service(struct loader *l, struct spec_service *s, const struct 
             continue;
         svc_keys[j].fn(&c, v);
     }
-    if (spec__node_index(node, "image") < 0 && spec__node_index(node, "build") < 0)
+    {
+        const struct spec__node *ef = spec__node_get(node, "env_file");
+        if (ef && ef->kind != SPEC__K_NULL)
+            k_env_file(&c, ef);
+    }
+    if (spec__node_index(node, "image") < 0 && spec__node_index(node, "build") < 0 &&
+        spec__node_index(node, "extends") < 0 /* a failed extends is reported already */)
         lerr(l, key, "service '%s' has neither an image nor a build context specified", s->name);
     if (s->network_mode && s->networks)
         lerr(l, spec__node_get(node, "network_mode"),
@@ -1175,37 +1934,6 @@ static void err_at_pos(struct loader *l, const struct spec_pos *p, const char *f
     va_end(ap);
     stk_diag_add(&l->diag, STK_DIAG_ERROR, p->file, p->line, p->col, "%s", msg);
     free(msg);
-}
-
-static void check_references(struct loader *l)
-{
-    struct spec_project *p = l->project;
-
-    for (size_t i = 0; i < p->n_services; i++) {
-        struct spec_service *s = &p->services[i];
-        if (s->network_mode && strncmp(s->network_mode, "service:", 8) == 0) {
-            const char *target = s->network_mode + 8;
-            const struct spec__node *svc_node =
-                spec__node_get(spec__node_get(l->root, "services"), s->name);
-            const struct spec__node *nm = spec__node_get(svc_node, "network_mode");
-            if (service_index(p, target) < 0) {
-                lerr(l, nm, "service '%s' refers to undefined service '%s' in network_mode",
-                     s->name, target);
-            } else if (!depends_find(s, target)) {
-                struct spec_depends *d = depends_add(s, target, nm);
-                d->restart = 1;
-                d->implicit = 1;
-            }
-        }
-        for (size_t j = 0; j < s->n_depends_on; j++) {
-            struct spec_depends *d = &s->depends_on[j];
-            if (d->implicit)
-                continue;
-            if (service_index(p, d->service) < 0)
-                err_at_pos(l, &d->pos, "service '%s' depends on undefined service '%s'", s->name,
-                           d->service);
-        }
-    }
 }
 
 /* Depth-first search for depends_on cycles (compose-go graph/cycle.go). */
@@ -1305,17 +2033,26 @@ static void project_name(struct loader *l)
     base = base ? base + 1 : l->project_dir;
     l->project->name = normalize_name(base);
     if (!l->project->name[0])
-        lerr(l, NULL,
-             "project name cannot be derived from the directory '%s': set 'name:' or -p",
+        lerr(l, NULL, "project name cannot be derived from the directory '%s': set 'name:' or -p",
              l->project_dir);
 }
 
-static void load_resources(struct loader *l)
+static char *resource_name(struct loader *l, const struct spec__node *v, const char *key,
+                           int external)
+{
+    const struct spec__node *x = spec__node_get(v, "name");
+
+    if (x && is_scalar(x))
+        return stk_xstrdup(x->str);
+    if (external)
+        return stk_xstrdup(key);
+    return stk_xasprintf("%s_%s", l->project->name, key);
+}
+
+static void load_networks(struct loader *l)
 {
     struct spec_project *p = l->project;
     const struct spec__node *nets = spec__node_get(l->root, "networks");
-    const struct spec__node *vols = spec__node_get(l->root, "volumes");
-    int uses_default = 0;
 
     for (size_t i = 0; nets && nets->kind == SPEC__K_MAP && i < nets->n; i++) {
         const struct spec__node *k = nets->keys[i], *v = nets->items[i], *x;
@@ -1331,14 +2068,53 @@ static void load_resources(struct loader *l)
             parse_bool(x, &n->external);
         if ((x = spec__node_get(v, "internal")) && x->kind != SPEC__K_NULL)
             parse_bool(x, &n->internal);
+        if ((x = spec__node_get(v, "attachable")) && x->kind != SPEC__K_NULL)
+            parse_bool(x, &n->attachable);
+        if ((x = spec__node_get(v, "enable_ipv6")) && x->kind != SPEC__K_NULL)
+            parse_bool(x, &n->enable_ipv6);
         n->driver = str_dup_of(spec__node_get(v, "driver"));
-        if ((x = spec__node_get(v, "name")) && is_scalar(x))
-            n->name = stk_xstrdup(x->str);
-        else if (n->external)
-            n->name = stk_xstrdup(k->str);
-        else
-            n->name = stk_xasprintf("%s_%s", p->name, k->str);
+        n->name = resource_name(l, v, k->str, n->external);
+        if ((x = spec__node_get(v, "driver_opts")) && x->kind == SPEC__K_MAP)
+            n->driver_opts = kv_of(NULL, x, "driver_opts", &n->n_driver_opts);
+        if ((x = spec__node_get(v, "labels")) && x->kind != SPEC__K_NULL)
+            n->labels = kv_of(NULL, x, "labels", &n->n_labels);
+        if ((x = spec__node_get(v, "ipam")) && x->kind == SPEC__K_MAP) {
+            const struct spec__node *cfg = spec__node_get(x, "config");
+            struct stk_strv subnets = STK_STRV_INIT, gateways = STK_STRV_INIT;
+            n->ipam_driver = str_dup_of(spec__node_get(x, "driver"));
+            for (size_t j = 0; cfg && cfg->kind == SPEC__K_SEQ && j < cfg->n; j++) {
+                const struct spec__node *sub = spec__node_get(cfg->items[j], "subnet");
+                const struct spec__node *gw = spec__node_get(cfg->items[j], "gateway");
+                if (!sub || !sub->str)
+                    continue;
+                if (!strchr(sub->str, '/')) {
+                    lerr(l, sub,
+                         "networks.%s.ipam.config.subnet: invalid subnet '%s': expected "
+                         "ADDRESS/PREFIX",
+                         k->str, sub->str);
+                    continue;
+                }
+                stk_strv_push(&subnets, sub->str);
+                stk_strv_push(&gateways, gw && gw->str ? gw->str : "");
+            }
+            n->subnets = subnets.v;
+            n->gateways = gateways.v;
+        }
+        if (n->external && v->kind == SPEC__K_MAP)
+            for (size_t j = 0; j < v->n; j++) {
+                const char *vk = v->keys[j]->str;
+                if (strcmp(vk, "external") && strcmp(vk, "name") && strncmp(vk, "x-", 2))
+                    lerr(l, v->keys[j], "networks.%s: conflicting parameters 'external' and '%s'",
+                         k->str, vk);
+            }
     }
+}
+
+static void load_volumes(struct loader *l)
+{
+    struct spec_project *p = l->project;
+    const struct spec__node *vols = spec__node_get(l->root, "volumes");
+
     for (size_t i = 0; vols && vols->kind == SPEC__K_MAP && i < vols->n; i++) {
         const struct spec__node *k = vols->keys[i], *v = vols->items[i], *x;
         struct spec_named_volume *n;
@@ -1352,13 +2128,79 @@ static void load_resources(struct loader *l)
         if ((x = spec__node_get(v, "external")) && x->kind != SPEC__K_NULL)
             parse_bool(x, &n->external);
         n->driver = str_dup_of(spec__node_get(v, "driver"));
-        if ((x = spec__node_get(v, "name")) && is_scalar(x))
-            n->name = stk_xstrdup(x->str);
-        else if (n->external)
-            n->name = stk_xstrdup(k->str);
-        else
-            n->name = stk_xasprintf("%s_%s", p->name, k->str);
+        n->name = resource_name(l, v, k->str, n->external);
+        if ((x = spec__node_get(v, "driver_opts")) && x->kind == SPEC__K_MAP)
+            n->driver_opts = kv_of(NULL, x, "driver_opts", &n->n_driver_opts);
+        if ((x = spec__node_get(v, "labels")) && x->kind != SPEC__K_NULL)
+            n->labels = kv_of(NULL, x, "labels", &n->n_labels);
+        if (n->external && v->kind == SPEC__K_MAP)
+            for (size_t j = 0; j < v->n; j++) {
+                const char *vk = v->keys[j]->str;
+                if (strcmp(vk, "external") && strcmp(vk, "name") && strncmp(vk, "x-", 2))
+                    lerr(l, v->keys[j], "volumes.%s: conflicting parameters 'external' and '%s'",
+                         k->str, vk);
+            }
     }
+}
+
+static void load_file_objects(struct loader *l, const char *what, struct spec_file_object **ret,
+                              size_t *ret_n)
+{
+    const struct spec__node *top = spec__node_get(l->root, what);
+
+    for (size_t i = 0; top && top->kind == SPEC__K_MAP && i < top->n; i++) {
+        const struct spec__node *k = top->keys[i], *v = top->items[i], *x;
+        struct spec_file_object *o;
+        int sources = 0;
+        if (strncmp(k->str, "x-", 2) == 0)
+            continue;
+        *ret = stk_xrealloc(*ret, (*ret_n + 1) * sizeof(**ret));
+        o = &(*ret)[(*ret_n)++];
+        memset(o, 0, sizeof(*o));
+        o->key = stk_xstrdup(k->str);
+        o->pos = pos_of(k);
+        if ((x = spec__node_get(v, "external")) && x->kind != SPEC__K_NULL) {
+            parse_bool(x, &o->external);
+            sources += o->external;
+        }
+        if ((x = spec__node_get(v, "file")) && x->str) {
+            o->file = x->str[0] == '/' ? spec__path_clean(x->str) : bind_source(l, x->str);
+            sources++;
+        }
+        if ((x = spec__node_get(v, "environment")) && x->str) {
+            o->environment = stk_xstrdup(x->str);
+            sources++;
+        }
+        if ((x = spec__node_get(v, "content")) && x->str) {
+            o->content = stk_xstrdup(x->str);
+            sources++;
+        }
+        o->name = resource_name(l, v, k->str, o->external);
+        if (sources != 1)
+            lerr(l, k, "%s.%s: exactly one of 'file', 'environment'%s or 'external' must be set",
+                 what, k->str, strcmp(what, "configs") == 0 ? ", 'content'" : "");
+        if (v->kind == SPEC__K_MAP)
+            for (size_t j = 0; j < v->n; j++) {
+                const char *vk = v->keys[j]->str;
+                if (strcmp(vk, "file") && strcmp(vk, "environment") && strcmp(vk, "content") &&
+                    strcmp(vk, "external") && strcmp(vk, "name") && strncmp(vk, "x-", 2)) {
+                    char *path = stk_xasprintf("%s.%s.%s", what, k->str, vk);
+                    lunsupported(l, v->keys[j], path);
+                    free(path);
+                }
+            }
+    }
+}
+
+static void load_resources(struct loader *l)
+{
+    struct spec_project *p = l->project;
+    int uses_default = 0;
+
+    load_networks(l);
+    load_volumes(l);
+    load_file_objects(l, "secrets", &p->secrets, &p->n_secrets);
+    load_file_objects(l, "configs", &p->configs, &p->n_configs);
     for (size_t i = 0; i < p->n_services; i++) {
         const struct spec_service *s = &p->services[i];
         int has_default = 0;
@@ -1390,7 +2232,8 @@ static void load_resources(struct loader *l)
 static int top_key_supported(const char *k)
 {
     return strcmp(k, "name") == 0 || strcmp(k, "services") == 0 || strcmp(k, "networks") == 0 ||
-           strcmp(k, "volumes") == 0;
+           strcmp(k, "volumes") == 0 || strcmp(k, "secrets") == 0 || strcmp(k, "configs") == 0 ||
+           strcmp(k, "include") == 0;
 }
 
 static char *abs_path(const char *p)
@@ -1422,34 +2265,837 @@ static void build_env(struct loader *l)
     }
 }
 
+static const char *intern_file(struct loader *l, const char *file);
+
+/* Copies every KEY=VALUE of SRC missing in DST. */
+static void env_merge_defaults(struct spec__env *dst, const struct spec__env *src)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        const char *eq = strchr(src->kv[i], '=');
+        _cleanup_free_ char *k = stk_xstrndup(src->kv[i], (size_t)(eq - src->kv[i]));
+        spec__env_set_default(dst, k, eq + 1);
+    }
+}
+
+/*
+ * Reads the interpolation env files: opts->env_files (--env-file, each must
+ * exist) or the project directory's .env when present. The process
+ * environment wins over the files; a later file wins over an earlier one.
+ */
 static int read_dotenv(struct loader *l, struct stk_err *err)
 {
-    _cleanup_free_ char *path = stk_xasprintf("%s/.env", l->project_dir);
-    _cleanup_free_ char *data = NULL;
-    struct spec__env lookup = {0};
-    int ret;
+    struct stk_strv paths = STK_STRV_INIT;
+    struct spec__env acc = {0};
+    int ret = 0;
 
-    if (!stk_path_exists(path))
-        return 0;
-    if (stk_path_is_dir(path))
-        return 0;
-    {
+    stk_strv_init(&paths);
+    if (l->opts->env_files) {
+        for (size_t i = 0; l->opts->env_files[i]; i++)
+            stk_strv_push_take(&paths, abs_path(l->opts->env_files[i]));
+    } else {
+        char *p = stk_xasprintf("%s/.env", l->project_dir);
+        if (stk_path_exists(p) && !stk_path_is_dir(p))
+            stk_strv_push_take(&paths, p);
+        else
+            free(p);
+    }
+    for (size_t i = 0; i < paths.n; i++) {
+        _cleanup_free_ char *data = NULL;
         struct stk_err e = STK_ERR_INIT;
-        ret = stk_file_read(path, &data, NULL, &e);
-        if (ret < 0) {
-            ret = stk_err_set(err, STK_EIO, e.os_code, "read '%s': %s", path, e.msg);
+        struct spec__env lookup = {0}, vars = {0};
+        if (stk_path_is_dir(paths.v[i])) {
+            ret = stk_err_set(err, STK_EIO, 0, "env file '%s' is a directory", paths.v[i]);
+            break;
+        }
+        if (stk_file_read(paths.v[i], &data, NULL, &e) < 0) {
+            ret = stk_err_set(err, STK_EIO, e.os_code, "read env file: %s", e.msg);
             stk_err_clear(&e);
-            return ret;
+            break;
+        }
+        env_merge_defaults(&lookup, &l->env);
+        env_merge_defaults(&lookup, &acc);
+        spec__dotenv_parse(intern_file(l, paths.v[i]), data, &lookup, &vars, &l->diag);
+        /* A later file wins: move the earlier values out of the way. */
+        for (size_t j = 0; j < vars.n; j++) {
+            const char *eq = strchr(vars.kv[j], '=');
+            size_t klen = (size_t)(eq - vars.kv[j]);
+            for (size_t k = 0; k < acc.n; k++)
+                if (strncmp(acc.kv[k], vars.kv[j], klen + 1) == 0) {
+                    free(acc.kv[k]);
+                    acc.kv[k] = stk_xstrdup(vars.kv[j]);
+                    break;
+                }
+        }
+        env_merge_defaults(&acc, &vars);
+        spec__env_release(&lookup);
+        spec__env_release(&vars);
+    }
+    env_merge_defaults(&l->env, &acc);
+    spec__env_release(&acc);
+    stk_strv_release(&paths);
+    return ret;
+}
+
+/* ---- Files, include and extends ------------------------------------------------------- */
+
+#define SPEC__MAX_INCLUDE_DEPTH 32
+
+/* Returns the loader's copy of the absolute path FILE (positions borrow it). */
+static const char *intern_file(struct loader *l, const char *file)
+{
+    for (size_t i = 0; i < l->files.n; i++)
+        if (strcmp(l->files.v[i], file) == 0)
+            return l->files.v[i];
+    stk_strv_push(&l->files, file);
+    return l->files.v[l->files.n - 1];
+}
+
+static char *dir_of(const char *file)
+{
+    const char *slash = strrchr(file, '/');
+
+    if (!slash)
+        return stk_xstrdup(".");
+    if (slash == file)
+        return stk_xstrdup("/");
+    return stk_xstrndup(file, (size_t)(slash - file));
+}
+
+static char *resolve_in(const char *dir, const char *path)
+{
+    if (path[0] == '/' || spec__is_windows_abs(path))
+        return spec__path_clean(path);
+    {
+        _cleanup_free_ char *j = stk_xasprintf("%s/%s", dir, path);
+        return spec__path_clean(j);
+    }
+}
+
+static int is_relative_source(const char *s)
+{
+    return s[0] == '.' &&
+           (s[1] == '\0' || s[1] == '/' || (s[1] == '.' && (s[2] == '\0' || s[2] == '/')));
+}
+
+/* Rewrites a scalar holding a relative path to DIR/path. */
+static void rebase_scalar(struct spec__node *n, const char *dir)
+{
+    char *abs;
+
+    if (!n || n->kind != SPEC__K_STR || !n->str || n->str[0] == '/' || n->str[0] == '~' ||
+        spec__is_windows_abs(n->str) || !n->str[0])
+        return;
+    abs = resolve_in(dir, n->str);
+    free(n->str);
+    n->str = abs;
+}
+
+/*
+ * Makes the relative host paths of a service that comes from another
+ * directory (an included or extended file) absolute against DIR, as compose-go
+ * resolves them against the file that declares them.
+ */
+static void rebase_service(struct spec__node *svc, const char *dir)
+{
+    struct spec__node *v;
+
+    if (!svc || svc->kind != SPEC__K_MAP)
+        return;
+    v = spec__node_get(svc, "volumes");
+    for (size_t i = 0; v && v->kind == SPEC__K_SEQ && i < v->n; i++) {
+        struct spec__node *it = v->items[i];
+        if (it->kind == SPEC__K_STR && is_relative_source(it->str)) {
+            const char *colon = strchr(it->str, ':');
+            _cleanup_free_ char *src =
+                colon ? stk_xstrndup(it->str, (size_t)(colon - it->str)) : stk_xstrdup(it->str);
+            _cleanup_free_ char *abs = resolve_in(dir, src);
+            char *n = stk_xasprintf("%s%s", abs, colon ? colon : "");
+            free(it->str);
+            it->str = n;
+        } else if (it->kind == SPEC__K_MAP) {
+            const struct spec__node *t = spec__node_get(it, "type");
+            if (t && t->str && strcmp(t->str, "bind") == 0)
+                rebase_scalar(spec__node_get(it, "source"), dir);
         }
     }
-    for (size_t i = 0; i < l->env.n; i++) {
-        const char *eq = strchr(l->env.kv[i], '=');
-        _cleanup_free_ char *k = stk_xstrndup(l->env.kv[i], (size_t)(eq - l->env.kv[i]));
-        spec__env_set_default(&lookup, k, eq + 1);
+    v = spec__node_get(svc, "env_file");
+    if (v && v->kind == SPEC__K_STR)
+        rebase_scalar(v, dir);
+    for (size_t i = 0; v && v->kind == SPEC__K_SEQ && i < v->n; i++) {
+        if (v->items[i]->kind == SPEC__K_MAP)
+            rebase_scalar(spec__node_get(v->items[i], "path"), dir);
+        else
+            rebase_scalar(v->items[i], dir);
     }
-    spec__dotenv_parse(path, data, &lookup, &l->env, &l->diag);
-    spec__env_release(&lookup);
+}
+
+static void rebase_tree(struct spec__node *tree, const char *dir)
+{
+    static const char *const objs[] = {"secrets", "configs"};
+    const struct spec__node *svcs = spec__node_get(tree, "services");
+
+    for (size_t i = 0; svcs && svcs->kind == SPEC__K_MAP && i < svcs->n; i++)
+        rebase_service(svcs->items[i], dir);
+    for (size_t k = 0; k < STK_ARRAY_SIZE(objs); k++) {
+        const struct spec__node *o = spec__node_get(tree, objs[k]);
+        for (size_t i = 0; o && o->kind == SPEC__K_MAP && i < o->n; i++)
+            rebase_scalar(spec__node_get(o->items[i], "file"), dir);
+    }
+}
+
+static struct spec__node *load_tree(struct loader *l, const char *file, struct stk_strv *chain,
+                                    const struct spec__node *from);
+
+static int is_remote(const char *p)
+{
+    return strstr(p, "://") != NULL || strncmp(p, "git@", 4) == 0;
+}
+
+static void import_resources(struct spec__node *tree, struct spec__node *sub)
+{
+    static const char *const kinds[] = {"services", "networks", "volumes", "secrets", "configs"};
+
+    for (size_t k = 0; k < STK_ARRAY_SIZE(kinds); k++) {
+        struct spec__node *from = spec__node_get(sub, kinds[k]);
+        struct spec__node *to;
+        if (!from || from->kind != SPEC__K_MAP)
+            continue;
+        to = spec__node_get(tree, kinds[k]);
+        if (!to) {
+            spec__node_append_take(tree, spec__node_new_scalar(SPEC__K_STR, kinds[k], from),
+                                   spec__node_new(SPEC__K_MAP, from));
+            to = spec__node_get(tree, kinds[k]);
+        } else if (to->kind == SPEC__K_NULL) {
+            to->kind = SPEC__K_MAP;
+        }
+        if (to->kind != SPEC__K_MAP)
+            continue;
+        for (size_t i = 0; i < from->n; i++) {
+            long j = spec__node_index(to, from->keys[i]->str);
+            if (j >= 0) {
+                /*
+                 * compose-go include.go importResource: a resource defined both here and
+                 * in the included file is the included one with this file's definition
+                 * merged over it.
+                 */
+                const char *segs[] = {kinds[k], from->keys[i]->str};
+                struct spec__node *merged = spec__node_dup(from->items[i]);
+                if (merged->kind == SPEC__K_MAP && to->items[j]->kind == SPEC__K_MAP) {
+                    spec__merge_at_take(merged, spec__node_dup(to->items[j]), segs, 2);
+                    spec__node_free(to->items[j]);
+                    to->items[j] = merged;
+                } else {
+                    spec__node_free(merged);
+                }
+                continue;
+            }
+            spec__node_append_take(to, spec__node_dup(from->keys[i]),
+                                   spec__node_dup(from->items[i]));
+        }
+    }
+}
+
+/* Top-level `include` (14-include.md): local files only, cycles rejected. */
+static void apply_include(struct loader *l, struct spec__node *tree, const char *file,
+                          struct stk_strv *chain)
+{
+    long idx = spec__node_index(tree, "include");
+    struct spec__node *inc;
+    _cleanup_free_ char *dir = dir_of(file);
+
+    if (idx < 0)
+        return;
+    inc = tree->items[idx];
+    if (inc->kind != SPEC__K_SEQ) {
+        if (inc->kind != SPEC__K_NULL)
+            lerr(l, inc, "include must be a sequence");
+        spec__node_remove(tree, (size_t)idx);
+        return;
+    }
+    for (size_t i = 0; i < inc->n; i++) {
+        struct spec__node *it = inc->items[i];
+        struct spec__node *paths = it->kind == SPEC__K_MAP ? spec__node_get(it, "path") : it;
+        const struct spec__node *pd =
+            it->kind == SPEC__K_MAP ? spec__node_get(it, "project_directory") : NULL;
+        if (it->kind == SPEC__K_MAP)
+            for (size_t j = 0; j < it->n; j++) {
+                const char *k = it->keys[j]->str;
+                if (strcmp(k, "path") && strcmp(k, "project_directory") && strncmp(k, "x-", 2)) {
+                    char *path = stk_xasprintf("include.%s", k);
+                    lunsupported(l, it->keys[j], path);
+                    free(path);
+                }
+            }
+        if (!paths || (paths->kind != SPEC__K_STR && paths->kind != SPEC__K_SEQ)) {
+            lerr(l, it, "include: 'path' is required");
+            continue;
+        }
+        for (size_t j = 0; j < (paths->kind == SPEC__K_SEQ ? paths->n : 1); j++) {
+            const struct spec__node *p = paths->kind == SPEC__K_SEQ ? paths->items[j] : paths;
+            _cleanup_free_ char *abs = NULL;
+            _cleanup_free_ char *base = NULL;
+            struct spec__node *sub;
+            if (!p->str || !p->str[0]) {
+                lerr(l, p, "include: empty path");
+                continue;
+            }
+            if (is_remote(p->str)) {
+                lerr(l, p,
+                     "include: remote resource '%s' is not supported: only local files "
+                     "can be included",
+                     p->str);
+                continue;
+            }
+            abs = resolve_in(dir, p->str);
+            if (stk_strv_contains(chain, abs)) {
+                struct stk_buf b = STK_BUF_INIT;
+                for (size_t k = 0; k < chain->n; k++)
+                    stk_buf_printf(&b, "%s -> ", chain->v[k]);
+                stk_buf_puts(&b, abs);
+                lerr(l, p, "include cycle detected: %s", b.buf);
+                stk_buf_release(&b);
+                continue;
+            }
+            if (chain->n >= SPEC__MAX_INCLUDE_DEPTH) {
+                lerr(l, p, "include: too many nested includes");
+                continue;
+            }
+            sub = load_tree(l, abs, chain, p);
+            if (!sub)
+                continue;
+            base = pd && pd->str ? resolve_in(dir, pd->str) : dir_of(abs);
+            rebase_tree(sub, base);
+            import_resources(tree, sub);
+            spec__node_free(sub);
+        }
+    }
+    spec__node_remove(tree, (size_t)spec__node_index(tree, "include"));
+}
+
+struct ext_frame {
+    const char *name;
+    const char *file;
+};
+
+static int resolve_extends(struct loader *l, struct spec__node *tree, const char *file,
+                           const char *name, struct ext_frame *stack, size_t depth);
+
+/* Loads service SERVICE of FILE (another file) with its own extends resolved; new tree. */
+static struct spec__node *extends_from_file(struct loader *l, const char *file, const char *service,
+                                            const struct spec__node *at, struct ext_frame *stack,
+                                            size_t depth)
+{
+    struct stk_strv chain = STK_STRV_INIT;
+    struct spec__node *tree, *svcs, *res = NULL;
+    _cleanup_free_ char *dir = dir_of(file);
+
+    stk_strv_init(&chain);
+    stk_strv_push(&chain, file);
+    tree = load_tree(l, file, &chain, at);
+    stk_strv_release(&chain);
+    if (!tree)
+        return NULL;
+    svcs = spec__node_get(tree, "services");
+    if (!spec__node_get(svcs, service)) {
+        lerr(l, at, "cannot extend service '%s' of '%s': no such service", service, file);
+    } else if (resolve_extends(l, tree, intern_file(l, file), service, stack, depth) == 0) {
+        res = spec__node_dup(spec__node_get(svcs, service));
+        rebase_service(res, dir);
+    }
+    spec__node_free(tree);
+    return res;
+}
+
+/* Resolves `extends` of service NAME of TREE (declared in FILE) in place (05-services.md). */
+static int resolve_extends(struct loader *l, struct spec__node *tree, const char *file,
+                           const char *name, struct ext_frame *stack, size_t depth)
+{
+    struct spec__node *svcs = spec__node_get(tree, "services");
+    struct spec__node *svc = spec__node_get(svcs, name);
+    struct spec__node *ext, *base = NULL;
+    const struct spec__node *x;
+    const char *base_name = NULL, *base_file = NULL;
+    long idx;
+
+    if (!svc || svc->kind != SPEC__K_MAP || (idx = spec__node_index(svc, "extends")) < 0)
+        return 0;
+    ext = svc->items[idx];
+    for (size_t i = 0; i < depth; i++)
+        if (strcmp(stack[i].name, name) == 0 && strcmp(stack[i].file, file) == 0) {
+            struct stk_buf b = STK_BUF_INIT;
+            for (size_t k = i; k < depth; k++)
+                stk_buf_printf(&b, "%s -> ", stack[k].name);
+            stk_buf_puts(&b, name);
+            lerr(l, ext, "circular reference in extends: %s", b.buf);
+            stk_buf_release(&b);
+            return -1;
+        }
+    if (depth >= 32) {
+        lerr(l, ext, "extends: too deep");
+        return -1;
+    }
+    if (ext->kind == SPEC__K_STR) {
+        base_name = ext->str;
+    } else if (ext->kind == SPEC__K_MAP) {
+        base_name = (x = spec__node_get(ext, "service")) && x->kind == SPEC__K_STR ? x->str : NULL;
+        base_file = (x = spec__node_get(ext, "file")) && x->kind == SPEC__K_STR ? x->str : NULL;
+        for (size_t i = 0; i < ext->n; i++)
+            if (strcmp(ext->keys[i]->str, "service") && strcmp(ext->keys[i]->str, "file"))
+                lerr(l, ext->keys[i], "unknown key '%s' in services.%s.extends", ext->keys[i]->str,
+                     name);
+    }
+    if (!base_name) {
+        lerr(l, ext, "services.%s.extends: 'service' is required", name);
+        return -1;
+    }
+    stack[depth].name = name;
+    stack[depth].file = file;
+    if (base_file) {
+        _cleanup_free_ char *dir = dir_of(file);
+        _cleanup_free_ char *abs = resolve_in(dir, base_file);
+        if (is_remote(base_file)) {
+            lerr(l, ext, "services.%s.extends: remote file '%s' is not supported", name, base_file);
+            return -1;
+        }
+        base = extends_from_file(l, intern_file(l, abs), base_name, ext, stack, depth + 1);
+        if (!base)
+            return -1;
+    } else {
+        if (!spec__node_get(svcs, base_name)) {
+            lerr(l, ext, "cannot extend service '%s': no such service in '%s'", base_name, file);
+            return -1;
+        }
+        if (resolve_extends(l, tree, file, base_name, stack, depth + 1) < 0)
+            return -1;
+        base = spec__node_dup(spec__node_get(svcs, base_name));
+    }
+    /* The child's keys win; extends itself is not inherited. */
+    {
+        const char *segs[] = {"services", name};
+        struct spec__node *child = spec__node_dup(svc);
+        long e = spec__node_index(child, "extends");
+        long be = spec__node_index(base, "extends");
+        if (be >= 0)
+            spec__node_remove(base, (size_t)be);
+        spec__node_remove(child, (size_t)e);
+        spec__merge_at_take(base, child, segs, 2);
+        base->file = svc->file;
+        base->line = svc->line;
+        base->col = svc->col;
+        for (size_t i = 0; i < svcs->n; i++)
+            if (svcs->items[i] == svc) {
+                spec__node_free(svcs->items[i]);
+                svcs->items[i] = base;
+                break;
+            }
+    }
     return 0;
+}
+
+static void apply_extends(struct loader *l, struct spec__node *tree, const char *file)
+{
+    struct spec__node *svcs = spec__node_get(tree, "services");
+    struct ext_frame stack[40];
+
+    for (size_t i = 0; svcs && svcs->kind == SPEC__K_MAP && i < svcs->n; i++) {
+        _cleanup_free_ char *name = stk_xstrdup(svcs->keys[i]->str);
+        resolve_extends(l, tree, file, name, stack, 0);
+    }
+}
+
+/*
+ * Reads FILE, parses, interpolates, then applies its include and extends.
+ * CHAIN lists the files being included (cycle detection). FROM positions a
+ * read error (NULL: the caller reports it). Returns a new tree or NULL.
+ */
+static struct spec__node *load_tree(struct loader *l, const char *file, struct stk_strv *chain,
+                                    const struct spec__node *from)
+{
+    _cleanup_free_ char *data = NULL;
+    size_t len = 0;
+    struct spec__node *tree;
+    struct stk_err e = STK_ERR_INIT;
+    const char *f = intern_file(l, file);
+
+    if (stk_file_read(f, &data, &len, &e) < 0) {
+        lerr(l, from, "cannot read '%s': %s", f, e.code == STK_ENOENT ? "no such file" : e.msg);
+        stk_err_clear(&e);
+        return NULL;
+    }
+    tree = spec__yaml_parse(f, data, len, &l->diag);
+    if (!tree)
+        return NULL;
+    if (tree->n == 0) {
+        stk_diag_add(&l->diag, STK_DIAG_ERROR, f, 1, 1, "empty compose file");
+        spec__node_free(tree);
+        return NULL;
+    }
+    {
+        /* A service written as "name:" with no body is an empty service (compose-go). */
+        struct spec__node *svcs = spec__node_get(tree, "services");
+        for (size_t i = 0; svcs && svcs->kind == SPEC__K_MAP && i < svcs->n; i++)
+            if (svcs->items[i]->kind == SPEC__K_NULL && !svcs->items[i]->tag)
+                svcs->items[i]->kind = SPEC__K_MAP;
+    }
+    spec__interpolate_tree(tree, &l->env, &l->diag);
+    stk_strv_push(chain, f);
+    apply_include(l, tree, f, chain);
+    free(chain->v[--chain->n]);
+    chain->v[chain->n] = NULL;
+    apply_extends(l, tree, f);
+    return tree;
+}
+
+/* ---- Profiles (15-profiles.md) ---------------------------------------------------------- */
+
+static void apply_profiles(struct loader *l)
+{
+    struct spec_project *p = l->project;
+    struct stk_strv active = STK_STRV_INIT;
+    size_t kept = 0;
+
+    stk_strv_init(&active);
+    if (l->opts->profiles) {
+        for (size_t i = 0; l->opts->profiles[i]; i++)
+            if (l->opts->profiles[i][0] && !stk_strv_contains(&active, l->opts->profiles[i]))
+                stk_strv_push(&active, l->opts->profiles[i]);
+    } else {
+        const char *env = spec__env_get(&l->env, "COMPOSE_PROFILES");
+        _cleanup_free_ char *copy = stk_xstrdup(env ? env : "");
+        char *save = NULL;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            while (*t == ' ')
+                t++;
+            if (*t && !stk_strv_contains(&active, t))
+                stk_strv_push(&active, t);
+        }
+    }
+    /* A service named explicitly is enabled, and so are its profiles. */
+    for (size_t i = 0; l->opts->services && l->opts->services[i]; i++) {
+        long idx = service_index(p, l->opts->services[i]);
+        if (idx < 0)
+            continue;
+        for (size_t j = 0; p->services[idx].profiles && p->services[idx].profiles[j]; j++)
+            if (!stk_strv_contains(&active, p->services[idx].profiles[j]))
+                stk_strv_push(&active, p->services[idx].profiles[j]);
+    }
+    for (size_t i = 0; i < p->n_services; i++) {
+        struct spec_service *s = &p->services[i];
+        int on = !s->profiles || !s->profiles[0] || stk_strv_contains(&active, "*");
+        for (size_t j = 0; !on && s->profiles[j]; j++)
+            on = stk_strv_contains(&active, s->profiles[j]);
+        if (on) {
+            if (kept != i)
+                p->services[kept] = *s;
+            kept++;
+        } else {
+            p->disabled_services =
+                stk_xrealloc(p->disabled_services, (p->n_disabled_services + 1) * sizeof(*s));
+            p->disabled_services[p->n_disabled_services++] = *s;
+        }
+    }
+    p->n_services = kept;
+    stk_strv_sort(&active);
+    p->active_profiles = active.v;
+}
+
+static const struct spec_service *disabled_service(const struct spec_project *p, const char *name)
+{
+    for (size_t i = 0; i < p->n_disabled_services; i++)
+        if (strcmp(p->disabled_services[i].name, name) == 0)
+            return &p->disabled_services[i];
+    return NULL;
+}
+
+/* Resolves a "service:X" reference of S (network_mode, ipc, pid, volumes_from). */
+static void service_ref(struct loader *l, struct spec_service *s, const char *value,
+                        const char *key, const struct spec_pos *pos, int restart)
+{
+    struct spec_project *p = l->project;
+    const char *target;
+    struct spec_depends *d;
+
+    if (!value || strncmp(value, "service:", 8) != 0)
+        return;
+    target = value + 8;
+    {
+        /* volumes_from may carry ":ro"/":rw". */
+        const char *colon = strchr(target, ':');
+        _cleanup_free_ char *name =
+            colon ? stk_xstrndup(target, (size_t)(colon - target)) : stk_xstrdup(target);
+        if (strcmp(name, s->name) == 0) {
+            err_at_pos(l, pos, "service '%s' refers to itself in %s", s->name, key);
+            return;
+        }
+        if (service_index(p, name) < 0) {
+            if (disabled_service(p, name))
+                err_at_pos(l, pos,
+                           "service '%s' refers to service '%s' in %s, which is disabled by its "
+                           "profiles",
+                           s->name, name, key);
+            else
+                err_at_pos(l, pos, "service '%s' refers to undefined service '%s' in %s", s->name,
+                           name, key);
+            return;
+        }
+        if (depends_find(s, name))
+            return;
+        d = depends_add(s, name, NULL);
+        d->pos = *pos;
+        d->restart = restart;
+        d->implicit = 1;
+    }
+}
+
+static void check_references(struct loader *l)
+{
+    struct spec_project *p = l->project;
+
+    for (size_t i = 0; i < p->n_services; i++) {
+        struct spec_service *s = &p->services[i];
+        for (size_t j = 0; j < s->n_depends_on; j++) {
+            struct spec_depends *d = &s->depends_on[j];
+            const struct spec_service *off;
+            if (service_index(p, d->service) >= 0)
+                continue;
+            off = disabled_service(p, d->service);
+            if (off && !d->required) {
+                /* An optional dependency on a disabled service is dropped (15-profiles.md). */
+                free(d->service);
+                free(d->condition);
+                memmove(d, d + 1, (s->n_depends_on - j - 1) * sizeof(*d));
+                s->n_depends_on--;
+                j--;
+            } else if (off) {
+                err_at_pos(l, &d->pos,
+                           "service '%s' depends on service '%s', which is disabled by its "
+                           "profiles (activate one of them or set required: false)",
+                           s->name, d->service);
+            } else {
+                err_at_pos(l, &d->pos, "service '%s' depends on undefined service '%s'", s->name,
+                           d->service);
+            }
+        }
+        service_ref(l, s, s->network_mode, "network_mode", &s->network_mode_pos, 1);
+        service_ref(l, s, s->ipc, "ipc", &s->ipc_pos, 1);
+        service_ref(l, s, s->pid, "pid", &s->pid_pos, 1);
+        for (size_t j = 0; s->volumes_from && s->volumes_from[j]; j++)
+            service_ref(l, s, s->volumes_from[j], "volumes_from", &s->pos, 0);
+    }
+}
+
+/* ---- Platform validation ---------------------------------------------------------------- */
+
+static int is_pipe(const char *s)
+{
+    return s && is_pipe_path(s);
+}
+
+/* Reserved DOS device names (moby volume/mounts/windows_parser.go). */
+static int is_reserved_dos_name(const char *name)
+{
+    static const char *const names[] = {"con", "prn", "nul", "aux"};
+    size_t len = strlen(name);
+
+    for (size_t i = 0; i < STK_ARRAY_SIZE(names); i++)
+        if (strcasecmp(name, names[i]) == 0)
+            return 1;
+    return len == 4 && (strncasecmp(name, "com", 3) == 0 || strncasecmp(name, "lpt", 3) == 0) &&
+           name[3] >= '1' && name[3] <= '9';
+}
+
+static int is_drive_root(const char *t)
+{
+    return t && isalpha((unsigned char)t[0]) && t[1] == ':' &&
+           (t[2] == '\0' || ((t[2] == '\\' || t[2] == '/') && t[3] == '\0'));
+}
+
+static const struct spec_service *find_service(const struct spec_project *p, const char *name)
+{
+    long i = service_index(p, name);
+
+    return i < 0 ? NULL : &p->services[i];
+}
+
+static int explicit_hyperv(const struct spec_service *s)
+{
+    return s && s->isolation && strcmp(s->isolation, "hyperv") == 0;
+}
+
+static void validate_windows_service(struct loader *l, const struct spec_service *s)
+{
+    const struct spec_project *p = l->project;
+
+    if (s->ipc && (strcmp(s->ipc, "shareable") == 0 || strncmp(s->ipc, "service:", 8) == 0 ||
+                   strncmp(s->ipc, "container:", 10) == 0))
+        err_at_pos(l, &s->ipc_pos,
+                   "services.%s.ipc: '%s' is not supported on Windows: containers cannot share "
+                   "memory across the isolation boundary",
+                   s->name, s->ipc);
+    if (s->shm_size)
+        err_at_pos(l, &s->shm_size_pos,
+                   "services.%s.shm_size is not supported on Windows: there is no /dev/shm to "
+                   "size",
+                   s->name);
+    if (s->pid && (strcmp(s->pid, "host") == 0 || strncmp(s->pid, "service:", 8) == 0 ||
+                   strncmp(s->pid, "container:", 10) == 0))
+        err_at_pos(l, &s->pid_pos,
+                   "services.%s.pid: '%s' is not supported on Windows: process namespaces "
+                   "cannot be shared",
+                   s->name, s->pid);
+    if (s->network_mode && strcmp(s->network_mode, "host") == 0)
+        err_at_pos(l, &s->network_mode_pos,
+                   "services.%s.network_mode: 'host' is not supported on Windows: host "
+                   "networking is not available to Windows containers",
+                   s->name);
+    if (s->network_mode && (strncmp(s->network_mode, "service:", 8) == 0 ||
+                            strncmp(s->network_mode, "container:", 10) == 0)) {
+        const struct spec_service *peer = strncmp(s->network_mode, "service:", 8) == 0
+                                              ? find_service(p, s->network_mode + 8)
+                                              : NULL;
+        if (explicit_hyperv(s) || explicit_hyperv(peer))
+            err_at_pos(l, &s->network_mode_pos,
+                       "services.%s.network_mode: '%s' cannot be used with hyperv isolation: "
+                       "only process-isolated containers can share a network namespace",
+                       s->name, s->network_mode);
+    }
+    if (s->tmpfs)
+        err_at_pos(l, &s->tmpfs_pos, "services.%s.tmpfs is not supported on Windows", s->name);
+    for (size_t i = 0; i < s->n_volumes; i++) {
+        const struct spec_volume *v = &s->volumes[i];
+        if (strcmp(v->type, "tmpfs") == 0) {
+            err_at_pos(l, &v->pos, "services.%s.volumes: tmpfs mounts are not supported on Windows",
+                       s->name);
+            continue;
+        }
+        if (strcmp(v->type, "npipe") == 0) {
+            if (!is_pipe(v->source) || !is_pipe(v->target))
+                err_at_pos(l, &v->pos,
+                           "services.%s.volumes: an npipe mount needs a pipe path "
+                           "(\\\\.\\pipe\\NAME) as both source and target",
+                           s->name);
+            if (v->read_only)
+                err_at_pos(l, &v->pos,
+                           "services.%s.volumes: a named pipe cannot be mounted read-only",
+                           s->name);
+            continue;
+        }
+        if (is_pipe(v->source) != is_pipe(v->target) && v->source) {
+            err_at_pos(l, &v->pos,
+                       "services.%s.volumes: a named pipe can only be mounted onto a named pipe "
+                       "('%s' -> '%s')",
+                       s->name, v->source, v->target);
+            continue;
+        }
+        if (is_drive_root(v->target))
+            err_at_pos(l, &v->pos,
+                       "services.%s.volumes: the target '%s' is a drive root, which cannot be a "
+                       "mount point on Windows",
+                       s->name, v->target);
+        if (strcmp(v->type, "bind") == 0 && v->source) {
+            struct stat st;
+            if (stat(v->source, &st) == 0 && !S_ISDIR(st.st_mode))
+                err_at_pos(l, &v->pos,
+                           "services.%s.volumes: '%s' is a file: only directories can be "
+                           "bind-mounted on Windows",
+                           s->name, v->source);
+        }
+        if (strcmp(v->type, "volume") == 0 && v->source) {
+            const char *real = v->source;
+            for (size_t k = 0; k < p->n_volumes; k++)
+                if (strcmp(p->volumes[k].key, v->source) == 0)
+                    real = p->volumes[k].name;
+            if (is_reserved_dos_name(real))
+                err_at_pos(l, &v->pos,
+                           "services.%s.volumes: '%s' is a reserved name on Windows and cannot "
+                           "name a volume",
+                           s->name, real);
+        }
+    }
+    for (size_t i = 0; i < s->n_ports; i++)
+        if (s->ports[i].host_ip)
+            err_at_pos(l, &s->ports[i].pos,
+                       "services.%s.ports: a host IP ('%s') is not supported on Windows: WinNAT "
+                       "does not accept host IP addresses (docker/for-win#10552)",
+                       s->name, s->ports[i].host_ip);
+}
+
+static void validate_linux_service(struct loader *l, const struct spec_service *s)
+{
+    for (size_t i = 0; i < s->n_volumes; i++) {
+        const struct spec_volume *v = &s->volumes[i];
+        if (strcmp(v->type, "npipe") == 0)
+            err_at_pos(l, &v->pos,
+                       "services.%s.volumes: named pipes (npipe) do not exist on Linux: "
+                       "bind-mount the Unix socket instead (type: bind, e.g. "
+                       "/var/run/docker.sock)",
+                       s->name);
+    }
+}
+
+static int is_any_ip(const char *ip)
+{
+    return !ip || strcmp(ip, "0.0.0.0") == 0 || strcmp(ip, "::") == 0;
+}
+
+/* Published host ports must not collide (same protocol, overlapping address). */
+static void check_published_ports(struct loader *l)
+{
+    const struct spec_project *p = l->project;
+
+    for (size_t i = 0; i < p->n_services; i++) {
+        const struct spec_service *s = &p->services[i];
+        for (size_t a = 0; a < s->n_ports; a++) {
+            const struct spec_port *x = &s->ports[a];
+            int reported = 0;
+            if (!x->published || x->published_end)
+                continue;
+            for (size_t j = 0; j <= i && !reported; j++) {
+                const struct spec_service *t = &p->services[j];
+                size_t end = j == i ? a : t->n_ports;
+                for (size_t b = 0; b < end; b++) {
+                    const struct spec_port *y = &t->ports[b];
+                    if (y->published != x->published || y->published_end ||
+                        strcmp(y->protocol, x->protocol) != 0)
+                        continue;
+                    if (!is_any_ip(x->host_ip) && !is_any_ip(y->host_ip) &&
+                        strcmp(x->host_ip, y->host_ip) != 0)
+                        continue;
+                    err_at_pos(l, &x->pos,
+                               "services.%s.ports: host port %u/%s is already published by "
+                               "service '%s'",
+                               s->name, x->published, x->protocol, t->name);
+                    reported = 1;
+                    break;
+                }
+            }
+            if (!reported && x->published && s->replicas > 1 && !x->published_end)
+                err_at_pos(l, &x->pos,
+                           "services.%s.ports: host port %u/%s cannot be published by %d "
+                           "replicas: use a range or let the runtime pick the port",
+                           s->name, x->published, x->protocol, s->replicas);
+        }
+    }
+}
+
+static void validate_platform(struct loader *l)
+{
+    const struct spec_project *p = l->project;
+
+    for (size_t i = 0; i < p->n_services; i++) {
+        if (l->opts->platform == SPEC_PLATFORM_WINDOWS)
+            validate_windows_service(l, &p->services[i]);
+        else
+            validate_linux_service(l, &p->services[i]);
+    }
+    if (l->opts->platform == SPEC_PLATFORM_WINDOWS)
+        for (size_t i = 0; i < p->n_volumes; i++)
+            if (is_reserved_dos_name(p->volumes[i].name))
+                err_at_pos(l, &p->volumes[i].pos,
+                           "volumes.%s: '%s' is a reserved name on Windows and cannot name a "
+                           "volume",
+                           p->volumes[i].key, p->volumes[i].name);
+    check_published_ports(l);
 }
 
 static void loader_release(struct loader *l)
@@ -1474,38 +3120,40 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
     stk_strv_init(&l.files);
     for (size_t i = 0; opts->files[i]; i++)
         stk_strv_push_take(&l.files, abs_path(opts->files[i]));
+    l.n_cli = l.files.n;
     if (opts->working_dir) {
         l.project_dir = abs_path(opts->working_dir);
     } else {
         const char *slash = strrchr(l.files.v[0], '/');
-        l.project_dir = slash == l.files.v[0] ? stk_xstrdup("/")
-                                              : stk_xstrndup(l.files.v[0],
-                                                             (size_t)(slash - l.files.v[0]));
+        l.project_dir = slash == l.files.v[0]
+                            ? stk_xstrdup("/")
+                            : stk_xstrndup(l.files.v[0], (size_t)(slash - l.files.v[0]));
     }
     build_env(&l);
     ret = read_dotenv(&l, err);
     if (ret < 0)
         goto out;
 
-    for (size_t i = 0; i < l.files.n; i++) {
-        _cleanup_free_ char *data = NULL;
-        size_t len = 0;
-        struct spec__node *tree;
-        struct stk_err e = STK_ERR_INIT;
-        ret = stk_file_read(l.files.v[i], &data, &len, &e);
-        if (ret < 0) {
-            ret = stk_err_set(err, STK_EIO, 0, "%s", e.msg);
+    {
+        for (size_t i = 0; i < l.n_cli; i++) {
+            struct stk_strv chain = STK_STRV_INIT;
+            struct spec__node *tree;
+            struct stk_err e = STK_ERR_INIT;
+            if (!stk_path_exists(l.files.v[i])) {
+                ret = stk_err_set(err, STK_EIO, ENOENT, "open '%s'", l.files.v[i]);
+                goto out;
+            }
             stk_err_clear(&e);
-            goto out;
+            stk_strv_init(&chain);
+            tree = load_tree(&l, l.files.v[i], &chain, NULL);
+            stk_strv_release(&chain);
+            if (!tree)
+                continue;
+            if (!l.root)
+                l.root = tree;
+            else
+                spec__merge_take(l.root, tree);
         }
-        tree = spec__yaml_parse(l.files.v[i], data, len, &l.diag);
-        if (!tree)
-            continue;
-        spec__interpolate_tree(tree, &l.env, &l.diag);
-        if (!l.root)
-            l.root = tree;
-        else
-            spec__merge_take(l.root, tree);
     }
     if (!l.root)
         goto finish;
@@ -1526,8 +3174,8 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
     project_name(&l);
     services = spec__node_get(l.root, "services");
     if (services && services->kind == SPEC__K_MAP) {
-        l.project->services = stk_xcalloc(services->n ? services->n : 1,
-                                          sizeof(*l.project->services));
+        l.project->services =
+            stk_xcalloc(services->n ? services->n : 1, sizeof(*l.project->services));
         for (size_t i = 0; i < services->n; i++) {
             if (strncmp(services->keys[i]->str, "x-", 2) == 0)
                 continue;
@@ -1535,9 +3183,11 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
                          services->items[i]);
         }
     }
+    apply_profiles(&l);
     check_references(&l);
     check_cycles(&l);
     load_resources(&l);
+    validate_platform(&l);
 
 finish:
     stk_diag_sort(&l.diag);

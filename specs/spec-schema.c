@@ -32,12 +32,9 @@ static const struct spec__shape shape_3 = {
     .items = &shape_0,
 };
 static const struct spec__field fields_4[] = {
-    {"content", &shape_0},
-    {"environment", &shape_0},
-    {"external", &shape_1},
-    {"file", &shape_0},
-    {"labels", &shape_3},
-    {"name", &shape_0},
+    {"content", &shape_0},         {"environment", &shape_0},
+    {"external", &shape_1},        {"file", &shape_0},
+    {"labels", &shape_3},          {"name", &shape_0},
     {"template_driver", &shape_0},
 };
 static const struct spec__shape shape_4 = {
@@ -156,15 +153,9 @@ static const struct spec__shape shape_20 = {
     .closed = 1,
 };
 static const struct spec__field fields_21[] = {
-    {"attachable", &shape_13},
-    {"driver", &shape_0},
-    {"driver_opts", &shape_15},
-    {"enable_ipv4", &shape_13},
-    {"enable_ipv6", &shape_13},
-    {"external", &shape_16},
-    {"internal", &shape_13},
-    {"ipam", &shape_20},
-    {"labels", &shape_3},
+    {"attachable", &shape_13},  {"driver", &shape_0},       {"driver_opts", &shape_15},
+    {"enable_ipv4", &shape_13}, {"enable_ipv6", &shape_13}, {"external", &shape_16},
+    {"internal", &shape_13},    {"ipam", &shape_20},        {"labels", &shape_3},
     {"name", &shape_0},
 };
 static const struct spec__shape shape_21 = {
@@ -179,14 +170,10 @@ static const struct spec__shape shape_22 = {
     .values = &shape_21,
 };
 static const struct spec__field fields_23[] = {
-    {"driver", &shape_0},
-    {"driver_opts", &shape_15},
-    {"environment", &shape_0},
-    {"external", &shape_1},
-    {"file", &shape_0},
-    {"labels", &shape_3},
-    {"name", &shape_0},
-    {"template_driver", &shape_0},
+    {"driver", &shape_0},      {"driver_opts", &shape_15},
+    {"environment", &shape_0}, {"external", &shape_1},
+    {"file", &shape_0},        {"labels", &shape_3},
+    {"name", &shape_0},        {"template_driver", &shape_0},
 };
 static const struct spec__shape shape_23 = {
     .kinds = 64,
@@ -235,12 +222,9 @@ static const struct spec__shape shape_29 = {
     .items = &shape_28,
 };
 static const struct spec__field fields_30[] = {
-    {"device_read_bps", &shape_27},
-    {"device_read_iops", &shape_27},
-    {"device_write_bps", &shape_27},
-    {"device_write_iops", &shape_27},
-    {"weight", &shape_25},
-    {"weight_device", &shape_29},
+    {"device_read_bps", &shape_27},  {"device_read_iops", &shape_27},
+    {"device_write_bps", &shape_27}, {"device_write_iops", &shape_27},
+    {"weight", &shape_25},           {"weight_device", &shape_29},
 };
 static const struct spec__shape shape_30 = {
     .kinds = 64,
@@ -256,11 +240,8 @@ static const struct spec__shape shape_31 = {
     .items = &shape_0,
 };
 static const struct spec__field fields_32[] = {
-    {"gid", &shape_0},
-    {"mode", &shape_14},
-    {"source", &shape_0},
-    {"target", &shape_0},
-    {"uid", &shape_0},
+    {"gid", &shape_0},    {"mode", &shape_14}, {"source", &shape_0},
+    {"target", &shape_0}, {"uid", &shape_0},
 };
 static const struct spec__shape shape_32 = {
     .kinds = 65,
@@ -342,7 +323,8 @@ static const struct spec__shape shape_39 = {
     .n_fields = 3,
     .closed = 1,
 };
-static const char *const enum_40[] = {"service_started", "service_healthy", "service_completed_successfully", NULL};
+static const char *const enum_40[] = {"service_started", "service_healthy",
+                                      "service_completed_successfully", NULL};
 static const struct spec__shape shape_40 = {
     .kinds = 1,
     .closed = 0,
@@ -407,11 +389,8 @@ static const struct spec__shape shape_47 = {
     .closed = 1,
 };
 static const struct spec__field fields_48[] = {
-    {"capabilities", &shape_10},
-    {"count", &shape_25},
-    {"device_ids", &shape_10},
-    {"driver", &shape_0},
-    {"options", &shape_3},
+    {"capabilities", &shape_10}, {"count", &shape_25},  {"device_ids", &shape_10},
+    {"driver", &shape_0},        {"options", &shape_3},
 };
 static const struct spec__shape shape_48 = {
     .kinds = 64,
@@ -489,12 +468,8 @@ static const struct spec__shape shape_56 = {
     .enums = enum_56,
 };
 static const struct spec__field fields_57[] = {
-    {"delay", &shape_0},
-    {"failure_action", &shape_0},
-    {"max_failure_ratio", &shape_14},
-    {"monitor", &shape_0},
-    {"order", &shape_56},
-    {"parallelism", &shape_25},
+    {"delay", &shape_0},   {"failure_action", &shape_0}, {"max_failure_ratio", &shape_14},
+    {"monitor", &shape_0}, {"order", &shape_56},         {"parallelism", &shape_25},
 };
 static const struct spec__shape shape_57 = {
     .kinds = 64,
@@ -503,15 +478,9 @@ static const struct spec__shape shape_57 = {
     .closed = 1,
 };
 static const struct spec__field fields_58[] = {
-    {"endpoint_mode", &shape_0},
-    {"labels", &shape_3},
-    {"mode", &shape_0},
-    {"placement", &shape_46},
-    {"replicas", &shape_25},
-    {"resources", &shape_54},
-    {"restart_policy", &shape_55},
-    {"rollback_config", &shape_57},
-    {"update_config", &shape_57},
+    {"endpoint_mode", &shape_0},   {"labels", &shape_3},           {"mode", &shape_0},
+    {"placement", &shape_46},      {"replicas", &shape_25},        {"resources", &shape_54},
+    {"restart_policy", &shape_55}, {"rollback_config", &shape_57}, {"update_config", &shape_57},
 };
 static const struct spec__shape shape_58 = {
     .kinds = 80,
@@ -519,18 +488,16 @@ static const struct spec__shape shape_58 = {
     .n_fields = 9,
     .closed = 1,
 };
-static const char *const enum_59[] = {"rebuild", "sync", "restart", "sync+restart", "sync+exec", NULL};
+static const char *const enum_59[] = {"rebuild",      "sync",      "restart",
+                                      "sync+restart", "sync+exec", NULL};
 static const struct spec__shape shape_59 = {
     .kinds = 1,
     .closed = 0,
     .enums = enum_59,
 };
 static const struct spec__field fields_60[] = {
-    {"command", &shape_38},
-    {"environment", &shape_3},
-    {"privileged", &shape_13},
-    {"user", &shape_0},
-    {"working_dir", &shape_0},
+    {"command", &shape_38}, {"environment", &shape_3}, {"privileged", &shape_13},
+    {"user", &shape_0},     {"working_dir", &shape_0},
 };
 static const struct spec__shape shape_60 = {
     .kinds = 64,
@@ -539,13 +506,8 @@ static const struct spec__shape shape_60 = {
     .closed = 1,
 };
 static const struct spec__field fields_61[] = {
-    {"action", &shape_59},
-    {"exec", &shape_60},
-    {"ignore", &shape_6},
-    {"include", &shape_6},
-    {"initial_sync", &shape_41},
-    {"path", &shape_0},
-    {"target", &shape_0},
+    {"action", &shape_59},       {"exec", &shape_60}, {"ignore", &shape_6}, {"include", &shape_6},
+    {"initial_sync", &shape_41}, {"path", &shape_0},  {"target", &shape_0},
 };
 static const struct spec__shape shape_61 = {
     .kinds = 64,
@@ -615,11 +577,8 @@ static const struct spec__shape shape_69 = {
     .closed = 1,
 };
 static const struct spec__field fields_70[] = {
-    {"capabilities", &shape_10},
-    {"count", &shape_25},
-    {"device_ids", &shape_10},
-    {"driver", &shape_0},
-    {"options", &shape_3},
+    {"capabilities", &shape_10}, {"count", &shape_25},  {"device_ids", &shape_10},
+    {"driver", &shape_0},        {"options", &shape_3},
 };
 static const struct spec__shape shape_70 = {
     .kinds = 64,
@@ -635,12 +594,8 @@ static const struct spec__shape shape_71 = {
     .enums = enum_71,
 };
 static const struct spec__field fields_72[] = {
-    {"disable", &shape_13},
-    {"interval", &shape_0},
-    {"retries", &shape_14},
-    {"start_interval", &shape_0},
-    {"start_period", &shape_0},
-    {"test", &shape_6},
+    {"disable", &shape_13},       {"interval", &shape_0},     {"retries", &shape_14},
+    {"start_interval", &shape_0}, {"start_period", &shape_0}, {"test", &shape_6},
     {"timeout", &shape_0},
 };
 static const struct spec__shape shape_72 = {
@@ -689,15 +644,9 @@ static const struct spec__shape shape_78 = {
     .closed = 0,
 };
 static const struct spec__field fields_79[] = {
-    {"aliases", &shape_10},
-    {"driver_opts", &shape_15},
-    {"gw_priority", &shape_78},
-    {"interface_name", &shape_0},
-    {"ipv4_address", &shape_0},
-    {"ipv6_address", &shape_0},
-    {"link_local_ips", &shape_10},
-    {"mac_address", &shape_0},
-    {"priority", &shape_78},
+    {"aliases", &shape_10},        {"driver_opts", &shape_15}, {"gw_priority", &shape_78},
+    {"interface_name", &shape_0},  {"ipv4_address", &shape_0}, {"ipv6_address", &shape_0},
+    {"link_local_ips", &shape_10}, {"mac_address", &shape_0},  {"priority", &shape_78},
 };
 static const struct spec__shape shape_79 = {
     .kinds = 80,
@@ -717,13 +666,8 @@ static const struct spec__shape shape_81 = {
     .closed = 0,
 };
 static const struct spec__field fields_82[] = {
-    {"app_protocol", &shape_0},
-    {"host_ip", &shape_0},
-    {"mode", &shape_0},
-    {"name", &shape_0},
-    {"protocol", &shape_0},
-    {"published", &shape_25},
-    {"target", &shape_25},
+    {"app_protocol", &shape_0}, {"host_ip", &shape_0},    {"mode", &shape_0},    {"name", &shape_0},
+    {"protocol", &shape_0},     {"published", &shape_25}, {"target", &shape_25},
 };
 static const struct spec__shape shape_82 = {
     .kinds = 71,
@@ -830,15 +774,9 @@ static const struct spec__shape shape_96 = {
     .closed = 1,
 };
 static const struct spec__field fields_97[] = {
-    {"bind", &shape_92},
-    {"consistency", &shape_0},
-    {"image", &shape_93},
-    {"read_only", &shape_13},
-    {"source", &shape_0},
-    {"target", &shape_0},
-    {"tmpfs", &shape_94},
-    {"type", &shape_95},
-    {"volume", &shape_96},
+    {"bind", &shape_92},      {"consistency", &shape_0}, {"image", &shape_93},
+    {"read_only", &shape_13}, {"source", &shape_0},      {"target", &shape_0},
+    {"tmpfs", &shape_94},     {"type", &shape_95},       {"volume", &shape_96},
 };
 static const struct spec__shape shape_97 = {
     .kinds = 65,
@@ -958,11 +896,8 @@ static const struct spec__shape shape_100 = {
     .values = &shape_99,
 };
 static const struct spec__field fields_101[] = {
-    {"driver", &shape_0},
-    {"driver_opts", &shape_15},
-    {"external", &shape_16},
-    {"labels", &shape_3},
-    {"name", &shape_0},
+    {"driver", &shape_0}, {"driver_opts", &shape_15}, {"external", &shape_16},
+    {"labels", &shape_3}, {"name", &shape_0},
 };
 static const struct spec__shape shape_101 = {
     .kinds = 80,
@@ -977,15 +912,9 @@ static const struct spec__shape shape_102 = {
     .values = &shape_101,
 };
 static const struct spec__field fields_103[] = {
-    {"configs", &shape_5},
-    {"include", &shape_8},
-    {"models", &shape_12},
-    {"name", &shape_0},
-    {"networks", &shape_22},
-    {"secrets", &shape_24},
-    {"services", &shape_100},
-    {"version", &shape_0},
-    {"volumes", &shape_102},
+    {"configs", &shape_5},    {"include", &shape_8},   {"models", &shape_12},
+    {"name", &shape_0},       {"networks", &shape_22}, {"secrets", &shape_24},
+    {"services", &shape_100}, {"version", &shape_0},   {"volumes", &shape_102},
 };
 static const struct spec__shape shape_103 = {
     .kinds = 64,

@@ -9,6 +9,8 @@
  */
 #include "specs/spec-internal.h"
 
+#include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -21,7 +23,7 @@
 
 struct yanchor {
     char *name;
-    struct spec__node *node; /* borrowed from the tree being built */
+    struct spec__node *node; /* owned copy: the original may be dropped (duplicate key, merge) */
 };
 
 struct yparser {
@@ -157,6 +159,8 @@ struct spec__node *spec__node_get(const struct spec__node *node, const char *key
     return i < 0 ? NULL : node->items[i];
 }
 
+static enum spec__kind resolve_plain(const char *s);
+
 static int is_int(const char *s)
 {
     const char *p = s;
@@ -200,6 +204,11 @@ static int is_float(const char *s)
             p++;
     }
     return *p == '\0';
+}
+
+enum spec__kind spec__yaml_plain_kind(const char *s)
+{
+    return resolve_plain(s);
 }
 
 static enum spec__kind resolve_plain(const char *s)
@@ -272,7 +281,9 @@ static void anchor_add(struct yparser *yp, const char *name, struct spec__node *
 {
     for (size_t i = 0; i < yp->n_anchors; i++)
         if (strcmp(yp->anchors[i].name, name) == 0) {
-            yp->anchors[i].node = node; /* a later anchor of the same name wins */
+            /* A later anchor of the same name wins. */
+            spec__node_free(yp->anchors[i].node);
+            yp->anchors[i].node = spec__node_dup(node);
             return;
         }
     if (yp->n_anchors == yp->alloc_anchors) {
@@ -280,7 +291,7 @@ static void anchor_add(struct yparser *yp, const char *name, struct spec__node *
         yp->anchors = stk_xrealloc(yp->anchors, yp->alloc_anchors * sizeof(*yp->anchors));
     }
     yp->anchors[yp->n_anchors].name = stk_xstrdup(name);
-    yp->anchors[yp->n_anchors++].node = node;
+    yp->anchors[yp->n_anchors++].node = spec__node_dup(node);
 }
 
 static struct spec__node *parse_node(struct yparser *yp, yaml_event_t *ev);
@@ -525,8 +536,10 @@ struct spec__node *spec__yaml_parse(const char *file, const char *data, size_t l
             done = 1;
             break;
         case YAML_DOCUMENT_START_EVENT:
-            for (size_t i = 0; i < yp.n_anchors; i++)
+            for (size_t i = 0; i < yp.n_anchors; i++) {
                 free(yp.anchors[i].name);
+                spec__node_free(yp.anchors[i].node);
+            }
             yp.n_anchors = 0; /* anchors do not cross documents */
             break;
         case YAML_SCALAR_EVENT:
@@ -561,8 +574,10 @@ struct spec__node *spec__yaml_parse(const char *file, const char *data, size_t l
         }
         yaml_event_delete(&ev);
     }
-    for (size_t i = 0; i < yp.n_anchors; i++)
+    for (size_t i = 0; i < yp.n_anchors; i++) {
         free(yp.anchors[i].name);
+        spec__node_free(yp.anchors[i].node);
+    }
     free(yp.anchors);
     yaml_parser_delete(&yp.p);
     if (yp.failed) {
@@ -576,4 +591,43 @@ struct spec__node *spec__yaml_parse(const char *file, const char *data, size_t l
         root->col = 1;
     }
     return root;
+}
+
+json_t *spec__node_to_json(const struct spec__node *n)
+{
+    switch (n->kind) {
+    case SPEC__K_MAP: {
+        json_t *o = json_object();
+        for (size_t i = 0; i < n->n; i++)
+            json_object_set_new(o, n->keys[i]->str ? n->keys[i]->str : "",
+                                spec__node_to_json(n->items[i]));
+        return o;
+    }
+    case SPEC__K_SEQ: {
+        json_t *a = json_array();
+        for (size_t i = 0; i < n->n; i++)
+            json_array_append_new(a, spec__node_to_json(n->items[i]));
+        return a;
+    }
+    case SPEC__K_INT: {
+        char *end;
+        long long v;
+        errno = 0;
+        v = strtoll(n->str, &end, 0);
+        if (n->str[0] == '0' && n->str[1] == 'o')
+            v = strtoll(n->str + 2, &end, 8);
+        if (errno || *end)
+            return json_real(strtod(n->str, NULL));
+        return json_integer(v);
+    }
+    case SPEC__K_FLOAT:
+        return json_real(strtod(n->str, NULL));
+    case SPEC__K_BOOL:
+        return json_boolean(n->str[0] == 't' || n->str[0] == 'T');
+    case SPEC__K_NULL:
+        return json_null();
+    case SPEC__K_STR:
+        break;
+    }
+    return json_string(n->str ? n->str : "");
 }

@@ -83,6 +83,62 @@ struct spec_healthcheck {
     int64_t timeout_ns;   /* default 30 s */
     int64_t start_period_ns;
     int retries;          /* default 3 */
+    int64_t start_interval_ns; /* 0 when unset */
+};
+
+/* A device mapping (05-services.md "devices"): "HOST[:CONTAINER[:PERMISSIONS]]". */
+struct spec_device {
+    char *source;      /* host path, or a CDI name ("vendor/class=name") with no target */
+    char *target;      /* container path; NULL when the same as SOURCE or CDI */
+    char *permissions; /* "rwm" default; NULL for CDI */
+};
+
+/* A secret or config granted to a service (05-services.md "secrets", "configs"). */
+struct spec_file_ref {
+    char *source;  /* the top-level key */
+    char *target;  /* path in the container; secrets default to /run/secrets/SOURCE,
+                      configs to /SOURCE */
+    char *uid;     /* NULL when unset */
+    char *gid;
+    int mode;      /* -1 when unset, else the octal mode */
+    struct spec_pos pos;
+};
+
+/* A service's attachment to one network (05-services.md "networks", long form). */
+struct spec_service_network {
+    char *key;           /* the top-level network key */
+    char **aliases;      /* NULL-terminated or NULL */
+    char *ipv4_address;  /* NULL when unset */
+    char *ipv6_address;
+    int priority;
+    struct spec_pos pos;
+};
+
+/* deploy.resources limits or reservations (deploy.md); 0 means unset. */
+struct spec_resources {
+    double cpus;         /* number of CPUs, e.g. 0.5 */
+    int64_t memory;      /* bytes */
+    int64_t pids;        /* limits only */
+};
+
+/* deploy.restart_policy (deploy.md). */
+struct spec_restart_policy {
+    int present;
+    char *condition;     /* "none", "on-failure", "any" (default) */
+    int64_t delay_ns;
+    int max_attempts;    /* 0: unlimited */
+    int64_t window_ns;
+};
+
+/* deploy.update_config (deploy.md). */
+struct spec_update_config {
+    int present;
+    int parallelism;     /* default 1 */
+    int64_t delay_ns;
+    char *failure_action; /* "pause" (default), "continue", "rollback" */
+    int64_t monitor_ns;
+    double max_failure_ratio;
+    char *order;         /* "stop-first" (default) or "start-first" */
 };
 
 /* A service, normalised. */
@@ -116,6 +172,48 @@ struct spec_service {
     struct spec_pos pos;         /* position of the service's key */
     struct spec_pos isolation_pos;
     struct spec_pos image_pos;
+
+    /* Phase 2 fields (issue 3). Every pointer is owned by the project. */
+    char *container_name;      /* NULL: "<project>-<service>-<n>" */
+    struct spec_env *labels;   /* sorted by key; values never NULL */
+    size_t n_labels;
+    char **profiles;           /* NULL-terminated or NULL (always enabled) */
+    char **cap_add;            /* NULL-terminated or NULL */
+    char **cap_drop;
+    int privileged;
+    int read_only;
+    int init;                  /* -1 unset, 0 false, 1 true */
+    char **dns;                /* NULL-terminated or NULL */
+    char **dns_search;
+    char **extra_hosts;        /* "HOST:IP" entries (the map form is converted), in order */
+    struct spec_env *sysctls;  /* sorted by key */
+    size_t n_sysctls;
+    char *ipc;                 /* NULL, "private", "shareable", "host", "service:X", "container:X" */
+    char *pid;                 /* NULL, "host", "service:X", "container:X" */
+    int64_t shm_size;          /* bytes, 0 when unset */
+    char **tmpfs;              /* service-level tmpfs mounts ("/run", "/tmp:size=64m") */
+    struct spec_device *devices;
+    size_t n_devices;
+    char **volumes_from;       /* "service:X[:ro|rw]" or "container:X[:ro|rw]", normalised */
+    struct spec_file_ref *secrets;
+    size_t n_secrets;
+    struct spec_file_ref *configs;
+    size_t n_configs;
+    struct spec_service_network *network_attachments; /* one per entry of NETWORKS, same order */
+    size_t n_network_attachments;
+    struct spec_resources limits;       /* deploy.resources.limits (or mem_limit, cpus, ...) */
+    struct spec_resources reservations; /* deploy.resources.reservations */
+    struct spec_restart_policy restart_policy;
+    struct spec_update_config update_config;
+    char *pull_policy;         /* NULL, "always", "never", "missing", "build", ... */
+    char *platform;            /* NULL or "os/arch[/variant]" */
+    char *domainname;
+    char *mac_address;
+    struct spec_pos network_mode_pos;
+    struct spec_pos ipc_pos;
+    struct spec_pos pid_pos;
+    struct spec_pos shm_size_pos;
+    struct spec_pos tmpfs_pos;
 };
 
 /* A top-level network (06-networks.md). The implicit "default" network is listed when a
@@ -127,6 +225,15 @@ struct spec_network {
     int external;
     int internal;
     struct spec_pos pos;
+    int attachable;
+    int enable_ipv6;
+    char *ipam_driver;       /* NULL: default */
+    char **subnets;          /* ipam.config[].subnet, NULL-terminated or NULL */
+    char **gateways;         /* ipam.config[].gateway, same length as SUBNETS ("" when unset) */
+    struct spec_env *driver_opts; /* sorted by key */
+    size_t n_driver_opts;
+    struct spec_env *labels;      /* sorted by key */
+    size_t n_labels;
 };
 
 /* A top-level named volume (07-volumes.md). */
@@ -134,6 +241,22 @@ struct spec_named_volume {
     char *key;       /* the key under `volumes:` */
     char *name;      /* the real name: `name:`, else "<project>_<key>" (external: the key) */
     char *driver;    /* NULL: "local" */
+    int external;
+    struct spec_pos pos;
+    struct spec_env *driver_opts; /* sorted by key */
+    size_t n_driver_opts;
+    struct spec_env *labels;      /* sorted by key */
+    size_t n_labels;
+};
+
+/* A top-level secret or config (09-secrets.md, 08-configs.md); file-backed or from the
+ * environment, or external. */
+struct spec_file_object {
+    char *key;         /* the key under `secrets:`/`configs:` */
+    char *name;        /* `name:`, else "<project>_<key>" */
+    char *file;        /* absolute path, or NULL */
+    char *environment; /* name of the variable holding the content, or NULL */
+    char *content;     /* configs only: inline content, or NULL */
     int external;
     struct spec_pos pos;
 };
@@ -149,6 +272,13 @@ struct spec_project {
     size_t n_networks;
     struct spec_named_volume *volumes; /* in file order */
     size_t n_volumes;
+    struct spec_file_object *secrets;  /* in file order */
+    size_t n_secrets;
+    struct spec_file_object *configs;
+    size_t n_configs;
+    char **active_profiles; /* NULL-terminated: the profiles enabled for this load */
+    struct spec_service *disabled_services; /* services whose profiles are not active */
+    size_t n_disabled_services;
 };
 
 /* Which platform's rules validation applies (--platform). */
@@ -166,6 +296,13 @@ struct spec_load_opts {
     int strict;                    /* non-zero: warnings about unsupported keys are errors */
     const char *const *env;        /* NULL-terminated "KEY=VALUE" for interpolation; NULL:
                                       the process environment */
+    const char *const *profiles;   /* NULL-terminated active profiles (--profile); NULL:
+                                      COMPOSE_PROFILES from the environment */
+    const char *const *env_files;  /* NULL-terminated --env-file paths (each must exist; a later
+                                      one wins); NULL: the project directory's .env when
+                                      present; an empty vector: no env file */
+    const char *const *services;   /* NULL-terminated services named on the command line: their
+                                      profiles become active (15-profiles.md); may be NULL */
 };
 
 /*
@@ -207,5 +344,21 @@ void spec_service_hash(const struct spec_service *service, char out[65]);
  * --format json` prints it.
  */
 struct json_t *spec_project_to_json(const struct spec_project *project);
+
+/*
+ * Returns the whole project as YAML (a new string, caller frees), the same
+ * content as spec_project_to_json() with keys sorted, as `stack config`
+ * prints it by default. Strings that YAML would read back as another type
+ * are quoted.
+ */
+char *spec_project_to_yaml(const struct spec_project *project);
+
+/*
+ * Returns a new NULL-terminated vector of the service names of PROJECT in
+ * dependency order (every service after those it depends on; ties in file
+ * order); caller frees with stk_strv_free(). The project must be valid (no
+ * cycles), which spec_project_load() guarantees.
+ */
+char **spec_project_service_order(const struct spec_project *project);
 
 #endif

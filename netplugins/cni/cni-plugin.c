@@ -604,6 +604,13 @@ static void detach_one(struct cni_req *r)
     }
     if (ret == 0)
         ret = conflist_load(r->priv, net, &conflist, &e);
+    if (ret == STK_ENOENT) {
+        /* The network is gone, and its IPAM data with it: nothing is left to DEL. */
+        stk_err_clear(&e);
+        stk_err_clear(&r->chain.err);
+        detach_one_done(r);
+        goto out;
+    }
     if (ret < 0) {
         stk_err_clear(&r->chain.err);
         stk_err_move(&r->chain.err, &e);
@@ -657,6 +664,8 @@ static int todo_collect(struct cni_req *r, const char *net, const char *sb, stru
 
 /* ---- init / fini ---- */
 
+static void cni_fini(struct net_ctx *ctx);
+
 static int cni_init(struct net_ctx *ctx, struct stk_err *err)
 {
     struct net__cni_priv *p = ctx_priv(ctx);
@@ -682,15 +691,19 @@ static int cni_init(struct net_ctx *ctx, struct stk_err *err)
         int ok = access(f, X_OK) == 0;
 
         free(f);
-        if (!ok)
-            return stk_err_set(err, STK_EUNAVAIL, 0, "CNI plugin '%s' not found in '%s'", needed[i],
-                               p->plugin_dir);
+        if (!ok) {
+            ret = stk_err_set(err, STK_EUNAVAIL, 0, "CNI plugin '%s' not found in '%s'", needed[i],
+                              p->plugin_dir);
+            goto fail;
+        }
     }
     for (size_t i = 0; i < STK_ARRAY_SIZE(ips) && !p->ip_path; i++)
         if (access(ips[i], X_OK) == 0)
             p->ip_path = stk_xstrdup(ips[i]);
-    if (!p->ip_path)
-        return stk_err_set(err, STK_EUNAVAIL, 0, "iproute2 'ip' not found");
+    if (!p->ip_path) {
+        ret = stk_err_set(err, STK_EUNAVAIL, 0, "iproute2 'ip' not found");
+        goto fail;
+    }
     dirs[0] = p->conf_dir;
     dirs[1] = p->ipam_dir;
     dirs[2] = p->networks_dir;
@@ -699,10 +712,16 @@ static int cni_init(struct net_ctx *ctx, struct stk_err *err)
     dirs[5] = p->netns_dir;
     for (size_t i = 0; i < STK_ARRAY_SIZE(dirs); i++) {
         ret = stk_mkdir_p(dirs[i], 0755, err);
-        if (ret < 0)
-            return stk_err_wrap(err, "cni plug-in");
+        if (ret < 0) {
+            stk_err_wrap(err, "cni plug-in");
+            goto fail;
+        }
     }
     return 0;
+fail:
+    /* net_ctx_new() does not call fini after a failed init. */
+    cni_fini(ctx);
+    return ret;
 }
 
 static void cni_fini(struct net_ctx *ctx)
@@ -770,8 +789,8 @@ static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec
     char bridge[16];
     char *npath = NULL, *cpath = NULL, *subnet = NULL, *gateway = NULL;
     json_t *rec = NULL, *conflist = NULL;
-    uint32_t addr;
-    int prefix, ret;
+    uint32_t addr = 0;
+    int prefix = 0, ret;
 
     if (!spec || !net__cni_name_valid(spec->name))
         return stk_err_set(err, STK_EINVAL, 0, "invalid network name '%s'",
@@ -1046,6 +1065,9 @@ static int cni_sandbox_create(struct net_ctx *ctx, const struct net_sandbox_spec
     if (!spec || !net__cni_name_valid(spec->id))
         return stk_err_set(err, STK_EINVAL, 0, "invalid sandbox id '%s'",
                            spec && spec->id ? spec->id : "");
+    if (spec->hostname && !net__cni_hostname_valid(spec->hostname))
+        return stk_err_set(err, STK_EINVAL, 0, "sandbox '%s': invalid hostname '%s'", spec->id,
+                           spec->hostname);
     r = req_new(ctx, done, userdata);
     r->kind = NET_RESULT_SANDBOX;
     r->name = stk_xstrdup(spec->id);
@@ -1325,11 +1347,20 @@ static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net
 
     if (!att || !net__cni_name_valid(att->network) || !net__cni_name_valid(att->sandbox))
         return stk_err_set(err, STK_EINVAL, 0, "attach: invalid network or sandbox name");
-    for (size_t i = 0; i < att->n_ports; i++)
+    for (size_t i = 0; att->aliases && att->aliases[i]; i++)
+        if (!net__cni_hostname_valid(att->aliases[i]))
+            return stk_err_set(err, STK_EINVAL, 0, "attach '%s' to '%s': invalid alias '%s'",
+                               att->sandbox, att->network, att->aliases[i]);
+    for (size_t i = 0; i < att->n_ports; i++) {
         if (strcmp(att->ports[i].protocol, "tcp") != 0 &&
             strcmp(att->ports[i].protocol, "udp") != 0)
             return stk_err_set(err, STK_EINVAL, 0, "attach '%s' to '%s': invalid protocol '%s'",
                                att->sandbox, att->network, att->ports[i].protocol);
+        if (!att->ports[i].host_port || !att->ports[i].container_port)
+            return stk_err_set(err, STK_EINVAL, 0, "attach '%s' to '%s': port 0 in %u:%u/%s",
+                               att->sandbox, att->network, att->ports[i].host_port,
+                               att->ports[i].container_port, att->ports[i].protocol);
+    }
     if (att->ipv4_address) {
         uint32_t a;
         int pl;
@@ -1371,7 +1402,18 @@ static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net
         goto fail;
     stk_err_clear(err);
     stale = ret == 0; /* an interrupted ADD left a pending record: DEL it first */
-    ret = 0;
+    for (size_t i = 0; i < att->n_ports; i++) {
+        char *owner = net__cni_port_conflict(p, att->sandbox, att->network, att->ports[i].host_port,
+                                             att->ports[i].protocol, att->ports[i].host_ip);
+
+        if (owner) {
+            ret = stk_err_set(err, STK_EEXIST, 0, "port %s%s%u/%s is already published by '%s'",
+                              att->ports[i].host_ip, *att->ports[i].host_ip ? ":" : "",
+                              att->ports[i].host_port, att->ports[i].protocol, owner);
+            free(owner);
+            goto fail;
+        }
+    }
 
     ports = json_array();
     for (size_t i = 0; i < att->n_ports; i++)

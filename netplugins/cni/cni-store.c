@@ -32,6 +32,19 @@ int net__cni_name_valid(const char *name)
     return 1;
 }
 
+int net__cni_hostname_valid(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+
+    if (n == 0 || n > 253)
+        return 0;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '.' || *c == '_'))
+            return 0;
+    return 1;
+}
+
 void net__cni_bridge_name(const char *name, char out[16])
 {
     uint8_t md[STK_SHA256_LEN];
@@ -361,6 +374,63 @@ int net__cni_result_parse(const json_t *res, const char *ifname, struct net_endp
         ep->mac = stk_xstrdup(
             json_string_value(json_object_get(json_array_get(ifs, (size_t)want), "mac")));
     return 0;
+}
+
+static int host_ip_any(const char *ip)
+{
+    return !ip || !*ip || strcmp(ip, "0.0.0.0") == 0;
+}
+
+char *net__cni_port_conflict(const struct net__cni_priv *p, const char *sandbox,
+                             const char *network, unsigned host_port, const char *protocol,
+                             const char *host_ip)
+{
+    struct stk_err e = STK_ERR_INIT;
+    char **sbs = NULL;
+    char *owner = NULL;
+
+    if (net__cni_list_dir(p->endpoints_dir, "", &sbs, &e) < 0) {
+        stk_err_clear(&e);
+        return NULL;
+    }
+    for (size_t s = 0; sbs[s] && !owner; s++) {
+        char *edir = net__cni_endpoint_dir(p, sbs[s]);
+        char **nets = NULL;
+
+        if (net__cni_list_records(edir, &nets, &e) == 0) {
+            for (size_t n = 0; nets[n] && !owner; n++) {
+                char *path = net__cni_endpoint_path(p, sbs[s], nets[n]);
+                json_t *ep = NULL, *v;
+                size_t i;
+
+                if ((strcmp(sbs[s], sandbox) != 0 || strcmp(nets[n], network) != 0) &&
+                    net__cni_json_load(path, &ep, &e) == 0) {
+                    json_array_foreach(json_object_get(ep, "ports"), i, v)
+                    {
+                        const char *proto = json_string_value(json_object_get(v, "protocol"));
+                        const char *hip = json_string_value(json_object_get(v, "host_ip"));
+
+                        if (json_integer_value(json_object_get(v, "host_port")) ==
+                                (json_int_t)host_port &&
+                            proto && strcmp(proto, protocol) == 0 &&
+                            (host_ip_any(hip) || host_ip_any(host_ip) ||
+                             strcmp(hip, host_ip) == 0)) {
+                            owner = stk_xstrdup(sbs[s]);
+                            break;
+                        }
+                    }
+                }
+                stk_err_clear(&e);
+                json_decref(ep);
+                free(path);
+            }
+        }
+        stk_err_clear(&e);
+        stk_strv_free(nets);
+        free(edir);
+    }
+    stk_strv_free(sbs);
+    return owner;
 }
 
 static int write_in_place(const char *path, const char *data, size_t len, struct stk_err *err)

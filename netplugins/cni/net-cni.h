@@ -77,6 +77,8 @@
  * the running plugin; an ADD then ends with STK_ECANCELED after its rollback DEL,
  * while DEL chains (detach and the removals) always run to the end. fini must
  * not be called while requests are in flight: they borrow the private state.
+ * The process must ignore SIGPIPE (the CLI does), as libuv asks of programs that
+ * write to pipes: a plugin that dies before reading its stdin would raise it.
  */
 #ifndef NET_CNI_H
 #define NET_CNI_H
@@ -150,6 +152,11 @@ void net__cni_proc_kill(struct net__cni_proc *p);
 
 /* Returns 1 when NAME is a valid CNI network name / sandbox id, else 0. */
 int net__cni_name_valid(const char *name);
+/*
+ * Returns 1 when NAME can go into a hosts file as a name (1 to 253 of
+ * [A-Za-z0-9._-]), else 0: a blank or a newline would corrupt the file.
+ */
+int net__cni_hostname_valid(const char *name);
 /* Writes "stk-" + 8 hex of SHA-256(NAME) into OUT (16 bytes). */
 void net__cni_bridge_name(const char *name, char out[16]);
 /*
@@ -210,6 +217,16 @@ char *net__cni_subnet_conflict(const struct net__cni_priv *p, const char *subnet
  */
 int net__cni_result_parse(const json_t *res, const char *ifname, struct net_endpoint_info *ep,
                           struct stk_err *err);
+/*
+ * Returns the id of the sandbox of a recorded endpoint, other than SANDBOX on
+ * NETWORK, that already publishes HOST_PORT/PROTOCOL on an overlapping host
+ * address ("" and 0.0.0.0 overlap every address), as a new string the caller
+ * frees; NULL when the port is free. portmap itself does not detect conflicts:
+ * the second DNAT rule would silently never match.
+ */
+char *net__cni_port_conflict(const struct net__cni_priv *p, const char *sandbox,
+                             const char *network, unsigned host_port, const char *protocol,
+                             const char *host_ip);
 /* Parses "a.b.c.d/n"; returns 0 or STK_EINVAL. Address and mask in host order. */
 int net__cni_cidr_parse(const char *cidr, uint32_t *ret_addr, int *ret_prefix);
 

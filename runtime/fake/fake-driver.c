@@ -649,10 +649,14 @@ static int req_run(struct fake_req *r, struct rt_result *res, struct rt_containe
         ctr_link(f, c);
         return fake_save(f, err);
     case RT_FAKE_OP_START:
-        if (c->state != RT_STATE_CREATED)
+        /* created -> running; stopped -> running again from its bundle (rt-driver.h). */
+        if (c->state != RT_STATE_CREATED && c->state != RT_STATE_STOPPED)
             return stk_err_set(err, STK_EINVAL, 0, "fake: start '%s': container is %s", c->id,
                                rt_state_to_string(c->state));
         c->state = RT_STATE_RUNNING;
+        c->has_exit_code = 0;
+        c->exit_code = 0;
+        c->finished_ns = 0;
         c->pid = f->next_pid++;
         c->started_ns = now;
         for (struct fake_exit_rule *e = f->exits; e; e = e->next) {

@@ -12,8 +12,9 @@
  * Named volumes are a set of names. The rules follow runc, not Docker:
  *   create   STK_EEXIST for a known id; STK_EUNAVAIL for hyperv isolation when
  *            the fake host does not offer it (see rt_fake_set_hyperv()).
- *   start    created -> running; any other state is STK_EINVAL (a stopped
- *            container is deleted and created again, as with runc).
+ *   start    created -> running, and stopped -> running again (the driver
+ *            contract: an exited container starts again from its bundle, as
+ *            `docker start` does); running is STK_EINVAL.
  *   kill     signal 0 only checks; any other signal stops a running container
  *            with exit code 128 + signal. Not running is STK_EINVAL.
  *   stop     running -> stopped with exit code 128 + signal, at once (the

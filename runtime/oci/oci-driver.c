@@ -687,6 +687,8 @@ out:
     free(exitdir);
 }
 
+static void restart_run_start(struct oci_req *r);
+
 static void create_conmon_cb(int64_t exit_status, int term_signal, const struct stk_buf *out,
                              const struct stk_buf *errb, const struct stk_buf *sync,
                              const struct stk_err *err, void *userdata)
@@ -726,6 +728,10 @@ static void create_conmon_cb(int64_t exit_status, int term_signal, const struct 
     }
     json_decref(j);
 out:
+    if (r->op == OP_START && !r->err.code) {
+        restart_run_start(r);
+        return;
+    }
     oci_req_finish(r);
 }
 
@@ -775,6 +781,16 @@ static void create_after_work(uv_work_t *w, int status)
     for (size_t i = 0; r->spec->exit_command && r->spec->exit_command[i]; i++) {
         stk_strv_push(&argv, i == 0 ? "--exit-command" : "--exit-command-arg");
         stk_strv_push(&argv, r->spec->exit_command[i]);
+    }
+    {
+        /* Kept so that a stopped container can be started again from its bundle. */
+        json_t *mj = json_array();
+        char *mpath = rt__oci_cdir(ctx, r->id, "monitor.json");
+        for (size_t i = 0; i < argv.n; i++)
+            json_array_append_new(mj, json_string(argv.v[i]));
+        json_dump_file(mj, mpath, JSON_COMPACT);
+        json_decref(mj);
+        free(mpath);
     }
     memset(&so, 0, sizeof(so));
     so.argv = argv.v;
@@ -884,6 +900,19 @@ static int spawn_simple(struct oci_req *r, struct stk_strv *argv, struct stk_err
     return ret;
 }
 
+static void restart_run_start(struct oci_req *r)
+{
+    struct stk_strv argv;
+    struct stk_err err = STK_ERR_INIT;
+
+    runtime_argv(r->base.ctx, &argv, "start");
+    stk_strv_push(&argv, r->id);
+    if (spawn_simple(r, &argv, &err) < 0) {
+        stk_err_move(&r->err, &err);
+        oci_req_finish(r);
+    }
+}
+
 static int start_req(struct rt_ctx *ctx, enum oci_op op, const char *id, struct oci_req **ret,
                      rt_done_fn *done, void *userdata, struct stk_err *err)
 {
@@ -903,15 +932,96 @@ static int abort_req(struct oci_req *r, int code)
     return code;
 }
 
+/*
+ * Starting a container that has exited starts it again from its bundle, as
+ * `docker start` does: the runtime's stopped container is deleted, the
+ * monitor is run again with the argv recorded at create (monitor.json), and
+ * the new init process is started. The root file system stays mounted.
+ */
+static void restart_delete_cb(int64_t exit_status, int term_signal, const struct stk_buf *out,
+                              const struct stk_buf *errb, const struct stk_buf *sync,
+                              const struct stk_err *err, void *userdata)
+{
+    struct oci_req *r = userdata;
+    char *mpath = rt__oci_cdir(r->base.ctx, r->id, "monitor.json");
+    char *exitf = stk_xasprintf("%s/exit/%s", r->cdir, r->id);
+    json_t *mj = json_load_file(mpath, 0, NULL), *v;
+    struct stk_strv argv = STK_STRV_INIT;
+    struct rt__spawn_opts so;
+    size_t i;
+    static char *const env[] = {
+        (char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        (char *)"_OCI_SYNCPIPE=3", NULL};
+
+    (void)exit_status;
+    (void)term_signal;
+    (void)out;
+    (void)errb;
+    (void)sync;
+    r->proc = NULL;
+    if (err) {
+        stk_err_set(&r->err, err->code, 0, "restart '%s': %s", r->id, err->msg);
+        goto fail;
+    }
+    if (!json_is_array(mj) || json_array_size(mj) == 0) {
+        stk_err_set(&r->err, STK_ERUNTIME, 0, "restart '%s': no monitor record", r->id);
+        goto fail;
+    }
+    unlink(exitf);
+    stk_strv_init(&argv);
+    json_array_foreach(mj, i, v) stk_strv_push(&argv, json_string_value(v));
+    memset(&so, 0, sizeof(so));
+    so.argv = argv.v;
+    so.capture = 1;
+    so.sync_pipe = 1;
+    so.timeout_ms = OCI_CONMON_TIMEOUT_MS;
+    so.env = env;
+    if (rt__oci_spawn(r->base.ctx->loop, &so, create_conmon_cb, r, &r->proc, &r->err) < 0) {
+        stk_strv_release(&argv);
+        goto fail;
+    }
+    stk_strv_release(&argv);
+    json_decref(mj);
+    free(mpath);
+    free(exitf);
+    return;
+fail:
+    json_decref(mj);
+    free(mpath);
+    free(exitf);
+    oci_req_finish(r);
+}
+
 static int oci_start(struct rt_ctx *ctx, const char *id, rt_done_fn *done, void *userdata,
                      struct rt_req **ret_req, struct stk_err *err)
 {
     struct stk_strv argv;
     struct oci_req *r;
+    char *exitf;
     int ret;
 
     if ((ret = start_req(ctx, OP_START, id, &r, done, userdata, err)) < 0)
         return ret;
+    exitf = stk_xasprintf("%s/exit/%s", r->cdir, id);
+    if (stk_path_exists(exitf)) {
+        struct rt__spawn_opts so;
+        free(exitf);
+        runtime_argv(ctx, &argv, "delete");
+        stk_strv_push(&argv, "--force");
+        stk_strv_push(&argv, id);
+        memset(&so, 0, sizeof(so));
+        so.argv = argv.v;
+        so.capture = 1;
+        so.timeout_ms = OCI_RUNTIME_TIMEOUT_MS;
+        ret = rt__oci_spawn(ctx->loop, &so, restart_delete_cb, r, &r->proc, err);
+        stk_strv_release(&argv);
+        if (ret < 0)
+            return abort_req(r, ret);
+        if (ret_req)
+            *ret_req = &r->base;
+        return 0;
+    }
+    free(exitf);
     runtime_argv(ctx, &argv, "start");
     stk_strv_push(&argv, id);
     if ((ret = spawn_simple(r, &argv, err)) < 0)

@@ -5,6 +5,11 @@
  */
 #include <criterion/criterion.h>
 
+#include "stk-config.h"
+
+/* The CNI plug-in is Linux-only (STK_WITH_CNI); elsewhere this file holds no tests. */
+#if STK_HAVE_CNI
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -121,6 +126,18 @@ Test(net_cni_store, names_follow_the_cni_rule)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert(!net__cni_name_valid(bad[i]), "'%s' accepted", bad[i]);
     cr_assert(!net__cni_name_valid(NULL));
+}
+
+Test(net_cni_store, hosts_names_cannot_break_the_file)
+{
+    cr_assert(net__cni_hostname_valid("web"));
+    cr_assert(net__cni_hostname_valid("shop-web-1.local"));
+    cr_assert(net__cni_hostname_valid("my_db"));
+    cr_assert(!net__cni_hostname_valid(""));
+    cr_assert(!net__cni_hostname_valid(NULL));
+    cr_assert(!net__cni_hostname_valid("a b"));
+    cr_assert(!net__cni_hostname_valid("a\n10.0.0.1 evil"));
+    cr_assert(!net__cni_hostname_valid("a#b"));
 }
 
 Test(net_cni_store, bridge_names_are_short_stable_and_distinct)
@@ -285,3 +302,44 @@ Test(net_cni_store, resolv_conf_has_no_nameserver)
     free(text);
     free(path);
 }
+
+Test(net_cni_store, port_conflicts_follow_protocol_and_host_address)
+{
+    char *path = net__cni_endpoint_path(&priv, "sa", "n1");
+    char *owner;
+
+    save(path, "{\"ports\": [{\"host_port\": 8080, \"container_port\": 80, \"protocol\": \"tcp\","
+               " \"host_ip\": \"127.0.0.1\"}]}");
+    free(path);
+
+    owner = net__cni_port_conflict(&priv, "sb", "n1", 8080, "tcp", "");
+    cr_assert_str_eq(owner, "sa");
+    free(owner);
+    owner = net__cni_port_conflict(&priv, "sb", "n2", 8080, "tcp", "127.0.0.1");
+    cr_assert_str_eq(owner, "sa");
+    free(owner);
+    cr_assert_null(net__cni_port_conflict(&priv, "sb", "n1", 8080, "udp", ""));
+    cr_assert_null(net__cni_port_conflict(&priv, "sb", "n1", 8081, "tcp", ""));
+    cr_assert_null(net__cni_port_conflict(&priv, "sb", "n1", 8080, "tcp", "192.0.2.9"));
+    /* The endpoint itself (re-attach) is no conflict. */
+    cr_assert_null(net__cni_port_conflict(&priv, "sa", "n1", 8080, "tcp", ""));
+}
+
+Test(net_cni_store, init_fails_cleanly_on_an_unusable_state_dir)
+{
+    struct stk_err err = STK_ERR_INIT;
+    const struct net_plugin *plugin = net_plugin_find("cni", &err);
+    uv_loop_t loop;
+    struct net_ctx *ctx;
+
+    cr_assert_not_null(plugin, "%s", err.msg);
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    ctx = net_ctx_new(plugin, &loop, "/dev/null/state", "/dev/null/run", &err);
+    cr_assert_null(ctx);
+    /* Without the plugins the error says so; with them, the state dir cannot be made. */
+    cr_assert(err.code == STK_EIO || err.code == STK_EUNAVAIL, "%d %s", err.code, err.msg);
+    stk_err_clear(&err);
+    uv_loop_close(&loop);
+}
+
+#endif /* STK_HAVE_CNI */

@@ -10,6 +10,11 @@
  */
 #include <criterion/criterion.h>
 
+#include "stk-config.h"
+
+/* The CNI plug-in is Linux-only (STK_WITH_CNI); elsewhere this file holds no tests. */
+#if STK_HAVE_CNI
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -27,6 +32,7 @@
 #include "common/stk-buf.h"
 #include "common/stk-fs.h"
 #include "common/stk-strv.h"
+#include "netplugins/cni/net-cni.h"
 #include "netplugins/net-plugin.h"
 
 extern char **environ;
@@ -379,8 +385,14 @@ static void setup(void)
 
     if (!have_prereqs(&why))
         return; /* the test body skips or fails */
-    /* Criterion runs tests in parallel; firewall snapshots need the host to ourselves. */
-    lock_fd = open("/tmp/stk-net-cni-test.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* As the CLI does: a plugin that exits before reading its stdin must not kill us. */
+    signal(SIGPIPE, SIG_IGN);
+    /*
+     * Criterion runs tests in parallel and they share the host's firewall and
+     * port space: serialise them with a lock on the plugin directory, which
+     * always exists, so that no lock file is left behind.
+     */
+    lock_fd = open("/usr/lib/cni", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     cr_assert_geq(lock_fd, 0);
     cr_assert_eq(flock(lock_fd, LOCK_EX), 0);
     snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/stk-cni-XXXXXX");
@@ -425,6 +437,17 @@ static void teardown(void)
         stk_err_clear(&err);
         net_ctx_free(ctx);
         ctx = NULL;
+    }
+    if (net_name[0]) {
+        /* The bridge, if the plug-in could not remove it. */
+        char bridge[16];
+
+        net__cni_bridge_name(net_name, bridge);
+        if (link_exists(bridge)) {
+            char *const del[] = {(char *)"ip", (char *)"link", (char *)"del", bridge, NULL};
+
+            run_cmd(del, NULL);
+        }
     }
     if (run_dir) {
         for (size_t i = 0; i < 2; i++) {
@@ -737,7 +760,25 @@ Test(net_cni, plugin_error_is_reported_and_nothing_is_left)
     cr_assert_eq(r, STK_EEXIST, "%s", err.msg);
     stk_err_clear(&err);
 
+    /* A host port is published once per protocol and address. */
+    {
+        struct net_port tcp = {18601, 80, "tcp", ""}, udp = {18601, 80, "udp", ""};
+        struct net_port zero = {0, 80, "tcp", ""};
+
+        OK(do_sandbox_create(sb_b, "beta", NULL, ERRV));
+        OK(do_attach(net_name, sb_a, NULL, &tcp, 1, NULL, NULL, ERRV));
+        r = do_attach(net_name, sb_b, NULL, &tcp, 1, NULL, NULL, &err);
+        cr_assert_eq(r, STK_EEXIST, "second publisher of 18601/tcp: %d %s", r, err.msg);
+        cr_assert_not_null(strstr(err.msg, sb_a), "%s", err.msg);
+        stk_err_clear(&err);
+        r = do_attach(net_name, sb_b, NULL, &zero, 1, NULL, NULL, &err);
+        cr_assert_eq(r, STK_EINVAL, "%s", err.msg);
+        stk_err_clear(&err);
+        OK(do_attach(net_name, sb_b, NULL, &udp, 1, NULL, NULL, ERRV));
+    }
+
     OK(do_sandbox_remove(sb_a, ERRV));
+    OK(do_sandbox_remove(sb_b, ERRV));
     OK(do_network_remove(net_name, ERRV));
     cr_assert(!link_exists(net.bridge));
     after = firewall_snapshot();
@@ -1089,3 +1130,5 @@ Test(net_cni, lost_namespace_releases_its_endpoints_on_sandbox_create)
     net_endpoint_info_release(&ea);
     net_endpoint_info_release(&ea2);
 }
+
+#endif /* STK_HAVE_CNI */

@@ -221,7 +221,7 @@ Test(rt_fake, is_registered_with_every_capability)
     cr_assert_eq(rt_fake_op_from_string("nope"), _RT_FAKE_OP_INVALID);
 }
 
-Test(rt_fake, container_life_cycle_follows_runc)
+Test(rt_fake, container_life_cycle)
 {
     struct rt_container_info info = {0};
     struct probe p;
@@ -270,8 +270,13 @@ Test(rt_fake, container_life_cycle_follows_runc)
     rt_container_info_release(&info);
     cr_assert_eq(rt_fake_last_signal(ctx, "web-1-aaaa"), SIGTERM);
     cr_assert_eq(do_simple(OP_STOP, "web-1-aaaa", SIGTERM), 0, "stop is idempotent");
-    cr_assert_eq(do_simple(OP_START, "web-1-aaaa", 0), STK_EINVAL, "no restart of a stopped one");
     cr_assert_eq(do_simple(OP_KILL, "web-1-aaaa", SIGKILL), STK_EINVAL);
+    /* An exited container starts again (docker start), with its exit code cleared. */
+    cr_assert_eq(do_simple(OP_START, "web-1-aaaa", 0), 0, "restart of a stopped one");
+    cr_assert_eq(ctr_state("web-1-aaaa", &info), RT_STATE_RUNNING);
+    cr_assert_eq(info.has_exit_code, 0);
+    rt_container_info_release(&info);
+    cr_assert_eq(do_simple(OP_STOP, "web-1-aaaa", SIGTERM), 0);
 
     cr_assert_eq(do_simple(OP_KILL, "db-1-bbbb", 0), 0);
     cr_assert_eq(ctr_state("db-1-bbbb", NULL), RT_STATE_RUNNING, "signal 0 only checks");

@@ -6,7 +6,7 @@
  *   env          KEY=VALUE lines: the interpolation environment (default: empty, so the
  *                test does not depend on the developer's environment);
  *   args         option lines: files=a.yaml b.yaml, project_name=x, platform=windows|linux,
- *                strict=1, working_dir=sub;
+ *                strict=1, working_dir=sub, profiles=a,b, services=x,y;
  *   expected.json   (valid) the project JSON; the case directory is written "<dir>";
  *   expected.warn   (valid) the warnings, one formatted diagnostic a line (default: none);
  *   expected.err    (invalid) every diagnostic, one a line, "FILE:LINE:COL: error: msg",
@@ -105,6 +105,7 @@ static char *diag_text(const struct stk_diag *d, const char *dir, int errors_and
 static int run_case(const char *dir, int valid, char **ret_why)
 {
     struct stk_strv env = STK_STRV_INIT, args = STK_STRV_INIT, files = STK_STRV_INIT;
+    struct stk_strv profiles = STK_STRV_INIT, services = STK_STRV_INIT;
     struct spec_load_opts opts = {0};
     struct stk_diag diag = STK_DIAG_INIT;
     struct stk_err err = STK_ERR_INIT;
@@ -116,6 +117,8 @@ static int run_case(const char *dir, int valid, char **ret_why)
     stk_strv_init(&env);
     stk_strv_init(&args);
     stk_strv_init(&files);
+    stk_strv_init(&profiles);
+    stk_strv_init(&services);
     path = stk_xasprintf("%s/env", dir);
     read_lines(path, &env);
     free(path);
@@ -135,6 +138,12 @@ static int run_case(const char *dir, int valid, char **ret_why)
             opts.platform = SPEC_PLATFORM_WINDOWS;
         } else if (strcmp(a, "platform=linux") == 0) {
             opts.platform = SPEC_PLATFORM_LINUX;
+        } else if (strncmp(a, "profiles=", 9) == 0 || strncmp(a, "services=", 9) == 0) {
+            struct stk_strv *dst = a[0] == 'p' ? &profiles : &services;
+            char *copy = stk_xstrdup(a + 9), *save = NULL;
+            for (char *f = strtok_r(copy, ",", &save); f; f = strtok_r(NULL, ",", &save))
+                stk_strv_push(dst, f);
+            free(copy);
         } else if (strcmp(a, "strict=1") == 0) {
             opts.strict = 1;
         } else if (strncmp(a, "working_dir=", 12) == 0) {
@@ -146,6 +155,10 @@ static int run_case(const char *dir, int valid, char **ret_why)
         stk_strv_pushf(&files, "%s/stack.yaml", dir);
     opts.files = (const char *const *)files.v;
     opts.env = (const char *const *)env.v;
+    if (profiles.n)
+        opts.profiles = (const char *const *)profiles.v;
+    if (services.n)
+        opts.services = (const char *const *)services.v;
 
     rc = spec_project_load(&opts, &p, &diag, &err);
     if (valid) {
@@ -191,8 +204,8 @@ static int run_case(const char *dir, int valid, char **ret_why)
             want = read_text(path);
             free(path);
             if (strcmp(warns, want ? want : "") != 0)
-                *ret_why = stk_xasprintf("warnings differ; got:\n%swant:\n%s", warns,
-                                         want ? want : "");
+                *ret_why =
+                    stk_xasprintf("warnings differ; got:\n%swant:\n%s", warns, want ? want : "");
             else
                 ok = 1;
             free(warns);
@@ -228,6 +241,8 @@ out:
     stk_strv_release(&env);
     stk_strv_release(&args);
     stk_strv_release(&files);
+    stk_strv_release(&profiles);
+    stk_strv_release(&services);
     free(got);
     free(want);
     free(wd);

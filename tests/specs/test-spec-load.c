@@ -10,6 +10,7 @@
 
 #include "common/stk-alloc.h"
 #include "common/stk-sha256.h"
+#include "common/stk-strv.h"
 #include "specs/spec.h"
 
 static char tmpdir[256];
@@ -136,7 +137,8 @@ Test(spec_load, unset_variable_warns_and_defaults_to_blank)
     struct stk_diag diag = STK_DIAG_INIT;
     struct stk_err err = STK_ERR_INIT;
 
-    cr_assert_eq(load("services:\n  web:\n    image: \"nginx${NOPE}\"\n", NULL, &p, &diag, &err), 0);
+    cr_assert_eq(load("services:\n  web:\n    image: \"nginx${NOPE}\"\n", NULL, &p, &diag, &err),
+                 0);
     cr_assert_str_eq(p->services[0].image, "nginx");
     cr_assert_eq(diag.n, 1);
     cr_assert_eq(diag.items[0].severity, STK_DIAG_WARNING);
@@ -223,12 +225,18 @@ Test(spec_load, hash_changes_with_image_but_not_replicas_or_depends_on)
 {
     char h1[65], h2[65], h3[65];
 
-    hash_of(base_yaml, "web", h1);
+    hash_of("services:\n"
+            "  web:\n"
+            "    image: nginx:1\n"
+            "    environment: {B: \"2\", A: \"1\"}\n"
+            "    depends_on: [db]\n"
+            "  db:\n"
+            "    image: postgres\n",
+            "web", h1);
     hash_of("services:\n"
             "  web:\n"
             "    image: nginx:2\n"
             "    environment: {B: \"2\", A: \"1\"}\n"
-            "    ports: [\"8080:80\"]\n"
             "  db:\n"
             "    image: postgres\n",
             "web", h2);
@@ -236,7 +244,6 @@ Test(spec_load, hash_changes_with_image_but_not_replicas_or_depends_on)
             "  web:\n"
             "    image: nginx:1\n"
             "    environment: {B: \"2\", A: \"1\"}\n"
-            "    ports: [\"8080:80\"]\n"
             "    deploy: {replicas: 4}\n"
             "  db:\n"
             "    image: postgres\n",
@@ -278,7 +285,8 @@ Test(spec_load, caller_diag_receives_warnings_on_success)
     struct stk_diag diag = STK_DIAG_INIT;
     struct stk_err err = STK_ERR_INIT;
 
-    cr_assert_eq(load("services:\n  web:\n    image: x\n    tty: true\n", NULL, &p, &diag, &err), 0);
+    cr_assert_eq(load("services:\n  web:\n    image: x\n    tty: true\n", NULL, &p, &diag, &err),
+                 0);
     cr_assert_eq(diag.n, 1);
     cr_assert_eq(diag.n_errors, 0);
     cr_assert(strstr(diag.items[0].msg, "tty") != NULL);
@@ -301,4 +309,78 @@ Test(spec_load, alias_bomb_is_rejected)
 
     cr_assert_eq(load(bomb, NULL, &p, NULL, &err), STK_ESPEC);
     cr_assert(strstr(err.msg, "too large") != NULL, "%s", err.msg);
+}
+
+Test(spec_load, yaml_output_round_trips_to_the_same_model)
+{
+    struct spec_project *p = NULL, *q = NULL;
+    struct stk_err err = STK_ERR_INIT;
+    char *yaml, *path;
+    const char *files[2] = {NULL, NULL};
+    static const char *const no_env[] = {NULL};
+    struct spec_load_opts opts = {.files = files, .env = no_env};
+    json_t *a, *b;
+
+    cr_assert_eq(load("name: rt\n"
+                      "services:\n"
+                      "  web:\n"
+                      "    image: nginx:1\n"
+                      "    command: [\"echo\", \"true\", \"1\", \"null\", \"a: b\", \"\"]\n"
+                      "    environment: {A: \"true\", B: \"007\", C: \"\", D: \"x # y\"}\n"
+                      "    ports: [\"127.0.0.1::80/udp\", \"9000-9001\"]\n"
+                      "    volumes: [\"./site:/www:ro\", \"data:/data\"]\n"
+                      "    labels: {\"com.example\": \"yes\"}\n"
+                      "    healthcheck: {test: \"curl -f http://x/\", interval: 1m30s}\n"
+                      "    deploy: {replicas: 2, resources: {limits: {cpus: \"0.5\", memory: "
+                      "1g}}}\n"
+                      "    depends_on: {db: {condition: service_healthy}}\n"
+                      "  db:\n"
+                      "    image: postgres\n"
+                      "    healthcheck: {test: [\"CMD\", \"true\"]}\n"
+                      "volumes:\n"
+                      "  data:\n",
+                      NULL, &p, NULL, &err),
+                 0, "%s", err.msg);
+    yaml = spec_project_to_yaml(p);
+    cr_assert_not_null(yaml);
+    cr_assert(strstr(yaml, "name: rt") != NULL, "%s", yaml);
+    cr_assert(strstr(yaml, "\"true\"") != NULL, "strings that read as booleans are quoted:\n%s",
+              yaml);
+    path = write_file("roundtrip.yaml", yaml);
+    files[0] = path;
+    cr_assert_eq(spec_project_load(&opts, &q, NULL, &err), 0, "reload: %s\n%s", err.msg, yaml);
+    a = spec_project_to_json(p);
+    b = spec_project_to_json(q);
+    cr_assert(json_equal(a, b), "round trip changed the model:\n%s", yaml);
+    json_decref(a);
+    json_decref(b);
+    free(yaml);
+    free(path);
+    spec_project_free(p);
+    spec_project_free(q);
+}
+
+Test(spec_load, service_order_puts_dependencies_first_and_keeps_file_order)
+{
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+    char **order;
+
+    cr_assert_eq(load("services:\n"
+                      "  web: {image: x, depends_on: [api]}\n"
+                      "  api: {image: x, depends_on: [db, cache]}\n"
+                      "  other: {image: x}\n"
+                      "  cache: {image: x}\n"
+                      "  db: {image: x}\n",
+                      NULL, &p, NULL, &err),
+                 0, "%s", err.msg);
+    order = spec_project_service_order(p);
+    cr_assert_eq(stk_strv_len(order), 5);
+    cr_assert_str_eq(order[0], "other");
+    cr_assert_str_eq(order[1], "cache");
+    cr_assert_str_eq(order[2], "db");
+    cr_assert_str_eq(order[3], "api");
+    cr_assert_str_eq(order[4], "web");
+    stk_strv_free(order);
+    spec_project_free(p);
 }

@@ -187,9 +187,15 @@ Test(spec_util, byte_sizes_use_binary_units)
 Test(spec_util, path_clean_matches_go)
 {
     static const char *const cases[][2] = {
-        {"/a/b/../c/./d/", "/a/c/d"}, {"a//b", "a/b"}, {"../../x", "../../x"},
-        {"/../x", "/x"},              {"", "."},       {"a/..", "."},
-        {"C:/data/", "C:/data"},      {"/", "/"},      {"./a/../../b", "../b"},
+        {"/a/b/../c/./d/", "/a/c/d"},
+        {"a//b", "a/b"},
+        {"../../x", "../../x"},
+        {"/../x", "/x"},
+        {"", "."},
+        {"a/..", "."},
+        {"C:/data/", "C:/data"},
+        {"/", "/"},
+        {"./a/../../b", "../b"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *c = spec__path_clean(cases[i][0]);

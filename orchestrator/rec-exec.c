@@ -1,0 +1,945 @@
+/*
+ * rec-exec.c - running a plan on the libuv loop (DESIGN.md §2, §3).
+ *
+ * Actions whose dependencies are done start at once, up to the parallelism
+ * limit; each is one asynchronous driver or plug-in call, written as an intent
+ * before it is sent and marked done after it returns. A failure skips what
+ * depends on it; independent branches go on; the pass returns the first failure.
+ * SIGINT cancels the running requests. Dependency conditions are actions too:
+ * WAIT_HEALTHY runs the service's health check through the runtime's exec
+ * (interval, timeout, retries, start_period as Docker does), WAIT_EXIT polls
+ * the runtime until the containers exit and checks for status 0.
+ */
+#include "orchestrator/rec-plan.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/stk-alloc.h"
+#include "common/stk-fs.h"
+#include "common/stk-strv.h"
+#include "orchestrator/rec-internal.h"
+#include "orchestrator/store.h"
+#include "runtime/image/rt-image.h"
+#include "specs/spec.h"
+
+#define EXEC_DEFAULT_TIMEOUT_MS (5 * 60 * 1000)
+#define EXEC_WAIT_EXIT_POLL_MS 100
+
+struct exec;
+
+/* Per action: what its callbacks need, and its timer. */
+struct act_ref {
+    struct exec *x;
+    size_t i;
+    uv_timer_t timer;
+    int timer_init;
+    int target;          /* WAIT_*: index into targets */
+};
+
+struct exec {
+    struct rec_env *env;
+    struct rec_plan *plan;
+    struct act_ref *refs;
+    size_t **dependents;  /* per action: actions that wait for it */
+    size_t *n_dependents;
+    unsigned parallel;
+    uint64_t timeout_ms;
+    unsigned running;
+    int failed;
+    int interrupted;
+    unsigned open_timers;
+    uv_signal_t sigint;
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static const struct spec_service *svc_of(struct exec *x, const struct rec_action *a)
+{
+    return a->svc >= 0 && x->plan->spec ? &x->plan->spec->services[a->svc] : NULL;
+}
+
+static const char *display(struct exec *x, const struct rec_action *a)
+{
+    if (a->slot >= 0)
+        return x->plan->slots[a->slot].name;
+    return a->object;
+}
+
+static void schedule(struct exec *x);
+
+/* A failed action's dependants never run; independent branches go on (move forward). */
+static void skip_dependents(struct exec *x, size_t i)
+{
+    for (size_t k = 0; k < x->n_dependents[i]; k++) {
+        struct rec_action *d = &x->plan->actions[x->dependents[i][k]];
+        if (d->state != REC_AS_PENDING)
+            continue;
+        d->state = REC_AS_SKIPPED;
+        skip_dependents(x, x->dependents[i][k]);
+    }
+}
+
+/* Records the end of action I (ERR NULL: success), then schedules what it unblocks. */
+static void finish(struct exec *x, size_t i, const struct stk_err *err)
+{
+    struct rec_action *a = &x->plan->actions[i];
+    struct act_ref *ref = &x->refs[i];
+
+    if (ref->timer_init)
+        uv_timer_stop(&ref->timer);
+    a->req = NULL;
+    x->running--;
+    if (a->kind != REC_A_WAIT_HEALTHY && a->kind != REC_A_WAIT_EXIT)
+        rec__intent_end(x->env, a->intent, err, NULL);
+    if (err && err->code) {
+        a->state = REC_AS_FAILED;
+        skip_dependents(x, i);
+        if (!x->failed) {
+            x->failed = 1;
+            x->plan->failure = *err;
+            x->plan->failure.detail = stk_xstrdup(err->detail);
+            if (a->service)
+                stk_err_wrap(&x->plan->failure, "service '%s'", a->service);
+        }
+        store_event_add(x->env->store, x->plan->project, "action.failed",
+                        rec_action_kind_to_string(a->kind), err->msg, NULL);
+    } else {
+        a->state = REC_AS_DONE;
+        for (size_t k = 0; k < x->n_dependents[i]; k++)
+            x->plan->actions[x->dependents[i][k]].waiting--;
+    }
+    schedule(x);
+}
+
+static void on_rt_done(struct rt_req *req, const struct rt_result *res, const struct stk_err *err,
+                       void *userdata);
+static void on_net_done(struct net_req *req, const struct net_result *res,
+                        const struct stk_err *err, void *userdata);
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct act_ref *ref = t->data;
+    struct rec_action *a = &ref->x->plan->actions[ref->i];
+
+    if (!a->req)
+        return;
+    if (a->is_net)
+        net_req_cancel(a->req);
+    else
+        rt_req_cancel(a->req);
+}
+
+static void arm_timeout(struct exec *x, size_t i, uint64_t ms)
+{
+    struct act_ref *ref = &x->refs[i];
+
+    if (!ref->timer_init) {
+        uv_timer_init(x->env->loop, &ref->timer);
+        ref->timer.data = ref;
+        ref->timer_init = 1;
+        x->open_timers++;
+    }
+    uv_timer_start(&ref->timer, on_timeout, ms, 0);
+}
+
+/* ---- building a container spec ----------------------------------------------------------- */
+
+/* Merges the image config and the service into the process (Compose semantics). */
+static void build_process(const struct spec_service *svc, const struct rt_image *img,
+                          struct rt_process *proc)
+{
+    struct stk_strv args = STK_STRV_INIT, env = STK_STRV_INIT;
+    char *const *ep = svc->has_entrypoint ? svc->entrypoint : img->entrypoint;
+    /* Setting entrypoint in the service drops the image's Cmd (compose behaviour). */
+    char *const *cmd = svc->has_command ? svc->command : (svc->has_entrypoint ? NULL : img->cmd);
+    int has_path = 0;
+
+    stk_strv_init(&args);
+    for (size_t i = 0; ep && ep[i]; i++)
+        stk_strv_push(&args, ep[i]);
+    for (size_t i = 0; cmd && cmd[i]; i++)
+        stk_strv_push(&args, cmd[i]);
+    stk_strv_init(&env);
+    for (size_t i = 0; img->env && img->env[i]; i++) {
+        size_t klen = strcspn(img->env[i], "=");
+        int overridden = 0;
+        for (size_t j = 0; j < svc->n_environment; j++)
+            if (strlen(svc->environment[j].key) == klen &&
+                strncmp(svc->environment[j].key, img->env[i], klen) == 0)
+                overridden = 1;
+        if (!overridden)
+            stk_strv_push(&env, img->env[i]);
+    }
+    for (size_t j = 0; j < svc->n_environment; j++) {
+        const char *v = svc->environment[j].value;
+        if (!v)
+            v = getenv(svc->environment[j].key);
+        if (v)
+            stk_strv_pushf(&env, "%s=%s", svc->environment[j].key, v);
+    }
+    for (size_t i = 0; i < env.n; i++)
+        if (strncmp(env.v[i], "PATH=", 5) == 0)
+            has_path = 1;
+    if (!has_path)
+        stk_strv_push(&env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    proc->args = args.v;
+    proc->env = env.v;
+    proc->cwd = stk_xstrdup(svc->working_dir ? svc->working_dir : img->working_dir);
+    proc->user = stk_xstrdup(svc->user ? svc->user : img->user);
+}
+
+static void add_label(struct rt_container_spec *spec, const char *k, const char *v)
+{
+    spec->labels[spec->n_labels].key = stk_xstrdup(k);
+    spec->labels[spec->n_labels].value = stk_xstrdup(v);
+    spec->n_labels++;
+}
+
+/*
+ * The restart policy as a string: `restart:` when set, else deploy.restart_policy
+ * (condition any → always, on-failure[:max_attempts], none → no). Returns a new string.
+ */
+static char *restart_policy(const struct spec_service *svc)
+{
+    const struct spec_restart_policy *rp = &svc->restart_policy;
+
+    if (svc->restart)
+        return stk_xstrdup(svc->restart);
+    if (!rp->present)
+        return stk_xstrdup("no");
+    if (rp->condition && strcmp(rp->condition, "none") == 0)
+        return stk_xstrdup("no");
+    if (rp->condition && strcmp(rp->condition, "on-failure") == 0)
+        return rp->max_attempts > 0 ? stk_xasprintf("on-failure:%d", rp->max_attempts)
+                                    : stk_xstrdup("on-failure");
+    return stk_xstrdup("always");
+}
+
+static int restart_wanted(const struct spec_service *svc)
+{
+    char *p = restart_policy(svc);
+    int want = strcmp(p, "no") != 0;
+
+    free(p);
+    return want;
+}
+
+static int build_spec(struct exec *x, const struct rec_action *a, struct rt_container_spec *spec,
+                      struct stk_err *err)
+{
+    const struct spec_service *svc = svc_of(x, a);
+    struct rec_slot *sl = &x->plan->slots[a->slot];
+    const struct rt_image *img = x->plan->images[a->svc];
+    const struct net_sandbox_info *sb = &sl->sb;
+    char numbuf[16];
+    size_t nm = 0;
+
+    if (sl->owner_slot >= 0)
+        sb = &x->plan->slots[sl->owner_slot].sb;
+    memset(spec, 0, sizeof(*spec));
+    spec->id = stk_xstrdup(sl->id);
+    spec->name = stk_xstrdup(sl->name);
+    spec->isolation = sl->isolation;
+    spec->image_ref = stk_xstrdup(svc->image);
+    spec->image_config_digest = stk_xstrdup(img->config_digest);
+    spec->layer_digests = stk_strv_dup(img->layer_digests);
+    spec->hostname = stk_xstrdup(svc->hostname ? svc->hostname : svc->name);
+    build_process(svc, img, &spec->process);
+    if (!spec->process.args || !spec->process.args[0])
+        return stk_err_set(err, STK_EINVAL, 0,
+                           "no command: the image has no entrypoint or cmd and the service "
+                           "sets none");
+    spec->mounts = stk_xcalloc(svc->n_volumes + 3, sizeof(struct rt_mount));
+    for (size_t i = 0; i < svc->n_volumes; i++) {
+        const struct spec_volume *v = &svc->volumes[i];
+        char *src = NULL;
+        if (strcmp(v->type, "bind") == 0) {
+            src = stk_xstrdup(v->source);
+            if (!stk_path_exists(src)) {
+                if (!v->create_host_path)
+                    return stk_err_set(err, STK_ENOENT, 0,
+                                       "volumes: bind source '%s' does not exist", src);
+                if (stk_mkdir_p(src, 0755, err) < 0) {
+                    free(src);
+                    return err->code;
+                }
+            }
+        } else if (strcmp(v->type, "volume") == 0) {
+            char *vname = v->source ? stk_xasprintf("%s_%s", x->plan->project, v->source)
+                                    : stk_xasprintf("%s-anon-%zu", sl->id, i);
+            src = stk_xasprintf("%s/volumes/%s/_data", x->env->state_dir, vname);
+            if (stk_mkdir_p(src, 0755, err) < 0) {
+                free(vname);
+                free(src);
+                return err->code;
+            }
+            store_object_put(x->env->store, "volume", vname, x->plan->project, src, NULL);
+            free(vname);
+        } else if (strcmp(v->type, "tmpfs") == 0) {
+            src = stk_xstrdup("tmpfs");
+        } else {
+            return stk_err_set(err, STK_ENOTSUP, 0, "volumes: type '%s' is not supported here",
+                               v->type);
+        }
+        spec->mounts[nm].type = stk_xstrdup(strcmp(v->type, "tmpfs") == 0 ? "tmpfs" : "bind");
+        spec->mounts[nm].source = src;
+        spec->mounts[nm].target = stk_xstrdup(v->target);
+        spec->mounts[nm].read_only = v->read_only;
+        nm++;
+    }
+    if (sb->hosts_path) {
+        spec->mounts[nm].type = stk_xstrdup("bind");
+        spec->mounts[nm].source = stk_xstrdup(sb->hosts_path);
+        spec->mounts[nm].target = stk_xstrdup("/etc/hosts");
+        nm++;
+    }
+    if (sb->resolv_path) {
+        spec->mounts[nm].type = stk_xstrdup("bind");
+        spec->mounts[nm].source = stk_xstrdup(sb->resolv_path);
+        spec->mounts[nm].target = stk_xstrdup("/etc/resolv.conf");
+        nm++;
+    }
+    spec->n_mounts = nm;
+    spec->sandbox = stk_xstrdup(sb->handle);
+    snprintf(numbuf, sizeof(numbuf), "%d", sl->number);
+    spec->labels = stk_xcalloc(6, sizeof(struct rt_kv));
+    add_label(spec, RT_LABEL_PROJECT, x->plan->project);
+    add_label(spec, RT_LABEL_SERVICE, svc->name);
+    add_label(spec, RT_LABEL_NUMBER, numbuf);
+    add_label(spec, RT_LABEL_HASH, sl->hash);
+    add_label(spec, RT_LABEL_ISOLATION, rt_isolation_to_string(sl->isolation));
+    spec->stop_signal = stk_xstrdup(svc->stop_signal);
+    if (restart_wanted(svc) && x->env->rt->self_exe) {
+        /* The monitor re-invokes stack when the container exits (DESIGN.md §3). */
+        struct stk_strv ec = STK_STRV_INIT;
+        stk_strv_init(&ec);
+        stk_strv_push(&ec, x->env->rt->self_exe);
+        stk_strv_pushf(&ec, "--state-dir=%s", x->env->state_dir);
+        stk_strv_pushf(&ec, "--run-dir=%s", x->env->run_dir);
+        stk_strv_pushf(&ec, "--runtime=%s", x->env->rt->driver->name);
+        stk_strv_pushf(&ec, "--network-plugin=%s", x->env->net->plugin->name);
+        stk_strv_push(&ec, "internal");
+        stk_strv_push(&ec, "container-exited");
+        stk_strv_push(&ec, sl->id);
+        spec->exit_command = ec.v;
+    }
+    return 0;
+}
+
+/* ---- health checks and completion waits ------------------------------------------------- */
+
+static void wait_next(struct exec *x, size_t i, uint64_t delay_ms);
+
+static void on_wait_timer(uv_timer_t *t)
+{
+    struct act_ref *ref = t->data;
+
+    wait_next(ref->x, ref->i, 0);
+}
+
+static void wait_done_target(struct exec *x, size_t i)
+{
+    struct rec_action *a = &x->plan->actions[i];
+    struct act_ref *ref = &x->refs[i];
+
+    ref->target++;
+    a->failures = 0;
+    a->attempts = 0;
+    a->started_ns = now_ns();
+    if (!a->targets || !a->targets[ref->target]) {
+        rec__progress(x->env, "Service %s  %s", a->object,
+                      a->kind == REC_A_WAIT_HEALTHY ? "Healthy" : "Exited (0)");
+        finish(x, i, NULL);
+        return;
+    }
+    wait_next(x, i, 0);
+}
+
+static void on_wait_rt(struct rt_req *req, const struct rt_result *res, const struct stk_err *err,
+                       void *userdata)
+{
+    struct act_ref *ref = userdata;
+    struct exec *x = ref->x;
+    size_t i = ref->i;
+    struct rec_action *a = &x->plan->actions[i];
+    const struct spec_service *svc = svc_of(x, a);
+    struct stk_err e = STK_ERR_INIT;
+
+    (void)req;
+    a->req = NULL;
+    if (x->interrupted) {
+        stk_err_set(&e, STK_ECANCELED, 0, "interrupted");
+        finish(x, i, &e);
+        return;
+    }
+    if (a->kind == REC_A_WAIT_EXIT) {
+        if (err && err->code) {
+            finish(x, i, err);
+            return;
+        }
+        if (res->info->state == RT_STATE_STOPPED) {
+            if (res->info->has_exit_code && res->info->exit_code == 0) {
+                wait_done_target(x, i);
+                return;
+            }
+            stk_err_set(&e, STK_ERUNTIME, 0, "did not complete successfully: exit status %d",
+                        res->info->has_exit_code ? res->info->exit_code : -1);
+            finish(x, i, &e);
+            return;
+        }
+        wait_next(x, i, EXEC_WAIT_EXIT_POLL_MS);
+        return;
+    }
+    /* WAIT_HEALTHY: one check done. */
+    if (!err && res && res->exit_code == 0) {
+        wait_done_target(x, i);
+        return;
+    }
+    if (now_ns() - a->started_ns >= svc->healthcheck.start_period_ns)
+        a->failures++;
+    if (a->failures >= (svc->healthcheck.retries > 0 ? svc->healthcheck.retries : 3)) {
+        char out[200] = "";
+        if (err && err->code)
+            snprintf(out, sizeof(out), ": %.190s", err->msg);
+        else if (res && res->output && *res->output)
+            snprintf(out, sizeof(out), ": %.*s", (int)strcspn(res->output, "\n"), res->output);
+        stk_err_set(&e, STK_ERUNTIME, 0,
+                    "is unhealthy: the health check failed %d times in a row (exit status %d%s)",
+                    a->failures, res ? res->exit_code : -1, out);
+        finish(x, i, &e);
+        return;
+    }
+    wait_next(x, i,
+              (uint64_t)((svc->healthcheck.interval_ns > 0 ? svc->healthcheck.interval_ns
+                                                           : 30000000000LL) /
+                         1000000));
+}
+
+static void wait_next(struct exec *x, size_t i, uint64_t delay_ms)
+{
+    struct rec_action *a = &x->plan->actions[i];
+    struct act_ref *ref = &x->refs[i];
+    const struct spec_service *svc = svc_of(x, a);
+    const char *id;
+    struct stk_err err = STK_ERR_INIT;
+    int r;
+
+    if (delay_ms) {
+        if (!ref->timer_init) {
+            uv_timer_init(x->env->loop, &ref->timer);
+            ref->timer.data = ref;
+            ref->timer_init = 1;
+            x->open_timers++;
+        }
+        uv_timer_start(&ref->timer, on_wait_timer, delay_ms, 0);
+        return;
+    }
+    if (x->interrupted) {
+        stk_err_set(&err, STK_ECANCELED, 0, "interrupted");
+        finish(x, i, &err);
+        return;
+    }
+    id = a->targets ? a->targets[ref->target] : NULL;
+    if (!id) {
+        finish(x, i, NULL);
+        return;
+    }
+    a->attempts++;
+    x->env->reads++;
+    if (a->kind == REC_A_WAIT_EXIT) {
+        r = rt_container_state(x->env->rt, id, on_wait_rt, ref, (struct rt_req **)&a->req, &err);
+    } else {
+        const struct spec_healthcheck *hc = &svc->healthcheck;
+        struct stk_strv argv = STK_STRV_INIT;
+        struct rt_exec_opts eo;
+        stk_strv_init(&argv);
+        if (hc->test && hc->test[0] && strcmp(hc->test[0], "CMD-SHELL") == 0) {
+            stk_strv_push(&argv, "/bin/sh");
+            stk_strv_push(&argv, "-c");
+            stk_strv_push(&argv, hc->test[1] ? hc->test[1] : "true");
+        } else {
+            for (size_t k = 1; hc->test && hc->test[0] && hc->test[k]; k++)
+                stk_strv_push(&argv, hc->test[k]);
+        }
+        memset(&eo, 0, sizeof(eo));
+        eo.args = (const char *const *)argv.v;
+        eo.capture = 1;
+        eo.timeout_ms =
+            (uint64_t)((hc->timeout_ns > 0 ? hc->timeout_ns : 30000000000LL) / 1000000);
+        r = rt_container_exec(x->env->rt, id, &eo, on_wait_rt, ref, (struct rt_req **)&a->req,
+                              &err);
+        stk_strv_release(&argv);
+    }
+    if (r < 0)
+        finish(x, i, &err);
+}
+
+static void start_wait(struct exec *x, size_t i)
+{
+    struct rec_action *a = &x->plan->actions[i];
+    const struct spec_service *svc = svc_of(x, a);
+    struct stk_err err = STK_ERR_INIT;
+
+    x->refs[i].target = 0;
+    a->started_ns = now_ns();
+    if (a->kind == REC_A_WAIT_HEALTHY) {
+        const struct spec_healthcheck *hc = &svc->healthcheck;
+        if (!hc->present || hc->disable || !hc->test || !hc->test[0] ||
+            strcmp(hc->test[0], "NONE") == 0) {
+            stk_err_set(&err, STK_EINVAL, 0, "dependency '%s' has no health check (condition "
+                        "service_healthy needs one)", svc->name);
+            finish(x, i, &err);
+            return;
+        }
+        rec__progress(x->env, "Service %s  Waiting (healthy)", a->object);
+        /* Docker runs the first check one interval after the start. */
+        wait_next(x, i,
+                  (uint64_t)((hc->interval_ns > 0 ? hc->interval_ns : 30000000000LL) / 1000000));
+        return;
+    }
+    rec__progress(x->env, "Service %s  Waiting (completed)", a->object);
+    wait_next(x, i, 0);
+}
+
+/* ---- runtime and plug-in actions ---------------------------------------------------------- */
+
+static void on_rt_done(struct rt_req *req, const struct rt_result *res, const struct stk_err *err,
+                       void *userdata)
+{
+    struct act_ref *ref = userdata;
+    struct exec *x = ref->x;
+    size_t i = ref->i;
+    struct rec_action *a = &x->plan->actions[i];
+    struct stk_err e = STK_ERR_INIT;
+    const char *name = display(x, a);
+
+    (void)req;
+    (void)res;
+    if (err && err->code == STK_ENOENT &&
+        (a->kind == REC_A_CONTAINER_STOP || a->kind == REC_A_CONTAINER_REMOVE))
+        err = NULL; /* already gone */
+    if (err && err->code) {
+        stk_err_move(&e, &(struct stk_err){0});
+        e = *err;
+        e.detail = NULL;
+        switch (a->kind) {
+        case REC_A_CONTAINER_CREATE:
+            stk_err_wrap(&e, "create container '%s'", name);
+            break;
+        case REC_A_CONTAINER_START:
+            stk_err_wrap(&e, "start container '%s'", name);
+            break;
+        case REC_A_CONTAINER_STOP:
+            stk_err_wrap(&e, "stop container '%s'", name);
+            break;
+        default:
+            stk_err_wrap(&e, "remove container '%s'", name);
+            break;
+        }
+        finish(x, i, &e);
+        return;
+    }
+    switch (a->kind) {
+    case REC_A_CONTAINER_CREATE:
+        store_container_set_state(x->env->store, a->object, "created", NULL);
+        rec__progress(x->env, "Container %s  Created", name);
+        break;
+    case REC_A_CONTAINER_START:
+        store_container_started(x->env->store, a->object, NULL);
+        store_event_add(x->env->store, x->plan->project, "container.start", a->object,
+                        a->service, NULL);
+        rec__progress(x->env, "Container %s  Started", name);
+        break;
+    case REC_A_CONTAINER_STOP:
+        rec__progress(x->env, "Container %s  Stopped", name);
+        break;
+    case REC_A_CONTAINER_REMOVE:
+        store_container_delete(x->env->store, a->object, NULL);
+        store_event_add(x->env->store, x->plan->project, "container.remove", a->object,
+                        a->service, NULL);
+        rec__progress(x->env, "Container %s  Removed", name);
+        break;
+    default:
+        break;
+    }
+    finish(x, i, NULL);
+}
+
+static void on_net_done(struct net_req *req, const struct net_result *res,
+                        const struct stk_err *err, void *userdata)
+{
+    struct act_ref *ref = userdata;
+    struct exec *x = ref->x;
+    size_t i = ref->i;
+    struct rec_action *a = &x->plan->actions[i];
+    struct stk_err e = STK_ERR_INIT;
+
+    (void)req;
+    if (err && err->code) {
+        e = *err;
+        e.detail = NULL;
+        switch (a->kind) {
+        case REC_A_NETWORK_CREATE:
+            stk_err_wrap(&e, "create network '%s'", a->object);
+            break;
+        case REC_A_NETWORK_REMOVE:
+            stk_err_wrap(&e, "remove network '%s'", a->object);
+            break;
+        case REC_A_SANDBOX_CREATE:
+            stk_err_wrap(&e, "create network sandbox '%s'", a->object);
+            break;
+        case REC_A_ENDPOINT_CONNECT:
+            stk_err_wrap(&e, "connect to network '%s'", a->object);
+            break;
+        default:
+            stk_err_wrap(&e, "remove network sandbox '%s'", a->object);
+            break;
+        }
+        finish(x, i, &e);
+        return;
+    }
+    switch (a->kind) {
+    case REC_A_NETWORK_CREATE:
+        store_object_put(x->env->store, "network", a->object, x->plan->project,
+                         res && res->network ? res->network->subnet : NULL, NULL);
+        rec__progress(x->env, "Network %s  Created", a->object);
+        break;
+    case REC_A_NETWORK_REMOVE:
+        store_object_delete(x->env->store, "network", a->object, NULL);
+        rec__progress(x->env, "Network %s  Removed", a->object);
+        break;
+    case REC_A_SANDBOX_CREATE: {
+        struct rec_slot *sl = &x->plan->slots[a->slot];
+        net_sandbox_info_release(&sl->sb);
+        if (res && res->sandbox)
+            net_sandbox_info_copy(&sl->sb, res->sandbox);
+        sl->sb_ready = 1;
+        if (sl->owns_sandbox)
+            store_object_put(x->env->store, "sandbox", a->object, x->plan->project,
+                             sl->sb.handle, NULL);
+        break;
+    }
+    case REC_A_ENDPOINT_CONNECT: {
+        char *obj = stk_xasprintf("%s/%s", a->object, x->plan->slots[a->slot].sandbox_id);
+        store_object_put(x->env->store, "endpoint", obj, x->plan->project,
+                         res && res->endpoint ? res->endpoint->ipv4 : NULL, NULL);
+        free(obj);
+        break;
+    }
+    case REC_A_SANDBOX_REMOVE: {
+        char **eps = NULL;
+        store_object_delete(x->env->store, "sandbox", a->object, NULL);
+        if (store_object_list(x->env->store, "endpoint", x->plan->project, &eps, NULL) == 0) {
+            size_t ln = strlen(a->object);
+            for (size_t k = 0; eps[k]; k++) {
+                const char *slash = strrchr(eps[k], '/');
+                if (slash && strlen(slash + 1) == ln && strcmp(slash + 1, a->object) == 0)
+                    store_object_delete(x->env->store, "endpoint", eps[k], NULL);
+            }
+            stk_strv_free(eps);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    finish(x, i, NULL);
+}
+
+static int intent_action(struct exec *x, struct rec_action *a, struct stk_err *err)
+{
+    const char *obj = a->object;
+    char *joined = NULL;
+    int r;
+
+    if (a->kind == REC_A_ENDPOINT_CONNECT)
+        obj = joined = stk_xasprintf("%s/%s", a->object, x->plan->slots[a->slot].sandbox_id);
+    r = rec__intent_begin(x->env, x->plan->project, rec_action_kind_to_string(a->kind), obj,
+                          &a->intent, err);
+    free(joined);
+    return r;
+}
+
+static void start_action(struct exec *x, size_t i)
+{
+    struct rec_action *a = &x->plan->actions[i];
+    struct act_ref *ref = &x->refs[i];
+    struct stk_err err = STK_ERR_INIT;
+    const struct spec_service *svc = svc_of(x, a);
+    int r = 0;
+
+    a->state = REC_AS_RUNNING;
+    x->running++;
+    if (a->kind == REC_A_WAIT_HEALTHY || a->kind == REC_A_WAIT_EXIT) {
+        start_wait(x, i);
+        return;
+    }
+    if ((r = intent_action(x, a, &err)) < 0) {
+        a->intent = 0;
+        finish(x, i, &err);
+        return;
+    }
+    x->env->mutations++;
+    a->is_net = 0;
+    switch (a->kind) {
+    case REC_A_NETWORK_CREATE: {
+        struct net_network_spec ns;
+        const struct spec_network *nw = NULL;
+        for (size_t k = 0; x->plan->spec && k < x->plan->spec->n_networks; k++)
+            if (strcmp(x->plan->spec->networks[k].name, a->object) == 0)
+                nw = &x->plan->spec->networks[k];
+        memset(&ns, 0, sizeof(ns));
+        ns.name = a->object;
+        ns.project = x->plan->project;
+        ns.internal = nw ? nw->internal : 0;
+        a->is_net = 1;
+        rec__progress(x->env, "Network %s  Creating", a->object);
+        r = net_network_create(x->env->net, &ns, on_net_done, ref, (struct net_req **)&a->req,
+                               &err);
+        break;
+    }
+    case REC_A_NETWORK_REMOVE:
+        a->is_net = 1;
+        rec__progress(x->env, "Network %s  Removing", a->object);
+        r = net_network_remove(x->env->net, a->object, on_net_done, ref,
+                               (struct net_req **)&a->req, &err);
+        break;
+    case REC_A_SANDBOX_CREATE: {
+        struct net_sandbox_spec sbs;
+        memset(&sbs, 0, sizeof(sbs));
+        sbs.id = a->object;
+        sbs.hostname = svc ? (svc->hostname ? svc->hostname : svc->name) : a->object;
+        sbs.project = x->plan->project;
+        a->is_net = 1;
+        rec__progress(x->env, "Container %s  Creating", display(x, a));
+        r = net_sandbox_create(x->env->net, &sbs, on_net_done, ref, (struct net_req **)&a->req,
+                               &err);
+        break;
+    }
+    case REC_A_ENDPOINT_CONNECT: {
+        struct rec_slot *sl = &x->plan->slots[a->slot];
+        struct net_attachment att;
+        struct stk_strv aliases = STK_STRV_INIT;
+        memset(&att, 0, sizeof(att));
+        stk_strv_init(&aliases);
+        stk_strv_push(&aliases, svc->name);
+        stk_strv_push(&aliases, sl->name);
+        att.network = a->object;
+        att.sandbox = sl->sandbox_id;
+        att.aliases = aliases.v;
+        att.ports = stk_xcalloc(svc->n_ports + 1, sizeof(struct net_port));
+        for (size_t k = 0; k < svc->n_ports; k++) {
+            const struct spec_port *sp = &svc->ports[k];
+            struct net_port *np = &att.ports[att.n_ports];
+            if (!sp->published)
+                continue;
+            np->host_port = sp->published;
+            np->container_port = sp->target;
+            snprintf(np->protocol, sizeof(np->protocol), "%s", sp->protocol ? sp->protocol : "tcp");
+            snprintf(np->host_ip, sizeof(np->host_ip), "%s", sp->host_ip ? sp->host_ip : "");
+            att.n_ports++;
+        }
+        a->is_net = 1;
+        r = net_endpoint_attach(x->env->net, &att, on_net_done, ref, (struct net_req **)&a->req,
+                                &err);
+        free(att.ports);
+        stk_strv_release(&aliases);
+        break;
+    }
+    case REC_A_CONTAINER_CREATE: {
+        struct rec_slot *sl = &x->plan->slots[a->slot];
+        struct rt_container_spec spec;
+        struct store_container row;
+        memset(&row, 0, sizeof(row));
+        if ((r = build_spec(x, a, &spec, &err)) == 0) {
+            row.id = sl->id;
+            row.project = x->plan->project;
+            row.service = svc->name;
+            row.number = sl->number;
+            row.name = sl->name;
+            row.isolation = (char *)rt_isolation_to_string(sl->isolation);
+            row.hash = sl->hash;
+            row.state = (char *)"creating";
+            row.ports = sl->ports;
+            row.sandbox = sl->sandbox_id;
+            row.spec_json = sl->spec_json;
+            row.restart = restart_policy(svc);
+            r = store_container_put(x->env->store, &row, &err);
+            free(row.restart);
+        }
+        if (r == 0)
+            r = rt_container_create(x->env->rt, &spec, on_rt_done, ref, (struct rt_req **)&a->req,
+                                    &err);
+        rt_container_spec_release(&spec);
+        if (r < 0)
+            stk_err_wrap(&err, "create container '%s'", sl->name);
+        break;
+    }
+    case REC_A_CONTAINER_START:
+        rec__progress(x->env, "Container %s  Starting", display(x, a));
+        r = rt_container_start(x->env->rt, a->object, on_rt_done, ref, (struct rt_req **)&a->req,
+                               &err);
+        break;
+    case REC_A_CONTAINER_STOP:
+        store_container_set_state(x->env->store, a->object, "stopping", NULL);
+        rec__progress(x->env, "Container %s  Stopping", a->object);
+        r = rt_container_stop(x->env->rt, a->object, SIGTERM, a->grace_ms, on_rt_done, ref,
+                              (struct rt_req **)&a->req, &err);
+        if (r == 0)
+            arm_timeout(x, i, a->grace_ms + 60000);
+        break;
+    case REC_A_CONTAINER_REMOVE:
+        rec__progress(x->env, "Container %s  Removing", a->object);
+        r = rt_container_delete(x->env->rt, a->object, on_rt_done, ref, (struct rt_req **)&a->req,
+                                &err);
+        break;
+    case REC_A_SANDBOX_REMOVE:
+        a->is_net = 1;
+        r = net_sandbox_remove(x->env->net, a->object, on_net_done, ref,
+                               (struct net_req **)&a->req, &err);
+        break;
+    default:
+        r = stk_err_set(&err, STK_EINVAL, 0, "unknown action");
+        break;
+    }
+    if (r < 0) {
+        if (r == STK_ENOENT &&
+            (a->kind == REC_A_CONTAINER_STOP || a->kind == REC_A_CONTAINER_REMOVE)) {
+            finish(x, i, NULL);
+            return;
+        }
+        finish(x, i, &err);
+        return;
+    }
+    if (a->kind != REC_A_CONTAINER_STOP)
+        arm_timeout(x, i, x->timeout_ms);
+}
+
+static void schedule(struct exec *x)
+{
+    if (x->interrupted)
+        return;
+    for (size_t i = 0; i < x->plan->n_actions; i++) {
+        struct rec_action *a = &x->plan->actions[i];
+        if (x->parallel && x->running >= x->parallel)
+            return;
+        if (a->state != REC_AS_PENDING || a->waiting)
+            continue;
+        start_action(x, i);
+        if (x->interrupted)
+            return;
+    }
+}
+
+static void on_sigint(uv_signal_t *h, int sig)
+{
+    struct exec *x = h->data;
+
+    (void)sig;
+    if (x->interrupted)
+        return;
+    x->interrupted = 1;
+    rec__progress(x->env, "Interrupted: canceling %u running action%s", x->running,
+                  x->running == 1 ? "" : "s");
+    for (size_t i = 0; i < x->plan->n_actions; i++) {
+        struct rec_action *a = &x->plan->actions[i];
+        if (a->state != REC_AS_RUNNING)
+            continue;
+        if (a->req) {
+            if (a->is_net)
+                net_req_cancel(a->req);
+            else
+                rt_req_cancel(a->req);
+        }
+        if (x->refs[i].timer_init && uv_is_active((uv_handle_t *)&x->refs[i].timer) &&
+            (a->kind == REC_A_WAIT_HEALTHY || a->kind == REC_A_WAIT_EXIT)) {
+            uv_timer_stop(&x->refs[i].timer);
+            wait_next(x, i, 0);
+        }
+    }
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct act_ref *ref = h->data;
+
+    ref->x->open_timers--;
+}
+
+int rec_plan_apply(struct rec_env *env, struct rec_plan *plan, const struct rec_apply_opts *opts,
+                   struct stk_err *err)
+{
+    struct exec x;
+    int r = 0;
+
+    memset(&x, 0, sizeof(x));
+    x.env = env;
+    x.plan = plan;
+    x.parallel = opts ? opts->parallel : 0;
+    x.timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : EXEC_DEFAULT_TIMEOUT_MS;
+    x.refs = stk_xcalloc(plan->n_actions + 1, sizeof(*x.refs));
+    x.dependents = stk_xcalloc(plan->n_actions + 1, sizeof(size_t *));
+    x.n_dependents = stk_xcalloc(plan->n_actions + 1, sizeof(size_t));
+    for (size_t i = 0; i < plan->n_actions; i++) {
+        struct rec_action *a = &plan->actions[i];
+        x.refs[i].x = &x;
+        x.refs[i].i = i;
+        a->state = REC_AS_PENDING;
+        a->waiting = a->n_deps;
+        for (size_t d = 0; d < a->n_deps; d++) {
+            size_t on = a->deps[d];
+            x.dependents[on] = stk_xrealloc(x.dependents[on],
+                                            (x.n_dependents[on] + 1) * sizeof(size_t));
+            x.dependents[on][x.n_dependents[on]++] = i;
+        }
+    }
+    uv_signal_init(env->loop, &x.sigint);
+    x.sigint.data = &x;
+    uv_signal_start(&x.sigint, on_sigint, SIGINT);
+
+    schedule(&x);
+    while (x.running > 0)
+        uv_run(env->loop, UV_RUN_ONCE);
+
+    uv_signal_stop(&x.sigint);
+    uv_close((uv_handle_t *)&x.sigint, NULL);
+    for (size_t i = 0; i < plan->n_actions; i++) {
+        if (x.refs[i].timer_init)
+            uv_close((uv_handle_t *)&x.refs[i].timer, on_timer_closed);
+        if (plan->actions[i].state == REC_AS_PENDING)
+            plan->actions[i].state = REC_AS_SKIPPED;
+    }
+    while (x.open_timers > 0)
+        uv_run(env->loop, UV_RUN_ONCE);
+    uv_run(env->loop, UV_RUN_NOWAIT);
+
+    if (x.failed) {
+        *err = plan->failure;
+        err->detail = stk_xstrdup(plan->failure.detail);
+        r = err->code;
+    } else if (x.interrupted) {
+        r = stk_err_set(err, STK_ECANCELED, 0, "interrupted: the next run resumes");
+    } else {
+        for (size_t i = 0; i < plan->n_actions; i++)
+            if (plan->actions[i].state != REC_AS_DONE)
+                r = stk_err_set(err, STK_EINVAL, 0, "plan has a dependency cycle at '%s %s'",
+                                rec_action_kind_to_string(plan->actions[i].kind),
+                                plan->actions[i].object);
+    }
+    for (size_t i = 0; i < plan->n_actions; i++)
+        free(x.dependents[i]);
+    free(x.dependents);
+    free(x.n_dependents);
+    free(x.refs);
+    return r;
+}

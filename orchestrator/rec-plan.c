@@ -1,0 +1,962 @@
+/*
+ * rec-plan.c - building the plan (desired vs observed → DAG of actions), and
+ * showing it. See rec-plan.h.
+ */
+#include "orchestrator/rec-plan.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/stk-alloc.h"
+#include "common/stk-buf.h"
+#include "common/stk-sha256.h"
+#include "common/stk-strv.h"
+#include "orchestrator/rec-internal.h"
+#include "orchestrator/store.h"
+#include "runtime/image/rt-image.h"
+#include "specs/spec.h"
+
+static const char *const action_names[] = {
+#define REC__ACT_NAME(n, s) s,
+    REC_ACTION_MAP(REC__ACT_NAME)
+#undef REC__ACT_NAME
+};
+
+const char *rec_action_kind_to_string(enum rec_action_kind k)
+{
+    return (int)k >= 0 && k < _REC_A_MAX ? action_names[k] : "?";
+}
+
+/* ---- building blocks ------------------------------------------------------------------------ */
+
+static size_t plan_add(struct rec_plan *p, enum rec_action_kind kind, int svc, int number,
+                       int slot, const char *object)
+{
+    struct rec_action *a;
+
+    if (p->n_actions == p->alloc_actions) {
+        p->alloc_actions = p->alloc_actions ? p->alloc_actions * 2 : 32;
+        p->actions = stk_xrealloc(p->actions, p->alloc_actions * sizeof(*p->actions));
+    }
+    a = &p->actions[p->n_actions];
+    memset(a, 0, sizeof(*a));
+    a->kind = kind;
+    a->svc = svc;
+    a->number = number;
+    a->slot = slot;
+    a->object = stk_xstrdup(object);
+    a->service = svc >= 0 && p->spec ? stk_xstrdup(p->spec->services[svc].name) : NULL;
+    return p->n_actions++;
+}
+
+static void plan_dep(struct rec_plan *p, size_t a, size_t on)
+{
+    struct rec_action *x = &p->actions[a];
+
+    for (size_t i = 0; i < x->n_deps; i++)
+        if (x->deps[i] == on)
+            return;
+    if (x->n_deps == x->alloc_deps) {
+        x->alloc_deps = x->alloc_deps ? x->alloc_deps * 2 : 4;
+        x->deps = stk_xrealloc(x->deps, x->alloc_deps * sizeof(size_t));
+    }
+    x->deps[x->n_deps++] = on;
+}
+
+static void plan_change(struct rec_plan *p, const char *verb, const char *what,
+                        const char *reason)
+{
+    struct rec_change *c;
+
+    if (p->n_changes == p->alloc_changes) {
+        p->alloc_changes = p->alloc_changes ? p->alloc_changes * 2 : 16;
+        p->changes = stk_xrealloc(p->changes, p->alloc_changes * sizeof(*p->changes));
+    }
+    c = &p->changes[p->n_changes++];
+    c->verb = stk_xstrdup(verb);
+    c->what = stk_xstrdup(what);
+    c->reason = stk_xstrdup(reason);
+}
+
+static size_t plan_slot(struct rec_plan *p)
+{
+    if (p->n_slots == p->alloc_slots) {
+        p->alloc_slots = p->alloc_slots ? p->alloc_slots * 2 : 16;
+        p->slots = stk_xrealloc(p->slots, p->alloc_slots * sizeof(*p->slots));
+    }
+    memset(&p->slots[p->n_slots], 0, sizeof(p->slots[0]));
+    p->slots[p->n_slots].owner_slot = -1;
+    return p->n_slots++;
+}
+
+static char *random_suffix(void)
+{
+    unsigned char b[3] = {0, 0, 0};
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0 || read(fd, b, sizeof(b)) != (ssize_t)sizeof(b)) {
+        unsigned v = (unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)clock();
+        memcpy(b, &v, sizeof(b));
+    }
+    if (fd >= 0)
+        close(fd);
+    return stk_xasprintf("%02x%02x%02x", b[0], b[1], b[2]);
+}
+
+/* Orders services so that each comes after what it depends on (Kahn; cycles keep file order). */
+static size_t *service_order(const struct spec_project *p)
+{
+    size_t n = p->n_services, k = 0;
+    size_t *order = stk_xcalloc(n + 1, sizeof(size_t));
+    char *placed = stk_xcalloc(n + 1, 1);
+
+    while (k < n) {
+        int progress = 0;
+        for (size_t i = 0; i < n; i++) {
+            int ready = 1;
+            if (placed[i])
+                continue;
+            for (size_t d = 0; d < p->services[i].n_depends_on && ready; d++)
+                for (size_t j = 0; j < n; j++)
+                    if (!placed[j] &&
+                        strcmp(p->services[j].name, p->services[i].depends_on[d].service) == 0)
+                        ready = 0;
+            if (ready) {
+                order[k++] = i;
+                placed[i] = 1;
+                progress = 1;
+            }
+        }
+        for (size_t i = 0; !progress && i < n; i++)
+            if (!placed[i]) {
+                order[k++] = i;
+                placed[i] = 1;
+            }
+    }
+    free(placed);
+    return order;
+}
+
+static int service_index(const struct spec_project *p, const char *name)
+{
+    for (size_t i = 0; i < p->n_services; i++)
+        if (strcmp(p->services[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The service named by "service:X" in network_mode, or NULL. */
+static const char *netns_owner(const struct spec_service *svc)
+{
+    if (svc->network_mode && strncmp(svc->network_mode, "service:", 8) == 0)
+        return svc->network_mode + 8;
+    return NULL;
+}
+
+/* "0.0.0.0:8080->80/tcp, …" */
+static char *ports_text(const struct spec_service *svc)
+{
+    struct stk_buf b = STK_BUF_INIT;
+
+    for (size_t i = 0; i < svc->n_ports; i++) {
+        const struct spec_port *sp = &svc->ports[i];
+        if (!sp->published)
+            continue;
+        stk_buf_printf(&b, "%s%s:%u->%u/%s", b.len ? ", " : "",
+                       sp->host_ip ? sp->host_ip : "0.0.0.0", sp->published, sp->target,
+                       sp->protocol ? sp->protocol : "tcp");
+    }
+    return stk_buf_detach(&b, NULL);
+}
+
+/*
+ * Why two canonical service JSONs differ: the changed keys, one level into
+ * objects ("environment.FOO"), at most a few. Returns a new string.
+ */
+static char *diff_reason(const char *old_json, const char *new_json)
+{
+    json_t *a = old_json ? json_loads(old_json, 0, NULL) : NULL;
+    json_t *b = new_json ? json_loads(new_json, 0, NULL) : NULL;
+    struct stk_strv keys = STK_STRV_INIT;
+    struct stk_buf out = STK_BUF_INIT;
+    const char *k;
+    json_t *v;
+
+    if (!a || !b) {
+        json_decref(a);
+        json_decref(b);
+        return stk_xstrdup("config hash changed");
+    }
+    stk_strv_init(&keys);
+    json_object_foreach(b, k, v)
+    {
+        json_t *ov = json_object_get(a, k);
+        if (ov && json_equal(ov, v))
+            continue;
+        if (ov && json_is_object(ov) && json_is_object(v)) {
+            const char *k2;
+            json_t *v2;
+            json_object_foreach(v, k2, v2)
+            {
+                json_t *o2 = json_object_get(ov, k2);
+                if (!o2 || !json_equal(o2, v2))
+                    stk_strv_pushf(&keys, "%s.%s", k, k2);
+            }
+            json_object_foreach(ov, k2, v2)
+            {
+                if (!json_object_get(v, k2))
+                    stk_strv_pushf(&keys, "%s.%s", k, k2);
+            }
+        } else if (!ov && json_is_object(v) && json_object_size(v)) {
+            const char *k2;
+            json_t *v2;
+            json_object_foreach(v, k2, v2) stk_strv_pushf(&keys, "%s.%s", k, k2);
+        } else {
+            stk_strv_push(&keys, k);
+        }
+    }
+    json_object_foreach(a, k, v)
+    {
+        if (json_object_get(b, k))
+            continue;
+        if (json_is_object(v) && json_object_size(v)) {
+            const char *k2;
+            json_t *v2;
+            json_object_foreach(v, k2, v2) stk_strv_pushf(&keys, "%s.%s", k, k2);
+        } else {
+            stk_strv_push(&keys, k);
+        }
+    }
+    stk_strv_sort(&keys);
+    stk_buf_puts(&out, "config hash changed");
+    for (size_t i = 0; i < keys.n && i < 4; i++)
+        stk_buf_printf(&out, "%s%s", i ? ", " : " (", keys.v[i]);
+    if (keys.n > 4)
+        stk_buf_printf(&out, ", +%zu more", keys.n - 4);
+    if (keys.n)
+        stk_buf_putc(&out, ')');
+    stk_strv_release(&keys);
+    json_decref(a);
+    json_decref(b);
+    return stk_buf_detach(&out, NULL);
+}
+
+/* The store's row of container ID (from ROWS), or NULL. */
+static const struct store_container *row_of(const struct store_container *rows, size_t n,
+                                            const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rows[i].id, id) == 0)
+            return &rows[i];
+    return NULL;
+}
+
+/* Everything the planner knows about the world, gathered once. */
+struct world {
+    struct rt_container_list obs;    /* the project's containers, from the runtime */
+    struct store_container *rows;    /* the store's records of them */
+    size_t n_rows;
+    struct net_inventory inv;        /* the plug-in's networks, sandboxes, endpoints */
+    char **handled;                  /* container ids the plan already covers */
+    size_t n_handled;
+    size_t *sandbox_remove;          /* per inventory sandbox: SANDBOX_REMOVE action + 1, 0 */
+};
+
+static void world_release(struct world *w)
+{
+    rt_container_list_release(&w->obs);
+    for (size_t i = 0; i < w->n_rows; i++)
+        store_container_release(&w->rows[i]);
+    free(w->rows);
+    net_inventory_release(&w->inv);
+    free(w->handled);
+    free(w->sandbox_remove);
+}
+
+static int world_load(struct rec_env *env, const char *project, struct world *w,
+                      struct stk_err *err)
+{
+    struct net_sync ns = NET_SYNC_INIT;
+    int r;
+
+    memset(w, 0, sizeof(*w));
+    if ((r = rec__observe(env, project, &w->obs, err)) < 0)
+        return r;
+    if ((r = store_container_list(env->store, project, &w->rows, &w->n_rows, err)) < 0)
+        return r;
+    env->reads++;
+    r = net_list(env->net, net_sync_done, &ns, NULL, err);
+    if ((r = net_sync_wait(env->loop, &ns, r, err)) < 0) {
+        net_sync_release(&ns);
+        return stk_err_wrap(err, "list networks");
+    }
+    w->inv = ns.inventory;
+    memset(&ns.inventory, 0, sizeof(ns.inventory));
+    net_sync_release(&ns);
+    w->handled = stk_xcalloc(w->obs.n + 1, sizeof(char *));
+    w->sandbox_remove = stk_xcalloc(w->inv.n_sandboxes + 1, sizeof(size_t));
+    return 0;
+}
+
+static int world_handled(const struct world *w, const char *id)
+{
+    for (size_t i = 0; i < w->n_handled; i++)
+        if (strcmp(w->handled[i], id) == 0)
+            return 1;
+    return 0;
+}
+
+/* The sandbox an observed container runs in: the store's record, else its own id. */
+static const char *container_sandbox(const struct world *w, const struct rt_container_info *ci)
+{
+    const struct store_container *row = row_of(w->rows, w->n_rows, ci->id);
+
+    return row && row->sandbox ? row->sandbox : ci->id;
+}
+
+static int sandbox_in_inventory(const struct world *w, const char *id)
+{
+    for (size_t i = 0; i < w->inv.n_sandboxes; i++)
+        if (strcmp(w->inv.sandboxes[i].id, id) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The SANDBOX_REMOVE action for sandbox SB (made on first use). */
+static size_t plan_sandbox_remove(struct rec_plan *p, struct world *w, const char *sb)
+{
+    int k = sandbox_in_inventory(w, sb);
+
+    if (k >= 0 && w->sandbox_remove[k])
+        return w->sandbox_remove[k] - 1;
+    for (size_t i = 0; i < p->n_actions; i++)
+        if (p->actions[i].kind == REC_A_SANDBOX_REMOVE && strcmp(p->actions[i].object, sb) == 0)
+            return i;
+    size_t a = plan_add(p, REC_A_SANDBOX_REMOVE, -1, 0, -1, sb);
+    if (k >= 0)
+        w->sandbox_remove[k] = a + 1;
+    return a;
+}
+
+/*
+ * Plans the removal of observed container CI: stop, remove, then its sandbox
+ * (after every container in it). Returns the CONTAINER_REMOVE action.
+ */
+static size_t plan_remove(struct rec_plan *p, struct world *w, const struct rt_container_info *ci,
+                          int svc, uint64_t grace_ms, size_t *ret_sandbox_remove)
+{
+    const char *sb = container_sandbox(w, ci);
+    size_t stop, rm, sbr;
+
+    w->handled[w->n_handled++] = ci->id;
+    stop = plan_add(p, REC_A_CONTAINER_STOP, svc, 0, -1, ci->id);
+    p->actions[stop].grace_ms = grace_ms;
+    rm = plan_add(p, REC_A_CONTAINER_REMOVE, svc, 0, -1, ci->id);
+    plan_dep(p, rm, stop);
+    sbr = plan_sandbox_remove(p, w, sb);
+    plan_dep(p, sbr, rm);
+    if (ret_sandbox_remove)
+        *ret_sandbox_remove = sbr;
+    return rm;
+}
+
+static const char *label(const struct rt_container_info *ci, const char *k)
+{
+    const char *v = rt_container_info_label(ci, k);
+
+    return v ? v : "";
+}
+
+/* ---- up ---------------------------------------------------------------------------------------- */
+
+/* Per service while planning. */
+struct svc_plan {
+    size_t *ready;     /* per replica: the action after which the slot is started, or SIZE_MAX */
+    int n;
+    char **ids;        /* per replica: the container id (kept or new), borrowed */
+    int *slots;        /* per replica: plan slot, -1 when kept */
+    size_t *sandbox;   /* per replica: the action that makes the sandbox usable, or SIZE_MAX */
+    size_t healthy;    /* WAIT_HEALTHY gate (one per service), SIZE_MAX until made */
+    size_t completed;  /* WAIT_EXIT gate, SIZE_MAX until made */
+    char hash[65];     /* spec hash */
+};
+
+int rec_plan_build(struct rec_env *env, const struct spec_project *project,
+                   const struct rec_up_opts *opts, struct rec_plan **ret_plan,
+                   struct stk_err *err)
+{
+    struct rec_plan *p = stk_new0(struct rec_plan);
+    struct rt_sync hs = RT_SYNC_INIT;
+    struct world w;
+    struct svc_plan *sp = NULL;
+    size_t *order = NULL, *net_create = NULL;
+    enum rt_isolation *iso = NULL;
+    int r;
+
+    memset(&w, 0, sizeof(w));
+    p->project = stk_xstrdup(project->name);
+    p->spec = project;
+
+    /* 1. The runtime is available and provides each service's isolation. */
+    r = rt_host_info(env->rt, rt_sync_done, &hs, NULL, err);
+    env->reads++;
+    if ((r = rt_sync_wait(env->loop, &hs, r, err)) < 0)
+        goto out;
+    if (!hs.host.available) {
+        r = stk_err_set(err, STK_EUNAVAIL, 0, "runtime '%s' is not available: %s",
+                        env->rt->driver->name, hs.host.reason);
+        goto out;
+    }
+    iso = stk_xcalloc(project->n_services + 1, sizeof(*iso));
+    for (size_t i = 0; i < project->n_services; i++) {
+        const struct spec_service *svc = &project->services[i];
+        if (!svc->isolation || strcmp(svc->isolation, "default") == 0) {
+            iso[i] = hs.host.default_isolation;
+            continue;
+        }
+        iso[i] = rt_isolation_from_string(svc->isolation);
+        if ((int)iso[i] < 0 || !(hs.host.isolations & (1u << iso[i]))) {
+            r = stk_err_set(err, STK_EUNAVAIL, 0,
+                            "service '%s': isolation '%s' is not available on this %s host%s",
+                            svc->name, svc->isolation, hs.host.os,
+                            strcmp(svc->isolation, "hyperv") == 0 &&
+                                    strcmp(hs.host.os, "linux") == 0
+                                ? " (VM isolation on Linux, a QEMU utility VM, is not "
+                                  "implemented yet)"
+                                : "");
+            goto out;
+        }
+    }
+    /* Sharing a network namespace is refused when either side resolves to hyperv (§1). */
+    for (size_t i = 0; i < project->n_services; i++) {
+        const char *owner = netns_owner(&project->services[i]);
+        int o = owner ? service_index(project, owner) : -1;
+        if (o < 0)
+            continue;
+        if (iso[i] == RT_ISOLATION_HYPERV || iso[o] == RT_ISOLATION_HYPERV) {
+            r = stk_err_set(err, STK_EUNAVAIL, 0,
+                            "service '%s': cannot share the network namespace of '%s': a "
+                            "Hyper-V isolated container has its own kernel (both sides resolve "
+                            "to %s and %s)",
+                            project->services[i].name, owner, rt_isolation_to_string(iso[i]),
+                            rt_isolation_to_string(iso[o]));
+            goto out;
+        }
+    }
+
+    /* 2. Every image, before anything is created. */
+    p->n_images = project->n_services;
+    p->images = stk_xcalloc(project->n_services + 1, sizeof(*p->images));
+    for (size_t i = 0; i < project->n_services; i++) {
+        const struct spec_service *svc = &project->services[i];
+        if (!svc->image) {
+            r = stk_err_set(err, STK_EINVAL, 0, "service '%s': no image", svc->name);
+            goto out;
+        }
+        if (strncmp(svc->image, "./", 2) == 0 || strncmp(svc->image, "../", 3) == 0) {
+            char *abs = stk_xasprintf("%s/%s", project->working_dir, svc->image);
+            r = rt_image_resolve(env->images, abs, NULL, &p->images[i], err);
+            free(abs);
+        } else {
+            r = rt_image_resolve(env->images, svc->image, NULL, &p->images[i], err);
+        }
+        if (r < 0) {
+            stk_err_wrap(err, "service '%s'", svc->name);
+            goto out;
+        }
+    }
+
+    /* 3. What is there. */
+    if ((r = world_load(env, project->name, &w, err)) < 0)
+        goto out;
+
+    /* 4. Networks the services use. */
+    net_create = stk_xcalloc(project->n_networks + 1, sizeof(size_t));
+    for (size_t k = 0; k < project->n_networks; k++) {
+        const struct spec_network *nw = &project->networks[k];
+        int exists = 0;
+        net_create[k] = SIZE_MAX;
+        for (size_t i = 0; i < w.inv.n_networks; i++)
+            if (strcmp(w.inv.networks[i].name, nw->name) == 0 && w.inv.networks[i].bridge)
+                exists = 1;
+        if (exists || nw->external)
+            continue;
+        net_create[k] = plan_add(p, REC_A_NETWORK_CREATE, -1, 0, -1, nw->name);
+        {
+            char *what = stk_xasprintf("network %s", nw->name);
+            plan_change(p, "create", what, "not found");
+            free(what);
+        }
+    }
+
+    /* 5. Services in dependency order. */
+    sp = stk_xcalloc(project->n_services + 1, sizeof(*sp));
+    order = service_order(project);
+    for (size_t oi = 0; oi < project->n_services; oi++) {
+        size_t i = order[oi];
+        const struct spec_service *svc = &project->services[i];
+        struct svc_plan *me = &sp[i];
+        const char *owner = netns_owner(svc);
+        int oidx = owner ? service_index(project, owner) : -1;
+        uint64_t grace = (uint64_t)(svc->stop_grace_period_ns / 1000000);
+        int replicas = svc->replicas < 0 ? 1 : svc->replicas;
+        int start_first = svc->update_config.present && svc->update_config.order &&
+                          strcmp(svc->update_config.order, "start-first") == 0;
+
+        spec_service_hash(svc, me->hash);
+        me->n = replicas;
+        me->ready = stk_xcalloc((size_t)replicas + 1, sizeof(size_t));
+        me->ids = stk_xcalloc((size_t)replicas + 1, sizeof(char *));
+        me->slots = stk_xcalloc((size_t)replicas + 1, sizeof(int));
+        me->sandbox = stk_xcalloc((size_t)replicas + 1, sizeof(size_t));
+        me->healthy = me->completed = SIZE_MAX;
+
+        for (int n = 1; n <= replicas; n++) {
+            char numbuf[16], rhash[65];
+            const struct rt_container_info *keep = NULL;
+            const char *owner_id = NULL;
+            size_t last_removal_sb = SIZE_MAX;
+            char *slotname = stk_xasprintf("%s-%d", svc->name, n);
+            size_t late_stop = SIZE_MAX;
+
+            snprintf(numbuf, sizeof(numbuf), "%d", n);
+            me->ready[n - 1] = SIZE_MAX;
+            me->sandbox[n - 1] = SIZE_MAX;
+            me->slots[n - 1] = -1;
+            /* Runtime hash: the spec hash plus the container the namespace is shared with. */
+            if (oidx >= 0 && sp[oidx].n > 0)
+                owner_id = sp[oidx].ids[0];
+            if (owner_id) {
+                char *h = stk_xasprintf("%s|netns=%s", me->hash, owner_id);
+                uint8_t md[STK_SHA256_LEN];
+                stk_sha256(h, strlen(h), md);
+                stk_sha256_hex(md, rhash);
+                free(h);
+            } else {
+                memcpy(rhash, me->hash, sizeof(rhash));
+            }
+            for (size_t c = 0; c < w.obs.n; c++) {
+                const struct rt_container_info *ci = &w.obs.items[c];
+                if (strcmp(label(ci, RT_LABEL_SERVICE), svc->name) != 0 ||
+                    strcmp(label(ci, RT_LABEL_NUMBER), numbuf) != 0 ||
+                    ci->state == RT_STATE_CREATING)
+                    continue;
+                if (!keep && strcmp(label(ci, RT_LABEL_HASH), rhash) == 0)
+                    keep = ci;
+            }
+            /* Every other container of this slot goes (recreate, or duplicates after a crash). */
+            for (size_t c = 0; c < w.obs.n; c++) {
+                const struct rt_container_info *ci = &w.obs.items[c];
+                const struct store_container *row;
+                char *why;
+                if (ci == keep || strcmp(label(ci, RT_LABEL_SERVICE), svc->name) != 0 ||
+                    strcmp(label(ci, RT_LABEL_NUMBER), numbuf) != 0 || world_handled(&w, ci->id))
+                    continue;
+                row = row_of(w.rows, w.n_rows, ci->id);
+                if (ci->state == RT_STATE_CREATING)
+                    why = stk_xstrdup("an interrupted create left it half made");
+                else if (keep)
+                    why = stk_xstrdup("a second container for the same slot");
+                else if (strcmp(label(ci, RT_LABEL_HASH), me->hash) == 0 && owner_id)
+                    why = stk_xasprintf("network namespace owner '%s' was replaced", owner);
+                else
+                    why = diff_reason(row ? row->spec_json : NULL, NULL);
+                if (!keep && ci->state != RT_STATE_CREATING) {
+                    json_t *j = spec_service_to_json(svc, 1);
+                    char *nj = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+                    if (!(strcmp(label(ci, RT_LABEL_HASH), me->hash) == 0 && owner_id)) {
+                        free(why);
+                        why = diff_reason(row ? row->spec_json : NULL, nj);
+                    }
+                    free(nj);
+                    json_decref(j);
+                }
+                plan_change(p, keep ? "remove" : "recreate", slotname, why);
+                free(why);
+                if (!keep && start_first && ci->state == RT_STATE_RUNNING) {
+                    /* start-first: the old container goes once its replacement runs. */
+                    size_t stop_a = p->n_actions;
+                    plan_remove(p, &w, ci, (int)i, grace, NULL);
+                    late_stop = stop_a;
+                } else {
+                    plan_remove(p, &w, ci, (int)i, grace, &last_removal_sb);
+                }
+            }
+            if (keep) {
+                w.handled[w.n_handled++] = keep->id;
+                me->ids[n - 1] = keep->id;
+                if (keep->state != RT_STATE_RUNNING) {
+                    size_t st = plan_add(p, REC_A_CONTAINER_START, (int)i, n, -1, keep->id);
+                    me->ready[n - 1] = st;
+                    plan_change(p, "start", slotname,
+                                keep->state == RT_STATE_STOPPED ? "exited" : "not running");
+                }
+                free(slotname);
+                continue;
+            }
+
+            /* A new container for this slot. */
+            size_t s = plan_slot(p), create, start;
+            struct rec_slot *sl = &p->slots[s];
+            char *suffix = random_suffix();
+            sl->svc = (int)i;
+            sl->number = n;
+            sl->name = stk_xasprintf("%s-%s-%d", project->name, svc->name, n);
+            sl->id = stk_xasprintf("%s-%s", sl->name, suffix);
+            free(suffix);
+            memcpy(sl->hash, rhash, sizeof(sl->hash));
+            sl->isolation = iso[i];
+            sl->ports = ports_text(svc);
+            {
+                json_t *j = spec_service_to_json(svc, 1);
+                sl->spec_json = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+                json_decref(j);
+            }
+            me->ids[n - 1] = sl->id;
+            me->slots[n - 1] = (int)s;
+            if (!p->changes || p->n_changes == 0 ||
+                strcmp(p->changes[p->n_changes - 1].what, slotname) != 0)
+                plan_change(p, "create", slotname, "not found");
+
+            if (oidx >= 0 && sp[oidx].n > 0) {
+                /* network_mode: service:X joins X's (first replica's) sandbox. */
+                int os = sp[oidx].slots[0];
+                sl->owns_sandbox = 0;
+                sl->owner_slot = os;
+                if (os >= 0) {
+                    sl->sandbox_id = stk_xstrdup(p->slots[os].sandbox_id);
+                    me->sandbox[n - 1] = sp[oidx].sandbox[0];
+                } else {
+                    const struct rt_container_info *oc = NULL;
+                    for (size_t c = 0; c < w.obs.n; c++)
+                        if (strcmp(w.obs.items[c].id, sp[oidx].ids[0]) == 0)
+                            oc = &w.obs.items[c];
+                    sl->sandbox_id = stk_xstrdup(oc ? container_sandbox(&w, oc)
+                                                    : sp[oidx].ids[0]);
+                    /* Fetch the existing sandbox's paths (sandbox_create is idempotent). */
+                    me->sandbox[n - 1] =
+                        plan_add(p, REC_A_SANDBOX_CREATE, (int)i, n, (int)s, sl->sandbox_id);
+                }
+            } else {
+                size_t sbc;
+                sl->owns_sandbox = 1;
+                sl->sandbox_id = stk_xstrdup(sl->id);
+                sbc = plan_add(p, REC_A_SANDBOX_CREATE, (int)i, n, (int)s, sl->sandbox_id);
+                me->sandbox[n - 1] = sbc;
+                /* Endpoints on every network the service joins (network_mode none: none). */
+                if (!(svc->network_mode && strcmp(svc->network_mode, "none") == 0)) {
+                    for (size_t k = 0; k < project->n_networks; k++) {
+                        const struct spec_network *nw = &project->networks[k];
+                        int joins = 0;
+                        if (!svc->networks)
+                            joins = strcmp(nw->key, "default") == 0;
+                        for (size_t q = 0; svc->networks && svc->networks[q]; q++)
+                            if (strcmp(svc->networks[q], nw->key) == 0)
+                                joins = 1;
+                        if (!joins)
+                            continue;
+                        size_t ep = plan_add(p, REC_A_ENDPOINT_CONNECT, (int)i, n, (int)s,
+                                             nw->name);
+                        plan_dep(p, ep, sbc);
+                        if (net_create[k] != SIZE_MAX)
+                            plan_dep(p, ep, net_create[k]);
+                        /* stop-first: the old container's ports are free before ours. */
+                        if (last_removal_sb != SIZE_MAX)
+                            plan_dep(p, ep, last_removal_sb);
+                        me->sandbox[n - 1] = ep;
+                    }
+                }
+            }
+            create = plan_add(p, REC_A_CONTAINER_CREATE, (int)i, n, (int)s, sl->id);
+            if (me->sandbox[n - 1] != SIZE_MAX)
+                plan_dep(p, create, me->sandbox[n - 1]);
+            /* Joiners wait for every endpoint of the owner's sandbox too. */
+            if (oidx >= 0 && sp[oidx].n > 0 && sp[oidx].sandbox[0] != SIZE_MAX)
+                plan_dep(p, create, sp[oidx].sandbox[0]);
+            if (last_removal_sb != SIZE_MAX)
+                plan_dep(p, create, last_removal_sb);
+            start = plan_add(p, REC_A_CONTAINER_START, (int)i, n, (int)s, sl->id);
+            plan_dep(p, start, create);
+            me->ready[n - 1] = start;
+            if (late_stop != SIZE_MAX) {
+                /* Keep the old one until the new one is healthy (or started, without a check). */
+                size_t gate = start;
+                if (svc->healthcheck.present && !svc->healthcheck.disable && svc->healthcheck.test &&
+                    svc->healthcheck.test[0] && strcmp(svc->healthcheck.test[0], "NONE") != 0) {
+                    gate = plan_add(p, REC_A_WAIT_HEALTHY, (int)i, n, -1, svc->name);
+                    p->actions[gate].targets = stk_xcalloc(2, sizeof(char *));
+                    p->actions[gate].targets[0] = stk_xstrdup(sl->id);
+                    plan_dep(p, gate, start);
+                }
+                plan_dep(p, late_stop, gate);
+            }
+            free(slotname);
+        }
+
+        /* depends_on: a dependant's starts wait for its dependencies' conditions. */
+        for (size_t d = 0; d < svc->n_depends_on; d++) {
+            const struct spec_depends *dep = &svc->depends_on[d];
+            int di = service_index(project, dep->service);
+            struct svc_plan *ds;
+            size_t gate = SIZE_MAX;
+            if (di < 0)
+                continue;
+            ds = &sp[di];
+            if (dep->condition && strcmp(dep->condition, "service_healthy") == 0) {
+                if (ds->healthy == SIZE_MAX) {
+                    ds->healthy = plan_add(p, REC_A_WAIT_HEALTHY, di, 0, -1, dep->service);
+                    p->actions[ds->healthy].targets = stk_strv_dup(ds->ids);
+                    for (int q = 0; q < ds->n; q++)
+                        if (ds->ready[q] != SIZE_MAX)
+                            plan_dep(p, ds->healthy, ds->ready[q]);
+                }
+                gate = ds->healthy;
+            } else if (dep->condition &&
+                       strcmp(dep->condition, "service_completed_successfully") == 0) {
+                if (ds->completed == SIZE_MAX) {
+                    ds->completed = plan_add(p, REC_A_WAIT_EXIT, di, 0, -1, dep->service);
+                    p->actions[ds->completed].targets = stk_strv_dup(ds->ids);
+                    for (int q = 0; q < ds->n; q++)
+                        if (ds->ready[q] != SIZE_MAX)
+                            plan_dep(p, ds->completed, ds->ready[q]);
+                }
+                gate = ds->completed;
+            }
+            for (int n = 0; n < me->n; n++) {
+                if (me->ready[n] == SIZE_MAX)
+                    continue;
+                if (gate != SIZE_MAX) {
+                    plan_dep(p, me->ready[n], gate);
+                } else {
+                    for (int q = 0; q < ds->n; q++)
+                        if (ds->ready[q] != SIZE_MAX)
+                            plan_dep(p, me->ready[n], ds->ready[q]);
+                }
+            }
+        }
+
+        /* Scale down: replicas above the count, highest number first. */
+        for (size_t c = w.obs.n; c-- > 0;) {
+            const struct rt_container_info *ci = &w.obs.items[c];
+            char *what;
+            if (strcmp(label(ci, RT_LABEL_SERVICE), svc->name) != 0 ||
+                atoi(label(ci, RT_LABEL_NUMBER)) <= replicas || world_handled(&w, ci->id))
+                continue;
+            what = stk_xasprintf("%s-%s", svc->name, label(ci, RT_LABEL_NUMBER));
+            plan_change(p, "remove", what, "scaled down");
+            free(what);
+            plan_remove(p, &w, ci, (int)i, grace, NULL);
+        }
+    }
+
+    /* 6. Orphans, and what an interrupted pass left. */
+    for (size_t c = 0; c < w.obs.n; c++) {
+        const struct rt_container_info *ci = &w.obs.items[c];
+        const char *s = label(ci, RT_LABEL_SERVICE);
+        char *what;
+        if (world_handled(&w, ci->id))
+            continue;
+        if (ci->state == RT_STATE_CREATING) {
+            what = stk_xasprintf("%s", ci->name ? ci->name : ci->id);
+            plan_change(p, "remove", what, "an interrupted create left it half made");
+        } else if (service_index(project, s) < 0 && opts && opts->remove_orphans) {
+            what = stk_xasprintf("%s", ci->name ? ci->name : ci->id);
+            plan_change(p, "remove", what, "orphan: its service is not in the stack");
+        } else {
+            continue;
+        }
+        free(what);
+        plan_remove(p, &w, ci, -1, 10000, NULL);
+    }
+    /* Sandboxes of the project that no container uses any more (a crash after sandbox_create). */
+    for (size_t k = 0; k < w.inv.n_sandboxes; k++) {
+        const struct net_sandbox_info *sb = &w.inv.sandboxes[k];
+        int used = 0;
+        if (!sb->project || strcmp(sb->project, project->name) != 0 || w.sandbox_remove[k])
+            continue;
+        for (size_t c = 0; c < w.obs.n && !used; c++)
+            if (strcmp(container_sandbox(&w, &w.obs.items[c]), sb->id) == 0 &&
+                world_handled(&w, w.obs.items[c].id))
+                used = 1;
+        for (size_t s = 0; s < p->n_slots && !used; s++)
+            if (strcmp(p->slots[s].sandbox_id, sb->id) == 0)
+                used = 1;
+        if (used)
+            continue;
+        plan_change(p, "remove", sb->id, "a network sandbox without a container");
+        plan_sandbox_remove(p, &w, sb->id);
+    }
+    *ret_plan = p;
+    p = NULL;
+    r = 0;
+out:
+    for (size_t i = 0; sp && i < project->n_services; i++) {
+        free(sp[i].ready);
+        free(sp[i].ids);
+        free(sp[i].slots);
+        free(sp[i].sandbox);
+    }
+    free(sp);
+    free(order);
+    free(net_create);
+    free(iso);
+    rt_sync_release(&hs);
+    world_release(&w);
+    rec_plan_free(p);
+    return r;
+}
+
+/* ---- down -------------------------------------------------------------------------------------- */
+
+int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_plan **ret_plan,
+                        struct stk_err *err)
+{
+    struct rec_plan *p = stk_new0(struct rec_plan);
+    struct world w;
+    struct stk_strv nets = STK_STRV_INIT;
+    char **recorded = NULL;
+    size_t first_net;
+    int r;
+
+    p->project = stk_xstrdup(project);
+    if ((r = world_load(env, project, &w, err)) < 0)
+        goto out;
+    /* Containers the runtime lists, and those only the store remembers. */
+    for (size_t c = 0; c < w.obs.n; c++)
+        plan_remove(p, &w, &w.obs.items[c], -1, 10000, NULL);
+    for (size_t i = 0; i < w.n_rows; i++) {
+        struct rt_container_info ghost;
+        if (world_handled(&w, w.rows[i].id))
+            continue;
+        memset(&ghost, 0, sizeof(ghost));
+        ghost.id = w.rows[i].id;
+        w.handled = stk_xrealloc(w.handled, (w.n_handled + 2) * sizeof(char *));
+        plan_remove(p, &w, &ghost, -1, 10000, NULL);
+    }
+    for (size_t k = 0; k < w.inv.n_sandboxes; k++)
+        if (w.inv.sandboxes[k].project && strcmp(w.inv.sandboxes[k].project, project) == 0)
+            plan_sandbox_remove(p, &w, w.inv.sandboxes[k].id);
+    if (store_object_list(env->store, "sandbox", project, &recorded, NULL) == 0) {
+        for (size_t i = 0; recorded[i]; i++)
+            plan_sandbox_remove(p, &w, recorded[i]);
+        stk_strv_free(recorded);
+    }
+    stk_strv_init(&nets);
+    for (size_t k = 0; k < w.inv.n_networks; k++)
+        if (w.inv.networks[k].project && strcmp(w.inv.networks[k].project, project) == 0)
+            stk_strv_push(&nets, w.inv.networks[k].name);
+    if (store_object_list(env->store, "network", project, &recorded, NULL) == 0) {
+        for (size_t i = 0; recorded[i]; i++)
+            if (!stk_strv_contains(&nets, recorded[i]))
+                stk_strv_push(&nets, recorded[i]);
+        stk_strv_free(recorded);
+    }
+    first_net = p->n_actions;
+    for (size_t i = 0; i < nets.n; i++)
+        plan_add(p, REC_A_NETWORK_REMOVE, -1, 0, -1, nets.v[i]);
+    for (size_t n = first_net; n < p->n_actions; n++)
+        for (size_t a = 0; a < first_net; a++)
+            if (p->actions[a].kind == REC_A_SANDBOX_REMOVE)
+                plan_dep(p, n, a);
+    for (size_t a = 0; a < p->n_actions; a++)
+        if (p->actions[a].kind == REC_A_CONTAINER_REMOVE || p->actions[a].kind ==
+                                                                 REC_A_NETWORK_REMOVE)
+            plan_change(p, "remove", p->actions[a].object, "down");
+    *ret_plan = p;
+    p = NULL;
+out:
+    stk_strv_release(&nets);
+    world_release(&w);
+    rec_plan_free(p);
+    return r;
+}
+
+/* ---- output and life cycle ------------------------------------------------------------------- */
+
+size_t rec_plan_mutations(const struct rec_plan *plan)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < plan->n_actions; i++)
+        if (plan->actions[i].kind != REC_A_WAIT_HEALTHY && plan->actions[i].kind != REC_A_WAIT_EXIT)
+            n++;
+    return n;
+}
+
+void rec_plan_print(const struct rec_plan *plan, FILE *out)
+{
+    if (plan->n_changes == 0) {
+        fprintf(out, "project '%s' is up to date: nothing to do\n", plan->project);
+        return;
+    }
+    fprintf(out, "%-10s %-28s %s\n", "CHANGE", "WHAT", "WHY");
+    for (size_t i = 0; i < plan->n_changes; i++)
+        fprintf(out, "%-10s %-28s %s\n", plan->changes[i].verb, plan->changes[i].what,
+                plan->changes[i].reason);
+    fprintf(out, "\n%zu actions (%zu runtime or network calls) for project '%s'\n",
+            plan->n_actions, rec_plan_mutations(plan), plan->project);
+}
+
+json_t *rec_plan_to_json(const struct rec_plan *plan)
+{
+    json_t *root = json_object(), *changes = json_array(), *actions = json_array();
+
+    json_object_set_new(root, "project", json_string(plan->project));
+    for (size_t i = 0; i < plan->n_changes; i++)
+        json_array_append_new(changes, json_pack("{s:s, s:s, s:s}", "change",
+                                                 plan->changes[i].verb, "what",
+                                                 plan->changes[i].what, "reason",
+                                                 plan->changes[i].reason));
+    for (size_t i = 0; i < plan->n_actions; i++) {
+        const struct rec_action *a = &plan->actions[i];
+        json_t *deps = json_array();
+        for (size_t d = 0; d < a->n_deps; d++)
+            json_array_append_new(deps, json_integer((json_int_t)a->deps[d]));
+        json_array_append_new(actions,
+                              json_pack("{s:I, s:s, s:s, s:s?, s:o}", "id", (json_int_t)i, "action",
+                                        rec_action_kind_to_string(a->kind), "object", a->object,
+                                        "service", a->service, "after", deps));
+    }
+    json_object_set_new(root, "changes", changes);
+    json_object_set_new(root, "actions", actions);
+    return root;
+}
+
+void rec_plan_free(struct rec_plan *plan)
+{
+    if (!plan)
+        return;
+    for (size_t i = 0; i < plan->n_actions; i++) {
+        free(plan->actions[i].object);
+        free(plan->actions[i].service);
+        free(plan->actions[i].deps);
+        stk_strv_free(plan->actions[i].targets);
+    }
+    free(plan->actions);
+    for (size_t i = 0; i < plan->n_slots; i++) {
+        struct rec_slot *s = &plan->slots[i];
+        free(s->id);
+        free(s->name);
+        free(s->spec_json);
+        free(s->sandbox_id);
+        free(s->ports);
+        net_sandbox_info_release(&s->sb);
+    }
+    free(plan->slots);
+    for (size_t i = 0; i < plan->n_changes; i++) {
+        free(plan->changes[i].verb);
+        free(plan->changes[i].what);
+        free(plan->changes[i].reason);
+    }
+    free(plan->changes);
+    for (size_t i = 0; i < plan->n_images; i++)
+        rt_image_free(plan->images[i]);
+    free(plan->images);
+    free(plan->project);
+    stk_err_clear(&plan->failure);
+    free(plan);
+}

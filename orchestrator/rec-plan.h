@@ -1,0 +1,167 @@
+/*
+ * rec-plan.h - the plan: a DAG of atomic actions computed from the desired
+ * project and the observed state (DESIGN.md §3), and its executor on the
+ * libuv loop. Private to orchestrator/; the CLI reaches it through rec.h.
+ *
+ * Every action is one runtime or network plug-in call (or a wait on a
+ * dependency condition), so that each mutation is exactly one intent.
+ * Edges: network before endpoint; sandbox before endpoint before container;
+ * create before start; depends_on conditions gate a dependant's start;
+ * network_mode: service:X joins X's sandbox (and X's container identity is in
+ * the joiner's runtime hash); a replaced container's removal comes before its
+ * replacement's endpoint (stop-first) or after its replacement is ready
+ * (start-first); a sandbox is removed after every container in it.
+ */
+#ifndef REC_PLAN_H
+#define REC_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "netplugins/net-plugin.h"
+#include "orchestrator/rec.h"
+#include "runtime/rt-driver.h"
+
+struct spec_project;
+struct rt_image;
+struct json_t;
+
+#define REC_ACTION_MAP(X)                                                                          \
+    X(NETWORK_CREATE, "network.create")                                                            \
+    X(NETWORK_REMOVE, "network.remove")                                                            \
+    X(SANDBOX_CREATE, "sandbox.create")                                                            \
+    X(ENDPOINT_CONNECT, "endpoint.connect")                                                        \
+    X(CONTAINER_CREATE, "container.create")                                                        \
+    X(CONTAINER_START, "container.start")                                                          \
+    X(WAIT_HEALTHY, "wait.healthy")                                                                \
+    X(WAIT_EXIT, "wait.completed")                                                                 \
+    X(CONTAINER_STOP, "container.stop")                                                            \
+    X(CONTAINER_REMOVE, "container.remove")                                                        \
+    X(SANDBOX_REMOVE, "sandbox.remove")
+
+enum rec_action_kind {
+#define REC__ACT_ENUM(n, s) REC_A_##n,
+    REC_ACTION_MAP(REC__ACT_ENUM)
+#undef REC__ACT_ENUM
+        _REC_A_MAX,
+};
+
+/* Returns the stable name of K ("container.create"). */
+const char *rec_action_kind_to_string(enum rec_action_kind k);
+
+enum rec_action_state {
+    REC_AS_PENDING,
+    REC_AS_RUNNING,
+    REC_AS_DONE,
+    REC_AS_FAILED,
+    REC_AS_SKIPPED, /* never started: a failure or an interrupt came first */
+};
+
+/* A container the plan creates. */
+struct rec_slot {
+    int svc;                       /* index in the project's services */
+    int number;                    /* replica number, from 1 */
+    char *id;                      /* runtime id: NAME-xxxxxx */
+    char *name;                    /* PROJECT-SERVICE-N */
+    char hash[65];                 /* runtime hash (spec hash + service: targets) */
+    char *spec_json;               /* canonical JSON, kept in the store for plan reasons */
+    enum rt_isolation isolation;   /* resolved */
+    char *sandbox_id;              /* the sandbox it runs in: its own id, or its owner's */
+    int owns_sandbox;              /* non-zero: SANDBOX_CREATE makes SANDBOX_ID */
+    struct net_sandbox_info sb;    /* filled by the sandbox action (or the owner's) */
+    int sb_ready;
+    int owner_slot;                /* slot whose sandbox this one joins, -1 */
+    char *ports;                   /* ps text */
+};
+
+struct rec_action {
+    enum rec_action_kind kind;
+    int svc;          /* service index, -1 */
+    int number;
+    int slot;         /* index in plan->slots, -1 */
+    char *object;     /* container id, sandbox id or network name */
+    char *service;    /* service name for messages, may be NULL */
+    size_t *deps;     /* indices of actions that must be done first */
+    size_t n_deps;
+    size_t alloc_deps;
+    uint64_t grace_ms; /* CONTAINER_STOP */
+    char **targets;   /* WAIT_*: NULL-terminated container ids of the service's replicas */
+    /* execution */
+    enum rec_action_state state;
+    size_t waiting;   /* deps not yet done */
+    int64_t intent;
+    void *req;        /* the in-flight rt_req or net_req */
+    int is_net;
+    int attempts;     /* WAIT_*: checks done */
+    int failures;     /* WAIT_HEALTHY: consecutive failed checks */
+    int64_t started_ns;
+};
+
+/* What the human and JSON plan show: one line per service slot that changes. */
+struct rec_change {
+    char *verb;    /* "create", "recreate", "start", "remove" */
+    char *what;    /* "web-1", "network example_default" */
+    char *reason;  /* "config hash changed (environment.FOO)" */
+};
+
+struct rec_plan {
+    char *project;
+    const struct spec_project *spec;   /* borrowed, NULL for down */
+    struct rec_action *actions;
+    size_t n_actions;
+    size_t alloc_actions;
+    struct rec_slot *slots;
+    size_t n_slots;
+    size_t alloc_slots;
+    struct rec_change *changes;
+    size_t n_changes;
+    size_t alloc_changes;
+    struct rt_image **images;          /* per service, owned */
+    size_t n_images;
+    struct stk_err failure;            /* the first failed action's error */
+};
+
+/* Options of rec_plan_apply(). */
+struct rec_apply_opts {
+    unsigned parallel;     /* at most this many actions at once; 0: unlimited */
+    uint64_t timeout_ms;   /* per action (waits excluded); 0: the defaults */
+};
+
+/*
+ * Builds the plan that converges PROJECT from the observed state (the
+ * runtime's listing and the plug-in's inventory, joined with the store).
+ * Checks isolation and images first (STK_EUNAVAIL / STK_ENOENT naming the
+ * service; nothing created). On success stores a new plan in *RET_PLAN (free
+ * with rec_plan_free()).
+ */
+int rec_plan_build(struct rec_env *env, const struct spec_project *project,
+                   const struct rec_up_opts *opts, struct rec_plan **ret_plan,
+                   struct stk_err *err);
+
+/* Builds the plan that removes everything of PROJECT (down). */
+int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_plan **ret_plan,
+                        struct stk_err *err);
+
+/*
+ * Executes PLAN on env->loop: actions whose dependencies are done run in
+ * parallel (at most OPTS->parallel), each as one asynchronous driver or
+ * plug-in call recorded as an intent. A failed action's dependants are
+ * skipped while independent branches go on (move forward, never retry); the
+ * error returned is the first failure's, naming the action and the service. SIGINT cancels what runs. Returns 0 or the failure's code.
+ */
+int rec_plan_apply(struct rec_env *env, struct rec_plan *plan, const struct rec_apply_opts *opts,
+                   struct stk_err *err);
+
+/* Number of mutating actions (every kind but the waits). */
+size_t rec_plan_mutations(const struct rec_plan *plan);
+
+/* Prints the plan for a person: what changes and why, then the action count. */
+void rec_plan_print(const struct rec_plan *plan, FILE *out);
+
+/* Returns the plan as JSON (a new reference): changes and the action DAG. */
+struct json_t *rec_plan_to_json(const struct rec_plan *plan);
+
+/* Frees PLAN; NULL-safe. */
+void rec_plan_free(struct rec_plan *plan);
+
+#endif
