@@ -261,8 +261,9 @@ plan_built=0
 if "$STACK" plan --help >/dev/null 2>&1; then
     plan_built=1
     P=("$STACK" --runtime fake --network-plugin fake --state-dir "$work/plan-state" --run-dir "$work/plan-run")
-    "${P[@]}" image load "$IMAGE" >/dev/null 2>&1 || true
+    "${P[@]}" image load "$IMAGE" >/dev/null 2>"$work/plan-load.err" || fail "image load (fake driver) failed"
     measure plan "${P[@]}" plan -p "$PROJECT" -f "$work/plan.yaml"
+    plan_what=$("${P[@]}" plan -p "$PROJECT" -f "$work/plan.yaml" 2>/dev/null | grep -o '^[0-9]* actions' | tail -1 || true)
 fi
 
 # --- docker-compose with its own dockerd -------------------------------------------------
@@ -406,10 +407,32 @@ else
     printf '%-36s %22s %22s\n' "config -q: peak RSS" "$(mib "$sr")" "-"
 fi
 if [ "$plan_built" = 1 ]; then
+    echo "plan: fake runtime and network drivers, empty state (${plan_what:-? actions})"
     printf '%-36s %22s\n' "plan (fake driver): wall" "$(ms "$(col "$work/plan" 1)")"
     printf '%-36s %22s\n' "plan (fake driver): peak RSS" "$(mib "$(col "$work/plan" 2)")"
 else
     echo "plan: not built yet"
 fi
 printf '%-36s %22s\n' "(process floor: /usr/bin/time true)" "$(ms "$(col "$work/base" 1)")"
+
+# The acceptance targets of issue 4, checked against the medians above.
+lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+met() { if lt "$@"; then echo "met"; else echo "NOT met"; fi; }
+echo
+echo "targets (issue 4):"
+for n in "${SIZES[@]}"; do
+    su=$(col "$work/stack.$n" 1); sd=$(col "$work/stack.$n" 3)
+    fu=$(col "$work/stack.$n" 4); fd=$(col "$work/stack.$n" 5)
+    echo "  N=$n: up faster than the serial floor: $(met "$su" "$fu"); down faster than the serial floor: $(met "$sd" "$fd")"
+    if [ "$n" -eq 50 ]; then
+        echo "  N=50: no-op up under 50 ms: $(met "$(col "$work/stack.$n" 2)" 0.050)"
+    fi
+    if [ "$compose_ok" = 1 ]; then
+        cu=$(col "$work/compose.$n" 1)
+        echo "  N=$n: docker-compose up / stack up = $(bench_ratio "$cu" "$su") (goal at least 5)"
+    fi
+done
+if [ "$plan_built" = 1 ] && [ "$PLAN_N" -eq 1000 ]; then
+    echo "  plan of 1000 services under 20 ms: $(met "$(col "$work/plan" 1)" 0.020)"
+fi
 [ -z "$fw_note" ] || { echo; echo "$fw_note"; }
