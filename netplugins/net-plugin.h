@@ -69,7 +69,7 @@ struct net_sandbox_info {
 struct net_port {
     uint16_t host_port;      /* published port on the host */
     uint16_t container_port; /* target port in the sandbox */
-    char protocol[4];        /* "tcp" or "udp" */
+    char protocol[8];        /* "tcp", "udp" or "sctp" */
     char host_ip[64];        /* "" for every address */
 };
 

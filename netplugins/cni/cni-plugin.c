@@ -752,6 +752,16 @@ static void cni_fini(struct net_ctx *ctx)
  * the subnet shows in the host's routes at once and no other allocator
  * (another state dir, another tool) takes it meanwhile.
  */
+/*
+ * The name the bridge's name and MAC are derived from: the state dir and the
+ * network name, so that two state dirs on one host (two installations, a test
+ * beside a user's stacks) never share or delete each other's bridges.
+ */
+static char *qualified(const struct net_ctx *ctx, const char *name)
+{
+    return stk_xasprintf("%s\n%s", ctx->state_dir, name ? name : "");
+}
+
 static void req_bridge_create(struct cni_req *r, const json_t *rec, cni_step_fn *after)
 {
     const char *args[] = {"-batch", "-", NULL};
@@ -760,7 +770,11 @@ static void req_bridge_create(struct cni_req *r, const json_t *rec, cni_step_fn 
     char mac[18];
     char *batch;
 
-    net__cni_bridge_mac(json_string_value(json_object_get(rec, "name")), mac);
+    {
+        char *q = qualified(r->base.ctx, json_string_value(json_object_get(rec, "name")));
+        net__cni_bridge_mac(q, mac);
+        free(q);
+    }
     batch = stk_xasprintf("link add name %s address %s type bridge\n"
                           "addr add %s/%s dev %s\n"
                           "link set dev %s up\n",
@@ -813,7 +827,11 @@ static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec
     r = req_new(ctx, done, userdata);
     r->kind = NET_RESULT_NETWORK;
     r->name = stk_xstrdup(spec->name);
-    net__cni_bridge_name(spec->name, bridge);
+    {
+        char *q = qualified(ctx, spec->name);
+        net__cni_bridge_name(q, bridge);
+        free(q);
+    }
     r->bridge = stk_xstrdup(bridge);
     npath = net__cni_network_path(p, spec->name);
     cpath = net__cni_conflist_path(p, spec->name);
@@ -970,7 +988,9 @@ static int cni_network_remove(struct net_ctx *ctx, const char *name, net_done_fn
     } else {
         /* A missing record: clean up whatever the derived names still hold. */
         stk_err_clear(err);
-        net__cni_bridge_name(name, bridge);
+        char *q = qualified(ctx, name);
+        net__cni_bridge_name(q, bridge);
+        free(q);
         r->bridge = stk_xstrdup(bridge);
     }
     json_decref(rec);

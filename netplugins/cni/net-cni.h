@@ -30,7 +30,7 @@
  *                                     (DESIGN.md §7).
  *
  * Every record is JSON written with stk_file_write_atomic(). The host side:
- *   - the bridge "stk-" + the first 8 hex digits of SHA-256(NAME), created by
+ *   - the bridge "stk-" + the first 8 hex digits of SHA-256(STATE "\n" NAME), created by
  *     network_create in one `ip -batch` with a fixed MAC (net__cni_bridge_mac),
  *     the gateway address and the link up, so that its subnet is in the host's
  *     routes before the first ADD (other allocators skip it); attach makes it
@@ -157,7 +157,10 @@ int net__cni_name_valid(const char *name);
  * [A-Za-z0-9._-]), else 0: a blank or a newline would corrupt the file.
  */
 int net__cni_hostname_valid(const char *name);
-/* Writes "stk-" + 8 hex of SHA-256(NAME) into OUT (16 bytes). */
+/*
+ * Writes "stk-" + 8 hex of SHA-256(NAME) into OUT (16 bytes). The plug-in
+ * passes "STATE_DIR\nNETWORK" so that bridges of two state dirs never collide.
+ */
 void net__cni_bridge_name(const char *name, char out[16]);
 /*
  * Writes the bridge's fixed MAC, a locally administered unicast address taken

@@ -441,8 +441,10 @@ static void teardown(void)
     if (net_name[0]) {
         /* The bridge, if the plug-in could not remove it. */
         char bridge[16];
+        char *q = stk_xasprintf("%s\n%s", state_dir, net_name);
 
-        net__cni_bridge_name(net_name, bridge);
+        net__cni_bridge_name(q, bridge);
+        free(q);
         if (link_exists(bridge)) {
             char *const del[] = {(char *)"ip", (char *)"link", (char *)"del", bridge, NULL};
 
