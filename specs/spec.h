@@ -304,7 +304,8 @@ struct spec_load_opts {
                                       one wins); NULL: the project directory's .env when
                                       present; an empty vector: no env file */
     const char *const *services;   /* NULL-terminated services named on the command line: their
-                                      profiles become active (15-profiles.md); may be NULL */
+                                      profiles become active (15-profiles.md), and a name that
+                                      is not a service is an error; may be NULL */
 };
 
 /*
