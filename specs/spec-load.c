@@ -2873,8 +2873,10 @@ static void apply_profiles(struct loader *l)
     /* A service named explicitly is enabled, and so are its profiles. */
     for (size_t i = 0; l->opts->services && l->opts->services[i]; i++) {
         long idx = service_index(l, l->opts->services[i]);
-        if (idx < 0)
+        if (idx < 0) {
+            lerr(l, NULL, "no such service: '%s'", l->opts->services[i]);
             continue;
+        }
         for (size_t j = 0; p->services[idx].profiles && p->services[idx].profiles[j]; j++)
             if (!stk_strv_contains(&active, p->services[idx].profiles[j]))
                 stk_strv_push(&active, p->services[idx].profiles[j]);

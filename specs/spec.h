@@ -42,15 +42,15 @@ struct spec_port {
     uint16_t published_end; /* last port of a host port pool ("8000-9000:80": the
                                runtime picks one free port in [published, published_end]);
                                0 when PUBLISHED is a single port */
-    char *app_protocol; /* NULL or the long syntax app_protocol */
+    char *app_protocol;     /* NULL or the long syntax app_protocol */
 };
 
 /* A volume entry, long syntax (05-services.md "volumes"). */
 struct spec_volume {
-    char *type;      /* "bind", "volume", "tmpfs", "npipe" */
-    char *source;    /* bind: absolute host path (resolved against the project dir);
-                        volume: the volume name, NULL for anonymous; npipe: the pipe */
-    char *target;    /* path in the container */
+    char *type;   /* "bind", "volume", "tmpfs", "npipe" */
+    char *source; /* bind: absolute host path (resolved against the project dir);
+                     volume: the volume name, NULL for anonymous; npipe: the pipe */
+    char *target; /* path in the container */
     int read_only;
     int create_host_path; /* bind.create_host_path; the short syntax implies 1 */
     int64_t tmpfs_size;   /* tmpfs.size in bytes, 0 when unset */
@@ -78,11 +78,11 @@ struct spec_env {
 struct spec_healthcheck {
     int present;
     int disable;
-    char **test;          /* NULL-terminated: "CMD", args... or "CMD-SHELL", cmd; or "NONE" */
-    int64_t interval_ns;  /* default 30 s */
-    int64_t timeout_ns;   /* default 30 s */
+    char **test;         /* NULL-terminated: "CMD", args... or "CMD-SHELL", cmd; or "NONE" */
+    int64_t interval_ns; /* default 30 s */
+    int64_t timeout_ns;  /* default 30 s */
     int64_t start_period_ns;
-    int retries;          /* default 3 */
+    int retries;               /* default 3 */
     int64_t start_interval_ns; /* 0 when unset */
 };
 
@@ -95,20 +95,20 @@ struct spec_device {
 
 /* A secret or config granted to a service (05-services.md "secrets", "configs"). */
 struct spec_file_ref {
-    char *source;  /* the top-level key */
-    char *target;  /* path in the container; secrets default to /run/secrets/SOURCE,
-                      configs to /SOURCE */
-    char *uid;     /* NULL when unset */
+    char *source; /* the top-level key */
+    char *target; /* path in the container; secrets default to /run/secrets/SOURCE,
+                     configs to /SOURCE */
+    char *uid;    /* NULL when unset */
     char *gid;
-    int mode;      /* -1 when unset, else the octal mode */
+    int mode; /* -1 when unset, else the octal mode */
     struct spec_pos pos;
 };
 
 /* A service's attachment to one network (05-services.md "networks", long form). */
 struct spec_service_network {
-    char *key;           /* the top-level network key */
-    char **aliases;      /* NULL-terminated or NULL */
-    char *ipv4_address;  /* NULL when unset */
+    char *key;          /* the top-level network key */
+    char **aliases;     /* NULL-terminated or NULL */
+    char *ipv4_address; /* NULL when unset */
     char *ipv6_address;
     int priority;
     struct spec_pos pos;
@@ -116,38 +116,38 @@ struct spec_service_network {
 
 /* deploy.resources limits or reservations (deploy.md); 0 means unset. */
 struct spec_resources {
-    double cpus;         /* number of CPUs, e.g. 0.5 */
-    int64_t memory;      /* bytes */
-    int64_t pids;        /* limits only */
+    double cpus;    /* number of CPUs, e.g. 0.5 */
+    int64_t memory; /* bytes */
+    int64_t pids;   /* limits only */
 };
 
 /* deploy.restart_policy (deploy.md). */
 struct spec_restart_policy {
     int present;
-    char *condition;     /* "none", "on-failure", "any" (default) */
+    char *condition; /* "none", "on-failure", "any" (default) */
     int64_t delay_ns;
-    int max_attempts;    /* 0: unlimited */
+    int max_attempts; /* 0: unlimited */
     int64_t window_ns;
 };
 
 /* deploy.update_config (deploy.md). */
 struct spec_update_config {
     int present;
-    int parallelism;     /* default 1 */
+    int parallelism; /* default 1 */
     int64_t delay_ns;
     char *failure_action; /* "pause" (default), "continue", "rollback" */
     int64_t monitor_ns;
     double max_failure_ratio;
-    char *order;         /* "stop-first" (default) or "start-first" */
+    char *order; /* "stop-first" (default) or "start-first" */
 };
 
 /* A service, normalised. */
 struct spec_service {
     char *name;
     char *image;
-    char **command;       /* NULL-terminated; NULL when not set (image default) */
+    char **command; /* NULL-terminated; NULL when not set (image default) */
     int has_command;
-    char **entrypoint;    /* NULL-terminated; NULL when not set */
+    char **entrypoint; /* NULL-terminated; NULL when not set */
     int has_entrypoint;
     struct spec_env *environment; /* sorted by key */
     size_t n_environment;
@@ -157,44 +157,44 @@ struct spec_service {
     size_t n_volumes;
     struct spec_depends *depends_on;
     size_t n_depends_on;
-    char *isolation;      /* as written, lower-cased: "default", "process", "hyperv"; NULL when
-                             omitted (the planner treats NULL like "default") */
-    char *restart;        /* "no" (NULL), "always", "on-failure[:N]", "unless-stopped" */
-    char *network_mode;   /* NULL, "none", "host", "service:X", "container:X" */
-    char **networks;      /* NULL-terminated network keys the service joins; NULL: default */
+    char *isolation;    /* as written, lower-cased: "default", "process", "hyperv"; NULL when
+                           omitted (the planner treats NULL like "default") */
+    char *restart;      /* "no" (NULL), "always", "on-failure[:N]", "unless-stopped" */
+    char *network_mode; /* NULL, "none", "host", "service:X", "container:X" */
+    char **networks;    /* NULL-terminated network keys the service joins; NULL: default */
     char *hostname;
     char *working_dir;
     char *user;
     char *stop_signal;
     int64_t stop_grace_period_ns; /* default 10 s */
-    int replicas;         /* deploy.replicas, default 1 */
+    int replicas;                 /* deploy.replicas, default 1 */
     struct spec_healthcheck healthcheck;
-    struct spec_pos pos;         /* position of the service's key */
+    struct spec_pos pos; /* position of the service's key */
     struct spec_pos isolation_pos;
     struct spec_pos image_pos;
 
     /* Phase 2 fields (issue 3). Every pointer is owned by the project. */
-    char *container_name;      /* NULL: "<project>-<service>-<n>" */
-    struct spec_env *labels;   /* sorted by key; values never NULL */
+    char *container_name;    /* NULL: "<project>-<service>-<n>" */
+    struct spec_env *labels; /* sorted by key; values never NULL */
     size_t n_labels;
-    char **profiles;           /* NULL-terminated or NULL (always enabled) */
-    char **cap_add;            /* NULL-terminated or NULL */
+    char **profiles; /* NULL-terminated or NULL (always enabled) */
+    char **cap_add;  /* NULL-terminated or NULL */
     char **cap_drop;
     int privileged;
     int read_only;
-    int init;                  /* -1 unset, 0 false, 1 true */
-    char **dns;                /* NULL-terminated or NULL */
+    int init;   /* -1 unset, 0 false, 1 true */
+    char **dns; /* NULL-terminated or NULL */
     char **dns_search;
-    char **extra_hosts;        /* "HOST:IP" entries (the map form is converted), in order */
-    struct spec_env *sysctls;  /* sorted by key */
+    char **extra_hosts;       /* "HOST:IP" entries (the map form is converted), in order */
+    struct spec_env *sysctls; /* sorted by key */
     size_t n_sysctls;
-    char *ipc;                 /* NULL, "private", "shareable", "host", "service:X", "container:X" */
-    char *pid;                 /* NULL, "host", "service:X", "container:X" */
-    int64_t shm_size;          /* bytes, 0 when unset */
-    char **tmpfs;              /* service-level tmpfs mounts ("/run", "/tmp:size=64m") */
+    char *ipc;        /* NULL, "private", "shareable", "host", "service:X", "container:X" */
+    char *pid;        /* NULL, "host", "service:X", "container:X" */
+    int64_t shm_size; /* bytes, 0 when unset */
+    char **tmpfs;     /* service-level tmpfs mounts ("/run", "/tmp:size=64m") */
     struct spec_device *devices;
     size_t n_devices;
-    char **volumes_from;       /* "service:X[:ro|rw]" or "container:X[:ro|rw]", normalised */
+    char **volumes_from; /* "service:X[:ro|rw]" or "container:X[:ro|rw]", normalised */
     struct spec_file_ref *secrets;
     size_t n_secrets;
     struct spec_file_ref *configs;
@@ -205,8 +205,8 @@ struct spec_service {
     struct spec_resources reservations; /* deploy.resources.reservations */
     struct spec_restart_policy restart_policy;
     struct spec_update_config update_config;
-    char *pull_policy;         /* NULL, "always", "never", "missing", "build", ... */
-    char *platform;            /* NULL or "os/arch[/variant]" */
+    char *pull_policy; /* NULL, "always", "never", "missing", "build", ... */
+    char *platform;    /* NULL or "os/arch[/variant]" */
     char *domainname;
     char *mac_address;
     struct spec_pos network_mode_pos;
@@ -219,33 +219,33 @@ struct spec_service {
 /* A top-level network (06-networks.md). The implicit "default" network is listed when a
  * service uses it. */
 struct spec_network {
-    char *key;       /* the key under `networks:` ("default", "front") */
-    char *name;      /* the real name: `name:`, else "<project>_<key>" (external: the key) */
-    char *driver;    /* NULL: the platform default */
+    char *key;    /* the key under `networks:` ("default", "front") */
+    char *name;   /* the real name: `name:`, else "<project>_<key>" (external: the key) */
+    char *driver; /* NULL: the platform default */
     int external;
     int internal;
     struct spec_pos pos;
     int attachable;
     int enable_ipv6;
-    char *ipam_driver;       /* NULL: default */
-    char **subnets;          /* ipam.config[].subnet, NULL-terminated or NULL */
-    char **gateways;         /* ipam.config[].gateway, same length as SUBNETS ("" when unset) */
+    char *ipam_driver; /* NULL: default */
+    char **subnets;    /* ipam.config[].subnet, NULL-terminated or NULL */
+    char **gateways;   /* ipam.config[].gateway, same length as SUBNETS ("" when unset) */
     struct spec_env *driver_opts; /* sorted by key */
     size_t n_driver_opts;
-    struct spec_env *labels;      /* sorted by key */
+    struct spec_env *labels; /* sorted by key */
     size_t n_labels;
 };
 
 /* A top-level named volume (07-volumes.md). */
 struct spec_named_volume {
-    char *key;       /* the key under `volumes:` */
-    char *name;      /* the real name: `name:`, else "<project>_<key>" (external: the key) */
-    char *driver;    /* NULL: "local" */
+    char *key;    /* the key under `volumes:` */
+    char *name;   /* the real name: `name:`, else "<project>_<key>" (external: the key) */
+    char *driver; /* NULL: "local" */
     int external;
     struct spec_pos pos;
     struct spec_env *driver_opts; /* sorted by key */
     size_t n_driver_opts;
-    struct spec_env *labels;      /* sorted by key */
+    struct spec_env *labels; /* sorted by key */
     size_t n_labels;
 };
 
@@ -274,7 +274,7 @@ struct spec_project {
     size_t n_networks;
     struct spec_named_volume *volumes; /* in file order */
     size_t n_volumes;
-    struct spec_file_object *secrets;  /* in file order */
+    struct spec_file_object *secrets; /* in file order */
     size_t n_secrets;
     struct spec_file_object *configs;
     size_t n_configs;
@@ -291,20 +291,21 @@ enum spec_platform {
 
 /* Options for spec_project_load(). Zero-initialise, then set what you need. */
 struct spec_load_opts {
-    const char *const *files;      /* NULL-terminated paths (-f); at least one */
-    const char *project_name;      /* -p, or NULL */
-    const char *working_dir;       /* NULL: the first file's directory */
+    const char *const *files; /* NULL-terminated paths (-f); at least one */
+    const char *project_name; /* -p, or NULL */
+    const char *working_dir;  /* NULL: the first file's directory */
     enum spec_platform platform;
-    int strict;                    /* non-zero: warnings about unsupported keys are errors */
-    const char *const *env;        /* NULL-terminated "KEY=VALUE" for interpolation; NULL:
-                                      the process environment */
-    const char *const *profiles;   /* NULL-terminated active profiles (--profile); NULL:
-                                      COMPOSE_PROFILES from the environment */
-    const char *const *env_files;  /* NULL-terminated --env-file paths (each must exist; a later
-                                      one wins); NULL: the project directory's .env when
-                                      present; an empty vector: no env file */
-    const char *const *services;   /* NULL-terminated services named on the command line: their
-                                      profiles become active (15-profiles.md); may be NULL */
+    int strict;                   /* non-zero: warnings about unsupported keys are errors */
+    const char *const *env;       /* NULL-terminated "KEY=VALUE" for interpolation; NULL:
+                                     the process environment */
+    const char *const *profiles;  /* NULL-terminated active profiles (--profile); NULL:
+                                     COMPOSE_PROFILES from the environment */
+    const char *const *env_files; /* NULL-terminated --env-file paths (each must exist; a later
+                                     one wins); NULL: the project directory's .env when
+                                     present; an empty vector: no env file */
+    const char *const *services;  /* NULL-terminated services named on the command line: their
+                                     profiles become active (15-profiles.md), and a name that
+                                     is not a service is an error; may be NULL */
 };
 
 /*

@@ -432,3 +432,18 @@ Test(spec_load, thousand_services_with_a_dependency_chain)
     spec_project_free(p);
     stk_buf_release(&b);
 }
+
+Test(spec_load, unknown_service_named_on_the_command_line_is_an_error)
+{
+    char *path = write_file("stack.yaml", "services:\n  web: {image: x}\n");
+    const char *files[] = {path, NULL};
+    const char *services[] = {"web", "nope", NULL};
+    static const char *const no_env[] = {NULL};
+    struct spec_load_opts opts = {.files = files, .env = no_env, .services = services};
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+
+    cr_assert_eq(spec_project_load(&opts, &p, NULL, &err), STK_ESPEC);
+    cr_assert_str_eq(err.msg, "no such service: 'nope'");
+    free(path);
+}
