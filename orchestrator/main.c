@@ -64,7 +64,8 @@ static void usage(FILE *out)
           "     [--timeout SECONDS] [--wait]                      create and start the stack\n"
           "  plan [-f FILE]... [-p NAME] [--format table|json]    show what up would change\n"
           "  events [-p NAME] [--since REV] [--follow] [--format json]   the event log\n"
-          "  down [-f FILE]... [-p NAME]                          stop and remove everything\n"
+          "  down [-f FILE]... [-p NAME] [-v]                     stop and remove everything\n"
+          "                                                       (-v: the project's volumes too)\n"
           "  ps [-f FILE]... [-p NAME]                            list the stack's containers\n"
           "  logs [-f FILE]... [-p NAME] [--follow] [SERVICE]     show container output\n"
           "  exec [-f FILE]... [--index N] SERVICE CMD [ARG]...   run a command in a container\n"
@@ -189,7 +190,8 @@ static int load_project(struct cli *cli, struct spec_project **ret, int quiet_wa
         stk_log_err(&err, NULL);
     stk_diag_release(&diag);
     stk_err_clear(&err);
-    return r < 0 ? -exit_code_for(r) : 0;
+    /* A stack file that cannot be read is a usage error too (exit 2), like a bad one. */
+    return r < 0 ? -EXIT_SPEC : 0;
 }
 
 /* The project name for commands that do not need the whole model (down, ps, logs). */
@@ -490,7 +492,10 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
             close(cli->lock_fd);
             cli->lock_fd = -1;
         }
+        rec_logs_set_stop_flag(&interrupted);
         rec_logs(&env, p->name, NULL, 1, stdout, &err);
+        if (interrupted)
+            fprintf(stderr, "stack: the containers keep running; `stack down` removes them\n");
     }
     r = 0;
 out:
@@ -500,21 +505,38 @@ out:
     return r;
 }
 
+static int down_opt(int c, const char *arg, void *ud)
+{
+    (void)arg;
+    if (c != 'v')
+        return -1;
+    *(int *)ud = 1;
+    return 0;
+}
+
 static int cmd_down(struct cli *cli, int argc, char **argv)
 {
+    static const struct option longs[] = {{"volumes", no_argument, NULL, 'v'},
+                                          {NULL, 0, NULL, 0}};
     struct rec_env env;
     struct stk_err err = STK_ERR_INIT;
     char *name = NULL;
-    int r;
+    int r, volumes = 0, idx;
 
-    if (parse_project_opts(cli, argc, argv, "", NULL, NULL, NULL) < 0)
+    if ((idx = parse_project_opts(cli, argc, argv, "v", longs, down_opt, &volumes)) < 0)
         return EXIT_SPEC;
+    if (idx < argc) {
+        stk_log_error("down: unexpected argument '%s'", argv[idx]);
+        return EXIT_SPEC;
+    }
     if ((r = project_name(cli, &name)) < 0)
         return -r;
     if ((r = env_open(cli, &env, 1, 1)) != 0)
         goto out;
     if (rec_down(&env, name, &err) < 0)
         r = fail(&err, "down");
+    else if (volumes && rec_volumes_remove(&env, name, &err) < 0)
+        r = fail(&err, "down: remove volumes");
     print_stats(&env);
 out:
     free(name);
@@ -569,6 +591,13 @@ static int cmd_logs(struct cli *cli, int argc, char **argv)
         return -r;
     if ((r = env_open(cli, &env, 1, 0)) != 0)
         goto out;
+    if (follow) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_sigint;
+        sigaction(SIGINT, &sa, NULL);
+        rec_logs_set_stop_flag(&interrupted);
+    }
     if (rec_logs(&env, name, idx < argc ? argv[idx] : NULL, follow, stdout, &err) < 0)
         r = fail(&err, "logs");
 out:
@@ -948,6 +977,7 @@ int main(int argc, char **argv)
                                           {NULL, 0, NULL, 0}};
     struct cli cli;
     const char *cmd;
+    char *abs_state = NULL, *abs_run = NULL;
     int c, r;
 
     memset(&cli, 0, sizeof(cli));
@@ -991,6 +1021,18 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_SPEC;
     }
+    /* The monitor and the runtime run elsewhere: every path handed down is absolute. */
+    if (cli.state_dir[0] != '/' || cli.run_dir[0] != '/') {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof(cwd))) {
+            stk_log_error("cannot read the current directory");
+            return EXIT_HOST;
+        }
+        if (cli.state_dir[0] != '/')
+            cli.state_dir = abs_state = stk_xasprintf("%s/%s", cwd, cli.state_dir);
+        if (cli.run_dir[0] != '/')
+            cli.run_dir = abs_run = stk_xasprintf("%s/%s", cwd, cli.run_dir);
+    }
     cmd = argv[optind];
     argc -= optind;
     argv += optind;
@@ -1025,5 +1067,7 @@ int main(int argc, char **argv)
     stk_strv_release(&cli.files);
     stk_strv_release(&cli.profiles);
     stk_strv_release(&cli.env_files);
+    free(abs_state);
+    free(abs_run);
     return r;
 }

@@ -156,3 +156,29 @@ int rec_down(struct rec_env *env, const char *project, struct stk_err *err)
     rec_plan_free(plan);
     return r;
 }
+
+int rec_volumes_remove(struct rec_env *env, const char *project, struct stk_err *err)
+{
+    char **vols = NULL;
+    int r = 0;
+
+    if (store_object_list(env->store, "volume", project, &vols, err) < 0)
+        return err->code;
+    for (size_t i = 0; vols[i]; i++) {
+        char *dir = stk_xasprintf("%s/volumes/%s", env->state_dir, vols[i]);
+        struct stk_err e = STK_ERR_INIT;
+        if (stk_rm_rf(dir, &e) < 0) {
+            if (r == 0) {
+                stk_err_move(err, &e);
+                r = err->code;
+            }
+        } else {
+            store_object_delete(env->store, "volume", vols[i], NULL);
+            rec__progress(env, "Volume %s  Removed", vols[i]);
+        }
+        stk_err_clear(&e);
+        free(dir);
+    }
+    stk_strv_free(vols);
+    return r;
+}

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
@@ -108,6 +109,13 @@ static void log_drain(struct log_src *src, int prefix, FILE *out)
     fflush(out);
 }
 
+static volatile sig_atomic_t *logs_stop;
+
+void rec_logs_set_stop_flag(volatile sig_atomic_t *flag)
+{
+    logs_stop = flag;
+}
+
 int rec_logs(struct rec_env *env, const char *project, const char *service, int follow,
              FILE *out, struct stk_err *err)
 {
@@ -149,9 +157,31 @@ int rec_logs(struct rec_env *env, const char *project, const char *service, int 
             if (srcs[i].f)
                 log_drain(&srcs[i], n > 1, out);
         }
-        if (follow)
-            usleep(200000);
-    } while (follow);
+        if (!follow || n == 0 || (logs_stop && *logs_stop))
+            break;
+        usleep(200000);
+        /* Following ends when every container followed has exited (compose up does). */
+        if (follow) {
+            struct rt_container_list now = {NULL, 0};
+            size_t running = 0;
+            if (rec__observe(env, project, &now, err) < 0)
+                break;
+            for (size_t i = 0; i < now.n; i++) {
+                const char *svc = rt_container_info_label(&now.items[i], RT_LABEL_SERVICE);
+                if (service && (!svc || strcmp(svc, service) != 0))
+                    continue;
+                running += now.items[i].state == RT_STATE_RUNNING ||
+                           now.items[i].state == RT_STATE_CREATED;
+            }
+            rt_container_list_release(&now);
+            if (running == 0) {
+                for (size_t i = 0; i < n; i++)
+                    if (srcs[i].f)
+                        log_drain(&srcs[i], n > 1, out);
+                break;
+            }
+        }
+    } while (!(logs_stop && *logs_stop));
     r = 0;
 out:
     for (size_t i = 0; i < n; i++) {

@@ -12,6 +12,7 @@
 #ifndef REC_H
 #define REC_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <uv.h>
@@ -77,6 +78,13 @@ int rec_up(struct rec_env *env, const struct spec_project *project,
 int rec_down(struct rec_env *env, const char *project, struct stk_err *err);
 
 /*
+ * Removes PROJECT's volumes (named and anonymous) that the store recorded,
+ * with their data (`down --volumes`). Run after rec_down(). Returns the first
+ * error after trying every volume.
+ */
+int rec_volumes_remove(struct rec_env *env, const char *project, struct stk_err *err);
+
+/*
  * Prints PROJECT's containers as observed from the runtime: NAME, SERVICE,
  * STATUS, ISOLATION, PID (host PID of the container's init), PORTS.
  */
@@ -90,6 +98,12 @@ int rec_ps(struct rec_env *env, const char *project, FILE *out, struct stk_err *
  */
 int rec_logs(struct rec_env *env, const char *project, const char *service, int follow,
              FILE *out, struct stk_err *err);
+
+/*
+ * Makes rec_logs() stop following once *FLAG is non-zero (set by a SIGINT
+ * handler); FLAG is borrowed and must stay valid.
+ */
+void rec_logs_set_stop_flag(volatile sig_atomic_t *flag);
 
 /*
  * Runs ARGS (NULL-terminated) in replica NUMBER of SERVICE through the

@@ -55,48 +55,94 @@ static json_t *mount_new(const char *dest, const char *type, const char *source,
     return m;
 }
 
-/* Resolves "uid[:gid]" or "name[:group]" against ROOTFS/etc/passwd; unknown names map to 0. */
-static void resolve_user(const char *user, const char *rootfs, long *ret_uid, long *ret_gid)
+/*
+ * Looks NAME up in the image's FILE (ROOTFS/etc/passwd or /etc/group): returns
+ * the numeric id in *RET_ID (and, for passwd, the primary group in *RET_GID).
+ * Returns 0, or -1 when there is no such entry.
+ */
+static int lookup_name(const char *rootfs, const char *file, const char *name, long *ret_id,
+                       long *ret_gid)
 {
-    char *u = stk_xstrdup(user ? user : "0");
-    char *colon = strchr(u, ':');
+    char *path = stk_xasprintf("%s/etc/%s", rootfs, file);
+    FILE *f = fopen(path, "re");
+    char line[1024];
+    int found = -1;
+
+    free(path);
+    while (f && found < 0 && fgets(line, sizeof(line), f)) {
+        char *save = NULL;
+        char *n = strtok_r(line, ":", &save);
+        char *pw = n ? strtok_r(NULL, ":", &save) : NULL;
+        char *id = pw ? strtok_r(NULL, ":", &save) : NULL;
+        char *gid = id ? strtok_r(NULL, ":", &save) : NULL;
+        if (!n || !id || strcmp(n, name) != 0)
+            continue;
+        *ret_id = strtol(id, NULL, 10);
+        if (ret_gid)
+            *ret_gid = gid ? strtol(gid, NULL, 10) : *ret_id;
+        found = 0;
+    }
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* Parses a decimal id; returns 0 and stores it, or -1 when S is not a number. */
+static int parse_id(const char *s, long *ret)
+{
     char *end;
-    long uid = 0, gid = -1;
+    long v;
+
+    if (!*s)
+        return -1;
+    v = strtol(s, &end, 10);
+    if (*end || v < 0)
+        return -1;
+    *ret = v;
+    return 0;
+}
+
+/*
+ * Resolves "uid[:gid]" or "name[:group]" (Compose `user`, the image's User)
+ * against ROOTFS/etc/passwd and /etc/group, as Docker does: a numeric uid
+ * without a group gets the passwd entry's group when there is one, else 0.
+ * An unknown name is an error, never root.
+ */
+static int resolve_user(const char *user, const char *rootfs, long *ret_uid, long *ret_gid,
+                        struct stk_err *err)
+{
+    char *u = stk_xstrdup(user && *user ? user : "0");
+    char *colon = strchr(u, ':');
+    long uid = 0, gid = -1, pw_gid = -1;
+    int ret = 0;
 
     if (colon)
         *colon = '\0';
-    uid = strtol(u, &end, 10);
-    if (*end != '\0' || end == u) {
-        /* A name: look it up in the image's /etc/passwd. */
-        char *path = stk_xasprintf("%s/etc/passwd", rootfs);
-        FILE *f = fopen(path, "re");
-        char line[512];
-
-        uid = 0;
-        while (f && fgets(line, sizeof(line), f)) {
-            char *save = NULL;
-            char *name = strtok_r(line, ":", &save);
-            strtok_r(NULL, ":", &save);
-            char *fu = strtok_r(NULL, ":", &save);
-            char *fg = strtok_r(NULL, ":", &save);
-            if (name && fu && fg && strcmp(name, u) == 0) {
-                uid = strtol(fu, NULL, 10);
-                gid = strtol(fg, NULL, 10);
-                break;
-            }
+    if (parse_id(u, &uid) < 0) {
+        if (lookup_name(rootfs, "passwd", u, &uid, &pw_gid) < 0) {
+            ret = stk_err_set(err, STK_EINVAL, 0, "user '%s' is not in the image's /etc/passwd",
+                              u);
+            goto out;
         }
-        if (f)
-            fclose(f);
-        free(path);
     }
-    if (colon && colon[1])
-        gid = strtol(colon + 1, NULL, 10);
+    if (colon && colon[1]) {
+        if (parse_id(colon + 1, &gid) < 0 && lookup_name(rootfs, "group", colon + 1, &gid, NULL) < 0) {
+            ret = stk_err_set(err, STK_EINVAL, 0, "group '%s' is not in the image's /etc/group",
+                              colon + 1);
+            goto out;
+        }
+    } else {
+        gid = pw_gid >= 0 ? pw_gid : 0;
+    }
     *ret_uid = uid;
-    *ret_gid = gid < 0 ? (uid == 0 ? 0 : uid) : gid;
+    *ret_gid = gid;
+out:
     free(u);
+    return ret;
 }
 
-json_t *rt__oci_config_new(const struct rt_container_spec *spec, const char *rootfs)
+int rt__oci_config_new(const struct rt_container_spec *spec, const char *rootfs, json_t **ret,
+                       struct stk_err *err)
 {
     static const char *const proc_opts[] = {"nosuid", "noexec", "nodev", NULL};
     static const char *const dev_opts[] = {"nosuid", "strictatime", "mode=755", "size=65536k",
@@ -111,11 +157,22 @@ json_t *rt__oci_config_new(const struct rt_container_spec *spec, const char *roo
     json_t *cfg = json_object(), *process = json_object(), *user = json_object();
     json_t *caps = json_object(), *lnx = json_object(), *ns = json_array();
     json_t *mounts = json_array(), *ann = json_object(), *res = json_object();
-    long uid, gid;
+    long uid = 0, gid = 0;
 
+    if (resolve_user(spec->process.user, rootfs, &uid, &gid, err) < 0) {
+        json_decref(cfg);
+        json_decref(process);
+        json_decref(user);
+        json_decref(caps);
+        json_decref(lnx);
+        json_decref(ns);
+        json_decref(mounts);
+        json_decref(ann);
+        json_decref(res);
+        return err->code;
+    }
     json_object_set_new(cfg, "ociVersion", json_string("1.0.2"));
 
-    resolve_user(spec->process.user, rootfs, &uid, &gid);
     json_object_set_new(user, "uid", json_integer(uid));
     json_object_set_new(user, "gid", json_integer(gid));
     json_object_set_new(process, "terminal", json_boolean(spec->process.terminal));
@@ -212,5 +269,6 @@ json_t *rt__oci_config_new(const struct rt_container_spec *spec, const char *roo
     for (size_t i = 0; i < spec->n_labels; i++)
         json_object_set_new(ann, spec->labels[i].key, json_string(spec->labels[i].value));
     json_object_set_new(cfg, "annotations", ann);
-    return cfg;
+    *ret = cfg;
+    return 0;
 }

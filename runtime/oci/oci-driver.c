@@ -462,7 +462,8 @@ static int probe_crun(struct rt_ctx *ctx, const char *crun, char *why, size_t wh
         stk_mkdir_p(usrdir, 0755, NULL);
         free(usrdir);
     }
-    cfg = rt__oci_config_new(&spec, rootfs);
+    if (rt__oci_config_new(&spec, rootfs, &cfg, NULL) < 0)
+        goto out;
     json_object_del(json_object_get(cfg, "linux"), "cgroupsPath");
     cfgpath = stk_xasprintf("%s/config.json", dir);
     if (json_dump_file(cfg, cfgpath, 0) < 0)
@@ -496,6 +497,33 @@ out:
     free(root);
     free(id);
     return works;
+}
+
+/* Whether "/" is a mount point in this mount namespace (runc needs it for pivot_root). */
+static int root_is_mount_point(void)
+{
+    char *info = NULL;
+    int found = 0;
+
+    if (stk_file_read("/proc/self/mountinfo", &info, NULL, NULL) < 0)
+        return 1; /* cannot tell: let the runtime decide */
+    for (char *line = info; line && *line && !found;) {
+        char *next = strchr(line, '\n');
+        char *f = line;
+        if (next)
+            *next = '\0';
+        /* Field 5 is the mount point. */
+        for (int i = 0; i < 4 && f; i++) {
+            f = strchr(f, ' ');
+            if (f)
+                f++;
+        }
+        if (f && strncmp(f, "/ ", 2) == 0)
+            found = 1;
+        line = next ? next + 1 : NULL;
+    }
+    free(info);
+    return found;
 }
 
 static int oci_init(struct rt_ctx *ctx, struct stk_err *err)
@@ -551,6 +579,10 @@ static int oci_init(struct rt_ctx *ctx, struct stk_err *err)
         snprintf(o->reason, sizeof(o->reason), "conmon is not installed");
     if (geteuid() != 0 && !o->reason[0])
         snprintf(o->reason, sizeof(o->reason), "the OCI runtime driver needs root");
+    if (!o->reason[0] && !root_is_mount_point())
+        snprintf(o->reason, sizeof(o->reason),
+                 "the root directory is not a mount point (a chroot?): the OCI runtime cannot "
+                 "pivot a container's root from here; bind-mount the root onto itself first");
     snprintf(o->root, sizeof(o->root), "%s/%s", ctx->run_dir,
              o->runtime_name[0] ? o->runtime_name : "runc");
 out:
@@ -672,7 +704,8 @@ static void create_work(uv_work_t *w)
         stk_err_wrap(&r->err, "prepare root file system");
         goto out;
     }
-    r->config = rt__oci_config_new(r->spec, rootfs);
+    if (rt__oci_config_new(r->spec, rootfs, &r->config, &r->err) < 0)
+        goto out;
     path = rt__oci_cdir(ctx, r->id, "config.json");
     {
         char *text = json_dumps(r->config, JSON_INDENT(2));
@@ -1280,6 +1313,27 @@ static int oci_list(struct rt_ctx *ctx, rt_done_fn *done, void *userdata, struct
 
 /* ---- stop ------------------------------------------------------------------------------------ */
 
+/*
+ * Whether PID still runs. A zombie counts as gone: the monitor is re-parented
+ * to PID 1 when it daemonises, and some init processes reap late.
+ */
+static int pid_alive(int pid)
+{
+    char path[64], *stat = NULL, *p;
+    int alive;
+
+    if (pid <= 0 || kill(pid, 0) < 0)
+        return 0;
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    if (stk_file_read(path, &stat, NULL, NULL) < 0)
+        return 0;
+    p = strrchr(stat, ')');
+    alive = !(p && (p[2] == 'Z' || p[2] == 'X'));
+    free(stat);
+    return alive;
+}
+
+
 static int exit_file_present(struct oci_req *r)
 {
     char *p = stk_xasprintf("%s/exit/%s", r->cdir, r->id);
@@ -1291,11 +1345,27 @@ static int exit_file_present(struct oci_req *r)
 
 static void stop_kill(struct oci_req *r, int sig);
 
+/*
+ * Whether the container's init process has gone: the monitor writes the exit
+ * file, but a monitor that was killed never will, so the init PID is checked
+ * too.
+ */
+static int init_gone(struct oci_req *r)
+{
+    char *pidf = rt__oci_cdir(r->base.ctx, r->id, "pidfile");
+    long pid = 0;
+    int gone;
+
+    gone = read_int_file(pidf, &pid) == 0 && !pid_alive((int)pid);
+    free(pidf);
+    return gone;
+}
+
 static void stop_poll_cb(uv_timer_t *t)
 {
     struct oci_req *r = t->data;
 
-    if (exit_file_present(r) || r->base.canceled) {
+    if (exit_file_present(r) || init_gone(r) || r->base.canceled) {
         oci_req_finish(r);
         return;
     }
@@ -1445,26 +1515,6 @@ static void delete_cleanup(struct oci_req *r)
 {
     r->work.data = r;
     uv_queue_work(r->base.ctx->loop, &r->work, delete_work, delete_after_work);
-}
-
-/*
- * Whether PID still runs. A zombie counts as gone: the monitor is re-parented
- * to PID 1 when it daemonises, and some init processes reap late.
- */
-static int pid_alive(int pid)
-{
-    char path[64], *stat = NULL, *p;
-    int alive;
-
-    if (pid <= 0 || kill(pid, 0) < 0)
-        return 0;
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    if (stk_file_read(path, &stat, NULL, NULL) < 0)
-        return 0;
-    p = strrchr(stat, ')');
-    alive = !(p && (p[2] == 'Z' || p[2] == 'X'));
-    free(stat);
-    return alive;
 }
 
 static void delete_runtime(struct oci_req *r);

@@ -74,10 +74,12 @@ void rt__proc_cancel(struct rt__proc *p);
 
 /*
  * Builds the OCI runtime-spec config.json for SPEC with the root file system
- * at ROOTFS (OCI runtime-spec 1.0.2 config.md and config-linux.md). Returns a
- * new reference (caller json_decref()s).
+ * at ROOTFS (OCI runtime-spec 1.0.2 config.md and config-linux.md) into *RET
+ * (a new reference; caller json_decref()s). STK_EINVAL when the user or group
+ * is not in the image's /etc/passwd or /etc/group.
  */
-struct json_t *rt__oci_config_new(const struct rt_container_spec *spec, const char *rootfs);
+int rt__oci_config_new(const struct rt_container_spec *spec, const char *rootfs,
+                       struct json_t **ret, struct stk_err *err);
 
 /* Returns a new string "STATE_DIR/containers/ID[/LEAF]" (LEAF may be NULL). */
 char *rt__oci_cdir(const struct rt_ctx *ctx, const char *id, const char *leaf);
