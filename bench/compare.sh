@@ -124,12 +124,13 @@ stop_dockerd() {
         # Containers first (our private daemon; nothing else lives there).
         if [ -S "$dwork/docker.sock" ]; then
             ids=$(docker ps -aq 2>/dev/null || true)
+            # shellcheck disable=SC2086 # one argument per container id
             [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
             docker network prune -f >/dev/null 2>&1 || true
         fi
         kill -TERM "$dpid" 2>/dev/null || true
         for i in $(seq 1 150); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.2; done
-        kill -0 "$dpid" 2>/dev/null && kill -KILL "$dpid" 2>/dev/null || true
+        if kill -0 "$dpid" 2>/dev/null; then kill -KILL "$dpid" 2>/dev/null || true; fi
     fi
     wait "$dpid" 2>/dev/null || true
     dpid=""
@@ -152,7 +153,7 @@ docker_host_cleanup() {
         done < "$dwork/del.$t"
         for c in DOCKER DOCKER-USER DOCKER-ISOLATION-STAGE-1 DOCKER-ISOLATION-STAGE-2; do
             grep -qxF -- "-N $c" "$dwork/before.$t" && continue
-            iptables -t "$t" -F "$c" 2>/dev/null && iptables -t "$t" -X "$c" 2>/dev/null || true
+            if iptables -t "$t" -F "$c" 2>/dev/null; then iptables -t "$t" -X "$c" 2>/dev/null || true; fi
         done
         # The built-in chains' policies as they were.
         grep '^-P ' "$dwork/before.$t" | while read -r _ c pol; do
@@ -161,7 +162,7 @@ docker_host_cleanup() {
         done
         # A table that did not exist before and is empty again (iptables-nft).
         if ! grep -qx "table ip $t" "$dwork/before.tables" && command -v nft >/dev/null \
-            && [ -z "$(iptables -t "$t" -S 2>/dev/null | grep -v '^-P .* ACCEPT$')" ]; then
+            && ! iptables -t "$t" -S 2>/dev/null | grep -qv '^-P .* ACCEPT$'; then
             nft delete table ip "$t" 2>/dev/null || true
         fi
     done
@@ -339,8 +340,9 @@ EOP
             t0=$EPOCHREALTIME
             tries=0
             until "${DC[@]}" down >/dev/null 2>"$work/dcdown.err"; do
-                grep -q 'has active endpoints' "$work/dcdown.err" && [ "$tries" -lt 20 ] \
-                    || fail "docker-compose down ($n) failed"
+                if ! grep -q 'has active endpoints' "$work/dcdown.err" || [ "$tries" -ge 20 ]; then
+                    fail "docker-compose down ($n) failed"
+                fi
                 tries=$((tries + 1))
             done
             down=$(echo "$EPOCHREALTIME - $t0" | bc -l)

@@ -80,18 +80,18 @@ floor_init() {
     mkdir -p "$FLOOR_DIR/rootfs"
     _layer=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1]+'/index.json'))['manifests'][0]['digest'].split(':')[1]; print(json.load(open(sys.argv[1]+'/blobs/sha256/'+m))['layers'][0]['digest'].split(':')[1])" "$2")
     tar -xzf "$2/blobs/sha256/$_layer" -C "$FLOOR_DIR/rootfs"
-    FLOOR_BRIDGE_CONF='{"cniVersion":"1.0.0","name":"'$FLOOR_BRIDGE'","type":"bridge","bridge":"'$FLOOR_BRIDGE'","isGateway":true,"ipMasq":true,"hairpinMode":true,"ipam":{"type":"host-local","dataDir":"'$FLOOR_DIR'/ipam","ranges":[[{"subnet":"'$FLOOR_SUBNET'"}]]}}'
+    FLOOR_BRIDGE_CONF='{"cniVersion":"1.0.0","name":"'"$FLOOR_BRIDGE"'","type":"bridge","bridge":"'"$FLOOR_BRIDGE"'","isGateway":true,"ipMasq":true,"hairpinMode":true,"ipam":{"type":"host-local","dataDir":"'$FLOOR_DIR'/ipam","ranges":[[{"subnet":"'$FLOOR_SUBNET'"}]]}}'
 }
 
 _floor_portmap_conf() { # _floor_portmap_conf I PREV_RESULT
-    printf '{"cniVersion":"1.0.0","name":"'$FLOOR_BRIDGE'","type":"portmap","capabilities":{"portMappings":true},"runtimeConfig":{"portMappings":[{"hostPort":%d,"containerPort":80,"protocol":"tcp"}]},"prevResult":%s}' "$((BENCH_PORT_BASE + $1))" "$2"
+    printf '{"cniVersion":"1.0.0","name":"'"$FLOOR_BRIDGE"'","type":"portmap","capabilities":{"portMappings":true},"runtimeConfig":{"portMappings":[{"hostPort":%d,"containerPort":80,"protocol":"tcp"}]},"prevResult":%s}' "$((BENCH_PORT_BASE + $1))" "$2"
 }
 
 # One CNI chain call in plain shell (no interpreter in the timed loop): bridge
 # then portmap for ADD (portmap gets bridge's result as prevResult), the
 # reverse for DEL. Runs in a subshell so the CNI_* variables stay local.
 _floor_cni() ( # _floor_cni ADD|DEL I
-    export CNI_COMMAND=$1 CNI_CONTAINERID="$FLOOR_NS$2" CNI_NETNS="/run/netns/$FLOOR_NS$2" CNI_IFNAME=eth0 CNI_PATH=$BENCH_CNI_PATH
+    export CNI_COMMAND="$1" CNI_CONTAINERID="$FLOOR_NS$2" CNI_NETNS="/run/netns/$FLOOR_NS$2" CNI_IFNAME=eth0 CNI_PATH="$BENCH_CNI_PATH"
     if [ "$1" = ADD ]; then
         res=$(printf '%s' "$FLOOR_BRIDGE_CONF" | "$BENCH_CNI_PATH/bridge") || { echo "bridge ADD: $res" >&2; exit 1; }
         _floor_portmap_conf "$2" "$res" | "$BENCH_CNI_PATH/portmap" >/dev/null || { echo "portmap ADD failed" >&2; exit 1; }
