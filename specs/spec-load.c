@@ -3181,6 +3181,53 @@ static void check_published_ports(struct loader *l)
     }
 }
 
+/* An absolute path in the container: "/x" on Linux, "C:\\x", "C:/x" or "\\x" on Windows. */
+static int container_path_absolute(const char *p, enum spec_platform platform)
+{
+    if (!p || !*p)
+        return 0;
+    if (platform == SPEC_PLATFORM_WINDOWS)
+        return (((p[0] | 0x20) >= 'a' && (p[0] | 0x20) <= 'z' && p[1] == ':' &&
+                 (p[2] == '\\' || p[2] == '/' || p[2] == '\0')) ||
+                p[0] == '\\' || p[0] == '/');
+    return p[0] == '/';
+}
+
+/*
+ * What the runtime would refuse minutes later, refused now with the position:
+ * a service name is a DNS label (the name other containers resolve), so at most
+ * 63 characters (RFC 1035 §2.3.4); working_dir and mount targets must be
+ * absolute paths in the container (the engine's "must be absolute").
+ */
+static void check_names_and_paths(struct loader *l)
+{
+    const struct spec_project *p = l->project;
+    enum spec_platform pf = l->opts->platform;
+
+    for (size_t i = 0; i < p->n_services; i++) {
+        const struct spec_service *s = &p->services[i];
+        if (strlen(s->name) > 63)
+            err_at_pos(l, &s->pos,
+                       "services: service name '%.20s…' is %zu characters long: a service name "
+                       "is a DNS label, at most 63",
+                       s->name, strlen(s->name));
+        if (s->working_dir && !container_path_absolute(s->working_dir, pf))
+            err_at_pos(l, &s->pos,
+                       "services.%s.working_dir: '%s' is not an absolute path in the container",
+                       s->name, s->working_dir);
+        for (size_t v = 0; v < s->n_volumes; v++) {
+            const struct spec_volume *vol = &s->volumes[v];
+            if (strcmp(vol->type, "npipe") == 0)
+                continue;
+            if (!container_path_absolute(vol->target, pf))
+                err_at_pos(l, &vol->pos,
+                           "services.%s.volumes: target '%s' is not an absolute path in the "
+                           "container",
+                           s->name, vol->target ? vol->target : "");
+        }
+    }
+}
+
 /* Container names must be unique, hence one container per service that sets one. */
 static void check_container_names(struct loader *l)
 {
@@ -3223,6 +3270,7 @@ static void validate_platform(struct loader *l)
                            p->volumes[i].key, p->volumes[i].name);
     check_published_ports(l);
     check_container_names(l);
+    check_names_and_paths(l);
     for (size_t i = 0; i < p->n_services; i++)
         if (p->services[i].network_mode && strcmp(p->services[i].network_mode, "host") == 0 &&
             p->services[i].n_ports)
