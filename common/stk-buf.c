@@ -74,15 +74,22 @@ void stk_buf_putc(struct stk_buf *b, char c)
 void stk_buf_vprintf(struct stk_buf *b, const char *fmt, va_list ap)
 {
     va_list cp;
+    size_t room = b->alloc ? b->alloc - b->len : 0;
     int n;
 
+    /* One pass when it fits (the common case), a second after growing when not. */
     va_copy(cp, ap);
-    n = vsnprintf(NULL, 0, fmt, cp);
+    n = room ? vsnprintf(b->buf + b->len, room, fmt, cp) : vsnprintf(NULL, 0, fmt, cp);
     va_end(cp);
-    if (n <= 0)
+    if (n <= 0) {
+        if (b->alloc)
+            b->buf[b->len] = '\0';
         return;
-    stk_buf_grow(b, (size_t)n);
-    vsnprintf(b->buf + b->len, (size_t)n + 1, fmt, ap);
+    }
+    if ((size_t)n >= room) {
+        stk_buf_grow(b, (size_t)n);
+        vsnprintf(b->buf + b->len, (size_t)n + 1, fmt, ap);
+    }
     b->len += (size_t)n;
 }
 

@@ -385,6 +385,7 @@ struct svc_plan {
     size_t healthy;    /* WAIT_HEALTHY gate (one per service), SIZE_MAX until made */
     size_t completed;  /* WAIT_EXIT gate, SIZE_MAX until made */
     char hash[65];     /* spec hash */
+    char *json;        /* the canonical JSON the hash was taken of */
 };
 
 int rec_plan_build(struct rec_env *env, const struct spec_project *project,
@@ -453,12 +454,23 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
     /* 2. Every image, before anything is created. */
     p->n_images = project->n_services;
     p->images = stk_xcalloc(project->n_services + 1, sizeof(*p->images));
+    p->image_owned = stk_xcalloc(project->n_services + 1, 1);
     for (size_t i = 0; i < project->n_services; i++) {
         const struct spec_service *svc = &project->services[i];
+        int seen = 0;
         if (!svc->image) {
             r = stk_err_set(err, STK_EINVAL, 0, "service '%s': no image", svc->name);
             goto out;
         }
+        /* Each distinct image is resolved (and its blobs verified) once per plan. */
+        for (size_t j = 0; j < i && !seen; j++)
+            if (strcmp(project->services[j].image, svc->image) == 0) {
+                p->images[i] = p->images[j];
+                seen = 1;
+            }
+        if (seen)
+            continue;
+        p->image_owned[i] = 1;
         if (strncmp(svc->image, "./", 2) == 0 || strncmp(svc->image, "../", 3) == 0) {
             char *abs = stk_xasprintf("%s/%s", project->working_dir, svc->image);
             r = rt_image_resolve(env->images, abs, NULL, &p->images[i], err);
@@ -534,7 +546,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
         int start_first = svc->update_config.present && svc->update_config.order &&
                           strcmp(svc->update_config.order, "start-first") == 0;
 
-        spec_service_hash(svc, me->hash);
+        spec_service_hash_json(svc, me->hash, &me->json);
         me->n = replicas;
         me->ready = stk_xcalloc((size_t)replicas + 1, sizeof(size_t));
         me->ids = stk_xcalloc((size_t)replicas + 1, sizeof(char *));
@@ -592,15 +604,10 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                     why = stk_xasprintf("network namespace owner '%s' was replaced", owner);
                 else
                     why = diff_reason(row ? row->spec_json : NULL, NULL);
-                if (!keep && ci->state != RT_STATE_CREATING) {
-                    json_t *j = spec_service_to_json(svc, 1);
-                    char *nj = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-                    if (!(strcmp(label(ci, RT_LABEL_HASH), me->hash) == 0 && owner_id)) {
-                        free(why);
-                        why = diff_reason(row ? row->spec_json : NULL, nj);
-                    }
-                    free(nj);
-                    json_decref(j);
+                if (!keep && ci->state != RT_STATE_CREATING &&
+                    !(strcmp(label(ci, RT_LABEL_HASH), me->hash) == 0 && owner_id)) {
+                    free(why);
+                    why = diff_reason(row ? row->spec_json : NULL, me->json);
                 }
                 plan_change(p, keep ? "remove" : "recreate", slotname, why);
                 free(why);
@@ -638,11 +645,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             memcpy(sl->hash, rhash, sizeof(sl->hash));
             sl->isolation = iso[i];
             sl->ports = ports_text(svc);
-            {
-                json_t *j = spec_service_to_json(svc, 1);
-                sl->spec_json = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-                json_decref(j);
-            }
+            sl->spec_json = stk_xstrdup(me->json);
             me->ids[n - 1] = sl->id;
             me->slots[n - 1] = (int)s;
             me->replaced = 1;
@@ -861,6 +864,7 @@ out:
         free(sp[i].ids);
         free(sp[i].slots);
         free(sp[i].sandbox);
+        free(sp[i].json);
     }
     free(sp);
     free(order);
@@ -1016,8 +1020,10 @@ void rec_plan_free(struct rec_plan *plan)
     }
     free(plan->changes);
     for (size_t i = 0; i < plan->n_images; i++)
-        rt_image_free(plan->images[i]);
+        if (plan->image_owned && plan->image_owned[i])
+            rt_image_free(plan->images[i]);
     free(plan->images);
+    free(plan->image_owned);
     free(plan->project);
     stk_err_clear(&plan->failure);
     free(plan);

@@ -116,7 +116,8 @@ struct rec_plan {
     struct rec_change *changes;
     size_t n_changes;
     size_t alloc_changes;
-    struct rt_image **images;          /* per service, owned */
+    struct rt_image **images;          /* per service; services naming one image share it */
+    char *image_owned;                 /* per service: non-zero where images[i] is owned */
     size_t n_images;
     struct stk_err failure;            /* the first failed action's error */
 };

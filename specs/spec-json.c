@@ -322,7 +322,7 @@ json_t *spec_service_to_json(const struct spec_service *s, int for_hash)
     return o;
 }
 
-void spec_service_hash(const struct spec_service *service, char out[65])
+void spec_service_hash_json(const struct spec_service *service, char out[65], char **ret_json)
 {
     json_t *j = spec_service_to_json(service, 1);
     char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
@@ -332,8 +332,16 @@ void spec_service_hash(const struct spec_service *service, char out[65])
         abort(); /* jansson only fails on out of memory (STYLE.md rule 15) */
     stk_sha256(text, strlen(text), md);
     stk_sha256_hex(md, out);
-    free(text);
+    if (ret_json)
+        *ret_json = text;
+    else
+        free(text);
     json_decref(j);
+}
+
+void spec_service_hash(const struct spec_service *service, char out[65])
+{
+    spec_service_hash_json(service, out, NULL);
 }
 
 static void file_objects_json(json_t *o, const char *key, const struct spec_file_object *f,

@@ -183,7 +183,9 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
                     lerr(l, n->keys[i], "non-string key at top level: %s", k);
                 drop = 1;
             } else if (sub) {
-                stk_buf_printf(pathbuf, "%s%s", mark ? "." : "", k);
+                if (mark)
+                    stk_buf_putc(pathbuf, '.');
+                stk_buf_puts(pathbuf, k);
                 check_shape(l, n->items[i], sub, pathbuf);
             } else if (strncmp(k, "x-", 2) == 0) {
                 /* Extensions are allowed everywhere and ignored. */
@@ -198,7 +200,9 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
                      path);
                 drop = 1;
             } else if (shape->values) {
-                stk_buf_printf(pathbuf, "%s%s", mark ? "." : "", k);
+                if (mark)
+                    stk_buf_putc(pathbuf, '.');
+                stk_buf_puts(pathbuf, k);
                 check_shape(l, n->items[i], shape->values, pathbuf);
             }
             pathbuf->len = mark;

@@ -343,6 +343,13 @@ struct json_t *spec_service_to_json(const struct spec_service *service, int for_
 void spec_service_hash(const struct spec_service *service, char out[65]);
 
 /*
+ * As spec_service_hash(), and when RET_JSON is non-NULL also stores the
+ * canonical JSON text that was hashed (a new string, caller frees), so that a
+ * caller needing both does the work once.
+ */
+void spec_service_hash_json(const struct spec_service *service, char out[65], char **ret_json);
+
+/*
  * Returns the whole project as JSON (a new reference), as `stack config
  * --format json` prints it.
  */
