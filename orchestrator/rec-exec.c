@@ -259,11 +259,35 @@ static int build_spec(struct exec *x, const struct rec_action *a, struct rt_cont
         return stk_err_set(err, STK_EINVAL, 0,
                            "no command: the image has no entrypoint or cmd and the service "
                            "sets none");
-    spec->mounts = stk_xcalloc(svc->n_volumes + 3, sizeof(struct rt_mount));
+    {
+        /* Mounts from volumes, volumes_from, tmpfs, secrets and configs, plus hosts/resolv. */
+        size_t cap = svc->n_volumes + svc->n_secrets + svc->n_configs + stk_strv_len(svc->tmpfs) + 3;
+        for (size_t k = 0; svc->volumes_from && svc->volumes_from[k]; k++) {
+            const char *vf = svc->volumes_from[k];
+            if (strncmp(vf, "service:", 8) == 0) {
+                char *name = stk_xstrndup(vf + 8, strcspn(vf + 8, ":"));
+                const struct spec_service *o = spec_project_service(x->plan->spec, name);
+                cap += o ? o->n_volumes : 0;
+                free(name);
+            }
+        }
+        spec->mounts = stk_xcalloc(cap + 1, sizeof(struct rt_mount));
+    }
+    spec->pipes = stk_xcalloc(svc->n_volumes + 1, sizeof(struct rt_pipe));
     for (size_t i = 0; i < svc->n_volumes; i++) {
         const struct spec_volume *v = &svc->volumes[i];
         char *src = NULL;
-        if (strcmp(v->type, "bind") == 0) {
+        if (strcmp(v->type, "npipe") == 0) {
+            /* A named pipe (Windows: HCS MappedPipe); the loader refuses it on Linux. */
+            spec->pipes[spec->n_pipes].host_path = stk_xstrdup(v->source);
+            spec->pipes[spec->n_pipes].container_path = stk_xstrdup(v->target);
+            spec->n_pipes++;
+            continue;
+        }
+        if (strcmp(v->type, "bind") == 0 && strcmp(x->plan->host_os, "windows") == 0) {
+            /* Host paths of a Windows host are checked by HCS itself (MappedDirectory). */
+            src = stk_xstrdup(v->source);
+        } else if (strcmp(v->type, "bind") == 0) {
             src = stk_xstrdup(v->source);
             if (!stk_path_exists(src)) {
                 if (!v->create_host_path)
@@ -297,6 +321,77 @@ static int build_spec(struct exec *x, const struct rec_action *a, struct rt_cont
         spec->mounts[nm].read_only = v->read_only;
         nm++;
     }
+    /* volumes_from: service:X[:ro|rw] takes X's mounts (ro makes them read-only). */
+    for (size_t k = 0; svc->volumes_from && svc->volumes_from[k]; k++) {
+        const char *vf = svc->volumes_from[k];
+        const char *mode;
+        char *name;
+        const struct spec_service *o;
+        if (strncmp(vf, "service:", 8) != 0)
+            continue;
+        name = stk_xstrndup(vf + 8, strcspn(vf + 8, ":"));
+        mode = strchr(vf + 8, ':');
+        o = spec_project_service(x->plan->spec, name);
+        free(name);
+        for (size_t i = 0; o && i < o->n_volumes; i++) {
+            const struct spec_volume *v = &o->volumes[i];
+            if (strcmp(v->type, "bind") != 0 && strcmp(v->type, "volume") != 0)
+                continue;
+            spec->mounts[nm].type = stk_xstrdup("bind");
+            spec->mounts[nm].source =
+                strcmp(v->type, "bind") == 0
+                    ? stk_xstrdup(v->source)
+                    : stk_xasprintf("%s/volumes/%s_%s/_data", x->env->state_dir, x->plan->project,
+                                    v->source ? v->source : "anon");
+            spec->mounts[nm].target = stk_xstrdup(v->target);
+            spec->mounts[nm].read_only = v->read_only || (mode && strcmp(mode, ":ro") == 0);
+            nm++;
+        }
+    }
+    /* Service-level tmpfs ("/run", "/tmp:size=64m": the options are the runtime's). */
+    for (size_t k = 0; svc->tmpfs && svc->tmpfs[k]; k++) {
+        spec->mounts[nm].type = stk_xstrdup("tmpfs");
+        spec->mounts[nm].source = stk_xstrdup("tmpfs");
+        spec->mounts[nm].target = stk_xstrndup(svc->tmpfs[k], strcspn(svc->tmpfs[k], ":"));
+        nm++;
+    }
+    /* File-backed secrets and configs: read-only binds of the file (Compose secrets.md). */
+    for (int kind = 0; kind < 2; kind++) {
+        const struct spec_file_ref *refs = kind ? svc->configs : svc->secrets;
+        size_t nrefs = kind ? svc->n_configs : svc->n_secrets;
+        const struct spec_file_object *objs = kind ? x->plan->spec->configs : x->plan->spec->secrets;
+        size_t nobjs = kind ? x->plan->spec->n_configs : x->plan->spec->n_secrets;
+        for (size_t k = 0; k < nrefs; k++) {
+            const struct spec_file_object *o = NULL;
+            for (size_t q = 0; q < nobjs; q++)
+                if (strcmp(objs[q].key, refs[k].source) == 0)
+                    o = &objs[q];
+            if (!o || !o->file)
+                return stk_err_set(err, STK_ENOTSUP, 0,
+                                   "%s '%s': only file-backed %s are supported",
+                                   kind ? "config" : "secret", refs[k].source,
+                                   kind ? "configs" : "secrets");
+            spec->mounts[nm].type = stk_xstrdup("bind");
+            spec->mounts[nm].source = stk_xstrdup(o->file);
+            spec->mounts[nm].target =
+                refs[k].target ? stk_xstrdup(refs[k].target)
+                               : (kind ? stk_xasprintf("/%s", refs[k].source)
+                                       : stk_xasprintf("/run/secrets/%s", refs[k].source));
+            spec->mounts[nm].read_only = 1;
+            nm++;
+        }
+    }
+    /* Devices and resource limits (deploy.resources.limits, mem_limit, cpus, pids_limit). */
+    spec->devices = stk_xcalloc(svc->n_devices + 1, sizeof(struct rt_device));
+    for (size_t k = 0; k < svc->n_devices; k++) {
+        spec->devices[k].host_path = stk_xstrdup(svc->devices[k].source);
+        spec->devices[k].container_path = stk_xstrdup(svc->devices[k].target);
+        spec->devices[k].permissions = stk_xstrdup(svc->devices[k].permissions);
+    }
+    spec->n_devices = svc->n_devices;
+    spec->resources.memory_bytes = svc->limits.memory;
+    spec->resources.nano_cpus = (int64_t)(svc->limits.cpus * 1e9);
+    spec->resources.pids_limit = svc->limits.pids;
     if (sb->hosts_path) {
         spec->mounts[nm].type = stk_xstrdup("bind");
         spec->mounts[nm].source = stk_xstrdup(sb->hosts_path);
@@ -312,7 +407,10 @@ static int build_spec(struct exec *x, const struct rec_action *a, struct rt_cont
     spec->n_mounts = nm;
     spec->sandbox = stk_xstrdup(sb->handle);
     snprintf(numbuf, sizeof(numbuf), "%d", sl->number);
-    spec->labels = stk_xcalloc(6, sizeof(struct rt_kv));
+    spec->labels = stk_xcalloc(6 + svc->n_labels, sizeof(struct rt_kv));
+    for (size_t k = 0; k < svc->n_labels; k++)
+        if (strncmp(svc->labels[k].key, "stack.", 6) != 0)
+            add_label(spec, svc->labels[k].key, svc->labels[k].value);
     add_label(spec, RT_LABEL_PROJECT, x->plan->project);
     add_label(spec, RT_LABEL_SERVICE, svc->name);
     add_label(spec, RT_LABEL_NUMBER, numbuf);
@@ -734,6 +832,19 @@ static void start_action(struct exec *x, size_t i)
         stk_strv_init(&aliases);
         stk_strv_push(&aliases, svc->name);
         stk_strv_push(&aliases, sl->name);
+        for (size_t k = 0; k < svc->n_network_attachments; k++) {
+            const struct spec_service_network *na = &svc->network_attachments[k];
+            const struct spec_network *nw = NULL;
+            for (size_t q = 0; q < x->plan->spec->n_networks; q++)
+                if (strcmp(x->plan->spec->networks[q].key, na->key) == 0)
+                    nw = &x->plan->spec->networks[q];
+            if (!nw || strcmp(nw->name, a->object) != 0)
+                continue;
+            for (size_t q = 0; na->aliases && na->aliases[q]; q++)
+                if (!stk_strv_contains(&aliases, na->aliases[q]))
+                    stk_strv_push(&aliases, na->aliases[q]);
+            att.ipv4_address = na->ipv4_address;
+        }
         att.network = a->object;
         att.sandbox = sl->sandbox_id;
         att.aliases = aliases.v;

@@ -414,6 +414,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                         env->rt->driver->name, hs.host.reason);
         goto out;
     }
+    snprintf(p->host_os, sizeof(p->host_os), "%s", hs.host.os);
     iso = stk_xcalloc(project->n_services + 1, sizeof(*iso));
     for (size_t i = 0; i < project->n_services; i++) {
         const struct spec_service *svc = &project->services[i];
@@ -639,7 +640,8 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             char *suffix = random_suffix();
             sl->svc = (int)i;
             sl->number = n;
-            sl->name = stk_xasprintf("%s-%s-%d", project->name, svc->name, n);
+            sl->name = svc->container_name ? stk_xstrdup(svc->container_name)
+                                           : stk_xasprintf("%s-%s-%d", project->name, svc->name, n);
             sl->id = stk_xasprintf("%s-%s", sl->name, suffix);
             free(suffix);
             memcpy(sl->hash, rhash, sizeof(sl->hash));

@@ -120,6 +120,7 @@ struct rec_plan {
     char *image_owned;                 /* per service: non-zero where images[i] is owned */
     size_t n_images;
     struct stk_err failure;            /* the first failed action's error */
+    char host_os[16];                  /* "linux" or "windows", from the runtime's host_info */
 };
 
 /* Options of rec_plan_apply(). */
