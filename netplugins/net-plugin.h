@@ -54,6 +54,11 @@ struct net_sandbox_spec {
     char *id;        /* unique id, normally the runtime id of the container that owns it */
     char *hostname;  /* first name in the sandbox's hosts file for its own address */
     char *project;   /* the owning project */
+    char **extra_hosts; /* NULL-terminated "HOST:IP" entries added to the hosts file
+                           (Compose extra_hosts), or NULL */
+    char **dns;         /* NULL-terminated nameservers for resolv.conf (Compose dns), or NULL:
+                           no outside resolver (DESIGN.md §7) */
+    char **dns_search;  /* NULL-terminated search domains, or NULL */
 };
 
 /* A sandbox as it exists. */

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/stk-alloc.h"
@@ -417,6 +418,20 @@ static int build_spec(struct exec *x, const struct rec_action *a, struct rt_cont
     add_label(spec, RT_LABEL_HASH, sl->hash);
     add_label(spec, RT_LABEL_ISOLATION, rt_isolation_to_string(sl->isolation));
     spec->stop_signal = stk_xstrdup(svc->stop_signal);
+    spec->cap_add = stk_strv_dup(svc->cap_add);
+    spec->cap_drop = stk_strv_dup(svc->cap_drop);
+    spec->privileged = svc->privileged;
+    spec->read_only_rootfs = svc->read_only;
+    spec->init = svc->init == 1;
+    spec->shm_size = svc->shm_size;
+    spec->sysctls = stk_xcalloc(svc->n_sysctls + 1, sizeof(struct rt_kv));
+    for (size_t k = 0; k < svc->n_sysctls; k++) {
+        spec->sysctls[k].key = stk_xstrdup(svc->sysctls[k].key);
+        spec->sysctls[k].value = stk_xstrdup(svc->sysctls[k].value ? svc->sysctls[k].value : "");
+    }
+    spec->n_sysctls = svc->n_sysctls;
+    spec->ipc = stk_xstrdup(sl->ipc_ref ? sl->ipc_ref : svc->ipc);
+    spec->pid_ns = stk_xstrdup(sl->pid_ref ? sl->pid_ref : svc->pid);
     if (restart_wanted(svc) && x->env->rt->self_exe) {
         /* The monitor re-invokes stack when the container exits (DESIGN.md §3). */
         struct stk_strv ec = STK_STRV_INIT;
@@ -754,6 +769,29 @@ static void on_net_done(struct net_req *req, const struct net_result *res,
     finish(x, i, NULL);
 }
 
+/* The service's stop_signal ("SIGUSR1", "USR1", "10"), SIGTERM by default. */
+static int stop_signal(const struct spec_service *svc)
+{
+    static const struct {
+        const char *name;
+        int sig;
+    } names[] = {{"TERM", SIGTERM}, {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+                 {"HUP", SIGHUP},   {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"WINCH", SIGWINCH},
+                 {"PWR", SIGPWR},   {"STOP", SIGSTOP}};
+    const char *s = svc ? svc->stop_signal : NULL;
+
+    if (!s || !*s)
+        return SIGTERM;
+    if (*s >= '0' && *s <= '9')
+        return atoi(s);
+    if (strncasecmp(s, "SIG", 3) == 0)
+        s += 3;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcasecmp(names[i].name, s) == 0)
+            return names[i].sig;
+    return SIGTERM;
+}
+
 static int intent_action(struct exec *x, struct rec_action *a, struct stk_err *err)
 {
     const char *obj = a->object;
@@ -818,6 +856,11 @@ static void start_action(struct exec *x, size_t i)
         sbs.id = a->object;
         sbs.hostname = svc ? (svc->hostname ? svc->hostname : svc->name) : a->object;
         sbs.project = x->plan->project;
+        if (svc) {
+            sbs.extra_hosts = svc->extra_hosts;
+            sbs.dns = svc->dns;
+            sbs.dns_search = svc->dns_search;
+        }
         a->is_net = 1;
         rec__progress(x->env, "Container %s  Creating", display(x, a));
         r = net_sandbox_create(x->env->net, &sbs, on_net_done, ref, (struct net_req **)&a->req,
@@ -904,8 +947,8 @@ static void start_action(struct exec *x, size_t i)
     case REC_A_CONTAINER_STOP:
         store_container_set_state(x->env->store, a->object, "stopping", NULL);
         rec__progress(x->env, "Container %s  Stopping", a->object);
-        r = rt_container_stop(x->env->rt, a->object, SIGTERM, a->grace_ms, on_rt_done, ref,
-                              (struct rt_req **)&a->req, &err);
+        r = rt_container_stop(x->env->rt, a->object, stop_signal(svc), a->grace_ms, on_rt_done,
+                              ref, (struct rt_req **)&a->req, &err);
         if (r == 0)
             arm_timeout(x, i, a->grace_ms + 60000);
         break;

@@ -561,7 +561,8 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             const char *owner_id = NULL;
             size_t last_removal_sb = SIZE_MAX;
             char *slotname = stk_xasprintf("%s-%d", svc->name, n);
-            size_t late_stop = SIZE_MAX;
+            size_t late_stop = SIZE_MAX, ipc_ready = SIZE_MAX, pid_ready = SIZE_MAX;
+            const char *ipc_id = NULL, *pid_id = NULL;
 
             snprintf(numbuf, sizeof(numbuf), "%d", n);
             me->ready[n - 1] = SIZE_MAX;
@@ -570,8 +571,21 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             /* Runtime hash: the spec hash plus the container the namespace is shared with. */
             if (oidx >= 0 && sp[oidx].n > 0)
                 owner_id = sp[oidx].ids[0];
-            if (owner_id) {
-                char *h = stk_xasprintf("%s|netns=%s", me->hash, owner_id);
+            {
+                /* ipc/pid: service:X also pins X's container identity into the hash. */
+                int ii = svc->ipc && strncmp(svc->ipc, "service:", 8) == 0
+                             ? service_index(project, svc->ipc + 8) : -1;
+                int pi = svc->pid && strncmp(svc->pid, "service:", 8) == 0
+                             ? service_index(project, svc->pid + 8) : -1;
+                ipc_id = ii >= 0 && sp[ii].n > 0 ? sp[ii].ids[0] : NULL;
+                pid_id = pi >= 0 && sp[pi].n > 0 ? sp[pi].ids[0] : NULL;
+                ipc_ready = ii >= 0 && sp[ii].n > 0 ? sp[ii].ready[0] : SIZE_MAX;
+                pid_ready = pi >= 0 && sp[pi].n > 0 ? sp[pi].ready[0] : SIZE_MAX;
+            }
+            if (owner_id || ipc_id || pid_id) {
+                char *h = stk_xasprintf("%s|netns=%s|ipc=%s|pid=%s", me->hash,
+                                        owner_id ? owner_id : "", ipc_id ? ipc_id : "",
+                                        pid_id ? pid_id : "");
                 uint8_t md[STK_SHA256_LEN];
                 stk_sha256(h, strlen(h), md);
                 stk_sha256_hex(md, rhash);
@@ -704,7 +718,16 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                     }
                 }
             }
+            if (ipc_id)
+                sl->ipc_ref = stk_xasprintf("container:%s", ipc_id);
+            if (pid_id)
+                sl->pid_ref = stk_xasprintf("container:%s", pid_id);
             create = plan_add(p, REC_A_CONTAINER_CREATE, (int)i, n, (int)s, sl->id);
+            /* Joining a namespace needs the other container running. */
+            if (ipc_ready != SIZE_MAX)
+                plan_dep(p, create, ipc_ready);
+            if (pid_ready != SIZE_MAX)
+                plan_dep(p, create, pid_ready);
             if (me->sandbox[n - 1] != SIZE_MAX)
                 plan_dep(p, create, me->sandbox[n - 1]);
             /* Joiners wait for every endpoint of the owner's sandbox too. */
@@ -1012,6 +1035,8 @@ void rec_plan_free(struct rec_plan *plan)
         free(s->spec_json);
         free(s->sandbox_id);
         free(s->ports);
+        free(s->ipc_ref);
+        free(s->pid_ref);
         net_sandbox_info_release(&s->sb);
     }
     free(plan->slots);

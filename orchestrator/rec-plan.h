@@ -72,6 +72,8 @@ struct rec_slot {
     int sb_ready;
     int owner_slot;                /* slot whose sandbox this one joins, -1 */
     char *ports;                   /* ps text */
+    char *ipc_ref;                 /* "container:ID" for ipc: service:X, else NULL */
+    char *pid_ref;                 /* "container:ID" for pid: service:X, else NULL */
 };
 
 struct rec_action {

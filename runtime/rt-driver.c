@@ -179,6 +179,11 @@ void rt_container_spec_release(struct rt_container_spec *spec)
     kv_free(spec->labels, spec->n_labels);
     free(spec->stop_signal);
     stk_strv_free(spec->exit_command);
+    stk_strv_free(spec->cap_add);
+    stk_strv_free(spec->cap_drop);
+    kv_free(spec->sysctls, spec->n_sysctls);
+    free(spec->ipc);
+    free(spec->pid_ns);
     memset(spec, 0, sizeof(*spec));
 }
 

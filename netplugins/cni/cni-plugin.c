@@ -1027,7 +1027,8 @@ static void sbcreate_loopback_done(struct cni_req *r)
         return;
     }
     spath = net__cni_sandbox_path(p, r->name);
-    ret = net__cni_resolv_write(json_string_value(json_object_get(r->rec, "resolv_path")), &e);
+    ret = net__cni_resolv_write(json_string_value(json_object_get(r->rec, "resolv_path")), r->rec,
+                                &e);
     if (ret == 0)
         ret = net__cni_json_save(spath, r->rec, &e);
     if (ret == 0)
@@ -1113,6 +1114,20 @@ static int cni_sandbox_create(struct net_ctx *ctx, const struct net_sandbox_spec
     r->rec = json_pack("{s:s, s:s?, s:s?, s:s, s:s, s:s}", "id", spec->id, "hostname",
                        spec->hostname, "project", spec->project, "handle", r->pin, "hosts_path",
                        hosts, "resolv_path", resolv);
+    {
+        /* extra_hosts, dns and dns_search live in the record: the writers read them there. */
+        char **const lists[] = {spec->extra_hosts, spec->dns, spec->dns_search};
+        const char *const keys[] = {"extra_hosts", "dns", "dns_search"};
+        for (size_t k = 0; k < 3; k++) {
+            json_t *a;
+            if (!lists[k] || !lists[k][0])
+                continue;
+            a = json_array();
+            for (size_t q = 0; lists[k][q]; q++)
+                json_array_append_new(a, json_string(lists[k][q]));
+            json_object_set_new(r->rec, keys[k], a);
+        }
+    }
     free(hosts);
     free(resolv);
     /*

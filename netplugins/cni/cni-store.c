@@ -525,6 +525,21 @@ int net__cni_hosts_write(const struct net__cni_priv *p, const char *id, struct s
             free(opath);
         }
     }
+    {
+        /* extra_hosts "HOST:IP" (an IPv6 address keeps its colons: split at the first one). */
+        json_t *v;
+        size_t i;
+        json_array_foreach(json_object_get(sb, "extra_hosts"), i, v)
+        {
+            const char *e = json_string_value(v), *colon = e ? strchr(e, ':') : NULL;
+            char *host = colon ? stk_xstrndup(e, (size_t)(colon - e)) : NULL;
+            int ok = host && net__cni_hostname_valid(host) && !strpbrk(colon + 1, " \t\n");
+            free(host);
+            if (!ok)
+                continue;
+            stk_buf_printf(&out, "%s\t%.*s\n", colon + 1, (int)(colon - e), e);
+        }
+    }
     ret =
         write_in_place(json_string_value(json_object_get(sb, "hosts_path")), out.buf, out.len, err);
 out:
@@ -572,10 +587,31 @@ int net__cni_hosts_refresh(const struct net__cni_priv *p, char *const *networks,
     return ret;
 }
 
-int net__cni_resolv_write(const char *path, struct stk_err *err)
+int net__cni_resolv_write(const char *path, const json_t *rec, struct stk_err *err)
 {
     static const char text[] = "# written by stack: no outside resolver (DESIGN.md section 7);\n"
                                "# names resolve from /etc/hosts\n";
+    struct stk_buf b = STK_BUF_INIT;
+    json_t *v;
+    size_t i;
+    int ret;
 
-    return write_in_place(path, text, sizeof(text) - 1, err);
+    if (!json_array_size(json_object_get(rec, "dns")) &&
+        !json_array_size(json_object_get(rec, "dns_search")))
+        return write_in_place(path, text, sizeof(text) - 1, err);
+    /* The service asked for resolvers (Compose dns, dns_search): exactly those. */
+    stk_buf_puts(&b, "# written by stack from the service's dns and dns_search\n");
+    json_array_foreach(json_object_get(rec, "dns"), i, v)
+        if (json_string_value(v) && !strpbrk(json_string_value(v), " \t\n"))
+            stk_buf_printf(&b, "nameserver %s\n", json_string_value(v));
+    if (json_array_size(json_object_get(rec, "dns_search"))) {
+        stk_buf_puts(&b, "search");
+        json_array_foreach(json_object_get(rec, "dns_search"), i, v)
+            if (json_string_value(v) && !strpbrk(json_string_value(v), " \t\n"))
+                stk_buf_printf(&b, " %s", json_string_value(v));
+        stk_buf_putc(&b, '\n');
+    }
+    ret = write_in_place(path, b.buf, b.len, err);
+    stk_buf_release(&b);
+    return ret;
 }

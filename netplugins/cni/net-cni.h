@@ -246,8 +246,11 @@ int net__cni_hosts_write(const struct net__cni_priv *p, const char *id, struct s
  */
 int net__cni_hosts_refresh(const struct net__cni_priv *p, char *const *networks, const char *extra,
                            struct stk_err *err);
-/* Writes the sandbox's resolv.conf (no outside nameserver). */
-int net__cni_resolv_write(const char *path, struct stk_err *err);
+/*
+ * Writes the sandbox's resolv.conf from its record REC: no outside nameserver
+ * (DESIGN.md §7), unless the record carries the service's "dns"/"dns_search".
+ */
+int net__cni_resolv_write(const char *path, const json_t *rec, struct stk_err *err);
 
 /* ---- network namespaces (cni-netns.c), called on a thread-pool thread ---- */
 

@@ -10,11 +10,15 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
 #include "common/stk-alloc.h"
+#include "common/stk-strv.h"
 
 /* Docker's default capability set (moby oci/caps/defaults.go). */
 static const char *const default_caps[] = {
@@ -23,6 +27,80 @@ static const char *const default_caps[] = {
     "CAP_SETFCAP", "CAP_SETPCAP",     "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
     "CAP_KILL",   "CAP_AUDIT_WRITE",  NULL,
 };
+
+/* Every capability (capabilities(7), Linux 5.9+), for privileged containers and cap_add: ALL. */
+static const char *const all_caps[] = {
+    "CAP_CHOWN",           "CAP_DAC_OVERRIDE",   "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
+    "CAP_FSETID",          "CAP_KILL",           "CAP_SETGID",          "CAP_SETUID",
+    "CAP_SETPCAP",         "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",       "CAP_NET_RAW",        "CAP_IPC_LOCK",        "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",      "CAP_SYS_RAWIO",      "CAP_SYS_CHROOT",      "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",       "CAP_SYS_ADMIN",      "CAP_SYS_BOOT",        "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",    "CAP_SYS_TIME",       "CAP_SYS_TTY_CONFIG",  "CAP_MKNOD",
+    "CAP_LEASE",           "CAP_AUDIT_WRITE",    "CAP_AUDIT_CONTROL",   "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",    "CAP_MAC_ADMIN",      "CAP_SYSLOG",          "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",   "CAP_AUDIT_READ",     "CAP_PERFMON",         "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE", NULL,
+};
+
+/* The path of the init binary bind-mounted as /sbin/docker-init for `init: true`. */
+#define OCI_INIT_BINARY "/usr/bin/tini-static"
+
+/* Appends "CAP_"-prefixed NAME (upper-cased) to V unless present. */
+static void caps_add(struct stk_strv *v, const char *name)
+{
+    char *c = strncasecmp(name, "CAP_", 4) == 0 ? stk_xstrdup(name) : stk_xasprintf("CAP_%s", name);
+
+    for (char *q = c; *q; q++)
+        if (*q >= 'a' && *q <= 'z')
+            *q = (char)(*q - 'a' + 'A');
+    if (!stk_strv_contains(v, c))
+        stk_strv_push_take(v, c);
+    else
+        free(c);
+}
+
+/* The capability set: the defaults (or all when privileged), minus cap_drop, plus cap_add. */
+static json_t *caps_json(const struct rt_container_spec *spec)
+{
+    struct stk_strv v = STK_STRV_INIT, out = STK_STRV_INIT;
+    json_t *a = json_array();
+
+    stk_strv_init(&v);
+    stk_strv_init(&out);
+    for (size_t i = 0; (spec->privileged ? all_caps : default_caps)[i]; i++)
+        stk_strv_push(&v, (spec->privileged ? all_caps : default_caps)[i]);
+    for (size_t i = 0; spec->cap_drop && spec->cap_drop[i]; i++) {
+        if (strcasecmp(spec->cap_drop[i], "ALL") == 0) {
+            stk_strv_release(&v);
+            stk_strv_init(&v);
+            continue;
+        }
+        struct stk_strv one = STK_STRV_INIT;
+        stk_strv_init(&one);
+        caps_add(&one, spec->cap_drop[i]);
+        for (size_t k = 0; k < v.n; k++)
+            if (strcmp(v.v[k], one.v[0]) != 0)
+                stk_strv_push(&out, v.v[k]);
+        stk_strv_release(&v);
+        v = out;
+        stk_strv_init(&out);
+        stk_strv_release(&one);
+    }
+    for (size_t i = 0; spec->cap_add && spec->cap_add[i]; i++) {
+        if (strcasecmp(spec->cap_add[i], "ALL") == 0) {
+            for (size_t k = 0; all_caps[k]; k++)
+                caps_add(&v, all_caps[k]);
+            continue;
+        }
+        caps_add(&v, spec->cap_add[i]);
+    }
+    for (size_t k = 0; k < v.n; k++)
+        json_array_append_new(a, json_string(v.v[k]));
+    stk_strv_release(&v);
+    stk_strv_release(&out);
+    return a;
+}
 
 static const char *const masked_paths[] = {
     "/proc/asound",   "/proc/acpi",          "/proc/kcore",       "/proc/keys",
@@ -159,6 +237,19 @@ int rt__oci_config_new(const struct rt_container_spec *spec, const char *rootfs,
     json_t *mounts = json_array(), *ann = json_object(), *res = json_object();
     long uid = 0, gid = 0;
 
+    if (spec->init && access(OCI_INIT_BINARY, X_OK) != 0) {
+        json_decref(cfg);
+        json_decref(process);
+        json_decref(user);
+        json_decref(caps);
+        json_decref(lnx);
+        json_decref(ns);
+        json_decref(mounts);
+        json_decref(ann);
+        json_decref(res);
+        return stk_err_set(err, STK_EUNAVAIL, errno, "init: true needs %s (Debian package tini)",
+                           OCI_INIT_BINARY);
+    }
     if (resolve_user(spec->process.user, rootfs, &uid, &gid, err) < 0) {
         json_decref(cfg);
         json_decref(process);
@@ -182,23 +273,47 @@ int rt__oci_config_new(const struct rt_container_spec *spec, const char *rootfs,
     json_object_set_new(process, "cwd",
                         json_string(spec->process.cwd && *spec->process.cwd ? spec->process.cwd
                                                                             : "/"));
-    json_object_set_new(caps, "bounding", strv_json(default_caps));
-    json_object_set_new(caps, "effective", strv_json(default_caps));
-    json_object_set_new(caps, "permitted", strv_json(default_caps));
+    json_object_set_new(caps, "bounding", caps_json(spec));
+    json_object_set_new(caps, "effective", caps_json(spec));
+    json_object_set_new(caps, "permitted", caps_json(spec));
     json_object_set_new(process, "capabilities", caps);
-    json_object_set_new(process, "noNewPrivileges", json_true());
+    json_object_set_new(process, "noNewPrivileges", json_boolean(!spec->privileged));
+    if (spec->init) {
+        /* init: true — tini as PID 1, as Docker's docker-init (a bind of the static binary). */
+        json_t *args = json_pack("[s, s]", "/sbin/docker-init", "--");
+        for (size_t i = 0; spec->process.args && spec->process.args[i]; i++)
+            json_array_append_new(args, json_string(spec->process.args[i]));
+        json_object_set_new(process, "args", args);
+    }
     json_object_set_new(cfg, "process", process);
 
-    json_object_set_new(cfg, "root", json_pack("{s:s, s:b}", "path", rootfs, "readonly", 0));
+    json_object_set_new(cfg, "root",
+                        json_pack("{s:s, s:b}", "path", rootfs, "readonly", spec->read_only_rootfs));
     json_object_set_new(cfg, "hostname",
                         json_string(spec->hostname ? spec->hostname : spec->name));
 
     json_array_append_new(mounts, mount_new("/proc", "proc", "proc", proc_opts));
     json_array_append_new(mounts, mount_new("/dev", "tmpfs", "tmpfs", dev_opts));
     json_array_append_new(mounts, mount_new("/dev/pts", "devpts", "devpts", pts_opts));
-    json_array_append_new(mounts, mount_new("/dev/shm", "tmpfs", "shm", shm_opts));
+    if (spec->shm_size > 0) {
+        char size[48];
+        const char *o[] = {"nosuid", "noexec", "nodev", "mode=1777", size, NULL};
+        snprintf(size, sizeof(size), "size=%lldk", (long long)((spec->shm_size + 1023) / 1024));
+        json_array_append_new(mounts, mount_new("/dev/shm", "tmpfs", "shm", o));
+    } else {
+        json_array_append_new(mounts, mount_new("/dev/shm", "tmpfs", "shm", shm_opts));
+    }
     json_array_append_new(mounts, mount_new("/dev/mqueue", "mqueue", "mqueue", mq_opts));
-    json_array_append_new(mounts, mount_new("/sys", "sysfs", "sysfs", sys_opts));
+    if (spec->privileged) {
+        static const char *const rw_sys[] = {"nosuid", "noexec", "nodev", "rw", NULL};
+        json_array_append_new(mounts, mount_new("/sys", "sysfs", "sysfs", rw_sys));
+    } else {
+        json_array_append_new(mounts, mount_new("/sys", "sysfs", "sysfs", sys_opts));
+    }
+    if (spec->init) {
+        static const char *const ro[] = {"bind", "ro", NULL};
+        json_array_append_new(mounts, mount_new("/sbin/docker-init", "bind", OCI_INIT_BINARY, ro));
+    }
     json_array_append_new(mounts, mount_new("/sys/fs/cgroup", "cgroup", "cgroup", cg_opts));
     for (size_t i = 0; i < spec->n_mounts; i++) {
         const struct rt_mount *m = &spec->mounts[i];
@@ -212,8 +327,14 @@ int rt__oci_config_new(const struct rt_container_spec *spec, const char *rootfs,
     }
     json_object_set_new(cfg, "mounts", mounts);
 
-    json_array_append_new(ns, json_pack("{s:s}", "type", "pid"));
-    json_array_append_new(ns, json_pack("{s:s}", "type", "ipc"));
+    if (spec->pid_ns && spec->pid_ns[0] == '/')
+        json_array_append_new(ns, json_pack("{s:s, s:s}", "type", "pid", "path", spec->pid_ns));
+    else if (!spec->pid_ns || strcmp(spec->pid_ns, "host") != 0)
+        json_array_append_new(ns, json_pack("{s:s}", "type", "pid"));
+    if (spec->ipc && spec->ipc[0] == '/')
+        json_array_append_new(ns, json_pack("{s:s, s:s}", "type", "ipc", "path", spec->ipc));
+    else if (!spec->ipc || strcmp(spec->ipc, "host") != 0)
+        json_array_append_new(ns, json_pack("{s:s}", "type", "ipc"));
     json_array_append_new(ns, json_pack("{s:s}", "type", "uts"));
     json_array_append_new(ns, json_pack("{s:s}", "type", "mount"));
     if (spec->sandbox)
@@ -222,8 +343,16 @@ int rt__oci_config_new(const struct rt_container_spec *spec, const char *rootfs,
     else
         json_array_append_new(ns, json_pack("{s:s}", "type", "network"));
     json_object_set_new(lnx, "namespaces", ns);
-    json_object_set_new(lnx, "maskedPaths", strv_json(masked_paths));
-    json_object_set_new(lnx, "readonlyPaths", strv_json(readonly_paths));
+    if (!spec->privileged) {
+        json_object_set_new(lnx, "maskedPaths", strv_json(masked_paths));
+        json_object_set_new(lnx, "readonlyPaths", strv_json(readonly_paths));
+    }
+    if (spec->n_sysctls) {
+        json_t *sc = json_object();
+        for (size_t i = 0; i < spec->n_sysctls; i++)
+            json_object_set_new(sc, spec->sysctls[i].key, json_string(spec->sysctls[i].value));
+        json_object_set_new(lnx, "sysctl", sc);
+    }
     json_object_set_new(lnx, "cgroupsPath", json_sprintf("/stack/%s", spec->id));
 
     if (spec->resources.memory_bytes > 0)
@@ -237,8 +366,8 @@ int rt__oci_config_new(const struct rt_container_spec *spec, const char *rootfs,
     if (spec->resources.pids_limit > 0)
         json_object_set_new(res, "pids",
                             json_pack("{s:I}", "limit", (json_int_t)spec->resources.pids_limit));
-    json_object_set_new(res, "devices",
-                        json_pack("[{s:b, s:s}]", "allow", 0, "access", "rwm"));
+    json_object_set_new(res, "devices", json_pack("[{s:b, s:s}]", "allow", spec->privileged ? 1 : 0,
+                                                  "access", "rwm"));
     for (size_t i = 0; i < spec->n_devices; i++) {
         /* config-linux.md "Devices": type, major and minor are taken from the host node. */
         const struct rt_device *d = &spec->devices[i];

@@ -666,7 +666,51 @@ static struct rt_container_spec *spec_copy(const struct rt_container_spec *s)
     }
     c->stop_signal = stk_xstrdup(s->stop_signal);
     c->exit_command = stk_strv_dup(s->exit_command);
+    c->cap_add = stk_strv_dup(s->cap_add);
+    c->cap_drop = stk_strv_dup(s->cap_drop);
+    c->privileged = s->privileged;
+    c->read_only_rootfs = s->read_only_rootfs;
+    c->n_sysctls = s->n_sysctls;
+    c->sysctls = stk_xcalloc(s->n_sysctls + 1, sizeof(struct rt_kv));
+    for (size_t i = 0; i < s->n_sysctls; i++) {
+        c->sysctls[i].key = stk_xstrdup(s->sysctls[i].key);
+        c->sysctls[i].value = stk_xstrdup(s->sysctls[i].value);
+    }
+    c->ipc = stk_xstrdup(s->ipc);
+    c->pid_ns = stk_xstrdup(s->pid_ns);
+    c->shm_size = s->shm_size;
+    c->init = s->init;
     return c;
+}
+
+/*
+ * Whether PID still runs. A zombie counts as gone: the monitor is re-parented
+ * to PID 1 when it daemonises, and some init processes reap late.
+ */
+static int pid_alive(int pid)
+{
+    char path[64], *stat = NULL, *p;
+    int alive;
+
+    if (pid <= 0 || kill(pid, 0) < 0)
+        return 0;
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    if (stk_file_read(path, &stat, NULL, NULL) < 0)
+        return 0;
+    p = strrchr(stat, ')');
+    alive = !(p && (p[2] == 'Z' || p[2] == 'X'));
+    free(stat);
+    return alive;
+}
+
+
+static int exit_file_present(struct oci_req *r)
+{
+    char *p = stk_xasprintf("%s/exit/%s", r->cdir, r->id);
+    int present = stk_path_exists(p);
+
+    free(p);
+    return present;
 }
 
 /* Work thread: root file system, config.json and labels.json (blocking file work). */
@@ -699,6 +743,23 @@ static void create_work(uv_work_t *w)
     }
     free(path);
     path = NULL;
+    /* ipc/pid "container:ID": the other container's namespace, from its init PID. */
+    for (int k = 0; k < 2; k++) {
+        char **ref = k ? &r->spec->pid_ns : &r->spec->ipc;
+        if (*ref && strncmp(*ref, "container:", 10) == 0) {
+            char *pidf = rt__oci_cdir(ctx, *ref + 10, "pidfile");
+            long pid = 0;
+            if (read_int_file(pidf, &pid) < 0 || !pid_alive((int)pid)) {
+                stk_err_set(&r->err, STK_EINVAL, 0, "%s: container '%s' is not running",
+                            k ? "pid" : "ipc", *ref + 10);
+                free(pidf);
+                goto out;
+            }
+            free(pidf);
+            free(*ref);
+            *ref = stk_xasprintf("/proc/%ld/ns/%s", pid, k ? "pid" : "ipc");
+        }
+    }
     if (rt_oci_rootfs_prepare(ctx->images, r->spec->layer_digests, r->cdir, &rootfs, &r->err) <
         0) {
         stk_err_wrap(&r->err, "prepare root file system");
@@ -1312,36 +1373,6 @@ static int oci_list(struct rt_ctx *ctx, rt_done_fn *done, void *userdata, struct
 }
 
 /* ---- stop ------------------------------------------------------------------------------------ */
-
-/*
- * Whether PID still runs. A zombie counts as gone: the monitor is re-parented
- * to PID 1 when it daemonises, and some init processes reap late.
- */
-static int pid_alive(int pid)
-{
-    char path[64], *stat = NULL, *p;
-    int alive;
-
-    if (pid <= 0 || kill(pid, 0) < 0)
-        return 0;
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    if (stk_file_read(path, &stat, NULL, NULL) < 0)
-        return 0;
-    p = strrchr(stat, ')');
-    alive = !(p && (p[2] == 'Z' || p[2] == 'X'));
-    free(stat);
-    return alive;
-}
-
-
-static int exit_file_present(struct oci_req *r)
-{
-    char *p = stk_xasprintf("%s/exit/%s", r->cdir, r->id);
-    int present = stk_path_exists(p);
-
-    free(p);
-    return present;
-}
 
 static void stop_kill(struct oci_req *r, int sig);
 

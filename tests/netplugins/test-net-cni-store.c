@@ -4,6 +4,7 @@
  * files built from records in a temporary state dir.
  */
 #include <criterion/criterion.h>
+#include <jansson.h>
 
 #include "stk-config.h"
 
@@ -296,10 +297,21 @@ Test(net_cni_store, resolv_conf_has_no_nameserver)
     char *path = stk_xasprintf("%s/resolv.conf", tmp_dir);
     char *text;
 
-    cr_assert_eq(net__cni_resolv_write(path, &err), 0, "%s", err.msg);
+    json_t *rec = json_object();
+
+    cr_assert_eq(net__cni_resolv_write(path, rec, &err), 0, "%s", err.msg);
     text = slurp(path);
     cr_assert_null(strstr(text, "nameserver"), "%s", text);
     free(text);
+    /* A service that asks for resolvers (Compose dns, dns_search) gets exactly those. */
+    json_object_set_new(rec, "dns", json_pack("[s, s]", "127.0.0.53", "10.0.0.2"));
+    json_object_set_new(rec, "dns_search", json_pack("[s]", "example.test"));
+    cr_assert_eq(net__cni_resolv_write(path, rec, &err), 0, "%s", err.msg);
+    text = slurp(path);
+    cr_assert(strstr(text, "nameserver 127.0.0.53\nnameserver 10.0.0.2\n"), "%s", text);
+    cr_assert(strstr(text, "search example.test\n"), "%s", text);
+    free(text);
+    json_decref(rec);
     free(path);
 }
 

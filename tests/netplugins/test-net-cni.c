@@ -291,7 +291,7 @@ static int do_network_remove(const char *name, struct stk_err *err)
 static int do_sandbox_create(const char *id, const char *hostname, struct net_sandbox_info *ret,
                              struct stk_err *err)
 {
-    struct net_sandbox_spec spec = {(char *)id, (char *)hostname, (char *)"test"};
+    struct net_sandbox_spec spec = {(char *)id, (char *)hostname, (char *)"test", NULL, NULL, NULL};
     struct net_sync s = NET_SYNC_INIT;
     struct net_req *req = NULL;
     int r =
@@ -844,8 +844,8 @@ Test(net_cni, concurrent_ops_check_cancel_and_network_remove)
 {
     struct net_network_info net = {0};
     struct net_network_spec nspec = {net_name, NULL, NULL, 0, (char *)"test"};
-    struct net_sandbox_spec sspec[2] = {{sb_a, (char *)"alpha", (char *)"test"},
-                                        {sb_b, (char *)"beta", (char *)"test"}};
+    struct net_sandbox_spec sspec[2] = {{sb_a, (char *)"alpha", (char *)"test", NULL, NULL, NULL},
+                                        {sb_b, (char *)"beta", (char *)"test", NULL, NULL, NULL}};
     const char *aliases_a[] = {"web", NULL}, *aliases_b[] = {"db", NULL};
     struct net_attachment att[2] = {{net_name, sb_a, NULL, (char **)aliases_a, NULL, 0, NULL},
                                     {net_name, sb_b, NULL, (char **)aliases_b, NULL, 0, NULL}};

@@ -59,7 +59,7 @@ static int net_create(const char *name, const char *subnet, struct net_network_i
 
 static int sb_create(const char *id, struct net_sandbox_info *ret, struct stk_err *err)
 {
-    struct net_sandbox_spec spec = {(char *)id, (char *)id, (char *)"shop"};
+    struct net_sandbox_spec spec = {(char *)id, (char *)id, (char *)"shop", NULL, NULL, NULL};
     struct net_sync s = NET_SYNC_INIT;
     int r =
         net_sync_wait(&loop, &s, net_sandbox_create(ctx, &spec, net_sync_done, &s, NULL, err), err);

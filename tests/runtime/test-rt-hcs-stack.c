@@ -225,7 +225,7 @@ static void up(void)
                  "%s", err.msg);
     for (size_t i = 0; i < STK_ARRAY_SIZE(svcs); i++) {
         struct svc *s = &svcs[i];
-        struct net_sandbox_spec sb = {s->id, (char *)s->name, (char *)"shop"};
+        struct net_sandbox_spec sb = {s->id, (char *)s->name, (char *)"shop", NULL, NULL, NULL};
         char *aliases[] = {(char *)s->name, NULL};
         struct net_attachment att = {
             (char *)"shop_default",    s->id, NULL, aliases, s->port.host_port ? &s->port : NULL,
