@@ -123,6 +123,11 @@ int rec_up(struct rec_env *env, const struct spec_project *p, const struct rec_u
         rec_plan_free(plan);
         return 0;
     }
+    /* Nothing to do: no runtime call, and no write to the store either. */
+    if (plan->n_actions == 0) {
+        rec_plan_free(plan);
+        return 0;
+    }
     /* This pass has observed what an interrupted one left; its plan repairs it. */
     store_intents_settle(env->store, p->name, NULL);
     {

@@ -464,126 +464,153 @@ static void push_unique(struct stk_strv *names, const char *name)
         stk_strv_push(names, name);
 }
 
-int net__cni_hosts_write(const struct net__cni_priv *p, const char *id, struct stk_err *err)
+/*
+ * Everything the hosts files are made of, read once: {ID: {"rec": sandbox record,
+ * "eps": {NETWORK: endpoint record}}} in directory order. Rewriting the files of
+ * every sandbox on a network after one attach then reads each record once, not
+ * once per file (which made attaching N endpoints cost N^3 reads).
+ */
+static int hosts_snapshot(const struct net__cni_priv *p, json_t **ret, struct stk_err *err)
+{
+    char **sandboxes = NULL;
+    json_t *snap = json_object();
+    int ret_code;
+
+    ret_code = net__cni_list_records(p->sandboxes_dir, &sandboxes, err);
+    if (ret_code < 0) {
+        json_decref(snap);
+        return ret_code;
+    }
+    for (size_t s = 0; sandboxes[s]; s++) {
+        char *spath = net__cni_sandbox_path(p, sandboxes[s]);
+        char *edir = net__cni_endpoint_dir(p, sandboxes[s]);
+        struct stk_err ignored = STK_ERR_INIT;
+        json_t *rec = NULL, *eps = json_object();
+        char **nets = NULL;
+
+        if (net__cni_json_load(spath, &rec, &ignored) < 0)
+            rec = json_object();
+        stk_err_clear(&ignored);
+        if (net__cni_list_records(edir, &nets, &ignored) == 0) {
+            for (size_t n = 0; nets[n]; n++) {
+                char *epath = net__cni_endpoint_path(p, sandboxes[s], nets[n]);
+                json_t *ep = NULL;
+                if (net__cni_json_load(epath, &ep, &ignored) == 0)
+                    json_object_set_new(eps, nets[n], ep);
+                stk_err_clear(&ignored);
+                free(epath);
+            }
+            stk_strv_free(nets);
+        }
+        stk_err_clear(&ignored);
+        json_object_set_new(snap, sandboxes[s], json_pack("{s:o, s:o}", "rec", rec, "eps", eps));
+        free(spath);
+        free(edir);
+    }
+    stk_strv_free(sandboxes);
+    *ret = snap;
+    return 0;
+}
+
+/* Writes sandbox ID's hosts file from SNAP (see hosts_snapshot()). */
+static int hosts_write_from(const json_t *snap, const char *id, struct stk_err *err)
 {
     struct stk_buf out = STK_BUF_INIT;
-    char *spath = net__cni_sandbox_path(p, id);
-    char *edir = net__cni_endpoint_dir(p, id);
-    char **nets = NULL, **sandboxes = NULL;
-    json_t *sb = NULL;
+    json_t *me = json_object_get(snap, id), *rec = json_object_get(me, "rec");
+    json_t *mine = json_object_get(me, "eps"), *v;
+    const char *net, *other_id;
+    json_t *other;
+    size_t i;
     int ret;
 
-    ret = net__cni_json_load(spath, &sb, err);
-    if (ret == STK_ENOENT) {
-        stk_err_clear(err);
-        ret = 0;
-        goto out;
-    }
-    if (ret < 0)
-        goto out;
-    ret = net__cni_list_records(edir, &nets, err);
-    if (ret < 0)
-        goto out;
-    ret = net__cni_list_records(p->sandboxes_dir, &sandboxes, err);
-    if (ret < 0)
-        goto out;
-
+    if (!me || !json_string_value(json_object_get(rec, "hosts_path")))
+        return 0;
     stk_buf_puts(&out, "127.0.0.1\tlocalhost\n::1\tlocalhost\n");
-    for (size_t n = 0; nets[n]; n++) {
-        for (size_t s = 0; sandboxes[s]; s++) {
-            char *epath = net__cni_endpoint_path(p, sandboxes[s], nets[n]);
-            char *opath = net__cni_sandbox_path(p, sandboxes[s]);
-            struct stk_err ignored = STK_ERR_INIT;
+    json_object_foreach(mine, net, v)
+    {
+        json_object_foreach((json_t *)snap, other_id, other)
+        {
+            json_t *ep = json_object_get(json_object_get(other, "eps"), net);
+            const char *ip = json_string_value(json_object_get(ep, "ipv4"));
             struct stk_strv names = STK_STRV_INIT;
-            json_t *ep = NULL, *other = NULL, *v;
-            const char *ip;
-            size_t i;
+            json_t *al;
+            size_t k;
 
-            if (net__cni_json_load(epath, &ep, &ignored) < 0)
-                goto next;
-            ip = json_string_value(json_object_get(ep, "ipv4"));
             if (!ip)
-                goto next;
+                continue;
             stk_strv_init(&names);
             /* The sandbox's hostname comes first (net_sandbox_spec.hostname). */
-            if (net__cni_json_load(opath, &other, &ignored) == 0)
-                push_unique(&names, json_string_value(json_object_get(other, "hostname")));
-            json_array_foreach(json_object_get(ep, "aliases"), i, v)
-                push_unique(&names, json_string_value(v));
-            if (names.n == 0)
-                goto next;
-            stk_buf_puts(&out, ip);
-            for (i = 0; i < names.n; i++)
-                stk_buf_printf(&out, "%c%s", i ? ' ' : '\t', names.v[i]);
-            stk_buf_putc(&out, '\n');
-        next:
+            push_unique(&names,
+                        json_string_value(json_object_get(json_object_get(other, "rec"),
+                                                          "hostname")));
+            json_array_foreach(json_object_get(ep, "aliases"), k, al)
+                push_unique(&names, json_string_value(al));
+            if (names.n) {
+                stk_buf_puts(&out, ip);
+                for (k = 0; k < names.n; k++)
+                    stk_buf_printf(&out, "%c%s", k ? ' ' : '\t', names.v[k]);
+                stk_buf_putc(&out, '\n');
+            }
             stk_strv_release(&names);
-            stk_err_clear(&ignored);
-            json_decref(ep);
-            json_decref(other);
-            free(epath);
-            free(opath);
         }
     }
+    /* extra_hosts "HOST:IP" (an IPv6 address keeps its colons: split at the first one). */
+    json_array_foreach(json_object_get(rec, "extra_hosts"), i, v)
     {
-        /* extra_hosts "HOST:IP" (an IPv6 address keeps its colons: split at the first one). */
-        json_t *v;
-        size_t i;
-        json_array_foreach(json_object_get(sb, "extra_hosts"), i, v)
-        {
-            const char *e = json_string_value(v), *colon = e ? strchr(e, ':') : NULL;
-            char *host = colon ? stk_xstrndup(e, (size_t)(colon - e)) : NULL;
-            int ok = host && net__cni_hostname_valid(host) && !strpbrk(colon + 1, " \t\n");
-            free(host);
-            if (!ok)
-                continue;
+        const char *e = json_string_value(v), *colon = e ? strchr(e, ':') : NULL;
+        char *host = colon ? stk_xstrndup(e, (size_t)(colon - e)) : NULL;
+        int ok = host && net__cni_hostname_valid(host) && !strpbrk(colon + 1, " \t\n");
+        free(host);
+        if (ok)
             stk_buf_printf(&out, "%s\t%.*s\n", colon + 1, (int)(colon - e), e);
-        }
     }
-    ret =
-        write_in_place(json_string_value(json_object_get(sb, "hosts_path")), out.buf, out.len, err);
-out:
+    ret = write_in_place(json_string_value(json_object_get(rec, "hosts_path")), out.buf, out.len,
+                         err);
     stk_buf_release(&out);
-    stk_strv_free(nets);
-    stk_strv_free(sandboxes);
-    json_decref(sb);
-    free(spath);
-    free(edir);
+    return ret;
+}
+
+int net__cni_hosts_write(const struct net__cni_priv *p, const char *id, struct stk_err *err)
+{
+    json_t *snap = NULL;
+    int ret = hosts_snapshot(p, &snap, err);
+
+    if (ret == 0)
+        ret = hosts_write_from(snap, id, err);
+    json_decref(snap);
     return ret;
 }
 
 int net__cni_hosts_refresh(const struct net__cni_priv *p, char *const *networks, const char *extra,
                            struct stk_err *err)
 {
-    char **sandboxes = NULL;
+    json_t *snap = NULL, *sb;
+    const char *id;
     int ret = 0, r;
 
-    r = net__cni_list_records(p->sandboxes_dir, &sandboxes, err);
+    r = hosts_snapshot(p, &snap, err);
     if (r < 0)
         return r;
-    for (size_t s = 0; sandboxes[s]; s++) {
-        int hit = extra && strcmp(extra, sandboxes[s]) == 0;
+    json_object_foreach(snap, id, sb)
+    {
+        int hit = extra && strcmp(extra, id) == 0;
 
-        for (size_t n = 0; !hit && networks && networks[n]; n++) {
-            char *epath = net__cni_endpoint_path(p, sandboxes[s], networks[n]);
-
-            hit = stk_path_exists(epath);
-            free(epath);
-        }
+        for (size_t n = 0; !hit && networks && networks[n]; n++)
+            hit = json_object_get(json_object_get(sb, "eps"), networks[n]) != NULL;
         if (!hit)
             continue;
         if (ret < 0) {
             struct stk_err more = STK_ERR_INIT;
 
-            net__cni_hosts_write(p, sandboxes[s], &more);
+            hosts_write_from(snap, id, &more);
             stk_err_clear(&more);
         } else {
-            r = net__cni_hosts_write(p, sandboxes[s], err);
+            r = hosts_write_from(snap, id, err);
             if (r < 0)
                 ret = r;
         }
     }
-    stk_strv_free(sandboxes);
+    json_decref(snap);
     return ret;
 }
 

@@ -431,13 +431,25 @@ static int repos_update(struct rt_image_store *s, char *const *names, char *cons
     ret = repos_read(s, &refs, err);
     if (ret < 0)
         goto out;
-    for (size_t i = 0; i < n; i++) {
-        if (digests[i]) {
-            json_object_set_new(refs, names[i], json_string(digests[i]));
-        } else if (json_object_del(refs, names[i]) < 0) {
-            ret = stk_err_set(err, STK_ENOENT, 0, "image '%s' not found", names[i]);
-            goto out;
+    {
+        int changed = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (digests[i]) {
+                const char *old = json_string_value(json_object_get(refs, names[i]));
+                if (old && strcmp(old, digests[i]) == 0)
+                    continue;
+                json_object_set_new(refs, names[i], json_string(digests[i]));
+                changed = 1;
+            } else if (json_object_del(refs, names[i]) < 0) {
+                ret = stk_err_set(err, STK_ENOENT, 0, "image '%s' not found", names[i]);
+                goto out;
+            } else {
+                changed = 1;
+            }
         }
+        /* A repeated import of the same layout rewrites (and syncs) nothing. */
+        if (!changed)
+            goto out;
     }
     root = json_pack("{s:i, s:O}", "version", 1, "refs", refs);
     text = json_dumps(root, JSON_SORT_KEYS | JSON_INDENT(2));
