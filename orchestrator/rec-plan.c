@@ -108,37 +108,63 @@ static char *random_suffix(void)
     return stk_xasprintf("%02x%02x%02x", b[0], b[1], b[2]);
 }
 
-/* Orders services so that each comes after what it depends on (Kahn; cycles keep file order). */
-static size_t *service_order(const struct spec_project *p)
+/* Name → index of the project's services, for lookups in O(1) (jansson's hash table). */
+static json_t *service_map(const struct spec_project *p)
+{
+    json_t *m = json_object();
+
+    for (size_t i = 0; i < p->n_services; i++)
+        json_object_set_new(m, p->services[i].name, json_integer((json_int_t)i));
+    return m;
+}
+
+static int map_index(const json_t *map, const char *name)
+{
+    json_t *v = name ? json_object_get(map, name) : NULL;
+
+    return v ? (int)json_integer_value(v) : -1;
+}
+
+/*
+ * Orders services so that each comes after what it depends on: a depth-first
+ * post-order over depends_on, in file order (cycles, which the loader rejects,
+ * keep file order).
+ */
+static size_t *service_order(const struct spec_project *p, const json_t *map)
 {
     size_t n = p->n_services, k = 0;
     size_t *order = stk_xcalloc(n + 1, sizeof(size_t));
-    char *placed = stk_xcalloc(n + 1, 1);
+    char *state = stk_xcalloc(n + 1, 1); /* 0 new, 1 on the stack, 2 placed */
+    size_t *stack = stk_xcalloc(n + 1, sizeof(size_t));
+    size_t *next = stk_xcalloc(n + 1, sizeof(size_t));
 
-    while (k < n) {
-        int progress = 0;
-        for (size_t i = 0; i < n; i++) {
-            int ready = 1;
-            if (placed[i])
+    for (size_t root = 0; root < n; root++) {
+        size_t top = 0;
+        if (state[root])
+            continue;
+        stack[top++] = root;
+        state[root] = 1;
+        next[root] = 0;
+        while (top) {
+            size_t i = stack[top - 1];
+            const struct spec_service *svc = &p->services[i];
+            if (next[i] < svc->n_depends_on) {
+                int d = map_index(map, svc->depends_on[next[i]++].service);
+                if (d >= 0 && state[d] == 0) {
+                    state[d] = 1;
+                    next[d] = 0;
+                    stack[top++] = (size_t)d;
+                }
                 continue;
-            for (size_t d = 0; d < p->services[i].n_depends_on && ready; d++)
-                for (size_t j = 0; j < n; j++)
-                    if (!placed[j] &&
-                        strcmp(p->services[j].name, p->services[i].depends_on[d].service) == 0)
-                        ready = 0;
-            if (ready) {
-                order[k++] = i;
-                placed[i] = 1;
-                progress = 1;
             }
+            state[i] = 2;
+            order[k++] = i;
+            top--;
         }
-        for (size_t i = 0; !progress && i < n; i++)
-            if (!placed[i]) {
-                order[k++] = i;
-                placed[i] = 1;
-            }
     }
-    free(placed);
+    free(state);
+    free(stack);
+    free(next);
     return order;
 }
 
@@ -397,6 +423,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
     struct world w;
     struct svc_plan *sp = NULL;
     size_t *order = NULL, *net_create = NULL, first_repair = 0;
+    json_t *smap = NULL;
     enum rt_isolation *iso = NULL;
     int r;
 
@@ -535,13 +562,14 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
 
     /* 5. Services in dependency order. */
     sp = stk_xcalloc(project->n_services + 1, sizeof(*sp));
-    order = service_order(project);
+    smap = service_map(project);
+    order = service_order(project, smap);
     for (size_t oi = 0; oi < project->n_services; oi++) {
         size_t i = order[oi];
         const struct spec_service *svc = &project->services[i];
         struct svc_plan *me = &sp[i];
         const char *owner = netns_owner(svc);
-        int oidx = owner ? service_index(project, owner) : -1;
+        int oidx = owner ? map_index(smap, owner) : -1;
         uint64_t grace = (uint64_t)(svc->stop_grace_period_ns / 1000000);
         int replicas = svc->replicas < 0 ? 1 : svc->replicas;
         int start_first = svc->update_config.present && svc->update_config.order &&
@@ -574,9 +602,9 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             {
                 /* ipc/pid: service:X also pins X's container identity into the hash. */
                 int ii = svc->ipc && strncmp(svc->ipc, "service:", 8) == 0
-                             ? service_index(project, svc->ipc + 8) : -1;
+                             ? map_index(smap, svc->ipc + 8) : -1;
                 int pi = svc->pid && strncmp(svc->pid, "service:", 8) == 0
-                             ? service_index(project, svc->pid + 8) : -1;
+                             ? map_index(smap, svc->pid + 8) : -1;
                 ipc_id = ii >= 0 && sp[ii].n > 0 ? sp[ii].ids[0] : NULL;
                 pid_id = pi >= 0 && sp[pi].n > 0 ? sp[pi].ids[0] : NULL;
                 ipc_ready = ii >= 0 && sp[ii].n > 0 ? sp[ii].ready[0] : SIZE_MAX;
@@ -756,7 +784,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
         /* depends_on: a dependant's starts wait for its dependencies' conditions. */
         for (size_t d = 0; d < svc->n_depends_on; d++) {
             const struct spec_depends *dep = &svc->depends_on[d];
-            int di = service_index(project, dep->service);
+            int di = map_index(smap, dep->service);
             struct svc_plan *ds;
             size_t gate = SIZE_MAX;
             if (di < 0)
@@ -893,6 +921,7 @@ out:
     }
     free(sp);
     free(order);
+    json_decref(smap);
     free(net_create);
     free(iso);
     rt_sync_release(&hs);
