@@ -383,12 +383,36 @@ static size_t plan_remove(struct rec_plan *p, struct world *w, const struct rt_c
     stop = plan_add(p, REC_A_CONTAINER_STOP, svc, 0, -1, ci->id);
     p->actions[stop].grace_ms = grace_ms;
     rm = plan_add(p, REC_A_CONTAINER_REMOVE, svc, 0, -1, ci->id);
+    p->actions[rm].in_sandbox = stk_xstrdup(sb);
     plan_dep(p, rm, stop);
+    if (strcmp(sb, ci->id) != 0) {
+        /*
+         * A joiner (network_mode: service:X) runs in its owner's sandbox: removing
+         * it never removes that sandbox; plan_sandbox_order() makes the owner's
+         * removal, if any, wait for it.
+         */
+        if (ret_sandbox_remove)
+            *ret_sandbox_remove = rm;
+        return rm;
+    }
     sbr = plan_sandbox_remove(p, w, sb);
     plan_dep(p, sbr, rm);
     if (ret_sandbox_remove)
         *ret_sandbox_remove = sbr;
     return rm;
+}
+
+/* Every sandbox removal waits for the removal of every container in that sandbox. */
+static void plan_sandbox_order(struct rec_plan *p)
+{
+    for (size_t a = 0; a < p->n_actions; a++) {
+        if (p->actions[a].kind != REC_A_SANDBOX_REMOVE)
+            continue;
+        for (size_t b = 0; b < p->n_actions; b++)
+            if (p->actions[b].kind == REC_A_CONTAINER_REMOVE && p->actions[b].in_sandbox &&
+                strcmp(p->actions[b].in_sandbox, p->actions[a].object) == 0)
+                plan_dep(p, a, b);
+    }
 }
 
 static const char *label(const struct rt_container_info *ci, const char *k)
@@ -900,6 +924,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
         plan_change(p, "remove", sb->id, "a network sandbox without a container");
         plan_sandbox_remove(p, &w, sb->id);
     }
+    plan_sandbox_order(p);
     /* Repairs come first: a leftover endpoint may hold a port the new ones publish. */
     for (size_t a = 0; a < first_repair; a++) {
         if (p->actions[a].kind != REC_A_ENDPOINT_CONNECT)
@@ -975,6 +1000,7 @@ int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_pla
                 stk_strv_push(&nets, recorded[i]);
         stk_strv_free(recorded);
     }
+    plan_sandbox_order(p);
     first_net = p->n_actions;
     for (size_t i = 0; i < nets.n; i++)
         plan_add(p, REC_A_NETWORK_REMOVE, -1, 0, -1, nets.v[i]);
@@ -1055,6 +1081,7 @@ void rec_plan_free(struct rec_plan *plan)
         free(plan->actions[i].service);
         free(plan->actions[i].deps);
         stk_strv_free(plan->actions[i].targets);
+        free(plan->actions[i].in_sandbox);
     }
     free(plan->actions);
     for (size_t i = 0; i < plan->n_slots; i++) {

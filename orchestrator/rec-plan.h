@@ -88,6 +88,7 @@ struct rec_action {
     size_t alloc_deps;
     uint64_t grace_ms; /* CONTAINER_STOP */
     char **targets;   /* WAIT_*: NULL-terminated container ids of the service's replicas */
+    char *in_sandbox; /* CONTAINER_REMOVE: the sandbox the container runs in */
     /* execution */
     enum rec_action_state state;
     size_t waiting;   /* deps not yet done */

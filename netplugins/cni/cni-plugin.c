@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/stk-alloc.h"
+#include "common/stk-proc.h"
 #include "common/stk-buf.h"
 #include "common/stk-fs.h"
 #include "common/stk-strv.h"
@@ -683,6 +684,16 @@ static int cni_init(struct net_ctx *ctx, struct stk_err *err)
     p->endpoints_dir = stk_xasprintf("%s/endpoints", p->net_dir);
     p->netns_dir = stk_xasprintf("%s/netns", ctx->run_dir);
     p->plugin_dir = stk_xstrdup(NET_CNI_PLUGIN_DIR);
+    {
+        /*
+         * Plugins an interrupted pass started may still run (they carry our
+         * namespace pins in CNI_NETNS): let them finish first, or a late ADD
+         * would make again what this pass removes.
+         */
+        char *marker = stk_xasprintf("CNI_NETNS=%s/", p->netns_dir);
+        stk_proc_wait_stragglers(marker, "bridge:host-local:portmap:loopback", 1, 30000);
+        free(marker);
+    }
     p->path_env = stk_xstrdup(path && *path ? path
                                             : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
                                               "/sbin:/bin");

@@ -29,6 +29,7 @@
 
 #include "common/stk-alloc.h"
 #include "common/stk-fs.h"
+#include "common/stk-proc.h"
 #include "common/stk-strv.h"
 
 #define OCI_CONMON_TIMEOUT_MS 120000
@@ -585,6 +586,12 @@ static int oci_init(struct rt_ctx *ctx, struct stk_err *err)
                  "pivot a container's root from here; bind-mount the root onto itself first");
     snprintf(o->root, sizeof(o->root), "%s/%s", ctx->run_dir,
              o->runtime_name[0] ? o->runtime_name : "runc");
+    if (o->runtime_name[0]) {
+        /* runc/crun calls an interrupted pass started under our root: let them finish. */
+        char *marker = stk_xasprintf("%s", o->root);
+        stk_proc_wait_stragglers(marker, o->runtime_name, 0, 30000);
+        free(marker);
+    }
 out:
     json_decref(j);
     free(cache);

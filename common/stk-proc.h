@@ -1,0 +1,26 @@
+/*
+ * stk-proc.h - finding helper processes that an interrupted pass left running.
+ *
+ * When `stack` dies in the middle of a pass (a crash, kill -9, an injected
+ * fault), the helpers it had started — CNI plugins, runc — go on and finish
+ * on their own. A new pass must not race them: a late bridge ADD would create
+ * again what the new pass has just removed. Drivers and plug-ins call
+ * stk_proc_wait_stragglers() from their init with a marker only their own
+ * helpers carry (a path under the product's run dir).
+ */
+#ifndef STK_PROC_H
+#define STK_PROC_H
+
+#include <stdint.h>
+
+/*
+ * Waits, polling every 20 ms for at most TIMEOUT_MS milliseconds, until no
+ * process other than the caller whose argv[0] base name is one of
+ * ARGV0_NAMES (':'-separated; NULL: any) has NEEDLE in its command line or,
+ * when IN_ENVIRON is non-zero, in its environment. Returns the number of matching processes
+ * still running when it gave up (0: none). Linux (/proc); elsewhere returns 0.
+ */
+int stk_proc_wait_stragglers(const char *needle, const char *argv0_names, int in_environ,
+                             uint64_t timeout_ms);
+
+#endif
