@@ -53,7 +53,8 @@ static int name_in(const char *name, const char *names)
     return 0;
 }
 
-static int count_matching(const char *needle, const char *argv0_names, int in_environ)
+static int count_matching(const char *needle, const char *argv0_names, int in_environ,
+                          int *ret_first)
 {
     static char buf[65536];
     char self[32];
@@ -86,6 +87,8 @@ static int count_matching(const char *needle, const char *argv0_names, int in_en
         if (read_proc(de->d_name, "stat", state, sizeof(state)) > 0 && (p = strrchr(state, ')')) &&
             (p[2] == 'Z' || p[2] == 'X'))
             continue;
+        if (ret_first && count == 0)
+            *ret_first = atoi(de->d_name);
         count++;
     }
     if (d)
@@ -100,13 +103,27 @@ int stk_proc_wait_stragglers(const char *needle, const char *argv0_names, int in
     uint64_t waited = 0;
     int n;
 
-    while ((n = count_matching(needle, argv0_names, in_environ)) > 0 && waited < timeout_ms) {
+    while ((n = count_matching(needle, argv0_names, in_environ, NULL)) > 0 && waited < timeout_ms) {
         nanosleep(&pause, NULL);
         waited += 20;
     }
     return n;
 }
+int stk_proc_find(const char *argv0_names, const char *needle)
+{
+    int pid = 0;
+
+    count_matching(needle, argv0_names, 0, &pid);
+    return pid;
+}
 #else
+int stk_proc_find(const char *argv0_names, const char *needle)
+{
+    (void)argv0_names;
+    (void)needle;
+    return 0;
+}
+
 int stk_proc_wait_stragglers(const char *needle, const char *argv0_names, int in_environ,
                              uint64_t timeout_ms)
 {

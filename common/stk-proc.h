@@ -23,4 +23,11 @@
 int stk_proc_wait_stragglers(const char *needle, const char *argv0_names, int in_environ,
                              uint64_t timeout_ms);
 
+/*
+ * Returns the PID of a process (not the caller) whose argv[0] base name is one
+ * of ARGV0_NAMES (':'-separated) and whose command line contains NEEDLE, or 0
+ * when there is none. Linux (/proc); elsewhere returns 0.
+ */
+int stk_proc_find(const char *argv0_names, const char *needle);
+
 #endif

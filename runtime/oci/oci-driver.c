@@ -65,6 +65,7 @@ struct oci_req {
     uint64_t grace_ms;
     uint64_t waited_ms;
     int conmon_pid;
+    int not_in_runtime;             /* delete: the runtime did not know the container */
     struct rt_container_spec *spec; /* deep copy for create (work thread) */
     json_t *config;
     struct rt__proc *proc;
@@ -987,7 +988,13 @@ static void simple_cb(int64_t exit_status, int term_signal, const struct stk_buf
     oci_req_finish(r);
 }
 
-static int spawn_simple(struct oci_req *r, struct stk_strv *argv, struct stk_err *err)
+/*
+ * Runs the low-level runtime with ARGV (released here) for request R, output
+ * captured, the runtime timeout armed; CB gets the result. Returns 0 or the
+ * spawn error (CB is then never called).
+ */
+static int spawn_runtime(struct oci_req *r, struct stk_strv *argv, rt__proc_fn *cb,
+                         struct stk_err *err)
 {
     struct rt__spawn_opts so;
     int ret;
@@ -996,9 +1003,14 @@ static int spawn_simple(struct oci_req *r, struct stk_strv *argv, struct stk_err
     so.argv = argv->v;
     so.capture = 1;
     so.timeout_ms = OCI_RUNTIME_TIMEOUT_MS;
-    ret = rt__oci_spawn(r->base.ctx->loop, &so, simple_cb, r, &r->proc, err);
+    ret = rt__oci_spawn(r->base.ctx->loop, &so, cb, r, &r->proc, err);
     stk_strv_release(argv);
     return ret;
+}
+
+static int spawn_simple(struct oci_req *r, struct stk_strv *argv, struct stk_err *err)
+{
+    return spawn_runtime(r, argv, simple_cb, err);
 }
 
 static void restart_run_start(struct oci_req *r)
@@ -1105,17 +1117,11 @@ static int oci_start(struct rt_ctx *ctx, const char *id, rt_done_fn *done, void 
         return ret;
     exitf = stk_xasprintf("%s/exit/%s", r->cdir, id);
     if (stk_path_exists(exitf)) {
-        struct rt__spawn_opts so;
         free(exitf);
         runtime_argv(ctx, &argv, "delete");
         stk_strv_push(&argv, "--force");
         stk_strv_push(&argv, id);
-        memset(&so, 0, sizeof(so));
-        so.argv = argv.v;
-        so.capture = 1;
-        so.timeout_ms = OCI_RUNTIME_TIMEOUT_MS;
-        ret = rt__oci_spawn(ctx->loop, &so, restart_delete_cb, r, &r->proc, err);
-        stk_strv_release(&argv);
+        ret = spawn_runtime(r, &argv, restart_delete_cb, err);
         if (ret < 0)
             return abort_req(r, ret);
         if (ret_req)
@@ -1267,7 +1273,6 @@ static int oci_state(struct rt_ctx *ctx, const char *id, rt_done_fn *done, void 
                      struct rt_req **ret_req, struct stk_err *err)
 {
     struct stk_strv argv;
-    struct rt__spawn_opts so;
     struct oci_req *r;
     int ret;
 
@@ -1275,12 +1280,7 @@ static int oci_state(struct rt_ctx *ctx, const char *id, rt_done_fn *done, void 
         return ret;
     runtime_argv(ctx, &argv, "state");
     stk_strv_push(&argv, id);
-    memset(&so, 0, sizeof(so));
-    so.argv = argv.v;
-    so.capture = 1;
-    so.timeout_ms = OCI_RUNTIME_TIMEOUT_MS;
-    ret = rt__oci_spawn(ctx->loop, &so, state_cb, r, &r->proc, err);
-    stk_strv_release(&argv);
+    ret = spawn_runtime(r, &argv, state_cb, err);
     if (ret < 0)
         return abort_req(r, ret);
     if (ret_req)
@@ -1356,7 +1356,6 @@ static int oci_list(struct rt_ctx *ctx, rt_done_fn *done, void *userdata, struct
                     struct stk_err *err)
 {
     struct stk_strv argv;
-    struct rt__spawn_opts so;
     struct oci_req *r;
     int ret;
 
@@ -1366,12 +1365,7 @@ static int oci_list(struct rt_ctx *ctx, rt_done_fn *done, void *userdata, struct
     runtime_argv(ctx, &argv, "list");
     stk_strv_push(&argv, "--format");
     stk_strv_push(&argv, "json");
-    memset(&so, 0, sizeof(so));
-    so.argv = argv.v;
-    so.capture = 1;
-    so.timeout_ms = OCI_RUNTIME_TIMEOUT_MS;
-    ret = rt__oci_spawn(ctx->loop, &so, list_cb, r, &r->proc, err);
-    stk_strv_release(&argv);
+    ret = spawn_runtime(r, &argv, list_cb, err);
     if (ret < 0)
         return abort_req(r, ret);
     if (ret_req)
@@ -1454,19 +1448,13 @@ static void stop_kill_cb(int64_t exit_status, int term_signal, const struct stk_
 
 static void stop_kill(struct oci_req *r, int sig)
 {
-    struct rt__spawn_opts so;
     struct stk_strv argv;
 
     runtime_argv(r->base.ctx, &argv, "kill");
     stk_strv_push(&argv, r->id);
     stk_strv_pushf(&argv, "%d", sig);
-    memset(&so, 0, sizeof(so));
-    so.argv = argv.v;
-    so.capture = 1;
-    so.timeout_ms = OCI_RUNTIME_TIMEOUT_MS;
-    if (rt__oci_spawn(r->base.ctx->loop, &so, stop_kill_cb, r, &r->proc, &r->err) < 0)
+    if (spawn_runtime(r, &argv, stop_kill_cb, &r->err) < 0)
         oci_req_finish(r);
-    stk_strv_release(&argv);
 }
 
 static void stop_state_cb(int64_t exit_status, int term_signal, const struct stk_buf *out,
@@ -1502,7 +1490,6 @@ static int oci_stop(struct rt_ctx *ctx, const char *id, int sig, uint64_t grace_
                     struct stk_err *err)
 {
     struct stk_strv argv;
-    struct rt__spawn_opts so;
     struct oci_req *r;
     int ret;
 
@@ -1512,12 +1499,7 @@ static int oci_stop(struct rt_ctx *ctx, const char *id, int sig, uint64_t grace_
     r->grace_ms = grace_ms;
     runtime_argv(ctx, &argv, "state");
     stk_strv_push(&argv, id);
-    memset(&so, 0, sizeof(so));
-    so.argv = argv.v;
-    so.capture = 1;
-    so.timeout_ms = OCI_RUNTIME_TIMEOUT_MS;
-    ret = rt__oci_spawn(ctx->loop, &so, stop_state_cb, r, &r->proc, err);
-    stk_strv_release(&argv);
+    ret = spawn_runtime(r, &argv, stop_state_cb, err);
     if (ret < 0)
         return abort_req(r, ret);
     if (ret_req)
@@ -1567,6 +1549,12 @@ static void delete_poll_cb(uv_timer_t *t)
         if (read_int_file(pidf, &pid) == 0)
             r->conmon_pid = (int)pid;
         free(pidf);
+        if (r->conmon_pid <= 0) {
+            /* A monitor that has not written its PID yet: its command line names the bundle. */
+            char *needle = stk_xasprintf("%s", r->cdir);
+            r->conmon_pid = stk_proc_find("conmon", needle);
+            free(needle);
+        }
         if (r->conmon_pid <= 0 && r->waited_ms < 1000 && !exit_file_present(r)) {
             /* An interrupted create's monitor may not have written its PID yet. */
             r->waited_ms += OCI_POLL_MS;
@@ -1585,6 +1573,13 @@ static void delete_poll_cb(uv_timer_t *t)
      * interrupted create whose monitor went on): delete again once it has.
      */
     if (r->waited_ms % 500 == 0) {
+        /*
+         * After 2 s the monitor of a container the runtime never got is a
+         * leftover of an interrupted create: stop it (by its PID), then delete
+         * once more in case its create landed meanwhile.
+         */
+        if (r->waited_ms >= 2000 && r->not_in_runtime)
+            kill(r->conmon_pid, SIGKILL);
         delete_runtime(r);
         return;
     }
@@ -1608,9 +1603,11 @@ static void delete_cb(int64_t exit_status, int term_signal, const struct stk_buf
         oci_req_finish(r);
         return;
     }
+    r->not_in_runtime = 0;
     if (exit_status != 0 || term_signal) {
         char msg[300];
         runtime_msg(errb, msg, sizeof(msg));
+        r->not_in_runtime = strstr(msg, "does not exist") || strstr(msg, "not found");
         if (!strstr(msg, "does not exist") && !strstr(msg, "not found")) {
             stk_err_set(&r->err, STK_ERUNTIME, 0, "%s delete '%s': %s",
                         oci_priv(r->base.ctx)->runtime_name, r->id, msg);
@@ -1632,25 +1629,18 @@ static void delete_cb(int64_t exit_status, int term_signal, const struct stk_buf
 static void delete_runtime(struct oci_req *r)
 {
     struct stk_strv argv;
-    struct rt__spawn_opts so;
 
     runtime_argv(r->base.ctx, &argv, "delete");
     stk_strv_push(&argv, "--force");
     stk_strv_push(&argv, r->id);
-    memset(&so, 0, sizeof(so));
-    so.argv = argv.v;
-    so.capture = 1;
-    so.timeout_ms = OCI_RUNTIME_TIMEOUT_MS;
-    if (rt__oci_spawn(r->base.ctx->loop, &so, delete_cb, r, &r->proc, &r->err) < 0)
+    if (spawn_runtime(r, &argv, delete_cb, &r->err) < 0)
         oci_req_finish(r);
-    stk_strv_release(&argv);
 }
 
 static int oci_delete(struct rt_ctx *ctx, const char *id, rt_done_fn *done, void *userdata,
                       struct rt_req **ret_req, struct stk_err *err)
 {
     struct stk_strv argv;
-    struct rt__spawn_opts so;
     struct oci_req *r;
     int ret;
 
@@ -1659,12 +1649,7 @@ static int oci_delete(struct rt_ctx *ctx, const char *id, rt_done_fn *done, void
     runtime_argv(ctx, &argv, "delete");
     stk_strv_push(&argv, "--force");
     stk_strv_push(&argv, id);
-    memset(&so, 0, sizeof(so));
-    so.argv = argv.v;
-    so.capture = 1;
-    so.timeout_ms = OCI_RUNTIME_TIMEOUT_MS;
-    ret = rt__oci_spawn(ctx->loop, &so, delete_cb, r, &r->proc, err);
-    stk_strv_release(&argv);
+    ret = spawn_runtime(r, &argv, delete_cb, err);
     if (ret < 0)
         return abort_req(r, ret);
     if (ret_req)
