@@ -62,6 +62,7 @@ static void usage(FILE *out)
           "Commands:\n"
           "  up [-d] [-f FILE]... [-p NAME] [--remove-orphans] [--dry-run] [--parallel N]\n"
           "     [--timeout SECONDS] [--wait]                      create and start the stack\n"
+          "     [--allow-newer-hyperv-images]  (Windows: lift the same-or-older Hyper-V policy)\n"
           "  plan [-f FILE]... [-p NAME] [--format table|json]    show what up would change\n"
           "  events [-p NAME] [--since REV] [--follow] [--format json]   the event log\n"
           "  down [-f FILE]... [-p NAME] [-v]                     stop and remove everything\n"
@@ -376,6 +377,7 @@ struct up_args {
     long parallel;
     long timeout_s;
     int wait;
+    int allow_newer_hyperv;
 };
 
 static int up_opt(int c, const char *arg, void *ud)
@@ -409,6 +411,9 @@ static int up_opt(int c, const char *arg, void *ud)
         break;
     case 2005:
         a->wait = 1;
+        break;
+    case 2006:
+        a->allow_newer_hyperv = 1;
         break;
     case 2004:
         if (strcmp(arg, "json") == 0)
@@ -449,6 +454,7 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
                                            {"timeout", required_argument, NULL, 2003},
                                            {"format", required_argument, NULL, 2004},
                                            {"wait", no_argument, NULL, 2005},
+                                           {"allow-newer-hyperv-images", no_argument, NULL, 2006},
                                            {NULL, 0, NULL, 0}};
     struct up_args a;
     struct rec_up_opts opts = {0};
@@ -474,6 +480,7 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
     opts.parallel = (unsigned)a.parallel;
     opts.timeout_ms = (uint64_t)a.timeout_s * 1000;
     opts.wait = a.wait;
+    opts.allow_newer_hyperv = a.allow_newer_hyperv;
     if (a.wait)
         a.detach = 1; /* compose: --wait implies detached */
     if (rec_up(&env, p, &opts, &err) < 0) {
