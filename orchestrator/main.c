@@ -948,6 +948,12 @@ int main(int argc, char **argv)
     char *abs_state = NULL, *abs_run = NULL;
     int c, r;
 
+    /*
+     * Long HCS calls and layer unpacking run on the threadpool (DESIGN.md §2).
+     * First: on Windows, changing the environment invalidates what getenv()
+     * returned before.
+     */
+    setenv("UV_THREADPOOL_SIZE", "16", 0);
     memset(&cli, 0, sizeof(cli));
     cli.lock_fd = -1;
     cli.state_dir = default_state_dir();
@@ -959,8 +965,6 @@ int main(int argc, char **argv)
     stk_strv_init(&cli.files);
     stk_strv_init(&cli.profiles);
     stk_strv_init(&cli.env_files);
-    /* Long HCS calls and layer unpacking run on the threadpool (DESIGN.md §2). */
-    setenv("UV_THREADPOOL_SIZE", "16", 0);
     cli_os_init();
     while ((c = getopt_long(argc, argv, "+hv", longs, NULL)) != -1) {
         switch (c) {
