@@ -41,6 +41,8 @@ static void err_vset(struct stk_err *err, int code, int os_code, const char *fmt
 #ifndef _WIN32
     if (os_code > 0 && len < sizeof(err->msg) - 3)
         snprintf(err->msg + len, sizeof(err->msg) - len, ": %s", strerror(os_code));
+#else
+    (void)len; /* os_code may be a Win32 error or an HRESULT: not an errno */
 #endif
 }
 

@@ -1,7 +1,8 @@
 /*
  * stk-fs.h - file-system helpers with the project's error contract. Every fd
- * they open is O_CLOEXEC (STYLE.md rule 23). POSIX only for now; the Windows
- * build gets its own implementation file when the cross build lands.
+ * they open is O_CLOEXEC (STYLE.md rule 23). stk-fs.c implements them on
+ * POSIX, stk-fs-win32.c on Windows (UTF-8 paths through the wide-character
+ * calls, non-inherited binary files; common/CMakeLists.txt selects one).
  */
 #ifndef STK_FS_H
 #define STK_FS_H

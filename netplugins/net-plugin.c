@@ -15,11 +15,17 @@
 #if STK_HAVE_CNI
 extern const struct net_plugin net_plugin_cni;
 #endif
+#if STK_HAVE_HCS
+extern const struct net_plugin net_plugin_hns;
+#endif
 extern const struct net_plugin net_plugin_fake;
 
 static const struct net_plugin *const plugins[] = {
 #if STK_HAVE_CNI
     &net_plugin_cni,
+#endif
+#if STK_HAVE_HCS
+    &net_plugin_hns,
 #endif
     &net_plugin_fake,
     NULL,

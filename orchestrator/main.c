@@ -25,6 +25,7 @@
 #include "common/stk-log.h"
 #include "common/stk-strv.h"
 #include "netplugins/net-plugin.h"
+#include "orchestrator/cli-os.h"
 #include "orchestrator/rec.h"
 #include "orchestrator/store.h"
 #include "runtime/image/rt-image.h"
@@ -57,7 +58,8 @@ struct cli {
 
 static void usage(FILE *out)
 {
-    fputs("usage: stack [--state-dir DIR] [--run-dir DIR] [--runtime oci|fake] COMMAND [ARGS]\n"
+    fputs("usage: stack [--state-dir DIR] [--run-dir DIR] [--runtime oci|hcs|fake] COMMAND "
+          "[ARGS]\n"
           "\n"
           "Commands:\n"
           "  up [-d] [-f FILE]... [-p NAME] [--remove-orphans] [--dry-run] [--parallel N]\n"
@@ -94,44 +96,16 @@ static int fail(const struct stk_err *err, const char *context)
 
 static const char *default_state_dir(void)
 {
-    static char buf[PATH_MAX];
-    const char *x;
-
     if (getenv("STACK_STATE_DIR"))
         return getenv("STACK_STATE_DIR");
-    if (geteuid() == 0)
-        return "/var/lib/stack";
-    x = getenv("XDG_STATE_HOME");
-    if (x && *x)
-        snprintf(buf, sizeof(buf), "%s/stack", x);
-    else
-        snprintf(buf, sizeof(buf), "%s/.local/state/stack", getenv("HOME") ? getenv("HOME") : "");
-    return buf;
+    return cli_os_default_state_dir();
 }
 
 static const char *default_run_dir(void)
 {
-    static char buf[PATH_MAX];
-    const char *x;
-
     if (getenv("STACK_RUN_DIR"))
         return getenv("STACK_RUN_DIR");
-    if (geteuid() == 0)
-        return "/run/stack";
-    x = getenv("XDG_RUNTIME_DIR");
-    snprintf(buf, sizeof(buf), "%s/stack", x && *x ? x : "/tmp");
-    return buf;
-}
-
-static char *self_exe(void)
-{
-    char buf[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-
-    if (n <= 0)
-        return stk_xstrdup("stack");
-    buf[n] = '\0';
-    return stk_xstrdup(buf);
+    return cli_os_default_run_dir();
 }
 
 /* ---- project loading ------------------------------------------------------------------------ */
@@ -253,7 +227,7 @@ static int env_open(struct cli *cli, struct rec_env *env, int need_runtime, int 
             r = fail(&err, NULL);
             goto out;
         }
-        exe = self_exe();
+        exe = cli_os_self_exe();
         cli->rt = rt_ctx_new(drv, &cli->loop, cli->state_dir, cli->run_dir, exe, cli->images,
                              &err);
         if (!cli->rt) {
@@ -491,10 +465,7 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
     print_stats(&env);
     if (!a.detach && !a.dry_run) {
         /* Attached: follow the logs until interrupted; the containers keep running. */
-        struct sigaction sa;
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_sigint;
-        sigaction(SIGINT, &sa, NULL);
+        cli_os_on_sigint(on_sigint);
         if (cli->lock_fd >= 0) {
             close(cli->lock_fd);
             cli->lock_fd = -1;
@@ -599,10 +570,7 @@ static int cmd_logs(struct cli *cli, int argc, char **argv)
     if ((r = env_open(cli, &env, 1, 0)) != 0)
         goto out;
     if (follow) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_sigint;
-        sigaction(SIGINT, &sa, NULL);
+        cli_os_on_sigint(on_sigint);
         rec_logs_set_stop_flag(&interrupted);
     }
     if (rec_logs(&env, name, idx < argc ? argv[idx] : NULL, follow, stdout, &err) < 0)
@@ -929,7 +897,7 @@ static int cmd_events(struct cli *cli, int argc, char **argv)
         free(ev);
         fflush(stdout);
         if (a.follow)
-            usleep(250000);
+            cli_os_sleep_ms(250);
     } while (a.follow);
 out:
     free(name);
@@ -962,7 +930,7 @@ static int cmd_internal(struct cli *cli, int argc, char **argv)
         } else if (delay >= 0) {
             /* Wait out the backoff without holding the lock, then start it again. */
             flock(cli->lock_fd, LOCK_UN);
-            usleep((useconds_t)(delay * 1000));
+            cli_os_sleep_ms((unsigned long)delay);
             flock(cli->lock_fd, LOCK_EX);
             if (rec_container_restart(&env, argv[2], &err) < 0)
                 r = fail(&err, "restart");
@@ -987,18 +955,24 @@ int main(int argc, char **argv)
     char *abs_state = NULL, *abs_run = NULL;
     int c, r;
 
+    /*
+     * Long HCS calls and layer unpacking run on the threadpool (DESIGN.md §2).
+     * First: on Windows, changing the environment invalidates what getenv()
+     * returned before.
+     */
+    setenv("UV_THREADPOOL_SIZE", "16", 0);
     memset(&cli, 0, sizeof(cli));
     cli.lock_fd = -1;
     cli.state_dir = default_state_dir();
     cli.run_dir = default_run_dir();
-    cli.runtime = getenv("STACK_RUNTIME") ? getenv("STACK_RUNTIME") : "oci";
-    cli.network = getenv("STACK_NETWORK_PLUGIN") ? getenv("STACK_NETWORK_PLUGIN") : "cni";
+    /* Linux: oci and cni; Windows: hcs and hns (cli-os-*.c). */
+    cli.runtime = getenv("STACK_RUNTIME") ? getenv("STACK_RUNTIME") : cli_os_default_runtime();
+    cli.network = getenv("STACK_NETWORK_PLUGIN") ? getenv("STACK_NETWORK_PLUGIN")
+                                                 : cli_os_default_network();
     stk_strv_init(&cli.files);
     stk_strv_init(&cli.profiles);
     stk_strv_init(&cli.env_files);
-    /* Long HCS calls and layer unpacking run on the threadpool (DESIGN.md §2). */
-    setenv("UV_THREADPOOL_SIZE", "16", 0);
-    signal(SIGPIPE, SIG_IGN);
+    cli_os_init();
     while ((c = getopt_long(argc, argv, "+hv", longs, NULL)) != -1) {
         switch (c) {
         case 's':
@@ -1029,15 +1003,15 @@ int main(int argc, char **argv)
         return EXIT_SPEC;
     }
     /* The monitor and the runtime run elsewhere: every path handed down is absolute. */
-    if (cli.state_dir[0] != '/' || cli.run_dir[0] != '/') {
+    if (!cli_os_path_is_absolute(cli.state_dir) || !cli_os_path_is_absolute(cli.run_dir)) {
         char cwd[PATH_MAX];
         if (!getcwd(cwd, sizeof(cwd))) {
             stk_log_error("cannot read the current directory");
             return EXIT_HOST;
         }
-        if (cli.state_dir[0] != '/')
+        if (!cli_os_path_is_absolute(cli.state_dir))
             cli.state_dir = abs_state = stk_xasprintf("%s/%s", cwd, cli.state_dir);
-        if (cli.run_dir[0] != '/')
+        if (!cli_os_path_is_absolute(cli.run_dir))
             cli.run_dir = abs_run = stk_xasprintf("%s/%s", cwd, cli.run_dir);
     }
     cmd = argv[optind];

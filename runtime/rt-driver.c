@@ -16,11 +16,17 @@
 #if STK_HAVE_OCI
 extern const struct rt_driver rt_driver_oci;
 #endif
+#if STK_HAVE_HCS
+extern const struct rt_driver rt_driver_hcs;
+#endif
 extern const struct rt_driver rt_driver_fake;
 
 static const struct rt_driver *const drivers[] = {
 #if STK_HAVE_OCI
     &rt_driver_oci,
+#endif
+#if STK_HAVE_HCS
+    &rt_driver_hcs,
 #endif
     &rt_driver_fake,
     NULL,

@@ -12,7 +12,6 @@
  */
 #include "netplugins/fake/net-fake.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -20,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "common/stk-alloc.h"
 #include "common/stk-buf.h"
@@ -189,7 +189,7 @@ static int addr_parse(const char *s, uint32_t *ret)
 {
     struct in_addr a;
 
-    if (!s || inet_pton(AF_INET, s, &a) != 1)
+    if (!s || uv_inet_pton(AF_INET, s, &a) != 0)
         return -1;
     *ret = ntohl(a.s_addr);
     return 0;
