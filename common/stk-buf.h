@@ -18,7 +18,10 @@ struct stk_buf {
 };
 
 extern char stk_buf_empty[];
-#define STK_BUF_INIT {stk_buf_empty, 0, 0}
+#define STK_BUF_INIT                                                                               \
+    {                                                                                              \
+        stk_buf_empty, 0, 0                                                                        \
+    }
 
 /* Initialises B with room for HINT bytes (0 allocates nothing). */
 void stk_buf_init(struct stk_buf *b, size_t hint);

@@ -31,7 +31,10 @@ struct stk_diag {
     size_t n_errors;
 };
 
-#define STK_DIAG_INIT {NULL, 0, 0, 0}
+#define STK_DIAG_INIT                                                                              \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 /* Frees every item and resets D; NULL-safe. */
 void stk_diag_release(struct stk_diag *d);

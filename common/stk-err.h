@@ -83,7 +83,10 @@ struct stk_err {
     char *detail;              /* optional heap detail (HCS error document, CNI error JSON) */
 };
 
-#define STK_ERR_INIT {0, 0, {0}, {0}, 0, 0, NULL}
+#define STK_ERR_INIT                                                                               \
+    {                                                                                              \
+        0, 0, {0}, {0}, 0, 0, NULL                                                                 \
+    }
 
 /* Returns the static name of an STK_E* code ("invalid argument"); never NULL. */
 const char *stk_strerror(int code);

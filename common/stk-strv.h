@@ -15,7 +15,10 @@ struct stk_strv {
     size_t alloc; /* slots allocated */
 };
 
-#define STK_STRV_INIT {NULL, 0, 0}
+#define STK_STRV_INIT                                                                              \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* Initialises V empty (V->v becomes a valid empty vector). */
 void stk_strv_init(struct stk_strv *v);

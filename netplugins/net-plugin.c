@@ -40,8 +40,8 @@ const struct net_plugin *net_plugin_find(const char *name, struct stk_err *err)
     return NULL;
 }
 
-struct net_ctx *net_ctx_new(const struct net_plugin *plugin, uv_loop_t *loop,
-                            const char *state_dir, const char *run_dir, struct stk_err *err)
+struct net_ctx *net_ctx_new(const struct net_plugin *plugin, uv_loop_t *loop, const char *state_dir,
+                            const char *run_dir, struct stk_err *err)
 {
     struct net_ctx *ctx;
 

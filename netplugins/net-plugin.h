@@ -33,27 +33,27 @@
 
 /* A network to create (CNI conflist with bridge + host-local + portmap; HCN NAT network). */
 struct net_network_spec {
-    char *name;       /* product-level name, unique on the host: "PROJECT_NETWORK" */
-    char *subnet;     /* IPv4 CIDR, NULL: the plug-in allocates one from its pool */
-    char *gateway;    /* NULL: the first address of the subnet */
-    int internal;     /* non-zero: no route out (no masquerade) */
-    char *project;    /* label: the owning project, for listing and cleanup */
+    char *name;    /* product-level name, unique on the host: "PROJECT_NETWORK" */
+    char *subnet;  /* IPv4 CIDR, NULL: the plug-in allocates one from its pool */
+    char *gateway; /* NULL: the first address of the subnet */
+    int internal;  /* non-zero: no route out (no masquerade) */
+    char *project; /* label: the owning project, for listing and cleanup */
 };
 
 /* A network as it exists. */
 struct net_network_info {
     char *name;
-    char *subnet;   /* IPv4 CIDR */
-    char *gateway;  /* IPv4 address */
-    char *bridge;   /* the host interface (Linux bridge name; HCN network id on Windows) */
+    char *subnet;  /* IPv4 CIDR */
+    char *gateway; /* IPv4 address */
+    char *bridge;  /* the host interface (Linux bridge name; HCN network id on Windows) */
     char *project;
 };
 
 /* A sandbox to create. */
 struct net_sandbox_spec {
-    char *id;        /* unique id, normally the runtime id of the container that owns it */
-    char *hostname;  /* first name in the sandbox's hosts file for its own address */
-    char *project;   /* the owning project */
+    char *id;           /* unique id, normally the runtime id of the container that owns it */
+    char *hostname;     /* first name in the sandbox's hosts file for its own address */
+    char *project;      /* the owning project */
     char **extra_hosts; /* NULL-terminated "HOST:IP" entries added to the hosts file
                            (Compose extra_hosts), or NULL */
     char **dns;         /* NULL-terminated nameservers for resolv.conf (Compose dns), or NULL:
@@ -80,10 +80,10 @@ struct net_port {
 
 /* An endpoint to attach: SANDBOX on NETWORK. */
 struct net_attachment {
-    char *network;      /* network name */
-    char *sandbox;      /* sandbox id */
-    char *ifname;       /* interface in the sandbox, NULL: "eth0" */
-    char **aliases;     /* NULL-terminated names that resolve to this endpoint */
+    char *network;          /* network name */
+    char *sandbox;          /* sandbox id */
+    char *ifname;           /* interface in the sandbox, NULL: "eth0" */
+    char **aliases;         /* NULL-terminated names that resolve to this endpoint */
     struct net_port *ports; /* owned array of n_ports */
     size_t n_ports;
     char *ipv4_address; /* static address, NULL: allocated by IPAM */
@@ -94,7 +94,7 @@ struct net_endpoint_info {
     char *network;
     char *sandbox;
     char *ifname;
-    char *ipv4;     /* address without prefix */
+    char *ipv4; /* address without prefix */
     int prefix_len;
     char *mac;
     char **aliases; /* NULL-terminated */
@@ -143,8 +143,8 @@ struct net_plugin_ops {
                           net_done_fn *done, void *userdata, struct net_req **ret_req,
                           struct stk_err *err);
     /* Removes a network and everything the plug-in made for it; missing succeeds. */
-    int (*network_remove)(struct net_ctx *ctx, const char *name, net_done_fn *done,
-                          void *userdata, struct net_req **ret_req, struct stk_err *err);
+    int (*network_remove)(struct net_ctx *ctx, const char *name, net_done_fn *done, void *userdata,
+                          struct net_req **ret_req, struct stk_err *err);
     /* Creates a sandbox; creating an existing one succeeds and returns it. */
     int (*sandbox_create)(struct net_ctx *ctx, const struct net_sandbox_spec *spec,
                           net_done_fn *done, void *userdata, struct net_req **ret_req,
@@ -156,13 +156,11 @@ struct net_plugin_ops {
     int (*attach)(struct net_ctx *ctx, const struct net_attachment *att, net_done_fn *done,
                   void *userdata, struct net_req **ret_req, struct stk_err *err);
     /* Detaches an endpoint (CNI DEL); a missing endpoint succeeds. */
-    int (*detach)(struct net_ctx *ctx, const char *network, const char *sandbox,
-                  net_done_fn *done, void *userdata, struct net_req **ret_req,
-                  struct stk_err *err);
+    int (*detach)(struct net_ctx *ctx, const char *network, const char *sandbox, net_done_fn *done,
+                  void *userdata, struct net_req **ret_req, struct stk_err *err);
     /* Verifies an endpoint is as recorded (CNI CHECK). */
-    int (*check)(struct net_ctx *ctx, const char *network, const char *sandbox,
-                 net_done_fn *done, void *userdata, struct net_req **ret_req,
-                 struct stk_err *err);
+    int (*check)(struct net_ctx *ctx, const char *network, const char *sandbox, net_done_fn *done,
+                 void *userdata, struct net_req **ret_req, struct stk_err *err);
     /* Lists networks, sandboxes and endpoints the plug-in made. */
     int (*list)(struct net_ctx *ctx, net_done_fn *done, void *userdata, struct net_req **ret_req,
                 struct stk_err *err);
@@ -198,8 +196,8 @@ void net_req_cancel(struct net_req *req);
 const struct net_plugin *net_plugin_find(const char *name, struct stk_err *err);
 
 /* Creates a context and runs the plug-in's init; NULL with ERR on failure. */
-struct net_ctx *net_ctx_new(const struct net_plugin *plugin, uv_loop_t *loop,
-                            const char *state_dir, const char *run_dir, struct stk_err *err);
+struct net_ctx *net_ctx_new(const struct net_plugin *plugin, uv_loop_t *loop, const char *state_dir,
+                            const char *run_dir, struct stk_err *err);
 /* Runs fini and frees CTX; NULL-safe. */
 void net_ctx_free(struct net_ctx *ctx);
 
@@ -222,7 +220,8 @@ void net_inventory_copy(struct net_inventory *dst, const struct net_inventory *s
         if (!ret_req)                                                                              \
             ret_req = &net__unused_req;                                                            \
         if (!(ctx) || !(ctx)->plugin->ops->op)                                                     \
-            return stk_err_set(err, STK_ENOTSUP, 0, "network plug-in: '%s' is not supported", #op); \
+            return stk_err_set(err, STK_ENOTSUP, 0, "network plug-in: '%s' is not supported",      \
+                               #op);                                                               \
         return (ctx)->plugin->ops->op((ctx), __VA_ARGS__);                                         \
     } while (0)
 
@@ -259,16 +258,16 @@ static inline int net_endpoint_attach(struct net_ctx *ctx, const struct net_atta
     NET__CALL(ctx, attach, att, done, userdata, ret_req, err);
 }
 
-static inline int net_endpoint_detach(struct net_ctx *ctx, const char *network,
-                                      const char *sandbox, net_done_fn *done, void *userdata,
-                                      struct net_req **ret_req, struct stk_err *err)
+static inline int net_endpoint_detach(struct net_ctx *ctx, const char *network, const char *sandbox,
+                                      net_done_fn *done, void *userdata, struct net_req **ret_req,
+                                      struct stk_err *err)
 {
     NET__CALL(ctx, detach, network, sandbox, done, userdata, ret_req, err);
 }
 
-static inline int net_endpoint_check(struct net_ctx *ctx, const char *network,
-                                     const char *sandbox, net_done_fn *done, void *userdata,
-                                     struct net_req **ret_req, struct stk_err *err)
+static inline int net_endpoint_check(struct net_ctx *ctx, const char *network, const char *sandbox,
+                                     net_done_fn *done, void *userdata, struct net_req **ret_req,
+                                     struct stk_err *err)
 {
     NET__CALL(ctx, check, network, sandbox, done, userdata, ret_req, err);
 }
@@ -290,7 +289,10 @@ struct net_sync {
     struct net_inventory inventory;
 };
 
-#define NET_SYNC_INIT {0}
+#define NET_SYNC_INIT                                                                              \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 void net_sync_done(struct net_req *req, const struct net_result *res, const struct stk_err *err,
                    void *userdata);

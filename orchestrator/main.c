@@ -228,8 +228,7 @@ static int env_open(struct cli *cli, struct rec_env *env, int need_runtime, int 
             goto out;
         }
         exe = cli_os_self_exe();
-        cli->rt = rt_ctx_new(drv, &cli->loop, cli->state_dir, cli->run_dir, exe, cli->images,
-                             &err);
+        cli->rt = rt_ctx_new(drv, &cli->loop, cli->state_dir, cli->run_dir, exe, cli->images, &err);
         if (!cli->rt) {
             r = fail(&err, "start runtime driver");
             goto out;
@@ -285,21 +284,17 @@ static void env_close(struct cli *cli)
 
 /* Parses the project options shared by up/down/ps/logs/config; returns optind or -1. */
 static int parse_project_opts(struct cli *cli, int argc, char **argv, const char *extra_short,
-                              const struct option *extra_long, int (*on_extra)(int, const char *,
-                                                                             void *),
-                              void *ud)
+                              const struct option *extra_long,
+                              int (*on_extra)(int, const char *, void *), void *ud)
 {
     struct option longs[32];
     char shorts[64];
     size_t nl = 0;
     int c;
     static const struct option base[] = {
-        {"file", required_argument, NULL, 'f'},
-        {"project-name", required_argument, NULL, 'p'},
-        {"strict", no_argument, NULL, 1000},
-        {"platform", required_argument, NULL, 1001},
-        {"profile", required_argument, NULL, 1002},
-        {"env-file", required_argument, NULL, 1003},
+        {"file", required_argument, NULL, 'f'},     {"project-name", required_argument, NULL, 'p'},
+        {"strict", no_argument, NULL, 1000},        {"platform", required_argument, NULL, 1001},
+        {"profile", required_argument, NULL, 1002}, {"env-file", required_argument, NULL, 1003},
         {"help", no_argument, NULL, 'h'},
     };
 
@@ -407,8 +402,8 @@ static int up_opt(int c, const char *arg, void *ud)
 static void print_stats(const struct rec_env *env)
 {
     if (getenv("STACK_STATS"))
-        fprintf(stderr, "stack: stats: %lu mutating calls, %lu observing calls\n",
-                env->mutations, env->reads);
+        fprintf(stderr, "stack: stats: %lu mutating calls, %lu observing calls\n", env->mutations,
+                env->reads);
 }
 
 static volatile sig_atomic_t interrupted;
@@ -422,14 +417,14 @@ static void on_sigint(int sig)
 static int cmd_up(struct cli *cli, int argc, char **argv)
 {
     static const struct option longs[] = {{"detach", no_argument, NULL, 'd'},
-                                           {"remove-orphans", no_argument, NULL, 2000},
-                                           {"dry-run", no_argument, NULL, 2001},
-                                           {"parallel", required_argument, NULL, 2002},
-                                           {"timeout", required_argument, NULL, 2003},
-                                           {"format", required_argument, NULL, 2004},
-                                           {"wait", no_argument, NULL, 2005},
-                                           {"allow-newer-hyperv-images", no_argument, NULL, 2006},
-                                           {NULL, 0, NULL, 0}};
+                                          {"remove-orphans", no_argument, NULL, 2000},
+                                          {"dry-run", no_argument, NULL, 2001},
+                                          {"parallel", required_argument, NULL, 2002},
+                                          {"timeout", required_argument, NULL, 2003},
+                                          {"format", required_argument, NULL, 2004},
+                                          {"wait", no_argument, NULL, 2005},
+                                          {"allow-newer-hyperv-images", no_argument, NULL, 2006},
+                                          {NULL, 0, NULL, 0}};
     struct up_args a;
     struct rec_up_opts opts = {0};
     struct spec_project *p = NULL;
@@ -494,8 +489,7 @@ static int down_opt(int c, const char *arg, void *ud)
 
 static int cmd_down(struct cli *cli, int argc, char **argv)
 {
-    static const struct option longs[] = {{"volumes", no_argument, NULL, 'v'},
-                                          {NULL, 0, NULL, 0}};
+    static const struct option longs[] = {{"volumes", no_argument, NULL, 'v'}, {NULL, 0, NULL, 0}};
     struct rec_env env;
     struct stk_err err = STK_ERR_INIT;
     char *name = NULL;
@@ -556,8 +550,7 @@ static int logs_opt(int c, const char *arg, void *ud)
 
 static int cmd_logs(struct cli *cli, int argc, char **argv)
 {
-    static const struct option longs[] = {{"follow", no_argument, NULL, 3000},
-                                          {NULL, 0, NULL, 0}};
+    static const struct option longs[] = {{"follow", no_argument, NULL, 3000}, {NULL, 0, NULL, 0}};
     struct rec_env env;
     struct stk_err err = STK_ERR_INIT;
     char *name = NULL;
@@ -616,12 +609,10 @@ static int config_opt(int c, const char *arg, void *ud)
 
 static int cmd_config(struct cli *cli, int argc, char **argv)
 {
-    static const struct option longs[] = {{"quiet", no_argument, NULL, 'q'},
-                                          {"services", no_argument, NULL, 4000},
-                                          {"hash", required_argument, NULL, 4001},
-                                          {"format", required_argument, NULL, 4002},
-                                          {"profiles", no_argument, NULL, 4003},
-                                          {NULL, 0, NULL, 0}};
+    static const struct option longs[] = {
+        {"quiet", no_argument, NULL, 'q'},       {"services", no_argument, NULL, 4000},
+        {"hash", required_argument, NULL, 4001}, {"format", required_argument, NULL, 4002},
+        {"profiles", no_argument, NULL, 4003},   {NULL, 0, NULL, 0}};
     struct config_args a = {0, 0, 0, NULL, "yaml"};
     struct spec_project *p = NULL;
     int r;
@@ -645,9 +636,8 @@ static int cmd_config(struct cli *cli, int argc, char **argv)
                 if (!stk_strv_contains(&all, p->services[i].profiles[k]))
                     stk_strv_push(&all, p->services[i].profiles[k]);
         for (size_t i = 0; i < p->n_disabled_services; i++)
-            for (size_t k = 0; p->disabled_services[i].profiles &&
-                               p->disabled_services[i].profiles[k];
-                 k++)
+            for (size_t k = 0;
+                 p->disabled_services[i].profiles && p->disabled_services[i].profiles[k]; k++)
                 if (!stk_strv_contains(&all, p->disabled_services[i].profiles[k]))
                     stk_strv_push(&all, p->disabled_services[i].profiles[k]);
         stk_strv_sort(&all);
@@ -967,8 +957,8 @@ int main(int argc, char **argv)
     cli.run_dir = default_run_dir();
     /* Linux: oci and cni; Windows: hcs and hns (cli-os-*.c). */
     cli.runtime = getenv("STACK_RUNTIME") ? getenv("STACK_RUNTIME") : cli_os_default_runtime();
-    cli.network = getenv("STACK_NETWORK_PLUGIN") ? getenv("STACK_NETWORK_PLUGIN")
-                                                 : cli_os_default_network();
+    cli.network =
+        getenv("STACK_NETWORK_PLUGIN") ? getenv("STACK_NETWORK_PLUGIN") : cli_os_default_network();
     stk_strv_init(&cli.files);
     stk_strv_init(&cli.profiles);
     stk_strv_init(&cli.env_files);

@@ -38,14 +38,14 @@ struct act_ref {
     size_t i;
     uv_timer_t timer;
     int timer_init;
-    int target;          /* WAIT_*: index into targets */
+    int target; /* WAIT_*: index into targets */
 };
 
 struct exec {
     struct rec_env *env;
     struct rec_plan *plan;
     struct act_ref *refs;
-    size_t **dependents;  /* per action: actions that wait for it */
+    size_t **dependents; /* per action: actions that wait for it */
     size_t *n_dependents;
     unsigned parallel;
     uint64_t timeout_ms;
@@ -262,7 +262,8 @@ static int build_spec(struct exec *x, const struct rec_action *a, struct rt_cont
                            "sets none");
     {
         /* Mounts from volumes, volumes_from, tmpfs, secrets and configs, plus hosts/resolv. */
-        size_t cap = svc->n_volumes + svc->n_secrets + svc->n_configs + stk_strv_len(svc->tmpfs) + 3;
+        size_t cap =
+            svc->n_volumes + svc->n_secrets + svc->n_configs + stk_strv_len(svc->tmpfs) + 3;
         for (size_t k = 0; svc->volumes_from && svc->volumes_from[k]; k++) {
             const char *vf = svc->volumes_from[k];
             if (strncmp(vf, "service:", 8) == 0) {
@@ -360,7 +361,8 @@ static int build_spec(struct exec *x, const struct rec_action *a, struct rt_cont
     for (int kind = 0; kind < 2; kind++) {
         const struct spec_file_ref *refs = kind ? svc->configs : svc->secrets;
         size_t nrefs = kind ? svc->n_configs : svc->n_secrets;
-        const struct spec_file_object *objs = kind ? x->plan->spec->configs : x->plan->spec->secrets;
+        const struct spec_file_object *objs =
+            kind ? x->plan->spec->configs : x->plan->spec->secrets;
         size_t nobjs = kind ? x->plan->spec->n_configs : x->plan->spec->n_secrets;
         for (size_t k = 0; k < nrefs; k++) {
             const struct spec_file_object *o = NULL;
@@ -368,10 +370,9 @@ static int build_spec(struct exec *x, const struct rec_action *a, struct rt_cont
                 if (strcmp(objs[q].key, refs[k].source) == 0)
                     o = &objs[q];
             if (!o || !o->file)
-                return stk_err_set(err, STK_ENOTSUP, 0,
-                                   "%s '%s': only file-backed %s are supported",
-                                   kind ? "config" : "secret", refs[k].source,
-                                   kind ? "configs" : "secrets");
+                return stk_err_set(
+                    err, STK_ENOTSUP, 0, "%s '%s': only file-backed %s are supported",
+                    kind ? "config" : "secret", refs[k].source, kind ? "configs" : "secrets");
             spec->mounts[nm].type = stk_xstrdup("bind");
             spec->mounts[nm].source = stk_xstrdup(o->file);
             spec->mounts[nm].target =
@@ -587,8 +588,7 @@ static void wait_next(struct exec *x, size_t i, uint64_t delay_ms)
         memset(&eo, 0, sizeof(eo));
         eo.args = (const char *const *)argv.v;
         eo.capture = 1;
-        eo.timeout_ms =
-            (uint64_t)((hc->timeout_ns > 0 ? hc->timeout_ns : 30000000000LL) / 1000000);
+        eo.timeout_ms = (uint64_t)((hc->timeout_ns > 0 ? hc->timeout_ns : 30000000000LL) / 1000000);
         r = rt_container_exec(x->env->rt, id, &eo, on_wait_rt, ref, (struct rt_req **)&a->req,
                               &err);
         stk_strv_release(&argv);
@@ -609,8 +609,10 @@ static void start_wait(struct exec *x, size_t i)
         const struct spec_healthcheck *hc = &svc->healthcheck;
         if (!hc->present || hc->disable || !hc->test || !hc->test[0] ||
             strcmp(hc->test[0], "NONE") == 0) {
-            stk_err_set(&err, STK_EINVAL, 0, "dependency '%s' has no health check (condition "
-                        "service_healthy needs one)", svc->name);
+            stk_err_set(&err, STK_EINVAL, 0,
+                        "dependency '%s' has no health check (condition "
+                        "service_healthy needs one)",
+                        svc->name);
             finish(x, i, &err);
             return;
         }
@@ -669,8 +671,8 @@ static void on_rt_done(struct rt_req *req, const struct rt_result *res, const st
         break;
     case REC_A_CONTAINER_START:
         store_container_started(x->env->store, a->object, NULL);
-        store_event_add(x->env->store, x->plan->project, "container.start", a->object,
-                        a->service, NULL);
+        store_event_add(x->env->store, x->plan->project, "container.start", a->object, a->service,
+                        NULL);
         rec__progress(x->env, "Container %s  Started", name);
         break;
     case REC_A_CONTAINER_STOP:
@@ -678,8 +680,8 @@ static void on_rt_done(struct rt_req *req, const struct rt_result *res, const st
         break;
     case REC_A_CONTAINER_REMOVE:
         store_container_delete(x->env->store, a->object, NULL);
-        store_event_add(x->env->store, x->plan->project, "container.remove", a->object,
-                        a->service, NULL);
+        store_event_add(x->env->store, x->plan->project, "container.remove", a->object, a->service,
+                        NULL);
         rec__progress(x->env, "Container %s  Removed", name);
         break;
     default:
@@ -738,8 +740,8 @@ static void on_net_done(struct net_req *req, const struct net_result *res,
             net_sandbox_info_copy(&sl->sb, res->sandbox);
         sl->sb_ready = 1;
         if (sl->owns_sandbox)
-            store_object_put(x->env->store, "sandbox", a->object, x->plan->project,
-                             sl->sb.handle, NULL);
+            store_object_put(x->env->store, "sandbox", a->object, x->plan->project, sl->sb.handle,
+                             NULL);
         break;
     }
     case REC_A_ENDPOINT_CONNECT: {
@@ -847,8 +849,8 @@ static void start_action(struct exec *x, size_t i)
     case REC_A_NETWORK_REMOVE:
         a->is_net = 1;
         rec__progress(x->env, "Network %s  Removing", a->object);
-        r = net_network_remove(x->env->net, a->object, on_net_done, ref,
-                               (struct net_req **)&a->req, &err);
+        r = net_network_remove(x->env->net, a->object, on_net_done, ref, (struct net_req **)&a->req,
+                               &err);
         break;
     case REC_A_SANDBOX_CREATE: {
         struct net_sandbox_spec sbs;
@@ -947,8 +949,8 @@ static void start_action(struct exec *x, size_t i)
     case REC_A_CONTAINER_STOP:
         store_container_set_state(x->env->store, a->object, "stopping", NULL);
         rec__progress(x->env, "Container %s  Stopping", a->object);
-        r = rt_container_stop(x->env->rt, a->object, stop_signal(svc), a->grace_ms, on_rt_done,
-                              ref, (struct rt_req **)&a->req, &err);
+        r = rt_container_stop(x->env->rt, a->object, stop_signal(svc), a->grace_ms, on_rt_done, ref,
+                              (struct rt_req **)&a->req, &err);
         if (r == 0)
             arm_timeout(x, i, a->grace_ms + 60000);
         break;
@@ -959,8 +961,8 @@ static void start_action(struct exec *x, size_t i)
         break;
     case REC_A_SANDBOX_REMOVE:
         a->is_net = 1;
-        r = net_sandbox_remove(x->env->net, a->object, on_net_done, ref,
-                               (struct net_req **)&a->req, &err);
+        r = net_sandbox_remove(x->env->net, a->object, on_net_done, ref, (struct net_req **)&a->req,
+                               &err);
         break;
     default:
         r = stk_err_set(&err, STK_EINVAL, 0, "unknown action");
@@ -1052,8 +1054,8 @@ int rec_plan_apply(struct rec_env *env, struct rec_plan *plan, const struct rec_
         a->waiting = a->n_deps;
         for (size_t d = 0; d < a->n_deps; d++) {
             size_t on = a->deps[d];
-            x.dependents[on] = stk_xrealloc(x.dependents[on],
-                                            (x.n_dependents[on] + 1) * sizeof(size_t));
+            x.dependents[on] =
+                stk_xrealloc(x.dependents[on], (x.n_dependents[on] + 1) * sizeof(size_t));
             x.dependents[on][x.n_dependents[on]++] = i;
         }
     }

@@ -10,7 +10,8 @@
 
 struct rt_container_list;
 
-/* Lists PROJECT's containers from the runtime into *RET (release with rt_container_list_release). */
+/* Lists PROJECT's containers from the runtime into *RET (release with rt_container_list_release).
+ */
 int rec__observe(struct rec_env *env, const char *project, struct rt_container_list *ret,
                  struct stk_err *err);
 /* Records an intent; aborts the process at intent boundary N when STACK_FAULT_INTENT=N. */

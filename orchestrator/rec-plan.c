@@ -34,8 +34,8 @@ const char *rec_action_kind_to_string(enum rec_action_kind k)
 
 /* ---- building blocks ------------------------------------------------------------------------ */
 
-static size_t plan_add(struct rec_plan *p, enum rec_action_kind kind, int svc, int number,
-                       int slot, const char *object)
+static size_t plan_add(struct rec_plan *p, enum rec_action_kind kind, int svc, int number, int slot,
+                       const char *object)
 {
     struct rec_action *a;
 
@@ -68,8 +68,7 @@ static void plan_dep(struct rec_plan *p, size_t a, size_t on)
     x->deps[x->n_deps++] = on;
 }
 
-static void plan_change(struct rec_plan *p, const char *verb, const char *what,
-                        const char *reason)
+static void plan_change(struct rec_plan *p, const char *verb, const char *what, const char *reason)
 {
     struct rec_change *c;
 
@@ -284,13 +283,13 @@ static const struct store_container *row_of(const struct store_container *rows, 
 
 /* Everything the planner knows about the world, gathered once. */
 struct world {
-    struct rt_container_list obs;    /* the project's containers, from the runtime */
-    struct store_container *rows;    /* the store's records of them */
+    struct rt_container_list obs; /* the project's containers, from the runtime */
+    struct store_container *rows; /* the store's records of them */
     size_t n_rows;
-    struct net_inventory inv;        /* the plug-in's networks, sandboxes, endpoints */
-    char **handled;                  /* container ids the plan already covers */
+    struct net_inventory inv; /* the plug-in's networks, sandboxes, endpoints */
+    char **handled;           /* container ids the plan already covers */
     size_t n_handled;
-    size_t *sandbox_remove;          /* per inventory sandbox: SANDBOX_REMOVE action + 1, 0 */
+    size_t *sandbox_remove; /* per inventory sandbox: SANDBOX_REMOVE action + 1, 0 */
 };
 
 static void world_release(struct world *w)
@@ -422,25 +421,25 @@ static const char *label(const struct rt_container_info *ci, const char *k)
     return v ? v : "";
 }
 
-/* ---- up ---------------------------------------------------------------------------------------- */
+/* ---- up ----------------------------------------------------------------------------------------
+ */
 
 /* Per service while planning. */
 struct svc_plan {
-    size_t *ready;     /* per replica: the action after which the slot is started, or SIZE_MAX */
+    size_t *ready; /* per replica: the action after which the slot is started, or SIZE_MAX */
     int n;
-    char **ids;        /* per replica: the container id (kept or new), borrowed */
-    int *slots;        /* per replica: plan slot, -1 when kept */
-    size_t *sandbox;   /* per replica: the action that makes the sandbox usable, or SIZE_MAX */
-    int replaced;      /* a container of this service is created or recreated in this plan */
-    size_t healthy;    /* WAIT_HEALTHY gate (one per service), SIZE_MAX until made */
-    size_t completed;  /* WAIT_EXIT gate, SIZE_MAX until made */
-    char hash[65];     /* spec hash */
-    char *json;        /* the canonical JSON the hash was taken of */
+    char **ids;       /* per replica: the container id (kept or new), borrowed */
+    int *slots;       /* per replica: plan slot, -1 when kept */
+    size_t *sandbox;  /* per replica: the action that makes the sandbox usable, or SIZE_MAX */
+    int replaced;     /* a container of this service is created or recreated in this plan */
+    size_t healthy;   /* WAIT_HEALTHY gate (one per service), SIZE_MAX until made */
+    size_t completed; /* WAIT_EXIT gate, SIZE_MAX until made */
+    char hash[65];    /* spec hash */
+    char *json;       /* the canonical JSON the hash was taken of */
 };
 
 int rec_plan_build(struct rec_env *env, const struct spec_project *project,
-                   const struct rec_up_opts *opts, struct rec_plan **ret_plan,
-                   struct stk_err *err)
+                   const struct rec_up_opts *opts, struct rec_plan **ret_plan, struct stk_err *err)
 {
     struct rec_plan *p = stk_new0(struct rec_plan);
     struct rt_sync hs = RT_SYNC_INIT;
@@ -544,14 +543,11 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
         int edition = rt_hcs_edition_from_string(hs.host.edition);
         for (size_t i = 0; i < project->n_services; i++) {
             const struct rt_image *img = p->images[i];
-            r = rt_hcs_check_compat(hs.host.os_build,
-                                    edition < 0 ? RT_HCS_EDITION_SERVER
-                                                : (enum rt_hcs_edition)edition,
-                                    img->os_version, iso[i], project->services[i].image,
-                                    opts && opts->allow_newer_hyperv
-                                        ? RT_HCS_COMPAT_ALLOW_NEWER_HYPERV
-                                        : 0,
-                                    err);
+            r = rt_hcs_check_compat(
+                hs.host.os_build,
+                edition < 0 ? RT_HCS_EDITION_SERVER : (enum rt_hcs_edition)edition, img->os_version,
+                iso[i], project->services[i].image,
+                opts && opts->allow_newer_hyperv ? RT_HCS_COMPAT_ALLOW_NEWER_HYPERV : 0, err);
             if (r < 0) {
                 stk_err_wrap(err, "service '%s'", project->services[i].name);
                 if (r == STK_EIMAGE)
@@ -626,18 +622,20 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             {
                 /* ipc/pid: service:X also pins X's container identity into the hash. */
                 int ii = svc->ipc && strncmp(svc->ipc, "service:", 8) == 0
-                             ? map_index(smap, svc->ipc + 8) : -1;
+                             ? map_index(smap, svc->ipc + 8)
+                             : -1;
                 int pi = svc->pid && strncmp(svc->pid, "service:", 8) == 0
-                             ? map_index(smap, svc->pid + 8) : -1;
+                             ? map_index(smap, svc->pid + 8)
+                             : -1;
                 ipc_id = ii >= 0 && sp[ii].n > 0 ? sp[ii].ids[0] : NULL;
                 pid_id = pi >= 0 && sp[pi].n > 0 ? sp[pi].ids[0] : NULL;
                 ipc_ready = ii >= 0 && sp[ii].n > 0 ? sp[ii].ready[0] : SIZE_MAX;
                 pid_ready = pi >= 0 && sp[pi].n > 0 ? sp[pi].ready[0] : SIZE_MAX;
             }
             if (owner_id || ipc_id || pid_id) {
-                char *h = stk_xasprintf("%s|netns=%s|ipc=%s|pid=%s", me->hash,
-                                        owner_id ? owner_id : "", ipc_id ? ipc_id : "",
-                                        pid_id ? pid_id : "");
+                char *h =
+                    stk_xasprintf("%s|netns=%s|ipc=%s|pid=%s", me->hash, owner_id ? owner_id : "",
+                                  ipc_id ? ipc_id : "", pid_id ? pid_id : "");
                 uint8_t md[STK_SHA256_LEN];
                 stk_sha256(h, strlen(h), md);
                 stk_sha256_hex(md, rhash);
@@ -734,8 +732,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                     for (size_t c = 0; c < w.obs.n; c++)
                         if (strcmp(w.obs.items[c].id, sp[oidx].ids[0]) == 0)
                             oc = &w.obs.items[c];
-                    sl->sandbox_id = stk_xstrdup(oc ? container_sandbox(&w, oc)
-                                                    : sp[oidx].ids[0]);
+                    sl->sandbox_id = stk_xstrdup(oc ? container_sandbox(&w, oc) : sp[oidx].ids[0]);
                     /* Fetch the existing sandbox's paths (sandbox_create is idempotent). */
                     me->sandbox[n - 1] =
                         plan_add(p, REC_A_SANDBOX_CREATE, (int)i, n, (int)s, sl->sandbox_id);
@@ -758,8 +755,8 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                                 joins = 1;
                         if (!joins)
                             continue;
-                        size_t ep = plan_add(p, REC_A_ENDPOINT_CONNECT, (int)i, n, (int)s,
-                                             nw->name);
+                        size_t ep =
+                            plan_add(p, REC_A_ENDPOINT_CONNECT, (int)i, n, (int)s, nw->name);
                         plan_dep(p, ep, sbc);
                         if (net_create[k] != SIZE_MAX)
                             plan_dep(p, ep, net_create[k]);
@@ -793,8 +790,9 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             if (late_stop != SIZE_MAX) {
                 /* Keep the old one until the new one is healthy (or started, without a check). */
                 size_t gate = start;
-                if (svc->healthcheck.present && !svc->healthcheck.disable && svc->healthcheck.test &&
-                    svc->healthcheck.test[0] && strcmp(svc->healthcheck.test[0], "NONE") != 0) {
+                if (svc->healthcheck.present && !svc->healthcheck.disable &&
+                    svc->healthcheck.test && svc->healthcheck.test[0] &&
+                    strcmp(svc->healthcheck.test[0], "NONE") != 0) {
                     gate = plan_add(p, REC_A_WAIT_HEALTHY, (int)i, n, -1, svc->name);
                     p->actions[gate].targets = stk_xcalloc(2, sizeof(char *));
                     p->actions[gate].targets[0] = stk_xstrdup(sl->id);
@@ -840,7 +838,8 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                     size_t stop = plan_add(p, REC_A_CONTAINER_STOP, (int)i, n + 1, -1, me->ids[n]);
                     char *what = stk_xasprintf("%s-%d", svc->name, n + 1);
                     p->actions[stop].grace_ms = grace;
-                    me->ready[n] = plan_add(p, REC_A_CONTAINER_START, (int)i, n + 1, -1, me->ids[n]);
+                    me->ready[n] =
+                        plan_add(p, REC_A_CONTAINER_START, (int)i, n + 1, -1, me->ids[n]);
                     plan_dep(p, me->ready[n], stop);
                     plan_change(p, "restart", what,
                                 "its dependency was replaced (depends_on restart: true)");
@@ -955,7 +954,8 @@ out:
     return r;
 }
 
-/* ---- down -------------------------------------------------------------------------------------- */
+/* ---- down --------------------------------------------------------------------------------------
+ */
 
 int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_plan **ret_plan,
                         struct stk_err *err)
@@ -1009,8 +1009,8 @@ int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_pla
             if (p->actions[a].kind == REC_A_SANDBOX_REMOVE)
                 plan_dep(p, n, a);
     for (size_t a = 0; a < p->n_actions; a++)
-        if (p->actions[a].kind == REC_A_CONTAINER_REMOVE || p->actions[a].kind ==
-                                                                 REC_A_NETWORK_REMOVE)
+        if (p->actions[a].kind == REC_A_CONTAINER_REMOVE ||
+            p->actions[a].kind == REC_A_NETWORK_REMOVE)
             plan_change(p, "remove", p->actions[a].object, "down");
     *ret_plan = p;
     p = NULL;
@@ -1043,8 +1043,8 @@ void rec_plan_print(const struct rec_plan *plan, FILE *out)
     for (size_t i = 0; i < plan->n_changes; i++)
         fprintf(out, "%-10s %-28s %s\n", plan->changes[i].verb, plan->changes[i].what,
                 plan->changes[i].reason);
-    fprintf(out, "\n%zu actions (%zu runtime or network calls) for project '%s'\n",
-            plan->n_actions, rec_plan_mutations(plan), plan->project);
+    fprintf(out, "\n%zu actions (%zu runtime or network calls) for project '%s'\n", plan->n_actions,
+            rec_plan_mutations(plan), plan->project);
 }
 
 json_t *rec_plan_to_json(const struct rec_plan *plan)
@@ -1053,10 +1053,9 @@ json_t *rec_plan_to_json(const struct rec_plan *plan)
 
     json_object_set_new(root, "project", json_string(plan->project));
     for (size_t i = 0; i < plan->n_changes; i++)
-        json_array_append_new(changes, json_pack("{s:s, s:s, s:s}", "change",
-                                                 plan->changes[i].verb, "what",
-                                                 plan->changes[i].what, "reason",
-                                                 plan->changes[i].reason));
+        json_array_append_new(changes,
+                              json_pack("{s:s, s:s, s:s}", "change", plan->changes[i].verb, "what",
+                                        plan->changes[i].what, "reason", plan->changes[i].reason));
     for (size_t i = 0; i < plan->n_actions; i++) {
         const struct rec_action *a = &plan->actions[i];
         json_t *deps = json_array();

@@ -59,57 +59,57 @@ enum rec_action_state {
 
 /* A container the plan creates. */
 struct rec_slot {
-    int svc;                       /* index in the project's services */
-    int number;                    /* replica number, from 1 */
-    char *id;                      /* runtime id: NAME-xxxxxx */
-    char *name;                    /* PROJECT-SERVICE-N */
-    char hash[65];                 /* runtime hash (spec hash + service: targets) */
-    char *spec_json;               /* canonical JSON, kept in the store for plan reasons */
-    enum rt_isolation isolation;   /* resolved */
-    char *sandbox_id;              /* the sandbox it runs in: its own id, or its owner's */
-    int owns_sandbox;              /* non-zero: SANDBOX_CREATE makes SANDBOX_ID */
-    struct net_sandbox_info sb;    /* filled by the sandbox action (or the owner's) */
+    int svc;                     /* index in the project's services */
+    int number;                  /* replica number, from 1 */
+    char *id;                    /* runtime id: NAME-xxxxxx */
+    char *name;                  /* PROJECT-SERVICE-N */
+    char hash[65];               /* runtime hash (spec hash + service: targets) */
+    char *spec_json;             /* canonical JSON, kept in the store for plan reasons */
+    enum rt_isolation isolation; /* resolved */
+    char *sandbox_id;            /* the sandbox it runs in: its own id, or its owner's */
+    int owns_sandbox;            /* non-zero: SANDBOX_CREATE makes SANDBOX_ID */
+    struct net_sandbox_info sb;  /* filled by the sandbox action (or the owner's) */
     int sb_ready;
-    int owner_slot;                /* slot whose sandbox this one joins, -1 */
-    char *ports;                   /* ps text */
-    char *ipc_ref;                 /* "container:ID" for ipc: service:X, else NULL */
-    char *pid_ref;                 /* "container:ID" for pid: service:X, else NULL */
+    int owner_slot; /* slot whose sandbox this one joins, -1 */
+    char *ports;    /* ps text */
+    char *ipc_ref;  /* "container:ID" for ipc: service:X, else NULL */
+    char *pid_ref;  /* "container:ID" for pid: service:X, else NULL */
 };
 
 struct rec_action {
     enum rec_action_kind kind;
-    int svc;          /* service index, -1 */
+    int svc; /* service index, -1 */
     int number;
-    int slot;         /* index in plan->slots, -1 */
-    char *object;     /* container id, sandbox id or network name */
-    char *service;    /* service name for messages, may be NULL */
-    size_t *deps;     /* indices of actions that must be done first */
+    int slot;      /* index in plan->slots, -1 */
+    char *object;  /* container id, sandbox id or network name */
+    char *service; /* service name for messages, may be NULL */
+    size_t *deps;  /* indices of actions that must be done first */
     size_t n_deps;
     size_t alloc_deps;
     uint64_t grace_ms; /* CONTAINER_STOP */
-    char **targets;   /* WAIT_*: NULL-terminated container ids of the service's replicas */
-    char *in_sandbox; /* CONTAINER_REMOVE: the sandbox the container runs in */
+    char **targets;    /* WAIT_*: NULL-terminated container ids of the service's replicas */
+    char *in_sandbox;  /* CONTAINER_REMOVE: the sandbox the container runs in */
     /* execution */
     enum rec_action_state state;
-    size_t waiting;   /* deps not yet done */
+    size_t waiting; /* deps not yet done */
     int64_t intent;
-    void *req;        /* the in-flight rt_req or net_req */
+    void *req; /* the in-flight rt_req or net_req */
     int is_net;
-    int attempts;     /* WAIT_*: checks done */
-    int failures;     /* WAIT_HEALTHY: consecutive failed checks */
+    int attempts; /* WAIT_*: checks done */
+    int failures; /* WAIT_HEALTHY: consecutive failed checks */
     int64_t started_ns;
 };
 
 /* What the human and JSON plan show: one line per service slot that changes. */
 struct rec_change {
-    char *verb;    /* "create", "recreate", "start", "remove" */
-    char *what;    /* "web-1", "network example_default" */
-    char *reason;  /* "config hash changed (environment.FOO)" */
+    char *verb;   /* "create", "recreate", "start", "remove" */
+    char *what;   /* "web-1", "network example_default" */
+    char *reason; /* "config hash changed (environment.FOO)" */
 };
 
 struct rec_plan {
     char *project;
-    const struct spec_project *spec;   /* borrowed, NULL for down */
+    const struct spec_project *spec; /* borrowed, NULL for down */
     struct rec_action *actions;
     size_t n_actions;
     size_t alloc_actions;
@@ -119,17 +119,17 @@ struct rec_plan {
     struct rec_change *changes;
     size_t n_changes;
     size_t alloc_changes;
-    struct rt_image **images;          /* per service; services naming one image share it */
-    char *image_owned;                 /* per service: non-zero where images[i] is owned */
+    struct rt_image **images; /* per service; services naming one image share it */
+    char *image_owned;        /* per service: non-zero where images[i] is owned */
     size_t n_images;
-    struct stk_err failure;            /* the first failed action's error */
-    char host_os[16];                  /* "linux" or "windows", from the runtime's host_info */
+    struct stk_err failure; /* the first failed action's error */
+    char host_os[16];       /* "linux" or "windows", from the runtime's host_info */
 };
 
 /* Options of rec_plan_apply(). */
 struct rec_apply_opts {
-    unsigned parallel;     /* at most this many actions at once; 0: unlimited */
-    uint64_t timeout_ms;   /* per action (waits excluded); 0: the defaults */
+    unsigned parallel;   /* at most this many actions at once; 0: unlimited */
+    uint64_t timeout_ms; /* per action (waits excluded); 0: the defaults */
 };
 
 /*
@@ -140,8 +140,7 @@ struct rec_apply_opts {
  * with rec_plan_free()).
  */
 int rec_plan_build(struct rec_env *env, const struct spec_project *project,
-                   const struct rec_up_opts *opts, struct rec_plan **ret_plan,
-                   struct stk_err *err);
+                   const struct rec_up_opts *opts, struct rec_plan **ret_plan, struct stk_err *err);
 
 /* Builds the plan that removes everything of PROJECT (down). */
 int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_plan **ret_plan,
@@ -152,7 +151,8 @@ int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_pla
  * parallel (at most OPTS->parallel), each as one asynchronous driver or
  * plug-in call recorded as an intent. A failed action's dependants are
  * skipped while independent branches go on (move forward, never retry); the
- * error returned is the first failure's, naming the action and the service. SIGINT cancels what runs. Returns 0 or the failure's code.
+ * error returned is the first failure's, naming the action and the service. SIGINT cancels what
+ * runs. Returns 0 or the failure's code.
  */
 int rec_plan_apply(struct rec_env *env, struct rec_plan *plan, const struct rec_apply_opts *opts,
                    struct stk_err *err);

@@ -26,8 +26,8 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int rec_restart_decide(const char *policy, int exit_code, int restarts, int ran_ms,
-                       int64_t base_ms, int64_t max_ms, int64_t *ret_delay_ms, int *ret_restarts)
+int rec_restart_decide(const char *policy, int exit_code, int restarts, int ran_ms, int64_t base_ms,
+                       int64_t max_ms, int64_t *ret_delay_ms, int *ret_restarts)
 {
     int n = restarts;
     int64_t delay;
@@ -119,8 +119,7 @@ int rec_container_restart(struct rec_env *env, const char *id, struct stk_err *e
         store_container_release(&row);
         return 0;
     }
-    if ((r = rec__intent_begin(env, row.project, "container.start", id, &(int64_t){0}, err)) <
-        0) {
+    if ((r = rec__intent_begin(env, row.project, "container.start", id, &(int64_t){0}, err)) < 0) {
         store_container_release(&row);
         return r;
     }

@@ -116,8 +116,8 @@ void rec_logs_set_stop_flag(volatile sig_atomic_t *flag)
     logs_stop = flag;
 }
 
-int rec_logs(struct rec_env *env, const char *project, const char *service, int follow,
-             FILE *out, struct stk_err *err)
+int rec_logs(struct rec_env *env, const char *project, const char *service, int follow, FILE *out,
+             struct stk_err *err)
 {
     struct rt_container_list obs = {NULL, 0};
     struct log_src *srcs = NULL;
@@ -197,7 +197,7 @@ out:
 
 /* Finds the container of SERVICE replica NUMBER in OBS; NULL when there is none. */
 static const struct rt_container_info *find_replica(const struct rt_container_list *obs,
-                                                   const char *service, int number)
+                                                    const char *service, int number)
 {
     char num[16];
 
@@ -307,9 +307,8 @@ int rec_inspect(struct rec_env *env, const char *project, const char *service, F
                            ci->name, "state", rt_state_to_string(ci->state), "isolation",
                            rt_isolation_to_string(ci->isolation), "pid", ci->pid, "created_ns",
                            (json_int_t)ci->created_ns, "started_ns", (json_int_t)ci->started_ns,
-                           "exit_code",
-                           ci->has_exit_code ? json_integer(ci->exit_code) : NULL, "labels",
-                           labels));
+                           "exit_code", ci->has_exit_code ? json_integer(ci->exit_code) : NULL,
+                           "labels", labels));
     }
     if (service && json_array_size(arr) == 0) {
         r = stk_err_set(err, STK_ENOENT, 0, "service '%s' has no containers", service);

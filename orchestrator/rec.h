@@ -37,7 +37,7 @@ struct rec_env {
     struct store *store;
     const char *state_dir;
     const char *run_dir;
-    FILE *progress; /* where progress lines go (stderr), NULL for none */
+    FILE *progress;          /* where progress lines go (stderr), NULL for none */
     unsigned long mutations; /* runtime and plug-in calls that change something, counted */
     unsigned long reads;     /* calls that only observe */
     unsigned intents;        /* intents recorded by this process (fault injection counts them) */
@@ -66,8 +66,8 @@ struct rec_up_opts {
  * error of the first failed action, naming the service; what was created
  * stays recorded.
  */
-int rec_up(struct rec_env *env, const struct spec_project *project,
-           const struct rec_up_opts *opts, struct stk_err *err);
+int rec_up(struct rec_env *env, const struct spec_project *project, const struct rec_up_opts *opts,
+           struct stk_err *err);
 
 /*
  * Removes everything of PROJECT that the runtime lists with its labels, that
@@ -96,8 +96,8 @@ int rec_ps(struct rec_env *env, const char *project, FILE *out, struct stk_err *
  * k8s-file log, prefixed with the container name when several are shown.
  * FOLLOW keeps printing new lines until interrupted.
  */
-int rec_logs(struct rec_env *env, const char *project, const char *service, int follow,
-             FILE *out, struct stk_err *err);
+int rec_logs(struct rec_env *env, const char *project, const char *service, int follow, FILE *out,
+             struct stk_err *err);
 
 /*
  * Makes rec_logs() stop following once *FLAG is non-zero (set by a SIGINT
@@ -147,7 +147,7 @@ int rec_container_restart(struct rec_env *env, const char *id, struct stk_err *e
  * count — the count starts over after a run of 10 s or more — or 0 when the
  * container stays stopped.
  */
-int rec_restart_decide(const char *policy, int exit_code, int restarts, int ran_ms,
-                       int64_t base_ms, int64_t max_ms, int64_t *ret_delay_ms, int *ret_restarts);
+int rec_restart_decide(const char *policy, int exit_code, int restarts, int ran_ms, int64_t base_ms,
+                       int64_t max_ms, int64_t *ret_delay_ms, int *ret_restarts);
 
 #endif

@@ -76,8 +76,8 @@ static int migrate(struct store *s, struct stk_err *err)
     sqlite3_finalize(st);
     if (version > (int)STK_ARRAY_SIZE(migrations))
         return stk_err_set(err, STK_ESTORE, 0,
-                           "state store schema version %d is newer than this build (%d)",
-                           version, (int)STK_ARRAY_SIZE(migrations));
+                           "state store schema version %d is newer than this build (%d)", version,
+                           (int)STK_ARRAY_SIZE(migrations));
     for (int v = version; v < (int)STK_ARRAY_SIZE(migrations); v++) {
         char *bump = stk_xasprintf("PRAGMA user_version = %d", v + 1);
         int r = exec_sql(s, "BEGIN IMMEDIATE", err);
@@ -109,8 +109,7 @@ int store_open(const char *path, struct store **ret_store, struct stk_err *err)
         return r;
     }
     sqlite3_busy_timeout(s->db, 30000);
-    r = exec_sql(s,
-                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+    r = exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
                  err);
     if (r == 0)
         r = migrate(s, err);
@@ -178,8 +177,8 @@ int store_intent_end(struct store *store, int64_t seq, const char *error, struct
 
     snprintf(ts, sizeof(ts), "%lld", (long long)now_ms());
     snprintf(sq, sizeof(sq), "%lld", (long long)seq);
-    return run(store, "UPDATE intents SET state = ?, error = ?, finished_at = ? WHERE seq = ?",
-               err, 4, error ? "failed" : "done", error, ts, sq);
+    return run(store, "UPDATE intents SET state = ?, error = ?, finished_at = ? WHERE seq = ?", err,
+               4, error ? "failed" : "done", error, ts, sq);
 }
 
 int64_t store_event_add(struct store *store, const char *project, const char *kind,
@@ -308,8 +307,7 @@ int store_object_put(struct store *store, const char *kind, const char *id, cons
                err, 5, kind, id, project, data, ts);
 }
 
-int store_object_delete(struct store *store, const char *kind, const char *id,
-                        struct stk_err *err)
+int store_object_delete(struct store *store, const char *kind, const char *id, struct stk_err *err)
 {
     return run(store, "DELETE FROM objects WHERE kind = ? AND id = ?", err, 2, kind, id);
 }
@@ -470,8 +468,7 @@ int store_container_started(struct store *store, const char *id, struct stk_err 
                2, ts, id);
 }
 
-int store_container_exited(struct store *store, const char *id, int exit_code,
-                           struct stk_err *err)
+int store_container_exited(struct store *store, const char *id, int exit_code, struct stk_err *err)
 {
     char code[16];
 

@@ -78,13 +78,13 @@ struct store_container {
     char *isolation;
     char *hash;
     char *state;
-    char *ports;   /* "0.0.0.0:8080->80/tcp, …" for ps */
-    char *sandbox; /* sandbox id it joined */
+    char *ports;     /* "0.0.0.0:8080->80/tcp, …" for ps */
+    char *sandbox;   /* sandbox id it joined */
     char *spec_json; /* canonical JSON of the service it was made from (plan reasons) */
     char *restart;   /* restart policy: NULL/"no", "always", "on-failure[:N]", "unless-stopped" */
     int restarts;    /* restarts so far (the backoff exponent) */
     int64_t started_ms; /* last start, ms since the epoch; 0: never */
-    int exit_code;   /* last exit status, -1: none */
+    int exit_code;      /* last exit status, -1: none */
 };
 
 /* Reads container row ID into *RET (release with store_container_release()); STK_ENOENT. */
@@ -93,12 +93,10 @@ int store_container_get(struct store *store, const char *id, struct store_contai
 /* Records a start of ID now (started_ms) and sets its state to "running". */
 int store_container_started(struct store *store, const char *id, struct stk_err *err);
 /* Records the exit of ID: state "exited" and EXIT_CODE. */
-int store_container_exited(struct store *store, const char *id, int exit_code,
-                           struct stk_err *err);
+int store_container_exited(struct store *store, const char *id, int exit_code, struct stk_err *err);
 /* Sets the restart count of ID. */
 int store_container_set_restarts(struct store *store, const char *id, int restarts,
                                  struct stk_err *err);
-
 
 void store_container_release(struct store_container *c);
 
@@ -119,8 +117,7 @@ int store_container_list(struct store *store, const char *project, struct store_
 /* Kinds of other recorded objects: "network", "sandbox", "volume". */
 int store_object_put(struct store *store, const char *kind, const char *id, const char *project,
                      const char *data, struct stk_err *err);
-int store_object_delete(struct store *store, const char *kind, const char *id,
-                        struct stk_err *err);
+int store_object_delete(struct store *store, const char *kind, const char *id, struct stk_err *err);
 /*
  * Lists the ids of objects of KIND for PROJECT (NULL: every project) as a new
  * NULL-terminated vector (caller frees with stk_strv_free()).

@@ -163,18 +163,18 @@ struct rt_container_spec {
     char **exit_command; /* NULL-terminated argv the monitor runs when the container
                             exits (DESIGN.md §3); NULL for none */
     /* Fields below came with the Compose service keys of issue 3; zero means default. */
-    char **cap_add;       /* NULL-terminated capability names ("NET_ADMIN" or "CAP_NET_ADMIN",
-                             "ALL"), added to the default set */
-    char **cap_drop;      /* likewise removed; "ALL" drops every default one */
-    int privileged;       /* every capability and device, no masked or read-only paths */
-    int read_only_rootfs; /* the root file system is mounted read-only */
+    char **cap_add;        /* NULL-terminated capability names ("NET_ADMIN" or "CAP_NET_ADMIN",
+                              "ALL"), added to the default set */
+    char **cap_drop;       /* likewise removed; "ALL" drops every default one */
+    int privileged;        /* every capability and device, no masked or read-only paths */
+    int read_only_rootfs;  /* the root file system is mounted read-only */
     struct rt_kv *sysctls; /* owned array of n_sysctls namespaced kernel parameters */
     size_t n_sysctls;
-    char *ipc;            /* NULL, "private" or "shareable": its own IPC namespace; "host";
-                             or "container:ID" to join another container's */
-    char *pid_ns;         /* NULL: its own PID namespace; "host"; or "container:ID" */
-    int64_t shm_size;     /* bytes of /dev/shm; 0: 64 MiB */
-    int init;             /* run an init (tini) as PID 1: reaps zombies, forwards signals */
+    char *ipc;        /* NULL, "private" or "shareable": its own IPC namespace; "host";
+                         or "container:ID" to join another container's */
+    char *pid_ns;     /* NULL: its own PID namespace; "host"; or "container:ID" */
+    int64_t shm_size; /* bytes of /dev/shm; 0: 64 MiB */
+    int init;         /* run an init (tini) as PID 1: reaps zombies, forwards signals */
 };
 
 /* Frees everything SPEC owns and zeroes it; NULL-safe. */

@@ -540,9 +540,8 @@ static int hosts_write_from(const json_t *snap, const char *id, struct stk_err *
                 continue;
             stk_strv_init(&names);
             /* The sandbox's hostname comes first (net_sandbox_spec.hostname). */
-            push_unique(&names,
-                        json_string_value(json_object_get(json_object_get(other, "rec"),
-                                                          "hostname")));
+            push_unique(&names, json_string_value(
+                                    json_object_get(json_object_get(other, "rec"), "hostname")));
             json_array_foreach(json_object_get(ep, "aliases"), k, al)
                 push_unique(&names, json_string_value(al));
             if (names.n) {
@@ -628,14 +627,14 @@ int net__cni_resolv_write(const char *path, const json_t *rec, struct stk_err *e
         return write_in_place(path, text, sizeof(text) - 1, err);
     /* The service asked for resolvers (Compose dns, dns_search): exactly those. */
     stk_buf_puts(&b, "# written by stack from the service's dns and dns_search\n");
-    json_array_foreach(json_object_get(rec, "dns"), i, v)
-        if (json_string_value(v) && !strpbrk(json_string_value(v), " \t\n"))
-            stk_buf_printf(&b, "nameserver %s\n", json_string_value(v));
+    json_array_foreach(json_object_get(rec, "dns"), i,
+                       v) if (json_string_value(v) && !strpbrk(json_string_value(v), " \t\n"))
+        stk_buf_printf(&b, "nameserver %s\n", json_string_value(v));
     if (json_array_size(json_object_get(rec, "dns_search"))) {
         stk_buf_puts(&b, "search");
-        json_array_foreach(json_object_get(rec, "dns_search"), i, v)
-            if (json_string_value(v) && !strpbrk(json_string_value(v), " \t\n"))
-                stk_buf_printf(&b, " %s", json_string_value(v));
+        json_array_foreach(json_object_get(rec, "dns_search"), i,
+                           v) if (json_string_value(v) && !strpbrk(json_string_value(v), " \t\n"))
+            stk_buf_printf(&b, " %s", json_string_value(v));
         stk_buf_putc(&b, '\n');
     }
     ret = write_in_place(path, b.buf, b.len, err);

@@ -22,25 +22,67 @@
 
 /* Docker's default capability set (moby oci/caps/defaults.go). */
 static const char *const default_caps[] = {
-    "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
-    "CAP_MKNOD",  "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
-    "CAP_SETFCAP", "CAP_SETPCAP",     "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
-    "CAP_KILL",   "CAP_AUDIT_WRITE",  NULL,
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+    NULL,
 };
 
 /* Every capability (capabilities(7), Linux 5.9+), for privileged containers and cap_add: ALL. */
 static const char *const all_caps[] = {
-    "CAP_CHOWN",           "CAP_DAC_OVERRIDE",   "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
-    "CAP_FSETID",          "CAP_KILL",           "CAP_SETGID",          "CAP_SETUID",
-    "CAP_SETPCAP",         "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",       "CAP_NET_RAW",        "CAP_IPC_LOCK",        "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",      "CAP_SYS_RAWIO",      "CAP_SYS_CHROOT",      "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",       "CAP_SYS_ADMIN",      "CAP_SYS_BOOT",        "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",    "CAP_SYS_TIME",       "CAP_SYS_TTY_CONFIG",  "CAP_MKNOD",
-    "CAP_LEASE",           "CAP_AUDIT_WRITE",    "CAP_AUDIT_CONTROL",   "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",    "CAP_MAC_ADMIN",      "CAP_SYSLOG",          "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",   "CAP_AUDIT_READ",     "CAP_PERFMON",         "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE", NULL,
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+    NULL,
 };
 
 /* The path of the init binary bind-mounted as /sbin/docker-init for `init: true`. */
@@ -103,9 +145,17 @@ static json_t *caps_json(const struct rt_container_spec *spec)
 }
 
 static const char *const masked_paths[] = {
-    "/proc/asound",   "/proc/acpi",          "/proc/kcore",       "/proc/keys",
-    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-    "/proc/scsi",     "/sys/firmware",       NULL,
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    NULL,
 };
 
 static const char *const readonly_paths[] = {
@@ -198,13 +248,13 @@ static int resolve_user(const char *user, const char *rootfs, long *ret_uid, lon
         *colon = '\0';
     if (parse_id(u, &uid) < 0) {
         if (lookup_name(rootfs, "passwd", u, &uid, &pw_gid) < 0) {
-            ret = stk_err_set(err, STK_EINVAL, 0, "user '%s' is not in the image's /etc/passwd",
-                              u);
+            ret = stk_err_set(err, STK_EINVAL, 0, "user '%s' is not in the image's /etc/passwd", u);
             goto out;
         }
     }
     if (colon && colon[1]) {
-        if (parse_id(colon + 1, &gid) < 0 && lookup_name(rootfs, "group", colon + 1, &gid, NULL) < 0) {
+        if (parse_id(colon + 1, &gid) < 0 &&
+            lookup_name(rootfs, "group", colon + 1, &gid, NULL) < 0) {
             ret = stk_err_set(err, STK_EINVAL, 0, "group '%s' is not in the image's /etc/group",
                               colon + 1);
             goto out;
@@ -225,10 +275,10 @@ int rt__oci_config_new(const struct rt_container_spec *spec, const char *rootfs,
     static const char *const proc_opts[] = {"nosuid", "noexec", "nodev", NULL};
     static const char *const dev_opts[] = {"nosuid", "strictatime", "mode=755", "size=65536k",
                                            NULL};
-    static const char *const pts_opts[] = {"nosuid", "noexec", "newinstance", "ptmxmode=0666",
-                                           "mode=0620", "gid=5", NULL};
-    static const char *const shm_opts[] = {"nosuid", "noexec", "nodev", "mode=1777",
-                                           "size=65536k", NULL};
+    static const char *const pts_opts[] = {"nosuid",    "noexec", "newinstance", "ptmxmode=0666",
+                                           "mode=0620", "gid=5",  NULL};
+    static const char *const shm_opts[] = {"nosuid",    "noexec",      "nodev",
+                                           "mode=1777", "size=65536k", NULL};
     static const char *const mq_opts[] = {"nosuid", "noexec", "nodev", NULL};
     static const char *const sys_opts[] = {"nosuid", "noexec", "nodev", "ro", NULL};
     static const char *const cg_opts[] = {"nosuid", "noexec", "nodev", "relatime", "ro", NULL};
@@ -270,9 +320,9 @@ int rt__oci_config_new(const struct rt_container_spec *spec, const char *rootfs,
     json_object_set_new(process, "user", user);
     json_object_set_new(process, "args", strv_json((const char *const *)spec->process.args));
     json_object_set_new(process, "env", strv_json((const char *const *)spec->process.env));
-    json_object_set_new(process, "cwd",
-                        json_string(spec->process.cwd && *spec->process.cwd ? spec->process.cwd
-                                                                            : "/"));
+    json_object_set_new(
+        process, "cwd",
+        json_string(spec->process.cwd && *spec->process.cwd ? spec->process.cwd : "/"));
     json_object_set_new(caps, "bounding", caps_json(spec));
     json_object_set_new(caps, "effective", caps_json(spec));
     json_object_set_new(caps, "permitted", caps_json(spec));
@@ -287,10 +337,9 @@ int rt__oci_config_new(const struct rt_container_spec *spec, const char *rootfs,
     }
     json_object_set_new(cfg, "process", process);
 
-    json_object_set_new(cfg, "root",
-                        json_pack("{s:s, s:b}", "path", rootfs, "readonly", spec->read_only_rootfs));
-    json_object_set_new(cfg, "hostname",
-                        json_string(spec->hostname ? spec->hostname : spec->name));
+    json_object_set_new(
+        cfg, "root", json_pack("{s:s, s:b}", "path", rootfs, "readonly", spec->read_only_rootfs));
+    json_object_set_new(cfg, "hostname", json_string(spec->hostname ? spec->hostname : spec->name));
 
     json_array_append_new(mounts, mount_new("/proc", "proc", "proc", proc_opts));
     json_array_append_new(mounts, mount_new("/dev", "tmpfs", "tmpfs", dev_opts));
@@ -338,8 +387,8 @@ int rt__oci_config_new(const struct rt_container_spec *spec, const char *rootfs,
     json_array_append_new(ns, json_pack("{s:s}", "type", "uts"));
     json_array_append_new(ns, json_pack("{s:s}", "type", "mount"));
     if (spec->sandbox)
-        json_array_append_new(ns, json_pack("{s:s, s:s}", "type", "network", "path",
-                                            spec->sandbox));
+        json_array_append_new(ns,
+                              json_pack("{s:s, s:s}", "type", "network", "path", spec->sandbox));
     else
         json_array_append_new(ns, json_pack("{s:s}", "type", "network"));
     json_object_set_new(lnx, "namespaces", ns);
@@ -361,13 +410,14 @@ int rt__oci_config_new(const struct rt_container_spec *spec, const char *rootfs,
     if (spec->resources.nano_cpus > 0)
         json_object_set_new(res, "cpu",
                             json_pack("{s:I, s:I}", "quota",
-                                      (json_int_t)(spec->resources.nano_cpus / 10000),
-                                      "period", (json_int_t)100000));
+                                      (json_int_t)(spec->resources.nano_cpus / 10000), "period",
+                                      (json_int_t)100000));
     if (spec->resources.pids_limit > 0)
         json_object_set_new(res, "pids",
                             json_pack("{s:I}", "limit", (json_int_t)spec->resources.pids_limit));
-    json_object_set_new(res, "devices", json_pack("[{s:b, s:s}]", "allow", spec->privileged ? 1 : 0,
-                                                  "access", "rwm"));
+    json_object_set_new(
+        res, "devices",
+        json_pack("[{s:b, s:s}]", "allow", spec->privileged ? 1 : 0, "access", "rwm"));
     for (size_t i = 0; i < spec->n_devices; i++) {
         /* config-linux.md "Devices": type, major and minor are taken from the host node. */
         const struct rt_device *d = &spec->devices[i];
@@ -381,11 +431,11 @@ int rt__oci_config_new(const struct rt_container_spec *spec, const char *rootfs,
             devs = json_array();
             json_object_set_new(lnx, "devices", devs);
         }
-        json_array_append_new(
-            devs, json_pack("{s:s, s:s, s:I, s:I, s:i}", "path",
-                            d->container_path ? d->container_path : d->host_path, "type",
-                            S_ISCHR(st.st_mode) ? "c" : "b", (json_int_t)major(st.st_rdev),
-                            (json_int_t)minor(st.st_rdev), "fileMode", 0666));
+        json_array_append_new(devs, json_pack("{s:s, s:s, s:I, s:I, s:i}", "path",
+                                              d->container_path ? d->container_path : d->host_path,
+                                              "type", S_ISCHR(st.st_mode) ? "c" : "b",
+                                              (json_int_t)major(st.st_rdev),
+                                              (json_int_t)minor(st.st_rdev), "fileMode", 0666));
         json_array_append_new(json_object_get(res, "devices"),
                               json_pack("{s:b, s:s, s:I, s:I, s:s}", "allow", 1, "type",
                                         S_ISCHR(st.st_mode) ? "c" : "b",

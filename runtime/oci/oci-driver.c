@@ -366,8 +366,8 @@ static void info_from_state(struct rt_ctx *ctx, json_t *st, struct rt_container_
 
 static int find_exe(const char *name, char *out, size_t size)
 {
-    static const char *const dirs[] = {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
-                                       "/usr/bin", "/sbin", "/bin", NULL};
+    static const char *const dirs[] = {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin",
+                                       "/sbin",           "/bin",           NULL};
 
     for (size_t i = 0; dirs[i]; i++) {
         char *p = stk_xasprintf("%s/%s", dirs[i], name);
@@ -560,8 +560,8 @@ static int oci_init(struct rt_ctx *ctx, struct stk_err *err)
         } else {
             use_crun = probe_crun(ctx, crun, why, sizeof(why));
             json_decref(j);
-            j = json_pack("{s:s, s:b, s:s}", "crun_key", key, "crun_works", use_crun,
-                          "crun_error", why);
+            j = json_pack("{s:s, s:b, s:s}", "crun_key", key, "crun_works", use_crun, "crun_error",
+                          why);
             json_dump_file(j, cache, JSON_INDENT(2));
         }
     }
@@ -711,7 +711,6 @@ static int pid_alive(int pid)
     return alive;
 }
 
-
 static int exit_file_present(struct oci_req *r)
 {
     char *p = stk_xasprintf("%s/exit/%s", r->cdir, r->id);
@@ -737,8 +736,7 @@ static void create_work(uv_work_t *w)
     /* labels.json first: a half-created container is then still recognisable and adoptable. */
     labels = json_object();
     for (size_t i = 0; i < r->spec->n_labels; i++)
-        json_object_set_new(labels, r->spec->labels[i].key,
-                            json_string(r->spec->labels[i].value));
+        json_object_set_new(labels, r->spec->labels[i].key, json_string(r->spec->labels[i].value));
     lj = json_pack("{s:s, s:s?, s:o}", "id", r->id, "name", r->spec->name, "labels", labels);
     labels = NULL;
     path = rt__oci_cdir(ctx, r->id, "labels.json");
@@ -768,8 +766,7 @@ static void create_work(uv_work_t *w)
             *ref = stk_xasprintf("/proc/%ld/ns/%s", pid, k ? "pid" : "ipc");
         }
     }
-    if (rt_oci_rootfs_prepare(ctx->images, r->spec->layer_digests, r->cdir, &rootfs, &r->err) <
-        0) {
+    if (rt_oci_rootfs_prepare(ctx->images, r->spec->layer_digests, r->cdir, &rootfs, &r->err) < 0) {
         stk_err_wrap(&r->err, "prepare root file system");
         goto out;
     }
@@ -824,8 +821,8 @@ static void create_conmon_cb(int64_t exit_status, int term_signal, const struct 
             runtime_msg(&b, msg, sizeof(msg));
             stk_buf_release(&b);
         }
-        stk_err_set(&r->err, STK_ERUNTIME, 0, "%s create: %s",
-                    oci_priv(r->base.ctx)->runtime_name, msg[0] ? msg : "failed");
+        stk_err_set(&r->err, STK_ERUNTIME, 0, "%s create: %s", oci_priv(r->base.ctx)->runtime_name,
+                    msg[0] ? msg : "failed");
         stk_err_set_detail(&r->err, sync->buf);
     }
     json_decref(j);
@@ -957,8 +954,8 @@ static void simple_cb(int64_t exit_status, int term_signal, const struct stk_buf
     (void)sync;
     r->proc = NULL;
     if (err) {
-        stk_err_set(&r->err, err->code, 0, "%s %s: %s", oci_priv(r->base.ctx)->runtime_name,
-                    verb, err->msg);
+        stk_err_set(&r->err, err->code, 0, "%s %s: %s", oci_priv(r->base.ctx)->runtime_name, verb,
+                    err->msg);
     } else if (r->op == OP_EXEC) {
         /* The exec'd process's status is the result, not an error; 255/126/127 from runc
          * itself (no such container) are reported with its message. */
@@ -1138,8 +1135,8 @@ static int oci_start(struct rt_ctx *ctx, const char *id, rt_done_fn *done, void 
     return 0;
 }
 
-static int oci_kill(struct rt_ctx *ctx, const char *id, int sig, rt_done_fn *done,
-                    void *userdata, struct rt_req **ret_req, struct stk_err *err)
+static int oci_kill(struct rt_ctx *ctx, const char *id, int sig, rt_done_fn *done, void *userdata,
+                    struct rt_req **ret_req, struct stk_err *err)
 {
     struct stk_strv argv;
     struct oci_req *r;
@@ -1158,8 +1155,7 @@ static int oci_kill(struct rt_ctx *ctx, const char *id, int sig, rt_done_fn *don
 }
 
 static int oci_exec(struct rt_ctx *ctx, const char *id, const struct rt_exec_opts *opts,
-                    rt_done_fn *done, void *userdata, struct rt_req **ret_req,
-                    struct stk_err *err)
+                    rt_done_fn *done, void *userdata, struct rt_req **ret_req, struct stk_err *err)
 {
     struct stk_strv argv;
     struct oci_req *r;
@@ -1410,8 +1406,7 @@ static void stop_poll_cb(uv_timer_t *t)
         return;
     }
     if (r->step == 2 && r->waited_ms >= OCI_KILL_WAIT_MS) {
-        stk_err_set(&r->err, STK_ETIMEDOUT, 0, "container '%s' did not exit after SIGKILL",
-                    r->id);
+        stk_err_set(&r->err, STK_ETIMEDOUT, 0, "container '%s' did not exit after SIGKILL", r->id);
         oci_req_finish(r);
         return;
     }
@@ -1486,8 +1481,7 @@ static void stop_state_cb(int64_t exit_status, int term_signal, const struct stk
 }
 
 static int oci_stop(struct rt_ctx *ctx, const char *id, int sig, uint64_t grace_ms,
-                    rt_done_fn *done, void *userdata, struct rt_req **ret_req,
-                    struct stk_err *err)
+                    rt_done_fn *done, void *userdata, struct rt_req **ret_req, struct stk_err *err)
 {
     struct stk_strv argv;
     struct oci_req *r;

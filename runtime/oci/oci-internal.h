@@ -32,9 +32,9 @@ struct rt__oci {
     char runtime_path[256]; /* absolute path of runc or crun */
     char runtime_name[16];  /* "runc" or "crun" */
     char runtime_version[64];
-    char conmon_path[256];  /* absolute path of conmon; "" when missing */
-    char root[512];         /* --root of the low-level runtime */
-    char reason[256];       /* why the driver is unavailable, "" when available */
+    char conmon_path[256]; /* absolute path of conmon; "" when missing */
+    char root[512];        /* --root of the low-level runtime */
+    char reason[256];      /* why the driver is unavailable, "" when available */
 };
 
 struct rt__proc;
@@ -52,11 +52,11 @@ typedef void rt__proc_fn(int64_t exit_status, int term_signal, const struct stk_
 
 /* Options of rt__oci_spawn(). */
 struct rt__spawn_opts {
-    char *const *argv;       /* NULL-terminated; argv[0] is an absolute path */
-    char *const *env;        /* NULL-terminated; NULL: a minimal PATH-only environment */
-    int capture;             /* non-zero: capture stdout and stderr */
-    int sync_pipe;           /* non-zero: pass a pipe as fd 3 and set _OCI_SYNCPIPE=3 */
-    uint64_t timeout_ms;     /* 0: none; on expiry the process is killed with SIGKILL */
+    char *const *argv;   /* NULL-terminated; argv[0] is an absolute path */
+    char *const *env;    /* NULL-terminated; NULL: a minimal PATH-only environment */
+    int capture;         /* non-zero: capture stdout and stderr */
+    int sync_pipe;       /* non-zero: pass a pipe as fd 3 and set _OCI_SYNCPIPE=3 */
+    uint64_t timeout_ms; /* 0: none; on expiry the process is killed with SIGKILL */
 };
 
 /*

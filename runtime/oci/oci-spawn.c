@@ -131,9 +131,10 @@ void rt__proc_cancel(struct rt__proc *p)
 int rt__oci_spawn(uv_loop_t *loop, const struct rt__spawn_opts *opts, rt__proc_fn *cb,
                   void *userdata, struct rt__proc **ret_proc, struct stk_err *err)
 {
-    static char *const default_env[] = {(char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
-                                        "/sbin:/bin",
-                                        NULL};
+    static char *const default_env[] = {
+        (char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+                "/sbin:/bin",
+        NULL};
     uv_process_options_t po;
     uv_stdio_container_t stdio[4];
     struct rt__proc *p = stk_new0(struct rt__proc);

@@ -51,8 +51,7 @@ void itest_require_host(void)
         return;
     if (ci && strcmp(ci, "true") == 0)
         cr_assert_fail("integration test cannot run under CI: %s", why);
-    fprintf(stderr, "SKIP: integration test needs root, runc, conmon and CNI plugins: %s\n",
-            why);
+    fprintf(stderr, "SKIP: integration test needs root, runc, conmon and CNI plugins: %s\n", why);
     cr_skip_test("%s", why);
 }
 
@@ -207,7 +206,8 @@ char *itest_host_snapshot(struct itest *t)
         "  [ -d \"$r\" ] && (runc --root \"$r\" list -q 2>/dev/null || true); done; "
         "echo '# conmon processes'; for p in /proc/[0-9]*; do "
         "  [ \"$(cat $p/comm 2>/dev/null)\" = conmon ] && "
-        "  [ \"$(cut -d' ' -f3 $p/stat 2>/dev/null)\" != Z ] && echo conmon; done | sort | uniq -c; "
+        "  [ \"$(cut -d' ' -f3 $p/stat 2>/dev/null)\" != Z ] && echo conmon; done | sort | uniq "
+        "-c; "
         "echo '# netns pins'; ls -1 '%s/netns' 2>/dev/null; "
         "echo '# network namespaces'; ls -1 /run/netns 2>/dev/null; "
         "echo '# links'; ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort; "

@@ -14,11 +14,11 @@
 
 /* A private environment for one test. */
 struct itest {
-    char dir[256];       /* temporary folder holding everything below */
+    char dir[256]; /* temporary folder holding everything below */
     char state_dir[300];
     char run_dir[300];
-    char project[64];    /* a project name unique to this test run */
-    int port;            /* a free TCP port on 127.0.0.1 for publishing */
+    char project[64]; /* a project name unique to this test run */
+    int port;         /* a free TCP port on 127.0.0.1 for publishing */
 };
 
 /* Skips (or fails under CI=true) when the host cannot run the integration tests. */

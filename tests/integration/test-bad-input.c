@@ -50,8 +50,7 @@ static void assert_nothing_created(void)
 Test(bad_input, yaml_syntax_error_exit_2_with_line_col, .init = setup, .fini = teardown)
 {
     char *err = up_expect("services:\n  web:\n    image: [busybox\n", 2, "stack.yaml:");
-    cr_assert(strstr(err, "stack.yaml:4:") || strstr(err, "stack.yaml:3:"),
-              "no line:col: %s", err);
+    cr_assert(strstr(err, "stack.yaml:4:") || strstr(err, "stack.yaml:3:"), "no line:col: %s", err);
     free(err);
     assert_nothing_created();
 }
@@ -72,8 +71,7 @@ Test(bad_input, port_not_a_number_exit_2, .init = setup, .fini = teardown)
     assert_nothing_created();
 }
 
-Test(bad_input, missing_image_exit_1_before_anything_is_created, .init = setup,
-     .fini = teardown)
+Test(bad_input, missing_image_exit_1_before_anything_is_created, .init = setup, .fini = teardown)
 {
     char text[1024];
     char *err;

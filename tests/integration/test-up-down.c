@@ -34,28 +34,29 @@ static const char *write_stack(const char *client_cmd)
     snprintf(site, sizeof(site), "%s/site", T.dir);
     free(itest_sh("mkdir -p '%s' && echo 'hello from the web service' > '%s/index.html'", site,
                   site));
-    snprintf(text, sizeof(text),
-             "name: %s\n"
-             "services:\n"
-             "  web:\n"
-             "    image: %s\n"
-             "    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; httpd -f -p 80 -h /www & wait\"]\n"
-             "    volumes:\n"
-             "      - ./site:/www:ro\n"
-             "    ports:\n"
-             "      - \"%d:80\"\n"
-             "  client:\n"
-             "    image: %s\n"
-             "    depends_on: [web]\n"
-             "    command: %s\n",
-             T.project, itest_image(), T.port, itest_image(), client_cmd);
+    snprintf(
+        text, sizeof(text),
+        "name: %s\n"
+        "services:\n"
+        "  web:\n"
+        "    image: %s\n"
+        "    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; httpd -f -p 80 -h /www & wait\"]\n"
+        "    volumes:\n"
+        "      - ./site:/www:ro\n"
+        "    ports:\n"
+        "      - \"%d:80\"\n"
+        "  client:\n"
+        "    image: %s\n"
+        "    depends_on: [web]\n"
+        "    command: %s\n",
+        T.project, itest_image(), T.port, itest_image(), client_cmd);
     return itest_write(&T, "stack.yaml", text);
 }
 
 #define LOOP "[\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1 & wait $$!; done\"]"
 
 #define CLIENT_LOOP                                                                                \
-    "[\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do wget -q -O - http://web/; "           \
+    "[\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do wget -q -O - http://web/; "             \
     "sleep 1 & wait $$!; done\"]"
 
 static char *curl_page(int port)
@@ -81,8 +82,8 @@ static char *runtime_ids(void)
                     T.state_dir, T.run_dir);
 }
 
-Test(integration, up_serves_page_resolves_names_and_is_idempotent, .init = setup,
-     .fini = teardown, .timeout = 300)
+Test(integration, up_serves_page_resolves_names_and_is_idempotent, .init = setup, .fini = teardown,
+     .timeout = 300)
 {
     const char *file = write_stack(CLIENT_LOOP);
     char *out = NULL, *err = NULL, *page, *before, *after;
@@ -198,8 +199,8 @@ Test(integration, down_leaves_nothing_behind, .init = setup, .fini = teardown, .
     free(after);
 }
 
-Test(integration, partial_failure_is_recorded_and_down_removes_it, .init = setup,
-     .fini = teardown, .timeout = 300)
+Test(integration, partial_failure_is_recorded_and_down_removes_it, .init = setup, .fini = teardown,
+     .timeout = 300)
 {
     const char *file = write_stack("[\"no-such-command-here\"]");
     char *out = NULL, *err = NULL, *after;
@@ -208,8 +209,7 @@ Test(integration, partial_failure_is_recorded_and_down_removes_it, .init = setup
     rc = itest_stack(&T, &out, &err, "up -d -f '%s'", file);
     cr_assert_eq(rc, 1, "up should fail with exit status 1, got %d: %s", rc, err);
     cr_assert(strstr(err, "client"), "the error does not name the service: %s", err);
-    cr_assert(strstr(err, "no-such-command-here"), "the error does not name the failure: %s",
-              err);
+    cr_assert(strstr(err, "no-such-command-here"), "the error does not name the failure: %s", err);
     {
         /* One error line (progress lines are not errors). */
         int n = 0;
@@ -261,12 +261,10 @@ Test(integration, crash_at_intent_boundaries_then_converge, .init = setup, .fini
         snprintf(text, sizeof(text),
                  "name: %s\n"
                  "services:\n"
-                 "  db:\n    image: %s\n    command: " LOOP
-                 "\n"
+                 "  db:\n    image: %s\n    command: " LOOP "\n"
                  "  web:\n    image: %s\n    command: " LOOP
                  "\n    depends_on: [db]\n    ports: [\"%d:80\"]\n"
-                 "  side:\n    image: %s\n    command: " LOOP
-                 "\n    network_mode: service:web\n"
+                 "  side:\n    image: %s\n    command: " LOOP "\n    network_mode: service:web\n"
                  "  worker:\n    image: %s\n    command: " LOOP "\n    depends_on: [web]\n",
                  T.project, itest_image(), itest_image(), T.port, itest_image(), itest_image());
         file = itest_write(&T, "crash.yaml", text);
@@ -317,8 +315,7 @@ Test(integration, crash_at_intent_boundaries_then_converge, .init = setup, .fini
             int lines = 0;
             for (const char *l = ps; (l = strchr(l, '\n')); l++)
                 lines++;
-            cr_assert_eq(lines, 5, "boundary %d: ps shows %d lines:\n%s", boundaries[k], lines,
-                         ps);
+            cr_assert_eq(lines, 5, "boundary %d: ps shows %d lines:\n%s", boundaries[k], lines, ps);
             for (int i = 0; i < 4; i++) {
                 char name[128];
                 const char *at;
@@ -337,8 +334,7 @@ Test(integration, crash_at_intent_boundaries_then_converge, .init = setup, .fini
         after = itest_host_snapshot(&T);
         if (strcmp(before, after) != 0)
             itest_snapshot_diff(before, after);
-        cr_assert_str_eq(before, after, "boundary %d: down left something behind",
-                         boundaries[k]);
+        cr_assert_str_eq(before, after, "boundary %d: down left something behind", boundaries[k]);
         free(after);
     }
     free(before);

@@ -32,7 +32,8 @@ void rec_fixture_reopen(struct rec_fixture *f, int file_backed);
 void rec_fixture_fini(struct rec_fixture *f);
 /* Writes YAML (with "@IMAGE@" replaced by the image path) and loads it; asserts success. */
 struct spec_project *rec_fixture_load(struct rec_fixture *f, const char *yaml);
-/* Number of containers of the fake runtime in STATE ("running", "created", "stopped", NULL: all). */
+/* Number of containers of the fake runtime in STATE ("running", "created", "stopped", NULL: all).
+ */
 size_t rec_fixture_count(struct rec_fixture *f, const char *service, const char *state);
 /* The runtime id of SERVICE replica NUMBER, a new string, NULL if none. */
 char *rec_fixture_id(struct rec_fixture *f, const char *service, int number);

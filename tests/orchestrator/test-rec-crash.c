@@ -79,8 +79,8 @@ static void assert_converged(struct rec_fixture *f, int boundary)
     char name[8];
 
     cr_assert_eq(rec_fixture_count(f, NULL, NULL), N_SERVICES,
-                 "boundary %d: %zu containers, want %d", boundary,
-                 rec_fixture_count(f, NULL, NULL), N_SERVICES);
+                 "boundary %d: %zu containers, want %d", boundary, rec_fixture_count(f, NULL, NULL),
+                 N_SERVICES);
     for (int i = 1; i <= N_SERVICES; i++) {
         snprintf(name, sizeof(name), "s%d", i);
         cr_assert_eq(rec_fixture_count(f, name, "running"), 1, "boundary %d: %s not running",
@@ -142,11 +142,9 @@ Test(rec_crash, every_intent_boundary_of_up_converges, .timeout = 600)
         load_and_up(&f, 1, b);
         assert_converged(&f, b);
         cr_assert_eq(rec_down(&f.env, "t", &err), 0, "boundary %d: down: %s", b, err.msg);
-        cr_assert_eq(rec_fixture_count(&f, NULL, NULL), 0, "boundary %d: down left containers",
-                     b);
+        cr_assert_eq(rec_fixture_count(&f, NULL, NULL), 0, "boundary %d: down left containers", b);
         inventory(&f, &nets, &sbs, &eps);
-        cr_assert_eq(nets + sbs + eps, 0, "boundary %d: down left %zu/%zu/%zu", b, nets, sbs,
-                     eps);
+        cr_assert_eq(nets + sbs + eps, 0, "boundary %d: down left %zu/%zu/%zu", b, nets, sbs, eps);
         rec_fixture_fini(&f);
     }
 }

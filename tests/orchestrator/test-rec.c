@@ -115,8 +115,8 @@ Test(rec, change_recreates_the_service_and_its_joiners_only, .init = setup, .fin
     {
         /* web gets an environment variable. */
         char *at = strstr(changed, "    depends_on: [db]\n");
-        char *s = stk_xasprintf("%.*s    environment: {FOO: bar}\n%s", (int)(at - changed),
-                                changed, at);
+        char *s =
+            stk_xasprintf("%.*s    environment: {FOO: bar}\n%s", (int)(at - changed), changed, at);
         free(changed);
         changed = s;
     }
@@ -231,8 +231,8 @@ Test(rec, healthy_gate_never_starts_dependant_when_check_fails, .init = setup, .
     struct stk_err err = STK_ERR_INIT;
     struct stk_err e2 = STK_ERR_INIT;
 
-    cr_assert_eq(rt_fake_script_exec(F.rt, "db", "check-db", 1, "not ready", 0, 0, &e2), 0,
-                 "%s", e2.msg);
+    cr_assert_eq(rt_fake_script_exec(F.rt, "db", "check-db", 1, "not ready", 0, 0, &e2), 0, "%s",
+                 e2.msg);
     cr_assert_lt(up(p, &err), 0, "up must fail");
     cr_assert(strstr(err.msg, "unhealthy"), "%s", err.msg);
     cr_assert(strstr(err.msg, "'db'"), "%s", err.msg);
@@ -247,8 +247,7 @@ Test(rec, healthy_gate_starts_dependant_once_healthy, .init = setup, .fini = tea
     struct stk_err err = STK_ERR_INIT;
 
     /* Two failures, then success (retries is 3): healthy. */
-    cr_assert_eq(rt_fake_script_exec(F.rt, "db", "check-db", 1, "", 0, 2, &err), 0, "%s",
-                 err.msg);
+    cr_assert_eq(rt_fake_script_exec(F.rt, "db", "check-db", 1, "", 0, 2, &err), 0, "%s", err.msg);
     cr_assert_eq(up(p, &err), 0, "up: %s", err.msg);
     cr_assert_eq(rec_fixture_count(&F, "app", "running"), 1);
     spec_project_free(p);
@@ -314,9 +313,9 @@ Test(rec, restart_decision_backoff)
 
 Test(rec, restart_policy_through_the_exit_path, .init = setup, .fini = teardown)
 {
-    struct spec_project *p = rec_fixture_load(
-        &F, "services:\n  w:\n    image: @IMAGE@\n    command: [\"work\"]\n"
-            "    restart: on-failure:2\n");
+    struct spec_project *p =
+        rec_fixture_load(&F, "services:\n  w:\n    image: @IMAGE@\n    command: [\"work\"]\n"
+                             "    restart: on-failure:2\n");
     struct stk_err err = STK_ERR_INIT;
     int64_t delay = 0;
     char *id;
@@ -326,8 +325,8 @@ Test(rec, restart_policy_through_the_exit_path, .init = setup, .fini = teardown)
     for (int round = 0; round < 2; round++) {
         cr_assert_eq(rt_fake_container_exit(F.rt, id, 7, &err), 0, "%s", err.msg);
         cr_assert_eq(rec_container_exited(&F.env, id, &delay, &err), 0, "%s", err.msg);
-        cr_assert_eq(delay, round == 0 ? 100 : 200, "backoff %lld in round %d",
-                     (long long)delay, round);
+        cr_assert_eq(delay, round == 0 ? 100 : 200, "backoff %lld in round %d", (long long)delay,
+                     round);
         cr_assert_eq(rec_container_restart(&F.env, id, &err), 0, "%s", err.msg);
         cr_assert_eq(rec_fixture_count(&F, "w", "running"), 1);
     }
@@ -500,8 +499,8 @@ Test(rec, failure_in_the_middle_is_recorded_and_resumed, .init = setup, .fini = 
         struct net_sync s = NET_SYNC_INIT;
         int r = net_list(F.net, net_sync_done, &s, NULL, &err);
         cr_assert_eq(net_sync_wait(&F.loop, &s, r, &err), 0);
-        cr_assert_eq(s.inventory.n_networks + s.inventory.n_sandboxes + s.inventory.n_endpoints,
-                     0, "down left network objects");
+        cr_assert_eq(s.inventory.n_networks + s.inventory.n_sandboxes + s.inventory.n_endpoints, 0,
+                     "down left network objects");
         net_sync_release(&s);
     }
     spec_project_free(p);
@@ -531,9 +530,9 @@ Test(rec, wait_fails_on_an_unhealthy_service, .init = setup, .fini = teardown)
 Test(rec, depends_on_restart_true_restarts_the_dependant, .init = setup, .fini = teardown)
 {
 #define RESTART_BASE                                                                               \
-    "services:\n  db:\n    image: @IMAGE@\n    command: " LOOP_CMD "\n%s"                       \
-    "  app:\n    image: @IMAGE@\n    command: " LOOP_CMD "\n"                                     \
-    "    depends_on:\n      db:\n        condition: service_started\n"                            \
+    "services:\n  db:\n    image: @IMAGE@\n    command: " LOOP_CMD "\n%s"                          \
+    "  app:\n    image: @IMAGE@\n    command: " LOOP_CMD "\n"                                      \
+    "    depends_on:\n      db:\n        condition: service_started\n"                             \
     "        restart: true\n"
     char yaml[1024];
     struct spec_project *p;
