@@ -771,19 +771,22 @@ static void on_net_done(struct net_req *req, const struct net_result *res,
     finish(x, i, NULL);
 }
 
-/* The service's stop_signal ("SIGUSR1", "USR1", "10"), SIGTERM by default. */
+/*
+ * The service's stop_signal ("SIGUSR1", "USR1", "10"), SIGTERM by default. The
+ * numbers are those of the container's kernel (Linux x86-64 signal(7)), not of
+ * the host building stack, so that a Windows build reads them the same way.
+ */
 static int stop_signal(const struct spec_service *svc)
 {
     static const struct {
         const char *name;
         int sig;
-    } names[] = {{"TERM", SIGTERM}, {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
-                 {"HUP", SIGHUP},   {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"WINCH", SIGWINCH},
-                 {"PWR", SIGPWR},   {"STOP", SIGSTOP}};
+    } names[] = {{"HUP", 1},   {"INT", 2},   {"QUIT", 3},  {"KILL", 9},   {"USR1", 10},
+                 {"USR2", 12}, {"TERM", 15}, {"STOP", 19}, {"WINCH", 28}, {"PWR", 30}};
     const char *s = svc ? svc->stop_signal : NULL;
 
     if (!s || !*s)
-        return SIGTERM;
+        return 15;
     if (*s >= '0' && *s <= '9')
         return atoi(s);
     if (strncasecmp(s, "SIG", 3) == 0)
@@ -791,7 +794,7 @@ static int stop_signal(const struct spec_service *svc)
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcasecmp(names[i].name, s) == 0)
             return names[i].sig;
-    return SIGTERM;
+    return 15;
 }
 
 static int intent_action(struct exec *x, struct rec_action *a, struct stk_err *err)
