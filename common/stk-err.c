@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "stk-alloc.h"
 
@@ -12,6 +13,28 @@ static const char *const err_names[] = {
     STK_ERRNO_MAP(STK__ERR_NAME)
 #undef STK__ERR_NAME
 };
+
+static const struct {
+    const char *name;
+    const char *text;
+    int code;
+} err_codes[] = {
+#define STK__ERR_CODE(name, text) {#name, text, -(STK__##name##_IDX + 1)},
+    STK_ERRNO_MAP(STK__ERR_CODE)
+#undef STK__ERR_CODE
+};
+
+int stk_err_code_from_string(const char *s)
+{
+    if (!s)
+        return 0;
+    if (strncasecmp(s, "STK_", 4) == 0)
+        s += 4;
+    for (size_t i = 0; i < STK_ARRAY_SIZE(err_codes); i++)
+        if (strcasecmp(s, err_codes[i].name) == 0 || strcasecmp(s, err_codes[i].text) == 0)
+            return err_codes[i].code;
+    return 0;
+}
 
 const char *stk_strerror(int code)
 {

@@ -88,6 +88,12 @@ struct stk_err {
         0, 0, {0}, {0}, 0, 0, NULL                                                                 \
     }
 
+/*
+ * Parses an STK_E* name ("ENET", "STK_ENET", any case) or its text ("network
+ * plug-in failure"); returns the code, or 0 when S names none.
+ */
+int stk_err_code_from_string(const char *s);
+
 /* Returns the static name of an STK_E* code ("invalid argument"); never NULL. */
 const char *stk_strerror(int code);
 

@@ -1,5 +1,6 @@
 #include "stk-strv.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,4 +102,35 @@ char **stk_strv_dup(char *const *v)
     for (size_t i = 0; i < n; i++)
         r[i] = stk_xstrdup(v[i]);
     return r;
+}
+
+char *stk_field_next(char **p, char sep)
+{
+    char *s = *p, *at;
+
+    if (!s)
+        return NULL;
+    at = strchr(s, sep);
+    if (at) {
+        *at = '\0';
+        *p = at + 1;
+    } else {
+        *p = NULL;
+    }
+    return s;
+}
+
+int stk_parse_u64(const char *s, uint64_t *ret)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!s || !*s || *s == '-')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *ret = v;
+    return 0;
 }

@@ -6,6 +6,7 @@
 #define STK_STRV_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "stk-macro.h"
 
@@ -39,6 +40,15 @@ void stk_strv_sort(struct stk_strv *v);
 char **stk_strv_dup(char *const *v);
 /* Returns the number of strings in the NULL-terminated vector V (0 for NULL). */
 size_t stk_strv_len(char *const *v);
+/*
+ * Cuts the next SEP-separated field off *P in place and returns it; *P moves
+ * past the separator, or becomes NULL after the last field. Returns NULL once
+ * *P is NULL. For parsing "a:b:c" settings (the fakes' environment).
+ */
+char *stk_field_next(char **p, char sep);
+/* Parses a decimal unsigned 64-bit number S (no sign, no trailing text); 0 or -1. */
+int stk_parse_u64(const char *s, uint64_t *ret);
+
 /* Frees a NULL-terminated heap vector and its strings; NULL-safe. */
 void stk_strv_free(char **v);
 

@@ -1575,68 +1575,15 @@ int net_fake_set_state_file(struct net_ctx *ctx, const char *path, struct stk_er
 
 /* ---- environment ---- */
 
-static const struct {
-    const char *name;
-    const char *text;
-    int code;
-} err_names[] = {
-#define NET__FAKE_ERR(name, text) {#name, text, -(STK__##name##_IDX + 1)},
-    STK_ERRNO_MAP(NET__FAKE_ERR)
-#undef NET__FAKE_ERR
-};
-
-/* Parses an STK_E* name ("ENET", "STK_ENET") or its text; 0 when unknown. */
-static int err_code_from_string(const char *s)
-{
-    if (strncasecmp(s, "STK_", 4) == 0)
-        s += 4;
-    for (size_t i = 0; i < STK_ARRAY_SIZE(err_names); i++)
-        if (strcasecmp(s, err_names[i].name) == 0 || strcasecmp(s, err_names[i].text) == 0)
-            return err_names[i].code;
-    return 0;
-}
-
-/* Cuts the next ':'-separated field off *P (in place); NULL when none is left. */
-static char *field_next(char **p)
-{
-    char *s = *p, *colon;
-
-    if (!s)
-        return NULL;
-    colon = strchr(s, ':');
-    if (colon) {
-        *colon = '\0';
-        *p = colon + 1;
-    } else {
-        *p = NULL;
-    }
-    return s;
-}
-
-static int parse_u64(const char *s, uint64_t *ret)
-{
-    char *end;
-    unsigned long long v;
-
-    if (!s || !*s || *s == '-')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || *end)
-        return -1;
-    *ret = v;
-    return 0;
-}
-
 /* Applies one item of variable VAR; ITEM is modified. -1: malformed. */
 static int env_item(struct net_ctx *ctx, const char *var, char *item, struct stk_err *err)
 {
-    char *p = item, *a = field_next(&p), *b = field_next(&p);
+    char *p = item, *a = stk_field_next(&p, ':'), *b = stk_field_next(&p, ':');
     uint64_t n = 0;
 
     if (strcmp(var, "STACK_FAKE_NET_FAIL") == 0) {
         struct net_fake_fail rule = {0};
-        char *code = field_next(&p);
+        char *code = stk_field_next(&p, ':');
         size_t blen = b ? strlen(b) : 0;
 
         rule.op = net_fake_op_from_string(a);
@@ -1644,11 +1591,11 @@ static int env_item(struct net_ctx *ctx, const char *var, char *item, struct stk
             b[blen - 1] = '\0';
         else
             rule.count = 1;
-        if (rule.op == _NET_FAKE_OP_INVALID || parse_u64(b, &n) < 0 || n == 0 || n > UINT32_MAX)
+        if (rule.op == _NET_FAKE_OP_INVALID || stk_parse_u64(b, &n) < 0 || n == 0 || n > UINT32_MAX)
             return -1;
         rule.nth = (unsigned)n;
         rule.message = p;
-        if (code && !(rule.code = err_code_from_string(code))) {
+        if (code && !(rule.code = stk_err_code_from_string(code))) {
             /* "attach:3:no address": a last field that is no code is the message. */
             if (p || !*code)
                 return -1;
@@ -1658,8 +1605,8 @@ static int env_item(struct net_ctx *ctx, const char *var, char *item, struct stk
     }
     /* STACK_FAKE_NET_DELAY_MS */
     if (!b)
-        return parse_u64(a, &n) < 0 ? -1 : net_fake_set_delay(ctx, NET_FAKE_OP_ANY, n, err);
-    if (p || parse_u64(b, &n) < 0 || net_fake_op_from_string(a) == _NET_FAKE_OP_INVALID ||
+        return stk_parse_u64(a, &n) < 0 ? -1 : net_fake_set_delay(ctx, NET_FAKE_OP_ANY, n, err);
+    if (p || stk_parse_u64(b, &n) < 0 || net_fake_op_from_string(a) == _NET_FAKE_OP_INVALID ||
         net_fake_op_from_string(a) == NET_FAKE_OP_MUTATING)
         return -1;
     return net_fake_set_delay(ctx, net_fake_op_from_string(a), n, err);

@@ -1377,68 +1377,15 @@ int rt_fake_set_available(struct rt_ctx *ctx, int available, const char *reason,
 
 /* ---- environment ---- */
 
-static const struct {
-    const char *name;
-    const char *text;
-    int code;
-} err_names[] = {
-#define RT__FAKE_ERR(name, text) {#name, text, -(STK__##name##_IDX + 1)},
-    STK_ERRNO_MAP(RT__FAKE_ERR)
-#undef RT__FAKE_ERR
-};
-
-/* Parses an STK_E* name ("ERUNTIME", "STK_ERUNTIME") or its text; 0 when unknown. */
-static int err_code_from_string(const char *s)
-{
-    if (strncasecmp(s, "STK_", 4) == 0)
-        s += 4;
-    for (size_t i = 0; i < STK_ARRAY_SIZE(err_names); i++)
-        if (strcasecmp(s, err_names[i].name) == 0 || strcasecmp(s, err_names[i].text) == 0)
-            return err_names[i].code;
-    return 0;
-}
-
-/* Cuts the next ':'-separated field off *P (in place); NULL when none is left. */
-static char *field_next(char **p)
-{
-    char *s = *p, *colon;
-
-    if (!s)
-        return NULL;
-    colon = strchr(s, ':');
-    if (colon) {
-        *colon = '\0';
-        *p = colon + 1;
-    } else {
-        *p = NULL;
-    }
-    return s;
-}
-
-static int parse_u64(const char *s, uint64_t *ret)
-{
-    char *end;
-    unsigned long long v;
-
-    if (!s || !*s || *s == '-')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || *end)
-        return -1;
-    *ret = v;
-    return 0;
-}
-
 /* Applies one item of variable VAR; ITEM is modified. */
 static int env_item(struct rt_ctx *ctx, const char *var, char *item, struct stk_err *err)
 {
-    char *p = item, *a = field_next(&p), *b = field_next(&p);
+    char *p = item, *a = stk_field_next(&p, ':'), *b = stk_field_next(&p, ':');
     uint64_t n = 0, m = 0;
 
     if (strcmp(var, "STACK_FAKE_FAIL") == 0) {
         struct rt_fake_fail rule = {0};
-        char *code = field_next(&p);
+        char *code = stk_field_next(&p, ':');
         size_t blen = b ? strlen(b) : 0;
 
         rule.op = rt_fake_op_from_string(a);
@@ -1446,30 +1393,30 @@ static int env_item(struct rt_ctx *ctx, const char *var, char *item, struct stk_
             b[blen - 1] = '\0';
         else
             rule.count = 1;
-        if (rule.op == _RT_FAKE_OP_INVALID || parse_u64(b, &n) < 0 || n == 0 || n > UINT32_MAX)
+        if (rule.op == _RT_FAKE_OP_INVALID || stk_parse_u64(b, &n) < 0 || n == 0 || n > UINT32_MAX)
             return -1;
         rule.nth = (unsigned)n;
-        if (code && !(rule.code = err_code_from_string(code)))
+        if (code && !(rule.code = stk_err_code_from_string(code)))
             return -1;
         rule.message = p;
         return rt_fake_fail_add(ctx, &rule, err);
     }
     if (strcmp(var, "STACK_FAKE_DELAY_MS") == 0) {
         if (!b)
-            return parse_u64(a, &n) < 0 ? -1 : rt_fake_set_delay(ctx, RT_FAKE_OP_ANY, n, err);
-        if (parse_u64(b, &n) < 0 || rt_fake_op_from_string(a) == _RT_FAKE_OP_INVALID)
+            return stk_parse_u64(a, &n) < 0 ? -1 : rt_fake_set_delay(ctx, RT_FAKE_OP_ANY, n, err);
+        if (stk_parse_u64(b, &n) < 0 || rt_fake_op_from_string(a) == _RT_FAKE_OP_INVALID)
             return -1;
         return rt_fake_set_delay(ctx, rt_fake_op_from_string(a), n, err);
     }
     if (strcmp(var, "STACK_FAKE_EXIT") == 0) {
-        char *after = field_next(&p);
+        char *after = stk_field_next(&p, ':');
 
-        if (p || parse_u64(b, &n) < 0 || n > 255 || parse_u64(after, &m) < 0)
+        if (p || stk_parse_u64(b, &n) < 0 || n > 255 || stk_parse_u64(after, &m) < 0)
             return -1;
         return rt_fake_script_exit(ctx, a, (int)n, m, 0, err);
     }
     /* STACK_FAKE_EXEC */
-    if (p || parse_u64(b, &n) < 0 || n > 255)
+    if (p || stk_parse_u64(b, &n) < 0 || n > 255)
         return -1;
     return rt_fake_script_exec(ctx, a, NULL, (int)n, NULL, 0, 0, err);
 }
