@@ -93,18 +93,33 @@ static size_t plan_slot(struct rec_plan *p)
     return p->n_slots++;
 }
 
+/*
+ * A short random suffix that makes a runtime id unique per creation
+ * (DESIGN.md §3). Uniqueness, not secrecy, is what matters: a xorshift64*
+ * generator seeded once per process from /dev/urandom (the pid and the clock
+ * where that cannot be read), instead of opening /dev/urandom per container.
+ */
 static char *random_suffix(void)
 {
-    unsigned char b[3] = {0, 0, 0};
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    static uint64_t state;
+    uint64_t x;
 
-    if (fd < 0 || read(fd, b, sizeof(b)) != (ssize_t)sizeof(b)) {
-        unsigned v = (unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)clock();
-        memcpy(b, &v, sizeof(b));
+    if (!state) {
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || read(fd, &state, sizeof(state)) != (ssize_t)sizeof(state))
+            state = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ (uint64_t)clock();
+        if (fd >= 0)
+            close(fd);
+        if (!state)
+            state = 0x9E3779B97F4A7C15ull;
     }
-    if (fd >= 0)
-        close(fd);
-    return stk_xasprintf("%02x%02x%02x", b[0], b[1], b[2]);
+    x = state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    state = x;
+    x *= 0x2545F4914F6CDD1Dull;
+    return stk_xasprintf("%06llx", (unsigned long long)(x >> 40));
 }
 
 /* Name → index of the project's services, for lookups in O(1) (jansson's hash table). */
