@@ -453,6 +453,39 @@ struct svc_plan {
     char *json;       /* the canonical JSON the hash was taken of */
 };
 
+struct hash_job {
+    const struct spec_project *project;
+    struct svc_plan *sp;
+    size_t first; /* this worker hashes services first, first + 2, ... */
+};
+
+static void hash_some(void *arg)
+{
+    struct hash_job *job = arg;
+
+    for (size_t i = job->first; i < job->project->n_services; i += 2)
+        spec_service_hash_json(&job->project->services[i], job->sp[i].hash, &job->sp[i].json);
+}
+
+/*
+ * The spec hash and canonical JSON of every service, computed on two threads
+ * for large stacks: the model is only read, and each thread writes its own
+ * entries (jansson objects are not shared between them).
+ */
+static void hash_services(const struct spec_project *project, struct svc_plan *sp)
+{
+    struct hash_job even = {project, sp, 0}, odd = {project, sp, 1};
+    uv_thread_t t;
+
+    if (project->n_services < 64 || uv_thread_create(&t, hash_some, &odd) != 0) {
+        for (size_t i = 0; i < project->n_services; i++)
+            spec_service_hash_json(&project->services[i], sp[i].hash, &sp[i].json);
+        return;
+    }
+    hash_some(&even);
+    uv_thread_join(&t);
+}
+
 int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                    const struct rec_up_opts *opts, struct rec_plan **ret_plan, struct stk_err *err)
 {
@@ -597,6 +630,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
 
     /* 5. Services in dependency order. */
     sp = stk_xcalloc(project->n_services + 1, sizeof(*sp));
+    hash_services(project, sp);
     smap = service_map(project);
     order = service_order(project, smap);
     for (size_t oi = 0; oi < project->n_services; oi++) {
@@ -610,7 +644,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
         int start_first = svc->update_config.present && svc->update_config.order &&
                           strcmp(svc->update_config.order, "start-first") == 0;
 
-        spec_service_hash_json(svc, me->hash, &me->json);
+        /* me->hash and me->json were computed by hash_services(). */
         me->n = replicas;
         me->ready = stk_xcalloc((size_t)replicas + 1, sizeof(size_t));
         me->ids = stk_xcalloc((size_t)replicas + 1, sizeof(char *));
