@@ -7,6 +7,8 @@
  * Where stack deliberately differs, the test says why.
  */
 #include <criterion/criterion.h>
+
+#include "tests/support/shared-data.h"
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,6 +74,8 @@ static const char *env_of(const struct spec_service *s, const char *key)
             return s->environment[i].value ? s->environment[i].value : "(null)";
     return NULL;
 }
+
+TestSuite(spec_compose_go, .init = stk_test_require_shared_data);
 
 Test(spec_compose_go, depends_on_cycle_is_rejected)
 {

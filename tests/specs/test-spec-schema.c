@@ -9,6 +9,8 @@
  *      every file the schema rejects must be rejected by spec_project_load().
  */
 #include <criterion/criterion.h>
+
+#include "tests/support/shared-data.h"
 #include <criterion/logging.h>
 #include <dirent.h>
 #include <jansson.h>
@@ -50,6 +52,8 @@ static char *strip_ws(const char *s)
             stk_buf_putc(&b, *s);
     return stk_buf_detach(&b, NULL);
 }
+
+TestSuite(spec_schema, .init = stk_test_require_shared_data);
 
 Test(spec_schema, embedded_tables_match_the_schema)
 {
