@@ -920,6 +920,7 @@ static void start_action(struct exec *x, size_t i)
         struct rt_container_spec spec;
         struct store_container row;
         memset(&row, 0, sizeof(row));
+        rec_slot_hash(sl, svc);
         if ((r = build_spec(x, a, &spec, &err)) == 0) {
             row.id = sl->id;
             row.project = x->plan->project;

@@ -456,7 +456,8 @@ struct svc_plan {
 struct hash_job {
     const struct spec_project *project;
     struct svc_plan *sp;
-    size_t first; /* this worker hashes services first, first + 2, ... */
+    const char *need; /* per service: non-zero when its hash is needed now; NULL: all */
+    size_t first;     /* this worker hashes services first, first + 2, ... */
 };
 
 static void hash_some(void *arg)
@@ -464,7 +465,8 @@ static void hash_some(void *arg)
     struct hash_job *job = arg;
 
     for (size_t i = job->first; i < job->project->n_services; i += 2)
-        spec_service_hash_json(&job->project->services[i], job->sp[i].hash, &job->sp[i].json);
+        if (!job->need || job->need[i])
+            spec_service_hash_json(&job->project->services[i], job->sp[i].hash, &job->sp[i].json);
 }
 
 /*
@@ -472,14 +474,16 @@ static void hash_some(void *arg)
  * for large stacks: the model is only read, and each thread writes its own
  * entries (jansson objects are not shared between them).
  */
-static void hash_services(const struct spec_project *project, struct svc_plan *sp)
+static void hash_services(const struct spec_project *project, struct svc_plan *sp, const char *need)
 {
-    struct hash_job even = {project, sp, 0}, odd = {project, sp, 1};
+    struct hash_job even = {project, sp, need, 0}, odd = {project, sp, need, 1};
     uv_thread_t t;
 
     if (project->n_services < 64 || uv_thread_create(&t, hash_some, &odd) != 0) {
+        even.first = 0;
         for (size_t i = 0; i < project->n_services; i++)
-            spec_service_hash_json(&project->services[i], sp[i].hash, &sp[i].json);
+            if (!need || need[i])
+                spec_service_hash_json(&project->services[i], sp[i].hash, &sp[i].json);
         return;
     }
     hash_some(&even);
@@ -630,8 +634,21 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
 
     /* 5. Services in dependency order. */
     sp = stk_xcalloc(project->n_services + 1, sizeof(*sp));
-    hash_services(project, sp);
     smap = service_map(project);
+    {
+        /*
+         * A service's hash is compared only with containers observed for it;
+         * for the others it is computed when their containers are created.
+         */
+        char *need = stk_xcalloc(project->n_services + 1, 1);
+        for (size_t c = 0; c < w.obs.n; c++) {
+            int k = map_index(smap, label(&w.obs.items[c], RT_LABEL_SERVICE));
+            if (k >= 0)
+                need[k] = 1;
+        }
+        hash_services(project, sp, need);
+        free(need);
+    }
     order = service_order(project, smap);
     for (size_t oi = 0; oi < project->n_services; oi++) {
         size_t i = order[oi];
@@ -681,17 +698,10 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                 ipc_ready = ii >= 0 && sp[ii].n > 0 ? sp[ii].ready[0] : SIZE_MAX;
                 pid_ready = pi >= 0 && sp[pi].n > 0 ? sp[pi].ready[0] : SIZE_MAX;
             }
-            if (owner_id || ipc_id || pid_id) {
-                char *h =
-                    stk_xasprintf("%s|netns=%s|ipc=%s|pid=%s", me->hash, owner_id ? owner_id : "",
-                                  ipc_id ? ipc_id : "", pid_id ? pid_id : "");
-                uint8_t md[STK_SHA256_LEN];
-                stk_sha256(h, strlen(h), md);
-                stk_sha256_hex(md, rhash);
-                free(h);
-            } else {
-                memcpy(rhash, me->hash, sizeof(rhash));
-            }
+            if (me->json)
+                rec_runtime_hash(me->hash, owner_id, ipc_id, pid_id, rhash);
+            else
+                rhash[0] = '\0'; /* deferred: nothing observed to compare with */
             for (size_t c = 0; c < w.obs.n; c++) {
                 const struct rt_container_info *ci = &w.obs.items[c];
                 if (strcmp(label(ci, RT_LABEL_SERVICE), svc->name) != 0 ||
@@ -758,9 +768,15 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             sl->id = stk_xasprintf("%s-%s", sl->name, suffix);
             free(suffix);
             memcpy(sl->hash, rhash, sizeof(sl->hash));
+            if (!me->json) {
+                sl->hash_deferred = 1;
+                sl->hash_netns = stk_xstrdup(owner_id);
+                sl->hash_ipc = stk_xstrdup(ipc_id);
+                sl->hash_pid = stk_xstrdup(pid_id);
+            }
             sl->isolation = iso[i];
             sl->ports = ports_text(svc);
-            sl->spec_json = stk_xstrdup(me->json);
+            sl->spec_json = stk_xstrdup(me->json); /* NULL when deferred */
             me->ids[n - 1] = sl->id;
             me->slots[n - 1] = (int)s;
             me->replaced = 1;
@@ -1006,6 +1022,36 @@ out:
 /* ---- down --------------------------------------------------------------------------------------
  */
 
+void rec_runtime_hash(const char *spec_hash, const char *netns, const char *ipc, const char *pid,
+                      char out[65])
+{
+    char *h;
+    uint8_t md[STK_SHA256_LEN];
+
+    if (!netns && !ipc && !pid) {
+        memcpy(out, spec_hash, 65);
+        return;
+    }
+    h = stk_xasprintf("%s|netns=%s|ipc=%s|pid=%s", spec_hash, netns ? netns : "", ipc ? ipc : "",
+                      pid ? pid : "");
+    stk_sha256(h, strlen(h), md);
+    stk_sha256_hex(md, out);
+    free(h);
+}
+
+void rec_slot_hash(struct rec_slot *slot, const struct spec_service *svc)
+{
+    char base[65];
+
+    if (!slot->hash_deferred)
+        return;
+    free(slot->spec_json);
+    slot->spec_json = NULL;
+    spec_service_hash_json(svc, base, &slot->spec_json);
+    rec_runtime_hash(base, slot->hash_netns, slot->hash_ipc, slot->hash_pid, slot->hash);
+    slot->hash_deferred = 0;
+}
+
 int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_plan **ret_plan,
                         struct stk_err *err)
 {
@@ -1141,6 +1187,9 @@ void rec_plan_free(struct rec_plan *plan)
         free(s->ports);
         free(s->ipc_ref);
         free(s->pid_ref);
+        free(s->hash_netns);
+        free(s->hash_ipc);
+        free(s->hash_pid);
         net_sandbox_info_release(&s->sb);
     }
     free(plan->slots);

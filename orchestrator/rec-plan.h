@@ -23,6 +23,7 @@
 #include "runtime/rt-driver.h"
 
 struct spec_project;
+struct spec_service;
 struct rt_image;
 struct json_t;
 
@@ -70,10 +71,15 @@ struct rec_slot {
     int owns_sandbox;            /* non-zero: SANDBOX_CREATE makes SANDBOX_ID */
     struct net_sandbox_info sb;  /* filled by the sandbox action (or the owner's) */
     int sb_ready;
-    int owner_slot; /* slot whose sandbox this one joins, -1 */
-    char *ports;    /* ps text */
-    char *ipc_ref;  /* "container:ID" for ipc: service:X, else NULL */
-    char *pid_ref;  /* "container:ID" for pid: service:X, else NULL */
+    int owner_slot;    /* slot whose sandbox this one joins, -1 */
+    char *ports;       /* ps text */
+    int hash_deferred; /* HASH and SPEC_JSON are computed at create time: nothing of this
+                          service was observed, so nothing compares them */
+    char *hash_netns;  /* the ids the runtime hash pins (network_mode, ipc and pid */
+    char *hash_ipc;    /* service:X references), kept for a deferred hash */
+    char *hash_pid;
+    char *ipc_ref; /* "container:ID" for ipc: service:X, else NULL */
+    char *pid_ref; /* "container:ID" for pid: service:X, else NULL */
 };
 
 struct rec_action {
@@ -165,6 +171,17 @@ void rec_plan_print(const struct rec_plan *plan, FILE *out);
 
 /* Returns the plan as JSON (a new reference): changes and the action DAG. */
 struct json_t *rec_plan_to_json(const struct rec_plan *plan);
+
+/*
+ * The runtime hash (DESIGN.md §3) into OUT: the spec hash SPEC_HASH, or, when
+ * the service shares a namespace with other containers, SHA-256 of it with
+ * their runtime ids (NETNS, IPC, PID; each may be NULL).
+ */
+void rec_runtime_hash(const char *spec_hash, const char *netns, const char *ipc, const char *pid,
+                      char out[65]);
+
+/* Fills SLOT's deferred runtime hash and canonical JSON from SVC (see hash_deferred). */
+void rec_slot_hash(struct rec_slot *slot, const struct spec_service *svc);
 
 /* Frees PLAN; NULL-safe. */
 void rec_plan_free(struct rec_plan *plan);
