@@ -9,6 +9,16 @@
 #include <string.h>
 #include <strings.h>
 
+/*
+ * The isolation names, kept here rather than taken from rt-driver.c so that
+ * this file (linked into the HCS emulator of every test) pulls in no driver
+ * registry.
+ */
+static const char *iso_name(enum rt_isolation iso)
+{
+    return iso == RT_ISOLATION_HYPERV ? "hyperv" : iso == RT_ISOLATION_PROCESS ? "process" : "?";
+}
+
 /* The stable-ABI LTSC builds of the §5.3 rule: Server 2022 and Server 2025. */
 static const uint32_t ltsc_builds[] = {20348, 26100};
 
@@ -70,7 +80,12 @@ int rt_hcs_resolve_isolation(const char *requested, enum rt_hcs_edition edition,
         *ret = edition == RT_HCS_EDITION_CLIENT ? RT_ISOLATION_HYPERV : RT_ISOLATION_PROCESS;
         return 0;
     }
-    iso = rt_isolation_from_string(requested);
+    if (strcasecmp(requested, "process") == 0)
+        iso = RT_ISOLATION_PROCESS;
+    else if (strcasecmp(requested, "hyperv") == 0)
+        iso = RT_ISOLATION_HYPERV;
+    else
+        iso = _RT_ISOLATION_INVALID;
     if (iso == _RT_ISOLATION_INVALID)
         return stk_err_set(err, STK_ESPEC, 0,
                            "invalid isolation '%s': Windows supports 'default', 'process', or "
@@ -158,7 +173,6 @@ int rt_hcs_check_network_share(const char *a, enum rt_isolation a_iso, const cha
                            "'%s' (%s isolation) cannot share the network namespace of '%s' (%s "
                            "isolation): sharing a network namespace is not supported with "
                            "Hyper-V isolation",
-                           a ? a : "", rt_isolation_to_string(a_iso), b ? b : "",
-                           rt_isolation_to_string(b_iso));
+                           a ? a : "", iso_name(a_iso), b ? b : "", iso_name(b_iso));
     return 0;
 }

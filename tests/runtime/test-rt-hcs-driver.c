@@ -13,6 +13,7 @@
 #include "common/stk-alloc.h"
 #include "common/stk-fs.h"
 #include "common/stk-strv.h"
+#include "common/win-error.h"
 #include "runtime/hcs/hcs.h"
 #include "tests/hcsemu/hcsemu.h"
 
@@ -655,4 +656,81 @@ Test(rt_hcs_driver, failed_process_start_is_reported_and_stopped)
     cr_assert_eq(hcsemu_count_systems(), 0);
     stk_err_clear(&err);
     spec_free(s);
+}
+
+/*
+ * microsoft/Windows-Containers#399 against the emulator: a Windows 10 22H2
+ * client host (19045), nanoserver:1809 (17763). Under process isolation the
+ * driver refuses it before HCS is asked and suggests hyperv; host_info says
+ * the client default is hyperv, and under hyperv the container runs.
+ */
+Test(rt_hcs_driver, windows_containers_399_on_an_emulated_client_host)
+{
+    struct rt_container_spec *s = spec_new("nano", RT_ISOLATION_PROCESS, OLD);
+    struct stk_err err = STK_ERR_INIT;
+    struct rt_sync sy = RT_SYNC_INIT;
+    struct rt_container_info info = {0};
+
+    rt_ctx_free(ctx);
+    hcsemu_free();
+    hcsemu_new("10.0.19045", "client");
+    hcsemu_add_layer(OLD, "10.0.17763.5122", 1);
+    ctx = rt_hcs_ctx_new(&loop, tmp, tmp, "/usr/bin/stack", hcsemu_hcs_api(), hcsemu_storage_api(),
+                         "10.0.19045", RT_HCS_EDITION_CLIENT, &err);
+    cr_assert_not_null(ctx, "%s", err.msg);
+
+    cr_assert_eq(rt_sync_wait(&loop, &sy, rt_host_info(ctx, rt_sync_done, &sy, NULL, &err), &err),
+                 0);
+    cr_assert_str_eq(sy.host.edition, "client");
+    cr_assert_eq(sy.host.default_isolation, RT_ISOLATION_HYPERV);
+    rt_sync_release(&sy);
+
+    cr_assert_eq(op_create(s, &err), STK_EIMAGE);
+    cr_assert(strstr(err.msg, "17763") && strstr(err.msg, "19045") &&
+                  strstr(err.msg, "isolation: hyperv"),
+              "%s", err.msg);
+    cr_assert_eq(hcsemu_calls("create_compute_system"), 0);
+
+    s->isolation = RT_ISOLATION_HYPERV;
+    cr_assert_eq(op_create(s, &err), 0, "%s", err.msg);
+    cr_assert_eq(op_start("nano", &err), 0, "%s", err.msg);
+    op_state("nano", &info);
+    cr_assert_eq(info.state, RT_STATE_RUNNING);
+    rt_container_info_release(&info);
+    cr_assert_eq(op_delete("nano", &err), 0, "%s", err.msg);
+    cr_assert_eq(hcsemu_count_systems(), 0);
+    spec_free(s);
+}
+
+/*
+ * The emulated HCS itself refuses a mismatched image when asked directly
+ * (what moby/moby#35462 hit inside CreateContainer): 0x80370101 in the
+ * driver's error, with HCS's result document kept as the detail.
+ */
+Test(rt_hcs_driver, emulated_hcs_reports_image_mismatch_with_its_document)
+{
+    const struct hcs_api *api = hcsemu_hcs_api();
+    struct hcs_system *sys = NULL;
+    struct hcs_operation *op = api->create_operation(NULL, NULL);
+    struct stk_err err = STK_ERR_INIT;
+    char *result = NULL;
+    char *doc = stk_xasprintf(
+        "{\"Owner\":\"stack\",\"SchemaVersion\":{\"Major\":2,\"Minor\":1},\"Container\":{"
+        "\"Storage\":{\"Layers\":[{\"Id\":\"6f1d3c2a-0000-5000-8000-00000000b002\",\"Path\":"
+        "\"C:\\\\ProgramData\\\\stack\\\\windowsfilter\\\\%.12s\"}],\"Path\":"
+        "\"\\\\\\\\?\\\\Volume{3e0f6d4b-1111-4a2b-9c3d-0123456789ab}\\\\\"}}}",
+        strchr(OLD, ':') + 1);
+    int32_t hr = api->create_compute_system("nano1809", doc, op, &sys);
+
+    if (hr >= 0)
+        hr = api->wait_for_operation_result(op, 1000, &result);
+    cr_assert_eq(stk_err_set_hresult(&err, hr, result, "create compute system '%s'", "nano1809"),
+                 STK_EIMAGE);
+    cr_assert(strstr(err.msg, "HCS_E_IMAGE_MISMATCH, 0x80370101"), "%s", err.msg);
+    cr_assert(strstr(err.detail, "does not match the host"), "%s", err.detail);
+    stk_err_clear(&err);
+    free(result);
+    free(doc);
+    api->close_operation(op);
+    api->close_compute_system(sys);
 }
