@@ -2,6 +2,7 @@
 #include "stk-proc.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,26 @@ static ssize_t read_proc(const char *pid, const char *name, char *buf, size_t si
         return -1;
     buf[n] = '\0';
     return n;
+}
+
+/* Whether /proc/PID/stat says zombie or dead. */
+static int proc_is_zombie(const char *pid)
+{
+    char state[512];
+    const char *p;
+
+    return read_proc(pid, "stat", state, sizeof(state)) > 0 && (p = strrchr(state, ')')) &&
+           (p[2] == 'Z' || p[2] == 'X');
+}
+
+int stk_proc_alive(int pid)
+{
+    char id[24];
+
+    if (pid <= 0 || kill(pid, 0) < 0)
+        return 0;
+    snprintf(id, sizeof(id), "%d", pid);
+    return !proc_is_zombie(id);
 }
 
 /* Whether the NUL-separated BUF of length N contains NEEDLE in one of its strings. */
@@ -64,8 +85,6 @@ static int count_matching(const char *needle, const char *argv0_names, int in_en
     snprintf(self, sizeof(self), "%ld", (long)getpid());
     for (struct dirent *de; d && (de = readdir(d));) {
         ssize_t n;
-        char state[512];
-        const char *p;
         if (de->d_name[0] < '0' || de->d_name[0] > '9' || strcmp(de->d_name, self) == 0)
             continue;
         n = read_proc(de->d_name, "cmdline", buf, sizeof(buf));
@@ -84,8 +103,7 @@ static int count_matching(const char *needle, const char *argv0_names, int in_en
         if (!contains(buf, n, needle))
             continue;
         /* Zombies have exited already. */
-        if (read_proc(de->d_name, "stat", state, sizeof(state)) > 0 && (p = strrchr(state, ')')) &&
-            (p[2] == 'Z' || p[2] == 'X'))
+        if (proc_is_zombie(de->d_name))
             continue;
         if (ret_first && count == 0)
             *ret_first = atoi(de->d_name);
@@ -117,6 +135,12 @@ int stk_proc_find(const char *argv0_names, const char *needle)
     return pid;
 }
 #else
+int stk_proc_alive(int pid)
+{
+    (void)pid;
+    return 0;
+}
+
 int stk_proc_find(const char *argv0_names, const char *needle)
 {
     (void)argv0_names;

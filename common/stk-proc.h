@@ -24,6 +24,14 @@ int stk_proc_wait_stragglers(const char *needle, const char *argv0_names, int in
                              uint64_t timeout_ms);
 
 /*
+ * Returns 1 when process PID runs, 0 when it does not or is a zombie (a
+ * monitor re-parented to PID 1 may wait a while to be reaped, and has exited
+ * all the same). Linux (/proc); elsewhere returns 0 (its callers, the OCI
+ * driver, are Linux-only).
+ */
+int stk_proc_alive(int pid);
+
+/*
  * Returns the PID of a process (not the caller) whose argv[0] base name is one
  * of ARGV0_NAMES (':'-separated) and whose command line contains NEEDLE, or 0
  * when there is none. Linux (/proc); elsewhere returns 0.

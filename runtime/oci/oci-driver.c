@@ -691,26 +691,6 @@ static struct rt_container_spec *spec_copy(const struct rt_container_spec *s)
     return c;
 }
 
-/*
- * Whether PID still runs. A zombie counts as gone: the monitor is re-parented
- * to PID 1 when it daemonises, and some init processes reap late.
- */
-static int pid_alive(int pid)
-{
-    char path[64], *stat = NULL, *p;
-    int alive;
-
-    if (pid <= 0 || kill(pid, 0) < 0)
-        return 0;
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    if (stk_file_read(path, &stat, NULL, NULL) < 0)
-        return 0;
-    p = strrchr(stat, ')');
-    alive = !(p && (p[2] == 'Z' || p[2] == 'X'));
-    free(stat);
-    return alive;
-}
-
 static int exit_file_present(struct oci_req *r)
 {
     char *p = stk_xasprintf("%s/exit/%s", r->cdir, r->id);
@@ -755,7 +735,7 @@ static void create_work(uv_work_t *w)
         if (*ref && strncmp(*ref, "container:", 10) == 0) {
             char *pidf = rt__oci_cdir(ctx, *ref + 10, "pidfile");
             long pid = 0;
-            if (read_int_file(pidf, &pid) < 0 || !pid_alive((int)pid)) {
+            if (read_int_file(pidf, &pid) < 0 || !stk_proc_alive((int)pid)) {
                 stk_err_set(&r->err, STK_EINVAL, 0, "%s: container '%s' is not running",
                             k ? "pid" : "ipc", *ref + 10);
                 free(pidf);
@@ -1384,7 +1364,7 @@ static int init_gone(struct oci_req *r)
     long pid = 0;
     int gone;
 
-    gone = read_int_file(pidf, &pid) == 0 && !pid_alive((int)pid);
+    gone = read_int_file(pidf, &pid) == 0 && !stk_proc_alive((int)pid);
     free(pidf);
     return gone;
 }
@@ -1557,7 +1537,7 @@ static void delete_poll_cb(uv_timer_t *t)
         }
     }
     /* Wait for the monitor to write the exit file and go, so that nothing is left behind. */
-    if (!pid_alive(r->conmon_pid) || r->waited_ms >= OCI_KILL_WAIT_MS) {
+    if (!stk_proc_alive(r->conmon_pid) || r->waited_ms >= OCI_KILL_WAIT_MS) {
         delete_cleanup(r);
         return;
     }
