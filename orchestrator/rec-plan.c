@@ -182,14 +182,6 @@ static size_t *service_order(const struct spec_project *p, const json_t *map)
     return order;
 }
 
-static int service_index(const struct spec_project *p, const char *name)
-{
-    for (size_t i = 0; i < p->n_services; i++)
-        if (strcmp(p->services[i].name, name) == 0)
-            return (int)i;
-    return -1;
-}
-
 /* The service named by "service:X" in network_mode, or NULL. */
 static const char *netns_owner(const struct spec_service *svc)
 {
@@ -505,6 +497,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
     memset(&w, 0, sizeof(w));
     p->project = stk_xstrdup(project->name);
     p->spec = project;
+    smap = service_map(project);
 
     /* 1. The runtime is available and provides each service's isolation. */
     r = rt_host_info(env->rt, rt_sync_done, &hs, NULL, err);
@@ -540,7 +533,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
     /* Sharing a network namespace is refused when either side resolves to hyperv (§1). */
     for (size_t i = 0; i < project->n_services; i++) {
         const char *owner = netns_owner(&project->services[i]);
-        int o = owner ? service_index(project, owner) : -1;
+        int o = owner ? map_index(smap, owner) : -1;
         if (o < 0)
             continue;
         if (iso[i] == RT_ISOLATION_HYPERV || iso[o] == RT_ISOLATION_HYPERV) {
@@ -634,7 +627,6 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
 
     /* 5. Services in dependency order. */
     sp = stk_xcalloc(project->n_services + 1, sizeof(*sp));
-    smap = service_map(project);
     {
         /*
          * A service's hash is compared only with containers observed for it;
@@ -961,7 +953,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
         if (ci->state == RT_STATE_CREATING) {
             what = stk_xasprintf("%s", ci->name ? ci->name : ci->id);
             plan_change(p, "remove", what, "an interrupted create left it half made");
-        } else if (service_index(project, s) < 0 && opts && opts->remove_orphans) {
+        } else if (map_index(smap, s) < 0 && opts && opts->remove_orphans) {
             what = stk_xasprintf("%s", ci->name ? ci->name : ci->id);
             plan_change(p, "remove", what, "orphan: its service is not in the stack");
         } else {
