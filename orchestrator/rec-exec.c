@@ -468,7 +468,6 @@ static void wait_done_target(struct exec *x, size_t i)
 
     ref->target++;
     a->failures = 0;
-    a->attempts = 0;
     a->started_ns = now_ns();
     if (!a->targets || !a->targets[ref->target]) {
         rec__progress(x->env, "Service %s  %s", a->object,
@@ -568,7 +567,6 @@ static void wait_next(struct exec *x, size_t i, uint64_t delay_ms)
         finish(x, i, NULL);
         return;
     }
-    a->attempts++;
     x->env->reads++;
     if (a->kind == REC_A_WAIT_EXIT) {
         r = rt_container_state(x->env->rt, id, on_wait_rt, ref, (struct rt_req **)&a->req, &err);
@@ -738,7 +736,6 @@ static void on_net_done(struct net_req *req, const struct net_result *res,
         net_sandbox_info_release(&sl->sb);
         if (res && res->sandbox)
             net_sandbox_info_copy(&sl->sb, res->sandbox);
-        sl->sb_ready = 1;
         if (sl->owns_sandbox)
             store_object_put(x->env->store, "sandbox", a->object, x->plan->project, sl->sb.handle,
                              NULL);

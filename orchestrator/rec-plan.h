@@ -70,13 +70,12 @@ struct rec_slot {
     char *sandbox_id;            /* the sandbox it runs in: its own id, or its owner's */
     int owns_sandbox;            /* non-zero: SANDBOX_CREATE makes SANDBOX_ID */
     struct net_sandbox_info sb;  /* filled by the sandbox action (or the owner's) */
-    int sb_ready;
-    int owner_slot;    /* slot whose sandbox this one joins, -1 */
-    char *ports;       /* ps text */
-    int hash_deferred; /* HASH and SPEC_JSON are computed at create time: nothing of this
-                          service was observed, so nothing compares them */
-    char *hash_netns;  /* the ids the runtime hash pins (network_mode, ipc and pid */
-    char *hash_ipc;    /* service:X references), kept for a deferred hash */
+    int owner_slot;              /* slot whose sandbox this one joins, -1 */
+    char *ports;                 /* ps text */
+    int hash_deferred;           /* HASH and SPEC_JSON are computed at create time: nothing of this
+                                    service was observed, so nothing compares them */
+    char *hash_netns;            /* the ids the runtime hash pins (network_mode, ipc and pid */
+    char *hash_ipc;              /* service:X references), kept for a deferred hash */
     char *hash_pid;
     char *ipc_ref; /* "container:ID" for ipc: service:X, else NULL */
     char *pid_ref; /* "container:ID" for pid: service:X, else NULL */
@@ -101,7 +100,6 @@ struct rec_action {
     int64_t intent;
     void *req; /* the in-flight rt_req or net_req */
     int is_net;
-    int attempts; /* WAIT_*: checks done */
     int failures; /* WAIT_HEALTHY: consecutive failed checks */
     int64_t started_ns;
 };
