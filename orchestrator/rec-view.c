@@ -122,6 +122,7 @@ int rec_logs(struct rec_env *env, const char *project, const char *service, int 
     struct rt_container_list obs = {NULL, 0};
     struct log_src *srcs = NULL;
     size_t n = 0;
+    unsigned polls = 0;
     int r;
 
     if ((r = rec__observe(env, project, &obs, err)) < 0)
@@ -160,8 +161,11 @@ int rec_logs(struct rec_env *env, const char *project, const char *service, int 
         if (!follow || n == 0 || (logs_stop && *logs_stop))
             break;
         usleep(200000);
-        /* Following ends when every container followed has exited (compose up does). */
-        if (follow) {
+        /*
+         * Following ends when every container followed has exited (compose up
+         * does). Asking the runtime spawns it: once a second, not every poll.
+         */
+        if (follow && ++polls % 5 == 0) {
             struct rt_container_list now = {NULL, 0};
             size_t running = 0;
             if (rec__observe(env, project, &now, err) < 0)
