@@ -100,3 +100,26 @@ Test(bad_input, hyperv_on_linux_exit_1, .init = setup, .fini = teardown)
     free(err);
     assert_nothing_created();
 }
+
+Test(bad_input, usage_errors_exit_2_with_one_line, .init = setup, .fini = teardown)
+{
+    char *out = NULL, *err = NULL;
+    int rc;
+
+    rc = itest_stack(&T, &out, &err, "up -d --parallel abc -f '%s/none.yaml'", T.dir);
+    cr_assert_eq(rc, 2, "exit status %d: %s", rc, err);
+    cr_assert_str_eq(err, "stack: error: --parallel: 'abc' is not a count\n");
+    free(out);
+    free(err);
+    rc = itest_stack(&T, &out, &err, "up -d -f '%s/none.yaml'", T.dir);
+    cr_assert_eq(rc, 2, "a missing stack file is a usage error, got %d: %s", rc, err);
+    {
+        char want[512];
+        snprintf(want, sizeof(want),
+                 "stack: error: open '%s/none.yaml': No such file or directory\n", T.dir);
+        cr_assert_str_eq(err, want);
+    }
+    free(out);
+    free(err);
+    assert_nothing_created();
+}
