@@ -1,30 +1,22 @@
 /*
- * rec-up.c - `up` and `down`: converge a project, or remove it (DESIGN.md §3).
- *
- * This first reconciler runs one action at a time in depends_on order through
- * the drivers' synchronous wrappers; the DAG executor with parallel branches
- * replaces the loop in rec_up() without changing what is recorded.
+ * rec-up.c - `up` and `down` (DESIGN.md §3): each builds a plan (rec-plan.c)
+ * from the observed state and runs it (rec-exec.c). Also the intents written
+ * around every runtime call, with the fault-injection boundaries of the crash
+ * tests, and the observation of a project's containers.
  */
 #include "orchestrator/rec.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/stk-alloc.h"
-#include "common/stk-buf.h"
 #include "common/stk-fs.h"
 #include "common/stk-strv.h"
 #include "netplugins/net-plugin.h"
 #include "orchestrator/rec-internal.h"
 #include "orchestrator/rec-plan.h"
 #include "orchestrator/store.h"
-#include "runtime/image/rt-image.h"
 #include "runtime/rt-driver.h"
 #include "specs/spec.h"
 
