@@ -58,13 +58,14 @@ struct rec_up_opts {
  * Converges the host to PROJECT: checks every service's isolation against the
  * runtime's host_info and resolves every image before anything is created
  * (an image that does not exist or an isolation this host cannot provide is
- * STK_ENOENT/STK_EUNAVAIL naming the service: exit status 1), then creates
- * the project's network and, in depends_on order, each service's sandbox,
- * endpoint and container, and starts it. Containers whose stack.hash label
- * equals the desired hash and that run are left untouched, so a second `up`
- * with nothing changed makes no mutating runtime call. On failure returns the
- * error of the first failed action, naming the service; what was created
- * stays recorded.
+ * STK_ENOENT/STK_EUNAVAIL naming the service: exit status 1), then plans
+ * the actions (rec-plan.h) and runs them on the loop, independent branches in
+ * parallel and starts in depends_on order with its conditions. Containers
+ * whose stack.hash label equals the desired hash and that run are left
+ * untouched, so a second `up` with nothing changed makes no mutating runtime
+ * call. With OPTS->dry_run the plan is printed and nothing runs. On failure
+ * returns the error of the first failed action, naming the service; what was
+ * created stays recorded.
  */
 int rec_up(struct rec_env *env, const struct spec_project *project, const struct rec_up_opts *opts,
            struct stk_err *err);
