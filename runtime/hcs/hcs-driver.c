@@ -14,7 +14,8 @@
  * hcs.json (isolation, utility VM, namespace, process, times, exit code),
  * labels.json (DESIGN.md §3: the labels, since a compute system's only free
  * field is Owner), and ctr.log (the init process's stdout and stderr, copied
- * by two pump threads while this driver instance lives; the detached monitor
+ * by two pump threads while this driver instance lives, the file opened before
+ * the thread starts; the detached monitor
  * of issue 5 item 5 is not written yet).
  */
 #include "runtime/hcs/hcs.h"
@@ -221,16 +222,14 @@ static int json_save(const char *path, json_t *j, struct stk_err *err)
     return r;
 }
 
-/* Sets KEY of ID's record to V (stolen) under the lock. */
-static int record_update(struct hcs_priv *p, const char *id, const char *key, json_t *v,
-                         struct stk_err *err)
+/* Sets KEY of ID's record to V (stolen); the caller holds P's lock. */
+static int record_update_locked(struct hcs_priv *p, const char *id, const char *key, json_t *v,
+                                struct stk_err *err)
 {
     char *path = stk_xasprintf("%s/containers/%s/hcs.json", p->ctx->state_dir, id);
-    json_t *j;
+    json_t *j = json_load_file(path, 0, NULL);
     int r = 0;
 
-    uv_mutex_lock(&p->lock);
-    j = json_load_file(path, 0, NULL);
     if (j) {
         json_object_set_new(j, key, v);
         r = json_save(path, j, err);
@@ -238,8 +237,19 @@ static int record_update(struct hcs_priv *p, const char *id, const char *key, js
     } else {
         json_decref(v);
     }
-    uv_mutex_unlock(&p->lock);
     free(path);
+    return r;
+}
+
+/* Sets KEY of ID's record to V (stolen) under the lock. */
+static int record_update(struct hcs_priv *p, const char *id, const char *key, json_t *v,
+                         struct stk_err *err)
+{
+    int r;
+
+    uv_mutex_lock(&p->lock);
+    r = record_update_locked(p, id, key, v, err);
+    uv_mutex_unlock(&p->lock);
     return r;
 }
 
@@ -251,14 +261,22 @@ static void record_exit(struct hcs_priv *p, const char *id, int code, int64_t fi
 
 /* ---- the container table ------------------------------------------------ */
 
+static struct hcs_ctr *ctr_find_locked(struct hcs_priv *p, const char *id)
+{
+    struct hcs_ctr *c;
+
+    for (c = p->ctrs; c; c = c->next)
+        if (strcmp(c->id, id) == 0)
+            break;
+    return c;
+}
+
 static struct hcs_ctr *ctr_find(struct hcs_priv *p, const char *id)
 {
     struct hcs_ctr *c;
 
     uv_mutex_lock(&p->lock);
-    for (c = p->ctrs; c; c = c->next)
-        if (strcmp(c->id, id) == 0)
-            break;
+    c = ctr_find_locked(p, id);
     uv_mutex_unlock(&p->lock);
     return c;
 }
@@ -338,19 +356,22 @@ static void on_async(uv_async_t *h)
     uv_mutex_unlock(&p->lock);
     while (notes) {
         struct hcs_note *n = notes;
-        struct hcs_ctr *c = ctr_find(p, n->id);
+        struct hcs_ctr *c;
 
         notes = n->next;
+        /*
+         * Look up and write under one hold of the lock: a delete running in a
+         * worker thread takes the container out of the table (ctr_remove)
+         * before it removes the directory, so the record is never rewritten
+         * while, or after, the directory goes.
+         */
+        uv_mutex_lock(&p->lock);
+        c = ctr_find_locked(p, n->id);
         if (c) {
-            int code;
-            int64_t fin;
-
-            uv_mutex_lock(&p->lock);
-            code = c->exit_code;
-            fin = c->finished_ns;
-            uv_mutex_unlock(&p->lock);
-            record_exit(p, n->id, code, fin);
+            record_update_locked(p, n->id, "ExitCode", json_integer(c->exit_code), NULL);
+            record_update_locked(p, n->id, "Finished", json_integer(c->finished_ns), NULL);
         }
+        uv_mutex_unlock(&p->lock);
         free(n->id);
         free(n);
     }
@@ -411,7 +432,7 @@ static void on_system_event(const struct hcs_event *ev, void *context)
 struct pump {
     const struct hcs_api *api;
     intptr_t h;
-    char *path;
+    FILE *f; /* may be NULL: the output is read and dropped */
 };
 
 static void pump_run(void *arg)
@@ -419,20 +440,23 @@ static void pump_run(void *arg)
     struct pump *pu = arg;
     char buf[4096];
     uint32_t n;
-    FILE *f = fopen(pu->path, HCS_LOG_MODE);
 
     while (pu->api->read_handle(pu->h, buf, sizeof(buf), &n) >= 0 && n > 0)
-        if (f) {
-            fwrite(buf, 1, n, f);
-            fflush(f);
+        if (pu->f) {
+            fwrite(buf, 1, n, pu->f);
+            fflush(pu->f);
         }
-    if (f)
-        fclose(f);
+    if (pu->f)
+        fclose(pu->f);
     pu->api->close_handle(pu->h);
-    free(pu->path);
     free(pu);
 }
 
+/*
+ * Starts a thread copying handle H into the log at PATH. The log is opened
+ * here, not in the thread: a thread that runs late must not create the file
+ * again in a directory a delete is removing.
+ */
 static void pump_start(struct hcs_ctr *c, intptr_t h, const char *path)
 {
     struct pump *pu;
@@ -442,12 +466,13 @@ static void pump_start(struct hcs_ctr *c, intptr_t h, const char *path)
     pu = stk_new0(struct pump);
     pu->api = c->priv->api;
     pu->h = h;
-    pu->path = stk_xstrdup(path);
+    pu->f = fopen(path, HCS_LOG_MODE);
     if (uv_thread_create(&c->pumps[c->n_pumps], pump_run, pu) == 0)
         c->n_pumps++;
     else {
         c->priv->api->close_handle(h);
-        free(pu->path);
+        if (pu->f)
+            fclose(pu->f);
         free(pu);
     }
 }
