@@ -3145,44 +3145,74 @@ static int is_any_ip(const char *ip)
     return !ip || strcmp(ip, "0.0.0.0") == 0 || strcmp(ip, "::") == 0;
 }
 
-/* Published host ports must not collide (same protocol, overlapping address). */
+/* A single published host port and where it is, for check_published_ports(). */
+struct published_ref {
+    unsigned port;
+    size_t svc, idx; /* service index, port index: the order ports are declared in */
+};
+
+static int published_ref_cmp(const void *a, const void *b)
+{
+    const struct published_ref *x = a, *y = b;
+
+    if (x->port != y->port)
+        return x->port < y->port ? -1 : 1;
+    if (x->svc != y->svc)
+        return x->svc < y->svc ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * Published host ports must not collide (same protocol, overlapping address).
+ * Each single port is compared only with the earlier declarations of the same
+ * number (sorted by port, then declaration order), so that a large stack is
+ * checked in O(n log n); the first earlier declaration that collides is named.
+ */
 static void check_published_ports(struct loader *l)
 {
     const struct spec_project *p = l->project;
+    struct published_ref *refs;
+    size_t n = 0, k, g;
 
-    for (size_t i = 0; i < p->n_services; i++) {
-        const struct spec_service *s = &p->services[i];
-        for (size_t a = 0; a < s->n_ports; a++) {
-            const struct spec_port *x = &s->ports[a];
+    for (size_t i = 0; i < p->n_services; i++)
+        n += p->services[i].n_ports;
+    refs = stk_xcalloc(n + 1, sizeof(*refs));
+    n = 0;
+    for (size_t i = 0; i < p->n_services; i++)
+        for (size_t a = 0; a < p->services[i].n_ports; a++) {
+            const struct spec_port *x = &p->services[i].ports[a];
+            if (x->published && !x->published_end)
+                refs[n++] = (struct published_ref){x->published, i, a};
+        }
+    qsort(refs, n, sizeof(*refs), published_ref_cmp);
+    for (g = 0; g < n; g = k) {
+        for (k = g; k < n && refs[k].port == refs[g].port; k++) {
+            const struct spec_service *s = &p->services[refs[k].svc];
+            const struct spec_port *x = &s->ports[refs[k].idx];
             int reported = 0;
-            if (!x->published || x->published_end)
-                continue;
-            for (size_t j = 0; j <= i && !reported; j++) {
-                const struct spec_service *t = &p->services[j];
-                size_t end = j == i ? a : t->n_ports;
-                for (size_t b = 0; b < end; b++) {
-                    const struct spec_port *y = &t->ports[b];
-                    if (y->published != x->published || y->published_end ||
-                        strcmp(y->protocol, x->protocol) != 0)
-                        continue;
-                    if (!is_any_ip(x->host_ip) && !is_any_ip(y->host_ip) &&
-                        strcmp(x->host_ip, y->host_ip) != 0)
-                        continue;
-                    err_at_pos(l, &x->pos,
-                               "services.%s.ports: host port %u/%s is already published by "
-                               "service '%s'",
-                               s->name, x->published, x->protocol, t->name);
-                    reported = 1;
-                    break;
-                }
+            for (size_t m = g; m < k; m++) {
+                const struct spec_service *t = &p->services[refs[m].svc];
+                const struct spec_port *y = &t->ports[refs[m].idx];
+                if (strcmp(y->protocol, x->protocol) != 0)
+                    continue;
+                if (!is_any_ip(x->host_ip) && !is_any_ip(y->host_ip) &&
+                    strcmp(x->host_ip, y->host_ip) != 0)
+                    continue;
+                err_at_pos(l, &x->pos,
+                           "services.%s.ports: host port %u/%s is already published by "
+                           "service '%s'",
+                           s->name, x->published, x->protocol, t->name);
+                reported = 1;
+                break;
             }
-            if (!reported && x->published && s->replicas > 1 && !x->published_end)
+            if (!reported && s->replicas > 1)
                 err_at_pos(l, &x->pos,
                            "services.%s.ports: host port %u/%s cannot be published by %d "
                            "replicas: use a range or let the runtime pick the port",
                            s->name, x->published, x->protocol, s->replicas);
         }
     }
+    free(refs);
 }
 
 /* An absolute path in the container: "/x" on Linux, "C:\\x", "C:/x" or "\\x" on Windows. */
