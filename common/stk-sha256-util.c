@@ -1,7 +1,7 @@
 /*
  * stk-sha256-util.c - the platform-independent half of stk-sha256.h: one-shot
  * hashing, hex and "sha256:" digests, and files, on top of the
- * stk_sha256_new/update/final primitives that stk-sha256.c (libcrypto) or
+ * stk_sha256_new/update/final primitives that stk-sha256.c (Nettle) or
  * stk-sha256-win32.c (BCrypt) provides.
  */
 #include "stk-sha256.h"

@@ -2,7 +2,7 @@
  * stk-sha256-win32.c - the stk-sha256.h API on Windows through BCrypt
  * (BCryptOpenAlgorithmProvider(BCRYPT_SHA256_ALGORITHM), BCryptCreateHash,
  * BCryptHashData, BCryptFinishHash; learn.microsoft.com, "Creating a Hash with
- * CNG"). Selected by common/CMakeLists.txt instead of stk-sha256.c (OpenSSL)
+ * CNG"). Selected by common/CMakeLists.txt instead of stk-sha256.c (Nettle)
  * when WIN32 (STYLE.md rule 28); same results, same contract.
  */
 #include "stk-sha256.h"

@@ -1,6 +1,7 @@
 /*
- * stk-sha256.h - SHA-256 behind one interface (DESIGN.md §6): OpenSSL's
- * libcrypto on Linux, BCrypt on Windows. Digests are printed as OCI digest
+ * stk-sha256.h - SHA-256 behind one interface (DESIGN.md §6): Nettle on
+ * Linux (DESIGN.md names OpenSSL's libcrypto; stk-sha256.c says why Nettle),
+ * BCrypt on Windows. Digests are printed as OCI digest
  * strings ("sha256:" + 64 lower-case hex digits, OCI image-spec descriptor.md).
  */
 #ifndef STK_SHA256_H

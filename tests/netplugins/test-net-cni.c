@@ -25,7 +25,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 #include <uv.h>
 
 #include "common/stk-alloc.h"
@@ -130,13 +130,15 @@ static int have_prereqs(const char **why)
  */
 static void chain_names(const char *net, const char *id, char masq[32], char dnat[32])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    unsigned char md[SHA512_DIGEST_SIZE];
+    char hex[2 * SHA512_DIGEST_SIZE + 1];
     char *in = stk_xasprintf("%s%s", net, id);
+    struct sha512_ctx c;
 
-    EVP_Digest(in, strlen(in), md, &len, EVP_sha512(), NULL);
-    for (unsigned int i = 0; i < len; i++)
+    sha512_init(&c);
+    sha512_update(&c, strlen(in), (const uint8_t *)in);
+    sha512_digest(&c, sizeof(md), md);
+    for (unsigned int i = 0; i < sizeof(md); i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
     snprintf(masq, 32, "CNI-%.24s", hex);
     snprintf(dnat, 32, "CNI-DN-%.21s", hex);
