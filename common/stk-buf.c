@@ -74,16 +74,23 @@ void stk_buf_putc(struct stk_buf *b, char c)
 void stk_buf_vprintf(struct stk_buf *b, const char *fmt, va_list ap)
 {
     va_list cp;
-    size_t room = b->alloc ? b->alloc - b->len : 0;
+    size_t room;
     int n;
 
-    /* One pass when it fits (the common case), a second after growing when not. */
+    /*
+     * One pass when it fits (the common case), a second after growing when
+     * not. A buffer with no room yet gets its first 64 bytes before the
+     * first pass, so that a short line is formatted once, not measured then
+     * formatted.
+     */
+    if (!b->alloc || b->alloc - b->len < 2)
+        stk_buf_grow(b, 1);
+    room = b->alloc - b->len;
     va_copy(cp, ap);
-    n = room ? vsnprintf(b->buf + b->len, room, fmt, cp) : vsnprintf(NULL, 0, fmt, cp);
+    n = vsnprintf(b->buf + b->len, room, fmt, cp);
     va_end(cp);
     if (n <= 0) {
-        if (b->alloc)
-            b->buf[b->len] = '\0';
+        b->buf[b->len] = '\0';
         return;
     }
     if ((size_t)n >= room) {
