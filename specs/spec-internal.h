@@ -35,7 +35,9 @@ enum spec__kind {
 /* A YAML node with its position. Maps keep their keys in document order. */
 struct spec__node {
     enum spec__kind kind;
-    char *str;                 /* scalars: the text (after interpolation); NULL otherwise */
+    int str_inline;            /* STR lives in the node's own allocation (parsed scalars) */
+    char *str;                 /* scalars: the text (after interpolation); NULL otherwise;
+                                  replace it with spec__node_set_str_take() */
     char *tag;                 /* "!reset", "!override" or NULL (other tags are resolved) */
     struct spec__node **keys;  /* maps: the key nodes (scalars), n of them */
     struct spec__node **items; /* maps: the values; sequences: the items */
@@ -83,6 +85,9 @@ struct spec__node *spec__yaml_parse(const char *file, const char *data, size_t l
 
 /* Returns the kind a plain (unquoted) YAML scalar with text S resolves to. */
 enum spec__kind spec__yaml_plain_kind(const char *s);
+
+/* Replaces the text of scalar NODE with STR (taken, may be NULL). */
+void spec__node_set_str_take(struct spec__node *node, char *str);
 
 /* Frees NODE and its children; NULL-safe. */
 void spec__node_free(struct spec__node *node);

@@ -274,8 +274,7 @@ static void interp_node(struct tree_ctx *tc, struct spec__node *n)
             tc->errors++;
             return;
         }
-        free(n->str);
-        n->str = out;
+        spec__node_set_str_take(n, out);
     }
 }
 

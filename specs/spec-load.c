@@ -128,8 +128,7 @@ static void invalidate(struct spec__node *n)
 {
     for (size_t i = n->n; i-- > 0;)
         spec__node_remove(n, i);
-    free(n->str);
-    n->str = NULL;
+    spec__node_set_str_take(n, NULL);
     n->kind = SPEC__K_NULL;
 }
 
@@ -2490,8 +2489,7 @@ static void rebase_scalar(struct spec__node *n, const char *dir)
         spec__is_windows_abs(n->str) || !n->str[0])
         return;
     abs = resolve_in(dir, n->str);
-    free(n->str);
-    n->str = abs;
+    spec__node_set_str_take(n, abs);
 }
 
 /*
@@ -2514,8 +2512,7 @@ static void rebase_service(struct spec__node *svc, const char *dir)
                 colon ? stk_xstrndup(it->str, (size_t)(colon - it->str)) : stk_xstrdup(it->str);
             _cleanup_free_ char *abs = resolve_in(dir, src);
             char *n = stk_xasprintf("%s%s", abs, colon ? colon : "");
-            free(it->str);
-            it->str = n;
+            spec__node_set_str_take(it, n);
         } else if (it->kind == SPEC__K_MAP) {
             const struct spec__node *t = spec__node_get(it, "type");
             if (t && t->str && strcmp(t->str, "bind") == 0)

@@ -80,6 +80,14 @@ struct spec__node *spec__node_new_scalar(enum spec__kind kind, const char *str,
     return n;
 }
 
+void spec__node_set_str_take(struct spec__node *node, char *str)
+{
+    if (!node->str_inline)
+        free(node->str);
+    node->str = str;
+    node->str_inline = 0;
+}
+
 void spec__node_free(struct spec__node *node)
 {
     if (!node)
@@ -91,7 +99,8 @@ void spec__node_free(struct spec__node *node)
     }
     free(node->keys);
     free(node->items);
-    free(node->str);
+    if (!node->str_inline)
+        free(node->str);
     free(node->tag);
     spec__strmap_free(node->index);
     free(node);
@@ -335,10 +344,15 @@ static struct spec__node *parse_scalar(struct yparser *yp, yaml_event_t *ev)
 {
     const char *value = (const char *)ev->data.scalar.value;
     const char *tag = (const char *)ev->data.scalar.tag;
-    struct spec__node *n = spec__node_new(SPEC__K_STR, NULL);
+    size_t len = ev->data.scalar.length;
+    /* One allocation for the node and its text: most of a Compose file is scalars. */
+    struct spec__node *n = stk_xcalloc(1, sizeof(*n) + len + 1);
 
+    n->kind = SPEC__K_STR;
     node_set_pos(yp, n, ev);
-    n->str = stk_xstrndup(value, ev->data.scalar.length);
+    n->str = (char *)(n + 1);
+    n->str_inline = 1;
+    memcpy(n->str, value, len);
     n->tag = stk_xstrdup(tag_keep(tag));
     if (tag && !n->tag) {
         /* An explicit standard tag decides the type; other tags read as text. */
