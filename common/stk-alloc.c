@@ -64,12 +64,28 @@ char *stk_xstrndup(const char *s, size_t n)
     return p;
 }
 
+/*
+ * Formats into a stack buffer first and copies the result: most strings are
+ * short, and glibc's vasprintf() grows and then shrinks a heap buffer through
+ * a FILE. A longer result is formatted a second time into its exact size.
+ */
 char *stk_xvasprintf(const char *fmt, va_list ap)
 {
-    char *p = NULL;
+    char small[256];
+    va_list cp;
+    char *p;
+    int n;
 
-    if (vasprintf(&p, fmt, ap) < 0)
+    va_copy(cp, ap);
+    n = vsnprintf(small, sizeof(small), fmt, cp);
+    va_end(cp);
+    if (n < 0)
         oom(strlen(fmt));
+    p = stk_xmalloc((size_t)n + 1);
+    if ((size_t)n < sizeof(small))
+        memcpy(p, small, (size_t)n + 1);
+    else
+        vsnprintf(p, (size_t)n + 1, fmt, ap);
     return p;
 }
 
