@@ -183,7 +183,11 @@ static int subst_run(struct subst *st, const char *s, size_t len, struct stk_buf
     }
     for (size_t i = 0; i < len; i++) {
         if (s[i] != '$' || i + 1 >= len) {
-            stk_buf_putc(out, s[i]);
+            /* The text up to the next '$' (or the end) in one copy. */
+            const char *d = memchr(s + i + 1, '$', len - i - 1);
+            size_t end = d ? (size_t)(d - s) : len;
+            stk_buf_add(out, s + i, end - i);
+            i = end - 1;
             continue;
         }
         if (s[i + 1] == '$') {

@@ -132,6 +132,21 @@ static void invalidate(struct spec__node *n)
     n->kind = SPEC__K_NULL;
 }
 
+/* Appends "[I]" to the path in B (check_shape runs it for every sequence item). */
+static void path_add_index(struct stk_buf *b, size_t i)
+{
+    char tmp[24];
+    size_t k = sizeof(tmp);
+
+    tmp[--k] = ']';
+    do {
+        tmp[--k] = (char)('0' + i % 10);
+        i /= 10;
+    } while (i);
+    tmp[--k] = '[';
+    stk_buf_add(b, tmp + k, sizeof(tmp) - k);
+}
+
 /*
  * Checks N against SHAPE; PATH names N in messages ("services.web.image",
  * "" for the root). Wrong values are reported and set to null, unknown keys
@@ -215,7 +230,7 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
     } else if (n->kind == SPEC__K_SEQ && shape->items) {
         for (size_t i = 0; i < n->n; i++) {
             size_t mark = pathbuf->len;
-            stk_buf_printf(pathbuf, "[%zu]", i);
+            path_add_index(pathbuf, i);
             check_shape(l, n->items[i], shape->items, pathbuf);
             pathbuf->len = mark;
             pathbuf->buf[mark] = '\0';
