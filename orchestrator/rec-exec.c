@@ -840,6 +840,14 @@ static void start_action(struct exec *x, size_t i)
         ns.name = a->object;
         ns.project = x->plan->project;
         ns.internal = nw ? nw->internal : 0;
+        /* ipam.config: the first IPv4 subnet and its gateway (the plug-ins are IPv4). */
+        for (size_t k = 0; nw && nw->subnets && nw->subnets[k]; k++)
+            if (strchr(nw->subnets[k], '.')) {
+                ns.subnet = nw->subnets[k];
+                ns.gateway =
+                    nw->gateways && nw->gateways[k] && *nw->gateways[k] ? nw->gateways[k] : NULL;
+                break;
+            }
         a->is_net = 1;
         rec__progress(x->env, "Network %s  Creating", a->object);
         r = net_network_create(x->env->net, &ns, on_net_done, ref, (struct net_req **)&a->req,

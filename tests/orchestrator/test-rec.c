@@ -506,6 +506,31 @@ Test(rec, failure_in_the_middle_is_recorded_and_resumed, .init = setup, .fini = 
     spec_project_free(p);
 }
 
+/* networks.*.ipam.config: the first IPv4 subnet and its gateway reach the plug-in. */
+Test(rec, ipam_subnet_and_gateway_reach_the_network_plugin, .init = setup, .fini = teardown)
+{
+    struct spec_project *p =
+        rec_fixture_load(&F, "services:\n  a:\n    image: @IMAGE@\n    command: " LOOP_CMD "\n"
+                             "networks:\n  default:\n    ipam:\n      config:\n"
+                             "        - subnet: fd00:1::/64\n"
+                             "        - subnet: 10.200.0.0/16\n          gateway: 10.200.0.254\n");
+    struct stk_err err = STK_ERR_INIT;
+    struct net_sync s = NET_SYNC_INIT;
+    int r;
+
+    cr_assert_eq(up(p, &err), 0, "up: %s", err.msg);
+    r = net_list(F.net, net_sync_done, &s, NULL, &err);
+    cr_assert_eq(net_sync_wait(&F.loop, &s, r, &err), 0, "%s", err.msg);
+    cr_assert_eq(s.inventory.n_networks, 1);
+    cr_assert_str_eq(s.inventory.networks[0].subnet, "10.200.0.0/16");
+    cr_assert_str_eq(s.inventory.networks[0].gateway, "10.200.0.254");
+    cr_assert_eq(s.inventory.n_endpoints, 1);
+    cr_assert(strncmp(s.inventory.endpoints[0].ipv4, "10.200.", 7) == 0, "%s",
+              s.inventory.endpoints[0].ipv4);
+    net_sync_release(&s);
+    spec_project_free(p);
+}
+
 Test(rec, wait_fails_on_an_unhealthy_service, .init = setup, .fini = teardown)
 {
     struct spec_project *p = rec_fixture_load(
