@@ -189,8 +189,8 @@ static int extract_layer(const char *blob, const char *staging, struct stk_err *
     struct archive *a = archive_read_new(), *ext = archive_write_disk_new();
     struct archive_entry *ent;
     char *rel = NULL, *full = NULL, *link = NULL;
-    int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+    int flags =
+        ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT;
     int r, ret = 0;
 
     stk_strv_init(&dead);
