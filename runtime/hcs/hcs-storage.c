@@ -466,6 +466,7 @@ static int ensure_layer(struct rt_hcs_storage *s, const char *const *digests, si
         goto out;
     }
     /* A folder without a record is a half import (a crash, a failed step): never trusted. */
+    stk_rm_rf(record, NULL); /* a record whose folder is gone */
     r = discard_layer(c, paths[k], err);
     if (r < 0)
         goto fail;
