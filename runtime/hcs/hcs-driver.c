@@ -67,6 +67,7 @@ struct hcs_note {
 struct hcs_priv {
     const struct hcs_api *api;
     const struct rt_hcs_storage_api *storage;
+    struct rt_hcs_storage *own_storage; /* the registry's (Windows), freed in fini */
     const struct rt_hcs_network_api *net;
     char host_build[64];
     enum rt_hcs_edition edition;
@@ -635,8 +636,8 @@ static int do_create(struct hcs_work *w, struct stk_err *err)
         goto out;
     if (!p->storage) {
         r = stk_err_set(err, STK_ENOTSUP, 0,
-                        "container '%s': Windows layer storage (computestorage) is not "
-                        "implemented yet",
+                        "container '%s': Windows layer storage (computestorage.dll) is not "
+                        "available on this host",
                         id);
         goto out;
     }
@@ -1636,6 +1637,25 @@ static int hcs_init(struct rt_ctx *ctx, struct stk_err *err)
         else
             rt_hcs_win32_host_version(p->host_build, sizeof(p->host_build), &p->edition);
         stk_err_clear(&e);
+        /* Layer storage: STATE\windowsfilter and STATE\scratch (hcs-storage.c). */
+        if (p->api) {
+            const struct hcs_storage_calls *calls = rt_hcs_storage_calls_win32(&e);
+
+            if (calls) {
+                char *root = stk_xasprintf("%s\\windowsfilter", ctx->state_dir);
+                char *scratch = stk_xasprintf("%s\\scratch", ctx->state_dir);
+
+                for (char *q = root; *q; q++)
+                    *q = *q == '/' ? '\\' : *q;
+                for (char *q = scratch; *q; q++)
+                    *q = *q == '/' ? '\\' : *q;
+                p->own_storage = rt_hcs_storage_new(root, scratch, ctx->images, calls, &e);
+                p->storage = rt_hcs_storage_api_of(p->own_storage);
+                free(root);
+                free(scratch);
+            }
+            stk_err_clear(&e);
+        }
     }
 #else
     snprintf(p->reason, sizeof(p->reason), "%s", HCS_UNAVAILABLE);
@@ -1672,6 +1692,7 @@ static void hcs_fini(struct rt_ctx *ctx)
     }
     uv_close((uv_handle_t *)p->async, async_closed);
     uv_mutex_destroy(&p->lock);
+    rt_hcs_storage_free(p->own_storage);
 }
 
 static int hcs_host_info(struct rt_ctx *ctx, rt_done_fn *done, void *userdata,

@@ -43,6 +43,7 @@
 
 #include "common/stk-err.h"
 #include "runtime/hcs/hcs-api.h"
+#include "runtime/hcs/hcs-storage-api.h"
 #include "runtime/rt-driver.h"
 #include "stk-config.h"
 
@@ -266,9 +267,12 @@ int rt_hcs_check_network_share(const char *a, enum rt_isolation a_iso, const cha
 
 /*
  * Layer storage (issue 5 item 3): what computestorage.dll does before a
- * compute system can be created. The driver only calls through this table;
- * the real computestorage implementation is not written yet, the emulator's
- * is in tests/support/hcsemu-storage.c.
+ * compute system can be created. The driver only calls through struct
+ * rt_hcs_storage_api; rt_hcs_storage_new() builds the real one (hcs-storage.c)
+ * over a struct hcs_storage_calls table (hcs-storage-api.h): computestorage.dll
+ * on Windows (rt_hcs_storage_calls_win32()), the emulator's
+ * hcsemu_storage_calls() in the tests. The sequence has run against the
+ * emulator only, never on a real host.
  */
 struct rt_hcs_storage_result {
     char **layer_paths;   /* NULL-terminated layer folders, topmost first, base last */
@@ -295,6 +299,53 @@ struct rt_hcs_storage_api {
     int (*release)(void *self, const char *id, struct stk_err *err);
     void *self;
 };
+
+struct rt_image_store;
+struct rt_hcs_storage;
+
+/*
+ * Creates the layer storage of the hcs driver (hcs-storage.c):
+ *
+ * - Read-only layers are imported once into LAYERS_ROOT\<blob hex>
+ *   (STATE\windowsfilter), the folder whose base name gives the layer's
+ *   GUID (rt_hcs_name_guid()). A layer is trusted only when its record
+ *   LAYERS_ROOT\<hex>.layer (written atomically after the last step) exists;
+ *   a folder without one is a half import, destroyed (HcsDestroyLayer) and
+ *   imported again. The blob (tar, any compression libarchive detects) is
+ *   extracted into LAYERS_ROOT\.staging-<hex> with whiteouts turned into
+ *   tombstones.txt, then HcsImportLayer(layer, staging, parents' LayerData).
+ *   A layer without parents (the base) is then set up as hcsshim's
+ *   computestorage.SetupContainerBaseLayer does (blank-base.vhdx created and
+ *   formatted, HcsSetupBaseOSLayer {"Type":"Container"} with no handle, the
+ *   differencing blank.vhdx, VM group access), and when it has a UtilityVM
+ *   folder as SetupUtilityVMBaseLayer does (SystemTemplateBase.vhdx created
+ *   and attached, HcsSetupBaseOSLayer {"Type":"Vm"}, detached, the
+ *   differencing SystemTemplate.vhdx, VM group access).
+ * - The writable layer of container ID lives in SCRATCH_ROOT\ID
+ *   (STATE\scratch): sandbox.vhdx is a copy of the base layer's blank.vhdx
+ *   (containerd's windows snapshotter). Process isolation: the VHD is
+ *   attached with a permanent lifetime (it must outlive the CLI process),
+ *   HcsGetLayerVhdMountPath gives the volume, HcsInitializeWritableLayer and
+ *   HcsAttachLayerStorageFilter run on that volume, which becomes
+ *   Container.Storage.Path. Hyper-V isolation: nothing is attached on the
+ *   host; vm\sandbox.vhdx is a copy of UtilityVM\SystemTemplate.vhdx
+ *   (reference §2.3) and both VHDs get VM group access.
+ *
+ * IMAGES (borrowed, may be NULL: then prepare fails with STK_EIMAGE) holds
+ * the layer blobs; CALLS is borrowed. Both must outlive the storage. Returns
+ * a new object freed with rt_hcs_storage_free(), or NULL with STK_EINVAL
+ * (missing argument or a required entry of CALLS).
+ */
+struct rt_hcs_storage *rt_hcs_storage_new(const char *layers_root, const char *scratch_root,
+                                          struct rt_image_store *images,
+                                          const struct hcs_storage_calls *calls,
+                                          struct stk_err *err);
+
+/* Returns the driver's table of S (borrowed from S). prepare and release are thread-safe. */
+const struct rt_hcs_storage_api *rt_hcs_storage_api_of(struct rt_hcs_storage *s);
+
+/* Frees S; NULL-safe. Nothing on disk changes. */
+void rt_hcs_storage_free(struct rt_hcs_storage *s);
 
 /* An endpoint of an HCN namespace, as a utility VM needs it. */
 struct rt_hcs_nic {
@@ -359,6 +410,13 @@ const struct hcs_api *rt_hcs_api_win32(struct stk_err *err);
  * workstation) in *RET_EDITION.
  */
 void rt_hcs_win32_host_version(char *buf, size_t size, enum rt_hcs_edition *ret_edition);
+/*
+ * Windows only (hcs-storage-win32.c): loads computestorage.dll and
+ * virtdisk.dll and fills a static table. Returns NULL with STK_EUNAVAIL
+ * "Windows layer storage (computestorage.dll) is not available on this host"
+ * when a DLL or a required function is missing.
+ */
+const struct hcs_storage_calls *rt_hcs_storage_calls_win32(struct stk_err *err);
 #endif
 
 #endif

@@ -51,6 +51,28 @@ const struct hcn_api *hcsemu_hcn_api(void);
 const struct rt_hcs_storage_api *hcsemu_storage_api(void);
 
 /*
+ * The emulated computestorage.dll + virtdisk.dll (hcsemu-storage.c), for a
+ * real storage made with rt_hcs_storage_new(). Layers it imports are known to
+ * the emulated HCS (built for the emulated host). hcsemu_storage_api() above
+ * is the older stand-in that skips the storage sequence altogether.
+ */
+const struct hcs_storage_calls *hcsemu_storage_calls(void);
+/* Imported layers, attached VHDs, attached storage filters, open VHD handles. */
+int hcsemu_storage_count_layers(void);
+int hcsemu_storage_count_attached(void);
+int hcsemu_storage_count_filters(void);
+int hcsemu_storage_count_handles(void);
+/* Returns 1 when grant_vm_group_access() was called on PATH. */
+int hcsemu_storage_granted(const char *path);
+/*
+ * Returns (new string) the storage calls made so far, one per line: the
+ * entry's name and its arguments separated by spaces (LayerData documents
+ * compact), e.g. "import_layer LAYER STAGING {...}".
+ */
+char *hcsemu_storage_trace(void);
+void hcsemu_storage_trace_clear(void);
+
+/*
  * Registers an image layer DIGEST ("sha256:...") unpacked in folder
  * C:\ProgramData\stack\windowsfilter\<hex prefix>, built for OS_VERSION, with
  * a UtilityVM folder when HAS_UVM.
@@ -110,6 +132,8 @@ int hcsemu__layer_lookup(const char *path, char **ret_os_version, int *ret_has_u
 void hcsemu__hcn_free_all(void);
 void hcsemu__hcs_free_all(void);
 void hcsemu__storage_free_all(void);
+void hcsemu__storage_calls_free_all(void);
+int hcsemu__storage_layer_lookup(const char *path, char **ret_os_version, int *ret_has_uvm);
 void hcsemu__guid(char out[37]);
 void hcsemu__name_guid(const char *name, char out[37]);
 

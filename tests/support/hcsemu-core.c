@@ -76,6 +76,7 @@ void hcsemu_free(void)
     hcsemu__hcs_free_all();
     hcsemu__hcn_free_all();
     hcsemu__storage_free_all();
+    hcsemu__storage_calls_free_all();
     for (int i = 0; i < emu.n_layers; i++) {
         free(emu.layers[i].digest);
         free(emu.layers[i].folder);
@@ -193,7 +194,8 @@ int hcsemu__layer_lookup(const char *path, char **ret_os_version, int *ret_has_u
             return 1;
         }
     }
-    return 0;
+    /* Layers imported through the emulated computestorage.dll (hcsemu-storage.c). */
+    return hcsemu__storage_layer_lookup(path, ret_os_version, ret_has_uvm);
 }
 
 /* ---- the storage table (issue 5 item 3 stand-in) ------------------------ */
