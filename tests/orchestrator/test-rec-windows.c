@@ -106,56 +106,98 @@ static void *layer_tar(const char *tag, size_t *ret_len)
     return buf;
 }
 
-/*
- * Builds the OCI layout of image REF (one layer, windows/amd64, OS_VERSION),
- * loads it into the test's image store and registers its layer with the
- * emulator's storage (the unpacked windowsfilter folder, with a UtilityVM).
- */
-static void windows_image(const char *ref, const char *os_version)
-{
-    struct stk_err err = STK_ERR_INIT;
-    char *dir = stk_xasprintf("%s/layout-%s", T.dir, os_version);
-    char *blobs = stk_xasprintf("%s/blobs/sha256", dir);
-    char layer[STK_DIGEST_STR_LEN], cfgd[STK_DIGEST_STR_LEN], mand[STK_DIGEST_STR_LEN];
-    size_t layer_len;
-    void *tar = layer_tar(ref, &layer_len);
-    char *cfg, *man, *index, *path;
+/* One manifest of a layout: its descriptor's digest and size, and its layer's digest. */
+struct manifest {
+    char digest[STK_DIGEST_STR_LEN];
+    size_t size;
+    char layer[STK_DIGEST_STR_LEN];
+};
 
-    cr_assert_eq(stk_mkdir_p(blobs, 0755, &err), 0, "%s", err.msg);
-    put_blob(dir, tar, layer_len, layer);
-    cfg = stk_xasprintf("{\"architecture\":\"amd64\",\"os\":\"windows\",\"os.version\":\"%s\","
-                        "\"config\":{\"Env\":[\"PATH=C:\\\\Windows\\\\system32;C:\\\\Windows\"],"
-                        "\"Cmd\":[\"c:\\\\windows\\\\system32\\\\cmd.exe\"]},"
+/* Writes into layout DIR a one-layer manifest for OS/amd64 with OS_VERSION ("" for none). */
+static void make_manifest(const char *dir, const char *os, const char *os_version, const char *tag,
+                          struct manifest *ret)
+{
+    char cfgd[STK_DIGEST_STR_LEN];
+    size_t layer_len;
+    void *tar = layer_tar(tag, &layer_len);
+    char *vers =
+        *os_version ? stk_xasprintf("\"os.version\":\"%s\",", os_version) : stk_xstrdup("");
+    char *cfg, *man;
+
+    put_blob(dir, tar, layer_len, ret->layer);
+    cfg = stk_xasprintf("{\"architecture\":\"amd64\",\"os\":\"%s\",%s"
+                        "\"config\":{\"Cmd\":[\"%s\"]},"
                         "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
-                        os_version, layer);
+                        os, vers, tag, ret->layer);
     put_blob(dir, cfg, strlen(cfg), cfgd);
     man =
         stk_xasprintf("{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":\"%s\","
                       "\"digest\":\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":\"%s\","
                       "\"digest\":\"%s\",\"size\":%zu}]}",
                       RT_IMAGE_MT_OCI_MANIFEST, RT_IMAGE_MT_OCI_CONFIG, cfgd, strlen(cfg),
-                      RT_IMAGE_MT_OCI_LAYER, layer, layer_len);
-    put_blob(dir, man, strlen(man), mand);
-    index = stk_xasprintf("{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"%s\",\"digest\":"
-                          "\"%s\",\"size\":%zu,\"platform\":{\"architecture\":\"amd64\",\"os\":"
-                          "\"windows\",\"os.version\":\"%s\"},\"annotations\":{\"%s\":\"%s\"}}]}",
-                          RT_IMAGE_MT_OCI_MANIFEST, mand, strlen(man), os_version,
-                          RT_IMAGE_ANNOT_CONTAINERD_NAME, ref);
-    path = stk_xasprintf("%s/index.json", dir);
+                      RT_IMAGE_MT_OCI_LAYER, ret->layer, layer_len);
+    put_blob(dir, man, strlen(man), ret->digest);
+    ret->size = strlen(man);
+    free(tar);
+    free(vers);
+    free(cfg);
+    free(man);
+}
+
+/* Writes DIR/index.json with the descriptors ENTRIES ("" separated by commas) and oci-layout. */
+static void write_index(const char *dir, const char *entries)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *index = stk_xasprintf("{\"schemaVersion\":2,\"manifests\":[%s]}", entries);
+    char *path = stk_xasprintf("%s/index.json", dir);
+
     cr_assert_eq(stk_file_write_atomic(path, index, strlen(index), 0644, 0, &err), 0);
     free(path);
     path = stk_xasprintf("%s/oci-layout", dir);
     cr_assert_eq(
         stk_file_write_atomic(path, "{\"imageLayoutVersion\":\"1.0.0\"}", 30, 0644, 0, &err), 0);
     free(path);
+    free(index);
+}
+
+/* A new layout directory T.dir/NAME with its blobs folder. */
+static char *layout_dir(const char *name)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *dir = stk_xasprintf("%s/%s", T.dir, name);
+    char *blobs = stk_xasprintf("%s/blobs/sha256", dir);
+
+    cr_assert_eq(stk_mkdir_p(blobs, 0755, &err), 0, "%s", err.msg);
+    free(blobs);
+    return dir;
+}
+
+/*
+ * Builds the OCI layout of image REF (one layer, windows/amd64, OS_VERSION),
+ * loads it into the test's image store as `stack image load` does, and
+ * registers its layer with the emulator's storage (the unpacked
+ * windowsfilter folder, with a UtilityVM).
+ */
+static void windows_image(const char *ref, const char *os_version)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *name = stk_xasprintf("layout-%s", os_version);
+    char *dir = layout_dir(name);
+    struct manifest m;
+    char *entry;
+
+    make_manifest(dir, "windows", os_version, ref, &m);
+    entry = stk_xasprintf("{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"platform\":"
+                          "{\"architecture\":\"amd64\",\"os\":\"windows\",\"os.version\":\"%s\"},"
+                          "\"annotations\":{\"%s\":\"%s\"}}",
+                          RT_IMAGE_MT_OCI_MANIFEST, m.digest, m.size, os_version,
+                          RT_IMAGE_ANNOT_CONTAINERD_NAME, ref);
+    write_index(dir, entry);
     cr_assert_eq(rt_image_load_layout(T.images, dir, NULL, NULL, &err), 0, "load %s: %s", ref,
                  err.msg);
-    hcsemu_add_layer(layer, os_version, 1);
-    free(tar);
-    free(cfg);
-    free(man);
-    free(index);
-    free(blobs);
+    hcsemu_add_layer(m.layer, os_version, 1);
+    free(entry);
+    free(name);
     free(dir);
 }
 
@@ -616,4 +658,96 @@ Test(rec_windows, client_host_defaults_to_hyperv, .init = client_up, .fini = ben
     assert_nothing_left("shop");
     spec_project_free(p);
     free(path);
+}
+
+/*
+ * An image given as a path to a multi-platform layout (linux/amd64 first,
+ * then windows ltsc2019 and ltsc2022, no names): the planner resolves it for
+ * the runtime's host — windows, build 20348 — not for the platform this
+ * binary was built for, so the ltsc2022 manifest is the one that runs.
+ */
+Test(rec_windows, path_image_selects_the_manifest_of_the_windows_host, .init = server_up,
+     .fini = bench_down)
+{
+    static const char *yaml = "name: multi\n"
+                              "services:\n"
+                              "  app:\n"
+                              "    image: ./multi\n"
+                              "    isolation: process\n"
+                              "    command: [\"C:\\\\app.exe\"]\n";
+    char *dir = layout_dir("multi"), *entries, *path, *folder;
+    struct manifest lin, w19, w22;
+    struct stk_err err = STK_ERR_INIT;
+    struct rec_up_opts o = {0};
+    struct spec_project *p;
+    json_t *doc, *layers;
+
+    make_manifest(dir, "linux", "", "linux", &lin);
+    make_manifest(dir, "windows", "10.0.17763.5000", "w19", &w19);
+    make_manifest(dir, "windows", "10.0.20348.2700", "w22", &w22);
+    hcsemu_add_layer(w19.layer, "10.0.17763.5000", 1);
+    hcsemu_add_layer(w22.layer, "10.0.20348.2700", 1);
+    entries = stk_xasprintf(
+        "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{\"architecture\":"
+        "\"amd64\",\"os\":\"linux\"}},"
+        "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{\"architecture\":"
+        "\"amd64\",\"os\":\"windows\",\"os.version\":\"10.0.17763.5000\"}},"
+        "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{\"architecture\":"
+        "\"amd64\",\"os\":\"windows\",\"os.version\":\"10.0.20348.2700\"}}",
+        RT_IMAGE_MT_OCI_MANIFEST, lin.digest, lin.size, RT_IMAGE_MT_OCI_MANIFEST, w19.digest,
+        w19.size, RT_IMAGE_MT_OCI_MANIFEST, w22.digest, w22.size);
+    write_index(dir, entries);
+    path = stk_xasprintf("%s/multi.yaml", T.dir);
+    cr_assert_eq(stk_file_write_atomic(path, yaml, strlen(yaml), 0644, 0, &err), 0);
+    p = load(path);
+    cr_assert_eq(rec_up(&T.env, p, &o, &err), 0, "up: %s", err.msg);
+    doc = document("app");
+    layers =
+        json_object_get(json_object_get(json_object_get(doc, "Container"), "Storage"), "Layers");
+    cr_assert_eq(json_array_size(layers), 1);
+    folder = stk_xasprintf("windowsfilter\\%.12s", w22.layer + 7);
+    cr_assert(strstr(json_string_value(json_object_get(json_array_get(layers, 0), "Path")), folder),
+              "layer %s is not the ltsc2022 one (%s)",
+              json_string_value(json_object_get(json_array_get(layers, 0), "Path")), folder);
+    json_decref(doc);
+    cr_assert_eq(rec_down(&T.env, "multi", &err), 0, "down: %s", err.msg);
+    assert_nothing_left("multi");
+    free(folder);
+    free(path);
+    free(entries);
+    free(dir);
+    spec_project_free(p);
+}
+
+/* A Linux image on the Windows host is refused at plan time, naming both. */
+Test(rec_windows, linux_image_on_windows_host_is_refused, .init = server_up, .fini = bench_down)
+{
+    static const char *yaml = "name: lin\n"
+                              "services:\n"
+                              "  app:\n"
+                              "    image: ./lin\n"
+                              "    command: [\"/bin/sh\"]\n";
+    char *dir = layout_dir("lin"), *entry, *path;
+    struct manifest lin;
+    struct stk_err err = STK_ERR_INIT;
+    struct rec_up_opts o = {0};
+    struct spec_project *p;
+
+    make_manifest(dir, "linux", "", "linux", &lin);
+    entry = stk_xasprintf("{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}",
+                          RT_IMAGE_MT_OCI_MANIFEST, lin.digest, lin.size);
+    write_index(dir, entry);
+    path = stk_xasprintf("%s/lin.yaml", T.dir);
+    cr_assert_eq(stk_file_write_atomic(path, yaml, strlen(yaml), 0644, 0, &err), 0);
+    p = load(path);
+    cr_assert_eq(rec_up(&T.env, p, &o, &err), STK_EUNAVAIL, "%s", err.msg);
+    cr_assert(strstr(err.msg, "'app'") && strstr(err.msg, "linux image") &&
+                  strstr(err.msg, "windows"),
+              "%s", err.msg);
+    cr_assert_eq(hcsemu_count_systems(), 0);
+    cr_assert_eq(hcsemu_count_networks(), 0);
+    free(entry);
+    free(path);
+    free(dir);
+    spec_project_free(p);
 }
