@@ -93,8 +93,10 @@ int rec_ps(struct rec_env *env, const char *project, FILE *out, struct stk_err *
 
 /*
  * Prints the logs of SERVICE's containers (every service when NULL) of
- * PROJECT: the container's stdout and stderr lines from the monitor's
- * k8s-file log, prefixed with the container name when several are shown.
+ * PROJECT: the container's stdout and stderr lines from the log the driver
+ * names — the monitor's k8s-file log (its "TIMESTAMP STREAM TAG " prefix
+ * removed) or, for the hcs driver, the output as the process wrote it —
+ * prefixed with the container name when several are shown.
  * FOLLOW keeps printing new lines until interrupted.
  */
 int rec_logs(struct rec_env *env, const char *project, const char *service, int follow, FILE *out,
