@@ -297,7 +297,7 @@ static char *app_yaml_with(const char *from, const char *to)
     return path;
 }
 
-/* The runtime's observed containers of the project, by service. */
+/* The runtime id of SERVICE's container as the runtime lists it, a new string or NULL. */
 static char *container_id(const char *service)
 {
     struct rt_sync s = RT_SYNC_INIT;
@@ -327,7 +327,7 @@ static json_t *document(const char *service)
     return doc;
 }
 
-/* Runs FN(env, project, out) into a string (caller frees). */
+/* rec_ps() of PROJECT into a new string (caller frees). */
 static char *capture_ps(const char *project)
 {
     char *buf = NULL;
@@ -406,6 +406,7 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
 
     cr_assert_str_eq(p->name, "shop");
     cr_assert_eq(rec_up(&T.env, p, &o, &err), 0, "up: %s", err.msg);
+    cr_assert_gt(T.env.mutations, 0, "the first up counted no mutating call");
 
     /* Four containers and legacy's utility VM; three namespaces (sidecar joins web's). */
     cr_assert_eq(hcsemu_count_systems(), 5, "four containers and legacy's utility VM");
@@ -573,11 +574,20 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
 
     /* A second up with nothing changed mutates nothing. */
     {
-        int before = hcsemu_calls("create_compute_system");
+        static const char *const creates[] = {
+            "create_compute_system", "start_compute_system", "create_network", "create_namespace",
+            "create_endpoint",       "modify_namespace",     "create_process", "storage_prepare"};
+        int before[8];
+        for (size_t i = 0; i < 8; i++) {
+            before[i] = hcsemu_calls(creates[i]);
+            cr_assert_gt(before[i], 0, "the first up never called %s", creates[i]);
+        }
         T.env.mutations = 0;
         cr_assert_eq(rec_up(&T.env, p, &o, &err), 0, "second up: %s", err.msg);
         cr_assert_eq(T.env.mutations, 0, "the second up made %lu mutating calls", T.env.mutations);
-        cr_assert_eq(hcsemu_calls("create_compute_system"), before);
+        for (size_t i = 0; i < 8; i++)
+            cr_assert_eq(hcsemu_calls(creates[i]), before[i], "the second up called %s",
+                         creates[i]);
         cr_assert_eq(hcsemu_count_systems(), 5);
     }
 
