@@ -1,8 +1,8 @@
 /*
  * test-rec-windows.c - examples/windows/app.yaml through the product path on
  * the HCS/HCN emulator: the specs loader reads the file from the source tree,
- * the reconciler (rec_up: planner, executor; rec_ps, rec_exec, rec_logs,
- * rec_down) drives the real hcs driver (rt_hcs_ctx_new over the emulated
+ * the reconciler (rec_up: planner, executor; rec_ps, rec_top, rec_exec,
+ * rec_logs, rec_down) drives the real hcs driver (rt_hcs_ctx_new over the emulated
  * computecore/computestorage tables) and the real hns plug-in (over the
  * emulated HCN table), with the orchestrator's own glue between the two for
  * utility VM NICs (rec-hcs.h). The Windows images are OCI layouts with a
@@ -521,6 +521,15 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
         cr_assert(strstr(ps, ":8080->80/tcp"), "web's port is listed:\n%s", ps);
     }
     free(ps);
+
+    /* top: each container with its isolation. */
+    f = open_memstream(&out, &len);
+    cr_assert_eq(rec_top(&T.env, "shop", NULL, f, &err), 0, "top: %s", err.msg);
+    fclose(f);
+    cr_assert(strstr(out, "shop-legacy-1 (isolation hyperv"), "%s", out);
+    cr_assert(strstr(out, "shop-web-1 (isolation process"), "%s", out);
+    free(out);
+    out = NULL;
 
     /* exec in web: the emulated cmd's output and status. */
     f = open_memstream(&out, &len);
