@@ -24,8 +24,10 @@
 #include "common/stk-fs.h"
 #include "common/stk-log.h"
 #include "common/stk-strv.h"
+#include "netplugins/hns/hns.h"
 #include "netplugins/net-plugin.h"
 #include "orchestrator/cli-os.h"
+#include "orchestrator/rec-hcs.h"
 #include "orchestrator/rec.h"
 #include "orchestrator/store.h"
 #include "runtime/image/rt-image.h"
@@ -54,6 +56,7 @@ struct cli {
     struct net_ctx *net;
     struct store *store;
     int lock_fd;
+    struct rec_hcs_network hcs_net; /* the hcs driver's view of HNS (Windows) */
 };
 
 static void usage(FILE *out)
@@ -243,6 +246,17 @@ static int env_open(struct cli *cli, struct rec_env *env, int need_runtime, int 
             r = fail(&err, "start network plug-in");
             goto out;
         }
+#if STK_HAVE_HCS
+        /* Hyper-V isolated containers get their namespace's endpoints as utility VM NICs. */
+        if (strcmp(drv->name, "hcs") == 0 && strcmp(plug->name, "hns") == 0) {
+            const struct hcn_api *hcn = net_hns_api_win32(&err);
+            if (!hcn) {
+                r = fail(&err, "start network plug-in");
+                goto out;
+            }
+            rec_hcs_network_connect(&cli->hcs_net, cli->rt, hcn);
+        }
+#endif
     }
     env->loop = &cli->loop;
     env->rt = cli->rt;

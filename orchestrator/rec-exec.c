@@ -394,13 +394,19 @@ static int build_spec(struct exec *x, const struct rec_action *a, struct rt_cont
     spec->resources.memory_bytes = svc->limits.memory;
     spec->resources.nano_cpus = (int64_t)(svc->limits.cpus * 1e9);
     spec->resources.pids_limit = svc->limits.pids;
-    if (sb->hosts_path) {
+    /*
+     * The sandbox's hosts and resolv.conf files are Linux paths. A Windows
+     * container has neither /etc/hosts nor /etc/resolv.conf, and HCS maps
+     * directories, not single files (MappedDirectories, reference hcs-hns.md
+     * §6): they are not mapped there.
+     */
+    if (sb->hosts_path && strcmp(x->plan->host_os, "windows") != 0) {
         spec->mounts[nm].type = stk_xstrdup("bind");
         spec->mounts[nm].source = stk_xstrdup(sb->hosts_path);
         spec->mounts[nm].target = stk_xstrdup("/etc/hosts");
         nm++;
     }
-    if (sb->resolv_path) {
+    if (sb->resolv_path && strcmp(x->plan->host_os, "windows") != 0) {
         spec->mounts[nm].type = stk_xstrdup("bind");
         spec->mounts[nm].source = stk_xstrdup(sb->resolv_path);
         spec->mounts[nm].target = stk_xstrdup("/etc/resolv.conf");

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -492,6 +493,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
     size_t *order = NULL, *net_create = NULL, first_repair = 0;
     json_t *smap = NULL;
     enum rt_isolation *iso = NULL;
+    struct rt_image_platform want;
     int r;
 
     memset(&w, 0, sizeof(w));
@@ -547,7 +549,15 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
         }
     }
 
-    /* 2. Every image, before anything is created. */
+    /*
+     * 2. Every image, before anything is created, for the runtime's host: its
+     * os (a Linux build of stack drives a Windows host through the emulated
+     * HCS in tests) and, on Windows, its build for picking an os.version
+     * among the entries of an image index.
+     */
+    rt_image_platform_host(&want);
+    want.os = hs.host.os;
+    want.os_version = strcmp(hs.host.os, "windows") == 0 ? hs.host.os_build : NULL;
     p->n_images = project->n_services;
     p->images = stk_xcalloc(project->n_services + 1, sizeof(*p->images));
     p->image_owned = stk_xcalloc(project->n_services + 1, 1);
@@ -569,13 +579,21 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
         p->image_owned[i] = 1;
         if (strncmp(svc->image, "./", 2) == 0 || strncmp(svc->image, "../", 3) == 0) {
             char *abs = stk_xasprintf("%s/%s", project->working_dir, svc->image);
-            r = rt_image_resolve(env->images, abs, NULL, &p->images[i], err);
+            r = rt_image_resolve(env->images, abs, &want, &p->images[i], err);
             free(abs);
         } else {
-            r = rt_image_resolve(env->images, svc->image, NULL, &p->images[i], err);
+            r = rt_image_resolve(env->images, svc->image, &want, &p->images[i], err);
         }
         if (r < 0) {
             stk_err_wrap(err, "service '%s'", svc->name);
+            goto out;
+        }
+        /* A single-manifest image is stored whatever its platform: its os must be the host's. */
+        if (p->images[i]->os && *p->images[i]->os &&
+            strcasecmp(p->images[i]->os, hs.host.os) != 0) {
+            r = stk_err_set(err, STK_EUNAVAIL, 0,
+                            "service '%s': image '%s' is a %s image; this host runs %s containers",
+                            svc->name, svc->image, p->images[i]->os, hs.host.os);
             goto out;
         }
     }

@@ -81,24 +81,36 @@ struct log_src {
 };
 
 /*
- * Prints the complete lines available in SRC, stripping the k8s-file prefix
- * "TIMESTAMP STREAM TAG " (TAG "F" is a full line, "P" a partial one).
+ * Returns the text of LINE after its k8s-file prefix "TIMESTAMP STREAM TAG "
+ * (STREAM stdout or stderr, TAG "F" for a full line, "P" for a partial one,
+ * stored in *RET_PARTIAL), or LINE itself when it has no such prefix: the hcs
+ * driver's log holds the process's output as written (runtime/hcs).
  */
+static char *log_text(char *line, int *ret_partial)
+{
+    char *stream = strchr(line, ' '), *tag;
+
+    *ret_partial = 0;
+    if (!stream || stream == line)
+        return line;
+    stream++;
+    if (strncmp(stream, "stdout ", 7) != 0 && strncmp(stream, "stderr ", 7) != 0)
+        return line;
+    tag = stream + 7;
+    if ((tag[0] != 'F' && tag[0] != 'P') || (tag[1] != ' ' && tag[1] != '\n'))
+        return line;
+    *ret_partial = tag[0] == 'P';
+    return tag[1] == ' ' ? tag + 2 : tag + 1;
+}
+
+/* Prints the complete lines available in SRC, without their k8s-file prefix. */
 static void log_drain(struct log_src *src, int prefix, FILE *out)
 {
     char line[65536];
 
     while (fgets(line, sizeof(line), src->f)) {
-        char *p = line;
-        int partial = 0;
-        for (int field = 0; field < 3 && p; field++) {
-            char *sp = strchr(p, ' ');
-            if (field == 2)
-                partial = p[0] == 'P';
-            p = sp ? sp + 1 : NULL;
-        }
-        if (!p)
-            p = line;
+        int partial;
+        char *p = log_text(line, &partial);
         if (prefix)
             fprintf(out, "%s  | ", src->name);
         if (partial)

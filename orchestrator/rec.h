@@ -56,8 +56,10 @@ struct rec_up_opts {
 
 /*
  * Converges the host to PROJECT: checks every service's isolation against the
- * runtime's host_info and resolves every image before anything is created
- * (an image that does not exist or an isolation this host cannot provide is
+ * runtime's host_info and resolves every image for that host's platform (its
+ * os and, on Windows, its build selects among an image index's entries)
+ * before anything is created (an image that does not exist, an image of
+ * another OS, or an isolation or Windows build this host cannot run is
  * STK_ENOENT/STK_EUNAVAIL naming the service: exit status 1), then plans
  * the actions (rec-plan.h) and runs them on the loop, independent branches in
  * parallel and starts in depends_on order with its conditions. Containers
@@ -93,8 +95,10 @@ int rec_ps(struct rec_env *env, const char *project, FILE *out, struct stk_err *
 
 /*
  * Prints the logs of SERVICE's containers (every service when NULL) of
- * PROJECT: the container's stdout and stderr lines from the monitor's
- * k8s-file log, prefixed with the container name when several are shown.
+ * PROJECT: the container's stdout and stderr lines from the log the driver
+ * names — the monitor's k8s-file log (its "TIMESTAMP STREAM TAG " prefix
+ * removed) or, for the hcs driver, the output as the process wrote it —
+ * prefixed with the container name when several are shown.
  * FOLLOW keeps printing new lines until interrupted.
  */
 int rec_logs(struct rec_env *env, const char *project, const char *service, int follow, FILE *out,

@@ -4,8 +4,10 @@
  * emulator: the version check, network, sandboxes (web's shared by sidecar),
  * endpoints, containers, ps, exec, logs, and a down that leaves no compute
  * system, endpoint, namespace or scratch behind. The translation from the
- * YAML is written out by hand here (the orchestrator's planner does it in
- * the product); the emulated host is Windows Server 2022 (20348).
+ * YAML is written out by hand here, at driver level; the product path (specs
+ * loader, planner, executor) runs the file itself in
+ * tests/orchestrator/test-rec-windows.c. The emulated host is Windows Server
+ * 2022 (20348).
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
