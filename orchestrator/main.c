@@ -30,6 +30,8 @@
 #include "orchestrator/rec-hcs.h"
 #include "orchestrator/rec.h"
 #include "orchestrator/store.h"
+#include "runtime/hcs/hcs-monitor.h"
+#include "runtime/hcs/hcs.h"
 #include "runtime/image/rt-image.h"
 #include "runtime/rt-driver.h"
 #include "specs/spec.h"
@@ -910,9 +912,52 @@ out:
     return r;
 }
 
+/* Readiness of `internal hcs-monitor`: one line on stdout, which is then let go. */
+static void hcs_monitor_ready(void *self, int r, const struct stk_err *err)
+{
+    (void)self;
+    rt_hcs_monitor_ready_line(stdout, r, err);
+#ifdef _WIN32
+    if (!freopen("NUL", "w", stdout))
+        fclose(stdout);
+#else
+    if (!freopen("/dev/null", "w", stdout))
+        fclose(stdout);
+#endif
+}
+
+/*
+ * `stack internal hcs-monitor ID`: the detached monitor of a Windows
+ * container (runtime/hcs/hcs-monitor.h), started by the hcs driver's start.
+ * It holds no store lock. Windows only: elsewhere HCS is unavailable.
+ */
+static int cmd_hcs_monitor(struct cli *cli, const char *id)
+{
+    struct stk_err err = STK_ERR_INIT;
+    int r = 0;
+
+#if STK_HAVE_HCS
+    const struct hcs_api *api = rt_hcs_api_win32(&err);
+
+    if (!api || rt_hcs_monitor_run(api, cli->state_dir, id, hcs_monitor_ready, NULL, &err) < 0)
+        r = fail(&err, "hcs monitor");
+    if (!api)
+        hcs_monitor_ready(NULL, err.code ? err.code : STK_EUNAVAIL, &err);
+#else
+    (void)cli;
+    stk_err_set(&err, STK_EUNAVAIL, 0, "the monitor of '%s': HCS is not available on this host",
+                id);
+    hcs_monitor_ready(NULL, err.code, &err);
+    r = fail(&err, "hcs monitor");
+#endif
+    stk_err_clear(&err);
+    return r;
+}
+
 /*
  * `stack internal container-exited ID`: the monitor's exit command (conmon
  * --exit-command). Records the exit and applies the restart policy.
+ * `stack internal hcs-monitor ID`: see cmd_hcs_monitor().
  */
 static int cmd_internal(struct cli *cli, int argc, char **argv)
 {
@@ -920,8 +965,10 @@ static int cmd_internal(struct cli *cli, int argc, char **argv)
     struct rec_env env;
     int r;
 
+    if (argc == 3 && strcmp(argv[1], "hcs-monitor") == 0)
+        return cmd_hcs_monitor(cli, argv[2]);
     if (argc != 3 || strcmp(argv[1], "container-exited") != 0) {
-        stk_log_error("usage: stack internal container-exited ID");
+        stk_log_error("usage: stack internal container-exited|hcs-monitor ID");
         return EXIT_SPEC;
     }
     if ((r = env_open(cli, &env, 1, 1)) != 0)

@@ -13,10 +13,19 @@
  * Per container the driver keeps, under STATE_DIR/containers/ID/:
  * hcs.json (isolation, utility VM, namespace, process, times, exit code),
  * labels.json (DESIGN.md §3: the labels, since a compute system's only free
- * field is Owner), and ctr.log (the init process's stdout and stderr, copied
- * by two pump threads while this driver instance lives, the file opened before
- * the thread starts; the detached monitor
- * of issue 5 item 5 is not written yet).
+ * field is Owner), and ctr.log (the init process's stdout and stderr as
+ * k8s-file lines).
+ *
+ * Who holds the init process (DESIGN.md §3, issue 5 item 5): with a monitor
+ * launcher — on Windows by default the detached `stack internal hcs-monitor
+ * ID` process of hcs-monitor.c, in the tests a thread running the same code
+ * against the emulator — `start` starts the compute system and lets the
+ * monitor create the init process, copy its output into ctr.log, record its
+ * exit (ExitCode, Finished) and run the exit command; the driver waits for its
+ * readiness and later only reads the records, so the container outlives the
+ * CLI process that started it. Without a launcher (Linux against the
+ * emulator, Windows without a self_exe) the driver creates the process itself
+ * and two pump threads copy its output while this driver instance lives.
  */
 #include "runtime/hcs/hcs.h"
 
@@ -31,6 +40,7 @@
 #include "common/stk-fs.h"
 #include "common/stk-strv.h"
 #include "common/win-error.h"
+#include "runtime/hcs/hcs-monitor.h"
 
 /* Five minutes, the wait moby uses for shutdown and terminate (reference §3.1 step 8). */
 #define HCS_TIMEOUT_MS 300000u
@@ -78,6 +88,8 @@ struct hcs_priv {
     struct hcs_note *notes;
     struct hcs_ctr *ctrs;
     struct rt_ctx *ctx;
+    rt_hcs_monitor_launch_fn *launch; /* NULL: the in-process path */
+    void *launch_self;
 };
 
 enum hcs_kind {
@@ -433,23 +445,15 @@ static void on_system_event(const struct hcs_event *ev, void *context)
 struct pump {
     const struct hcs_api *api;
     intptr_t h;
-    FILE *f; /* may be NULL: the output is read and dropped */
+    FILE *f;            /* may be NULL: the output is read and dropped */
+    const char *stream; /* "stdout" or "stderr" */
 };
 
 static void pump_run(void *arg)
 {
     struct pump *pu = arg;
-    char buf[4096];
-    uint32_t n;
 
-    while (pu->api->read_handle(pu->h, buf, sizeof(buf), &n) >= 0 && n > 0)
-        if (pu->f) {
-            fwrite(buf, 1, n, pu->f);
-            fflush(pu->f);
-        }
-    if (pu->f)
-        fclose(pu->f);
-    pu->api->close_handle(pu->h);
+    rt_hcs_log_copy(pu->api, pu->h, pu->f, pu->stream);
     free(pu);
 }
 
@@ -458,7 +462,7 @@ static void pump_run(void *arg)
  * here, not in the thread: a thread that runs late must not create the file
  * again in a directory a delete is removing.
  */
-static void pump_start(struct hcs_ctr *c, intptr_t h, const char *path)
+static void pump_start(struct hcs_ctr *c, intptr_t h, const char *path, const char *stream)
 {
     struct pump *pu;
 
@@ -467,6 +471,7 @@ static void pump_start(struct hcs_ctr *c, intptr_t h, const char *path)
     pu = stk_new0(struct pump);
     pu->api = c->priv->api;
     pu->h = h;
+    pu->stream = stream;
     pu->f = fopen(path, HCS_LOG_MODE);
     if (uv_thread_create(&c->pumps[c->n_pumps], pump_run, pu) == 0)
         c->n_pumps++;
@@ -555,6 +560,8 @@ static json_t *spec_copy(const struct rt_container_spec *s)
         json_pack("{s:o,s:o,s:s,s:s,s:b}", "Args", strv_json(s->process.args), "Env",
                   strv_json(s->process.env), "Cwd", s->process.cwd ? s->process.cwd : "", "User",
                   s->process.user ? s->process.user : "", "Terminal", s->process.terminal));
+    if (s->exit_command && s->exit_command[0])
+        json_object_set_new(j, "ExitCommand", strv_json(s->exit_command));
     return j;
 }
 
@@ -792,6 +799,9 @@ static int do_create(struct hcs_work *w, struct stk_err *err)
         json_object_set_new(rec, "UtilityVm", json_string(uvm_id));
     if (ns)
         json_object_set_new(rec, "Namespace", json_string(ns));
+    /* What the monitor runs when the init process exits (DESIGN.md §3). */
+    if (json_object_get(s, "ExitCommand"))
+        json_object_set(rec, "ExitCommand", json_object_get(s, "ExitCommand"));
     path = stk_xasprintf("%s/labels.json", dir);
     r = json_save(path, json_object_get(s, "Labels"), err);
     free(path);
@@ -873,30 +883,37 @@ static int ctr_get(struct hcs_priv *p, const char *id, struct hcs_ctr **ret, str
     return 0;
 }
 
-static int process_params(json_t *proc, const char *const *extra_env, const char *cwd,
-                          const char *const *args, int out, int errp, char **ret_doc,
-                          struct stk_err *err)
+/* Whether REC says a monitor holds the init process and has not recorded its exit. */
+static int rec_monitor_running(json_t *rec)
 {
-    char **rargs = json_strv(json_object_get(proc, "Args"));
-    char **renv = json_strv(json_object_get(proc, "Env"));
-    struct rt_hcs_process_config pc = {0};
-    json_t *doc = NULL;
-    int r;
+    return json_object_get(rec, "MonitorPid") && json_object_get(rec, "Started") &&
+           !json_object_get(rec, "Finished");
+}
 
-    pc.args = args ? args : (const char *const *)rargs;
-    pc.env = (const char *const *)renv;
-    pc.env_extra = extra_env;
-    pc.cwd = cwd && *cwd ? cwd : json_string_value(json_object_get(proc, "Cwd"));
-    pc.user = json_string_value(json_object_get(proc, "User"));
-    pc.stdout_pipe = out;
-    pc.stderr_pipe = errp;
-    r = rt_hcs_doc_process(&pc, &doc, err);
-    if (r == 0)
-        *ret_doc = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-    stk_strv_free(rargs);
-    stk_strv_free(renv);
-    return r;
+/*
+ * Waits up to TIMEOUT_MS for the monitor of ID to record the exit (Finished),
+ * its last write into the container's directory; returns at once when no
+ * monitor runs or its process is gone.
+ */
+static void wait_monitor(struct hcs_priv *p, const char *id, uint64_t timeout_ms)
+{
+    for (uint64_t waited = 0;; waited += 10) {
+        json_t *rec = record_load(p, id);
+        int running = rec_monitor_running(rec);
+        int pid = (int)json_integer_value(json_object_get(rec, "MonitorPid"));
+
+        json_decref(rec);
+        if (!running || uv_kill(pid, 0) != 0 || waited >= timeout_ms)
+            return;
+        uv_sleep(10);
+    }
+}
+
+static void terminate_ctr(struct hcs_priv *p, struct hcs_ctr *c)
+{
+    sys_op(p->api, c->sys, HCS_TIMEOUT_MS, NULL, p->api->terminate_compute_system, NULL);
+    if (c->uvm)
+        sys_op(p->api, c->uvm, HCS_TIMEOUT_MS, NULL, p->api->terminate_compute_system, NULL);
 }
 
 static int do_start(struct hcs_work *w, struct stk_err *err)
@@ -914,14 +931,33 @@ static int do_start(struct hcs_work *w, struct stk_err *err)
     r = ctr_get(p, w->id, &c, err);
     if (r < 0)
         return r;
-    if (c->init)
-        return stk_err_set(err, STK_EINVAL, 0, "container '%s' is already started", w->id);
-    hr = sys_op(api, c->sys, HCS_TIMEOUT_MS, &result, api->start_compute_system, NULL);
-    if (hr < 0)
-        return hr_err(api, err, hr, result, "start compute system", w->id);
-    api->free_string(result);
     rec = record_load(p, w->id);
-    r = process_params(json_object_get(rec, "Process"), NULL, NULL, NULL, 1, 1, &params, err);
+    if (c->init || rec_monitor_running(rec)) {
+        json_decref(rec);
+        return stk_err_set(err, STK_EINVAL, 0, "container '%s' is already started", w->id);
+    }
+    hr = sys_op(api, c->sys, HCS_TIMEOUT_MS, &result, api->start_compute_system, NULL);
+    if (hr < 0) {
+        json_decref(rec);
+        return hr_err(api, err, hr, result, "start compute system", w->id);
+    }
+    api->free_string(result);
+    result = NULL;
+    if (p->launch) {
+        /* The monitor creates the init process and holds it (DESIGN.md §3). */
+        r = p->launch(p->launch_self, p->ctx->state_dir, p->ctx->run_dir, w->id, err);
+        if (r < 0) {
+            /* A silo without its process is not left running. */
+            terminate_ctr(p, c);
+            goto out;
+        }
+        uv_mutex_lock(&p->lock);
+        c->exited = 0; /* a new run: the monitor removed the last exit from the record */
+        uv_mutex_unlock(&p->lock);
+        goto out;
+    }
+    r = rt_hcs_process_params(json_object_get(rec, "Process"), NULL, NULL, NULL, 1, 1, &params,
+                              err);
     if (r < 0)
         goto out;
     op = api->create_operation(NULL, NULL);
@@ -936,9 +972,7 @@ static int do_start(struct hcs_work *w, struct stk_err *err)
         c->init = NULL;
         r = hr_err(api, err, hr, result, "start the process of", w->id);
         /* A silo without its process is not left running. */
-        sys_op(api, c->sys, HCS_TIMEOUT_MS, NULL, api->terminate_compute_system, NULL);
-        if (c->uvm)
-            sys_op(api, c->uvm, HCS_TIMEOUT_MS, NULL, api->terminate_compute_system, NULL);
+        terminate_ctr(p, c);
         goto out;
     }
     api->free_string(result);
@@ -952,8 +986,8 @@ static int do_start(struct hcs_work *w, struct stk_err *err)
         if (f)
             fclose(f);
     }
-    pump_start(c, info.std_output, log);
-    pump_start(c, info.std_error, log);
+    pump_start(c, info.std_output, log, "stdout");
+    pump_start(c, info.std_error, log, "stderr");
     if (info.std_input > 0)
         api->close_handle(info.std_input);
     hr = api->set_process_callback(c->init, HCS_EVENT_OPTION_NONE, c, on_init_event);
@@ -1047,6 +1081,9 @@ static int do_stop(struct hcs_work *w, int force, struct stk_err *err)
     if (r == 0 && c->uvm)
         r = stop_system(p, c->uvm, w->id, w->grace_ms, force, err);
     collect_init_exit(p, c);
+    /* A monitor records the exit: state right after stop reports it. */
+    if (r == 0)
+        wait_monitor(p, w->id, RT_HCS_MONITOR_EXIT_WAIT_MS);
     return r;
 }
 
@@ -1069,6 +1106,8 @@ static int do_delete(struct hcs_work *w, struct stk_err *err)
             goto out;
         ctr_remove(p, c);
     }
+    /* The monitor's last write (the exit record) lands before the directory goes. */
+    wait_monitor(p, w->id, RT_HCS_MONITOR_EXIT_WAIT_MS);
     if (p->storage && stk_path_exists(dir))
         p->storage->release(p->storage->self, w->id, NULL);
     r = stk_rm_rf(dir, err);
@@ -1330,11 +1369,14 @@ static int do_exec(struct hcs_work *w, struct stk_err *err)
     r = ctr_get(p, w->id, &c, err);
     if (r < 0)
         return r;
-    if (!c->init || c->exited)
-        return stk_err_set(err, STK_EINVAL, 0, "container '%s' is not running", w->id);
     rec = record_load(p, w->id);
-    r = process_params(json_object_get(rec, "Process"), (const char *const *)w->env.v, w->cwd,
-                       (const char *const *)w->args.v, w->capture, w->capture, &params, err);
+    if (c->init ? c->exited : !rec_monitor_running(rec)) {
+        r = stk_err_set(err, STK_EINVAL, 0, "container '%s' is not running", w->id);
+        goto out;
+    }
+    r = rt_hcs_process_params(json_object_get(rec, "Process"), (const char *const *)w->env.v,
+                              w->cwd, (const char *const *)w->args.v, w->capture, w->capture,
+                              &params, err);
     if (r < 0)
         goto out;
     op = api->create_operation(NULL, NULL);
@@ -1611,6 +1653,18 @@ static int check_ready(struct rt_ctx *ctx, const char *id, rt_done_fn *done, int
 
 /* ---- the ops ------------------------------------------------------------ */
 
+#if STK_HAVE_HCS
+/* The default launcher on Windows: `stack internal hcs-monitor ID`, detached. */
+static int spawn_monitor(void *self, const char *state_dir, const char *run_dir, const char *id,
+                         struct stk_err *err)
+{
+    struct rt_ctx *ctx = self;
+
+    return rt_hcs_monitor_spawn(ctx->self_exe, state_dir, run_dir, id, RT_HCS_MONITOR_READY_MS,
+                                err);
+}
+#endif
+
 static int hcs_init(struct rt_ctx *ctx, struct stk_err *err)
 {
     struct hcs_priv *p = priv_of(ctx);
@@ -1655,6 +1709,11 @@ static int hcs_init(struct rt_ctx *ctx, struct stk_err *err)
                 free(scratch);
             }
             stk_err_clear(&e);
+        }
+        /* The detached monitor process holds every container's init process (DESIGN.md §3). */
+        if (ctx->self_exe) {
+            p->launch = spawn_monitor;
+            p->launch_self = ctx;
         }
     }
 #else
@@ -1822,6 +1881,23 @@ void rt_hcs_ctx_set_network(struct rt_ctx *ctx, const struct rt_hcs_network_api 
 {
     if (ctx && ctx->driver == &rt_driver_hcs)
         priv_of(ctx)->net = net;
+}
+
+void rt_hcs_ctx_set_monitor_launcher(struct rt_ctx *ctx, rt_hcs_monitor_launch_fn *fn, void *self)
+{
+    struct hcs_priv *p;
+
+    if (!ctx || ctx->driver != &rt_driver_hcs)
+        return;
+    p = priv_of(ctx);
+    p->launch = fn;
+    p->launch_self = fn ? self : NULL;
+#if STK_HAVE_HCS
+    if (!fn && ctx->self_exe) {
+        p->launch = spawn_monitor;
+        p->launch_self = ctx;
+    }
+#endif
 }
 
 struct rt_ctx *rt_hcs_ctx_new(uv_loop_t *loop, const char *state_dir, const char *run_dir,
