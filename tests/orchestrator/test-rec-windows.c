@@ -3,11 +3,14 @@
  * the HCS/HCN emulator: the specs loader reads the file from the source tree,
  * the reconciler (rec_up: planner, executor; rec_ps, rec_top, rec_exec,
  * rec_logs, rec_down) drives the real hcs driver (rt_hcs_ctx_new over the emulated
- * computecore/computestorage tables) and the real hns plug-in (over the
- * emulated HCN table), with the orchestrator's own glue between the two for
- * utility VM NICs (rec-hcs.h). The Windows images are OCI layouts with a
- * windows/amd64 platform and an os.version, loaded into the test's image
- * store under the references the file names, as `stack image load` would.
+ * computecore table) with the real layer storage (rt_hcs_storage_new over the
+ * emulated computestorage.dll and virtdisk.dll, reading the test's image
+ * store) and the real hns plug-in (over the emulated HCN table), with the
+ * orchestrator's own glue between the two for utility VM NICs (rec-hcs.h).
+ * The Windows images are OCI layouts with a windows/amd64 platform and an
+ * os.version whose layer tars have the Windows layer layout
+ * (tests/hcsemu/hcsemu-images.h), loaded into the test's image store under
+ * the references the file names, as `stack image load` would.
  *
  * Hosts: Windows Server 2022 (10.0.20348, server: process isolation runs the
  * ltsc2022 images, the ltsc2019 one needs Hyper-V) and Windows 10 22H2
