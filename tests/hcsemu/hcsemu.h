@@ -53,8 +53,10 @@ const struct rt_hcs_storage_api *hcsemu_storage_api(void);
 /*
  * The emulated computestorage.dll + virtdisk.dll (hcsemu-storage.c), for a
  * real storage made with rt_hcs_storage_new(). Layers it imports are known to
- * the emulated HCS (built for the emulated host). hcsemu_storage_api() above
- * is the older stand-in that skips the storage sequence altogether.
+ * the emulated HCS, built for the os.version their HCSEMU_BUILD_FILE holds
+ * (hcsemu-images.h), or for the emulated host when they have none.
+ * hcsemu_storage_api() above is the older stand-in that skips the storage
+ * sequence altogether.
  */
 const struct hcs_storage_calls *hcsemu_storage_calls(void);
 /* Imported layers, attached VHDs, attached storage filters, open VHD handles. */

@@ -3,18 +3,20 @@
  * the HCS/HCN emulator: the specs loader reads the file from the source tree,
  * the reconciler (rec_up: planner, executor; rec_ps, rec_top, rec_exec,
  * rec_logs, rec_down) drives the real hcs driver (rt_hcs_ctx_new over the emulated
- * computecore/computestorage tables) and the real hns plug-in (over the
- * emulated HCN table), with the orchestrator's own glue between the two for
- * utility VM NICs (rec-hcs.h). The Windows images are OCI layouts with a
- * windows/amd64 platform and an os.version, loaded into the test's image
- * store under the references the file names, as `stack image load` would.
+ * computecore table) with the real layer storage (rt_hcs_storage_new over the
+ * emulated computestorage.dll and virtdisk.dll, reading the test's image
+ * store) and the real hns plug-in (over the emulated HCN table), with the
+ * orchestrator's own glue between the two for utility VM NICs (rec-hcs.h).
+ * The Windows images are OCI layouts with a windows/amd64 platform and an
+ * os.version whose layer tars have the Windows layer layout
+ * (tests/hcsemu/hcsemu-images.h), loaded into the test's image store under
+ * the references the file names, as `stack image load` would.
  *
  * Hosts: Windows Server 2022 (10.0.20348, server: process isolation runs the
  * ltsc2022 images, the ltsc2019 one needs Hyper-V) and Windows 10 22H2
  * (10.0.19045, client: the default isolation is hyperv).
  */
-#include <archive.h>
-#include <archive_entry.h>
+#include <dirent.h>
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 #include "common/stk-alloc.h"
 #include "common/stk-fs.h"
 #include "common/stk-sha256.h"
+#include "common/stk-strv.h"
 #include "netplugins/hns/hns.h"
 #include "netplugins/net-plugin.h"
 #include "orchestrator/rec-hcs.h"
@@ -34,6 +37,7 @@
 #include "runtime/image/rt-image.h"
 #include "runtime/rt-driver.h"
 #include "specs/spec.h"
+#include "tests/hcsemu/hcsemu-images.h"
 #include "tests/hcsemu/hcsemu.h"
 
 #define APP_YAML STK_SOURCE_DIR "/examples/windows/app.yaml"
@@ -44,6 +48,11 @@ static struct {
     char dir[64];
     char state_dir[96];
     char run_dir[96];
+    char wf_dir[128];      /* windowsfilter: the imported layers */
+    char scratch_dir[128]; /* the containers' scratch folders */
+    char **nano_layers;    /* NANOSERVER's layer digests, base first */
+    char **core_layers;    /* SERVERCORE's */
+    struct rt_hcs_storage *storage;
     uv_loop_t loop;
     struct store *store;
     struct rt_image_store *images;
@@ -55,147 +64,48 @@ static struct {
 
 /* ---- images ------------------------------------------------------------------------------ */
 
-/* Writes DATA (LEN bytes) as a blob of layout DIR; stores its digest in DIGEST. */
-static void put_blob(const char *dir, const void *data, size_t len, char digest[STK_DIGEST_STR_LEN])
-{
-    struct stk_err err = STK_ERR_INIT;
-    char *path;
-
-    stk_sha256_digest(data, len, digest);
-    path = stk_xasprintf("%s/blobs/sha256/%s", dir, digest + 7);
-    cr_assert_eq(stk_file_write_atomic(path, data, len, 0644, 0, &err), 0, "%s", err.msg);
-    free(path);
-}
-
-/*
- * A layer tar with the Windows layer layout (Files/ and Hives/) whose one
- * file names the image, so each image has its own layer digest. In memory.
- */
-static void *layer_tar(const char *tag, size_t *ret_len)
-{
-    struct archive *a = archive_write_new();
-    struct archive_entry *e;
-    size_t cap = 64 * 1024, used = 0;
-    char *buf = stk_xmalloc(cap);
-    const char *dirs[] = {"Files", "Hives"};
-    char *text = stk_xasprintf("%s\r\n", tag);
-
-    archive_write_set_format_pax_restricted(a);
-    archive_write_set_bytes_per_block(a, 0);
-    cr_assert_eq(archive_write_open_memory(a, buf, cap, &used), ARCHIVE_OK);
-    for (size_t i = 0; i < 2; i++) {
-        e = archive_entry_new();
-        archive_entry_set_pathname(e, dirs[i]);
-        archive_entry_set_filetype(e, AE_IFDIR);
-        archive_entry_set_perm(e, 0755);
-        cr_assert_eq(archive_write_header(a, e), ARCHIVE_OK);
-        archive_entry_free(e);
-    }
-    e = archive_entry_new();
-    archive_entry_set_pathname(e, "Files/image.txt");
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_entry_set_size(e, (la_int64_t)strlen(text));
-    cr_assert_eq(archive_write_header(a, e), ARCHIVE_OK);
-    cr_assert_eq(archive_write_data(a, text, strlen(text)), (la_ssize_t)strlen(text));
-    archive_entry_free(e);
-    cr_assert_eq(archive_write_close(a), ARCHIVE_OK);
-    archive_write_free(a);
-    free(text);
-    *ret_len = used;
-    return buf;
-}
-
-/* One manifest of a layout: its descriptor's digest and size, and its layer's digest. */
-struct manifest {
-    char digest[STK_DIGEST_STR_LEN];
-    size_t size;
-    char layer[STK_DIGEST_STR_LEN];
-};
-
-/* Writes into layout DIR a one-layer manifest for OS/amd64 with OS_VERSION ("" for none). */
-static void make_manifest(const char *dir, const char *os, const char *os_version, const char *tag,
-                          struct manifest *ret)
-{
-    char cfgd[STK_DIGEST_STR_LEN];
-    size_t layer_len;
-    void *tar = layer_tar(tag, &layer_len);
-    char *vers =
-        *os_version ? stk_xasprintf("\"os.version\":\"%s\",", os_version) : stk_xstrdup("");
-    char *cfg, *man;
-
-    put_blob(dir, tar, layer_len, ret->layer);
-    cfg = stk_xasprintf("{\"architecture\":\"amd64\",\"os\":\"%s\",%s"
-                        "\"config\":{\"Cmd\":[\"%s\"]},"
-                        "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
-                        os, vers, tag, ret->layer);
-    put_blob(dir, cfg, strlen(cfg), cfgd);
-    man =
-        stk_xasprintf("{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":\"%s\","
-                      "\"digest\":\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":\"%s\","
-                      "\"digest\":\"%s\",\"size\":%zu}]}",
-                      RT_IMAGE_MT_OCI_MANIFEST, RT_IMAGE_MT_OCI_CONFIG, cfgd, strlen(cfg),
-                      RT_IMAGE_MT_OCI_LAYER, ret->layer, layer_len);
-    put_blob(dir, man, strlen(man), ret->digest);
-    ret->size = strlen(man);
-    free(tar);
-    free(vers);
-    free(cfg);
-    free(man);
-}
-
-/* Writes DIR/index.json with the descriptors ENTRIES ("" separated by commas) and oci-layout. */
-static void write_index(const char *dir, const char *entries)
-{
-    struct stk_err err = STK_ERR_INIT;
-    char *index = stk_xasprintf("{\"schemaVersion\":2,\"manifests\":[%s]}", entries);
-    char *path = stk_xasprintf("%s/index.json", dir);
-
-    cr_assert_eq(stk_file_write_atomic(path, index, strlen(index), 0644, 0, &err), 0);
-    free(path);
-    path = stk_xasprintf("%s/oci-layout", dir);
-    cr_assert_eq(
-        stk_file_write_atomic(path, "{\"imageLayoutVersion\":\"1.0.0\"}", 30, 0644, 0, &err), 0);
-    free(path);
-    free(index);
-}
-
-/* A new layout directory T.dir/NAME with its blobs folder. */
+/* A new layout directory T.dir/NAME with its blobs folder and oci-layout. */
 static char *layout_dir(const char *name)
 {
-    struct stk_err err = STK_ERR_INIT;
     char *dir = stk_xasprintf("%s/%s", T.dir, name);
-    char *blobs = stk_xasprintf("%s/blobs/sha256", dir);
 
-    cr_assert_eq(stk_mkdir_p(blobs, 0755, &err), 0, "%s", err.msg);
-    free(blobs);
+    hcsemu_layout_init(dir);
     return dir;
 }
 
+/* A Linux image's one layer (not in the Windows layer layout). */
+static void linux_manifest(const char *dir, struct hcsemu_manifest *ret)
+{
+    static const struct hcsemu_entry files[] = {{"bin/sh", "#!\n"}, {NULL, NULL}};
+    const struct hcsemu_layer layer = {files, 0};
+
+    hcsemu_layout_manifest(dir, "linux", "", "/bin/sh", &layer, 1, ret);
+}
+
 /*
- * Builds the OCI layout of image REF (one layer, windows/amd64, OS_VERSION),
- * loads it into the test's image store as `stack image load` does, and
- * registers its layer with the emulator's storage (the unpacked
- * windowsfilter folder, with a UtilityVM).
+ * Builds the OCI layout of image REF (windows/amd64, OS_VERSION; a base
+ * layer with a UtilityVM folder when WITH_UVM and an application layer, in
+ * the Windows layer layout) and loads it into the test's image store as
+ * `stack image load` does. The real storage imports its layers at the first
+ * create. Stores its layer digests (base first) in *RET_LAYERS when not NULL.
  */
-static void windows_image(const char *ref, const char *os_version)
+static void windows_image(const char *ref, const char *os_version, int with_uvm, char ***ret_layers)
 {
     struct stk_err err = STK_ERR_INIT;
     char *name = stk_xasprintf("layout-%s", os_version);
     char *dir = layout_dir(name);
-    struct manifest m;
+    struct hcsemu_manifest m;
     char *entry;
 
-    make_manifest(dir, "windows", os_version, ref, &m);
-    entry = stk_xasprintf("{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"platform\":"
-                          "{\"architecture\":\"amd64\",\"os\":\"windows\",\"os.version\":\"%s\"},"
-                          "\"annotations\":{\"%s\":\"%s\"}}",
-                          RT_IMAGE_MT_OCI_MANIFEST, m.digest, m.size, os_version,
-                          RT_IMAGE_ANNOT_CONTAINERD_NAME, ref);
-    write_index(dir, entry);
+    hcsemu_layout_windows_image(dir, os_version, with_uvm, ref, &m);
+    entry =
+        hcsemu_layout_descriptor(&m, "windows", os_version, RT_IMAGE_ANNOT_CONTAINERD_NAME, ref);
+    hcsemu_layout_index(dir, (const char *const[]){entry, NULL});
     cr_assert_eq(rt_image_load_layout(T.images, dir, NULL, NULL, &err), 0, "load %s: %s", ref,
                  err.msg);
-    hcsemu_add_layer(m.layer, os_version, 1);
+    if (ret_layers)
+        *ret_layers = stk_strv_dup(m.layers);
+    hcsemu_manifest_release(&m);
     free(entry);
     free(name);
     free(dir);
@@ -221,11 +131,16 @@ static void bench_up(const char *host_build, const char *edition)
     free(db);
     cr_assert_eq(rt_image_store_open(T.state_dir, &T.images, &err), 0, "%s", err.msg);
     hcsemu_new(host_build, edition);
-    windows_image(NANOSERVER, "10.0.20348.2700");
-    windows_image(SERVERCORE, "10.0.17763.5000");
+    windows_image(NANOSERVER, "10.0.20348.2700", 0, &T.nano_layers);
+    windows_image(SERVERCORE, "10.0.17763.5000", 1, &T.core_layers);
+    /* The real layer storage over the emulated computestorage.dll, as on Windows. */
+    snprintf(T.wf_dir, sizeof(T.wf_dir), "%s/windowsfilter", T.state_dir);
+    snprintf(T.scratch_dir, sizeof(T.scratch_dir), "%s/scratch", T.state_dir);
+    T.storage = rt_hcs_storage_new(T.wf_dir, T.scratch_dir, T.images, hcsemu_storage_calls(), &err);
+    cr_assert_not_null(T.storage, "%s", err.msg);
     T.rt = rt_hcs_ctx_new(
         &T.loop, T.state_dir, T.run_dir, "/nonexistent/stack", hcsemu_hcs_api(),
-        hcsemu_storage_api(), host_build,
+        rt_hcs_storage_api_of(T.storage), host_build,
         strcmp(edition, "client") == 0 ? RT_HCS_EDITION_CLIENT : RT_HCS_EDITION_SERVER, &err);
     cr_assert_not_null(T.rt, "%s", err.msg);
     T.net = net_hns_ctx_new(&T.loop, T.state_dir, T.run_dir, hcsemu_hcn_api(), &err);
@@ -257,6 +172,9 @@ static void bench_down(void)
     rt_ctx_free(T.rt);
     uv_run(&T.loop, UV_RUN_DEFAULT);
     cr_expect_eq(uv_loop_close(&T.loop), 0);
+    rt_hcs_storage_free(T.storage);
+    stk_strv_free(T.nano_layers);
+    stk_strv_free(T.core_layers);
     rt_image_store_close(T.images);
     store_close(T.store);
     hcsemu_free();
@@ -376,13 +294,115 @@ static int store_containers(const char *project)
     return (int)n;
 }
 
+/* The number of entries in folder DIR (0 when it does not exist). */
+static int dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    if (!d)
+        return 0;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* The windowsfilter folder of layer DIGEST, a new string. */
+static char *layer_folder(const char *digest)
+{
+    return stk_xasprintf("%s/%s", T.wf_dir, digest + strlen("sha256:"));
+}
+
+/*
+ * Asserts that the storage trace imported exactly the layers of A and B
+ * (NULL-terminated vectors of digests; B may be NULL), each once.
+ */
+static void expect_imported_once(char *const *a, char *const *b)
+{
+    char *trace = hcsemu_storage_trace(), *p = trace, *nl;
+    struct stk_strv seen = STK_STRV_INIT, want = STK_STRV_INIT;
+
+    stk_strv_init(&seen);
+    stk_strv_init(&want);
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; (k ? b : a) && (k ? b : a)[i]; i++) {
+            char *f = layer_folder((k ? b : a)[i]);
+
+            if (stk_strv_contains(&want, f))
+                free(f);
+            else
+                stk_strv_push_take(&want, f);
+        }
+    for (; *p; p = nl + 1) {
+        nl = strchr(p, '\n');
+        *nl = '\0';
+        if (strncmp(p, "import_layer ", 13) == 0) {
+            char *path = stk_xstrndup(p + 13, strcspn(p + 13, " "));
+
+            cr_assert(stk_strv_contains(&want, path), "imported a layer of no image: %s", path);
+            cr_assert(!stk_strv_contains(&seen, path), "layer %s imported twice", path);
+            stk_strv_push_take(&seen, path);
+        }
+    }
+    cr_assert_eq(stk_strv_len(seen.v), stk_strv_len(want.v), "%zu of the %zu layers imported",
+                 stk_strv_len(seen.v), stk_strv_len(want.v));
+    cr_assert_eq(hcsemu_storage_count_layers(), (int)stk_strv_len(want.v));
+    stk_strv_release(&seen);
+    stk_strv_release(&want);
+    free(trace);
+}
+
+/* The OsVersion the driver recorded for SERVICE's container (from the storage), a new string. */
+static char *recorded_os_version(const char *service)
+{
+    char *id = container_id(service), *path;
+    json_t *rec;
+    char *v;
+
+    cr_assert_not_null(id, "no container for '%s'", service);
+    path = stk_xasprintf("%s/containers/%s/hcs.json", T.state_dir, id);
+    rec = json_load_file(path, 0, NULL);
+    cr_assert_not_null(rec, "no record %s", path);
+    v = stk_xstrdup(json_string_value(json_object_get(rec, "OsVersion")) ?: "");
+    json_decref(rec);
+    free(path);
+    free(id);
+    return v;
+}
+
+/* SERVICE's scratch folder, a new string. */
+static char *scratch_of(const char *service)
+{
+    char *id = container_id(service), *dir;
+
+    cr_assert_not_null(id, "no container for '%s'", service);
+    dir = stk_xasprintf("%s/%s", T.scratch_dir, id);
+    free(id);
+    return dir;
+}
+
+/* Asserts that FILE exists under DIR. */
+static void expect_file(const char *dir, const char *file)
+{
+    char *path = stk_xasprintf("%s/%s", dir, file);
+
+    cr_assert(stk_path_exists(path), "%s is missing", path);
+    free(path);
+}
+
 static void assert_nothing_left(const char *project)
 {
     cr_assert_eq(hcsemu_count_systems(), 0, "compute systems left");
     cr_assert_eq(hcsemu_count_endpoints(), 0, "endpoints left");
     cr_assert_eq(hcsemu_count_namespaces(), 0, "namespaces left");
     cr_assert_eq(hcsemu_count_networks(), 0, "networks left");
-    cr_assert_eq(hcsemu_count_scratches(), 0, "scratches left");
+    cr_assert_eq(dir_entries(T.scratch_dir), 0, "scratch folders left in %s", T.scratch_dir);
+    cr_assert_eq(hcsemu_storage_count_attached(), 0, "VHDs left attached");
+    cr_assert_eq(hcsemu_storage_count_filters(), 0, "storage filters left attached");
+    cr_assert_eq(hcsemu_storage_count_handles(), 0, "VHD handles left open");
     cr_assert_eq(hcsemu_count_open_handles(), 0, "HCS handles left open");
     cr_assert_eq(hcsemu_count_hcn_handles(), 0, "HCN handles left open");
     cr_assert_eq(hcsemu_count_processes_running(), 0, "processes left running");
@@ -414,6 +434,58 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
     cr_assert_eq(hcsemu_count_namespaces(), 3, "sidecar shares web's namespace");
     cr_assert_eq(hcsemu_count_endpoints(), 3);
     cr_assert_eq(hcsemu_count_processes_running(), 4);
+
+    /*
+     * The real storage sequence ran: three services share nanoserver, yet each
+     * distinct layer (nanoserver's two, servercore's two) was imported once.
+     */
+    expect_imported_once(T.nano_layers, T.core_layers);
+    cr_assert_eq(hcsemu_calls("import_layer"), 4);
+    cr_assert_eq(hcsemu_calls("setup_base_os_layer"), 3,
+                 "two container base layers and servercore's utility VM image");
+    /* A scratch per container: the three process-isolated ones attached and filtered. */
+    cr_assert_eq(dir_entries(T.scratch_dir), 4, "one scratch per container");
+    cr_assert_eq(hcsemu_storage_count_attached(), 3,
+                 "legacy's scratch is not attached on the host");
+    cr_assert_eq(hcsemu_storage_count_filters(), 3);
+    cr_assert_eq(hcsemu_calls("initialize_writable_layer"), 3);
+    {
+        static const char *const procs[] = {"web", "agent", "sidecar"};
+        for (size_t i = 0; i < 3; i++) {
+            char *dir = scratch_of(procs[i]), *osv = recorded_os_version(procs[i]);
+            json_t *sdoc = document(procs[i]);
+            json_t *st = json_object_get(json_object_get(sdoc, "Container"), "Storage");
+            json_t *ls = json_object_get(st, "Layers");
+            char *top = layer_folder(T.nano_layers[1]), *base = layer_folder(T.nano_layers[0]);
+
+            expect_file(dir, "sandbox.vhdx");
+            cr_assert(strncmp(json_string_value(json_object_get(st, "Path")) ?: "",
+                              "\\\\?\\Volume{", 11) == 0,
+                      "%s's writable layer is not the attached volume: %s", procs[i],
+                      json_string_value(json_object_get(st, "Path")));
+            cr_assert_eq(json_array_size(ls), 2);
+            cr_assert_str_eq(json_string_value(json_object_get(json_array_get(ls, 0), "Path")),
+                             top);
+            cr_assert_str_eq(json_string_value(json_object_get(json_array_get(ls, 1), "Path")),
+                             base);
+            /* The os.version the storage reported is the image's (the store's config). */
+            cr_assert_str_eq(osv, "10.0.20348.2700");
+            json_decref(sdoc);
+            free(top);
+            free(base);
+            free(dir);
+            free(osv);
+        }
+    }
+    {
+        char *dir = scratch_of("legacy"), *osv = recorded_os_version("legacy");
+
+        expect_file(dir, "sandbox.vhdx");
+        expect_file(dir, "vm/sandbox.vhdx");
+        cr_assert_str_eq(osv, "10.0.17763.5000");
+        free(dir);
+        free(osv);
+    }
 
     /* web's endpoint publishes 8080 -> 80/tcp (PortMapping, protocol 6). */
     {
@@ -584,17 +656,18 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
     /* A second up with nothing changed mutates nothing. */
     {
         static const char *const creates[] = {
-            "create_compute_system", "start_compute_system", "create_network", "create_namespace",
-            "create_endpoint",       "modify_namespace",     "create_process", "storage_prepare"};
-        int before[8];
-        for (size_t i = 0; i < 8; i++) {
+            "create_compute_system", "start_compute_system", "create_network",
+            "create_namespace",      "create_endpoint",      "modify_namespace",
+            "create_process",        "import_layer",         "copy_file"};
+        int before[9];
+        for (size_t i = 0; i < 9; i++) {
             before[i] = hcsemu_calls(creates[i]);
             cr_assert_gt(before[i], 0, "the first up never called %s", creates[i]);
         }
         T.env.mutations = 0;
         cr_assert_eq(rec_up(&T.env, p, &o, &err), 0, "second up: %s", err.msg);
         cr_assert_eq(T.env.mutations, 0, "the second up made %lu mutating calls", T.env.mutations);
-        for (size_t i = 0; i < 8; i++)
+        for (size_t i = 0; i < 9; i++)
             cr_assert_eq(hcsemu_calls(creates[i]), before[i], "the second up called %s",
                          creates[i]);
         cr_assert_eq(hcsemu_count_systems(), 5);
@@ -602,6 +675,9 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
 
     cr_assert_eq(rec_down(&T.env, "shop", &err), 0, "down: %s", err.msg);
     assert_nothing_left("shop");
+    /* down released every scratch through the storage; the imported layers stay for reuse. */
+    cr_assert_eq(hcsemu_calls("detach_layer_storage_filter"), 3);
+    cr_assert_eq(hcsemu_storage_count_layers(), 4);
     spec_project_free(p);
 }
 
@@ -624,7 +700,8 @@ Test(rec_windows, legacy_process_isolation_is_refused_before_anything_exists, .i
     cr_assert_eq(hcsemu_count_networks(), 0);
     cr_assert_eq(hcsemu_count_namespaces(), 0);
     cr_assert_eq(hcsemu_count_endpoints(), 0);
-    cr_assert_eq(hcsemu_count_scratches(), 0);
+    cr_assert_eq(hcsemu_calls("import_layer"), 0, "a layer was imported");
+    cr_assert_eq(dir_entries(T.scratch_dir), 0, "a scratch was made");
     cr_assert_eq(hcsemu_calls("create_compute_system"), 0);
     cr_assert_eq(hcsemu_calls("create_network"), 0);
     cr_assert_eq(store_containers("shop"), 0);
@@ -694,28 +771,21 @@ Test(rec_windows, path_image_selects_the_manifest_of_the_windows_host, .init = s
                               "    image: ./multi\n"
                               "    isolation: process\n"
                               "    command: [\"C:\\\\app.exe\"]\n";
-    char *dir = layout_dir("multi"), *entries, *path, *folder;
-    struct manifest lin, w19, w22;
+    char *dir = layout_dir("multi"), *path, *top, *base, *d[4];
+    struct hcsemu_manifest lin, w19, w22;
     struct stk_err err = STK_ERR_INIT;
     struct rec_up_opts o = {0};
     struct spec_project *p;
     json_t *doc, *layers;
 
-    make_manifest(dir, "linux", "", "linux", &lin);
-    make_manifest(dir, "windows", "10.0.17763.5000", "w19", &w19);
-    make_manifest(dir, "windows", "10.0.20348.2700", "w22", &w22);
-    hcsemu_add_layer(w19.layer, "10.0.17763.5000", 1);
-    hcsemu_add_layer(w22.layer, "10.0.20348.2700", 1);
-    entries = stk_xasprintf(
-        "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{\"architecture\":"
-        "\"amd64\",\"os\":\"linux\"}},"
-        "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{\"architecture\":"
-        "\"amd64\",\"os\":\"windows\",\"os.version\":\"10.0.17763.5000\"}},"
-        "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{\"architecture\":"
-        "\"amd64\",\"os\":\"windows\",\"os.version\":\"10.0.20348.2700\"}}",
-        RT_IMAGE_MT_OCI_MANIFEST, lin.digest, lin.size, RT_IMAGE_MT_OCI_MANIFEST, w19.digest,
-        w19.size, RT_IMAGE_MT_OCI_MANIFEST, w22.digest, w22.size);
-    write_index(dir, entries);
+    linux_manifest(dir, &lin);
+    hcsemu_layout_windows_image(dir, "10.0.17763.5000", 0, "w19", &w19);
+    hcsemu_layout_windows_image(dir, "10.0.20348.2700", 0, "w22", &w22);
+    d[0] = hcsemu_layout_descriptor(&lin, "linux", NULL, NULL, NULL);
+    d[1] = hcsemu_layout_descriptor(&w19, "windows", "10.0.17763.5000", NULL, NULL);
+    d[2] = hcsemu_layout_descriptor(&w22, "windows", "10.0.20348.2700", NULL, NULL);
+    d[3] = NULL;
+    hcsemu_layout_index(dir, (const char *const *)d);
     path = stk_xasprintf("%s/multi.yaml", T.dir);
     cr_assert_eq(stk_file_write_atomic(path, yaml, strlen(yaml), 0644, 0, &err), 0);
     p = load(path);
@@ -723,17 +793,25 @@ Test(rec_windows, path_image_selects_the_manifest_of_the_windows_host, .init = s
     doc = document("app");
     layers =
         json_object_get(json_object_get(json_object_get(doc, "Container"), "Storage"), "Layers");
-    cr_assert_eq(json_array_size(layers), 1);
-    folder = stk_xasprintf("windowsfilter\\%.12s", w22.layer + 7);
-    cr_assert(strstr(json_string_value(json_object_get(json_array_get(layers, 0), "Path")), folder),
-              "layer %s is not the ltsc2022 one (%s)",
-              json_string_value(json_object_get(json_array_get(layers, 0), "Path")), folder);
+    cr_assert_eq(json_array_size(layers), 2);
+    top = layer_folder(w22.layers[1]);
+    base = layer_folder(w22.layers[0]);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(layers, 0), "Path")), top,
+                     "the top layer is not the ltsc2022 one");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(layers, 1), "Path")), base);
     json_decref(doc);
+    /* Only the selected manifest's layers were imported. */
+    expect_imported_once(w22.layers, NULL);
     cr_assert_eq(rec_down(&T.env, "multi", &err), 0, "down: %s", err.msg);
     assert_nothing_left("multi");
-    free(folder);
+    for (size_t i = 0; i < 3; i++)
+        free(d[i]);
+    hcsemu_manifest_release(&lin);
+    hcsemu_manifest_release(&w19);
+    hcsemu_manifest_release(&w22);
+    free(top);
+    free(base);
     free(path);
-    free(entries);
     free(dir);
     spec_project_free(p);
 }
@@ -747,15 +825,15 @@ Test(rec_windows, linux_image_on_windows_host_is_refused, .init = server_up, .fi
                               "    image: ./lin\n"
                               "    command: [\"/bin/sh\"]\n";
     char *dir = layout_dir("lin"), *entry, *path;
-    struct manifest lin;
+    struct hcsemu_manifest lin;
     struct stk_err err = STK_ERR_INIT;
     struct rec_up_opts o = {0};
     struct spec_project *p;
 
-    make_manifest(dir, "linux", "", "linux", &lin);
-    entry = stk_xasprintf("{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}",
-                          RT_IMAGE_MT_OCI_MANIFEST, lin.digest, lin.size);
-    write_index(dir, entry);
+    linux_manifest(dir, &lin);
+    entry = hcsemu_layout_descriptor(&lin, NULL, NULL, NULL, NULL);
+    hcsemu_layout_index(dir, (const char *const[]){entry, NULL});
+    hcsemu_manifest_release(&lin);
     path = stk_xasprintf("%s/lin.yaml", T.dir);
     cr_assert_eq(stk_file_write_atomic(path, yaml, strlen(yaml), 0644, 0, &err), 0);
     p = load(path);

@@ -2,14 +2,18 @@
  * test-rt-hcs-stack.c - the services of examples/windows/app.yaml brought up
  * and down with the real hcs driver and hns plug-in against the HCS/HCN
  * emulator: the version check, network, sandboxes (web's shared by sidecar),
- * endpoints, containers, ps, exec, logs, and a down that leaves no compute
- * system, endpoint, namespace or scratch behind. The translation from the
+ * endpoints, containers over the real layer storage (rt_hcs_storage_new over
+ * the emulated computestorage.dll, images built in the Windows layer layout
+ * and loaded into an image store), ps, exec, logs, and a down that leaves no
+ * compute system, endpoint, namespace, scratch, attached VHD or filter
+ * behind. The translation from the
  * YAML is written out by hand here, at driver level; the product path (specs
  * loader, planner, executor) runs the file itself in
  * tests/orchestrator/test-rec-windows.c. The emulated host is Windows Server
  * 2022 (20348).
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,22 +24,39 @@
 #include "common/stk-strv.h"
 #include "netplugins/hns/hns.h"
 #include "runtime/hcs/hcs.h"
+#include "runtime/image/rt-image.h"
+#include "tests/hcsemu/hcsemu-images.h"
 #include "tests/hcsemu/hcsemu.h"
 
-#define LTSC2022 "sha256:2022000000000000000000000000000000000000000000000000000000000001"
-#define LTSC2019 "sha256:2019000000000000000000000000000000000000000000000000000000000002"
+/* Indexes of images[]. */
+#define LTSC2022 0
+#define LTSC2019 1
 #define HOST_BUILD "10.0.20348"
 
 static uv_loop_t loop;
 static char tmp[] = "/tmp/stk-stack-XXXXXX";
 static struct rt_ctx *rt;
 static struct net_ctx *net;
+static struct rt_image_store *store;
+static struct rt_hcs_storage *storage;
+static char *wf_dir, *scratch_dir;
+
+/* The images of app.yaml, built in the Windows layer layout and loaded into the store. */
+static struct {
+    const char *ref;
+    const char *os_version;
+    int with_uvm;
+    char **layers; /* digests, base first */
+} images[] = {
+    {"mcr.microsoft.com/windows/nanoserver:ltsc2022", "10.0.20348.2700", 0, NULL},
+    {"mcr.microsoft.com/windows/servercore:ltsc2019", "10.0.17763.5000", 1, NULL},
+};
 
 struct svc {
     const char *name;
     const char *isolation; /* as written in app.yaml */
     const char *image;
-    const char *layer;
+    int image_ix;           /* index of images[] */
     const char *os_version; /* the image config's os.version */
     const char *exe;
     const char *share; /* network_mode: service:X */
@@ -106,6 +127,25 @@ static struct svc svcs[] = {
      NULL},
 };
 
+/* Builds images[I] as an OCI layout and loads it into the store (`stack image load`). */
+static void load_image(size_t i)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *dir = stk_xasprintf("%s/layout-%zu", tmp, i), *desc;
+    struct hcsemu_manifest m;
+
+    hcsemu_layout_init(dir);
+    hcsemu_layout_windows_image(dir, images[i].os_version, images[i].with_uvm, images[i].ref, &m);
+    desc = hcsemu_layout_descriptor(&m, "windows", images[i].os_version,
+                                    RT_IMAGE_ANNOT_CONTAINERD_NAME, images[i].ref);
+    hcsemu_layout_index(dir, (const char *const[]){desc, NULL});
+    cr_assert_eq(rt_image_load_layout(store, dir, NULL, NULL, &err), 0, "%s", err.msg);
+    images[i].layers = stk_strv_dup(m.layers);
+    hcsemu_manifest_release(&m);
+    free(desc);
+    free(dir);
+}
+
 static void setup(void)
 {
     struct stk_err err = STK_ERR_INIT;
@@ -113,10 +153,16 @@ static void setup(void)
     cr_assert_eq(uv_loop_init(&loop), 0);
     cr_assert_not_null(mkdtemp(tmp));
     hcsemu_new(HOST_BUILD, "server");
-    hcsemu_add_layer(LTSC2022, "10.0.20348.2700", 1);
-    hcsemu_add_layer(LTSC2019, "10.0.17763.5000", 1);
-    rt = rt_hcs_ctx_new(&loop, tmp, tmp, "/usr/bin/stack", hcsemu_hcs_api(), hcsemu_storage_api(),
-                        HOST_BUILD, RT_HCS_EDITION_SERVER, &err);
+    cr_assert_eq(rt_image_store_open(tmp, &store, &err), 0, "%s", err.msg);
+    for (size_t i = 0; i < STK_ARRAY_SIZE(images); i++)
+        load_image(i);
+    /* The real layer storage over the emulated computestorage.dll. */
+    wf_dir = stk_xasprintf("%s/windowsfilter", tmp);
+    scratch_dir = stk_xasprintf("%s/scratch", tmp);
+    storage = rt_hcs_storage_new(wf_dir, scratch_dir, store, hcsemu_storage_calls(), &err);
+    cr_assert_not_null(storage, "%s", err.msg);
+    rt = rt_hcs_ctx_new(&loop, tmp, tmp, "/usr/bin/stack", hcsemu_hcs_api(),
+                        rt_hcs_storage_api_of(storage), HOST_BUILD, RT_HCS_EDITION_SERVER, &err);
     cr_assert_not_null(rt, "%s", err.msg);
     rt_hcs_ctx_set_network(rt, hcsemu_network_api());
     net = net_hns_ctx_new(&loop, tmp, tmp, hcsemu_hcn_api(), &err);
@@ -131,12 +177,50 @@ static void teardown(void)
     net_ctx_free(net);
     uv_run(&loop, UV_RUN_DEFAULT);
     cr_expect_eq(uv_loop_close(&loop), 0);
+    rt_hcs_storage_free(storage);
+    rt_image_store_close(store);
     hcsemu_free();
+    free(wf_dir);
+    free(scratch_dir);
+    for (size_t i = 0; i < STK_ARRAY_SIZE(images); i++) {
+        stk_strv_free(images[i].layers);
+        images[i].layers = NULL;
+    }
     stk_rm_rf(tmp, &err);
     for (size_t i = 0; i < STK_ARRAY_SIZE(svcs); i++) {
         free(svcs[i].sandbox);
         svcs[i].sandbox = NULL;
     }
+}
+
+/* The number of entries in folder DIR (0 when it does not exist). */
+static int dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    if (!d)
+        return 0;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* How many import_layer calls the storage trace holds for the folder of DIGEST. */
+static int imports_of(const char *digest)
+{
+    char *trace = hcsemu_storage_trace();
+    char *line = stk_xasprintf("import_layer %s/%s ", wf_dir, digest + strlen("sha256:"));
+    int n = 0;
+
+    for (const char *p = strstr(trace, line); p; p = strstr(p + 1, line))
+        n++;
+    free(line);
+    free(trace);
+    return n;
 }
 
 static struct svc *svc_find(const char *name)
@@ -149,15 +233,14 @@ static struct svc *svc_find(const char *name)
 
 static void spec_fill(struct svc *s, enum rt_isolation iso, struct rt_container_spec *c)
 {
-    struct stk_strv v = STK_STRV_INIT;
+    struct stk_strv v;
 
     memset(c, 0, sizeof(*c));
     c->id = stk_xstrdup(s->id);
     c->name = stk_xasprintf("shop-%s-1", s->name);
     c->isolation = iso;
     c->image_ref = stk_xstrdup(s->image);
-    stk_strv_push(&v, s->layer);
-    c->layer_digests = v.v;
+    c->layer_digests = stk_strv_dup(images[s->image_ix].layers);
     c->hostname = stk_xstrdup(s->name);
     v = (struct stk_strv)STK_STRV_INIT;
     stk_strv_push(&v, s->exe);
@@ -296,6 +379,22 @@ Test(rt_hcs_stack, examples_windows_up_ps_exec_logs_down)
     cr_assert_eq(hcsemu_count_systems(), 5, "four containers and legacy's utility VM");
     cr_assert_eq(hcsemu_count_namespaces(), 3, "sidecar shares web's namespace");
     cr_assert_eq(hcsemu_count_endpoints(), 3);
+
+    /* The storage sequence: each distinct layer imported once (three services share ltsc2022). */
+    for (size_t i = 0; i < STK_ARRAY_SIZE(images); i++)
+        for (size_t k = 0; images[i].layers[k]; k++)
+            cr_assert_eq(imports_of(images[i].layers[k]), 1, "layer %zu of %s", k, images[i].ref);
+    cr_assert_eq(hcsemu_calls("import_layer"), 4);
+    cr_assert_eq(hcsemu_storage_count_layers(), 4);
+    cr_assert_eq(dir_entries(scratch_dir), 4, "one scratch per container");
+    cr_assert_eq(hcsemu_storage_count_attached(), 3, "the process-isolated scratches only");
+    cr_assert_eq(hcsemu_storage_count_filters(), 3);
+    {
+        char *vm = stk_xasprintf("%s/%s/vm/sandbox.vhdx", scratch_dir, svc_find("legacy")->id);
+
+        cr_assert(stk_path_exists(vm), "legacy's utility VM scratch %s is missing", vm);
+        free(vm);
+    }
     {
         char *uvm = rt_hcs_uvm_id(svc_find("legacy")->id);
 
@@ -354,7 +453,10 @@ Test(rt_hcs_stack, examples_windows_up_ps_exec_logs_down)
     cr_assert_eq(hcsemu_count_endpoints(), 0);
     cr_assert_eq(hcsemu_count_namespaces(), 0);
     cr_assert_eq(hcsemu_count_networks(), 0);
-    cr_assert_eq(hcsemu_count_scratches(), 0);
+    cr_assert_eq(dir_entries(scratch_dir), 0, "scratch folders left");
+    cr_assert_eq(hcsemu_storage_count_attached(), 0, "VHDs left attached");
+    cr_assert_eq(hcsemu_storage_count_filters(), 0, "storage filters left");
+    cr_assert_eq(hcsemu_storage_count_handles(), 0, "VHD handles left open");
     cr_assert_eq(hcsemu_count_open_handles(), 0);
     cr_assert_eq(hcsemu_count_hcn_handles(), 0);
     cr_assert_eq(hcsemu_count_processes_running(), 0);

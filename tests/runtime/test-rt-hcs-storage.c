@@ -6,8 +6,9 @@
  * isolation, release, crash safety, errors, and the driver over it.
  *
  * The images are built here: Windows-style layer tars (Files/, Hives/,
- * UtilityVM/Files/, a whiteout) made with tar(1) into an OCI layout that the
- * image store loads; digests are computed by the store and read back.
+ * UtilityVM/Files/, a whiteout) written into an OCI layout by the shared
+ * fixture (tests/hcsemu/hcsemu-images.h) that the image store loads; digests
+ * are computed by the store and read back.
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -26,6 +27,7 @@
 #include "common/win-error.h"
 #include "runtime/hcs/hcs.h"
 #include "runtime/image/rt-image.h"
+#include "tests/hcsemu/hcsemu-images.h"
 #include "tests/hcsemu/hcsemu.h"
 
 static char tmp[] = "/tmp/stk-hcs-storage-XXXXXX";
@@ -33,22 +35,7 @@ static char *state, *wf, *scratch;
 static struct rt_image_store *store;
 static struct rt_hcs_storage *storage;
 static const struct rt_hcs_storage_api *api;
-static struct rt_image *win, *plain, *linux_img;
-
-static void run(const char *fmt, ...) STK_PRINTF(1, 2);
-static void run(const char *fmt, ...)
-{
-    va_list ap;
-    char *cmd;
-    int st;
-
-    va_start(ap, fmt);
-    cmd = stk_xvasprintf(fmt, ap);
-    va_end(ap);
-    st = system(cmd);
-    cr_assert_eq(st, 0, "command failed (%d): %s", st, cmd);
-    free(cmd);
-}
+static struct rt_image *win, *plain, *linux_img, *old;
 
 static void put(const char *path, const char *data)
 {
@@ -75,89 +62,20 @@ static void putf(const char *data, const char *fmt, ...)
     free(path);
 }
 
-/* Copies FILE into the layout's blobs; returns its digest (new string). */
-static char *blob_of_file(const char *layout, const char *file)
-{
-    struct stk_err err = STK_ERR_INIT;
-    char *data = NULL, *path, digest[STK_DIGEST_STR_LEN];
-    size_t len;
-
-    cr_assert_eq(stk_file_read(file, &data, &len, &err), 0, "%s", err.msg);
-    stk_sha256_digest(data, len, digest);
-    path = stk_xasprintf("%s/blobs/sha256/%s", layout, digest + 7);
-    cr_assert_eq(stk_file_write_atomic(path, data, len, 0644, 0, &err), 0, "%s", err.msg);
-    free(path);
-    free(data);
-    return stk_xstrdup(digest);
-}
-
-static char *blob_of_string(const char *layout, const char *s, size_t *ret_size)
-{
-    char *f = stk_xasprintf("%s/blob.tmp", tmp), *d;
-
-    put(f, s);
-    d = blob_of_file(layout, f);
-    unlink(f);
-    free(f);
-    *ret_size = strlen(s);
-    return d;
-}
-
-static size_t file_size(const char *file)
-{
-    char *data = NULL;
-    size_t len = 0;
-
-    cr_assert_eq(stk_file_read(file, &data, &len, NULL), 0);
-    free(data);
-    return len;
-}
-
 /*
- * Adds to LAYOUT an image named REF whose layers are the tar files TARS
- * (base first; ".gz" ones are gzip), returns the manifest descriptor JSON.
+ * Adds to LAYOUT an image named REF (windows/amd64, os.version
+ * 10.0.20348.2700) whose layers are LAYERS (base first), returns its
+ * index.json descriptor (new string).
  */
-static char *add_image(const char *layout, const char *ref, const char *os, const char *const *tars)
+static char *add_image(const char *layout, const char *ref, const struct hcsemu_layer *layers,
+                       size_t n)
 {
-    struct stk_buf layers = STK_BUF_INIT, diffs = STK_BUF_INIT;
-    char *cfg, *cd, *man, *md, *desc;
-    size_t cs, ms;
+    struct hcsemu_manifest m;
+    char *desc;
 
-    for (size_t i = 0; tars[i]; i++) {
-        int gz = strstr(tars[i], ".gz") != NULL;
-        char *d = blob_of_file(layout, tars[i]);
-        char *plain_tar = gz ? stk_xstrndup(tars[i], strlen(tars[i]) - 3) : stk_xstrdup(tars[i]);
-        char *data = NULL, diff[STK_DIGEST_STR_LEN];
-        size_t len;
-
-        cr_assert_eq(stk_file_read(plain_tar, &data, &len, NULL), 0);
-        stk_sha256_digest(data, len, diff);
-        stk_buf_printf(&layers, "%s{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}",
-                       i ? "," : "", gz ? RT_IMAGE_MT_OCI_LAYER_GZIP : RT_IMAGE_MT_OCI_LAYER, d,
-                       file_size(tars[i]));
-        stk_buf_printf(&diffs, "%s\"%s\"", i ? "," : "", diff);
-        free(d);
-        free(data);
-        free(plain_tar);
-    }
-    cfg = stk_xasprintf("{\"architecture\":\"amd64\",\"os\":\"%s\",\"os.version\":"
-                        "\"10.0.20348.2700\",\"config\":{\"Cmd\":[\"cmd\"]},\"rootfs\":{\"type\":"
-                        "\"layers\",\"diff_ids\":[%s]}}",
-                        os, diffs.buf);
-    cd = blob_of_string(layout, cfg, &cs);
-    man = stk_xasprintf("{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":"
-                        "\"%s\",\"digest\":\"%s\",\"size\":%zu},\"layers\":[%s]}",
-                        RT_IMAGE_MT_OCI_MANIFEST, RT_IMAGE_MT_OCI_CONFIG, cd, cs, layers.buf);
-    md = blob_of_string(layout, man, &ms);
-    desc = stk_xasprintf("{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"annotations\":"
-                         "{\"%s\":\"%s\"}}",
-                         RT_IMAGE_MT_OCI_MANIFEST, md, ms, RT_IMAGE_ANNOT_REF_NAME, ref);
-    stk_buf_release(&layers);
-    stk_buf_release(&diffs);
-    free(cfg);
-    free(cd);
-    free(man);
-    free(md);
+    hcsemu_layout_manifest(layout, "windows", "10.0.20348.2700", "cmd", layers, n, &m);
+    desc = hcsemu_layout_descriptor(&m, NULL, NULL, RT_IMAGE_ANNOT_REF_NAME, ref);
+    hcsemu_manifest_release(&m);
     return desc;
 }
 
@@ -173,70 +91,70 @@ static struct rt_image *resolve(const char *ref)
 static void setup(void)
 {
     struct stk_err err = STK_ERR_INIT;
-    char *src, *layout, *index, *d1, *d2, *d3;
+    char *layout, *d1, *d2, *d3, *d4;
     struct rt_image_platform platform = {.os = "windows", .architecture = "amd64"};
 
     cr_assert_not_null(mkdtemp(tmp));
     state = stk_xasprintf("%s/state", tmp);
     wf = stk_xasprintf("%s/windowsfilter", state);
     scratch = stk_xasprintf("%s/scratch", state);
-    src = stk_xasprintf("%s/src", tmp);
     layout = stk_xasprintf("%s/layout", tmp);
 
-    /* base: the OS files, hives and a utility VM image. */
-    putf("base cmd\n", "%s/base/Files/Windows/System32/cmd.exe", src);
-    putf("[fonts]\n", "%s/base/Files/Windows/win.ini", src);
-    putf("hive\n", "%s/base/Hives/System_Delta", src);
-    putf("efi\n", "%s/base/UtilityVM/Files/EFI/Microsoft/Boot/bootmgfw.efi", src);
-    /* mid (gzip): a file and a whiteout of the base's win.ini. */
-    putf("server\n", "%s/mid/Files/app/server.exe", src);
-    putf("", "%s/mid/Files/Windows/.wh.win.ini", src);
-    /* top: configuration. */
-    putf("port=80\n", "%s/top/Files/app/config.txt", src);
-    /* plain: a base without UtilityVM; lin: a Linux layer. */
-    putf("plain cmd\n", "%s/plain/Files/Windows/System32/cmd.exe", src);
-    putf("#!\n", "%s/lin/bin/sh", src);
-    run("cd '%s' && tar -cf base.tar -C base Files Hives UtilityVM && "
-        "tar -cf mid.tar -C mid Files && gzip -n -k mid.tar && tar -cf top.tar -C top Files && "
-        "tar -cf plain.tar -C plain Files && tar -cf lin.tar -C lin bin",
-        src);
-    run("mkdir -p '%s/blobs/sha256' && printf '{\"imageLayoutVersion\":\"1.0.0\"}' > "
-        "'%s/oci-layout'",
-        layout, layout);
     {
-        char *b = stk_xasprintf("%s/base.tar", src), *m = stk_xasprintf("%s/mid.tar.gz", src),
-             *t = stk_xasprintf("%s/top.tar", src), *p = stk_xasprintf("%s/plain.tar", src),
-             *l = stk_xasprintf("%s/lin.tar", src);
-        const char *wl[] = {b, m, t, NULL}, *pl[] = {p, NULL}, *ll[] = {l, NULL};
+        /* base: the OS files, its build, hives and a utility VM image. */
+        static const struct hcsemu_entry base[] = {
+            {"Files/Windows/System32/cmd.exe", "base cmd\n"},
+            {"Files/Windows/win.ini", "[fonts]\n"},
+            {HCSEMU_BUILD_FILE, "10.0.20348.2700\n"},
+            {"Hives/System_Delta", "hive\n"},
+            {"UtilityVM/Files/EFI/Microsoft/Boot/bootmgfw.efi", "efi\n"},
+            {NULL, NULL}};
+        /* mid (gzip): a file and a whiteout of the base's win.ini. */
+        static const struct hcsemu_entry mid[] = {
+            {"Files/app/server.exe", "server\n"}, {"Files/Windows/.wh.win.ini", ""}, {NULL, NULL}};
+        /* top: configuration. */
+        static const struct hcsemu_entry top[] = {{"Files/app/config.txt", "port=80\n"},
+                                                  {NULL, NULL}};
+        /* plain: a base without UtilityVM; lin: a Linux layer. */
+        static const struct hcsemu_entry plain_base[] = {
+            {"Files/Windows/System32/cmd.exe", "plain cmd\n"},
+            {HCSEMU_BUILD_FILE, "10.0.20348.2700\n"},
+            {NULL, NULL}};
+        static const struct hcsemu_entry lin[] = {{"bin/sh", "#!\n"}, {NULL, NULL}};
+        const struct hcsemu_layer wl[] = {{base, 0}, {mid, 1}, {top, 0}}, pl[] = {{plain_base, 0}},
+                                  ll[] = {{lin, 0}};
 
-        d1 = add_image(layout, "example/win:1", "windows", wl);
-        d2 = add_image(layout, "example/plain:1", "windows", pl);
-        d3 = add_image(layout, "example/linux:1", "windows", ll);
-        free(b);
-        free(m);
-        free(t);
-        free(p);
-        free(l);
+        hcsemu_layout_init(layout);
+        d1 = add_image(layout, "example/win:1", wl, 3);
+        d2 = add_image(layout, "example/plain:1", pl, 1);
+        d3 = add_image(layout, "example/linux:1", ll, 1);
+        {
+            /* old: a Windows Server 2019 image (os.version 10.0.17763.5000, with a UtilityVM). */
+            struct hcsemu_manifest m;
+
+            hcsemu_layout_windows_image(layout, "10.0.17763.5000", 1, "old", &m);
+            d4 = hcsemu_layout_descriptor(&m, NULL, NULL, RT_IMAGE_ANNOT_REF_NAME, "example/old:1");
+            hcsemu_manifest_release(&m);
+        }
+        hcsemu_layout_index(layout, (const char *const[]){d1, d2, d3, d4, NULL});
     }
-    index = stk_xasprintf("{\"schemaVersion\":2,\"manifests\":[%s,%s,%s]}", d1, d2, d3);
-    putf(index, "%s/index.json", layout);
     cr_assert_eq(rt_image_store_open(state, &store, &err), 0, "%s", err.msg);
     cr_assert_eq(rt_image_load_layout(store, layout, &platform, NULL, &err), 0, "%s", err.msg);
     win = resolve("example/win:1");
     plain = resolve("example/plain:1");
     linux_img = resolve("example/linux:1");
+    old = resolve("example/old:1");
     cr_assert_eq(stk_strv_len(win->layer_digests), 3);
 
     hcsemu_new("10.0.20348", "server");
     storage = rt_hcs_storage_new(wf, scratch, store, hcsemu_storage_calls(), &err);
     cr_assert_not_null(storage, "%s", err.msg);
     api = rt_hcs_storage_api_of(storage);
-    free(src);
     free(layout);
-    free(index);
     free(d1);
     free(d2);
     free(d3);
+    free(d4);
 }
 
 static void teardown(void)
@@ -246,6 +164,7 @@ static void teardown(void)
     rt_image_free(win);
     rt_image_free(plain);
     rt_image_free(linux_img);
+    rt_image_free(old);
     rt_image_store_close(store);
     stk_rm_rf(tmp, NULL);
     memcpy(tmp + strlen(tmp) - 6, "XXXXXX", 6);
@@ -802,4 +721,118 @@ Test(rt_hcs_storage, the_driver_creates_starts_and_deletes_over_it_process)
 Test(rt_hcs_storage, the_driver_creates_starts_and_deletes_over_it_hyperv)
 {
     driver_life_cycle(RT_ISOLATION_HYPERV);
+}
+
+/*
+ * The storage reports the image's os.version (from the store's config), and
+ * the driver's own check refuses a 17763 image under process isolation on a
+ * 20348 host: no compute system is created and the scratch is released.
+ */
+Test(rt_hcs_storage, the_driver_refuses_the_image_build_the_storage_reports)
+{
+    struct stk_err err = STK_ERR_INIT;
+    struct rt_container_spec s = {0};
+    struct rt_hcs_storage_result r = {0};
+    struct stk_strv args = STK_STRV_INIT;
+    struct rt_ctx *ctx;
+    int ret;
+
+    cr_assert_eq(prepare("probe", old->layer_digests, RT_ISOLATION_HYPERV, &r, &err), 0, "%s",
+                 err.msg);
+    cr_assert_str_eq(r.os_version, "10.0.17763.5000");
+    rt_hcs_storage_result_release(&r);
+    cr_assert_eq(api->release(api->self, "probe", &err), 0, "%s", err.msg);
+
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    ctx = rt_hcs_ctx_new(&loop, state, state, "/usr/bin/stack", hcsemu_hcs_api(), api, "10.0.20348",
+                         RT_HCS_EDITION_SERVER, &err);
+    cr_assert_not_null(ctx, "%s", err.msg);
+    s.id = stk_xstrdup("old");
+    s.name = stk_xstrdup("old");
+    s.isolation = RT_ISOLATION_PROCESS;
+    s.image_ref = stk_xstrdup("example/old:1");
+    s.layer_digests = stk_strv_dup(old->layer_digests);
+    stk_strv_push(&args, "C:\\app.exe");
+    s.process.args = args.v;
+    ret = op_create(ctx, &s, &err);
+    cr_assert_lt(ret, 0, "the driver created a 17763 image under process isolation");
+    cr_assert_eq(err.code, STK_EIMAGE, "%s", err.msg);
+    cr_assert(strstr(err.msg, "17763") && strstr(err.msg, "20348"), "%s", err.msg);
+    cr_assert_eq(hcsemu_calls("create_compute_system"), 0);
+    cr_assert(!exists_under(scratch, "old"), "the scratch is left");
+    cr_assert_eq(hcsemu_storage_count_attached(), 0);
+    cr_assert_eq(hcsemu_storage_count_filters(), 0);
+    stk_err_clear(&err);
+    rt_ctx_free(ctx);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_expect_eq(uv_loop_close(&loop), 0);
+    rt_container_spec_release(&s);
+}
+
+/* The real storage's table with the os.version it reports blanked out. */
+static int blind_prepare(void *self, const char *id, const char *const *digests,
+                         enum rt_isolation iso, struct rt_hcs_storage_result *ret,
+                         struct stk_err *err)
+{
+    int r = api->prepare(self, id, digests, iso, ret, err);
+
+    if (r == 0) {
+        free(ret->os_version);
+        ret->os_version = stk_xstrdup("");
+    }
+    return r;
+}
+
+/*
+ * The emulated HCS sees the build of the layers the storage imported (the
+ * image's, not the host's): with the driver's check blinded, creating the
+ * 17763 image under process isolation on 20348 fails in HCS with
+ * HCS_E_IMAGE_MISMATCH, and the 20348 image is accepted.
+ */
+Test(rt_hcs_storage, the_emulated_hcs_sees_the_build_of_imported_layers)
+{
+    struct stk_err err = STK_ERR_INIT;
+    struct rt_hcs_storage_api blind = *api;
+    struct rt_container_spec s = {0};
+    struct stk_strv args = STK_STRV_INIT;
+    struct rt_ctx *ctx;
+    int ret;
+
+    blind.prepare = blind_prepare;
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    ctx = rt_hcs_ctx_new(&loop, state, state, "/usr/bin/stack", hcsemu_hcs_api(), &blind,
+                         "10.0.20348", RT_HCS_EDITION_SERVER, &err);
+    cr_assert_not_null(ctx, "%s", err.msg);
+    s.id = stk_xstrdup("old");
+    s.name = stk_xstrdup("old");
+    s.isolation = RT_ISOLATION_PROCESS;
+    s.image_ref = stk_xstrdup("example/old:1");
+    s.layer_digests = stk_strv_dup(old->layer_digests);
+    stk_strv_push(&args, "C:\\app.exe");
+    s.process.args = args.v;
+    ret = op_create(ctx, &s, &err);
+    cr_assert_lt(ret, 0, "HCS accepted a 17763 image on a 20348 host");
+    cr_assert(strstr(err.msg, "HCS_E_IMAGE_MISMATCH"), "%s", err.msg);
+    cr_assert_eq(hcsemu_calls("create_compute_system"), 1);
+    cr_assert_eq(hcsemu_count_systems(), 0);
+    cr_assert(!exists_under(scratch, "old"), "the scratch is left");
+    stk_err_clear(&err);
+    rt_container_spec_release(&s);
+
+    memset(&s, 0, sizeof(s));
+    stk_strv_init(&args);
+    s.id = stk_xstrdup("new");
+    s.name = stk_xstrdup("new");
+    s.isolation = RT_ISOLATION_PROCESS;
+    s.image_ref = stk_xstrdup("example/win:1");
+    s.layer_digests = stk_strv_dup(win->layer_digests);
+    stk_strv_push(&args, "C:\\app.exe");
+    s.process.args = args.v;
+    cr_assert_eq(op_create(ctx, &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(op_delete(ctx, "new", &err), 0, "%s", err.msg);
+    cr_assert_eq(hcsemu_count_systems(), 0);
+    rt_ctx_free(ctx);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_expect_eq(uv_loop_close(&loop), 0);
+    rt_container_spec_release(&s);
 }

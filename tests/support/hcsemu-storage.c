@@ -24,6 +24,9 @@
  *   carries the filter cannot be detached, and HcsDestroyLayer refuses a
  *   folder holding an attached VHD or a layer that another layer has as a
  *   parent (emulator choice).
+ * - The emulated HCS sees an imported layer as built for the os.version
+ *   written in its HCSEMU_BUILD_FILE (hcsemu-images.h), for the emulated
+ *   host when it has none (emulator choice).
  * - An injected import_layer failure leaves the layer folder half written, as
  *   a crash would (emulator choice).
  * Every call is counted (hcsemu_calls()) and traced (hcsemu_storage_trace()).
@@ -46,6 +49,7 @@
 #include "common/stk-fs.h"
 #include "common/stk-strv.h"
 #include "common/win-error.h"
+#include "tests/hcsemu/hcsemu-images.h"
 
 struct st_layer {
     char *path;
@@ -900,6 +904,28 @@ void hcsemu_storage_trace_clear(void)
     hcsemu__unlock();
 }
 
+/*
+ * Returns (new string) the build of the imported layer LAYER. Emulator
+ * choice: a real layer carries it in its SOFTWARE hive (CurrentBuildNumber,
+ * UBR); an emulated one holds the os.version as the text of its
+ * HCSEMU_BUILD_FILE (tests/hcsemu/hcsemu-images.h writes it from the image's
+ * os.version). A layer without that file is built for the emulated host.
+ */
+static char *layer_build(const char *layer)
+{
+    char *path = stk_xasprintf("%s/" HCSEMU_BUILD_FILE, layer), *data = NULL;
+    size_t len = 0;
+
+    if (stk_file_read(path, &data, &len, NULL) < 0 || !data) {
+        free(path);
+        free(data);
+        return stk_xstrdup(hcsemu__host_build());
+    }
+    free(path);
+    data[strcspn(data, "\r\n \t")] = '\0';
+    return data;
+}
+
 /* Called with the lock held, from hcsemu__layer_lookup(). */
 int hcsemu__storage_layer_lookup(const char *path, char **ret_os_version, int *ret_has_uvm)
 {
@@ -907,9 +933,8 @@ int hcsemu__storage_layer_lookup(const char *path, char **ret_os_version, int *r
 
     if (!find_layer(path))
         return 0;
-    /* Emulator choice: an imported layer is built for the emulated host. */
     if (ret_os_version)
-        *ret_os_version = stk_xstrdup(hcsemu__host_build());
+        *ret_os_version = layer_build(path);
     files = stk_xasprintf("%s/UtilityVM/Files", path);
     if (ret_has_uvm)
         *ret_has_uvm = stk_path_is_dir(files);
