@@ -16,18 +16,12 @@
  */
 #include "runtime/image/rt-image.h"
 
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,32 +30,14 @@
 #include "common/stk-err.h"
 #include "common/stk-fs.h"
 #include "common/stk-sha256.h"
-
-#define REGISTRY_BIN "/usr/bin/docker-registry"
-#define SKOPEO_BIN "/usr/bin/skopeo"
-#define PYTHON_BIN "/usr/bin/python3"
+#include "tests/support/test-registry.h"
 
 static char tmpdir[] = "/tmp/test-rt-image-pull.XXXXXX";
-static char *state_dir, *reg_root, *reg_log, *busybox_dir, *multi_dir;
-static pid_t reg_pid = -1, proxy_pid = -1;
-static int reg_port, proxy_port, tmpdir_made;
+static char *state_dir, *busybox_dir, *multi_dir;
+static struct stk_test_registry reg = {.pid = -1};
+static pid_t proxy_pid = -1;
+static int proxy_port, tmpdir_made;
 static struct rt_image_store *store;
-
-/* Skips the test without the tools it needs; under CI=true their absence is a failure. */
-static void require_tools(void)
-{
-    const char *bins[] = {REGISTRY_BIN, SKOPEO_BIN, PYTHON_BIN};
-    const char *ci = getenv("CI");
-
-    for (size_t i = 0; i < sizeof(bins) / sizeof(bins[0]); i++) {
-        if (access(bins[i], X_OK) == 0)
-            continue;
-        if (ci && strcmp(ci, "true") == 0)
-            cr_assert_fail("%s is missing, and CI must have it (scripts/setup)", bins[i]);
-        fprintf(stderr, "SKIP: %s is not installed (scripts/setup installs it)\n", bins[i]);
-        cr_skip_test("%s is not installed", bins[i]);
-    }
-}
 
 static void run(const char *cmd)
 {
@@ -69,82 +45,10 @@ static void run(const char *cmd)
     cr_assert_eq(st, 0, "command failed (%d): %s", st, cmd);
 }
 
-/* A TCP port on 127.0.0.1 that nothing listens on right now. */
-static int free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    cr_assert_geq(fd, 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static int port_open(int port)
-{
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
-
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((uint16_t)port);
-    r = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    close(fd);
-    return r;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-}
-
-/* Starts ARGV with stdout and stderr to LOG; it dies with the test process. */
-static pid_t spawn(char *const argv[], const char *log)
-{
-    pid_t pid = fork();
-
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static void stop(pid_t *pid)
-{
-    if (*pid <= 0)
-        return;
-    kill(*pid, SIGTERM);
-    waitpid(*pid, NULL, 0);
-    *pid = -1;
-}
-
-/* Waits until something accepts connections on PORT (10 s), or fails. */
-static void wait_port(int port, pid_t pid, const char *log)
-{
-    for (int i = 0; i < 200; i++) {
-        if (port_open(port))
-            return;
-        if (waitpid(pid, NULL, WNOHANG) == pid)
-            cr_assert_fail("server exited before listening; see %s", log);
-        sleep_ms(50);
-    }
-    cr_assert_fail("nothing listens on 127.0.0.1:%d after 10 s; see %s", port, log);
 }
 
 static void write_file(const char *path, const char *text)
@@ -268,65 +172,40 @@ static const char proxy_py[] =
 static void setup(void)
 {
     struct stk_err err = STK_ERR_INIT;
-    char *cfg, *cfg_path, *cmd;
+    char *cmd;
 
-    require_tools();
+    stk_test_require_registry_tools();
     cr_assert_not_null(mkdtemp(tmpdir));
     tmpdir_made = 1;
     state_dir = stk_xasprintf("%s/state", tmpdir);
-    reg_root = stk_xasprintf("%s/registry", tmpdir);
-    reg_log = stk_xasprintf("%s/registry.log", tmpdir);
     busybox_dir = stk_xasprintf("%s/busybox", tmpdir);
     multi_dir = stk_xasprintf("%s/multi", tmpdir);
-    cr_assert_eq(stk_mkdir_p(reg_root, 0755, &err), 0);
-
-    reg_port = free_port();
-    cfg = stk_xasprintf("version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n"
-                        "    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%d\n",
-                        reg_root, reg_port);
-    cfg_path = stk_xasprintf("%s/registry.yml", tmpdir);
-    write_file(cfg_path, cfg);
-    {
-        char *argv[] = {(char *)REGISTRY_BIN, (char *)"serve", cfg_path, NULL};
-        reg_pid = spawn(argv, reg_log);
-    }
-    wait_port(reg_port, reg_pid, reg_log);
+    stk_test_registry_start(&reg, tmpdir);
 
     cmd = stk_xasprintf("%s/examples/images/build-busybox.sh '%s' >/dev/null", STK_SOURCE_DIR,
                         busybox_dir);
     run(cmd);
     free(cmd);
-    cmd = stk_xasprintf("%s copy -q --dest-tls-verify=false oci:%s docker://127.0.0.1:%d/test/"
-                        "busybox:v1 >/dev/null",
-                        SKOPEO_BIN, busybox_dir, reg_port);
-    run(cmd);
-    free(cmd);
+    stk_test_registry_push(&reg, busybox_dir, "test/busybox:v1", 0);
     make_multi_layout(multi_dir);
-    cmd = stk_xasprintf("%s copy -q --all --dest-tls-verify=false oci:%s:v1 "
-                        "docker://127.0.0.1:%d/test/multi:v1 >/dev/null",
-                        SKOPEO_BIN, multi_dir, reg_port);
-    run(cmd);
+    cmd = stk_xasprintf("%s:v1", multi_dir);
+    stk_test_registry_push(&reg, cmd, "test/multi:v1", 1);
     free(cmd);
-
     cr_assert_eq(rt_image_store_open(state_dir, &store, &err), 0, "open: %s", err.msg);
-    free(cfg);
-    free(cfg_path);
 }
 
 static void teardown(void)
 {
     struct stk_err err = STK_ERR_INIT;
 
-    stop(&proxy_pid);
-    stop(&reg_pid);
+    stk_test_stop_pid(&proxy_pid);
+    stk_test_registry_stop(&reg);
     rt_image_store_close(store);
     store = NULL;
     if (tmpdir_made)
         stk_rm_rf(tmpdir, &err);
     stk_err_clear(&err);
     free(state_dir);
-    free(reg_root);
-    free(reg_log);
     free(busybox_dir);
     free(multi_dir);
 }
@@ -354,7 +233,7 @@ static int log_count(const char *needle)
     struct stk_err err = STK_ERR_INIT;
     int n = 0;
 
-    cr_assert_eq(stk_file_read(reg_log, &data, &len, &err), 0, "%s", err.msg);
+    cr_assert_eq(stk_file_read(reg.log, &data, &len, &err), 0, "%s", err.msg);
     for (char *p = data; (p = strstr(p, needle)); p += strlen(needle))
         n++;
     free(data);
@@ -375,7 +254,7 @@ static int blob_in_store(const char *digest)
 
 static char *busybox_ref(const char *suffix)
 {
-    return stk_xasprintf("127.0.0.1:%d/test/busybox%s", reg_port, suffix);
+    return stk_xasprintf("127.0.0.1:%d/test/busybox%s", reg.port, suffix);
 }
 
 Test(rt_image_pull, by_tag_fetches_verifies_and_tags)
@@ -461,12 +340,12 @@ Test(rt_image_pull, unknown_tag_and_repository_are_404_enoent)
     char *ref = busybox_ref(":nope"), *want;
 
     cr_assert_eq(rt_image_pull(store, ref, NULL, NULL, NULL, &err), STK_ENOENT);
-    want = stk_xasprintf("pull '%s': 127.0.0.1:%d answered 404 for manifest 'nope'", ref, reg_port);
+    want = stk_xasprintf("pull '%s': 127.0.0.1:%d answered 404 for manifest 'nope'", ref, reg.port);
     cr_assert_str_eq(err.msg, want);
     free(want);
     free(ref);
     stk_err_clear(&err);
-    ref = stk_xasprintf("127.0.0.1:%d/no/such:v1", reg_port);
+    ref = stk_xasprintf("127.0.0.1:%d/no/such:v1", reg.port);
     cr_assert_eq(rt_image_pull(store, ref, NULL, NULL, NULL, &err), STK_ENOENT);
     cr_assert(strstr(err.msg, "answered 404 for manifest 'v1'"), "%s", err.msg);
     cr_assert_eq(rt_image_list(store, &l, &err), 0);
@@ -493,7 +372,7 @@ Test(rt_image_pull, tampered_blob_is_a_digest_error_and_nothing_is_tagged)
         json_object_get(json_array_get(json_object_get(m, "layers"), 0), "digest"));
     cr_assert_not_null(layer);
     /* One byte flipped in the registry's copy, same size. */
-    path = stk_xasprintf("%s/docker/registry/v2/blobs/sha256/%.2s/%s/data", reg_root, layer + 7,
+    path = stk_xasprintf("%s/docker/registry/v2/blobs/sha256/%.2s/%s/data", reg.root, layer + 7,
                          layer + 7);
     cr_assert_eq(stk_file_read(path, &data, &len, &err), 0, "%s: %s", path, err.msg);
     data[len / 2] ^= 0x55;
@@ -529,7 +408,7 @@ Test(rt_image_pull, index_goes_through_platform_selection)
     struct rt_image_platform win = {"windows", "amd64", NULL, "10.0.20348.2340"};
     struct rt_image_platform arm = {"linux", "arm64", NULL, NULL};
     struct rt_image *img = NULL;
-    char *ref = stk_xasprintf("127.0.0.1:%d/test/multi:v1", reg_port), *got = NULL, *dref;
+    char *ref = stk_xasprintf("127.0.0.1:%d/test/multi:v1", reg.port), *got = NULL, *dref;
 
     cr_assert_eq(rt_image_pull(store, ref, &linux_amd64, &got, NULL, &err), 0, "%s", err.msg);
     cr_assert_str_eq(got, d_linux);
@@ -545,7 +424,7 @@ Test(rt_image_pull, index_goes_through_platform_selection)
     img = NULL;
     /* The index itself was stored: a digest reference to it resolves per platform. */
     cr_assert(blob_in_store(d_index));
-    dref = stk_xasprintf("127.0.0.1:%d/test/multi@%s", reg_port, d_index);
+    dref = stk_xasprintf("127.0.0.1:%d/test/multi@%s", reg.port, d_index);
     cr_assert_eq(rt_image_resolve(store, dref, &linux_amd64, &img, &err), 0, "%s", err.msg);
     cr_assert_str_eq(img->manifest_digest, d_linux);
     rt_image_free(img);
@@ -560,7 +439,7 @@ Test(rt_image_pull, index_goes_through_platform_selection)
 Test(rt_image_pull, connection_refused_names_the_registry)
 {
     struct stk_err err = STK_ERR_INIT;
-    int port = free_port();
+    int port = stk_test_free_port();
     char *ref = stk_xasprintf("127.0.0.1:%d/test/busybox:v1", port), *host;
 
     cr_assert_eq(rt_image_pull(store, ref, NULL, NULL, NULL, &err), STK_EUNAVAIL);
@@ -589,14 +468,14 @@ Test(rt_image_pull, bearer_token_challenge_and_blob_redirect)
     char *script = stk_xasprintf("%s/proxy.py", tmpdir);
     char *portfile = stk_xasprintf("%s/proxy.port", tmpdir);
     char *plog = stk_xasprintf("%s/proxy.log", tmpdir);
-    char *up = stk_xasprintf("%d", reg_port), *ref, *got = NULL, *want;
+    char *up = stk_xasprintf("%d", reg.port), *ref, *got = NULL, *want;
     char *data = NULL;
     size_t len;
 
     write_file(script, proxy_py);
     {
-        char *argv[] = {(char *)PYTHON_BIN, script, up, portfile, NULL};
-        proxy_pid = spawn(argv, plog);
+        char *argv[] = {(char *)STK_TEST_PYTHON_BIN, script, up, portfile, NULL};
+        proxy_pid = stk_test_spawn(argv, plog);
     }
     for (int i = 0; i < 200 && !stk_path_exists(portfile); i++)
         sleep_ms(50);
@@ -604,7 +483,7 @@ Test(rt_image_pull, bearer_token_challenge_and_blob_redirect)
     proxy_port = atoi(data);
     free(data);
     data = NULL;
-    wait_port(proxy_port, proxy_pid, plog);
+    stk_test_wait_port(proxy_port, proxy_pid, plog);
 
     ref = stk_xasprintf("127.0.0.1:%d/test/busybox:v1", proxy_port);
     want = layout_manifest_digest(busybox_dir);
