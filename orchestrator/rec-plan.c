@@ -610,8 +610,13 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             }
             free(what);
             if (r == STK_ENOENT && pullable && !always) {
+                /* A failed pull keeps "image 'NAME' not found" in front of its own reason. */
+                char notfound[STK_ERR_MSG_MAX];
+                snprintf(notfound, sizeof(notfound), "%s", err->msg);
                 stk_err_clear(err);
                 r = rec__image_pull(env, svc->image, &want, err);
+                if (r < 0)
+                    stk_err_wrap(err, "%s", notfound);
                 if (r == 0)
                     r = rt_image_resolve(env->images, svc->image, &want, &p->images[i], err);
             }

@@ -193,8 +193,15 @@ Test(rec_pull, missing_in_the_registry_fails_naming_the_service)
     struct stk_err err = STK_ERR_INIT;
 
     cr_assert_eq(rec_up(&F.env, p, &o, &err), STK_ENOENT);
-    cr_assert(strstr(err.msg, "service 'web'"), "%s", err.msg);
-    cr_assert(strstr(err.msg, "answered 404 for manifest 'nope'"), "%s", err.msg);
+    {
+        char *r = ref("nope");
+        char *want = stk_xasprintf("service 'web': image '%s' not found: pull '%s': "
+                                   "127.0.0.1:%d answered 404 for manifest 'nope'",
+                                   r, r, reg.port);
+        cr_assert(strstr(err.msg, want), "%s", err.msg);
+        free(want);
+        free(r);
+    }
     cr_assert_eq(rec_fixture_count(&F, NULL, NULL), 0, "nothing created");
     spec_project_free(p);
 }
