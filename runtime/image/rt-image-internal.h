@@ -58,4 +58,14 @@ int rt__image_blob_classify(json_t *j, const char *desc_mt, const char *digest,
 int rt__image_index_select(json_t *idx, const char *digest, const struct rt_image_platform *want,
                            char **ret_digest, struct stk_err *err);
 
+/*
+ * How rt_image_pull() reaches REF: stores new strings with the API base URL
+ * ("https://registry-1.docker.io", "http://127.0.0.1:5000"), the repository
+ * ("library/busybox") and the manifest reference (the tag, or the digest).
+ * Docker's normalisation and the http/https rule of rt_image_pull()
+ * (STACK_INSECURE_REGISTRIES read now). Errors: STK_EINVAL.
+ */
+int rt__image_pull_endpoint(const char *ref, char **ret_base, char **ret_repo, char **ret_reference,
+                            struct stk_err *err);
+
 #endif

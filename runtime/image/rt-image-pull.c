@@ -211,6 +211,26 @@ out:
     return ret;
 }
 
+int rt__image_pull_endpoint(const char *ref, char **ret_base, char **ret_repo, char **ret_reference,
+                            struct stk_err *err)
+{
+    struct pull_ref r;
+    int ret = pull_ref_parse(ref, &r, err);
+
+    if (ret < 0)
+        return ret;
+    *ret_base = r.base;
+    *ret_repo = r.repo;
+    *ret_reference = r.digest ? r.digest : r.tag;
+    r.base = r.repo = NULL;
+    if (r.digest)
+        r.digest = NULL;
+    else
+        r.tag = NULL;
+    pull_ref_release(&r);
+    return 0;
+}
+
 /* ---- HTTP ----------------------------------------------------------------------------------- */
 
 /* One answer: its status, chosen headers, and the body in memory or streamed to FD. */

@@ -15,6 +15,7 @@
  * CI=true they fail (scripts/setup installs them).
  */
 #include "runtime/image/rt-image.h"
+#include "runtime/image/rt-image-internal.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -504,4 +505,46 @@ Test(rt_image_pull, bearer_token_challenge_and_blob_redirect)
     free(plog);
     free(portfile);
     free(script);
+}
+
+/* Docker's reference normalisation and the http/https rule: strings only, no network. */
+static void endpoint_is(const char *ref, const char *base, const char *repo, const char *reference)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *b = NULL, *r = NULL, *t = NULL;
+
+    cr_assert_eq(rt__image_pull_endpoint(ref, &b, &r, &t, &err), 0, "%s: %s", ref, err.msg);
+    cr_assert_str_eq(b, base, "%s", ref);
+    cr_assert_str_eq(r, repo, "%s", ref);
+    cr_assert_str_eq(t, reference, "%s", ref);
+    free(b);
+    free(r);
+    free(t);
+}
+
+Test(rt_image_pull_ref, docker_normalisation_and_insecure_registries)
+{
+    const char *dg = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char *ref = stk_xasprintf("docker.io/library/busybox@%s", dg);
+
+    unsetenv("STACK_INSECURE_REGISTRIES");
+    endpoint_is("busybox", "https://registry-1.docker.io", "library/busybox", "latest");
+    endpoint_is("team/app:1.2", "https://registry-1.docker.io", "team/app", "1.2");
+    endpoint_is(ref, "https://registry-1.docker.io", "library/busybox", dg);
+    endpoint_is("index.docker.io/busybox:1", "https://registry-1.docker.io", "library/busybox",
+                "1");
+    endpoint_is("quay.io/org/app:v1", "https://quay.io", "org/app", "v1");
+    endpoint_is("localhost/app", "http://localhost", "app", "latest");
+    endpoint_is("localhost:5000/a/b:c", "http://localhost:5000", "a/b", "c");
+    endpoint_is("127.0.0.1:5000/a", "http://127.0.0.1:5000", "a", "latest");
+    endpoint_is("[::1]:5000/a", "http://[::1]:5000", "a", "latest");
+    endpoint_is("myhost:5000/x", "https://myhost:5000", "x", "latest");
+    endpoint_is("reg.example:5000/x", "https://reg.example:5000", "x", "latest");
+    setenv("STACK_INSECURE_REGISTRIES", "other.example, myhost:5000", 1);
+    endpoint_is("myhost:5000/x", "http://myhost:5000", "x", "latest");
+    endpoint_is("myhost:6000/x", "https://myhost:6000", "x", "latest");
+    setenv("STACK_INSECURE_REGISTRIES", "reg.example", 1);
+    endpoint_is("reg.example:5000/x", "http://reg.example:5000", "x", "latest");
+    unsetenv("STACK_INSECURE_REGISTRIES");
+    free(ref);
 }
