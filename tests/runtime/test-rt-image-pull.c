@@ -134,7 +134,7 @@ static void make_multi_layout(const char *dir)
 /* The token registry: 401 + Bearer challenge, /token, manifests proxied, blobs redirected. */
 static const char proxy_py[] =
     "import http.server, json, sys, urllib.error, urllib.parse, urllib.request\n"
-    "up = int(sys.argv[1]); portfile = sys.argv[2]\n"
+    "up = int(sys.argv[1]); portfile = sys.argv[2]; basic = sys.argv[3]\n"
     "class H(http.server.BaseHTTPRequestHandler):\n"
     "    def reply(self, code, body=b'', headers=()):\n"
     "        self.send_response(code)\n"
@@ -145,6 +145,8 @@ static const char proxy_py[] =
     "        u = urllib.parse.urlsplit(self.path)\n"
     "        if u.path == '/token':\n"
     "            q = urllib.parse.parse_qs(u.query)\n"
+    "            if basic != '-' and self.headers.get('Authorization') != 'Basic ' + basic:\n"
+    "                return self.reply(401)\n"
     "            if q.get('service') != ['test-registry'] or "
     "q.get('scope') != ['repository:test/busybox:pull']:\n"
     "                return self.reply(400)\n"
@@ -462,20 +464,24 @@ Test(rt_image_pull, malformed_references_are_einval)
     cr_assert_eq(rt_image_pull(store, "127.0.0.1:1/a/b:t?x", NULL, NULL, NULL, &err), STK_EINVAL);
 }
 
-Test(rt_image_pull, bearer_token_challenge_and_blob_redirect)
+/*
+ * Starts the token registry in front of the real one; BASIC is the base64
+ * "user:password" its /token endpoint demands ("-": anonymous tokens).
+ * Returns its log path (new string).
+ */
+static char *proxy_start(const char *basic)
 {
     struct stk_err err = STK_ERR_INIT;
-    struct rt_image_pull_stats st;
     char *script = stk_xasprintf("%s/proxy.py", tmpdir);
     char *portfile = stk_xasprintf("%s/proxy.port", tmpdir);
     char *plog = stk_xasprintf("%s/proxy.log", tmpdir);
-    char *up = stk_xasprintf("%d", reg.port), *ref, *got = NULL, *want;
+    char *up = stk_xasprintf("%d", reg.port);
     char *data = NULL;
     size_t len;
 
     write_file(script, proxy_py);
     {
-        char *argv[] = {(char *)STK_TEST_PYTHON_BIN, script, up, portfile, NULL};
+        char *argv[] = {(char *)STK_TEST_PYTHON_BIN, script, up, portfile, (char *)basic, NULL};
         proxy_pid = stk_test_spawn(argv, plog);
     }
     for (int i = 0; i < 200 && !stk_path_exists(portfile); i++)
@@ -483,9 +489,22 @@ Test(rt_image_pull, bearer_token_challenge_and_blob_redirect)
     cr_assert_eq(stk_file_read(portfile, &data, &len, &err), 0, "proxy did not start: %s", plog);
     proxy_port = atoi(data);
     free(data);
-    data = NULL;
     stk_test_wait_port(proxy_port, proxy_pid, plog);
+    free(up);
+    free(portfile);
+    free(script);
+    return plog;
+}
 
+Test(rt_image_pull, bearer_token_challenge_and_blob_redirect)
+{
+    struct stk_err err = STK_ERR_INIT;
+    struct rt_image_pull_stats st;
+    char *plog, *ref, *got = NULL, *want;
+    char *data = NULL;
+    size_t len;
+
+    plog = proxy_start("-");
     ref = stk_xasprintf("127.0.0.1:%d/test/busybox:v1", proxy_port);
     want = layout_manifest_digest(busybox_dir);
     cr_assert_eq(rt_image_pull(store, ref, NULL, &got, &st, &err), 0, "pull: %s", err.msg);
@@ -501,10 +520,33 @@ Test(rt_image_pull, bearer_token_challenge_and_blob_redirect)
     free(want);
     free(got);
     free(ref);
-    free(up);
     free(plog);
-    free(portfile);
-    free(script);
+}
+
+Test(rt_image_pull, token_with_docker_config_credentials)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *plog, *ref, *cfgdir = stk_xasprintf("%s/docker", tmpdir), *cfg, *text;
+
+    /* "user:pass" in base64, as `docker login` stores it. */
+    plog = proxy_start("dXNlcjpwYXNz");
+    ref = stk_xasprintf("127.0.0.1:%d/test/busybox:v1", proxy_port);
+    cr_assert_eq(stk_mkdir_p(cfgdir, 0700, &err), 0);
+    cfg = stk_xasprintf("%s/config.json", cfgdir);
+    setenv("DOCKER_CONFIG", cfgdir, 1);
+    /* No credentials: the token server refuses. */
+    cr_assert_eq(rt_image_pull(store, ref, NULL, NULL, NULL, &err), STK_EPERM, "%s", err.msg);
+    cr_assert(strstr(err.msg, "answered 401"), "%s", err.msg);
+    stk_err_clear(&err);
+    text = stk_xasprintf("{\"auths\":{\"127.0.0.1:%d\":{\"auth\":\"dXNlcjpwYXNz\"}}}", proxy_port);
+    write_file(cfg, text);
+    cr_assert_eq(rt_image_pull(store, ref, NULL, NULL, NULL, &err), 0, "pull: %s", err.msg);
+    unsetenv("DOCKER_CONFIG");
+    free(text);
+    free(cfg);
+    free(cfgdir);
+    free(ref);
+    free(plog);
 }
 
 /* Docker's reference normalisation and the http/https rule: strings only, no network. */
