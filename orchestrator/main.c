@@ -82,7 +82,9 @@ static void usage(FILE *out)
           "         [--hash SERVICE|*]                            the normalised model\n"
           "  Project options: -f FILE, -p NAME, --profile P, --env-file F, --strict,\n"
           "                   --platform windows|linux (validation rules; default: the host)\n"
-          "  image load PATH | image ls | image rm REF            manage the local image store\n"
+          "  pull [-f FILE]... [-p NAME]                          pull every service's image\n"
+          "  image load PATH | image pull REF | image ls | image rm REF\n"
+          "                                                       manage the local image store\n"
           "  info                                                 show the runtime and host\n"
           "  version                                              show the version\n",
           out);
@@ -705,7 +707,8 @@ static int cmd_image(struct cli *cli, int argc, char **argv)
         usage(stderr);
         return EXIT_SPEC;
     }
-    if ((r = env_open(cli, &env, 0, 0)) != 0)
+    /* A pull chooses among an index's entries for the runtime's host platform, as up does. */
+    if ((r = env_open(cli, &env, strcmp(argv[1], "pull") == 0, 0)) != 0)
         return r;
     if (strcmp(argv[1], "load") == 0 && argc == 3) {
         char *digest = NULL;
@@ -715,6 +718,9 @@ static int cmd_image(struct cli *cli, int argc, char **argv)
             printf("Loaded %s\n", digest);
             free(digest);
         }
+    } else if (strcmp(argv[1], "pull") == 0 && argc == 3) {
+        if (rec_image_pull(&env, argv[2], &err) < 0)
+            r = fail(&err, "image pull");
     } else if (strcmp(argv[1], "ls") == 0) {
         struct rt_image_list l;
         if (rt_image_list(cli->images, &l, &err) < 0) {
@@ -736,6 +742,33 @@ static int cmd_image(struct cli *cli, int argc, char **argv)
         usage(stderr);
         r = EXIT_SPEC;
     }
+    env_close(cli);
+    stk_err_clear(&err);
+    return r;
+}
+
+/* `stack pull`: every service's image from its registry (rec_pull()). */
+static int cmd_pull(struct cli *cli, int argc, char **argv)
+{
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+    struct rec_env env;
+    int r;
+
+    if (parse_project_opts(cli, argc, argv, NULL, NULL, NULL, NULL) < 0)
+        return EXIT_SPEC;
+    if (optind != argc) {
+        usage(stderr);
+        return EXIT_SPEC;
+    }
+    if ((r = load_project(cli, &p, 0)) < 0)
+        return -r;
+    if ((r = env_open(cli, &env, 1, 0)) != 0)
+        goto out;
+    if (rec_pull(&env, p, &err) < 0)
+        r = fail(&err, "pull");
+out:
+    spec_project_free(p);
     env_close(cli);
     stk_err_clear(&err);
     return r;
@@ -1089,6 +1122,8 @@ int main(int argc, char **argv)
         r = cmd_config(&cli, argc, argv);
     else if (strcmp(cmd, "image") == 0)
         r = cmd_image(&cli, argc, argv);
+    else if (strcmp(cmd, "pull") == 0)
+        r = cmd_pull(&cli, argc, argv);
     else if (strcmp(cmd, "info") == 0)
         r = cmd_info(&cli);
     else if (strcmp(cmd, "version") == 0) {

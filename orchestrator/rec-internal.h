@@ -23,4 +23,9 @@ int rec__intent_end(struct rec_env *env, int64_t seq, const struct stk_err *fail
 /* Prints one progress line to env->progress. */
 void rec__progress(struct rec_env *env, const char *fmt, ...) STK_PRINTF(2, 3);
 
+struct rt_image_platform;
+/* rec_image_pull() for the platform WANT (the planner has it already). */
+int rec__image_pull(struct rec_env *env, const char *ref, const struct rt_image_platform *want,
+                    struct stk_err *err);
+
 #endif

@@ -582,7 +582,44 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             r = rt_image_resolve(env->images, abs, &want, &p->images[i], err);
             free(abs);
         } else {
+            /*
+             * A reference (not a layout path) comes from its registry when the
+             * store lacks it, or always with pull_policy "always"; never with
+             * "never". `plan` pulls nothing: it shows the pull instead.
+             */
+            const char *policy = svc->pull_policy;
+            int pullable = svc->image[0] != '/' && svc->image[0] != '.' &&
+                           !(policy && strcmp(policy, "never") == 0);
+            int always = pullable && policy && strcmp(policy, "always") == 0;
+            int dry = opts && opts->dry_run;
+            char *what = stk_xasprintf("image %s", svc->image);
+            if (always && dry)
+                plan_change(p, "pull", what, "pull_policy: always");
+            else if (always && (r = rec__image_pull(env, svc->image, &want, err)) < 0) {
+                free(what);
+                stk_err_wrap(err, "service '%s'", svc->name);
+                goto out;
+            }
             r = rt_image_resolve(env->images, svc->image, &want, &p->images[i], err);
+            if (r == STK_ENOENT && pullable && dry) {
+                stk_err_clear(err);
+                if (!always)
+                    plan_change(p, "pull", what, "not in the image store");
+                free(what);
+                continue;
+            }
+            free(what);
+            if (r == STK_ENOENT && pullable && !always) {
+                /* A failed pull keeps "image 'NAME' not found" in front of its own reason. */
+                char notfound[STK_ERR_MSG_MAX];
+                snprintf(notfound, sizeof(notfound), "%s", err->msg);
+                stk_err_clear(err);
+                r = rec__image_pull(env, svc->image, &want, err);
+                if (r < 0)
+                    stk_err_wrap(err, "%s", notfound);
+                if (r == 0)
+                    r = rt_image_resolve(env->images, svc->image, &want, &p->images[i], err);
+            }
         }
         if (r < 0) {
             stk_err_wrap(err, "service '%s'", svc->name);
@@ -606,6 +643,8 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
         int edition = rt_hcs_edition_from_string(hs.host.edition);
         for (size_t i = 0; i < project->n_services; i++) {
             const struct rt_image *img = p->images[i];
+            if (!img)
+                continue; /* plan: to be pulled, checked by up */
             r = rt_hcs_check_compat(
                 hs.host.os_build,
                 edition < 0 ? RT_HCS_EDITION_SERVER : (enum rt_hcs_edition)edition, img->os_version,

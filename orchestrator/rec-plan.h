@@ -123,7 +123,8 @@ struct rec_plan {
     struct rec_change *changes;
     size_t n_changes;
     size_t alloc_changes;
-    struct rt_image **images; /* per service; services naming one image share it */
+    struct rt_image **images; /* per service; services naming one image share it; NULL
+                                 for an image a dry-run plan would pull */
     char *image_owned;        /* per service: non-zero where images[i] is owned */
     size_t n_images;
     struct stk_err failure; /* the first failed action's error */
@@ -140,8 +141,11 @@ struct rec_apply_opts {
  * Builds the plan that converges PROJECT from the observed state (the
  * runtime's listing and the plug-in's inventory, joined with the store).
  * Checks isolation and images first (STK_EUNAVAIL / STK_ENOENT naming the
- * service; nothing created). On success stores a new plan in *RET_PLAN (free
- * with rec_plan_free()).
+ * service; nothing created). An image reference missing from the store is
+ * pulled (rec_image_pull()) unless its service's pull_policy is "never"
+ * ("always": pulled even when present); with OPTS->dry_run nothing is pulled,
+ * the change "pull image NAME" is listed and images[i] stays NULL for it. On
+ * success stores a new plan in *RET_PLAN (free with rec_plan_free()).
  */
 int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                    const struct rec_up_opts *opts, struct rec_plan **ret_plan, struct stk_err *err);

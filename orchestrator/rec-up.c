@@ -17,6 +17,7 @@
 #include "orchestrator/rec-internal.h"
 #include "orchestrator/rec-plan.h"
 #include "orchestrator/store.h"
+#include "runtime/image/rt-image.h"
 #include "runtime/rt-driver.h"
 #include "specs/spec.h"
 
@@ -177,5 +178,133 @@ int rec_volumes_remove(struct rec_env *env, const char *project, struct stk_err 
         free(dir);
     }
     stk_strv_free(vols);
+    return r;
+}
+
+/* ---- pull ---------------------------------------------------------------------------------- */
+
+struct pull_job {
+    uv_work_t req;
+    struct rt_image_store *images;
+    const char *ref;
+    const struct rt_image_platform *want;
+    struct stk_err err;
+    int ret;
+    int done;
+};
+
+static void pull_work(uv_work_t *req)
+{
+    struct pull_job *j = req->data;
+
+    j->ret = rt_image_pull(j->images, j->ref, j->want, NULL, NULL, &j->err);
+}
+
+static void pull_after(uv_work_t *req, int status)
+{
+    struct pull_job *j = req->data;
+
+    if (status < 0 && j->ret == 0)
+        j->ret = stk_err_set(&j->err, STK_ECANCELED, 0, "pull '%s': cancelled", j->ref);
+    j->done = 1;
+}
+
+int rec__image_pull(struct rec_env *env, const char *ref, const struct rt_image_platform *want,
+                    struct stk_err *err)
+{
+    struct pull_job j;
+    int r;
+
+    memset(&j, 0, sizeof(j));
+    j.req.data = &j;
+    j.images = env->images;
+    j.ref = ref;
+    j.want = want;
+    j.err = (struct stk_err)STK_ERR_INIT;
+    rec__progress(env, "Image %s  Pulling", ref);
+    r = uv_queue_work(env->loop, &j.req, pull_work, pull_after);
+    if (r < 0)
+        return stk_err_set(err, STK_EIO, -r, "pull '%s': queue the transfer", ref);
+    while (!j.done)
+        uv_run(env->loop, UV_RUN_ONCE);
+    if (j.ret < 0) {
+        rec__progress(env, "Image %s  Error", ref);
+        stk_err_move(err, &j.err);
+        return j.ret;
+    }
+    rec__progress(env, "Image %s  Pulled", ref);
+    return 0;
+}
+
+/* Fills WANT with the runtime's host platform (rec_plan_build()'s rule); strings borrowed from HS.
+ */
+static int host_platform(struct rec_env *env, struct rt_sync *hs, struct rt_image_platform *want,
+                         struct stk_err *err)
+{
+    int r;
+
+    rt_image_platform_host(want);
+    if (!env->rt)
+        return 0;
+    r = rt_host_info(env->rt, rt_sync_done, hs, NULL, err);
+    env->reads++;
+    if ((r = rt_sync_wait(env->loop, hs, r, err)) < 0)
+        return r;
+    if (!hs->host.available)
+        return stk_err_set(err, STK_EUNAVAIL, 0, "runtime '%s' is not available: %s",
+                           env->rt->driver->name, hs->host.reason);
+    want->os = hs->host.os;
+    want->os_version = strcmp(hs->host.os, "windows") == 0 ? hs->host.os_build : NULL;
+    return 0;
+}
+
+int rec_image_pull(struct rec_env *env, const char *ref, struct stk_err *err)
+{
+    struct rt_sync hs = RT_SYNC_INIT;
+    struct rt_image_platform want;
+    int r;
+
+    r = host_platform(env, &hs, &want, err);
+    if (r == 0)
+        r = rec__image_pull(env, ref, &want, err);
+    rt_sync_release(&hs);
+    return r;
+}
+
+int rec_pull(struct rec_env *env, const struct spec_project *project, struct stk_err *err)
+{
+    struct rt_sync hs = RT_SYNC_INIT;
+    struct rt_image_platform want;
+    struct stk_strv done = STK_STRV_INIT;
+    int r, first = 0;
+
+    r = host_platform(env, &hs, &want, err);
+    if (r < 0)
+        goto out;
+    stk_strv_init(&done);
+    for (size_t i = 0; i < project->n_services; i++) {
+        const struct spec_service *svc = &project->services[i];
+        struct stk_err e = STK_ERR_INIT;
+        if (!svc->image || svc->image[0] == '/' || svc->image[0] == '.' ||
+            stk_strv_contains(&done, svc->image))
+            continue;
+        if (svc->pull_policy && strcmp(svc->pull_policy, "never") == 0) {
+            rec__progress(env, "Image %s  Skipped (pull_policy: never)", svc->image);
+            continue;
+        }
+        stk_strv_push(&done, svc->image);
+        if (rec__image_pull(env, svc->image, &want, &e) < 0) {
+            stk_err_wrap(&e, "service '%s'", svc->name);
+            if (!first) {
+                first = e.code;
+                stk_err_move(err, &e);
+            }
+        }
+        stk_err_clear(&e);
+    }
+    r = first;
+out:
+    stk_strv_release(&done);
+    rt_sync_release(&hs);
     return r;
 }

@@ -60,7 +60,11 @@ struct rec_up_opts {
  * os and, on Windows, its build selects among an image index's entries)
  * before anything is created (an image that does not exist, an image of
  * another OS, or an isolation or Windows build this host cannot run is
- * STK_ENOENT/STK_EUNAVAIL naming the service: exit status 1), then plans
+ * STK_ENOENT/STK_EUNAVAIL naming the service: exit status 1). An image
+ * reference missing from the store is pulled first (rec_image_pull()) unless
+ * the service's pull_policy is "never"; "always" pulls it even when present;
+ * with OPTS->dry_run nothing is pulled and the plan shows "pull image NAME"
+ * instead. Then it plans
  * the actions (rec-plan.h) and runs them on the loop, independent branches in
  * parallel and starts in depends_on order with its conditions. Containers
  * whose stack.hash label equals the desired hash and that run are left
@@ -71,6 +75,24 @@ struct rec_up_opts {
  */
 int rec_up(struct rec_env *env, const struct spec_project *project, const struct rec_up_opts *opts,
            struct stk_err *err);
+
+/*
+ * Pulls the image REF into ENV->images from its registry (rt_image_pull()),
+ * for the runtime's host platform (its os and, on Windows, its build; the
+ * build's own platform when ENV->rt is NULL). The blocking transfer runs on a
+ * uv_queue_work worker while ENV->loop turns; "Image REF  Pulling" and
+ * "Image REF  Pulled" go to ENV->progress. Errors: rt_image_pull()'s, and the
+ * runtime's host_info errors.
+ */
+int rec_image_pull(struct rec_env *env, const char *ref, struct stk_err *err);
+
+/*
+ * `stack pull`: pulls the image of every service of PROJECT, each distinct
+ * reference once, as rec_image_pull(). Services whose image is an image
+ * layout path, or whose pull_policy is "never", are skipped. Returns the
+ * first error after trying every image.
+ */
+int rec_pull(struct rec_env *env, const struct spec_project *project, struct stk_err *err);
 
 /*
  * Removes everything of PROJECT that the runtime lists with its labels, that

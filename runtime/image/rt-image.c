@@ -5,6 +5,7 @@
  * See rt-image.h for the on-disk layout and the contracts.
  */
 #include "runtime/image/rt-image.h"
+#include "runtime/image/rt-image-internal.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -188,6 +189,11 @@ char *rt_image_blob_path(const struct rt_image_store *store, const char *digest,
     return stk_xasprintf("%s/%s", store->blobs_dir, digest + 7);
 }
 
+const char *rt__image_tmp_dir(const struct rt_image_store *s)
+{
+    return s->tmp_dir;
+}
+
 /*
  * Streams the file SRC_PATH through SHA-256, copying it to the open file DST_FD
  * when DST_FD >= 0. Stores the digest string and the byte count.
@@ -256,14 +262,9 @@ static int verify(const char *want, int64_t want_size, const char *digest, int64
     return 0;
 }
 
-/*
- * Puts the blob at SRC_PATH into the store as DIGEST, verifying its digest and
- * SIZE (-1: not checked). Already present: nothing is read. When MOVE is
- * non-zero SRC_PATH is a staged file on the store's file system that may be
- * renamed into place; otherwise it is copied through a temporary file.
- */
-static int blob_import(struct rt_image_store *s, const char *src_path, const char *digest,
-                       int64_t size, int move, struct stk_err *err)
+/* The store's verified-blob writer, shared with the pull (rt-image-internal.h). */
+int rt__image_blob_import(struct rt_image_store *s, const char *src_path, const char *digest,
+                          int64_t size, int move, struct stk_err *err)
 {
     char computed[STK_DIGEST_STR_LEN];
     char *dst = NULL, *tmp = NULL;
@@ -464,6 +465,21 @@ out:
     json_decref(refs);
     close(lock);
     return ret;
+}
+
+int rt__image_tag(struct rt_image_store *s, const char *ref, const char *digest,
+                  struct stk_err *err)
+{
+    char *names[1] = {(char *)ref}, *digests[1] = {(char *)digest};
+
+    return repos_update(s, names, digests, 1, err);
+}
+
+static int classify(json_t *j, const char *desc_mt, const char *digest, struct stk_err *err);
+
+int rt__image_blob_classify(json_t *j, const char *desc_mt, const char *digest, struct stk_err *err)
+{
+    return classify(j, desc_mt, digest, err);
 }
 
 /* ---- JSON helpers --------------------------------------------------------------------- */
@@ -726,12 +742,9 @@ static void platform_string(const struct rt_image_platform *p, struct stk_buf *b
         stk_buf_printf(b, " (os.version %s)", p->os_version);
 }
 
-/*
- * Chooses the manifest for WANT in the index IDX (already verified) stored as
- * DIGEST; nested indexes are followed from the store. Returns a new string.
- */
-static int index_select(json_t *idx, const char *digest, const struct rt_image_platform *want,
-                        char **ret_digest, struct stk_err *err)
+/* Chooses the manifest for WANT in the index IDX (rt-image-internal.h). */
+int rt__image_index_select(json_t *idx, const char *digest, const struct rt_image_platform *want,
+                           char **ret_digest, struct stk_err *err)
 {
     json_t *manifests = json_object_get(idx, "manifests");
     struct rt_image_platform *plats = NULL;
@@ -795,7 +808,7 @@ static int image_get(struct rt_image_store *store, const char *manifest_digest, 
     if (kind == 1) {
         /* A digest reference to an index: choose for the platform. */
         rt_image_platform_host(&host);
-        ret = index_select(m, manifest_digest, want ? want : &host, &chosen, err);
+        ret = rt__image_index_select(m, manifest_digest, want ? want : &host, &chosen, err);
         if (ret == 0)
             ret = image_get(store, chosen, ref, want, ret_image, err);
         goto out;
@@ -849,7 +862,7 @@ static int import_desc(struct import *im, const struct desc *d, struct stk_err *
         if (!stk_path_exists(src))
             ret = stk_err_set(err, STK_EIMAGE, 0, "blob '%s' missing from the layout", d->digest);
         else
-            ret = blob_import(im->s, src, d->digest, d->size, im->staged, err);
+            ret = rt__image_blob_import(im->s, src, d->digest, d->size, im->staged, err);
     }
     free(dst);
     free(src);

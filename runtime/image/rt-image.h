@@ -24,7 +24,9 @@
  * tar archive of one (read with libarchive, any compression it detects).
  * Manifests and configs in both the OCI and the Docker v2 schema 2 media types
  * are accepted; an image index (or Docker manifest list) goes through platform
- * selection (rt_image_platform_select()). Registry pull is not implemented yet.
+ * selection (rt_image_platform_select()). Images also enter from a registry
+ * (rt_image_pull(), the OCI distribution API over libcurl; the Windows build
+ * has no pull yet): their blobs go through the same verified writer as loads.
  *
  * References are "NAME[:TAG]" with the default tag "latest" (a tag is the part
  * after the last ':' that follows the last '/', so "localhost:5000/app" has no
@@ -172,6 +174,66 @@ char *rt_image_ref_normalize(const char *ref, struct stk_err *err);
 int rt_image_load_layout(struct rt_image_store *store, const char *path,
                          const struct rt_image_platform *platform, char **ret_manifest_digest,
                          struct stk_err *err);
+
+/* What a pull transferred (rt_image_pull()). */
+struct rt_image_pull_stats {
+    unsigned blobs_fetched; /* config and layer blobs downloaded */
+    unsigned blobs_present; /* config and layer blobs already in the store, not requested */
+};
+
+/*
+ * Pulls the image REF ("NAME[:TAG]" or "NAME@sha256:<hex>") from its registry
+ * into STORE with the OCI distribution API (distribution-spec spec.md "Pull").
+ *
+ * The registry is named by REF with Docker's normalisation: a first component
+ * holding '.' or ':', or "localhost", is the registry host
+ * ("127.0.0.1:5000/team/app"); otherwise it is docker.io (API host
+ * registry-1.docker.io) and a single-component name gets "library/"
+ * ("busybox" is docker.io/library/busybox). https is used except for
+ * loopback registries (localhost, 127.0.0.1, ::1) and the hosts ("host" or
+ * "host:port") listed, comma- or space-separated, in the environment
+ * variable STACK_INSECURE_REGISTRIES (Docker's insecure-registries), which
+ * are spoken to in plain http.
+ *
+ * GET /v2/<repo>/manifests/<ref> accepts the OCI index and manifest and the
+ * Docker manifest list and v2 manifest. A 401 with a `WWW-Authenticate:
+ * Bearer realm=...,service=...,scope=...` challenge is answered with a token
+ * from the realm (anonymous, or with the "auth" of the registry in the Docker
+ * client's config.json "auths": $DOCKER_CONFIG or ~/.docker; credential
+ * helpers are not used); a Basic challenge with those credentials. An index
+ * goes through rt_image_platform_select() for PLATFORM (NULL: the host
+ * platform, rt_image_platform_host()); the index and the chosen manifest are
+ * both stored, so a digest reference to the index resolves later. Then the
+ * config and every layer are fetched with GET /v2/<repo>/blobs/<digest>
+ * (redirects followed), streamed into the store's tmp/ and put into blobs/
+ * only after their SHA-256 and size match the manifest's descriptor, as for
+ * loads; blobs already in the store are not requested. A manifest fetched by
+ * digest must hash to that digest. Finally NAME:TAG (normalised as
+ * rt_image_ref_normalize(), the name as written) is recorded → the manifest
+ * digest; a digest reference records nothing (rt_image_resolve() finds it by
+ * its blob).
+ *
+ * Blocks on the network for as long as the transfer takes (a connection has
+ * 30 s to open, a transfer that stalls for a minute is abandoned): event-loop
+ * callers run it in uv_queue_work. Safe on several threads at once.
+ *
+ * On success returns 0, stores in *RET_MANIFEST_DIGEST (when non-NULL) a new
+ * string with the manifest digest and in *RET_STATS (when non-NULL) what was
+ * transferred. Every error reads "pull 'REF': ...". Errors: STK_EINVAL (a
+ * malformed reference); STK_ENOENT ("REGISTRY answered 404 for manifest
+ * 'TAG'" or for a blob); STK_EUNAVAIL ("cannot reach registry 'HOST': ..."
+ * for a refused connection, a name that does not resolve or a timeout);
+ * STK_EPERM (401/403, or a login needed and no credentials); STK_EDIGEST
+ * naming the blob or manifest whose content does not match its digest or
+ * size — nothing is tagged then; STK_EIMAGE (malformed or unsupported
+ * manifests, no manifest for the platform); STK_EIO (other HTTP and file
+ * errors); STK_ENOTSUP in the Windows build ("registry pull is not available
+ * in the Windows build yet"). Verified blobs fetched before a failure stay
+ * (content-addressed and harmless).
+ */
+int rt_image_pull(struct rt_image_store *store, const char *ref,
+                  const struct rt_image_platform *platform, char **ret_manifest_digest,
+                  struct rt_image_pull_stats *ret_stats, struct stk_err *err);
 
 /* One layer of an image, as the manifest describes it. Strings owned by the image. */
 struct rt_image_layer {
