@@ -76,13 +76,18 @@ Test(bad_input, missing_image_exit_1_before_anything_is_created, .init = setup, 
     char text[1024];
     char *err;
 
-    /* The first service's image exists; the second's does not. */
+    /*
+     * The first service's image exists; the second's is not in the store, so
+     * up tries to pull it: from a registry on loopback that refuses the
+     * connection (tests never reach beyond loopback).
+     */
     snprintf(text, sizeof(text),
              "name: %s\nservices:\n  a:\n    image: %s\n    command: [sleep, '100']\n"
-             "  b:\n    image: no-such-image:1.0\n",
+             "  b:\n    image: 127.0.0.1:1/no-such-image:1.0\n",
              T.project, itest_image());
-    err = up_expect(text, 1, "image 'no-such-image:1.0' not found");
+    err = up_expect(text, 1, "image '127.0.0.1:1/no-such-image:1.0' not found");
     cr_assert(strstr(err, "'b'"), "the service is not named: %s", err);
+    cr_assert(strstr(err, "cannot reach registry '127.0.0.1:1'"), "no pull reason: %s", err);
     free(err);
     assert_nothing_created();
 }
