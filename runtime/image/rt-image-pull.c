@@ -34,6 +34,7 @@ int rt_image_pull(struct rt_image_store *store, const char *ref,
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -351,12 +352,65 @@ struct puller {
     char errbuf[CURL_ERROR_SIZE];
 };
 
+/*
+ * libcurl is loaded on the first pull, not linked: its shared library brings
+ * about twenty more (GnuTLS, Kerberos, LDAP, libssh2, nghttp2, OpenSSL...)
+ * into every `stack` process, which tripled the start-up cost of commands
+ * that never pull (plan, ps, a no-op up). The same pattern as systemd's
+ * dlopen of optional libraries. The names are Debian's: libcurl3-gnutls
+ * (what libcurl4-gnutls-dev builds against), then libcurl4 (OpenSSL).
+ */
+static const char *const curl_sonames[] = {"libcurl-gnutls.so.4", "libcurl.so.4"};
+
+static struct {
+    CURLcode (*global_init)(long flags);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *curl, CURLoption option, ...);
+    CURLcode (*easy_perform)(CURL *curl);
+    void (*easy_reset)(CURL *curl);
+    void (*easy_cleanup)(CURL *curl);
+    const char *(*easy_strerror)(CURLcode code);
+    char *(*easy_escape)(CURL *curl, const char *s, int length);
+    void (*free)(void *p);
+    struct curl_slist *(*slist_append)(struct curl_slist *list, const char *s);
+    void (*slist_free_all)(struct curl_slist *list);
+} lc;
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_code;
+static char curl_load_error[256];
 
 static void curl_init_once(void)
 {
-    curl_init_code = curl_global_init(CURL_GLOBAL_DEFAULT);
+    void *h = NULL;
+
+    for (size_t i = 0; !h && i < sizeof(curl_sonames) / sizeof(curl_sonames[0]); i++)
+        h = dlopen(curl_sonames[i], RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(curl_load_error, sizeof(curl_load_error), "%s", dlerror());
+        return;
+    }
+#define LC_SYM(field, name)                                                                        \
+    do {                                                                                           \
+        *(void **)&lc.field = dlsym(h, name);                                                      \
+        if (!lc.field) {                                                                           \
+            snprintf(curl_load_error, sizeof(curl_load_error), "libcurl has no %s", name);         \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+    LC_SYM(global_init, "curl_global_init");
+    LC_SYM(easy_init, "curl_easy_init");
+    LC_SYM(easy_setopt, "curl_easy_setopt");
+    LC_SYM(easy_perform, "curl_easy_perform");
+    LC_SYM(easy_reset, "curl_easy_reset");
+    LC_SYM(easy_cleanup, "curl_easy_cleanup");
+    LC_SYM(easy_strerror, "curl_easy_strerror");
+    LC_SYM(easy_escape, "curl_easy_escape");
+    LC_SYM(free, "curl_free");
+    LC_SYM(slist_append, "curl_slist_append");
+    LC_SYM(slist_free_all, "curl_slist_free_all");
+#undef LC_SYM
+    curl_init_code = lc.global_init(CURL_GLOBAL_DEFAULT);
 }
 
 /* GET URL into RS with the extra header lines HDRS (may be NULL). */
@@ -367,32 +421,32 @@ static int http_get(struct puller *pl, const char *url, const char *accept, cons
     CURLcode c;
     int ret = 0;
 
-    curl_easy_reset(pl->curl);
+    lc.easy_reset(pl->curl);
     pl->errbuf[0] = '\0';
     if (accept)
-        hdrs = curl_slist_append(hdrs, accept);
+        hdrs = lc.slist_append(hdrs, accept);
     if (auth)
-        hdrs = curl_slist_append(hdrs, auth);
-    curl_easy_setopt(pl->curl, CURLOPT_URL, url);
-    curl_easy_setopt(pl->curl, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(pl->curl, CURLOPT_ERRORBUFFER, pl->errbuf);
-    curl_easy_setopt(pl->curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(pl->curl, CURLOPT_WRITEDATA, rs);
-    curl_easy_setopt(pl->curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(pl->curl, CURLOPT_HEADERDATA, rs);
-    curl_easy_setopt(pl->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(pl->curl, CURLOPT_USERAGENT, "stack");
+        hdrs = lc.slist_append(hdrs, auth);
+    lc.easy_setopt(pl->curl, CURLOPT_URL, url);
+    lc.easy_setopt(pl->curl, CURLOPT_HTTPHEADER, hdrs);
+    lc.easy_setopt(pl->curl, CURLOPT_ERRORBUFFER, pl->errbuf);
+    lc.easy_setopt(pl->curl, CURLOPT_WRITEFUNCTION, on_body);
+    lc.easy_setopt(pl->curl, CURLOPT_WRITEDATA, rs);
+    lc.easy_setopt(pl->curl, CURLOPT_HEADERFUNCTION, on_header);
+    lc.easy_setopt(pl->curl, CURLOPT_HEADERDATA, rs);
+    lc.easy_setopt(pl->curl, CURLOPT_NOSIGNAL, 1L);
+    lc.easy_setopt(pl->curl, CURLOPT_USERAGENT, "stack");
     /* Blobs are often redirected to object storage; the Authorization header stays behind. */
-    curl_easy_setopt(pl->curl, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(pl->curl, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(pl->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(pl->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(pl->curl, CURLOPT_CONNECTTIMEOUT, 30L);
+    lc.easy_setopt(pl->curl, CURLOPT_FOLLOWLOCATION, 1L);
+    lc.easy_setopt(pl->curl, CURLOPT_MAXREDIRS, 10L);
+    lc.easy_setopt(pl->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    lc.easy_setopt(pl->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    lc.easy_setopt(pl->curl, CURLOPT_CONNECTTIMEOUT, 30L);
     /* A stalled transfer (under 1 byte/s for a minute) is abandoned. */
-    curl_easy_setopt(pl->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(pl->curl, CURLOPT_LOW_SPEED_TIME, 60L);
-    c = curl_easy_perform(pl->curl);
-    curl_slist_free_all(hdrs);
+    lc.easy_setopt(pl->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    lc.easy_setopt(pl->curl, CURLOPT_LOW_SPEED_TIME, 60L);
+    c = lc.easy_perform(pl->curl);
+    lc.slist_free_all(hdrs);
     if (c == CURLE_OK)
         return 0;
     if (rs->overflow)
@@ -403,10 +457,10 @@ static int http_get(struct puller *pl, const char *url, const char *accept, cons
     else if (c == CURLE_COULDNT_CONNECT || c == CURLE_COULDNT_RESOLVE_HOST ||
              c == CURLE_OPERATION_TIMEDOUT)
         ret = stk_err_set(err, STK_EUNAVAIL, 0, "cannot reach registry '%s': %s", pl->r.host,
-                          pl->errbuf[0] ? pl->errbuf : curl_easy_strerror(c));
+                          pl->errbuf[0] ? pl->errbuf : lc.easy_strerror(c));
     else
         ret = stk_err_set(err, STK_EIO, 0, "GET '%s': %s", url,
-                          pl->errbuf[0] ? pl->errbuf : curl_easy_strerror(c));
+                          pl->errbuf[0] ? pl->errbuf : lc.easy_strerror(c));
     return ret;
 }
 
@@ -544,14 +598,14 @@ static int authenticate(struct puller *pl, const char *challenge, struct stk_err
     stk_buf_puts(&u, realm);
     stk_buf_putc(&u, strchr(realm, '?') ? '&' : '?');
     if (service) {
-        char *e = curl_easy_escape(pl->curl, service, 0);
+        char *e = lc.easy_escape(pl->curl, service, 0);
         stk_buf_printf(&u, "service=%s&", e ? e : "");
-        curl_free(e);
+        lc.free(e);
     }
     {
-        char *e = curl_easy_escape(pl->curl, scope, 0);
+        char *e = lc.easy_escape(pl->curl, scope, 0);
         stk_buf_printf(&u, "scope=%s", e ? e : "");
-        curl_free(e);
+        lc.free(e);
     }
     url = stk_buf_detach(&u, NULL);
     ret = http_get(pl, url, NULL, creds, &rs, err);
@@ -862,12 +916,18 @@ int rt_image_pull(struct rt_image_store *store, const char *ref,
     if (ret < 0)
         goto out;
     pthread_once(&curl_once, curl_init_once);
-    if (curl_init_code != CURLE_OK) {
-        ret = stk_err_set(err, STK_EIO, 0, "initialise libcurl: %s",
-                          curl_easy_strerror(curl_init_code));
+    if (curl_load_error[0]) {
+        ret = stk_err_set(err, STK_EUNAVAIL, 0,
+                          "pull '%s': registry pull needs libcurl (Debian: libcurl3-gnutls): %s",
+                          ref, curl_load_error);
         goto out;
     }
-    pl.curl = curl_easy_init();
+    if (curl_init_code != CURLE_OK) {
+        ret = stk_err_set(err, STK_EIO, 0, "initialise libcurl: %s",
+                          lc.easy_strerror(curl_init_code));
+        goto out;
+    }
+    pl.curl = lc.easy_init();
     if (!pl.curl) {
         ret = stk_err_set(err, STK_ENOMEM, 0, "initialise libcurl");
         goto out;
@@ -917,7 +977,7 @@ out:
     free(digest);
     free(pl.authorization);
     if (pl.curl)
-        curl_easy_cleanup(pl.curl);
+        lc.easy_cleanup(pl.curl);
     pull_ref_release(&pl.r);
     return ret;
 }
