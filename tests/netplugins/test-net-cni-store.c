@@ -53,6 +53,7 @@ static void teardown(void)
     free(priv.sandboxes_dir);
     free(priv.endpoints_dir);
     free(priv.netns_dir);
+    net__cni_hosts_release(&priv);
     memset(&priv, 0, sizeof(priv));
 }
 
