@@ -1148,15 +1148,44 @@ static int run_sandbox_remove(struct fk *f, struct fk_req *r, struct stk_err *er
 }
 
 /* Is address A of network N free for a new endpoint? */
-static int addr_free(const struct fk_model *m, const struct fk_net *n, uint32_t a)
+static int u32_cmp(const void *x, const void *y)
 {
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+    return a < b ? -1 : a > b;
+}
+
+/*
+ * Stores the addresses in use on network N, sorted, in *RET (owned by the
+ * caller) and returns how many: one walk, so that choosing an address costs
+ * O(log N) per candidate rather than a walk of every endpoint.
+ */
+static size_t addrs_used(const struct fk_model *m, const struct fk_net *n, uint32_t **ret)
+{
+    size_t cnt = 0, cap = 0;
+    uint32_t *v = NULL;
+
     for (const struct fk_ep *e = m->eps; e; e = e->next) {
         uint32_t b;
 
-        if (strcmp(e->network, n->name) == 0 && addr_parse(e->ipv4, &b) == 0 && a == b)
-            return 0;
+        if (strcmp(e->network, n->name) != 0 || addr_parse(e->ipv4, &b) < 0)
+            continue;
+        if (cnt == cap) {
+            cap = cap ? 2 * cap : 16;
+            v = stk_xrealloc(v, cap * sizeof(*v));
+        }
+        v[cnt++] = b;
     }
-    return 1;
+    if (cnt)
+        qsort(v, cnt, sizeof(*v), u32_cmp);
+    *ret = v;
+    return cnt;
+}
+
+/* Is address A free, given the sorted USED addresses of its network? */
+static int addr_free(const uint32_t *used, size_t n_used, uint32_t a)
+{
+    return !n_used || !bsearch(&a, used, n_used, sizeof(*used), u32_cmp);
 }
 
 /* Do host addresses X and Y ("" for every address) overlap? */
@@ -1171,7 +1200,8 @@ static int run_attach(struct fk *f, struct fk_req *r, struct fk_out *o, struct s
     const struct net_attachment *att = &r->att;
     struct fk_net *n = net_find(&f->m, att->network);
     struct fk_ep *e;
-    uint32_t sub, gw, a = 0, mask, bcast;
+    uint32_t sub, gw, a = 0, mask, bcast, *taken = NULL;
+    size_t n_taken;
     int prefix, ret;
 
     if (!n)
@@ -1201,28 +1231,34 @@ static int run_attach(struct fk *f, struct fk_req *r, struct fk_out *o, struct s
     mask = prefix_mask(prefix);
     sub &= mask;
     bcast = sub | ~mask;
+    n_taken = addrs_used(&f->m, n, &taken);
     if (att->ipv4_address) {
         addr_parse(att->ipv4_address, &a);
         if ((a & mask) != sub || a == sub || a == bcast || a == gw)
-            return stk_err_set(err, STK_ENET, 0,
-                               "fake: attach '%s' to '%s': address '%s' is not available in '%s'",
-                               att->sandbox, att->network, att->ipv4_address, n->subnet);
-        if (!addr_free(&f->m, n, a))
-            return stk_err_set(err, STK_ENET, 0,
-                               "fake: attach '%s' to '%s': address '%s' is already in use",
-                               att->sandbox, att->network, att->ipv4_address);
+            ret = stk_err_set(err, STK_ENET, 0,
+                              "fake: attach '%s' to '%s': address '%s' is not available in '%s'",
+                              att->sandbox, att->network, att->ipv4_address, n->subnet);
+        else if (!addr_free(taken, n_taken, a))
+            ret = stk_err_set(err, STK_ENET, 0,
+                              "fake: attach '%s' to '%s': address '%s' is already in use",
+                              att->sandbox, att->network, att->ipv4_address);
+        else
+            ret = 0;
     } else {
-        for (uint32_t c = sub + 1; c < bcast && !a; c++)
-            if (c != gw && c > gw && addr_free(&f->m, n, c))
+        for (uint32_t c = gw + 1; c < bcast && c > gw && !a; c++)
+            if (addr_free(taken, n_taken, c))
                 a = c;
         for (uint32_t c = sub + 1; c < gw && !a; c++)
-            if (addr_free(&f->m, n, c))
+            if (addr_free(taken, n_taken, c))
                 a = c;
-        if (!a)
-            return stk_err_set(err, STK_ENET, 0,
-                               "fake: attach '%s' to '%s': no free address left in '%s'",
-                               att->sandbox, att->network, n->subnet);
+        ret = a ? 0
+                : stk_err_set(err, STK_ENET, 0,
+                              "fake: attach '%s' to '%s': no free address left in '%s'",
+                              att->sandbox, att->network, n->subnet);
     }
+    free(taken);
+    if (ret < 0)
+        return ret;
     e = stk_new0(struct fk_ep);
     stk_strv_init(&e->aliases);
     e->network = stk_xstrdup(att->network);
