@@ -12,9 +12,13 @@
  *
  * Name resolution: the plug-in keeps, per sandbox, a hosts file
  * (net_sandbox_info.hosts_path) listing every endpoint of every network the
- * sandbox is attached to under its aliases, and rewrites it in place on each
- * attach and detach; and a resolv.conf with no outside resolver
- * (DESIGN.md §7). The orchestrator bind-mounts both into the container.
+ * sandbox is attached to under its aliases, rewritten in place; and a
+ * resolv.conf with no outside resolver (DESIGN.md §7). The orchestrator
+ * bind-mounts both into the container. An attach writes the attaching
+ * sandbox's own file in full (it resolves every endpoint attached before it);
+ * a plug-in may defer rewriting the files of the OTHER sandboxes of the
+ * network (see its header for its rule) until hosts_flush, which the executor
+ * calls at the end of every pass, and fini also flushes.
  *
  * The asynchronous contract is the runtime driver's (rt-driver.h): an op
  * returns a negative error at once and never calls back, or returns 0 and
@@ -165,6 +169,13 @@ struct net_plugin_ops {
     int (*list)(struct net_ctx *ctx, net_done_fn *done, void *userdata, struct net_req **ret_req,
                 struct stk_err *err);
     /* Methods above are valid for ABI 1 */
+    /*
+     * Optional (NULL: the plug-in defers nothing). Synchronous: brings every
+     * hosts file whose update the plug-in deferred up to date with its records,
+     * so that when it returns every file lists every endpoint of its networks.
+     * Returns the first write error, but tries every file.
+     */
+    int (*hosts_flush)(struct net_ctx *ctx, struct stk_err *err);
 };
 
 struct net_plugin {
@@ -276,6 +287,14 @@ static inline int net_list(struct net_ctx *ctx, net_done_fn *done, void *userdat
                            struct net_req **ret_req, struct stk_err *err)
 {
     NET__CALL(ctx, list, done, userdata, ret_req, err);
+}
+
+/* Runs the plug-in's hosts_flush; 0 for a NULL CTX or a plug-in without one. */
+static inline int net_hosts_flush(struct net_ctx *ctx, struct stk_err *err)
+{
+    if (!ctx || !ctx->plugin->ops->hosts_flush)
+        return 0;
+    return ctx->plugin->ops->hosts_flush(ctx, err);
 }
 
 /* Synchronous wrapper, as rt_sync in rt-driver.h; results are deep-copied. */

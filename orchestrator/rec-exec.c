@@ -21,6 +21,7 @@
 
 #include "common/stk-alloc.h"
 #include "common/stk-fs.h"
+#include "common/stk-log.h"
 #include "common/stk-strv.h"
 #include "orchestrator/rec-internal.h"
 #include "orchestrator/store.h"
@@ -1081,6 +1082,14 @@ int rec_plan_apply(struct rec_env *env, struct rec_plan *plan, const struct rec_
     schedule(&x);
     while (x.running > 0)
         uv_run(env->loop, UV_RUN_ONCE);
+    {
+        /* The network plug-in may have deferred hosts files of other members (net-plugin.h). */
+        struct stk_err ferr = STK_ERR_INIT;
+
+        if (net_hosts_flush(env->net, &ferr) < 0)
+            stk_log_warn("hosts files: %s (the next pass rewrites them)", ferr.msg);
+        stk_err_clear(&ferr);
+    }
 
     uv_signal_stop(&x.sigint);
     uv_close((uv_handle_t *)&x.sigint, NULL);

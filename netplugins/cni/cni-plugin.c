@@ -20,6 +20,7 @@
 #include "common/stk-proc.h"
 #include "common/stk-buf.h"
 #include "common/stk-fs.h"
+#include "common/stk-log.h"
 #include "common/stk-strv.h"
 
 struct cni_req;
@@ -558,7 +559,7 @@ static void detach_one_done(struct cni_req *r)
     char *epath =
         net__cni_endpoint_path(r->priv, r->todo_sb.v[r->todo_i], r->todo_net.v[r->todo_i]);
     char *edir = net__cni_endpoint_dir(r->priv, r->todo_sb.v[r->todo_i]);
-    char *nets[] = {r->todo_net.v[r->todo_i], NULL};
+    const char *net = r->todo_net.v[r->todo_i];
 
     if (r->chain.err.code) {
         /* The record stays so that the endpoint remains tracked and a retry runs DEL again. */
@@ -571,9 +572,10 @@ static void detach_one_done(struct cni_req *r)
             req_fail_from(r, &e);
         }
         rmdir(edir); /* only when empty */
-        if (!stk_strv_contains(&r->touched, nets[0]))
-            stk_strv_push(&r->touched, nets[0]);
-        if (net__cni_hosts_refresh(r->priv, nets, r->todo_sb.v[r->todo_i], &e) < 0)
+        if (!stk_strv_contains(&r->touched, net))
+            stk_strv_push(&r->touched, net);
+        net__cni_hosts_endpoint_set(r->priv, r->todo_sb.v[r->todo_i], net, NULL);
+        if (net__cni_hosts_changed(r->priv, net, r->todo_sb.v[r->todo_i], &e) < 0)
             req_fail_from(r, &e);
     }
     free(epath);
@@ -584,7 +586,8 @@ static void detach_one_done(struct cni_req *r)
 
 /*
  * Runs DEL for endpoint todo_net[todo_i] on todo_sb[todo_i], removes its record
- * and rewrites the hosts files of its network; then increments todo_i and
+ * and updates the hosts files (net__cni_hosts_changed: the sandbox's own at
+ * once, its network's when enough changes are pending); then increments todo_i and
  * resumes with r->detach_cb. A missing endpoint is success.
  */
 static void detach_one(struct cni_req *r)
@@ -741,6 +744,15 @@ static void cni_fini(struct net_ctx *ctx)
 
     if (!p)
         return;
+    if (p->hosts_dirty) {
+        /* Bring the networks with pending changes up to date (net-cni.h, "Hosts files"). */
+        struct stk_err e = STK_ERR_INIT;
+
+        if (net__cni_hosts_flush(p, 0, &e) < 0)
+            stk_log_warn("cni: hosts files: %s", e.msg);
+        stk_err_clear(&e);
+    }
+    net__cni_hosts_release(p);
     free(p->net_dir);
     free(p->conf_dir);
     free(p->ipam_dir);
@@ -1042,8 +1054,10 @@ static void sbcreate_loopback_done(struct cni_req *r)
                                 &e);
     if (ret == 0)
         ret = net__cni_json_save(spath, r->rec, &e);
-    if (ret == 0)
+    if (ret == 0) {
+        net__cni_hosts_sandbox_set(p, r->name, r->rec);
         ret = net__cni_hosts_write(p, r->name, &e);
+    }
     if (ret < 0) {
         req_fail_from(r, &e);
         stk_err_wrap(&r->err, "create sandbox '%s'", r->name);
@@ -1189,6 +1203,7 @@ static void sbremove_unpinned(struct cni_req *r)
                 req_fail_from(r, &e);
             }
         rmdir(edir);
+        net__cni_hosts_sandbox_set(p, r->name, NULL);
     }
     if (r->err.code)
         stk_err_wrap(&r->err, "remove sandbox '%s'", r->name);
@@ -1253,6 +1268,7 @@ static void attach_rolled_back(struct cni_req *r)
         rmdir(edir);
         free(epath);
         free(edir);
+        net__cni_hosts_endpoint_set(r->priv, r->sb_id, r->name, NULL);
     }
     stk_err_clear(&r->chain.err);
     req_finish(r);
@@ -1264,7 +1280,6 @@ static void attach_added(struct cni_req *r)
     struct stk_err e = STK_ERR_INIT;
     char *epath = net__cni_endpoint_path(p, r->sb_id, r->name);
     const char *ifname = json_string_value(json_object_get(r->rec, "ifname"));
-    char *nets[] = {r->name, NULL};
     json_t *rc;
     char *pin;
     int ret;
@@ -1283,7 +1298,8 @@ static void attach_added(struct cni_req *r)
         if (ret == 0) {
             net_endpoint_info_release(&r->endpoint);
             net__cni_endpoint_from_json(r->rec, &r->endpoint);
-            if (net__cni_hosts_refresh(p, nets, r->sb_id, &e) < 0) {
+            net__cni_hosts_endpoint_set(p, r->sb_id, r->name, r->rec);
+            if (net__cni_hosts_changed(p, r->name, r->sb_id, &e) < 0) {
                 req_fail_from(r, &e);
                 stk_err_wrap(&r->err, "attach '%s' to '%s'", r->sb_id, r->name);
             }
@@ -1719,6 +1735,11 @@ static int cni_list(struct net_ctx *ctx, net_done_fn *done, void *userdata,
     return 0;
 }
 
+static int cni_hosts_flush(struct net_ctx *ctx, struct stk_err *err)
+{
+    return net__cni_hosts_flush(ctx_priv(ctx), 1, err);
+}
+
 static const struct net_plugin_ops cni_ops = {
     .init = cni_init,
     .fini = cni_fini,
@@ -1730,6 +1751,7 @@ static const struct net_plugin_ops cni_ops = {
     .detach = cni_detach,
     .check = cni_check,
     .list = cni_list,
+    .hosts_flush = cni_hosts_flush,
 };
 
 const struct net_plugin net_plugin_cni = {

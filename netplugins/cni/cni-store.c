@@ -2,6 +2,9 @@
  * cni-store.c - the plug-in's records under STATE/net (layout in net-cni.h),
  * the private subnet pool, and the per-sandbox hosts and resolv.conf files.
  * Everything here runs on the loop thread and touches only small files.
+ * The hosts files are derived from the records through an in-memory view
+ * (net-cni.h, "Hosts files"): an up of N services reads each record O(1)
+ * times and writes O(N) hosts files, not O(N^2).
  */
 #include "netplugins/cni/net-cni.h"
 
@@ -466,9 +469,10 @@ static void push_unique(struct stk_strv *names, const char *name)
 
 /*
  * Everything the hosts files are made of, read once: {ID: {"rec": sandbox record,
- * "eps": {NETWORK: endpoint record}}} in directory order. Rewriting the files of
- * every sandbox on a network after one attach then reads each record once, not
- * once per file (which made attaching N endpoints cost N^3 reads).
+ * "eps": {NETWORK: endpoint record}}} in directory order. This is the plug-in's
+ * hosts view (net__cni_priv.hosts_snap): read once per process (and again by
+ * each net__cni_hosts_flush()), then kept up to date by the plug-in's own
+ * operations, so that an attach reads no other record.
  */
 static int hosts_snapshot(const struct net__cni_priv *p, json_t **ret, struct stk_err *err)
 {
@@ -512,20 +516,21 @@ static int hosts_snapshot(const struct net__cni_priv *p, json_t **ret, struct st
     return 0;
 }
 
-/* Writes sandbox ID's hosts file from SNAP (see hosts_snapshot()). */
-static int hosts_write_from(const json_t *snap, const char *id, struct stk_err *err)
+/*
+ * Renders sandbox ID's hosts file from SNAP into OUT. Returns its path
+ * (borrowed from SNAP), or NULL when the sandbox or its hosts_path is unknown.
+ */
+static const char *hosts_render(const json_t *snap, const char *id, struct stk_buf *out)
 {
-    struct stk_buf out = STK_BUF_INIT;
     json_t *me = json_object_get(snap, id), *rec = json_object_get(me, "rec");
     json_t *mine = json_object_get(me, "eps"), *v;
-    const char *net, *other_id;
+    const char *net, *other_id, *path = json_string_value(json_object_get(rec, "hosts_path"));
     json_t *other;
     size_t i;
-    int ret;
 
-    if (!me || !json_string_value(json_object_get(rec, "hosts_path")))
-        return 0;
-    stk_buf_puts(&out, "127.0.0.1\tlocalhost\n::1\tlocalhost\n");
+    if (!me || !path)
+        return NULL;
+    stk_buf_puts(out, "127.0.0.1\tlocalhost\n::1\tlocalhost\n");
     json_object_foreach(mine, net, v)
     {
         json_object_foreach((json_t *)snap, other_id, other)
@@ -545,10 +550,10 @@ static int hosts_write_from(const json_t *snap, const char *id, struct stk_err *
             json_array_foreach(json_object_get(ep, "aliases"), k, al)
                 push_unique(&names, json_string_value(al));
             if (names.n) {
-                stk_buf_puts(&out, ip);
+                stk_buf_puts(out, ip);
                 for (k = 0; k < names.n; k++)
-                    stk_buf_printf(&out, "%c%s", k ? ' ' : '\t', names.v[k]);
-                stk_buf_putc(&out, '\n');
+                    stk_buf_printf(out, "%c%s", k ? ' ' : '\t', names.v[k]);
+                stk_buf_putc(out, '\n');
             }
             stk_strv_release(&names);
         }
@@ -561,56 +566,223 @@ static int hosts_write_from(const json_t *snap, const char *id, struct stk_err *
         int ok = host && net__cni_hostname_valid(host) && !strpbrk(colon + 1, " \t\n");
         free(host);
         if (ok)
-            stk_buf_printf(&out, "%s\t%.*s\n", colon + 1, (int)(colon - e), e);
+            stk_buf_printf(out, "%s\t%.*s\n", colon + 1, (int)(colon - e), e);
     }
-    ret = write_in_place(json_string_value(json_object_get(rec, "hosts_path")), out.buf, out.len,
-                         err);
+    return path;
+}
+
+/* Loads the hosts view when this process has none yet. */
+static int hosts_view(struct net__cni_priv *p, struct stk_err *err)
+{
+    if (p->hosts_snap)
+        return 0;
+    return hosts_snapshot(p, &p->hosts_snap, err);
+}
+
+/*
+ * Writes sandbox ID's hosts file from the view unless it already holds that
+ * content: known from the digest of what this process last wrote there, or
+ * else read back from the file (once per file and process).
+ */
+static int hosts_put(struct net__cni_priv *p, const char *id, struct stk_err *err)
+{
+    struct stk_buf out = STK_BUF_INIT;
+    uint8_t md[STK_SHA256_LEN];
+    char hex[STK_SHA256_HEX_LEN + 1];
+    const char *path = hosts_render(p->hosts_snap, id, &out), *known;
+    int ret = 0;
+
+    if (!path)
+        goto out;
+    stk_sha256(out.buf, out.len, md);
+    stk_sha256_hex(md, hex);
+    if (!p->hosts_sums)
+        p->hosts_sums = json_object();
+    known = json_string_value(json_object_get(p->hosts_sums, id));
+    if (known) {
+        if (strcmp(known, hex) == 0)
+            goto out;
+    } else {
+        struct stk_err ignored = STK_ERR_INIT;
+        char *have = NULL;
+        size_t len = 0;
+        int same = stk_file_read(path, &have, &len, &ignored) == 0 && len == out.len &&
+                   memcmp(have, out.buf, len) == 0;
+
+        stk_err_clear(&ignored);
+        free(have);
+        if (same) {
+            json_object_set_new(p->hosts_sums, id, json_string(hex));
+            goto out;
+        }
+    }
+    p->hosts_writes++;
+    ret = write_in_place(path, out.buf, out.len, err);
+    if (ret == 0)
+        json_object_set_new(p->hosts_sums, id, json_string(hex));
+    else
+        json_object_del(p->hosts_sums, id);
+out:
     stk_buf_release(&out);
     return ret;
 }
 
-int net__cni_hosts_write(const struct net__cni_priv *p, const char *id, struct stk_err *err)
+/* Keeps the first error in ERR; later ones are dropped. */
+static void first_error(int r, int *ret, struct stk_err *err, struct stk_err *more)
 {
-    json_t *snap = NULL;
-    int ret = hosts_snapshot(p, &snap, err);
+    if (r < 0 && *ret == 0) {
+        *ret = r;
+        stk_err_move(err, more);
+    }
+    stk_err_clear(more);
+}
 
-    if (ret == 0)
-        ret = hosts_write_from(snap, id, err);
-    json_decref(snap);
+/* hosts_put() for every sandbox of the view on NET (NULL: every sandbox). */
+static int hosts_spread(struct net__cni_priv *p, const char *net, struct stk_err *err)
+{
+    const char *id;
+    json_t *sb;
+    int ret = 0;
+
+    json_object_foreach(p->hosts_snap, id, sb)
+    {
+        struct stk_err more = STK_ERR_INIT;
+
+        if (net && !json_object_get(json_object_get(sb, "eps"), net))
+            continue;
+        first_error(hosts_put(p, id, &more), &ret, err, &more);
+    }
     return ret;
 }
 
-int net__cni_hosts_refresh(const struct net__cni_priv *p, char *const *networks, const char *extra,
+int net__cni_hosts_write(struct net__cni_priv *p, const char *id, struct stk_err *err)
+{
+    int ret = hosts_view(p, err);
+
+    return ret < 0 ? ret : hosts_put(p, id, err);
+}
+
+void net__cni_hosts_sandbox_set(struct net__cni_priv *p, const char *id, const json_t *rec)
+{
+    json_t *me;
+
+    if (p->hosts_sums)
+        json_object_del(p->hosts_sums, id);
+    if (!p->hosts_snap)
+        return; /* loaded from the records when first needed */
+    if (!rec) {
+        json_object_del(p->hosts_snap, id);
+        return;
+    }
+    me = json_object_get(p->hosts_snap, id);
+    if (me)
+        json_object_set_new(me, "rec", json_deep_copy(rec));
+    else
+        json_object_set_new(p->hosts_snap, id,
+                            json_pack("{s:o, s:{}}", "rec", json_deep_copy(rec), "eps"));
+}
+
+void net__cni_hosts_endpoint_set(struct net__cni_priv *p, const char *sandbox, const char *network,
+                                 const json_t *ep)
+{
+    json_t *me;
+
+    if (!p->hosts_snap)
+        return;
+    me = json_object_get(p->hosts_snap, sandbox);
+    if (!me) {
+        if (!ep)
+            return;
+        me = json_pack("{s:{}, s:{}}", "rec", "eps");
+        json_object_set_new(p->hosts_snap, sandbox, me);
+    }
+    if (ep)
+        json_object_set_new(json_object_get(me, "eps"), network, json_deep_copy(ep));
+    else
+        json_object_del(json_object_get(me, "eps"), network);
+}
+
+int net__cni_hosts_changed(struct net__cni_priv *p, const char *network, const char *own,
                            struct stk_err *err)
 {
-    json_t *snap = NULL, *sb;
+    struct stk_err more = STK_ERR_INIT;
+    json_int_t pending, members = 0;
     const char *id;
-    int ret = 0, r;
+    json_t *sb;
+    int ret;
 
-    r = hosts_snapshot(p, &snap, err);
-    if (r < 0)
-        return r;
-    json_object_foreach(snap, id, sb)
+    ret = hosts_view(p, err);
+    if (ret < 0)
+        return ret;
+    if (own)
+        first_error(hosts_put(p, own, &more), &ret, err, &more);
+    if (!p->hosts_dirty)
+        p->hosts_dirty = json_object();
+    pending = json_integer_value(json_object_get(p->hosts_dirty, network)) + 1;
+    json_object_foreach(p->hosts_snap, id, sb) members +=
+        json_object_get(json_object_get(sb, "eps"), network) != NULL;
+    if (2 * pending < members) {
+        json_object_set_new(p->hosts_dirty, network, json_integer(pending));
+        return ret;
+    }
+    json_object_del(p->hosts_dirty, network);
+    first_error(hosts_spread(p, network, &more), &ret, err, &more);
+    return ret;
+}
+
+int net__cni_hosts_flush(struct net__cni_priv *p, int reload, struct stk_err *err)
+{
+    struct stk_err more = STK_ERR_INIT;
+    const char *net;
+    json_t *v, *dirty = p->hosts_dirty;
+    int ret = 0;
+
+    p->hosts_dirty = NULL;
+    if (reload) {
+        json_decref(p->hosts_snap);
+        p->hosts_snap = NULL;
+        ret = hosts_view(p, err);
+        if (ret == 0)
+            ret = hosts_spread(p, NULL, err);
+    } else if (p->hosts_snap) {
+        json_object_foreach(dirty, net, v)
+            first_error(hosts_spread(p, net, &more), &ret, err, &more);
+    }
+    json_decref(dirty);
+    return ret;
+}
+
+int net__cni_hosts_refresh(struct net__cni_priv *p, char *const *networks, const char *extra,
+                           struct stk_err *err)
+{
+    struct stk_err more = STK_ERR_INIT;
+    const char *id;
+    json_t *sb;
+    int ret;
+
+    json_decref(p->hosts_snap);
+    p->hosts_snap = NULL;
+    ret = hosts_view(p, err);
+    if (ret < 0)
+        return ret;
+    json_object_foreach(p->hosts_snap, id, sb)
     {
         int hit = extra && strcmp(extra, id) == 0;
 
         for (size_t n = 0; !hit && networks && networks[n]; n++)
             hit = json_object_get(json_object_get(sb, "eps"), networks[n]) != NULL;
-        if (!hit)
-            continue;
-        if (ret < 0) {
-            struct stk_err more = STK_ERR_INIT;
-
-            hosts_write_from(snap, id, &more);
-            stk_err_clear(&more);
-        } else {
-            r = hosts_write_from(snap, id, err);
-            if (r < 0)
-                ret = r;
-        }
+        if (hit)
+            first_error(hosts_put(p, id, &more), &ret, err, &more);
     }
-    json_decref(snap);
     return ret;
+}
+
+void net__cni_hosts_release(struct net__cni_priv *p)
+{
+    json_decref(p->hosts_snap);
+    json_decref(p->hosts_dirty);
+    json_decref(p->hosts_sums);
+    p->hosts_snap = p->hosts_dirty = p->hosts_sums = NULL;
 }
 
 int net__cni_resolv_write(const char *path, const json_t *rec, struct stk_err *err)

@@ -25,7 +25,8 @@
  *                                     thread that called unshare(CLONE_NEWNET) (what
  *                                     `ip netns add` does, without /var/run/netns).
  *   RUN/netns/ID.hosts                the sandbox's hosts file, rewritten in place
- *                                     (O_TRUNC, same inode: it is bind-mounted).
+ *                                     (O_TRUNC, same inode: it is bind-mounted);
+ *                                     when: see "Hosts files" below.
  *   RUN/netns/ID.resolv.conf          the sandbox's resolv.conf: no nameserver at all
  *                                     (DESIGN.md §7).
  *
@@ -109,6 +110,11 @@ struct net__cni_priv {
     char *plugin_dir;    /* NET_CNI_PLUGIN_DIR */
     char *ip_path;       /* absolute path of iproute2's `ip` */
     char *path_env;      /* PATH handed to plugins */
+    /* The hosts view (see "Hosts files" below); owned, NULL until first needed. */
+    json_t *hosts_snap;         /* {ID: {"rec": sandbox record, "eps": {NET: endpoint record}}} */
+    json_t *hosts_dirty;        /* {NET: changes not yet in the other members' files} */
+    json_t *hosts_sums;         /* {ID: SHA-256 hex of what this process last wrote there} */
+    unsigned long hosts_writes; /* hosts files written so far (for tests) */
 };
 
 /* ---- child processes (cni-proc.c) ---- */
@@ -234,18 +240,69 @@ char *net__cni_port_conflict(const struct net__cni_priv *p, const char *sandbox,
 int net__cni_cidr_parse(const char *cidr, uint32_t *ret_addr, int *ret_prefix);
 
 /*
- * Rewrites in place (O_TRUNC, same inode) the hosts file of sandbox ID from the
- * records: localhost lines, then one line per endpoint of every network the
- * sandbox is attached to ("IP hostname alias..."). A missing sandbox is a no-op.
+ * Hosts files. Each sandbox's file is rewritten in place (O_TRUNC, same inode:
+ * it is bind-mounted): localhost lines, then one line per endpoint of every
+ * network the sandbox is attached to ("IP hostname alias...", sandboxes in id
+ * order), then its extra_hosts. They are derived data, made from an in-memory
+ * view of the records (hosts_snap) read once per process and kept up to date
+ * by the plug-in's own writes (net__cni_hosts_sandbox_set/_endpoint_set), so
+ * an attach reads no other record. A file is written only when its content
+ * differs from what is there (known from the digest of this process's last
+ * write, else read back once). The rule for what a container sees:
+ *   - an attach or detach rewrites the sandbox's OWN file at once (a container
+ *     started after its dependencies resolves them all: depends_on);
+ *   - the OTHER members' files of the network are rewritten as soon as the
+ *     changes they miss number at least half the network's members
+ *     (2 * pending >= members: after 1 change on a network of 2, 2 on 4, 16 on
+ *     32...), so a burst of N attaches costs at most about 2N such writes;
+ *   - hosts_flush (net-plugin.h: the executor calls it at the end of every
+ *     pass) re-reads the records and brings EVERY sandbox's file up to date,
+ *     which also repairs files left stale by an aborted pass; fini flushes the
+ *     networks still pending, without re-reading.
+ * An up of N services thus writes at most about 5N hosts files (N new ones at
+ * sandbox_create, N own ones at attach, <= 2N spread, <= N at the flush; the
+ * fake plug-in, which follows the same rule, writes 4.2N for N = 200) where it
+ * wrote N^2/2, and reads each hosts record twice (the view, then the flush)
+ * where it read N^2. (Published ports are still checked against every
+ * endpoint record at each attach: net__cni_port_conflict.)
  */
-int net__cni_hosts_write(const struct net__cni_priv *p, const char *id, struct stk_err *err);
 /*
- * Rewrites the hosts files of every sandbox attached to any of NETWORKS (a
- * NULL-terminated vector) and of EXTRA (may be NULL). Returns the first error
+ * Writes sandbox ID's hosts file from the view (loading it when needed) unless
+ * it already has that content. A sandbox without a record is a no-op.
+ */
+int net__cni_hosts_write(struct net__cni_priv *p, const char *id, struct stk_err *err);
+/*
+ * Updates the view after the sandbox record of ID was saved as REC (copied;
+ * NULL: removed). Forgets the digest of ID's file. No-op while no view is loaded.
+ */
+void net__cni_hosts_sandbox_set(struct net__cni_priv *p, const char *id, const json_t *rec);
+/* Updates the view after the endpoint record SANDBOX/NETWORK was saved as EP (NULL: removed). */
+void net__cni_hosts_endpoint_set(struct net__cni_priv *p, const char *sandbox, const char *network,
+                                 const json_t *ep);
+/*
+ * Called after an endpoint of NETWORK was added or removed (the view already
+ * updated): writes OWN's file (may be NULL), counts the change, and rewrites
+ * the other members' files when the rule above says so. Returns the first
+ * write error, but tries every file.
+ */
+int net__cni_hosts_changed(struct net__cni_priv *p, const char *network, const char *own,
+                           struct stk_err *err);
+/*
+ * With RELOAD: re-reads the view from the records and writes every sandbox's
+ * file that differs (hosts_flush). Without: writes the files of the networks
+ * with pending changes from the current view (fini). Returns the first error,
  * but tries every file.
  */
-int net__cni_hosts_refresh(const struct net__cni_priv *p, char *const *networks, const char *extra,
+int net__cni_hosts_flush(struct net__cni_priv *p, int reload, struct stk_err *err);
+/*
+ * Re-reads the view from the records and writes the hosts files (when they
+ * differ) of every sandbox attached to any of NETWORKS (a NULL-terminated
+ * vector) and of EXTRA (may be NULL). Returns the first error but tries every file.
+ */
+int net__cni_hosts_refresh(struct net__cni_priv *p, char *const *networks, const char *extra,
                            struct stk_err *err);
+/* Frees the view, the pending counts and the digests. */
+void net__cni_hosts_release(struct net__cni_priv *p);
 /*
  * Writes the sandbox's resolv.conf from its record REC: no outside nameserver
  * (DESIGN.md §7), unless the record carries the service's "dns"/"dns_search".

@@ -105,6 +105,10 @@ struct fk {
     unsigned n_pending;
     char *state_file; /* owned, NULL: memory only */
     int closing;      /* fini is running */
+    /* Hosts files (net-fake.h, "Hosts files"). */
+    json_t *hosts_dirty;        /* owned {NET: changes not yet in the other members' files} */
+    json_t *hosts_sums;         /* owned {ID: SHA-256 hex of what was last written there} */
+    unsigned long hosts_writes; /* hosts files written so far */
 };
 
 static const char *const op_names[] = {
@@ -439,37 +443,207 @@ static void push_unique(struct stk_strv *names, const char *name)
         stk_strv_push(names, name);
 }
 
-/* Writes the hosts file of S from the model (net__cni_hosts_write's layout). */
-static int hosts_write(const struct fk_model *m, const struct fk_sb *s, struct stk_err *err)
+/*
+ * Appends to OUT the lines of network NET: one per endpoint on it, in sandbox
+ * id order, "IP\tHOSTNAME ALIAS..." (net__cni_hosts_write's layout). One walk
+ * of the endpoints and sandboxes, both sorted by sandbox id.
+ */
+static void hosts_block(const struct fk_model *m, const char *net, struct stk_buf *out)
 {
-    struct stk_buf out = STK_BUF_INIT;
-    int ret;
+    const struct fk_sb *o = m->sbs;
 
-    stk_buf_puts(&out, "127.0.0.1\tlocalhost\n::1\tlocalhost\n");
+    for (const struct fk_ep *e = m->eps; e; e = e->next) {
+        struct stk_strv names = STK_STRV_INIT;
+
+        if (strcmp(e->network, net) != 0)
+            continue;
+        while (o && strcmp(o->id, e->sandbox) < 0)
+            o = o->next;
+        if (!o || strcmp(o->id, e->sandbox) != 0)
+            continue;
+        stk_strv_init(&names);
+        push_unique(&names, o->hostname);
+        for (size_t i = 0; i < e->aliases.n; i++)
+            push_unique(&names, e->aliases.v[i]);
+        if (names.n) {
+            stk_buf_puts(out, e->ipv4);
+            for (size_t i = 0; i < names.n; i++)
+                stk_buf_printf(out, "%c%s", i ? ' ' : '\t', names.v[i]);
+            stk_buf_putc(out, '\n');
+        }
+        stk_strv_release(&names);
+    }
+}
+
+/*
+ * Renders the hosts file of S into OUT. BLOCKS (may be NULL) caches the lines
+ * of each network ({NET: text}) across the files of one refresh.
+ */
+static void hosts_render(const struct fk_model *m, const struct fk_sb *s, json_t *blocks,
+                         struct stk_buf *out)
+{
+    stk_buf_puts(out, "127.0.0.1\tlocalhost\n::1\tlocalhost\n");
     for (const struct fk_net *n = m->nets; n; n = n->next) {
+        const char *text = json_string_value(json_object_get(blocks, n->name));
+        struct stk_buf b = STK_BUF_INIT;
+
         if (!ep_find(m, n->name, s->id))
             continue;
-        for (const struct fk_sb *o = m->sbs; o; o = o->next) {
-            const struct fk_ep *e = ep_find(m, n->name, o->id);
-            struct stk_strv names = STK_STRV_INIT;
-
-            if (!e)
-                continue;
-            stk_strv_init(&names);
-            push_unique(&names, o->hostname);
-            for (size_t i = 0; i < e->aliases.n; i++)
-                push_unique(&names, e->aliases.v[i]);
-            if (names.n) {
-                stk_buf_puts(&out, e->ipv4);
-                for (size_t i = 0; i < names.n; i++)
-                    stk_buf_printf(&out, "%c%s", i ? ' ' : '\t', names.v[i]);
-                stk_buf_putc(&out, '\n');
-            }
-            stk_strv_release(&names);
+        if (text) {
+            stk_buf_puts(out, text);
+            continue;
         }
+        hosts_block(m, n->name, &b);
+        if (b.len)
+            stk_buf_add(out, b.buf, b.len);
+        if (blocks)
+            json_object_set_new(blocks, n->name, json_stringn(b.len ? b.buf : "", b.len));
+        stk_buf_release(&b);
     }
-    ret = write_in_place(s->hosts_path, out.buf, out.len, err);
+}
+
+/* Writes PATH in place unless it already holds exactly DATA. Returns 1 when written. */
+static int write_if_changed(const char *path, const char *data, size_t len, struct stk_err *err)
+{
+    struct stk_err ignored = STK_ERR_INIT;
+    char *have = NULL;
+    size_t have_len = 0;
+    int same = stk_file_read(path, &have, &have_len, &ignored) == 0 && have_len == len &&
+               memcmp(have, data, len) == 0;
+    int ret;
+
+    stk_err_clear(&ignored);
+    free(have);
+    if (same)
+        return 0;
+    ret = write_in_place(path, data, len, err);
+    return ret < 0 ? ret : 1;
+}
+
+/*
+ * Writes the hosts file of S from the model unless it already has that content
+ * (known from the digest of the last write, else read back from the file).
+ */
+static int hosts_put(struct fk *f, const struct fk_sb *s, json_t *blocks, struct stk_err *err)
+{
+    struct stk_buf out = STK_BUF_INIT;
+    uint8_t md[STK_SHA256_LEN];
+    char hex[STK_SHA256_HEX_LEN + 1];
+    const char *known;
+    int ret = 0;
+
+    hosts_render(&f->m, s, blocks, &out);
+    stk_sha256(out.buf, out.len, md);
+    stk_sha256_hex(md, hex);
+    if (!f->hosts_sums)
+        f->hosts_sums = json_object();
+    known = json_string_value(json_object_get(f->hosts_sums, s->id));
+    if (known && strcmp(known, hex) == 0)
+        goto out;
+    if (known) {
+        ret = write_in_place(s->hosts_path, out.buf, out.len, err);
+        ret = ret < 0 ? ret : 1;
+    } else {
+        ret = write_if_changed(s->hosts_path, out.buf, out.len, err);
+    }
+    if (ret > 0)
+        f->hosts_writes++;
+    if (ret >= 0)
+        json_object_set_new(f->hosts_sums, s->id, json_string(hex));
+    else
+        json_object_del(f->hosts_sums, s->id);
+out:
     stk_buf_release(&out);
+    return ret < 0 ? ret : 0;
+}
+
+/* Keeps the first error in ERR. */
+static void first_error(int r, int *ret, struct stk_err *err, struct stk_err *more)
+{
+    if (r < 0 && *ret == 0) {
+        *ret = r;
+        stk_err_move(err, more);
+    }
+    stk_err_clear(more);
+}
+
+/* hosts_put() for every sandbox in IDS that exists; returns the first error. */
+static int hosts_refresh(struct fk *f, const struct stk_strv *ids, struct stk_err *err)
+{
+    json_t *blocks = json_object();
+    int ret = 0;
+
+    for (size_t i = 0; i < ids->n; i++) {
+        const struct fk_sb *s = sb_find(&f->m, ids->v[i]);
+        struct stk_err more = STK_ERR_INIT;
+
+        if (s)
+            first_error(hosts_put(f, s, blocks, &more), &ret, err, &more);
+    }
+    json_decref(blocks);
+    return ret;
+}
+
+/* Rewrites (when changed) the hosts file of every sandbox on NET: one walk, as hosts_block(). */
+static int hosts_spread(struct fk *f, const char *net, struct stk_err *err)
+{
+    json_t *blocks = json_object();
+    const struct fk_sb *s = f->m.sbs;
+    int ret = 0;
+
+    for (const struct fk_ep *e = f->m.eps; e; e = e->next) {
+        struct stk_err more = STK_ERR_INIT;
+
+        if (strcmp(e->network, net) != 0)
+            continue;
+        while (s && strcmp(s->id, e->sandbox) < 0)
+            s = s->next;
+        if (s && strcmp(s->id, e->sandbox) == 0)
+            first_error(hosts_put(f, s, blocks, &more), &ret, err, &more);
+    }
+    json_decref(blocks);
+    return ret;
+}
+
+/*
+ * After an endpoint of NET was added or removed: writes OWN's file (NULL:
+ * none), counts the change, and rewrites the other members' files once the
+ * pending changes are at least half the members (net-fake.h, "Hosts files").
+ */
+static int hosts_changed(struct fk *f, const char *net, const char *own, struct stk_err *err)
+{
+    struct stk_err more = STK_ERR_INIT;
+    const struct fk_sb *s = own ? sb_find(&f->m, own) : NULL;
+    json_int_t pending, members = 0;
+    int ret = 0;
+
+    if (s)
+        first_error(hosts_put(f, s, NULL, &more), &ret, err, &more);
+    if (!f->hosts_dirty)
+        f->hosts_dirty = json_object();
+    pending = json_integer_value(json_object_get(f->hosts_dirty, net)) + 1;
+    for (const struct fk_ep *e = f->m.eps; e; e = e->next)
+        members += strcmp(e->network, net) == 0;
+    if (2 * pending < members) {
+        json_object_set_new(f->hosts_dirty, net, json_integer(pending));
+        return ret;
+    }
+    json_object_del(f->hosts_dirty, net);
+    first_error(hosts_spread(f, net, &more), &ret, err, &more);
+    return ret;
+}
+
+/* Rewrites the files of every network with pending changes (hosts_flush, fini). */
+static int hosts_flush(struct fk *f, struct stk_err *err)
+{
+    struct stk_err more = STK_ERR_INIT;
+    json_t *dirty = f->hosts_dirty, *v;
+    const char *net;
+    int ret = 0;
+
+    f->hosts_dirty = NULL;
+    json_object_foreach(dirty, net, v) first_error(hosts_spread(f, net, &more), &ret, err, &more);
+    json_decref(dirty);
     return ret;
 }
 
@@ -478,11 +652,16 @@ static int resolv_write(const struct fk_sb *s, struct stk_err *err)
     static const char text[] = "# written by stack: no outside resolver (DESIGN.md section 7);\n"
                                "# names resolve from /etc/hosts\n";
 
-    return write_in_place(s->resolv_path, text, sizeof(text) - 1, err);
+    int ret = write_if_changed(s->resolv_path, text, sizeof(text) - 1, err);
+
+    return ret < 0 ? ret : 0;
 }
 
-/* Creates the directory of S's files and writes its resolv.conf and hosts file. */
-static int sb_files_write(const struct fk_model *m, const struct fk_sb *s, struct stk_err *err)
+/*
+ * Creates the directory of S's files and writes its resolv.conf and hosts file
+ * (each only when its content changed). BLOCKS as for hosts_render().
+ */
+static int sb_files_write(struct fk *f, const struct fk_sb *s, json_t *blocks, struct stk_err *err)
 {
     char *dir = stk_xstrdup(s->hosts_path), *slash = strrchr(dir, '/');
     int ret = 0;
@@ -495,28 +674,7 @@ static int sb_files_write(const struct fk_model *m, const struct fk_sb *s, struc
     if (ret == 0)
         ret = resolv_write(s, err);
     if (ret == 0)
-        ret = hosts_write(m, s, err);
-    return ret;
-}
-
-/* Rewrites the hosts files of the sandboxes in IDS that exist; returns the first error. */
-static int hosts_refresh(const struct fk_model *m, const struct stk_strv *ids, struct stk_err *err)
-{
-    int ret = 0;
-
-    for (size_t i = 0; i < ids->n; i++) {
-        const struct fk_sb *s = sb_find(m, ids->v[i]);
-        struct stk_err more = STK_ERR_INIT;
-
-        if (!s)
-            continue;
-        if (ret < 0) {
-            hosts_write(m, s, &more);
-            stk_err_clear(&more);
-        } else {
-            ret = hosts_write(m, s, err);
-        }
-    }
+        ret = hosts_put(f, s, blocks, err);
     return ret;
 }
 
@@ -696,6 +854,7 @@ out:
 static int fk_load(struct fk *f, struct stk_err *err)
 {
     struct fk_model m = {NULL, NULL, NULL};
+    json_t *blocks;
     char *text = NULL;
     int ret;
 
@@ -712,24 +871,47 @@ static int fk_load(struct fk *f, struct stk_err *err)
         return ret;
     model_release(&f->m);
     f->m = m;
+    /* Every file is checked against the model: this repairs what an aborted run left stale. */
+    json_decref(f->hosts_dirty);
+    f->hosts_dirty = NULL;
+    blocks = json_object();
     for (struct fk_sb *s = f->m.sbs; s; s = s->next) {
         struct stk_err ignored = STK_ERR_INIT;
 
-        if (sb_files_write(&f->m, s, &ignored) < 0)
+        if (sb_files_write(f, s, blocks, &ignored) < 0)
             stk_log_debug("fake: files of sandbox '%s': %s, ignoring", s->id, ignored.msg);
         stk_err_clear(&ignored);
+    }
+    json_decref(blocks);
+    return fk_save(f, err);
+}
+
+/*
+ * After a mutation: rewrites the hosts files of the sandboxes in IDS (may be
+ * NULL: none) when they changed, then saves the state file. Returns the first
+ * error; both are always attempted.
+ */
+static int fk_commit(struct fk *f, const struct stk_strv *ids, struct stk_err *err)
+{
+    struct stk_err more = STK_ERR_INIT;
+    int ret = ids ? hosts_refresh(f, ids, err) : 0;
+
+    if (ret < 0) {
+        fk_save(f, &more);
+        stk_err_clear(&more);
+        return ret;
     }
     return fk_save(f, err);
 }
 
 /*
- * After a mutation: rewrites the hosts files of the sandboxes in IDS, then
- * saves the state file. Returns the first error; both are always attempted.
+ * After an endpoint of NET changed: hosts_changed() (OWN's file at once, the
+ * others' when due), then saves the state file; both are always attempted.
  */
-static int fk_commit(struct fk *f, const struct stk_strv *ids, struct stk_err *err)
+static int fk_mutated(struct fk *f, const char *net, const char *own, struct stk_err *err)
 {
     struct stk_err more = STK_ERR_INIT;
-    int ret = hosts_refresh(&f->m, ids, err);
+    int ret = hosts_changed(f, net, own, err);
 
     if (ret < 0) {
         fk_save(f, &more);
@@ -881,6 +1063,8 @@ static int run_network_remove(struct fk *f, struct fk_req *r, struct stk_err *er
             *pp = n->next;
             break;
         }
+    if (f->hosts_dirty)
+        json_object_del(f->hosts_dirty, n->name);
     net_free(n);
     ret = fk_commit(f, &ids, err);
     stk_strv_release(&ids);
@@ -902,8 +1086,10 @@ static int run_sandbox_create(struct fk *f, struct fk_req *r, struct fk_out *o, 
         s->hosts_path = stk_xasprintf("%s.hosts", s->handle);
         s->resolv_path = stk_xasprintf("%s.resolv.conf", s->handle);
         sb_insert(&f->m, s);
+        if (f->hosts_sums)
+            json_object_del(f->hosts_sums, s->id);
     }
-    ret = sb_files_write(&f->m, s, err);
+    ret = sb_files_write(f, s, NULL, err);
     if (ret < 0) {
         struct stk_err more = STK_ERR_INIT;
 
@@ -918,20 +1104,24 @@ static int run_sandbox_create(struct fk *f, struct fk_req *r, struct fk_out *o, 
 static int run_sandbox_remove(struct fk *f, struct fk_req *r, struct stk_err *err)
 {
     struct fk_sb *s = sb_find(&f->m, r->name);
-    struct stk_strv ids = STK_STRV_INIT, nets = STK_STRV_INIT;
+    struct stk_strv nets = STK_STRV_INIT;
     struct stk_err e = STK_ERR_INIT;
-    int ret = 0;
+    int ret = 0, hret = 0;
 
     if (!s)
         return 0;
-    stk_strv_init(&ids);
     stk_strv_init(&nets);
     for (struct fk_ep *ep = f->m.eps; ep; ep = ep->next)
         if (strcmp(ep->sandbox, s->id) == 0)
             stk_strv_push(&nets, ep->network);
     eps_remove(&f->m, NULL, s->id);
-    for (size_t i = 0; i < nets.n; i++)
-        sbs_on_net(&f->m, nets.v[i], &ids);
+    for (size_t i = 0; i < nets.n; i++) {
+        struct stk_err more = STK_ERR_INIT;
+
+        first_error(hosts_changed(f, nets.v[i], NULL, &more), &hret, &e, &more);
+    }
+    if (f->hosts_sums)
+        json_object_del(f->hosts_sums, s->id);
     for (struct fk_sb **pp = &f->m.sbs; *pp; pp = &(*pp)->next)
         if (*pp == s) {
             *pp = s->next;
@@ -942,27 +1132,60 @@ static int run_sandbox_remove(struct fk *f, struct fk_req *r, struct stk_err *er
     if (unlink(s->resolv_path) < 0 && errno != ENOENT && ret == 0)
         ret = stk_err_set(err, STK_EIO, errno, "fake: remove '%s'", s->resolv_path);
     sb_free(s);
+    if (ret == 0 && hret < 0) {
+        ret = hret;
+        stk_err_move(err, &e);
+    }
+    stk_err_clear(&e);
     if (ret < 0) {
-        fk_commit(f, &ids, &e);
+        fk_commit(f, NULL, &e);
         stk_err_clear(&e);
     } else {
-        ret = fk_commit(f, &ids, err);
+        ret = fk_commit(f, NULL, err);
     }
-    stk_strv_release(&ids);
     stk_strv_release(&nets);
     return ret;
 }
 
 /* Is address A of network N free for a new endpoint? */
-static int addr_free(const struct fk_model *m, const struct fk_net *n, uint32_t a)
+static int u32_cmp(const void *x, const void *y)
 {
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+    return a < b ? -1 : a > b;
+}
+
+/*
+ * Stores the addresses in use on network N, sorted, in *RET (owned by the
+ * caller) and returns how many: one walk, so that choosing an address costs
+ * O(log N) per candidate rather than a walk of every endpoint.
+ */
+static size_t addrs_used(const struct fk_model *m, const struct fk_net *n, uint32_t **ret)
+{
+    size_t cnt = 0, cap = 0;
+    uint32_t *v = NULL;
+
     for (const struct fk_ep *e = m->eps; e; e = e->next) {
         uint32_t b;
 
-        if (strcmp(e->network, n->name) == 0 && addr_parse(e->ipv4, &b) == 0 && a == b)
-            return 0;
+        if (strcmp(e->network, n->name) != 0 || addr_parse(e->ipv4, &b) < 0)
+            continue;
+        if (cnt == cap) {
+            cap = cap ? 2 * cap : 16;
+            v = stk_xrealloc(v, cap * sizeof(*v));
+        }
+        v[cnt++] = b;
     }
-    return 1;
+    if (cnt)
+        qsort(v, cnt, sizeof(*v), u32_cmp);
+    *ret = v;
+    return cnt;
+}
+
+/* Is address A free, given the sorted USED addresses of its network? */
+static int addr_free(const uint32_t *used, size_t n_used, uint32_t a)
+{
+    return !n_used || !bsearch(&a, used, n_used, sizeof(*used), u32_cmp);
 }
 
 /* Do host addresses X and Y ("" for every address) overlap? */
@@ -977,8 +1200,8 @@ static int run_attach(struct fk *f, struct fk_req *r, struct fk_out *o, struct s
     const struct net_attachment *att = &r->att;
     struct fk_net *n = net_find(&f->m, att->network);
     struct fk_ep *e;
-    struct stk_strv ids = STK_STRV_INIT;
-    uint32_t sub, gw, a = 0, mask, bcast;
+    uint32_t sub, gw, a = 0, mask, bcast, *taken = NULL;
+    size_t n_taken;
     int prefix, ret;
 
     if (!n)
@@ -1008,28 +1231,34 @@ static int run_attach(struct fk *f, struct fk_req *r, struct fk_out *o, struct s
     mask = prefix_mask(prefix);
     sub &= mask;
     bcast = sub | ~mask;
+    n_taken = addrs_used(&f->m, n, &taken);
     if (att->ipv4_address) {
         addr_parse(att->ipv4_address, &a);
         if ((a & mask) != sub || a == sub || a == bcast || a == gw)
-            return stk_err_set(err, STK_ENET, 0,
-                               "fake: attach '%s' to '%s': address '%s' is not available in '%s'",
-                               att->sandbox, att->network, att->ipv4_address, n->subnet);
-        if (!addr_free(&f->m, n, a))
-            return stk_err_set(err, STK_ENET, 0,
-                               "fake: attach '%s' to '%s': address '%s' is already in use",
-                               att->sandbox, att->network, att->ipv4_address);
+            ret = stk_err_set(err, STK_ENET, 0,
+                              "fake: attach '%s' to '%s': address '%s' is not available in '%s'",
+                              att->sandbox, att->network, att->ipv4_address, n->subnet);
+        else if (!addr_free(taken, n_taken, a))
+            ret = stk_err_set(err, STK_ENET, 0,
+                              "fake: attach '%s' to '%s': address '%s' is already in use",
+                              att->sandbox, att->network, att->ipv4_address);
+        else
+            ret = 0;
     } else {
-        for (uint32_t c = sub + 1; c < bcast && !a; c++)
-            if (c != gw && c > gw && addr_free(&f->m, n, c))
+        for (uint32_t c = gw + 1; c < bcast && c > gw && !a; c++)
+            if (addr_free(taken, n_taken, c))
                 a = c;
         for (uint32_t c = sub + 1; c < gw && !a; c++)
-            if (addr_free(&f->m, n, c))
+            if (addr_free(taken, n_taken, c))
                 a = c;
-        if (!a)
-            return stk_err_set(err, STK_ENET, 0,
-                               "fake: attach '%s' to '%s': no free address left in '%s'",
-                               att->sandbox, att->network, n->subnet);
+        ret = a ? 0
+                : stk_err_set(err, STK_ENET, 0,
+                              "fake: attach '%s' to '%s': no free address left in '%s'",
+                              att->sandbox, att->network, n->subnet);
     }
+    free(taken);
+    if (ret < 0)
+        return ret;
     e = stk_new0(struct fk_ep);
     stk_strv_init(&e->aliases);
     e->network = stk_xstrdup(att->network);
@@ -1061,28 +1290,17 @@ static int run_attach(struct fk *f, struct fk_req *r, struct fk_out *o, struct s
         memcpy(e->ports, att->ports, att->n_ports * sizeof(*e->ports));
     e->n_ports = att->n_ports;
     ep_insert(&f->m, e);
-    stk_strv_init(&ids);
-    sbs_on_net(&f->m, n->name, &ids);
-    ret = fk_commit(f, &ids, err);
-    stk_strv_release(&ids);
+    ret = fk_mutated(f, n->name, att->sandbox, err);
     ep_info(e, &o->endpoint);
     return ret;
 }
 
 static int run_detach(struct fk *f, struct fk_req *r, struct stk_err *err)
 {
-    struct stk_strv ids = STK_STRV_INIT;
-    int ret;
-
     if (!ep_find(&f->m, r->name, r->sandbox))
         return 0;
     eps_remove(&f->m, r->name, r->sandbox);
-    stk_strv_init(&ids);
-    stk_strv_push(&ids, r->sandbox);
-    sbs_on_net(&f->m, r->name, &ids);
-    ret = fk_commit(f, &ids, err);
-    stk_strv_release(&ids);
-    return ret;
+    return fk_mutated(f, r->name, r->sandbox, err);
 }
 
 static void run_list(struct fk *f, struct fk_out *o)
@@ -1266,6 +1484,7 @@ static int op_reject(struct fk_req *r, int ret)
 
 static int fk_init(struct net_ctx *ctx, struct stk_err *err);
 static void fk_fini(struct net_ctx *ctx);
+static int fk_hosts_flush(struct net_ctx *ctx, struct stk_err *err);
 
 static int fk_network_create(struct net_ctx *ctx, const struct net_network_spec *spec,
                              net_done_fn *done, void *userdata, struct net_req **ret_req,
@@ -1441,6 +1660,7 @@ static const struct net_plugin_ops fk_ops = {
     .detach = fk_detach,
     .check = fk_check,
     .list = fk_list,
+    .hosts_flush = fk_hosts_flush,
 };
 
 const struct net_plugin net_plugin_fake = {
@@ -1653,6 +1873,9 @@ static int fk_env(struct net_ctx *ctx, struct stk_err *err)
 
 static void fk_release(struct fk *f)
 {
+    json_decref(f->hosts_dirty);
+    json_decref(f->hosts_sums);
+    f->hosts_dirty = f->hosts_sums = NULL;
     model_release(&f->m);
     fails_free(f);
     free(f->state_file);
@@ -1687,5 +1910,26 @@ static void fk_fini(struct net_ctx *ctx)
     while (f->pending)
         req_finish(f->pending, NULL, &err);
     stk_err_clear(&err);
+    if (hosts_flush(f, &err) < 0)
+        stk_log_warn("fake: hosts files: %s", err.msg);
+    stk_err_clear(&err);
     fk_release(f);
+}
+
+static int fk_hosts_flush(struct net_ctx *ctx, struct stk_err *err)
+{
+    struct fk *f = fk_get(ctx, err);
+
+    if (!f)
+        return err->code;
+    return hosts_flush(f, err);
+}
+
+unsigned long net_fake_hosts_writes(struct net_ctx *ctx)
+{
+    struct stk_err err = STK_ERR_INIT;
+    struct fk *f = fk_get(ctx, &err);
+
+    stk_err_clear(&err);
+    return f ? f->hosts_writes : 0;
 }

@@ -19,17 +19,18 @@
  *            spec names another subnet (STK_EEXIST); a spec subnet that
  *            overlaps another network's is STK_EEXIST.
  *   network_remove  detaches every endpoint still on the network first (as the
- *            CNI plug-in does: it runs DEL for them), rewriting the hosts files
- *            of the sandboxes concerned, then forgets it. Missing succeeds.
+ *            CNI plug-in does: it runs DEL for them), rewriting at once the
+ *            hosts files of the sandboxes concerned, then forgets it. Missing
+ *            succeeds.
  *   sandbox_create  a sandbox has an id (CNI name rule), a hostname, a project,
  *            a handle RUN/netns/ID (a path that is never created: there is no
  *            namespace), and two real files written like the CNI plug-in's:
  *            RUN/netns/ID.hosts and RUN/netns/ID.resolv.conf (no nameserver).
  *            Creating an existing sandbox succeeds and returns it (its hosts and
  *            resolv.conf files are rewritten). Needs a context run dir.
- *   sandbox_remove  detaches the sandbox's endpoints (rewriting the hosts files
- *            of the sandboxes that shared a network with it), removes its two
- *            files and forgets it. Missing succeeds.
+ *   sandbox_remove  detaches the sandbox's endpoints (updating the hosts files
+ *            of the sandboxes that shared a network with it as detach does),
+ *            removes its two files and forgets it. Missing succeeds.
  *   attach   STK_ENOENT for an unknown network or sandbox. An existing endpoint
  *            of the sandbox on the network is returned as it is. Otherwise the
  *            endpoint gets ATT->ifname or the first free "ethN" of the sandbox,
@@ -44,10 +45,10 @@
  *            again on a second network is no conflict) on an overlapping host
  *            address ("" and "0.0.0.0" overlap every address) is STK_ENET
  *            "fake: attach 'SB' to 'NET': port 8080/tcp is already
- *            allocated". Then the hosts file of every sandbox on the
- *            network is rewritten.
- *   detach   forgets the endpoint and rewrites the hosts files of the sandbox
- *            and of every sandbox left on the network; a missing one succeeds.
+ *            allocated". Then the hosts files are updated (see "Hosts
+ *            files" below: the sandbox's own at once).
+ *   detach   forgets the endpoint and updates the hosts files as attach
+ *            does (the sandbox's own at once); a missing one succeeds.
  *   check    NET_RESULT_ENDPOINT for an attached endpoint, else STK_ENOENT.
  *   list     NET_RESULT_LIST: every network (sorted by name), sandbox (sorted
  *            by id) and endpoint (sorted by sandbox, then network), with their
@@ -57,6 +58,19 @@
  * then for every network the sandbox is attached to (by name) and every
  * sandbox on it (by id) a line "IP\tHOSTNAME ALIAS..." (the sandbox's hostname
  * first, duplicates and empty names dropped, no line when there is no name).
+ * When they are written follows the CNI plug-in's rule (net-cni.h, "Hosts
+ * files"), so that an up of N services writes O(N) files, not O(N^2):
+ *   - attach and detach rewrite the sandbox's OWN file at once;
+ *   - the other members' files of the network are rewritten once the changes
+ *     they miss number at least half the network's members (2 * pending >=
+ *     members), so a burst of N attaches costs at most about 2N such writes;
+ *   - the hosts_flush op (the executor calls it at the end of every pass)
+ *     and fini rewrite the files of every network with pending changes;
+ *   - a file is written only when its content changes (known from the digest
+ *     of the last write, else read back once);
+ *   - loading the state file checks every sandbox's files against the model,
+ *     which repairs files left stale by an aborted run.
+ * net_fake_hosts_writes() counts the hosts files actually written.
  *
  * Asynchronous contract (net-plugin.h). Arguments are checked at the call
  * (NULL spec or DONE, an invalid name, subnet, gateway, address or protocol,
@@ -195,6 +209,12 @@ unsigned net_fake_mutations(struct net_ctx *ctx);
 
 /* Resets every call counter to 0 (failure rules keep their own counters). */
 int net_fake_calls_reset(struct net_ctx *ctx, struct stk_err *err);
+
+/*
+ * Returns the number of hosts files written so far (a file whose content did
+ * not change is not written, not counted); 0 for a context of another plug-in.
+ */
+unsigned long net_fake_hosts_writes(struct net_ctx *ctx);
 
 /* Returns the number of started requests whose DONE has not been called yet. */
 unsigned net_fake_pending(struct net_ctx *ctx);

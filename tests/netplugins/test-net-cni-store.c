@@ -53,6 +53,7 @@ static void teardown(void)
     free(priv.sandboxes_dir);
     free(priv.endpoints_dir);
     free(priv.netns_dir);
+    net__cni_hosts_release(&priv);
     memset(&priv, 0, sizeof(priv));
 }
 
@@ -289,6 +290,174 @@ Test(net_cni_store, hosts_files_list_shared_networks_and_keep_their_inode)
     free(ha);
     free(hb);
     free(hc);
+}
+
+/* ---- hosts files: O(N) writes and reads per up (net-cni.h, "Hosts files") ---- */
+
+#define HOSTS_N 50
+
+/* What attach_added does once the endpoint record of SB on NET is saved. */
+static void attached(const char *sb, const char *net, const char *ip)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *path = net__cni_endpoint_path(&priv, sb, net);
+    json_t *ep = NULL;
+
+    add_endpoint(sb, net, ip, "[]");
+    cr_assert_eq(net__cni_json_load(path, &ep, &err), 0, "%s", err.msg);
+    net__cni_hosts_endpoint_set(&priv, sb, net, ep);
+    cr_assert_eq(net__cni_hosts_changed(&priv, net, sb, &err), 0, "%s", err.msg);
+    json_decref(ep);
+    free(path);
+}
+
+/* What sbcreate_loopback_done does: saves the record of sandbox ID, updates the view. */
+static char *created(const char *id, const char *hostname)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *hosts = add_sandbox(id, hostname);
+    char *path = net__cni_sandbox_path(&priv, id);
+    json_t *rec = NULL;
+
+    cr_assert_eq(net__cni_json_load(path, &rec, &err), 0, "%s", err.msg);
+    net__cni_hosts_sandbox_set(&priv, id, rec);
+    json_decref(rec);
+    free(path);
+    return hosts;
+}
+
+/* Asserts that HOSTS lists exactly the members h<FIRST>..h<LAST-1>. */
+static void expect_members(const char *hosts, int first, int last)
+{
+    char *text = slurp(hosts);
+    int lines = 0;
+
+    for (const char *c = text; *c; c++)
+        lines += *c == '\n';
+    cr_assert_eq(lines, 2 + (last - first), "%s has %d lines, want %d:\n%s", hosts, lines,
+                 2 + (last - first), text);
+    for (int i = first; i < last; i++) {
+        char want[48];
+
+        snprintf(want, sizeof(want), "10.0.%d.%d\th%d\n", i / 200, 2 + i % 200, i);
+        cr_assert_not_null(strstr(text, want), "%s lacks h%d:\n%s", hosts, i, text);
+    }
+    free(text);
+}
+
+Test(net_cni_store, attaches_write_hosts_files_a_linear_number_of_times)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *hosts[HOSTS_N];
+    unsigned long before, during;
+
+    for (int i = 0; i < HOSTS_N; i++) {
+        char id[16], host[16];
+
+        snprintf(id, sizeof(id), "s%d", i);
+        snprintf(host, sizeof(host), "h%d", i);
+        hosts[i] = add_sandbox(id, host);
+    }
+    before = priv.hosts_writes;
+    for (int i = 0; i < HOSTS_N; i++) {
+        char id[16], ip[32];
+
+        snprintf(id, sizeof(id), "s%d", i);
+        snprintf(ip, sizeof(ip), "10.0.%d.%d", i / 200, 2 + i % 200);
+        attached(id, "n1", ip);
+        /* The attaching sandbox resolves every member attached before it, at once. */
+        expect_members(hosts[i], 0, i + 1);
+    }
+    during = priv.hosts_writes - before;
+    {
+        /* s0 was last spread to when s32 attached (2 * pending >= members). */
+        char *text = slurp(hosts[0]);
+
+        cr_assert_null(strstr(text, "\th49\n"), "s0 already lists h49: nothing was deferred");
+        free(text);
+    }
+    cr_assert_eq(net__cni_hosts_flush(&priv, 1, &err), 0, "%s", err.msg);
+    cr_log_info("%d attaches: %lu hosts writes, %lu with the flush (was %d)", HOSTS_N, during,
+                priv.hosts_writes - before, HOSTS_N * (HOSTS_N + 1) / 2);
+    cr_assert_leq(during, 3 * HOSTS_N);
+    cr_assert_leq(priv.hosts_writes - before, 4 * HOSTS_N);
+    for (int i = 0; i < HOSTS_N; i++)
+        expect_members(hosts[i], 0, HOSTS_N);
+
+    /* Nothing changed: a second flush writes nothing. */
+    before = priv.hosts_writes;
+    cr_assert_eq(net__cni_hosts_flush(&priv, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(priv.hosts_writes, before, "unchanged files were rewritten");
+    for (int i = 0; i < HOSTS_N; i++)
+        free(hosts[i]);
+}
+
+Test(net_cni_store, attach_reads_no_other_record_once_the_view_is_loaded)
+{
+    char *ha = add_sandbox("sa", "alpha");
+    char *hb = add_sandbox("sb", "beta");
+    char *hc = add_sandbox("sc", "gamma");
+    char *path = net__cni_endpoint_path(&priv, "sa", "n1");
+    char *text;
+
+    attached("sa", "n1", "10.0.0.2");
+    /* Another record made unreadable on disk: the view still holds what the plug-in wrote. */
+    cr_assert_eq(stk_file_write_atomic(path, "not json", 8, 0644, 0, NULL), 0);
+    attached("sb", "n1", "10.0.0.3");
+    text = slurp(hb);
+    cr_assert_str_eq(text, "127.0.0.1\tlocalhost\n::1\tlocalhost\n"
+                           "10.0.0.2\talpha\n10.0.0.3\tbeta\n");
+    free(text);
+    /* A removed endpoint leaves the view with its own file rewritten at once. */
+    net__cni_hosts_endpoint_set(&priv, "sa", "n1", NULL);
+    cr_assert_eq(net__cni_hosts_changed(&priv, "n1", "sa", NULL), 0);
+    text = slurp(ha);
+    cr_assert_str_eq(text, "127.0.0.1\tlocalhost\n::1\tlocalhost\n");
+    free(text);
+    cr_assert(!stk_path_exists(hc), "a sandbox on no network got a hosts file");
+    free(path);
+    free(ha);
+    free(hb);
+    free(hc);
+}
+
+Test(net_cni_store, flush_repairs_only_stale_hosts_files_after_an_aborted_pass)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *hosts[10];
+    struct stat st0, st1;
+    unsigned long before;
+
+    for (int i = 0; i < 10; i++) {
+        char id[16], host[16], ip[32];
+
+        snprintf(id, sizeof(id), "s%d", i);
+        snprintf(host, sizeof(host), "h%d", i);
+        hosts[i] = created(id, host);
+        snprintf(ip, sizeof(ip), "10.0.0.%d", 2 + i);
+        attached(id, "n1", ip);
+    }
+    /* The pass is aborted here (no flush): early members miss the late ones. */
+    {
+        char *text = slurp(hosts[0]);
+
+        cr_assert_null(strstr(text, "\th9\n"), "s0 lists h9: nothing was deferred");
+        free(text);
+    }
+    net__cni_hosts_release(&priv); /* a new process */
+    cr_assert_eq(stat(hosts[9], &st0), 0);
+    before = priv.hosts_writes;
+    cr_assert_eq(net__cni_hosts_flush(&priv, 1, &err), 0, "%s", err.msg);
+    for (int i = 0; i < 10; i++)
+        expect_members(hosts[i], 0, 10);
+    /* s9 attached last and was complete: it was read, not rewritten. */
+    cr_assert_eq(stat(hosts[9], &st1), 0);
+    cr_assert(st0.st_ctim.tv_sec == st1.st_ctim.tv_sec &&
+                  st0.st_ctim.tv_nsec == st1.st_ctim.tv_nsec,
+              "a complete file was rewritten");
+    cr_assert_lt(priv.hosts_writes - before, 10);
+    for (int i = 0; i < 10; i++)
+        free(hosts[i]);
 }
 
 Test(net_cni_store, resolv_conf_has_no_nameserver)

@@ -918,3 +918,222 @@ Test(net_fake, state_file_survives_abort)
     expect_hosts("sb", "127.0.0.1\tlocalhost\n::1\tlocalhost\n10.89.0.2\th\n");
     free(state);
 }
+
+/* ---- hosts files: O(N) writes per up (net-fake.h, "Hosts files") ---- */
+
+#define HOSTS_N 50
+
+static struct probe hosts_probes[HOSTS_N];
+
+/* Creates network "n" (a /24) and sandboxes s0..s(N-1) with hostnames h0..h(N-1). */
+static void hosts_setup(int n)
+{
+    ok_op(OP_NET_CREATE, "n", "10.77.0.0/24");
+    for (int i = 0; i < n; i++) {
+        char id[16], host[16];
+
+        snprintf(id, sizeof(id), "s%d", i);
+        snprintf(host, sizeof(host), "h%d", i);
+        ok_op(OP_SB_CREATE, id, host);
+    }
+}
+
+/* Asserts that sandbox ID's hosts file lists exactly the members FIRST..LAST-1 (by hostname). */
+static void hosts_expect_members(const char *id, int first, int last)
+{
+    char *text = hosts_of(id);
+    int lines = 0;
+
+    for (const char *c = text; *c; c++)
+        lines += *c == '\n';
+    cr_assert_eq(lines, 2 + (last - first), "hosts of '%s' has %d lines, want %d:\n%s", id, lines,
+                 2 + (last - first), text);
+    for (int i = first; i < last; i++) {
+        char want[32];
+
+        snprintf(want, sizeof(want), "\th%d\n", i);
+        cr_assert_not_null(strstr(text, want), "hosts of '%s' lacks h%d:\n%s", id, i, text);
+    }
+    free(text);
+}
+
+Test(net_fake, parallel_attaches_write_hosts_files_a_linear_number_of_times)
+{
+    struct stk_err err = STK_ERR_INIT;
+    unsigned long before, during, after;
+    int left = HOSTS_N;
+
+    hosts_setup(HOSTS_N);
+    before = net_fake_hosts_writes(ctx);
+    /* A burst, as the executor starts independent services: every attach at once. */
+    for (int i = 0; i < HOSTS_N; i++) {
+        char id[16];
+        struct net_attachment att = {.network = (char *)"n", .sandbox = id};
+
+        snprintf(id, sizeof(id), "s%d", i);
+        memset(&hosts_probes[i], 0, sizeof(hosts_probes[i]));
+        cr_assert_eq(net_endpoint_attach(ctx, &att, probe_done, &hosts_probes[i], NULL, &err), 0,
+                     "%s", err.msg);
+        hosts_probes[i].returned = 1;
+    }
+    while (left > 0) {
+        uv_run(&loop, UV_RUN_ONCE);
+        left = 0;
+        for (int i = 0; i < HOSTS_N; i++)
+            left += hosts_probes[i].n == 0;
+    }
+    for (int i = 0; i < HOSTS_N; i++) {
+        cr_assert_eq(hosts_probes[i].s.err.code, 0, "%s", hosts_probes[i].s.err.msg);
+        net_sync_release(&hosts_probes[i].s);
+    }
+    during = net_fake_hosts_writes(ctx) - before;
+    cr_assert_eq(net_hosts_flush(ctx, &err), 0, "%s", err.msg);
+    after = net_fake_hosts_writes(ctx) - before;
+    cr_log_info("%d parallel attaches: %lu hosts writes during, %lu with the flush (was %d)",
+                HOSTS_N, during, after, HOSTS_N * (HOSTS_N + 1) / 2);
+    /* N own files + at most 2N amortised spreads, then at most N at the flush. */
+    cr_assert_leq(during, 3 * HOSTS_N, "%lu writes during %d attaches", during, HOSTS_N);
+    cr_assert_leq(after, 4 * HOSTS_N, "%lu writes for %d attaches", after, HOSTS_N);
+    cr_assert_geq(after, HOSTS_N, "fewer writes than files: some file was never written");
+    for (int i = 0; i < HOSTS_N; i++) {
+        char id[16];
+
+        snprintf(id, sizeof(id), "s%d", i);
+        hosts_expect_members(id, 0, HOSTS_N);
+    }
+}
+
+Test(net_fake, an_attaching_sandbox_resolves_every_earlier_member_at_once)
+{
+    struct stk_err err = STK_ERR_INIT;
+    unsigned long before;
+
+    hosts_setup(HOSTS_N);
+    before = net_fake_hosts_writes(ctx);
+    /* One after another, as depends_on orders them: each sees all the earlier ones. */
+    for (int i = 0; i < HOSTS_N; i++) {
+        char id[16];
+
+        snprintf(id, sizeof(id), "s%d", i);
+        free(attach_ok("n", id, NULL));
+        hosts_expect_members(id, 0, i + 1);
+    }
+    /* s0's file was last spread when s32 attached (2 * pending >= members): it lags. */
+    {
+        char *text = hosts_of("s0");
+
+        cr_assert_null(strstr(text, "\th49\n"), "s0 already lists h49: nothing was deferred");
+        free(text);
+    }
+    cr_assert_eq(net_hosts_flush(ctx, &err), 0, "%s", err.msg);
+    cr_assert_leq(net_fake_hosts_writes(ctx) - before, 4 * HOSTS_N);
+    for (int i = 0; i < HOSTS_N; i++) {
+        char id[16];
+
+        snprintf(id, sizeof(id), "s%d", i);
+        hosts_expect_members(id, 0, HOSTS_N);
+    }
+    /* fini flushes too: a pending change is written when the context is freed. */
+    ok_op(OP_DETACH, "n", "s49");
+    net_ctx_free(ctx);
+    ctx = ctx_open(&err);
+    cr_assert_not_null(ctx, "%s", err.msg);
+    hosts_expect_members("s0", 0, HOSTS_N - 1);
+}
+
+Test(net_fake, unchanged_hosts_files_are_not_rewritten)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *path = stk_xasprintf("%s/netns/s0.hosts", tmpdir);
+    struct stat st0, st1;
+    unsigned long before;
+
+    hosts_setup(3);
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+
+        snprintf(id, sizeof(id), "s%d", i);
+        free(attach_ok("n", id, NULL));
+    }
+    cr_assert_eq(net_hosts_flush(ctx, &err), 0, "%s", err.msg);
+    cr_assert_eq(stat(path, &st0), 0);
+    before = net_fake_hosts_writes(ctx);
+    usleep(20000); /* a rewrite would move the file's change time */
+    /* A second flush, re-attaching an endpoint and re-creating a sandbox change nothing. */
+    cr_assert_eq(net_hosts_flush(ctx, &err), 0, "%s", err.msg);
+    free(attach_ok("n", "s0", NULL));
+    ok_op(OP_SB_CREATE, "s0", "h0");
+    cr_assert_eq(net_fake_hosts_writes(ctx), before, "an unchanged file was written");
+    cr_assert_eq(stat(path, &st1), 0);
+    cr_assert(st0.st_ctim.tv_sec == st1.st_ctim.tv_sec &&
+                  st0.st_ctim.tv_nsec == st1.st_ctim.tv_nsec,
+              "s0's hosts file was rewritten although unchanged");
+    /* A real change is written, in place. */
+    ok_op(OP_DETACH, "n", "s2");
+    cr_assert_eq(net_hosts_flush(ctx, &err), 0, "%s", err.msg);
+    cr_assert_eq(net_fake_hosts_writes(ctx), before + 3, "s0, s1 and s2 changed");
+    cr_assert_eq(stat(path, &st1), 0);
+    cr_assert_eq(st0.st_ino, st1.st_ino, "hosts file replaced, not rewritten in place");
+    hosts_expect_members("s0", 0, 2);
+    free(path);
+}
+
+Test(net_fake, removing_sandboxes_writes_hosts_files_a_linear_number_of_times)
+{
+    struct stk_err err = STK_ERR_INIT;
+    unsigned long before;
+
+    hosts_setup(HOSTS_N);
+    for (int i = 0; i < HOSTS_N; i++) {
+        char id[16];
+
+        snprintf(id, sizeof(id), "s%d", i);
+        free(attach_ok("n", id, NULL));
+    }
+    cr_assert_eq(net_hosts_flush(ctx, &err), 0, "%s", err.msg);
+    before = net_fake_hosts_writes(ctx);
+    for (int i = 0; i < HOSTS_N / 2; i++) {
+        char id[16];
+
+        snprintf(id, sizeof(id), "s%d", i);
+        ok_op(OP_SB_REMOVE, id, NULL);
+    }
+    cr_assert_eq(net_hosts_flush(ctx, &err), 0, "%s", err.msg);
+    cr_log_info("%d sandbox removals: %lu hosts writes", HOSTS_N / 2,
+                net_fake_hosts_writes(ctx) - before);
+    cr_assert_leq(net_fake_hosts_writes(ctx) - before, 3 * (HOSTS_N / 2));
+    for (int i = HOSTS_N / 2; i < HOSTS_N; i++) {
+        char id[16];
+
+        snprintf(id, sizeof(id), "s%d", i);
+        hosts_expect_members(id, HOSTS_N / 2, HOSTS_N);
+    }
+}
+
+Test(net_fake, loading_the_state_file_repairs_only_stale_hosts_files)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *state = stk_xasprintf("%s/state.json", tmpdir);
+    char *path = stk_xasprintf("%s/netns/s3.hosts", tmpdir);
+    struct net_ctx *second;
+
+    cr_assert_eq(net_fake_set_state_file(ctx, state, &err), 0, "%s", err.msg);
+    hosts_setup(10);
+    for (int i = 0; i < 10; i++) {
+        char id[16];
+
+        snprintf(id, sizeof(id), "s%d", i);
+        free(attach_ok("n", id, NULL));
+    }
+    cr_assert_eq(net_hosts_flush(ctx, &err), 0, "%s", err.msg);
+    /* An aborted run left s3's file stale (say, before anything reached it). */
+    cr_assert_eq(stk_file_write_atomic(path, "127.0.0.1\tlocalhost\n", 20, 0644, 0, &err), 0);
+    second = ctx_open(&err);
+    cr_assert_not_null(second, "%s", err.msg);
+    cr_assert_eq(net_fake_set_state_file(second, state, &err), 0, "%s", err.msg);
+    cr_assert_eq(net_fake_hosts_writes(second), 1, "only the stale file should be written");
+    hosts_expect_members("s3", 0, 10);
+    net_ctx_free(second);
+    free(state);
+    free(path);
+}
