@@ -279,25 +279,16 @@ static char *diff_reason(const char *old_json, const char *new_json)
     return stk_buf_detach(&out, NULL);
 }
 
-/* The store's row of container ID (from ROWS), or NULL. */
-static const struct store_container *row_of(const struct store_container *rows, size_t n,
-                                            const char *id)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(rows[i].id, id) == 0)
-            return &rows[i];
-    return NULL;
-}
-
 /* Everything the planner knows about the world, gathered once. */
 struct world {
     struct rt_container_list obs; /* the project's containers, from the runtime */
     struct store_container *rows; /* the store's records of them */
     size_t n_rows;
     struct net_inventory inv; /* the plug-in's networks, sandboxes, endpoints */
-    char **handled;           /* container ids the plan already covers */
-    size_t n_handled;
-    size_t *sandbox_remove; /* per inventory sandbox: SANDBOX_REMOVE action + 1, 0 */
+    json_t *handled;          /* {container id: true}: what the plan already covers */
+    json_t *row_index;        /* {container id: index in ROWS} */
+    json_t *by_service;       /* {service label: [indices in OBS, in listing order]} */
+    size_t *sandbox_remove;   /* per inventory sandbox: SANDBOX_REMOVE action + 1, 0 */
 };
 
 static void world_release(struct world *w)
@@ -307,7 +298,9 @@ static void world_release(struct world *w)
         store_container_release(&w->rows[i]);
     free(w->rows);
     net_inventory_release(&w->inv);
-    free(w->handled);
+    json_decref(w->handled);
+    json_decref(w->row_index);
+    json_decref(w->by_service);
     free(w->sandbox_remove);
 }
 
@@ -331,23 +324,54 @@ static int world_load(struct rec_env *env, const char *project, struct world *w,
     w->inv = ns.inventory;
     memset(&ns.inventory, 0, sizeof(ns.inventory));
     net_sync_release(&ns);
-    w->handled = stk_xcalloc(w->obs.n + 1, sizeof(char *));
     w->sandbox_remove = stk_xcalloc(w->inv.n_sandboxes + 1, sizeof(size_t));
+    /* Hash indexes, so that a pass over an already-up stack stays linear in its size. */
+    w->handled = json_object();
+    w->row_index = json_object();
+    for (size_t i = 0; i < w->n_rows; i++)
+        json_object_set_new(w->row_index, w->rows[i].id, json_integer((json_int_t)i));
+    w->by_service = json_object();
+    for (size_t c = 0; c < w->obs.n; c++) {
+        const char *svc = rt_container_info_label(&w->obs.items[c], RT_LABEL_SERVICE);
+        json_t *a = json_object_get(w->by_service, svc ? svc : "");
+
+        if (!a) {
+            a = json_array();
+            json_object_set_new(w->by_service, svc ? svc : "", a);
+        }
+        json_array_append_new(a, json_integer((json_int_t)c));
+    }
     return 0;
 }
 
 static int world_handled(const struct world *w, const char *id)
 {
-    for (size_t i = 0; i < w->n_handled; i++)
-        if (strcmp(w->handled[i], id) == 0)
-            return 1;
-    return 0;
+    return json_object_get(w->handled, id) != NULL;
+}
+
+static void world_mark_handled(struct world *w, const char *id)
+{
+    json_object_set_new(w->handled, id, json_true());
+}
+
+/* The store's row of container ID, or NULL. */
+static const struct store_container *row_of(const struct world *w, const char *id)
+{
+    json_t *v = json_object_get(w->row_index, id);
+
+    return v ? &w->rows[json_integer_value(v)] : NULL;
+}
+
+/* The observed containers labelled with service NAME: indices into W->obs (may be NULL). */
+static const json_t *world_service(const struct world *w, const char *name)
+{
+    return json_object_get(w->by_service, name);
 }
 
 /* The sandbox an observed container runs in: the store's record, else its own id. */
 static const char *container_sandbox(const struct world *w, const struct rt_container_info *ci)
 {
-    const struct store_container *row = row_of(w->rows, w->n_rows, ci->id);
+    const struct store_container *row = row_of(w, ci->id);
 
     return row && row->sandbox ? row->sandbox : ci->id;
 }
@@ -386,7 +410,7 @@ static size_t plan_remove(struct rec_plan *p, struct world *w, const struct rt_c
     const char *sb = container_sandbox(w, ci);
     size_t stop, rm, sbr;
 
-    w->handled[w->n_handled++] = ci->id;
+    world_mark_handled(w, ci->id);
     stop = plan_add(p, REC_A_CONTAINER_STOP, svc, 0, -1, ci->id);
     p->actions[stop].grace_ms = grace_ms;
     rm = plan_add(p, REC_A_CONTAINER_REMOVE, svc, 0, -1, ci->id);
@@ -491,7 +515,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
     struct world w;
     struct svc_plan *sp = NULL;
     size_t *order = NULL, *net_create = NULL, first_repair = 0;
-    json_t *smap = NULL;
+    json_t *smap = NULL, *used_sb = NULL;
     enum rt_isolation *iso = NULL;
     struct rt_image_platform want;
     int r;
@@ -703,6 +727,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
         size_t i = order[oi];
         const struct spec_service *svc = &project->services[i];
         struct svc_plan *me = &sp[i];
+        const json_t *mine = world_service(&w, svc->name); /* its observed containers */
         const char *owner = netns_owner(svc);
         int oidx = owner ? map_index(smap, owner) : -1;
         uint64_t grace = (uint64_t)(svc->stop_grace_period_ns / 1000000);
@@ -751,24 +776,25 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                 rec_runtime_hash(me->hash, owner_id, ipc_id, pid_id, rhash);
             else
                 rhash[0] = '\0'; /* deferred: nothing observed to compare with */
-            for (size_t c = 0; c < w.obs.n; c++) {
-                const struct rt_container_info *ci = &w.obs.items[c];
-                if (strcmp(label(ci, RT_LABEL_SERVICE), svc->name) != 0 ||
-                    strcmp(label(ci, RT_LABEL_NUMBER), numbuf) != 0 ||
+            for (size_t q = 0; q < json_array_size(mine); q++) {
+                const struct rt_container_info *ci =
+                    &w.obs.items[json_integer_value(json_array_get(mine, q))];
+                if (strcmp(label(ci, RT_LABEL_NUMBER), numbuf) != 0 ||
                     ci->state == RT_STATE_CREATING)
                     continue;
                 if (!keep && strcmp(label(ci, RT_LABEL_HASH), rhash) == 0)
                     keep = ci;
             }
             /* Every other container of this slot goes (recreate, or duplicates after a crash). */
-            for (size_t c = 0; c < w.obs.n; c++) {
-                const struct rt_container_info *ci = &w.obs.items[c];
+            for (size_t q = 0; q < json_array_size(mine); q++) {
+                const struct rt_container_info *ci =
+                    &w.obs.items[json_integer_value(json_array_get(mine, q))];
                 const struct store_container *row;
                 char *why;
-                if (ci == keep || strcmp(label(ci, RT_LABEL_SERVICE), svc->name) != 0 ||
-                    strcmp(label(ci, RT_LABEL_NUMBER), numbuf) != 0 || world_handled(&w, ci->id))
+                if (ci == keep || strcmp(label(ci, RT_LABEL_NUMBER), numbuf) != 0 ||
+                    world_handled(&w, ci->id))
                     continue;
-                row = row_of(w.rows, w.n_rows, ci->id);
+                row = row_of(&w, ci->id);
                 if (ci->state == RT_STATE_CREATING)
                     why = stk_xstrdup("an interrupted create left it half made");
                 else if (keep)
@@ -794,7 +820,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                 }
             }
             if (keep) {
-                w.handled[w.n_handled++] = keep->id;
+                world_mark_handled(&w, keep->id);
                 me->ids[n - 1] = keep->id;
                 if (keep->state != RT_STATE_RUNNING) {
                     size_t st = plan_add(p, REC_A_CONTAINER_START, (int)i, n, -1, keep->id);
@@ -972,11 +998,11 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
         }
 
         /* Scale down: replicas above the count, highest number first. */
-        for (size_t c = w.obs.n; c-- > 0;) {
-            const struct rt_container_info *ci = &w.obs.items[c];
+        for (size_t q = json_array_size(mine); q-- > 0;) {
+            const struct rt_container_info *ci =
+                &w.obs.items[json_integer_value(json_array_get(mine, q))];
             char *what;
-            if (strcmp(label(ci, RT_LABEL_SERVICE), svc->name) != 0 ||
-                atoi(label(ci, RT_LABEL_NUMBER)) <= replicas || world_handled(&w, ci->id))
+            if (atoi(label(ci, RT_LABEL_NUMBER)) <= replicas || world_handled(&w, ci->id))
                 continue;
             what = stk_xasprintf("%s-%s", svc->name, label(ci, RT_LABEL_NUMBER));
             plan_change(p, "remove", what, "scaled down");
@@ -1020,19 +1046,16 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
         plan_remove(p, &w, ci, -1, 10000, NULL);
     }
     /* Sandboxes of the project that no container uses any more (a crash after sandbox_create). */
+    used_sb = json_object();
+    for (size_t c = 0; c < w.obs.n; c++)
+        if (world_handled(&w, w.obs.items[c].id))
+            json_object_set_new(used_sb, container_sandbox(&w, &w.obs.items[c]), json_true());
+    for (size_t s = 0; s < p->n_slots; s++)
+        json_object_set_new(used_sb, p->slots[s].sandbox_id, json_true());
     for (size_t k = 0; k < w.inv.n_sandboxes; k++) {
         const struct net_sandbox_info *sb = &w.inv.sandboxes[k];
-        int used = 0;
-        if (!sb->project || strcmp(sb->project, project->name) != 0 || w.sandbox_remove[k])
-            continue;
-        for (size_t c = 0; c < w.obs.n && !used; c++)
-            if (strcmp(container_sandbox(&w, &w.obs.items[c]), sb->id) == 0 &&
-                world_handled(&w, w.obs.items[c].id))
-                used = 1;
-        for (size_t s = 0; s < p->n_slots && !used; s++)
-            if (strcmp(p->slots[s].sandbox_id, sb->id) == 0)
-                used = 1;
-        if (used)
+        if (!sb->project || strcmp(sb->project, project->name) != 0 || w.sandbox_remove[k] ||
+            json_object_get(used_sb, sb->id))
             continue;
         plan_change(p, "remove", sb->id, "a network sandbox without a container");
         plan_sandbox_remove(p, &w, sb->id);
@@ -1060,6 +1083,7 @@ out:
     free(sp);
     free(order);
     json_decref(smap);
+    json_decref(used_sb);
     free(net_create);
     free(iso);
     rt_sync_release(&hs);
@@ -1123,7 +1147,6 @@ int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_pla
             continue;
         memset(&ghost, 0, sizeof(ghost));
         ghost.id = w.rows[i].id;
-        w.handled = stk_xrealloc(w.handled, (w.n_handled + 2) * sizeof(char *));
         plan_remove(p, &w, &ghost, -1, 10000, NULL);
     }
     for (size_t k = 0; k < w.inv.n_sandboxes; k++)
