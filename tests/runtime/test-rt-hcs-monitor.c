@@ -618,7 +618,8 @@ Test(rt_hcs_monitor, spawn_reports_the_monitors_error_silence_and_timeout)
     stk_err_clear(&err);
     free(exe);
 
-    exe = script("slow.sh", "sleep 30");
+    /* exec: the PID the launcher kills on the timeout is the sleep itself, none is left. */
+    exe = script("slow.sh", "exec sleep 30");
     cr_assert_eq(rt_hcs_monitor_spawn(exe, tmp, tmp, "x", 200, &err), STK_ETIMEDOUT);
     cr_assert_str_eq(err.msg, "the monitor of 'x' did not report readiness within 200 ms");
     stk_err_clear(&err);
