@@ -68,6 +68,18 @@ char *cli_os_self_exe(void)
 
 void cli_os_init(void)
 {
+    sigset_t none;
+
+    /*
+     * A signal mask and ignored signals survive exec: conmon runs its exit
+     * command with SIGCHLD blocked, and libuv then never learns that a child
+     * (runc, a CNI plugin) exited, so the command waited for ever while
+     * holding the store lock. Start from an empty mask and default SIGCHLD,
+     * whoever started us.
+     */
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGCHLD, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
 }
 

@@ -34,7 +34,11 @@ int cli_os_path_is_absolute(const char *path);
 /* The running executable's path (Linux /proc/self/exe, Windows GetModuleFileNameW), new string. */
 char *cli_os_self_exe(void);
 
-/* Process-wide setup before any command: POSIX ignores SIGPIPE. */
+/*
+ * Process-wide setup before any command: on POSIX, an empty signal mask and
+ * default SIGCHLD (whatever the parent left: conmon blocks SIGCHLD), and
+ * SIGPIPE ignored.
+ */
 void cli_os_init(void);
 
 /* Installs HANDLER for SIGINT (Ctrl-C), without SA_RESTART on POSIX. */

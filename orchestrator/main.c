@@ -991,8 +991,58 @@ static int cmd_hcs_monitor(struct cli *cli, const char *id)
 }
 
 /*
+ * Hands the exit of container ID to a detached `stack internal
+ * container-exited-now ID` and returns 0 at once, or -1 when it could not be
+ * started (the caller then does the work itself). The monitor (conmon, the
+ * HCS monitor) waits for its exit command before it exits, and `down` or a
+ * recreate waits for the monitor while holding the store lock that the exit
+ * command needs: without the hand-off each of them stalled until a timeout.
+ */
+static int exited_hand_off(struct cli *cli, const char *id)
+{
+    char *exe = cli_os_self_exe();
+    char *sd = stk_xasprintf("--state-dir=%s", cli->state_dir);
+    char *rd = stk_xasprintf("--run-dir=%s", cli->run_dir);
+    char *rt = stk_xasprintf("--runtime=%s", cli->runtime);
+    char *np = stk_xasprintf("--network-plugin=%s", cli->network);
+    char internal[] = "internal", now[] = "container-exited-now";
+    char *idc = stk_xstrdup(id);
+    char *args[] = {exe, sd, rd, rt, np, internal, now, idc, NULL};
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_IGNORE}};
+    uv_process_options_t o = {0};
+    uv_process_t proc;
+    uv_loop_t loop;
+    int r;
+
+    uv_loop_init(&loop);
+    o.file = exe;
+    o.args = args;
+    o.stdio = stdio;
+    o.stdio_count = 3;
+    o.flags = UV_PROCESS_DETACHED | UV_PROCESS_WINDOWS_HIDE;
+    r = uv_spawn(&loop, &proc, &o);
+    if (r == 0)
+        uv_unref((uv_handle_t *)&proc);
+    uv_close((uv_handle_t *)&proc, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    if (r < 0)
+        stk_log_warn("container '%s' exited: could not hand off (%s); recording it here", id,
+                     uv_strerror(r));
+    free(exe);
+    free(sd);
+    free(rd);
+    free(rt);
+    free(np);
+    free(idc);
+    return r < 0 ? -1 : 0;
+}
+
+/*
  * `stack internal container-exited ID`: the monitor's exit command (conmon
- * --exit-command). Records the exit and applies the restart policy.
+ * --exit-command). Hands the work to a detached `container-exited-now ID`
+ * (exited_hand_off()), which records the exit and applies the restart policy.
  * `stack internal hcs-monitor ID`: see cmd_hcs_monitor().
  */
 static int cmd_internal(struct cli *cli, int argc, char **argv)
@@ -1003,7 +1053,10 @@ static int cmd_internal(struct cli *cli, int argc, char **argv)
 
     if (argc == 3 && strcmp(argv[1], "hcs-monitor") == 0)
         return cmd_hcs_monitor(cli, argv[2]);
-    if (argc != 3 || strcmp(argv[1], "container-exited") != 0) {
+    if (argc == 3 && strcmp(argv[1], "container-exited") == 0 && exited_hand_off(cli, argv[2]) == 0)
+        return EXIT_SUCCESS;
+    if (argc != 3 || (strcmp(argv[1], "container-exited") != 0 &&
+                      strcmp(argv[1], "container-exited-now") != 0)) {
         stk_log_error("usage: stack internal container-exited|hcs-monitor ID");
         return EXIT_SPEC;
     }

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "itest.h"
@@ -241,6 +243,82 @@ Test(integration, partial_failure_is_recorded_and_down_removes_it, .init = setup
                      T.state_dir, T.run_dir, T.run_dir);
     cr_assert_str_eq(after, "", "down left: %s", after);
     free(after);
+}
+
+/*
+ * Restart policies with real runc: conmon's exit command re-invokes stack
+ * (DESIGN.md §3). on-failure:2 restarts an always-failing command twice and
+ * then leaves it exited; a restart: always container killed from outside
+ * comes back; `down` of it is not held up by its exit command (which needs
+ * the lock down holds); and no exit command is left running afterwards.
+ */
+Test(integration, restart_policies_through_conmon, .init = setup, .fini = teardown, .timeout = 300)
+{
+    char text[1024];
+    const char *file;
+    char *out = NULL, *err = NULL, *s;
+    int rc, restarts = 0;
+
+    snprintf(text, sizeof(text),
+             "name: %s\nservices:\n"
+             "  flaky:\n    image: %s\n    command: [sh, -c, 'exit 1']\n"
+             "    restart: on-failure:2\n"
+             "  steady:\n    image: %s\n"
+             "    command: [sh, -c, \"trap 'exit 0' TERM; while :; do sleep 1 & wait $$!; done\"]\n"
+             "    restart: always\n",
+             T.project, itest_image(), itest_image());
+    file = itest_write(&T, "restart.yaml", text);
+    rc = itest_stack(&T, &out, &err, "up -d -f '%s'", file);
+    cr_assert_eq(rc, 0, "up: %s", err);
+    free(out);
+    free(err);
+
+    /* Backoff 100 ms, 200 ms: both restarts are done well within 20 s. */
+    for (int i = 0; i < 200 && restarts < 2; i++) {
+        usleep(100000);
+        out = itest_sh("sqlite3 -batch '%s/state.db' \"select count(*) from events where "
+                       "kind='container.restart' and object like '%%-flaky-%%'\"",
+                       T.state_dir);
+        restarts = out ? atoi(out) : 0;
+        free(out);
+    }
+    cr_assert_eq(restarts, 2, "on-failure:2 restarted %d times", restarts);
+    usleep(1000000);
+    out = itest_sh("sqlite3 -batch '%s/state.db' \"select count(*) from events where "
+                   "kind='container.restart' and object like '%%-flaky-%%'\"",
+                   T.state_dir);
+    cr_assert_eq(atoi(out), 2, "on-failure:2 went on restarting: %s", out);
+    free(out);
+    rc = itest_stack(&T, &out, &err, "ps -f '%s'", file);
+    cr_assert(strstr(out, "exited (1)"), "flaky is not left exited: %s", out);
+    free(out);
+    free(err);
+
+    /* restart: always brings back a container killed from outside. */
+    s = itest_sh("'%s' --state-dir '%s' --run-dir '%s' ps -f '%s' | awk '/-steady-/{print $5}'",
+                 STK_BIN_DIR "/orchestrator/stack", T.state_dir, T.run_dir, file);
+    cr_assert(s && atoi(s) > 0, "no PID for steady: %s", s);
+    cr_assert_eq(kill((pid_t)atoi(s), SIGKILL), 0);
+    free(s);
+    restarts = 0;
+    for (int i = 0; i < 200 && !restarts; i++) {
+        usleep(100000);
+        out = itest_sh("sqlite3 -batch '%s/state.db' \"select count(*) from events where "
+                       "kind='container.restart' and object like '%%-steady-%%'\"",
+                       T.state_dir);
+        restarts = out ? atoi(out) : 0;
+        free(out);
+    }
+    cr_assert_eq(restarts, 1, "restart: always did not restart the killed container");
+
+    rc = itest_stack(&T, &out, &err, "down -f '%s'", file);
+    cr_assert_eq(rc, 0, "down: %s", err);
+    free(out);
+    free(err);
+    usleep(500000);
+    out = itest_sh("ps -eo args | grep -c '[i]nternal container-exited.*%s' || true", T.state_dir);
+    cr_assert_eq(atoi(out), 0, "exit commands are still running: %s", out);
+    free(out);
 }
 
 /*
