@@ -10,9 +10,12 @@
  */
 #include "netplugins/cni/net-cni.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1409,6 +1412,39 @@ static char *attach_ifname(const struct net__cni_priv *p, const char *sb, const 
     return name;
 }
 
+/*
+ * Is HOST_PORT of M taken by a socket on the host (a server of the host's
+ * own)? portmap only adds DNAT rules, which would silently shadow it; docker
+ * refuses with "port is already allocated" because its proxy binds the port.
+ * The probe binds a socket of the same protocol to the same address (any
+ * address when M has none) with SO_REUSEADDR, so a port in TIME_WAIT is free,
+ * and closes it at once.
+ */
+static int host_port_in_use(const struct net_port *m)
+{
+    int v6 = strchr(m->host_ip, ':') != NULL;
+    int type = strcmp(m->protocol, "udp") == 0 ? SOCK_DGRAM : SOCK_STREAM;
+    int fd, one = 1, busy = 0;
+
+    if (strcmp(m->protocol, "tcp") != 0 && strcmp(m->protocol, "udp") != 0)
+        return 0;
+    fd = socket(v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (v6) {
+        struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(m->host_port)};
+        if (inet_pton(AF_INET6, m->host_ip, &a.sin6_addr) == 1)
+            busy = bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 && errno == EADDRINUSE;
+    } else {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(m->host_port)};
+        if (!*m->host_ip || inet_pton(AF_INET, m->host_ip, &a.sin_addr) == 1)
+            busy = bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 && errno == EADDRINUSE;
+    }
+    close(fd);
+    return busy;
+}
+
 static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net_done_fn *done,
                       void *userdata, struct net_req **ret_req, struct stk_err *err)
 {
@@ -1484,6 +1520,13 @@ static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net
                               att->ports[i].host_ip, *att->ports[i].host_ip ? ":" : "",
                               att->ports[i].host_port, att->ports[i].protocol, owner);
             free(owner);
+            goto fail;
+        }
+        if (!stale && host_port_in_use(&att->ports[i])) {
+            ret = stk_err_set(err, STK_EEXIST, EADDRINUSE,
+                              "port %s%s%u/%s is already in use on the host", att->ports[i].host_ip,
+                              *att->ports[i].host_ip ? ":" : "", att->ports[i].host_port,
+                              att->ports[i].protocol);
             goto fail;
         }
     }

@@ -4,7 +4,11 @@
  * image that does not exist, an isolation this host cannot provide). A
  * missing image is found before anything is created.
  */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +92,39 @@ Test(bad_input, missing_image_exit_1_before_anything_is_created, .init = setup, 
     err = up_expect(text, 1, "image '127.0.0.1:1/no-such-image:1.0' not found");
     cr_assert(strstr(err, "'b'"), "the service is not named: %s", err);
     cr_assert(strstr(err, "cannot reach registry '127.0.0.1:1'"), "no pull reason: %s", err);
+    free(err);
+    assert_nothing_created();
+}
+
+/*
+ * A host port a host server already listens on: portmap's DNAT would shadow
+ * that server silently; up refuses it with exit 1, naming the service and the
+ * port, and down removes what the pass created before it.
+ */
+Test(bad_input, host_port_in_use_exit_1, .init = setup, .fini = teardown)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    char text[1024], want[64];
+    char *err, *out = NULL;
+
+    cr_assert(fd >= 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(listen(fd, 1), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    snprintf(text, sizeof(text),
+             "name: %s\nservices:\n  web:\n    image: %s\n    command: [sleep, '100']\n"
+             "    ports: ['%u:80']\n",
+             T.project, itest_image(), (unsigned)ntohs(a.sin_port));
+    snprintf(want, sizeof(want), "port %u/tcp is already in use on the host",
+             (unsigned)ntohs(a.sin_port));
+    err = up_expect(text, 1, want);
+    cr_assert(strstr(err, "'web'"), "the service is not named: %s", err);
+    free(err);
+    close(fd);
+    cr_assert_eq(itest_stack(&T, &out, &err, "down -f '%s/stack.yaml'", T.dir), 0, "down: %s", err);
+    free(out);
     free(err);
     assert_nothing_created();
 }
