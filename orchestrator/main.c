@@ -210,6 +210,9 @@ static int env_open(struct cli *cli, struct rec_env *env, int need_runtime, int 
     if (lock) {
         lockp = stk_xasprintf("%s/stack.lock", cli->run_dir);
         cli->lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        /* Say why nothing happens while another command holds the lock. */
+        if (cli->lock_fd >= 0 && flock(cli->lock_fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+            stk_log_info("waiting for another stack command to finish (%s)", lockp);
         if (cli->lock_fd < 0 || flock(cli->lock_fd, LOCK_EX) < 0) {
             stk_err_set(&err, STK_EIO, errno, "lock '%s'", lockp);
             free(lockp);
