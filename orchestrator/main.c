@@ -196,6 +196,22 @@ static int project_name(struct cli *cli, char **ret)
 
 /* ---- environment ---------------------------------------------------------------------------- */
 
+/*
+ * Takes the exclusive lock on FD (PATH names it in the message): at once when
+ * it is free, else after saying that another command holds it. The lock is
+ * taken once only: on Windows a second LockFileEx of the same handle would
+ * wait for itself. Returns 0, or -1 with errno.
+ */
+static int lock_or_wait(int fd, const char *path)
+{
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    if (errno != EWOULDBLOCK)
+        return -1;
+    stk_log_info("waiting for another stack command to finish (%s)", path);
+    return flock(fd, LOCK_EX);
+}
+
 static int env_open(struct cli *cli, struct rec_env *env, int need_runtime, int lock)
 {
     struct stk_err err = STK_ERR_INIT;
@@ -210,10 +226,7 @@ static int env_open(struct cli *cli, struct rec_env *env, int need_runtime, int 
     if (lock) {
         lockp = stk_xasprintf("%s/stack.lock", cli->run_dir);
         cli->lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        /* Say why nothing happens while another command holds the lock. */
-        if (cli->lock_fd >= 0 && flock(cli->lock_fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK)
-            stk_log_info("waiting for another stack command to finish (%s)", lockp);
-        if (cli->lock_fd < 0 || flock(cli->lock_fd, LOCK_EX) < 0) {
+        if (cli->lock_fd < 0 || lock_or_wait(cli->lock_fd, lockp) < 0) {
             stk_err_set(&err, STK_EIO, errno, "lock '%s'", lockp);
             free(lockp);
             return fail(&err, NULL);
