@@ -1076,6 +1076,9 @@ static int cmd_internal(struct cli *cli, int argc, char **argv)
         stk_log_error("usage: stack internal container-exited|hcs-monitor ID");
         return EXIT_SPEC;
     }
+    /* The state went away with the container (a down -v, a removed test folder): nothing to do. */
+    if (!stk_path_exists(cli->state_dir))
+        return EXIT_SUCCESS;
     if ((r = env_open(cli, &env, 1, 1)) != 0)
         return r;
     env.progress = NULL;
