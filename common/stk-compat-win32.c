@@ -112,3 +112,35 @@ char *stk_win_mkdtemp(char *tmpl)
     errno = EEXIST;
     return NULL;
 }
+
+wchar_t *stk_win_utf16(const char *s)
+{
+    int n;
+    wchar_t *w;
+
+    if (!s)
+        return NULL;
+    n = MultiByteToWideChar(CP_UTF8, 0, s, -1, NULL, 0);
+    w = calloc((size_t)(n > 0 ? n : 1), sizeof(wchar_t));
+    if (!w)
+        abort();
+    if (n > 0)
+        MultiByteToWideChar(CP_UTF8, 0, s, -1, w, n);
+    return w;
+}
+
+char *stk_win_utf8(const wchar_t *w)
+{
+    int n;
+    char *s;
+
+    if (!w)
+        return NULL;
+    n = WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL);
+    s = calloc((size_t)(n > 0 ? n : 1), 1);
+    if (!s)
+        abort();
+    if (n > 0)
+        WideCharToMultiByte(CP_UTF8, 0, w, -1, s, n, NULL, NULL);
+    return s;
+}

@@ -61,6 +61,14 @@ static inline char *stk_win_strndup(const char *s, size_t n)
 }
 #define strndup(s, n) stk_win_strndup((s), (n))
 
+/*
+ * S (UTF-8) as a new UTF-16 string for the W functions of the Win32 API, and
+ * W back as a new UTF-8 string; NULL stays NULL, the caller frees. The one
+ * conversion the HCS, storage and HCN glue share.
+ */
+wchar_t *stk_win_utf16(const char *s);
+char *stk_win_utf8(const wchar_t *w);
+
 /* mkdir(2) takes no mode on Windows (directories inherit their parent's ACL). */
 #define mkdir(path, mode) ((void)(mode), _mkdir(path))
 

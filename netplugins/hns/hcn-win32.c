@@ -51,32 +51,10 @@ static struct {
     co_task_mem_free_fn free_mem;
 } fn;
 
-static WCHAR *to_wide(const char *s)
-{
-    int n;
-    WCHAR *w;
-
-    if (!s)
-        return NULL;
-    n = MultiByteToWideChar(CP_UTF8, 0, s, -1, NULL, 0);
-    w = stk_xcalloc((size_t)(n > 0 ? n : 1), sizeof(WCHAR));
-    if (n > 0)
-        MultiByteToWideChar(CP_UTF8, 0, s, -1, w, n);
-    return w;
-}
-
 static void take(PWSTR w, char **ret)
 {
-    if (ret) {
-        *ret = NULL;
-        if (w) {
-            int n = WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL);
-
-            *ret = stk_xcalloc((size_t)(n > 0 ? n : 1), 1);
-            if (n > 0)
-                WideCharToMultiByte(CP_UTF8, 0, w, -1, *ret, n, NULL, NULL);
-        }
-    }
+    if (ret)
+        *ret = stk_win_utf8(w);
     if (w && fn.free_mem)
         fn.free_mem(w);
 }
@@ -133,7 +111,7 @@ static int parse_guid(const char *s, GUID *g)
 static int32_t w_enumerate(typeof(&HcnEnumerateNetworks) f, const char *query, char **ret_ids,
                            char **ret_err)
 {
-    WCHAR *q = to_wide(query);
+    WCHAR *q = stk_win_utf16(query);
     PWSTR ids = NULL, er = NULL;
     HRESULT hr = f(q, &ids, &er);
 
@@ -161,7 +139,7 @@ static int32_t w_enum_namespaces(const char *q, char **ids, char **e)
 static int32_t w_create_network(const char *id, const char *settings, struct hcn_network **ret,
                                 char **ret_err)
 {
-    WCHAR *s = to_wide(settings);
+    WCHAR *s = stk_win_utf16(settings);
     PWSTR er = NULL;
     HCN_NETWORK h = NULL;
     HRESULT hr;
@@ -194,7 +172,7 @@ static int32_t w_open_network(const char *id, struct hcn_network **ret, char **r
 static int32_t w_query_network(struct hcn_network *n, const char *query, char **ret_props,
                                char **ret_err)
 {
-    WCHAR *q = to_wide(query);
+    WCHAR *q = stk_win_utf16(query);
     PWSTR props = NULL, er = NULL;
     HRESULT hr = fn.HcnQueryNetworkProperties((HCN_NETWORK)n, q, &props, &er);
 
@@ -224,7 +202,7 @@ static void w_close_network(struct hcn_network *n)
 static int32_t w_create_endpoint(struct hcn_network *n, const char *id, const char *settings,
                                  struct hcn_endpoint **ret, char **ret_err)
 {
-    WCHAR *s = to_wide(settings);
+    WCHAR *s = stk_win_utf16(settings);
     PWSTR er = NULL;
     HCN_ENDPOINT h = NULL;
     HRESULT hr;
@@ -257,7 +235,7 @@ static int32_t w_open_endpoint(const char *id, struct hcn_endpoint **ret, char *
 static int32_t w_query_endpoint(struct hcn_endpoint *e, const char *query, char **ret_props,
                                 char **ret_err)
 {
-    WCHAR *q = to_wide(query);
+    WCHAR *q = stk_win_utf16(query);
     PWSTR props = NULL, er = NULL;
     HRESULT hr = fn.HcnQueryEndpointProperties((HCN_ENDPOINT)e, q, &props, &er);
 
@@ -269,7 +247,7 @@ static int32_t w_query_endpoint(struct hcn_endpoint *e, const char *query, char 
 
 static int32_t w_modify_endpoint(struct hcn_endpoint *e, const char *settings, char **ret_err)
 {
-    WCHAR *s = to_wide(settings);
+    WCHAR *s = stk_win_utf16(settings);
     PWSTR er = NULL;
     HRESULT hr = fn.HcnModifyEndpoint((HCN_ENDPOINT)e, s, &er);
 
@@ -298,7 +276,7 @@ static void w_close_endpoint(struct hcn_endpoint *e)
 static int32_t w_create_namespace(const char *id, const char *settings, struct hcn_namespace **ret,
                                   char **ret_err)
 {
-    WCHAR *s = to_wide(settings);
+    WCHAR *s = stk_win_utf16(settings);
     PWSTR er = NULL;
     HCN_NAMESPACE h = NULL;
     HRESULT hr;
@@ -331,7 +309,7 @@ static int32_t w_open_namespace(const char *id, struct hcn_namespace **ret, char
 static int32_t w_query_namespace(struct hcn_namespace *ns, const char *query, char **ret_props,
                                  char **ret_err)
 {
-    WCHAR *q = to_wide(query);
+    WCHAR *q = stk_win_utf16(query);
     PWSTR props = NULL, er = NULL;
     HRESULT hr = fn.HcnQueryNamespaceProperties((HCN_NAMESPACE)ns, q, &props, &er);
 
@@ -343,7 +321,7 @@ static int32_t w_query_namespace(struct hcn_namespace *ns, const char *query, ch
 
 static int32_t w_modify_namespace(struct hcn_namespace *ns, const char *settings, char **ret_err)
 {
-    WCHAR *s = to_wide(settings);
+    WCHAR *s = stk_win_utf16(settings);
     PWSTR er = NULL;
     HRESULT hr = fn.HcnModifyNamespace((HCN_NAMESPACE)ns, s, &er);
 

@@ -58,38 +58,10 @@ static struct {
 #undef CS__PTR
 } fn;
 
-static WCHAR *to_wide(const char *s)
-{
-    int n;
-    WCHAR *w;
-
-    if (!s)
-        return NULL;
-    n = MultiByteToWideChar(CP_UTF8, 0, s, -1, NULL, 0);
-    w = stk_xcalloc((size_t)(n > 0 ? n : 1), sizeof(WCHAR));
-    if (n > 0)
-        MultiByteToWideChar(CP_UTF8, 0, s, -1, w, n);
-    return w;
-}
-
-static char *to_utf8(const WCHAR *w)
-{
-    int n;
-    char *s;
-
-    if (!w)
-        return NULL;
-    n = WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL);
-    s = stk_xcalloc((size_t)(n > 0 ? n : 1), 1);
-    if (n > 0)
-        WideCharToMultiByte(CP_UTF8, 0, w, -1, s, n, NULL, NULL);
-    return s;
-}
-
 /* Calls F on up to three converted strings; the NULL ones stay NULL. */
 #define WIDE3(a, b, c, expr)                                                                       \
     ({                                                                                             \
-        WCHAR *wa_ = to_wide(a), *wb_ = to_wide(b), *wc_ = to_wide(c);                             \
+        WCHAR *wa_ = stk_win_utf16(a), *wb_ = stk_win_utf16(b), *wc_ = stk_win_utf16(c);           \
         HRESULT hr_ = (expr);                                                                      \
         free(wa_);                                                                                 \
         free(wb_);                                                                                 \
@@ -104,7 +76,7 @@ static int32_t w_import(const char *layer, const char *src, const char *data)
 
 static int32_t w_export(const char *layer, const char *dst, const char *data, const char *opt)
 {
-    WCHAR *wo = to_wide(opt);
+    WCHAR *wo = stk_win_utf16(opt);
     int32_t hr = WIDE3(layer, dst, data, fn.HcsExportLayer(wa_, wb_, wc_, wo));
 
     free(wo);
@@ -148,7 +120,7 @@ static int32_t w_mount_path(intptr_t vhd, char **ret)
 
     *ret = NULL;
     if (SUCCEEDED(hr))
-        *ret = to_utf8(w ? w : L"");
+        *ret = stk_win_utf8(w ? w : L"");
     if (w && co_task_mem_free)
         co_task_mem_free(w);
     return hr;
@@ -164,7 +136,7 @@ static int32_t w_create_vhd(const char *path, const char *parent, uint64_t max_s
 {
     VIRTUAL_STORAGE_TYPE type = {VIRTUAL_STORAGE_TYPE_DEVICE_VHDX, vendor_microsoft};
     CREATE_VIRTUAL_DISK_PARAMETERS p;
-    WCHAR *wp = to_wide(path), *wparent = to_wide(parent);
+    WCHAR *wp = stk_win_utf16(path), *wparent = stk_win_utf16(parent);
     HANDLE h = NULL;
     DWORD e;
 
@@ -187,7 +159,7 @@ static int32_t w_open_vhd(const char *path, intptr_t *ret)
 {
     VIRTUAL_STORAGE_TYPE type = {VIRTUAL_STORAGE_TYPE_DEVICE_VHDX, vendor_microsoft};
     OPEN_VIRTUAL_DISK_PARAMETERS p;
-    WCHAR *wp = to_wide(path);
+    WCHAR *wp = stk_win_utf16(path);
     HANDLE h = NULL;
     DWORD e;
 
@@ -223,7 +195,7 @@ static void w_close_handle(intptr_t h)
 
 static int32_t w_copy_file(const char *src, const char *dst)
 {
-    WCHAR *a = to_wide(src), *b = to_wide(dst);
+    WCHAR *a = stk_win_utf16(src), *b = stk_win_utf16(dst);
     BOOL ok = CopyFileW(a, b, TRUE);
     DWORD e = ok ? ERROR_SUCCESS : GetLastError();
 
@@ -238,7 +210,7 @@ static int32_t w_copy_file(const char *src, const char *dst)
  */
 static int32_t w_grant_vm_group(const char *path)
 {
-    WCHAR *wp = to_wide(path);
+    WCHAR *wp = stk_win_utf16(path);
     PSID sid = NULL;
     PACL old_dacl = NULL, new_dacl = NULL;
     PSECURITY_DESCRIPTOR sd = NULL;

@@ -72,39 +72,11 @@ static struct {
 #undef HCS__PTR
 } fn;
 
-static WCHAR *to_wide(const char *s)
-{
-    int n;
-    WCHAR *w;
-
-    if (!s)
-        return NULL;
-    n = MultiByteToWideChar(CP_UTF8, 0, s, -1, NULL, 0);
-    w = stk_xcalloc((size_t)(n > 0 ? n : 1), sizeof(WCHAR));
-    if (n > 0)
-        MultiByteToWideChar(CP_UTF8, 0, s, -1, w, n);
-    return w;
-}
-
-static char *to_utf8(const WCHAR *w)
-{
-    int n;
-    char *s;
-
-    if (!w)
-        return NULL;
-    n = WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL);
-    s = stk_xcalloc((size_t)(n > 0 ? n : 1), 1);
-    if (n > 0)
-        WideCharToMultiByte(CP_UTF8, 0, w, -1, s, n, NULL, NULL);
-    return s;
-}
-
 /* Moves an HCS-allocated UTF-16 result into a UTF-8 string for the caller. */
 static void take_result(PWSTR w, char **ret)
 {
     if (ret)
-        *ret = to_utf8(w);
+        *ret = stk_win_utf8(w);
     if (w)
         LocalFree(w);
 }
@@ -180,7 +152,7 @@ static int32_t w_wait_info(struct hcs_operation *op, uint32_t timeout_ms,
 static int32_t w_create_system(const char *id, const char *configuration, struct hcs_operation *op,
                                struct hcs_system **ret)
 {
-    WCHAR *wid = to_wide(id), *wcfg = to_wide(configuration);
+    WCHAR *wid = stk_win_utf16(id), *wcfg = stk_win_utf16(configuration);
     struct hcs_system *s = stk_new0(struct hcs_system);
     HRESULT hr = fn.HcsCreateComputeSystem(wid, wcfg, op->h, NULL, &s->h);
 
@@ -197,7 +169,7 @@ static int32_t w_create_system(const char *id, const char *configuration, struct
 
 static int32_t w_open_system(const char *id, uint32_t access, struct hcs_system **ret)
 {
-    WCHAR *wid = to_wide(id);
+    WCHAR *wid = stk_win_utf16(id);
     struct hcs_system *s = stk_new0(struct hcs_system);
     HRESULT hr = fn.HcsOpenComputeSystem(wid, access, &s->h);
 
@@ -214,7 +186,7 @@ static int32_t w_open_system(const char *id, uint32_t access, struct hcs_system 
 #define SYS_CALL(name, api_fn)                                                                     \
     static int32_t name(struct hcs_system *s, struct hcs_operation *op, const char *options)       \
     {                                                                                              \
-        WCHAR *w = to_wide(options);                                                               \
+        WCHAR *w = stk_win_utf16(options);                                                         \
         HRESULT hr = fn.api_fn(s->h, op->h, w);                                                    \
         free(w);                                                                                   \
         return hr;                                                                                 \
@@ -226,7 +198,7 @@ SYS_CALL(w_properties, HcsGetComputeSystemProperties)
 
 static int32_t w_modify(struct hcs_system *s, struct hcs_operation *op, const char *cfg)
 {
-    WCHAR *w = to_wide(cfg);
+    WCHAR *w = stk_win_utf16(cfg);
     HRESULT hr = fn.HcsModifyComputeSystem(s->h, op->h, w, NULL);
 
     free(w);
@@ -235,7 +207,7 @@ static int32_t w_modify(struct hcs_system *s, struct hcs_operation *op, const ch
 
 static int32_t w_enumerate(const char *query, struct hcs_operation *op)
 {
-    WCHAR *w = to_wide(query);
+    WCHAR *w = stk_win_utf16(query);
     HRESULT hr = fn.HcsEnumerateComputeSystems(w, op->h);
 
     free(w);
@@ -249,7 +221,7 @@ static void deliver(hcs_event_fn *cb, void *ctx, HCS_EVENT *ev)
 
     if (!cb)
         return;
-    data = to_utf8(ev->EventData);
+    data = stk_win_utf8(ev->EventData);
     e.type = (uint32_t)ev->Type;
     e.event_data = data;
     e.operation = NULL;
@@ -290,7 +262,7 @@ static void w_close_system(struct hcs_system *s)
 static int32_t w_create_process(struct hcs_system *s, const char *params, struct hcs_operation *op,
                                 struct hcs_process **ret)
 {
-    WCHAR *w = to_wide(params);
+    WCHAR *w = stk_win_utf16(params);
     struct hcs_process *p = stk_new0(struct hcs_process);
     HRESULT hr = fn.HcsCreateProcess(s->h, w, op->h, NULL, &p->h);
 
@@ -307,7 +279,7 @@ static int32_t w_create_process(struct hcs_system *s, const char *params, struct
 #define PROC_CALL(name, api_fn)                                                                    \
     static int32_t name(struct hcs_process *p, struct hcs_operation *op, const char *options)      \
     {                                                                                              \
-        WCHAR *w = to_wide(options);                                                               \
+        WCHAR *w = stk_win_utf16(options);                                                         \
         HRESULT hr = fn.api_fn(p->h, op->h, w);                                                    \
         free(w);                                                                                   \
         return hr;                                                                                 \
@@ -353,7 +325,7 @@ static int32_t w_wait_system_exit(struct hcs_system *s, uint32_t timeout_ms, cha
 
 static int32_t w_service_properties(const char *query, char **ret)
 {
-    WCHAR *w = to_wide(query);
+    WCHAR *w = stk_win_utf16(query);
     PWSTR doc = NULL;
     HRESULT hr = fn.HcsGetServiceProperties(w, &doc);
 
@@ -364,7 +336,7 @@ static int32_t w_service_properties(const char *query, char **ret)
 
 static int32_t w_grant_vm_access(const char *vm_id, const char *path)
 {
-    WCHAR *a = to_wide(vm_id), *b = to_wide(path);
+    WCHAR *a = stk_win_utf16(vm_id), *b = stk_win_utf16(path);
     HRESULT hr = fn.HcsGrantVmAccess(a, b);
 
     free(a);
