@@ -205,9 +205,11 @@ char *itest_host_snapshot(struct itest *t)
         "echo '# runtime containers'; for r in '%s/runc' '%s/crun'; do "
         "  [ -d \"$r\" ] && (runc --root \"$r\" list -q 2>/dev/null || true); done; "
         "echo '# conmon processes'; for p in /proc/[0-9]*; do "
-        "  [ \"$(cat $p/comm 2>/dev/null)\" = conmon ] && "
-        "  [ \"$(cut -d' ' -f3 $p/stat 2>/dev/null)\" != Z ] && echo conmon; done | sort | uniq "
-        "-c; "
+        /* One read of stat gives name and state together: a zombie reaped between two reads
+         * must not count as a live monitor. */
+        "  st=$(cat $p/stat 2>/dev/null) || continue; case \"$st\" in "
+        "  *'(conmon) Z'* | *'(conmon) X'*) ;; *'(conmon) '*) echo conmon ;; esac; "
+        "done | sort | uniq -c; "
         "echo '# netns pins'; ls -1 '%s/netns' 2>/dev/null; "
         "echo '# network namespaces'; ls -1 /run/netns 2>/dev/null; "
         "echo '# links'; ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort; "
@@ -234,5 +236,9 @@ void itest_snapshot_diff(const char *a, const char *b)
     fclose(g);
     d = itest_sh("diff /tmp/stack-itest-a.txt /tmp/stack-itest-b.txt");
     fprintf(stderr, "snapshot difference (< before, > after):\n%s\n", d ? d : "");
+    free(d);
+    /* What a leftover process was doing, to tell a leak from a race. */
+    d = itest_sh("ps -eo pid,ppid,stat,etimes,comm,args | awk 'NR == 1 || $5 ~ /conmon|runc/'");
+    fprintf(stderr, "monitor and runtime processes now:\n%s\n", d ? d : "");
     free(d);
 }
