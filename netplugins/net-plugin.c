@@ -4,6 +4,8 @@
  */
 #include "netplugins/net-plugin.h"
 
+#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +122,7 @@ void net_endpoint_info_release(struct net_endpoint_info *e)
     free(e->ipv4);
     free(e->mac);
     stk_strv_free(e->aliases);
+    free(e->ports);
     memset(e, 0, sizeof(*e));
 }
 
@@ -179,6 +182,12 @@ void net_endpoint_info_copy(struct net_endpoint_info *dst, const struct net_endp
     dst->prefix_len = src->prefix_len;
     dst->mac = stk_xstrdup(src->mac);
     dst->aliases = stk_strv_dup(src->aliases);
+    dst->ports = NULL;
+    dst->n_ports = src->n_ports;
+    if (src->n_ports) {
+        dst->ports = stk_xcalloc(src->n_ports, sizeof(*dst->ports));
+        memcpy(dst->ports, src->ports, src->n_ports * sizeof(*dst->ports));
+    }
 }
 
 void net_inventory_copy(struct net_inventory *dst, const struct net_inventory *src)
@@ -247,4 +256,44 @@ void net_sync_release(struct net_sync *s)
     net_endpoint_info_release(&s->endpoint);
     net_inventory_release(&s->inventory);
     memset(s, 0, sizeof(*s));
+}
+
+json_t *net_ports_to_json(const struct net_port *ports, size_t n)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_pack("{s:i, s:i, s:s, s:s}", "host_port",
+                                             (int)ports[i].host_port, "container_port",
+                                             (int)ports[i].container_port, "protocol",
+                                             ports[i].protocol, "host_ip", ports[i].host_ip));
+    return arr;
+}
+
+struct net_port *net_ports_from_json(const json_t *arr, size_t *ret_n)
+{
+    struct net_port *v;
+    size_t i, n = 0;
+    json_t *x;
+
+    *ret_n = 0;
+    if (!json_is_array(arr) || json_array_size(arr) == 0)
+        return NULL;
+    v = stk_xcalloc(json_array_size(arr), sizeof(*v));
+    json_array_foreach(arr, i, x)
+    {
+        json_int_t hp = json_integer_value(json_object_get(x, "host_port"));
+        json_int_t cp = json_integer_value(json_object_get(x, "container_port"));
+        const char *proto = json_string_value(json_object_get(x, "protocol"));
+        const char *ip = json_string_value(json_object_get(x, "host_ip"));
+        if (cp <= 0 || cp > 65535 || hp < 0 || hp > 65535)
+            continue;
+        v[n].host_port = (uint16_t)hp;
+        v[n].container_port = (uint16_t)cp;
+        snprintf(v[n].protocol, sizeof(v[n].protocol), "%s", proto ? proto : "tcp");
+        snprintf(v[n].host_ip, sizeof(v[n].host_ip), "%s", ip ? ip : "");
+        n++;
+    }
+    *ret_n = n;
+    return v;
 }

@@ -76,7 +76,13 @@ struct net_sandbox_info {
 
 /* A published port (CNI portmap capability "portMappings"; HCN PortMapping policy). */
 struct net_port {
-    uint16_t host_port;      /* published port on the host */
+    /*
+     * Published port on the host. 0 in an attachment: the plug-in chooses a
+     * free port (Compose `ports: ["80"]`, docker's ephemeral host port) and
+     * the endpoint reports the one it chose; the choice stays with the
+     * endpoint for as long as it exists.
+     */
+    uint16_t host_port;
     uint16_t container_port; /* target port in the sandbox */
     char protocol[8];        /* "tcp", "udp" or "sctp" */
     char host_ip[64];        /* "" for every address */
@@ -101,7 +107,9 @@ struct net_endpoint_info {
     char *ipv4; /* address without prefix */
     int prefix_len;
     char *mac;
-    char **aliases; /* NULL-terminated */
+    char **aliases;         /* NULL-terminated */
+    struct net_port *ports; /* the published ports as bound (chosen host ports filled), owned */
+    size_t n_ports;
 };
 
 enum net_result_kind {
@@ -218,6 +226,18 @@ void net_sandbox_info_release(struct net_sandbox_info *s);
 void net_endpoint_info_release(struct net_endpoint_info *e);
 void net_inventory_release(struct net_inventory *inv);
 void net_attachment_release(struct net_attachment *a);
+
+struct json_t;
+
+/*
+ * Published ports in the form the plug-ins keep in their endpoint records: a
+ * JSON array of {"host_port": N, "container_port": N, "protocol": "tcp",
+ * "host_ip": ""}. net_ports_to_json() returns a new reference (never NULL);
+ * net_ports_from_json() returns a new array (NULL when ARR is empty or not an
+ * array) and its length in *RET_N; items without a container port are skipped.
+ */
+struct json_t *net_ports_to_json(const struct net_port *ports, size_t n);
+struct net_port *net_ports_from_json(const struct json_t *arr, size_t *ret_n);
 /* Deep copies. */
 void net_network_info_copy(struct net_network_info *dst, const struct net_network_info *src);
 void net_sandbox_info_copy(struct net_sandbox_info *dst, const struct net_sandbox_info *src);

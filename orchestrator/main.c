@@ -77,6 +77,8 @@ static void usage(FILE *out)
           "  ps [-f FILE]... [-p NAME]                            list the stack's containers\n"
           "  logs [-f FILE]... [-p NAME] [--follow] [SERVICE]     show container output\n"
           "  exec [-f FILE]... [--index N] SERVICE CMD [ARG]...   run a command in a container\n"
+          "  port [-f FILE]... [--index N] [--protocol tcp|udp] SERVICE PRIVATE_PORT\n"
+          "                                                       the host address of a port\n"
           "  top [SERVICE] | inspect [SERVICE]                    processes (host PIDs), details\n"
           "  config [-f FILE]... [-q] [--format yaml|json] [--services] [--profiles]\n"
           "         [--hash SERVICE|*]                            the normalised model\n"
@@ -823,46 +825,77 @@ static int cmd_info(struct cli *cli)
     return r;
 }
 
-static int index_opt(int c, const char *arg, void *ud)
+struct view_opts {
+    int number;           /* --index */
+    const char *protocol; /* --protocol (port) */
+};
+
+static int view_opt(int c, const char *arg, void *ud)
 {
+    struct view_opts *o = ud;
     char *end;
 
+    if (c == 6001) {
+        if (strcmp(arg, "tcp") != 0 && strcmp(arg, "udp") != 0) {
+            stk_log_error("--protocol: '%s' is not tcp or udp", arg);
+            return -1;
+        }
+        o->protocol = arg;
+        return 0;
+    }
     if (c != 6000)
         return -1;
-    *(int *)ud = (int)strtol(arg, &end, 10);
-    if (*end || *(int *)ud < 1) {
+    o->number = (int)strtol(arg, &end, 10);
+    if (*end || o->number < 1) {
         stk_log_error("--index: '%s' is not a replica number", arg);
         return -1;
     }
     return 0;
 }
 
-/* exec, top and inspect: commands on a project's running containers. */
+/* exec, top, inspect and port: commands on a project's running containers. */
 static int cmd_view(struct cli *cli, int argc, char **argv)
 {
     static const struct option longs[] = {{"index", required_argument, NULL, 6000},
+                                          {"protocol", required_argument, NULL, 6001},
                                           {NULL, 0, NULL, 0}};
     struct stk_err err = STK_ERR_INIT;
     struct rec_env env;
+    struct view_opts vo = {1, "tcp"};
     char *name = NULL;
-    int idx, number = 1, r, status = 0;
+    int idx, r, status = 0;
+    unsigned long private_port = 0;
     const char *cmd = argv[0];
 
-    if ((idx = parse_project_opts(cli, argc, argv, "", longs, index_opt, &number)) < 0)
+    if ((idx = parse_project_opts(cli, argc, argv, "", longs, view_opt, &vo)) < 0)
         return EXIT_SPEC;
     if (strcmp(cmd, "exec") == 0 && argc - idx < 2) {
         stk_log_error("usage: stack exec [-f FILE] [-p NAME] [--index N] SERVICE COMMAND [ARG]...");
         return EXIT_SPEC;
+    }
+    if (strcmp(cmd, "port") == 0) {
+        char *end = NULL;
+        if (argc - idx == 2)
+            private_port = strtoul(argv[idx + 1], &end, 10);
+        if (argc - idx != 2 || *end || private_port < 1 || private_port > 65535) {
+            stk_log_error("usage: stack port [-f FILE] [-p NAME] [--index N] [--protocol tcp|udp] "
+                          "SERVICE PRIVATE_PORT");
+            return EXIT_SPEC;
+        }
     }
     if ((r = project_name(cli, &name)) < 0)
         return -r;
     if ((r = env_open(cli, &env, 1, 0)) != 0)
         goto out;
     if (strcmp(cmd, "exec") == 0) {
-        if (rec_exec(&env, name, argv[idx], number, argv + idx + 1, stdout, &status, &err) < 0)
+        if (rec_exec(&env, name, argv[idx], vo.number, argv + idx + 1, stdout, &status, &err) < 0)
             r = fail(&err, "exec");
         else
             r = status;
+    } else if (strcmp(cmd, "port") == 0) {
+        if (rec_port(&env, name, argv[idx], vo.number, (unsigned)private_port, vo.protocol, stdout,
+                     &err) < 0)
+            r = fail(&err, "port");
     } else if (strcmp(cmd, "top") == 0) {
         if (rec_top(&env, name, idx < argc ? argv[idx] : NULL, stdout, &err) < 0)
             r = fail(&err, "top");
@@ -1178,7 +1211,8 @@ int main(int argc, char **argv)
     argv += optind;
     if (strcmp(cmd, "up") == 0 || strcmp(cmd, "plan") == 0)
         r = cmd_up(&cli, argc, argv);
-    else if (strcmp(cmd, "exec") == 0 || strcmp(cmd, "top") == 0 || strcmp(cmd, "inspect") == 0)
+    else if (strcmp(cmd, "exec") == 0 || strcmp(cmd, "top") == 0 || strcmp(cmd, "inspect") == 0 ||
+             strcmp(cmd, "port") == 0)
         r = cmd_view(&cli, argc, argv);
     else if (strcmp(cmd, "events") == 0)
         r = cmd_events(&cli, argc, argv);

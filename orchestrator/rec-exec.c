@@ -695,6 +695,28 @@ static void on_rt_done(struct rt_req *req, const struct rt_result *res, const st
     finish(x, i, NULL);
 }
 
+/*
+ * Whether NETWORK is the one SVC publishes its ports on: the attachment with
+ * the highest priority, the first listed among equals (docker publishes a
+ * container's ports once, not once per network; two endpoints of one sandbox
+ * cannot DNAT the same host port).
+ */
+static int primary_network(const struct exec *x, const struct spec_service *svc,
+                           const char *network)
+{
+    const struct spec_service_network *best = NULL;
+
+    for (size_t k = 0; k < svc->n_network_attachments; k++)
+        if (!best || svc->network_attachments[k].priority > best->priority)
+            best = &svc->network_attachments[k];
+    if (!best)
+        return 1;
+    for (size_t q = 0; q < x->plan->spec->n_networks; q++)
+        if (strcmp(x->plan->spec->networks[q].key, best->key) == 0)
+            return strcmp(x->plan->spec->networks[q].name, network) == 0;
+    return 1;
+}
+
 static void on_net_done(struct net_req *req, const struct net_result *res,
                         const struct stk_err *err, void *userdata)
 {
@@ -749,7 +771,15 @@ static void on_net_done(struct net_req *req, const struct net_result *res,
         break;
     }
     case REC_A_ENDPOINT_CONNECT: {
-        char *obj = stk_xasprintf("%s/%s", a->object, x->plan->slots[a->slot].sandbox_id);
+        struct rec_slot *sl = &x->plan->slots[a->slot];
+        char *obj = stk_xasprintf("%s/%s", a->object, sl->sandbox_id);
+        if (res && res->endpoint && res->endpoint->n_ports) {
+            /* The ports as published: ephemeral host ports are known only now. */
+            free(sl->ports);
+            sl->ports = rec__ports_text(res->endpoint->ports, res->endpoint->n_ports);
+            /* The row exists already when the create was sent first. */
+            store_container_set_ports(x->env->store, sl->id, sl->ports, NULL);
+        }
         store_object_put(x->env->store, "endpoint", obj, x->plan->project,
                          res && res->endpoint ? res->endpoint->ipv4 : NULL, NULL);
         free(obj);
@@ -909,11 +939,10 @@ static void start_action(struct exec *x, size_t i)
         att.sandbox = sl->sandbox_id;
         att.aliases = aliases.v;
         att.ports = stk_xcalloc(svc->n_ports + 1, sizeof(struct net_port));
-        for (size_t k = 0; k < svc->n_ports; k++) {
+        for (size_t k = 0; k < svc->n_ports && primary_network(x, svc, a->object); k++) {
             const struct spec_port *sp = &svc->ports[k];
             struct net_port *np = &att.ports[att.n_ports];
-            if (!sp->published)
-                continue;
+            /* published 0 (`ports: ["80"]`): the plug-in chooses an ephemeral host port. */
             np->host_port = sp->published;
             np->container_port = sp->target;
             snprintf(np->protocol, sizeof(np->protocol), "%s", sp->protocol ? sp->protocol : "tcp");

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "netplugins/net-plugin.h"
 #include "orchestrator/rec.h"
 
 struct rt_container_list;
@@ -22,6 +23,13 @@ int rec__intent_end(struct rec_env *env, int64_t seq, const struct stk_err *fail
                     struct stk_err *err);
 /* Prints one progress line to env->progress. */
 void rec__progress(struct rec_env *env, const char *fmt, ...) STK_PRINTF(2, 3);
+
+/*
+ * The ps text of published ports, "0.0.0.0:8080->80/tcp, ..." (docker ps's
+ * form; an empty host IP prints as 0.0.0.0); ports with host port 0 are left
+ * out. Returns a new string ("" for none).
+ */
+char *rec__ports_text(const struct net_port *ports, size_t n);
 
 struct rt_image_platform;
 /* rec_image_pull() for the platform WANT (the planner has it already). */

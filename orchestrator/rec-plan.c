@@ -191,20 +191,34 @@ static const char *netns_owner(const struct spec_service *svc)
     return NULL;
 }
 
-/* "0.0.0.0:8080->80/tcp, …" */
-static char *ports_text(const struct spec_service *svc)
+char *rec__ports_text(const struct net_port *ports, size_t n)
 {
     struct stk_buf b = STK_BUF_INIT;
 
+    for (size_t i = 0; i < n; i++)
+        if (ports[i].host_port)
+            stk_buf_printf(&b, "%s%s:%u->%u/%s", b.len ? ", " : "",
+                           *ports[i].host_ip ? ports[i].host_ip : "0.0.0.0", ports[i].host_port,
+                           ports[i].container_port, ports[i].protocol);
+    return stk_buf_detach(&b, NULL);
+}
+
+/* The ps text of SVC's fixed published ports; ephemeral ones are added once bound. */
+static char *ports_text(const struct spec_service *svc)
+{
+    struct net_port *v = stk_xcalloc(svc->n_ports + 1, sizeof(*v));
+    char *text;
+
     for (size_t i = 0; i < svc->n_ports; i++) {
         const struct spec_port *sp = &svc->ports[i];
-        if (!sp->published)
-            continue;
-        stk_buf_printf(&b, "%s%s:%u->%u/%s", b.len ? ", " : "",
-                       sp->host_ip ? sp->host_ip : "0.0.0.0", sp->published, sp->target,
-                       sp->protocol ? sp->protocol : "tcp");
+        v[i].host_port = sp->published;
+        v[i].container_port = sp->target;
+        snprintf(v[i].protocol, sizeof(v[i].protocol), "%s", sp->protocol ? sp->protocol : "tcp");
+        snprintf(v[i].host_ip, sizeof(v[i].host_ip), "%s", sp->host_ip ? sp->host_ip : "");
     }
-    return stk_buf_detach(&b, NULL);
+    text = rec__ports_text(v, svc->n_ports);
+    free(v);
+    return text;
 }
 
 /*

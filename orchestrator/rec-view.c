@@ -265,6 +265,49 @@ out:
     return r;
 }
 
+int rec_port(struct rec_env *env, const char *project, const char *service, int number,
+             unsigned private_port, const char *protocol, FILE *out, struct stk_err *err)
+{
+    struct rt_container_list obs = {NULL, 0};
+    const struct rt_container_info *ci;
+    struct store_container row;
+    int r, found = 0;
+
+    memset(&row, 0, sizeof(row));
+    if ((r = rec__observe(env, project, &obs, err)) < 0)
+        return r;
+    ci = find_replica(&obs, service, number);
+    if (!ci) {
+        r = stk_err_set(err, STK_ENOENT, 0, "service '%s' has no container %d in project '%s'",
+                        service, number, project);
+        goto out;
+    }
+    if ((r = store_container_get(env->store, ci->id, &row, err)) < 0)
+        goto out;
+    /* The row's ps text: "IP:HOST->PRIVATE/PROTO, ...". */
+    for (const char *p = row.ports ? row.ports : ""; *p;) {
+        size_t len = strcspn(p, ",");
+        const char *arrow = memchr(p, '>', len), *slash = memchr(p, '/', len);
+        if (arrow && slash && arrow > p + 1 && strtoul(arrow + 1, NULL, 10) == private_port &&
+            strlen(protocol) == (size_t)(p + len - slash - 1) &&
+            strncmp(slash + 1, protocol, strlen(protocol)) == 0) {
+            fprintf(out, "%.*s\n", (int)(arrow - 1 - p), p);
+            found = 1;
+            break;
+        }
+        p += len;
+        while (*p == ',' || *p == ' ')
+            p++;
+    }
+    if (!found)
+        r = stk_err_set(err, STK_ENOENT, 0, "service '%s' does not publish port %u/%s", service,
+                        private_port, protocol);
+out:
+    store_container_release(&row);
+    rt_container_list_release(&obs);
+    return r;
+}
+
 int rec_top(struct rec_env *env, const char *project, const char *service, FILE *out,
             struct stk_err *err)
 {

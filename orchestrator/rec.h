@@ -141,6 +141,15 @@ int rec_exec(struct rec_env *env, const char *project, const char *service, int 
              char *const *args, FILE *out, int *ret_status, struct stk_err *err);
 
 /*
+ * Prints the host address ("IP:PORT") that PRIVATE_PORT/PROTOCOL ("tcp",
+ * "udp") of replica NUMBER of SERVICE is published on, as `docker compose
+ * port` does; an ephemeral host port shows the one chosen at attach.
+ * STK_ENOENT when there is no such container or the port is not published.
+ */
+int rec_port(struct rec_env *env, const char *project, const char *service, int number,
+             unsigned private_port, const char *protocol, FILE *out, struct stk_err *err);
+
+/*
  * Prints the processes of SERVICE's running containers (every service when
  * NULL) with each container's isolation and host PID (the container's init
  * for process isolation, the VM worker for hyperv).

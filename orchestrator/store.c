@@ -233,6 +233,12 @@ int store_container_set_state(struct store *store, const char *id, const char *s
     return run(store, "UPDATE containers SET state = ? WHERE id = ?", err, 2, state, id);
 }
 
+int store_container_set_ports(struct store *store, const char *id, const char *ports,
+                              struct stk_err *err)
+{
+    return run(store, "UPDATE containers SET ports = ? WHERE id = ?", err, 2, ports, id);
+}
+
 int store_container_delete(struct store *store, const char *id, struct stk_err *err)
 {
     return run(store, "DELETE FROM containers WHERE id = ?", err, 1, id);

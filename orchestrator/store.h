@@ -105,6 +105,9 @@ int store_container_put(struct store *store, const struct store_container *c, st
 /* Updates the state column of container ID. */
 int store_container_set_state(struct store *store, const char *id, const char *state,
                               struct stk_err *err);
+/* Updates the ports column (ps text) of container ID; no row is success. */
+int store_container_set_ports(struct store *store, const char *id, const char *ports,
+                              struct stk_err *err);
 /* Deletes container row ID (missing is success). */
 int store_container_delete(struct store *store, const char *id, struct stk_err *err);
 /*

@@ -1445,6 +1445,63 @@ static int host_port_in_use(const struct net_port *m)
     return busy;
 }
 
+/*
+ * Chooses an ephemeral host port for PM[I] (its host_port is 0), as docker
+ * does for `ports: ["80"]`: the kernel picks one from its ephemeral range
+ * (net.ipv4.ip_local_port_range) for a socket of the same protocol bound to
+ * the same address with port 0, then the socket is closed. A port another
+ * endpoint record of ours publishes, or one chosen earlier in PM, is skipped.
+ */
+static int ephemeral_port(struct net__cni_priv *p, const struct net_attachment *att,
+                          struct net_port *pm, size_t i, struct stk_err *err)
+{
+    struct net_port *m = &pm[i];
+    int v6 = strchr(m->host_ip, ':') != NULL;
+    int type = strcmp(m->protocol, "udp") == 0 ? SOCK_DGRAM : SOCK_STREAM;
+
+    for (int attempt = 0; attempt < 32; attempt++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int fd = socket(v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0), ok = -1, taken = 0;
+        uint16_t port = 0;
+        char *owner;
+
+        if (fd < 0)
+            break;
+        memset(&ss, 0, sizeof(ss));
+        if (v6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            a->sin6_family = AF_INET6;
+            ok = inet_pton(AF_INET6, m->host_ip, &a->sin6_addr) == 1 ? 0 : -1;
+            len = sizeof(*a);
+        } else {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            a->sin_family = AF_INET;
+            ok = !*m->host_ip || inet_pton(AF_INET, m->host_ip, &a->sin_addr) == 1 ? 0 : -1;
+            len = sizeof(*a);
+        }
+        if (ok == 0 && bind(fd, (struct sockaddr *)&ss, len) == 0 &&
+            getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+            port = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                            : ((struct sockaddr_in *)&ss)->sin_port);
+        close(fd);
+        if (!port)
+            break;
+        for (size_t j = 0; j < i && !taken; j++)
+            taken = pm[j].host_port == port && strcmp(pm[j].protocol, m->protocol) == 0;
+        owner = taken ? NULL
+                      : net__cni_port_conflict(p, att->sandbox, att->network, port, m->protocol,
+                                               m->host_ip);
+        if (!taken && !owner) {
+            m->host_port = port;
+            return 0;
+        }
+        free(owner);
+    }
+    return stk_err_set(err, STK_EEXIST, errno, "no free host port for %u/%s%s%s", m->container_port,
+                       m->protocol, *m->host_ip ? " on " : "", m->host_ip);
+}
+
 static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net_done_fn *done,
                       void *userdata, struct net_req **ret_req, struct stk_err *err)
 {
@@ -1452,6 +1509,7 @@ static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net
     struct cni_req *r = NULL;
     char *npath = NULL, *spath = NULL, *epath = NULL, *pin = NULL, *ifname = NULL;
     json_t *ep = NULL, *ports = NULL, *aliases = NULL;
+    struct net_port *pm = NULL; /* the ports to publish, ephemeral host ports chosen */
     int ret = 0, stale = 0;
 
     if (!att || !net__cni_name_valid(att->network) || !net__cni_name_valid(att->sandbox))
@@ -1465,7 +1523,7 @@ static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net
             strcmp(att->ports[i].protocol, "udp") != 0)
             return stk_err_set(err, STK_EINVAL, 0, "attach '%s' to '%s': invalid protocol '%s'",
                                att->sandbox, att->network, att->ports[i].protocol);
-        if (!att->ports[i].host_port || !att->ports[i].container_port)
+        if (!att->ports[i].container_port)
             return stk_err_set(err, STK_EINVAL, 0, "attach '%s' to '%s': port 0 in %u:%u/%s",
                                att->sandbox, att->network, att->ports[i].host_port,
                                att->ports[i].container_port, att->ports[i].protocol);
@@ -1511,32 +1569,45 @@ static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net
         goto fail;
     stk_err_clear(err);
     stale = ret == 0; /* an interrupted ADD left a pending record: DEL it first */
+    pm = stk_xcalloc(att->n_ports + 1, sizeof(*pm));
+    if (att->n_ports)
+        memcpy(pm, att->ports, att->n_ports * sizeof(*pm));
+    if (stale) {
+        /* The interrupted ADD's ephemeral choices are kept: its DNAT rules may name them. */
+        size_t n_old = 0;
+        struct net_port *old = net_ports_from_json(json_object_get(ep, "ports"), &n_old);
+        for (size_t i = 0; i < att->n_ports && i < n_old; i++)
+            if (!pm[i].host_port && old[i].container_port == pm[i].container_port &&
+                strcmp(old[i].protocol, pm[i].protocol) == 0)
+                pm[i].host_port = old[i].host_port;
+        free(old);
+    }
     for (size_t i = 0; i < att->n_ports; i++) {
-        char *owner = net__cni_port_conflict(p, att->sandbox, att->network, att->ports[i].host_port,
-                                             att->ports[i].protocol, att->ports[i].host_ip);
+        char *owner;
+
+        if (!pm[i].host_port && ephemeral_port(p, att, pm, i, err) < 0) {
+            ret = err->code;
+            goto fail;
+        }
+        owner = net__cni_port_conflict(p, att->sandbox, att->network, pm[i].host_port,
+                                       pm[i].protocol, pm[i].host_ip);
 
         if (owner) {
             ret = stk_err_set(err, STK_EEXIST, 0, "port %s%s%u/%s is already published by '%s'",
-                              att->ports[i].host_ip, *att->ports[i].host_ip ? ":" : "",
-                              att->ports[i].host_port, att->ports[i].protocol, owner);
+                              pm[i].host_ip, *pm[i].host_ip ? ":" : "", pm[i].host_port,
+                              pm[i].protocol, owner);
             free(owner);
             goto fail;
         }
-        if (!stale && host_port_in_use(&att->ports[i])) {
+        if (!stale && host_port_in_use(&pm[i])) {
             ret = stk_err_set(err, STK_EEXIST, EADDRINUSE,
-                              "port %s%s%u/%s is already in use on the host", att->ports[i].host_ip,
-                              *att->ports[i].host_ip ? ":" : "", att->ports[i].host_port,
-                              att->ports[i].protocol);
+                              "port %s%s%u/%s is already in use on the host", pm[i].host_ip,
+                              *pm[i].host_ip ? ":" : "", pm[i].host_port, pm[i].protocol);
             goto fail;
         }
     }
 
-    ports = json_array();
-    for (size_t i = 0; i < att->n_ports; i++)
-        json_array_append_new(
-            ports, json_pack("{s:i, s:i, s:s, s:s}", "host_port", (int)att->ports[i].host_port,
-                             "container_port", (int)att->ports[i].container_port, "protocol",
-                             att->ports[i].protocol, "host_ip", att->ports[i].host_ip));
+    ports = net_ports_to_json(pm, att->n_ports);
     aliases = json_array();
     for (size_t i = 0; att->aliases && att->aliases[i]; i++)
         json_array_append_new(aliases, json_string(att->aliases[i]));
@@ -1596,6 +1667,7 @@ out:
     free(epath);
     free(pin);
     free(ifname);
+    free(pm);
     return ret;
 }
 

@@ -208,6 +208,7 @@ void net__cni_endpoint_from_json(const json_t *j, struct net_endpoint_info *ret)
     json_array_foreach(json_object_get(j, "aliases"), i, v) if (json_is_string(v))
         stk_strv_push(&al, json_string_value(v));
     ret->aliases = al.v;
+    ret->ports = net_ports_from_json(json_object_get(j, "ports"), &ret->n_ports);
 }
 
 int net__cni_cidr_parse(const char *cidr, uint32_t *ret_addr, int *ret_prefix)

@@ -408,6 +408,8 @@ static void ep_info(const struct fk_ep *e, struct net_endpoint_info *i)
     i->prefix_len = e->prefix_len;
     i->mac = e->mac;
     i->aliases = e->aliases.v;
+    i->ports = e->ports;
+    i->n_ports = e->n_ports;
 }
 
 /* ---- files of a sandbox ---- */
@@ -1218,7 +1220,7 @@ static int run_attach(struct fk *f, struct fk_req *r, struct fk_out *o, struct s
 
         for (const struct fk_ep *x = f->m.eps; x; x = x->next)
             for (size_t j = 0; strcmp(x->sandbox, att->sandbox) != 0 && j < x->n_ports; j++)
-                if (x->ports[j].host_port == p->host_port &&
+                if (p->host_port && x->ports[j].host_port == p->host_port &&
                     strcmp(x->ports[j].protocol, p->protocol) == 0 &&
                     host_ip_overlap(x->ports[j].host_ip, p->host_ip))
                     return stk_err_set(err, STK_ENET, 0,
@@ -1289,6 +1291,22 @@ static int run_attach(struct fk *f, struct fk_req *r, struct fk_out *o, struct s
     if (att->n_ports)
         memcpy(e->ports, att->ports, att->n_ports * sizeof(*e->ports));
     e->n_ports = att->n_ports;
+    for (size_t i = 0; i < e->n_ports; i++) {
+        /* An ephemeral host port: the lowest of 32768-60999 (Linux's default
+         * ip_local_port_range) that no endpoint publishes with this protocol. */
+        for (unsigned c = 32768; !e->ports[i].host_port && c <= 60999; c++) {
+            int used = 0;
+            for (const struct fk_ep *x = f->m.eps; x && !used; x = x->next)
+                for (size_t j = 0; j < x->n_ports && !used; j++)
+                    used = x->ports[j].host_port == c &&
+                           strcmp(x->ports[j].protocol, e->ports[i].protocol) == 0;
+            for (size_t j = 0; j < i && !used; j++)
+                used = e->ports[j].host_port == c &&
+                       strcmp(e->ports[j].protocol, e->ports[i].protocol) == 0;
+            if (!used)
+                e->ports[i].host_port = (uint16_t)c;
+        }
+    }
     ep_insert(&f->m, e);
     ret = fk_mutated(f, n->name, att->sandbox, err);
     ep_info(e, &o->endpoint);

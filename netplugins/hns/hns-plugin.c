@@ -630,6 +630,7 @@ static void endpoint_info_fill(struct net_endpoint_info *e, json_t *ep)
     for (size_t i = 0; i < json_array_size(json_object_get(ep, "aliases")); i++)
         e->aliases[i] =
             stk_xstrdup(json_string_value(json_array_get(json_object_get(ep, "aliases"), i)));
+    e->ports = net_ports_from_json(json_object_get(ep, "ports"), &e->n_ports);
 }
 
 /*
@@ -814,6 +815,8 @@ static int do_attach(struct hns_work *w, struct stk_err *err)
             json_array_get(json_object_get(props, "IpConfigurations"), 0), "PrefixLength")),
         "mac", json_string_value(json_object_get(props, "MacAddress")) ?: "", "aliases",
         json_object_get(a, "aliases"));
+    /* The ports as published, ephemeral host ports included. */
+    json_object_set_new(ep, "ports", net_ports_to_json(ports, n_ports));
     json_object_set_new(json_object_get(recs, "endpoints"), key, ep);
     hosts_rewrite(p, recs);
     r = records_save(p, recs, err);

@@ -36,22 +36,23 @@ static const char *write_stack(const char *client_cmd)
     snprintf(site, sizeof(site), "%s/site", T.dir);
     free(itest_sh("mkdir -p '%s' && echo 'hello from the web service' > '%s/index.html'", site,
                   site));
-    snprintf(
-        text, sizeof(text),
-        "name: %s\n"
-        "services:\n"
-        "  web:\n"
-        "    image: %s\n"
-        "    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; httpd -f -p 80 -h /www & wait\"]\n"
-        "    volumes:\n"
-        "      - ./site:/www:ro\n"
-        "    ports:\n"
-        "      - \"%d:80\"\n"
-        "  client:\n"
-        "    image: %s\n"
-        "    depends_on: [web]\n"
-        "    command: %s\n",
-        T.project, itest_image(), T.port, itest_image(), client_cmd);
+    snprintf(text, sizeof(text),
+             "name: %s\n"
+             "services:\n"
+             "  web:\n"
+             "    image: %s\n"
+             "    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; httpd -f -p 80 -h /www & "
+             "httpd -f -p 81 -h /www & wait\"]\n"
+             "    volumes:\n"
+             "      - ./site:/www:ro\n"
+             "    ports:\n"
+             "      - \"%d:80\"\n"
+             "      - \"81\"\n"
+             "  client:\n"
+             "    image: %s\n"
+             "    depends_on: [web]\n"
+             "    command: %s\n",
+             T.project, itest_image(), T.port, itest_image(), client_cmd);
     return itest_write(&T, "stack.yaml", text);
 }
 
@@ -99,6 +100,15 @@ Test(integration, up_serves_page_resolves_names_and_is_idempotent, .init = setup
     page = curl_page(T.port);
     cr_assert_not_null(page, "the published port %d did not serve the page", T.port);
     free(page);
+    /* ports: ["81"]: an ephemeral host port, which `port` names and which serves. */
+    rc = itest_stack(&T, &out, &err, "port -f '%s' web 81", file);
+    cr_assert_eq(rc, 0, "port failed: %s", err);
+    cr_assert(strncmp(out, "0.0.0.0:", 8) == 0 && atoi(out + 8) > 0, "port printed '%s'", out);
+    page = curl_page(atoi(out + 8));
+    cr_assert_not_null(page, "the ephemeral port %s did not serve the page", out);
+    free(page);
+    free(out);
+    free(err);
 
     rc = itest_stack(&T, &out, &err, "ps -f '%s'", file);
     cr_assert_eq(rc, 0, "ps failed: %s", err);

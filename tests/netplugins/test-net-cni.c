@@ -545,7 +545,7 @@ Test(net_cni, two_sandboxes_talk_publish_and_clean_up)
     struct net_sandbox_info sa = {0}, sbi = {0};
     struct net_endpoint_info ea = {0}, eb = {0}, ea2 = {0};
     struct net_inventory inv = {0};
-    struct net_port port = {0};
+    struct net_port port[2];
     const char *aliases_a[] = {"web", "www", NULL};
     const char *aliases_b[] = {"db", NULL};
     char *before, *after, *hosts_a, *hosts_b, *resolv, *got, *pin_a, *pin_b, *ipam;
@@ -592,10 +592,18 @@ Test(net_cni, two_sandboxes_talk_publish_and_clean_up)
     cr_assert_null(strstr(resolv, "nameserver"), "resolv.conf has a nameserver: %s", resolv);
     free(resolv);
 
-    port.host_port = (uint16_t)host_port;
-    port.container_port = 8080;
-    memcpy(port.protocol, "tcp", 4);
-    OK(do_attach(net_name, sb_a, aliases_a, &port, 1, NULL, &ea, ERRV));
+    /* A fixed host port and an ephemeral one (host port 0: the plug-in chooses). */
+    memset(port, 0, sizeof(port));
+    port[0].host_port = (uint16_t)host_port;
+    port[0].container_port = 8080;
+    memcpy(port[0].protocol, "tcp", 4);
+    port[1].container_port = 8080;
+    memcpy(port[1].protocol, "tcp", 4);
+    OK(do_attach(net_name, sb_a, aliases_a, port, 2, NULL, &ea, ERRV));
+    cr_assert_eq(ea.n_ports, 2);
+    cr_assert_eq(ea.ports[0].host_port, host_port);
+    cr_assert(ea.ports[1].host_port != 0 && ea.ports[1].host_port != host_port,
+              "ephemeral host port %u", ea.ports[1].host_port);
     OK(do_attach(net_name, sb_b, aliases_b, NULL, 0, NULL, &eb, ERRV));
     cr_assert_not_null(ea.ipv4);
     cr_assert_not_null(eb.ipv4);
@@ -604,8 +612,10 @@ Test(net_cni, two_sandboxes_talk_publish_and_clean_up)
     cr_assert(ea.mac && strlen(ea.mac) == 17, "mac '%s'", ea.mac ? ea.mac : "(null)");
     cr_assert_str_eq(ea.ifname, "eth0");
     /* Attaching an existing endpoint returns it. */
-    OK(do_attach(net_name, sb_a, aliases_a, &port, 1, NULL, &ea2, ERRV));
+    OK(do_attach(net_name, sb_a, aliases_a, port, 2, NULL, &ea2, ERRV));
     cr_assert_str_eq(ea2.ipv4, ea.ipv4);
+    cr_assert_eq(ea2.n_ports, 2);
+    cr_assert_eq(ea2.ports[1].host_port, ea.ports[1].host_port, "the ephemeral port changed");
 
     /* Hosts files: both sandboxes list both endpoints; the file kept its inode. */
     hosts_a = read_text(sa.hosts_path);
@@ -657,6 +667,11 @@ Test(net_cni, two_sandboxes_talk_publish_and_clean_up)
     snprintf(url, sizeof(url), "http://localhost:%d/index.html", host_port);
     got = fetch(NULL, url);
     cr_assert(got && strstr(got, token), "published port %s not reachable from the host", url);
+    free(got);
+    /* And on the ephemeral host port. */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/index.html", ea.ports[1].host_port);
+    got = fetch(NULL, url);
+    cr_assert(got && strstr(got, token), "ephemeral port %s not reachable from the host", url);
     free(got);
     {
         /* The snapshot sees this test's rules while they exist (so its emptiness means something).
@@ -767,7 +782,7 @@ Test(net_cni, plugin_error_is_reported_and_nothing_is_left)
     /* A host port is published once per protocol and address. */
     {
         struct net_port tcp = {18601, 80, "tcp", ""}, udp = {18601, 80, "udp", ""};
-        struct net_port zero = {0, 80, "tcp", ""};
+        struct net_port zero = {18602, 0, "tcp", ""}; /* no container port */
 
         OK(do_sandbox_create(sb_b, "beta", NULL, ERRV));
         OK(do_attach(net_name, sb_a, NULL, &tcp, 1, NULL, NULL, ERRV));

@@ -618,3 +618,88 @@ Test(rec, events_are_appended_with_revisions, .init = setup, .fini = teardown)
     free(ev);
     spec_project_free(p);
 }
+
+/* The output of FN(&F.env, project, ..., out, &err) captured in a new string. */
+static char *capture_port(const char *project, const char *service, unsigned port,
+                          const char *proto, int *ret)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    struct stk_err err = STK_ERR_INIT;
+
+    *ret = rec_port(&F.env, project, service, 1, port, proto, out, &err);
+    fclose(out);
+    stk_err_clear(&err);
+    return buf;
+}
+
+/*
+ * ports: ["80"] publishes on an ephemeral host port chosen by the plug-in
+ * (docker's behaviour): ps and `port` show it, a no-op up keeps it, and a
+ * service on two networks publishes its ports on one endpoint only.
+ */
+Test(rec, ephemeral_ports_are_chosen_once_and_shown, .init = setup, .fini = teardown)
+{
+    struct spec_project *p = rec_fixture_load(
+        &F, "services:\n  a:\n    image: @IMAGE@\n    command: " LOOP_CMD "\n"
+            "    ports: [\"80\", \"127.0.0.1::53/udp\", \"18081:81\"]\n"
+            "    networks: [front, back]\n"
+            "  b:\n    image: @IMAGE@\n    command: " LOOP_CMD "\n    ports: [\"80\"]\n"
+            "networks:\n  front: {}\n  back: {}\n");
+    struct stk_err err = STK_ERR_INIT;
+    struct net_sync s = NET_SYNC_INIT;
+    struct store_container *rows = NULL;
+    size_t n_rows = 0;
+    char *a80, *a53, *b80, *again, *none;
+    int r, with_ports = 0;
+
+    cr_assert_eq(up(p, &err), 0, "up: %s", err.msg);
+    a80 = capture_port(p->name, "a", 80, "tcp", &r);
+    cr_assert_eq(r, 0);
+    a53 = capture_port(p->name, "a", 53, "udp", &r);
+    cr_assert_eq(r, 0);
+    b80 = capture_port(p->name, "b", 80, "tcp", &r);
+    cr_assert_eq(r, 0);
+    /* The fake chooses the lowest free port of the ephemeral range, per protocol. */
+    cr_assert(strncmp(a80, "0.0.0.0:", 8) == 0 && atoi(a80 + 8) >= 32768, "%s", a80);
+    cr_assert(strncmp(b80, "0.0.0.0:", 8) == 0 && atoi(b80 + 8) >= 32768, "%s", b80);
+    cr_assert_neq(atoi(a80 + 8), atoi(b80 + 8), "two services on one host port: %s %s", a80, b80);
+    cr_assert(strncmp(a53, "127.0.0.1:", 10) == 0 && atoi(a53 + 10) >= 32768, "%s", a53);
+    none = capture_port(p->name, "a", 82, "tcp", &r);
+    cr_assert_eq(r, STK_ENOENT, "port 82 is not published");
+    free(none);
+
+    /* ps shows the chosen ports next to the fixed one. */
+    cr_assert_eq(store_container_list(F.store, p->name, &rows, &n_rows, &err), 0);
+    for (size_t i = 0; i < n_rows; i++)
+        if (strcmp(rows[i].service, "a") == 0) {
+            char want[64];
+            snprintf(want, sizeof(want), "%.*s->80/tcp", (int)strcspn(a80, "\n"), a80);
+            cr_assert(strstr(rows[i].ports, want), "ps ports '%s' lack '%s'", rows[i].ports, want);
+            cr_assert(strstr(rows[i].ports, "0.0.0.0:18081->81/tcp"), "%s", rows[i].ports);
+        }
+    for (size_t i = 0; i < n_rows; i++)
+        store_container_release(&rows[i]);
+    free(rows);
+
+    /* One endpoint of a's sandbox carries the ports, the other none. */
+    r = net_list(F.net, net_sync_done, &s, NULL, &err);
+    cr_assert_eq(net_sync_wait(&F.loop, &s, r, &err), 0, "%s", err.msg);
+    for (size_t i = 0; i < s.inventory.n_endpoints; i++)
+        if (strstr(s.inventory.endpoints[i].sandbox, "-a-1-"))
+            with_ports += s.inventory.endpoints[i].n_ports > 0;
+    cr_assert_eq(with_ports, 1, "a's ports are published on %d endpoints", with_ports);
+    net_sync_release(&s);
+
+    /* A second up changes nothing, the ports included. */
+    cr_assert_eq(up(p, &err), 0, "up again: %s", err.msg);
+    again = capture_port(p->name, "a", 80, "tcp", &r);
+    cr_assert_eq(r, 0);
+    cr_assert_str_eq(again, a80);
+    free(again);
+    free(a80);
+    free(a53);
+    free(b80);
+    spec_project_free(p);
+}
