@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "common/stk-alloc.h"
+#include "common/stk-buf.h"
 #include "common/stk-fs.h"
 #include "common/stk-log.h"
 #include "common/stk-strv.h"
@@ -416,7 +417,7 @@ static int build_spec(struct exec *x, const struct rec_action *a, struct rt_cont
     spec->n_mounts = nm;
     spec->sandbox = stk_xstrdup(sb->handle);
     snprintf(numbuf, sizeof(numbuf), "%d", sl->number);
-    spec->labels = stk_xcalloc(6 + svc->n_labels, sizeof(struct rt_kv));
+    spec->labels = stk_xcalloc(7 + svc->n_labels, sizeof(struct rt_kv));
     for (size_t k = 0; k < svc->n_labels; k++)
         if (strncmp(svc->labels[k].key, "stack.", 6) != 0)
             add_label(spec, svc->labels[k].key, svc->labels[k].value);
@@ -425,6 +426,16 @@ static int build_spec(struct exec *x, const struct rec_action *a, struct rt_cont
     add_label(spec, RT_LABEL_NUMBER, numbuf);
     add_label(spec, RT_LABEL_HASH, sl->hash);
     add_label(spec, RT_LABEL_ISOLATION, rt_isolation_to_string(sl->isolation));
+    if (svc->n_depends_on) {
+        struct stk_buf deps = STK_BUF_INIT;
+        for (size_t d = 0; d < svc->n_depends_on; d++)
+            stk_buf_printf(&deps, "%s%s:%s:%s", d ? "," : "", svc->depends_on[d].service,
+                           svc->depends_on[d].condition ? svc->depends_on[d].condition
+                                                        : "service_started",
+                           svc->depends_on[d].restart ? "true" : "false");
+        add_label(spec, RT_LABEL_DEPENDS_ON, deps.buf);
+        stk_buf_release(&deps);
+    }
     spec->stop_signal = stk_xstrdup(svc->stop_signal);
     spec->cap_add = stk_strv_dup(svc->cap_add);
     spec->cap_drop = stk_strv_dup(svc->cap_drop);

@@ -1139,6 +1139,93 @@ void rec_slot_hash(struct rec_slot *slot, const struct spec_service *svc)
     slot->hash_deferred = 0;
 }
 
+/* Depth-first search from SVC: 1 when it reaches a service on the current path. */
+static int deps_visit(json_t *deps_of, const char *svc, json_t *state)
+{
+    json_t *st = json_object_get(state, svc);
+    const char *d;
+    json_t *v;
+
+    if (st)
+        return json_integer_value(st) == 1; /* 1: on the path, 2: done */
+    json_object_set_new(state, svc, json_integer(1));
+    json_object_foreach(json_object_get(deps_of, svc), d,
+                        v) if (deps_visit(deps_of, d, state)) return 1;
+    json_object_set_new(state, svc, json_integer(2));
+    return 0;
+}
+
+/* Whether the dependency graph DEPS_OF ({service: {dependency: true}}) has a cycle. */
+static int deps_cycle(json_t *deps_of)
+{
+    json_t *state = json_object(), *v;
+    const char *svc;
+    int cycle = 0;
+
+    json_object_foreach(deps_of, svc, v) if (!cycle && deps_visit(deps_of, svc, state)) cycle = 1;
+    json_decref(state);
+    return cycle;
+}
+
+/*
+ * docker compose down stops in reverse dependency order: a container's stop
+ * waits for the stops of the containers whose services depend on its service.
+ * STOPS maps each container id to its stop action and service; the
+ * dependencies come from the containers' RT_LABEL_DEPENDS_ON labels (down has
+ * no Compose file).
+ */
+static void down_stop_order(struct rec_plan *p, const struct world *w, json_t *stops)
+{
+    json_t *deps_of = json_object(); /* {service: {dependency: true}} */
+    json_t *a, *b;
+    const char *ida, *idb;
+
+    for (size_t c = 0; c < w->obs.n; c++) {
+        const char *svc = label(&w->obs.items[c], RT_LABEL_SERVICE);
+        const char *l = rt_container_info_label(&w->obs.items[c], RT_LABEL_DEPENDS_ON);
+        json_t *set;
+        if (!*svc || !l)
+            continue;
+        if (!(set = json_object_get(deps_of, svc))) {
+            set = json_object();
+            json_object_set_new(deps_of, svc, set);
+        }
+        /* "db:service_started:false,web:service_healthy:true" */
+        for (const char *q = l; *q;) {
+            size_t n = strcspn(q, ",");
+            size_t name_len = strcspn(q, ":,");
+            if (name_len) {
+                char *dep = stk_xstrndup(q, name_len);
+                json_object_set(set, dep, json_true());
+                free(dep);
+            }
+            q += n;
+            if (*q == ',')
+                q++;
+        }
+    }
+    if (deps_cycle(deps_of)) {
+        /* Rows made from different versions of the file can disagree: no order then. */
+        json_decref(deps_of);
+        return;
+    }
+    json_object_foreach(stops, ida, a)
+    {
+        /* A: a container of a dependant; every container of its dependencies stops after it. */
+        json_t *deps = json_object_get(deps_of, json_string_value(json_object_get(a, "service")));
+        if (!json_object_size(deps))
+            continue;
+        json_object_foreach(stops, idb, b)
+        {
+            const char *svc_b = json_string_value(json_object_get(b, "service"));
+            if (strcmp(idb, ida) != 0 && svc_b && json_object_get(deps, svc_b))
+                plan_dep(p, (size_t)json_integer_value(json_object_get(b, "stop")),
+                         (size_t)json_integer_value(json_object_get(a, "stop")));
+        }
+    }
+    json_decref(deps_of);
+}
+
 int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_plan **ret_plan,
                         struct stk_err *err)
 {
@@ -1146,6 +1233,7 @@ int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_pla
     struct world w;
     struct stk_strv nets = STK_STRV_INIT;
     char **recorded = NULL;
+    json_t *stops; /* {container id: {"stop": action index, "service": name}} */
     size_t first_net;
     int r;
 
@@ -1153,16 +1241,26 @@ int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_pla
     if ((r = world_load(env, project, &w, err)) < 0)
         goto out;
     /* Containers the runtime lists, and those only the store remembers. */
-    for (size_t c = 0; c < w.obs.n; c++)
+    stops = json_object();
+    for (size_t c = 0; c < w.obs.n; c++) {
+        json_object_set_new(stops, w.obs.items[c].id,
+                            json_pack("{s:I, s:s}", "stop", (json_int_t)p->n_actions, "service",
+                                      label(&w.obs.items[c], RT_LABEL_SERVICE)));
         plan_remove(p, &w, &w.obs.items[c], -1, 10000, NULL);
+    }
     for (size_t i = 0; i < w.n_rows; i++) {
         struct rt_container_info ghost;
         if (world_handled(&w, w.rows[i].id))
             continue;
         memset(&ghost, 0, sizeof(ghost));
         ghost.id = w.rows[i].id;
+        json_object_set_new(stops, ghost.id,
+                            json_pack("{s:I, s:s}", "stop", (json_int_t)p->n_actions, "service",
+                                      w.rows[i].service ? w.rows[i].service : ""));
         plan_remove(p, &w, &ghost, -1, 10000, NULL);
     }
+    down_stop_order(p, &w, stops);
+    json_decref(stops);
     for (size_t k = 0; k < w.inv.n_sandboxes; k++)
         if (w.inv.sandboxes[k].project && strcmp(w.inv.sandboxes[k].project, project) == 0)
             plan_sandbox_remove(p, &w, w.inv.sandboxes[k].id);

@@ -88,6 +88,13 @@ enum rt_state rt_state_from_string(const char *s);
 #define RT_LABEL_NUMBER "stack.number"
 #define RT_LABEL_HASH "stack.hash"
 #define RT_LABEL_ISOLATION "stack.isolation"
+/*
+ * The services a container's service depends on, as docker compose's
+ * com.docker.compose.depends_on label: "SERVICE:CONDITION:RESTART,..."
+ * (implicit dependencies such as network_mode: service:X included), so that
+ * down can stop dependants first without the Compose file.
+ */
+#define RT_LABEL_DEPENDS_ON "stack.depends_on"
 
 /* A key/value pair; both strings are owned by the containing object. */
 struct rt_kv {

@@ -703,3 +703,67 @@ Test(rec, ephemeral_ports_are_chosen_once_and_shown, .init = setup, .fini = tear
     free(b80);
     spec_project_free(p);
 }
+
+/* In PL, whether the stop of the container whose id contains A waits for the stop of B's. */
+static int stop_waits_for(const struct rec_plan *pl, const char *a, const char *b)
+{
+    for (size_t i = 0; i < pl->n_actions; i++) {
+        const struct rec_action *x = &pl->actions[i];
+        if (x->kind != REC_A_CONTAINER_STOP || !strstr(x->object, a))
+            continue;
+        for (size_t d = 0; d < x->n_deps; d++) {
+            const struct rec_action *y = &pl->actions[x->deps[d]];
+            if (y->kind == REC_A_CONTAINER_STOP && strstr(y->object, b))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * down stops dependants first, as docker compose down does: db's stop waits
+ * for web's (depends_on), web's for the sidecar's (network_mode: service:web);
+ * rows made from two versions of the file that disagree (a cycle) get no order.
+ */
+Test(rec, down_stops_in_reverse_dependency_order, .init = setup, .fini = teardown)
+{
+    struct spec_project *p = rec_fixture_load(&F, three);
+    struct stk_err err = STK_ERR_INIT;
+    struct rec_plan *pl = NULL;
+
+    cr_assert_eq(up(p, &err), 0, "up: %s", err.msg);
+    cr_assert_eq(rec_plan_build_down(&F.env, p->name, &pl, &err), 0, "%s", err.msg);
+    cr_assert(stop_waits_for(pl, "-db-1-", "-web-1-"), "db stops before web");
+    cr_assert(stop_waits_for(pl, "-web-1-", "-sidecar-1-"), "web stops before its sidecar");
+    cr_assert_not(stop_waits_for(pl, "-web-1-", "-db-1-"));
+    cr_assert_not(stop_waits_for(pl, "-other-1-", "-web-1-"), "other depends on nothing");
+    cr_assert_not(stop_waits_for(pl, "-db-1-", "-other-1-"));
+    rec_plan_free(pl);
+    spec_project_free(p);
+
+    /*
+     * depends_on is not part of the service hash (compose's neither): a file
+     * that turns the dependency round and changes db recreates db only, whose
+     * label now names web while web's still names db.
+     */
+    p = rec_fixture_load(&F, "services:\n"
+                             "  db:\n    image: @IMAGE@\n    command: " LOOP_CMD
+                             "\n    depends_on: [web]\n    environment: [CHANGED=1]\n"
+                             "  web:\n    image: @IMAGE@\n    command: " LOOP_CMD
+                             "\n    ports: [\"18080:80\"]\n"
+                             "  sidecar:\n    image: @IMAGE@\n    command: " LOOP_CMD
+                             "\n    network_mode: service:web\n"
+                             "  other:\n    image: @IMAGE@\n    command: " LOOP_CMD "\n");
+    cr_assert_eq(up(p, &err), 0, "up: %s", err.msg);
+    cr_assert_eq(rec_plan_build_down(&F.env, p->name, &pl, &err), 0, "%s", err.msg);
+    cr_assert_not(stop_waits_for(pl, "-db-1-", "-web-1-") &&
+                      stop_waits_for(pl, "-web-1-", "-db-1-"),
+                  "a cycle of stops");
+    cr_assert_not(stop_waits_for(pl, "-db-1-", "-web-1-") ||
+                      stop_waits_for(pl, "-web-1-", "-db-1-"),
+                  "labels that disagree give no order");
+    rec_plan_free(pl);
+    cr_assert_eq(rec_down(&F.env, p->name, &err), 0, "down: %s", err.msg);
+    cr_assert_eq(rec_fixture_count(&F, "db", NULL), 0);
+    spec_project_free(p);
+}
