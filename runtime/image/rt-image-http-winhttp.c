@@ -45,6 +45,22 @@ struct rt_image_http {
 };
 
 /*
+ * The usual WinHTTP failures, worded after Microsoft's "Error Messages
+ * (Winhttp.h)", for systems whose winhttp.dll has no message table (wine).
+ */
+static const struct {
+    DWORD code;
+    const char *text;
+} http_errors[] = {
+    {ERROR_WINHTTP_TIMEOUT, "the request has timed out"},
+    {ERROR_WINHTTP_NAME_NOT_RESOLVED, "the server name cannot be resolved"},
+    {ERROR_WINHTTP_CANNOT_CONNECT, "the connection to the server failed"},
+    {ERROR_WINHTTP_CONNECTION_ERROR, "the connection with the server was reset or terminated"},
+    {ERROR_WINHTTP_SECURE_FAILURE, "the server's TLS certificate has errors"},
+    {ERROR_WINHTTP_INVALID_SERVER_RESPONSE, "the server response cannot be parsed"},
+};
+
+/*
  * The text of the WinHTTP or Win32 error CODE ("A connection with the server
  * could not be established (WinHTTP error 12029)"); a new string.
  */
@@ -58,8 +74,13 @@ static char *win_error_text(DWORD code)
     char *text, *res;
     size_t len;
 
-    if (n == 0)
+    if (n == 0) {
+        for (size_t i = 0; i < sizeof(http_errors) / sizeof(http_errors[0]); i++)
+            if (http_errors[i].code == code)
+                return stk_xasprintf("%s (WinHTTP error %lu)", http_errors[i].text,
+                                     (unsigned long)code);
         return stk_xasprintf("WinHTTP error %lu", (unsigned long)code);
+    }
     wbuf[n < sizeof(wbuf) / sizeof(wbuf[0]) ? n : sizeof(wbuf) / sizeof(wbuf[0]) - 1] = L'\0';
     text = stk_win_utf8(wbuf);
     len = text ? strlen(text) : 0;
