@@ -223,34 +223,6 @@ static int same_origin(const struct url_parts *a, const struct url_parts *b)
     return a->secure == b->secure && a->port == b->port && _wcsicmp(a->host, b->host) == 0;
 }
 
-/*
- * The redirect target LOC (a Location header: absolute, scheme-relative,
- * path-absolute or relative, RFC 3986 section 5.2 without dot segments) of
- * the request to BASE, as an absolute URL; a new string.
- */
-static char *url_resolve(const char *base, const char *loc)
-{
-    const char *auth, *path, *end, *slash;
-
-    if (strncasecmp(loc, "http://", 7) == 0 || strncasecmp(loc, "https://", 8) == 0)
-        return stk_xstrdup(loc);
-    auth = strstr(base, "://");
-    auth = auth ? auth + 3 : base;
-    if (loc[0] == '/' && loc[1] == '/')
-        return stk_xasprintf("%.*s%s", (int)(auth - base - 2), base, loc);
-    path = auth + strcspn(auth, "/?#");
-    if (loc[0] == '/')
-        return stk_xasprintf("%.*s%s", (int)(path - base), base, loc);
-    end = path + strcspn(path, "?#");
-    slash = NULL;
-    for (const char *p = path; p < end; p++)
-        if (*p == '/')
-            slash = p;
-    if (!slash)
-        return stk_xasprintf("%.*s/%s", (int)(path - base), base, loc);
-    return stk_xasprintf("%.*s%s", (int)(slash + 1 - base), base, loc);
-}
-
 /* The response header INFO (WINHTTP_QUERY_*; NAME for WINHTTP_QUERY_CUSTOM) as a new string, or
  * NULL. */
 static char *query_header(HINTERNET req, DWORD info, const wchar_t *name)
@@ -426,7 +398,7 @@ int rt__image_http_get(struct rt_image_http *h, const char *url, const char *con
             break;
         }
         {
-            char *next = url_resolve(at, loc);
+            char *next = rt__image_http_url_resolve(at, loc);
             free(at);
             at = next;
         }

@@ -77,4 +77,23 @@ int rt__image_http_get(struct rt_image_http *h, const char *url, const char *con
 /* Frees the strings of R and zeroes it; NULL-safe. */
 void rt__image_http_resp_release(struct rt_image_http_resp *r);
 
+/*
+ * S percent-encoded for a URL query component: every byte but RFC 3986's
+ * unreserved characters (ALPHA, DIGIT, "-", ".", "_", "~") becomes "%XX"
+ * (upper-case hex), as curl_easy_escape() does. Returns a new string.
+ */
+char *rt__image_http_query_escape(const char *s);
+
+/*
+ * The absolute URL that the redirect target LOC (a Location header value)
+ * names, relative to the request URL BASE (an absolute http or https URL):
+ * LOC itself when absolute, else BASE's scheme for "//host/...", BASE's
+ * scheme and authority for "/path", BASE's path for "?query", and BASE's
+ * path up to its last '/' for a relative path (RFC 3986 section 5.2,
+ * without removing dot segments, which registries do not send). Returns a
+ * new string. Used by the clients that follow redirects themselves
+ * (WinHTTP).
+ */
+char *rt__image_http_url_resolve(const char *base, const char *loc);
+
 #endif

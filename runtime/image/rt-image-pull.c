@@ -312,29 +312,6 @@ static int http_get(struct puller *pl, const char *url, const char *accept, cons
 }
 
 /*
- * S percent-encoded for a URL query (RFC 3986 section 2.3: every byte but
- * the unreserved ALPHA / DIGIT / "-" / "." / "_" / "~"), as
- * curl_easy_escape(). Returns a new string.
- */
-static char *url_escape(const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    struct stk_buf b = STK_BUF_INIT;
-
-    stk_buf_init(&b, strlen(s) * 3);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-            stk_buf_putc(&b, (char)*p);
-        } else {
-            stk_buf_putc(&b, '%');
-            stk_buf_putc(&b, hex[*p >> 4]);
-            stk_buf_putc(&b, hex[*p & 15]);
-        }
-    }
-    return stk_buf_detach(&b, NULL);
-}
-
-/*
  * Reads the auth-param named KEY ("realm", "service", "scope") of the
  * challenge CH (RFC 7235: key="quoted value" or key=token, comma-separated).
  * Returns a new string or NULL.
@@ -471,12 +448,12 @@ static int authenticate(struct puller *pl, const char *challenge, struct stk_err
     stk_buf_puts(&u, realm);
     stk_buf_putc(&u, strchr(realm, '?') ? '&' : '?');
     if (service) {
-        char *e = url_escape(service);
+        char *e = rt__image_http_query_escape(service);
         stk_buf_printf(&u, "service=%s&", e);
         free(e);
     }
     {
-        char *e = url_escape(scope);
+        char *e = rt__image_http_query_escape(scope);
         stk_buf_printf(&u, "scope=%s", e);
         free(e);
     }
