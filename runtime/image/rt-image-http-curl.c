@@ -118,7 +118,8 @@ struct xfer {
     struct rt_image_http_resp resp;
     rt_image_http_body_fn *on_body;
     void *userdata;
-    int stopped; /* ON_BODY asked to stop */
+    int stopped;  /* ON_BODY asked to stop */
+    int location; /* the current answer has a Location header: libcurl follows it */
 };
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
@@ -126,7 +127,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
     struct xfer *x = userdata;
     size_t n = size * nmemb;
 
-    if (!x->on_body || n == 0)
+    /* libcurl discards the body of an answer it follows; this holds whatever its version. */
+    if (!x->on_body || n == 0 || (x->location && x->resp.status >= 300 && x->resp.status < 400))
         return n;
     if (x->on_body(x->resp.status, data, n, x->userdata) != 0) {
         x->stopped = 1;
@@ -151,12 +153,15 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
             code = code * 10 + (*p - '0');
         rt__image_http_resp_release(&x->resp);
         x->resp.status = code;
+        x->location = 0;
         return n;
     }
     v = memchr(data, ':', n);
     if (!v)
         return n;
     klen = (size_t)(v - data);
+    if (klen == 8 && strncasecmp(data, "location", 8) == 0)
+        x->location = 1;
     if (klen == 12 && strncasecmp(data, "content-type", 12) == 0)
         slot = &x->resp.content_type;
     else if (klen == 16 && strncasecmp(data, "www-authenticate", 16) == 0)

@@ -28,9 +28,10 @@ struct rt_image_http;
 
 /*
  * Receives LEN bytes of DATA, the next piece of the body of the final answer
- * (the one after redirects), whose status is STATUS; bodies of redirects are
- * never passed. Returns 0 to go on, non-zero to stop the transfer
- * (rt__image_http_get() then fails with STK_ECANCELED).
+ * (the one after redirects), whose status is STATUS; the bodies of the
+ * redirects followed (3xx answers with a Location) are never passed. Called
+ * on the thread of rt__image_http_get(). Returns 0 to go on, non-zero to
+ * stop the transfer (rt__image_http_get() then fails with STK_ECANCELED).
  */
 typedef int rt_image_http_body_fn(long status, const void *data, size_t len, void *userdata);
 
