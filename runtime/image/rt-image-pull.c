@@ -1,6 +1,6 @@
 /*
  * rt-image-pull.c - registry pull into the image store (rt-image.h
- * rt_image_pull()), with libcurl, following the OCI distribution spec
+ * rt_image_pull()), following the OCI distribution spec
  * (distribution-spec spec.md "Pull": GET /v2/<name>/manifests/<reference>,
  * GET /v2/<name>/blobs/<digest>) and Docker's token authentication
  * (distribution/docs/spec/auth/token.md: a 401 with
@@ -10,35 +10,19 @@
  * (rt__image_blob_import(), the one layout loads use): it is streamed into the
  * store's tmp/ and renamed into blobs/ only after its SHA-256 and size match
  * the descriptor.
+ *
+ * This file is the portable part of a pull — reference parsing, the
+ * manifest and index walk, platform selection, token and Docker config
+ * authentication, blob import — and builds on every platform. The wire is
+ * behind rt-image-http.h: libcurl on Linux (rt-image-http-curl.c), WinHTTP in
+ * the Windows build (rt-image-http-winhttp.c).
  */
 #include "runtime/image/rt-image.h"
 
-#include "common/stk-err.h"
-
-#ifdef _WIN32
-
-int rt_image_pull(struct rt_image_store *store, const char *ref,
-                  const struct rt_image_platform *platform, char **ret_manifest_digest,
-                  struct rt_image_pull_stats *ret_stats, struct stk_err *err)
-{
-    (void)store;
-    (void)platform;
-    (void)ret_manifest_digest;
-    (void)ret_stats;
-    return stk_err_set(err, STK_ENOTSUP, 0,
-                       "pull '%s': registry pull is not available in the Windows build yet",
-                       ref ? ref : "");
-}
-
-#else
-
 #include <ctype.h>
-#include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -47,8 +31,10 @@ int rt_image_pull(struct rt_image_store *store, const char *ref,
 
 #include "common/stk-alloc.h"
 #include "common/stk-buf.h"
+#include "common/stk-err.h"
 #include "common/stk-fs.h"
 #include "common/stk-sha256.h"
+#include "runtime/image/rt-image-http.h"
 #include "runtime/image/rt-image-internal.h"
 
 /* Manifests and indexes larger than this are refused (Docker's limit is 4 MiB). */
@@ -234,17 +220,15 @@ int rt__image_pull_endpoint(const char *ref, char **ret_base, char **ret_repo, c
 
 /* ---- HTTP ----------------------------------------------------------------------------------- */
 
-/* One answer: its status, chosen headers, and the body in memory or streamed to FD. */
+/* One answer: its status and chosen headers, and the body in memory or streamed to FD. */
 struct resp {
-    long status;
-    struct stk_buf body; /* when fd < 0 */
-    int fd;              /* stream destination, or -1 */
-    int64_t limit;       /* the body may not exceed this many bytes */
+    struct rt_image_http_resp h; /* status and headers, filled by rt__image_http_get() */
+    struct stk_buf body;         /* when fd < 0 */
+    int fd;                      /* stream destination, or -1 */
+    int64_t limit;               /* the body may not exceed this many bytes */
     int64_t got;
     int overflow;  /* the body exceeded LIMIT */
     int write_err; /* errno of a failed write to FD */
-    char *content_type;
-    char *www_authenticate;
 };
 
 static void resp_init(struct resp *rs, int fd, int64_t limit)
@@ -258,87 +242,39 @@ static void resp_init(struct resp *rs, int fd, int64_t limit)
 static void resp_release(struct resp *rs)
 {
     stk_buf_release(&rs->body);
-    free(rs->content_type);
-    free(rs->www_authenticate);
+    rt__image_http_resp_release(&rs->h);
     memset(rs, 0, sizeof(*rs));
     rs->fd = -1;
 }
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
+/* Takes the body of the final answer (rt_image_http_body_fn). */
+static int on_body(long status, const void *data, size_t n, void *userdata)
 {
     struct resp *rs = userdata;
-    size_t n = size * nmemb;
 
-    /* The body of a redirect or of an error answer to a blob GET is not the blob. */
-    if (rs->fd >= 0 && rs->status != 200)
-        return n;
+    /* The body of an error answer to a blob GET is not the blob. */
+    if (rs->fd >= 0 && status != 200)
+        return 0;
     if (rs->got + (int64_t)n > rs->limit) {
         rs->overflow = 1;
-        return 0;
+        return -1;
     }
     rs->got += (int64_t)n;
     if (rs->fd < 0) {
         stk_buf_add(&rs->body, data, n);
-        return n;
+        return 0;
     }
     for (size_t off = 0; off < n;) {
-        ssize_t w = write(rs->fd, data + off, n - off);
+        ssize_t w = write(rs->fd, (const char *)data + off, n - off);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
             rs->write_err = errno;
-            return 0;
+            return -1;
         }
         off += (size_t)w;
     }
-    return n;
-}
-
-/* Keeps Content-Type and WWW-Authenticate of the last answer (redirects reset them). */
-static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
-{
-    struct resp *rs = userdata;
-    size_t n = size * nmemb, klen;
-    char **slot = NULL;
-    const char *v, *end;
-
-    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
-        long code = 0;
-        const char *sp = memchr(data, ' ', n);
-        for (const char *p = sp ? sp + 1 : data + n; p < data + n && isdigit((unsigned char)*p);
-             p++)
-            code = code * 10 + (*p - '0');
-        rs->status = code;
-        free(rs->content_type);
-        free(rs->www_authenticate);
-        rs->content_type = rs->www_authenticate = NULL;
-        rs->got = 0;
-        stk_buf_reset(&rs->body);
-        return n;
-    }
-    v = memchr(data, ':', n);
-    if (!v)
-        return n;
-    klen = (size_t)(v - data);
-    if (klen == 12 && strncasecmp(data, "content-type", 12) == 0)
-        slot = &rs->content_type;
-    else if (klen == 16 && strncasecmp(data, "www-authenticate", 16) == 0)
-        slot = &rs->www_authenticate;
-    if (!slot)
-        return n;
-    for (v++; v < data + n && (*v == ' ' || *v == '\t'); v++)
-        ;
-    end = data + n;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-        end--;
-    free(*slot);
-    *slot = stk_xasprintf("%.*s", (int)(end - v), v);
-    if (slot == &rs->content_type) {
-        char *semi = strchr(*slot, ';');
-        if (semi)
-            *semi = '\0';
-    }
-    return n;
+    return 0;
 }
 
 /* A pull in progress: the reference, the connection, the authorization found. */
@@ -346,121 +282,32 @@ struct puller {
     struct rt_image_store *store;
     const char *ref; /* as the caller wrote it, for messages */
     struct pull_ref r;
-    CURL *curl;
+    struct rt_image_http *http;
     char *authorization; /* "Authorization: ..." header, NULL until a 401 asked for one */
     int auth_tried;
-    char errbuf[CURL_ERROR_SIZE];
 };
 
-/*
- * libcurl is loaded on the first pull, not linked: its shared library brings
- * about twenty more (GnuTLS, Kerberos, LDAP, libssh2, nghttp2, OpenSSL...)
- * into every `stack` process, which tripled the start-up cost of commands
- * that never pull (plan, ps, a no-op up). The same pattern as systemd's
- * dlopen of optional libraries. The names are Debian's: libcurl3-gnutls
- * (what libcurl4-gnutls-dev builds against), then libcurl4 (OpenSSL).
- */
-static const char *const curl_sonames[] = {"libcurl-gnutls.so.4", "libcurl.so.4"};
-
-static struct {
-    CURLcode (*global_init)(long flags);
-    CURL *(*easy_init)(void);
-    CURLcode (*easy_setopt)(CURL *curl, CURLoption option, ...);
-    CURLcode (*easy_perform)(CURL *curl);
-    void (*easy_reset)(CURL *curl);
-    void (*easy_cleanup)(CURL *curl);
-    const char *(*easy_strerror)(CURLcode code);
-    char *(*easy_escape)(CURL *curl, const char *s, int length);
-    void (*free)(void *p);
-    struct curl_slist *(*slist_append)(struct curl_slist *list, const char *s);
-    void (*slist_free_all)(struct curl_slist *list);
-} lc;
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_code;
-static char curl_load_error[256];
-
-static void curl_init_once(void)
-{
-    void *h = NULL;
-
-    for (size_t i = 0; !h && i < sizeof(curl_sonames) / sizeof(curl_sonames[0]); i++)
-        h = dlopen(curl_sonames[i], RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        snprintf(curl_load_error, sizeof(curl_load_error), "%s", dlerror());
-        return;
-    }
-#define LC_SYM(field, name)                                                                        \
-    do {                                                                                           \
-        *(void **)&lc.field = dlsym(h, name);                                                      \
-        if (!lc.field) {                                                                           \
-            snprintf(curl_load_error, sizeof(curl_load_error), "libcurl has no %s", name);         \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-    LC_SYM(global_init, "curl_global_init");
-    LC_SYM(easy_init, "curl_easy_init");
-    LC_SYM(easy_setopt, "curl_easy_setopt");
-    LC_SYM(easy_perform, "curl_easy_perform");
-    LC_SYM(easy_reset, "curl_easy_reset");
-    LC_SYM(easy_cleanup, "curl_easy_cleanup");
-    LC_SYM(easy_strerror, "curl_easy_strerror");
-    LC_SYM(easy_escape, "curl_easy_escape");
-    LC_SYM(free, "curl_free");
-    LC_SYM(slist_append, "curl_slist_append");
-    LC_SYM(slist_free_all, "curl_slist_free_all");
-#undef LC_SYM
-    curl_init_code = lc.global_init(CURL_GLOBAL_DEFAULT);
-}
-
-/* GET URL into RS with the extra header lines HDRS (may be NULL). */
+/* GET URL into RS with the header lines ACCEPT and AUTH (each may be NULL). */
 static int http_get(struct puller *pl, const char *url, const char *accept, const char *auth,
                     struct resp *rs, struct stk_err *err)
 {
-    struct curl_slist *hdrs = NULL;
-    CURLcode c;
-    int ret = 0;
+    const char *hdrs[3] = {NULL, NULL, NULL};
+    size_t n = 0;
+    int ret;
 
-    lc.easy_reset(pl->curl);
-    pl->errbuf[0] = '\0';
     if (accept)
-        hdrs = lc.slist_append(hdrs, accept);
+        hdrs[n++] = accept;
     if (auth)
-        hdrs = lc.slist_append(hdrs, auth);
-    lc.easy_setopt(pl->curl, CURLOPT_URL, url);
-    lc.easy_setopt(pl->curl, CURLOPT_HTTPHEADER, hdrs);
-    lc.easy_setopt(pl->curl, CURLOPT_ERRORBUFFER, pl->errbuf);
-    lc.easy_setopt(pl->curl, CURLOPT_WRITEFUNCTION, on_body);
-    lc.easy_setopt(pl->curl, CURLOPT_WRITEDATA, rs);
-    lc.easy_setopt(pl->curl, CURLOPT_HEADERFUNCTION, on_header);
-    lc.easy_setopt(pl->curl, CURLOPT_HEADERDATA, rs);
-    lc.easy_setopt(pl->curl, CURLOPT_NOSIGNAL, 1L);
-    lc.easy_setopt(pl->curl, CURLOPT_USERAGENT, "stack");
-    /* Blobs are often redirected to object storage; the Authorization header stays behind. */
-    lc.easy_setopt(pl->curl, CURLOPT_FOLLOWLOCATION, 1L);
-    lc.easy_setopt(pl->curl, CURLOPT_MAXREDIRS, 10L);
-    lc.easy_setopt(pl->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    lc.easy_setopt(pl->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    lc.easy_setopt(pl->curl, CURLOPT_CONNECTTIMEOUT, 30L);
-    /* A stalled transfer (under 1 byte/s for a minute) is abandoned. */
-    lc.easy_setopt(pl->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    lc.easy_setopt(pl->curl, CURLOPT_LOW_SPEED_TIME, 60L);
-    c = lc.easy_perform(pl->curl);
-    lc.slist_free_all(hdrs);
-    if (c == CURLE_OK)
+        hdrs[n++] = auth;
+    rt__image_http_resp_release(&rs->h);
+    ret = rt__image_http_get(pl->http, url, hdrs, pl->r.host, on_body, rs, &rs->h, err);
+    if (ret == 0)
         return 0;
     if (rs->overflow)
         ret = stk_err_set(err, STK_EIMAGE, 0, "GET '%s': answer larger than %lld bytes", url,
                           (long long)rs->limit);
     else if (rs->write_err)
         ret = stk_err_set(err, STK_EIO, rs->write_err, "GET '%s': write to the image store", url);
-    else if (c == CURLE_COULDNT_CONNECT || c == CURLE_COULDNT_RESOLVE_HOST ||
-             c == CURLE_OPERATION_TIMEDOUT)
-        ret = stk_err_set(err, STK_EUNAVAIL, 0, "cannot reach registry '%s': %s", pl->r.host,
-                          pl->errbuf[0] ? pl->errbuf : lc.easy_strerror(c));
-    else
-        ret = stk_err_set(err, STK_EIO, 0, "GET '%s': %s", url,
-                          pl->errbuf[0] ? pl->errbuf : lc.easy_strerror(c));
     return ret;
 }
 
@@ -512,8 +359,9 @@ static char *challenge_param(const char *ch, const char *key)
 /*
  * The "auth" value (base64 of "user:password") for the registry in the
  * Docker client's config ($DOCKER_CONFIG/config.json or
- * ~/.docker/config.json, "auths"). Credential helpers are not consulted.
- * Returns a new string or NULL.
+ * ~/.docker/config.json, "auths"; without HOME, as on Windows,
+ * %USERPROFILE%\.docker where Docker for Windows keeps it). Credential
+ * helpers are not consulted. Returns a new string or NULL.
  */
 static char *docker_config_auth(const char *host)
 {
@@ -521,6 +369,8 @@ static char *docker_config_auth(const char *host)
     char *path = NULL, *res = NULL;
     json_t *root = NULL, *auths;
 
+    if (!home || !*home)
+        home = getenv("USERPROFILE");
     if (dir && *dir)
         path = stk_xasprintf("%s/config.json", dir);
     else if (home && *home)
@@ -598,22 +448,22 @@ static int authenticate(struct puller *pl, const char *challenge, struct stk_err
     stk_buf_puts(&u, realm);
     stk_buf_putc(&u, strchr(realm, '?') ? '&' : '?');
     if (service) {
-        char *e = lc.easy_escape(pl->curl, service, 0);
-        stk_buf_printf(&u, "service=%s&", e ? e : "");
-        lc.free(e);
+        char *e = rt__image_http_query_escape(service);
+        stk_buf_printf(&u, "service=%s&", e);
+        free(e);
     }
     {
-        char *e = lc.easy_escape(pl->curl, scope, 0);
-        stk_buf_printf(&u, "scope=%s", e ? e : "");
-        lc.free(e);
+        char *e = rt__image_http_query_escape(scope);
+        stk_buf_printf(&u, "scope=%s", e);
+        free(e);
     }
     url = stk_buf_detach(&u, NULL);
     ret = http_get(pl, url, NULL, creds, &rs, err);
     if (ret < 0)
         goto out;
-    if (rs.status != 200) {
-        ret = stk_err_set(err, rs.status == 401 || rs.status == 403 ? STK_EPERM : STK_EIO, 0,
-                          "token server '%s' answered %ld", realm, rs.status);
+    if (rs.h.status != 200) {
+        ret = stk_err_set(err, rs.h.status == 401 || rs.h.status == 403 ? STK_EPERM : STK_EIO, 0,
+                          "token server '%s' answered %ld", realm, rs.h.status);
         goto out;
     }
     j = json_loadb(rs.body.buf, rs.body.len, 0, NULL);
@@ -650,15 +500,15 @@ static int registry_get(struct puller *pl, const char *path, const char *accept,
 
     for (;;) {
         ret = http_get(pl, url, accept, pl->authorization, rs, err);
-        if (ret < 0 || rs->status != 401 || pl->auth_tried)
+        if (ret < 0 || rs->h.status != 401 || pl->auth_tried)
             break;
         pl->auth_tried = 1;
-        if (!rs->www_authenticate) {
+        if (!rs->h.www_authenticate) {
             ret = stk_err_set(err, STK_EPERM, 0, "%s answered 401 without a challenge", pl->r.host);
             break;
         }
         {
-            char *ch = stk_xstrdup(rs->www_authenticate);
+            char *ch = stk_xstrdup(rs->h.www_authenticate);
             ret = authenticate(pl, ch, err);
             free(ch);
         }
@@ -683,12 +533,12 @@ static int registry_get(struct puller *pl, const char *path, const char *accept,
 static int status_error(struct puller *pl, const struct resp *rs, const char *what, const char *id,
                         struct stk_err *err)
 {
-    int code = rs->status == 404   ? STK_ENOENT
-               : rs->status == 401 ? STK_EPERM
-               : rs->status == 403 ? STK_EPERM
-                                   : STK_EIO;
+    int code = rs->h.status == 404   ? STK_ENOENT
+               : rs->h.status == 401 ? STK_EPERM
+               : rs->h.status == 403 ? STK_EPERM
+                                     : STK_EIO;
 
-    return stk_err_set(err, code, 0, "%s answered %ld for %s '%s'", pl->r.host, rs->status, what,
+    return stk_err_set(err, code, 0, "%s answered %ld for %s '%s'", pl->r.host, rs->h.status, what,
                        id);
 }
 
@@ -766,7 +616,7 @@ static int fetch_manifest(struct puller *pl, const char *reference, json_t **ret
     ret = registry_get(pl, path, PULL_ACCEPT, &rs, err);
     if (ret < 0)
         goto out;
-    if (rs.status != 200) {
+    if (rs.h.status != 200) {
         ret = status_error(pl, &rs, "manifest", reference, err);
         goto out;
     }
@@ -776,13 +626,25 @@ static int fetch_manifest(struct puller *pl, const char *reference, json_t **ret
                           digest);
         goto out;
     }
+    /*
+     * The registry's own word on the digest (Docker-Content-Digest, the digest
+     * it stores the manifest under) must agree with the bytes received, also
+     * for a tag, as containerd checks.
+     */
+    if (rs.h.docker_content_digest && rt_image_digest_valid(rs.h.docker_content_digest) &&
+        strcmp(rs.h.docker_content_digest, digest) != 0) {
+        ret = stk_err_set(err, STK_EDIGEST, 0,
+                          "manifest '%s': the registry says digest '%s', content has digest '%s'",
+                          reference, rs.h.docker_content_digest, digest);
+        goto out;
+    }
     j = json_loadb(rs.body.buf, rs.body.len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j || !json_is_object(j)) {
         ret = stk_err_set(err, STK_EIMAGE, 0, "manifest '%s': %s", reference,
                           j ? "not a JSON object" : jerr.text);
         goto out;
     }
-    kind = rt__image_blob_classify(j, rs.content_type, digest, err);
+    kind = rt__image_blob_classify(j, rs.h.content_type, digest, err);
     if (kind < 0) {
         ret = kind;
         goto out;
@@ -837,7 +699,7 @@ static int fetch_blob(struct puller *pl, const char *digest, int64_t size, int *
                               digest, (long long)size);
         goto out;
     }
-    if (rs.status != 200) {
+    if (rs.h.status != 200) {
         ret = status_error(pl, &rs, "blob", digest, err);
         goto out;
     }
@@ -915,23 +777,9 @@ int rt_image_pull(struct rt_image_store *store, const char *ref,
     ret = pull_ref_parse(ref, &pl.r, err);
     if (ret < 0)
         goto out;
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_load_error[0]) {
-        ret = stk_err_set(err, STK_EUNAVAIL, 0,
-                          "pull '%s': registry pull needs libcurl (Debian: libcurl3-gnutls): %s",
-                          ref, curl_load_error);
+    ret = rt__image_http_new(&pl.http, err);
+    if (ret < 0)
         goto out;
-    }
-    if (curl_init_code != CURLE_OK) {
-        ret = stk_err_set(err, STK_EIO, 0, "initialise libcurl: %s",
-                          lc.easy_strerror(curl_init_code));
-        goto out;
-    }
-    pl.curl = lc.easy_init();
-    if (!pl.curl) {
-        ret = stk_err_set(err, STK_ENOMEM, 0, "initialise libcurl");
-        goto out;
-    }
     ret = fetch_manifest(&pl, pl.r.digest ? pl.r.digest : pl.r.tag, &j, &digest, &is_index, err);
     /* An index (possibly nested, bounded) is resolved to the manifest for PLATFORM. */
     for (int depth = 0; ret == 0 && is_index; depth++) {
@@ -976,10 +824,7 @@ out:
     json_decref(j);
     free(digest);
     free(pl.authorization);
-    if (pl.curl)
-        lc.easy_cleanup(pl.curl);
+    rt__image_http_free(pl.http);
     pull_ref_release(&pl.r);
     return ret;
 }
-
-#endif

@@ -25,8 +25,9 @@
  * Manifests and configs in both the OCI and the Docker v2 schema 2 media types
  * are accepted; an image index (or Docker manifest list) goes through platform
  * selection (rt_image_platform_select()). Images also enter from a registry
- * (rt_image_pull(), the OCI distribution API over libcurl; the Windows build
- * has no pull yet): their blobs go through the same verified writer as loads.
+ * (rt_image_pull(), the OCI distribution API; the wire is libcurl on Linux
+ * and WinHTTP in the Windows build, behind rt-image-http.h): their blobs go
+ * through the same verified writer as loads.
  *
  * References are "NAME[:TAG]" with the default tag "latest" (a tag is the part
  * after the last ':' that follows the last '/', so "localhost:5000/app" has no
@@ -208,7 +209,8 @@ struct rt_image_pull_stats {
  * (redirects followed), streamed into the store's tmp/ and put into blobs/
  * only after their SHA-256 and size match the manifest's descriptor, as for
  * loads; blobs already in the store are not requested. A manifest fetched by
- * digest must hash to that digest. Finally NAME:TAG (normalised as
+ * digest must hash to that digest, and any manifest to the registry's
+ * Docker-Content-Digest header when it sends one. Finally NAME:TAG (normalised as
  * rt_image_ref_normalize(), the name as written) is recorded → the manifest
  * digest; a digest reference records nothing (rt_image_resolve() finds it by
  * its blob).
@@ -222,14 +224,14 @@ struct rt_image_pull_stats {
  * transferred. Every error reads "pull 'REF': ...". Errors: STK_EINVAL (a
  * malformed reference); STK_ENOENT ("REGISTRY answered 404 for manifest
  * 'TAG'" or for a blob); STK_EUNAVAIL ("cannot reach registry 'HOST': ..."
- * for a refused connection, a name that does not resolve or a timeout);
+ * for a refused connection, a name that does not resolve or a timeout; also
+ * "registry pull needs libcurl ..." when libcurl is not installed);
  * STK_EPERM (401/403, or a login needed and no credentials); STK_EDIGEST
  * naming the blob or manifest whose content does not match its digest or
  * size — nothing is tagged then; STK_EIMAGE (malformed or unsupported
  * manifests, no manifest for the platform); STK_EIO (other HTTP and file
- * errors); STK_ENOTSUP in the Windows build ("registry pull is not available
- * in the Windows build yet"). Verified blobs fetched before a failure stay
- * (content-addressed and harmless).
+ * errors). Verified blobs fetched before a failure stay (content-addressed
+ * and harmless).
  */
 int rt_image_pull(struct rt_image_store *store, const char *ref,
                   const struct rt_image_platform *platform, char **ret_manifest_digest,

@@ -7,7 +7,9 @@
  * with linux/amd64 and two windows/amd64 builds). A python3 http.server in
  * front of the registry plays a registry with token authentication (401 +
  * `WWW-Authenticate: Bearer`, a /token endpoint, blobs redirected to the real
- * registry). Nothing talks to any address but 127.0.0.1.
+ * registry). Nothing talks to any address but 127.0.0.1. The wire here is
+ * libcurl (rt-image-http-curl.c); the WinHTTP one is exercised under wine by
+ * scripts/cross-windows --smoke against the same kind of registry.
  *
  * The registry and the proxy are child processes of each test, stopped by
  * PID in the suite's fini; their temporary directory is removed there.
@@ -400,6 +402,39 @@ Test(rt_image_pull, tampered_blob_is_a_digest_error_and_nothing_is_tagged)
         free(tmp);
     }
     json_decref(m);
+    free(ref);
+    free(man_digest);
+}
+
+Test(rt_image_pull, manifest_unlike_the_registrys_digest_is_a_digest_error)
+{
+    struct stk_err err = STK_ERR_INIT;
+    struct rt_image_list l;
+    char *man_digest = layout_manifest_digest(busybox_dir), *path, *data = NULL, *ref, *tampered;
+    size_t len;
+
+    /*
+     * The registry's copy of the manifest gets a space after its '{': still
+     * JSON, so the registry serves it for the tag, with Docker-Content-Digest
+     * naming the digest it is stored under.
+     */
+    path = stk_xasprintf("%s/docker/registry/v2/blobs/sha256/%.2s/%s/data", reg.root,
+                         man_digest + 7, man_digest + 7);
+    cr_assert_eq(stk_file_read(path, &data, &len, &err), 0, "%s: %s", path, err.msg);
+    cr_assert_eq(data[0], '{');
+    tampered = stk_xasprintf("{ %s", data + 1);
+    write_file(path, tampered);
+
+    ref = busybox_ref(":v1");
+    cr_assert_eq(rt_image_pull(store, ref, NULL, NULL, NULL, &err), STK_EDIGEST, "%s", err.msg);
+    cr_assert(strstr(err.msg, "the registry says digest"), "%s", err.msg);
+    cr_assert(strstr(err.msg, man_digest), "the message names the registry's digest: %s", err.msg);
+    cr_assert_eq(rt_image_list(store, &l, &err), 0);
+    cr_assert_eq(l.n, 0, "nothing tagged");
+    rt_image_list_release(&l);
+    free(tampered);
+    free(data);
+    free(path);
     free(ref);
     free(man_digest);
 }
