@@ -942,7 +942,22 @@ static void simple_cb(int64_t exit_status, int term_signal, const struct stk_buf
         r->exit_code = term_signal ? 128 + term_signal : (int)exit_status;
         struct stk_buf all = STK_BUF_INIT;
         stk_buf_add(&all, out->buf, out->len);
-        stk_buf_add(&all, errb->buf, errb->len);
+        if (exit_status == 255 && errb->len && strstr(errb->buf, "exec failed")) {
+            /*
+             * The runtime could not start the command: docker's status for that
+             * (moby daemon/start.go, translateContainerdStartErr) is 127 for a
+             * command not found, 126 for one that cannot be invoked.
+             */
+            char msg[400];
+            runtime_msg(errb, msg, sizeof(msg));
+            r->exit_code =
+                strstr(msg, "executable file not found") || strstr(msg, "no such file or directory")
+                    ? 127
+                    : 126;
+            stk_buf_printf(&all, "%s\n", msg);
+        } else {
+            stk_buf_add(&all, errb->buf, errb->len);
+        }
         r->output = stk_buf_detach(&all, NULL);
     } else if (exit_status != 0 || term_signal) {
         char msg[400];

@@ -100,6 +100,22 @@ Test(integration, up_serves_page_resolves_names_and_is_idempotent, .init = setup
     page = curl_page(T.port);
     cr_assert_not_null(page, "the published port %d did not serve the page", T.port);
     free(page);
+    /* exec: the command's own status; docker's 127 and 126 when it cannot be started. */
+    rc = itest_stack(&T, &out, &err, "exec -f '%s' web sh -c 'echo in-web; exit 3'", file);
+    cr_assert_eq(rc, 3, "exec status %d: %s", rc, err);
+    cr_assert(strstr(out, "in-web"), "exec output: %s", out);
+    free(out);
+    free(err);
+    rc = itest_stack(&T, &out, &err, "exec -f '%s' web no-such-command", file);
+    cr_assert_eq(rc, 127, "exec of a missing command: %d %s %s", rc, out, err);
+    cr_assert(strstr(out, "executable file not found"), "%s", out);
+    free(out);
+    free(err);
+    rc = itest_stack(&T, &out, &err, "exec -f '%s' web /etc/passwd", file);
+    cr_assert_eq(rc, 126, "exec of a file that is not executable: %d %s %s", rc, out, err);
+    free(out);
+    free(err);
+
     /* ports: ["81"]: an ephemeral host port, which `port` names and which serves. */
     rc = itest_stack(&T, &out, &err, "port -f '%s' web 81", file);
     cr_assert_eq(rc, 0, "port failed: %s", err);
