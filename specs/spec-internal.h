@@ -241,6 +241,15 @@ int spec__is_windows_abs(const char *s);
 /* Cleans a POSIX path like Go's path.Clean; returns a new string. */
 char *spec__path_clean(const char *p);
 
+/*
+ * Whether REF is an image reference by the grammar of distribution's
+ * reference package (reference/regexp.go): [host[:port]/]path[:tag][@digest],
+ * path components lowercase [a-z0-9] joined by '.', '_', '__' or '-'s, the
+ * name at most 255 characters, a tag of [\w][\w.-]{0,127}, a digest
+ * algorithm:hex of 32 or more hex digits. On 0, *RET_WHY is a static reason.
+ */
+int spec__image_ref_valid(const char *ref, const char **ret_why);
+
 /* Frees N key/value pairs and the array E; NULL-safe. */
 struct spec_env;
 void spec__env_free(struct spec_env *e, size_t n);

@@ -335,8 +335,17 @@ static void k_image(struct svc_ctx *c, const struct spec__node *v)
 {
     c->s->image = str_dup_of(v);
     c->s->image_pos = pos_of(v);
-    if (c->s->image && !c->s->image[0])
+    if (c->s->image && !c->s->image[0]) {
         lerr(c->l, v, "services.%s.image must not be empty", c->name);
+    } else if (c->s->image && c->s->image[0] != '/' && c->s->image[0] != '.' &&
+               !spec__is_windows_abs(c->s->image) && !strchr(c->s->image, '$')) {
+        /* A registry reference (a layout path starts with '/' or '.'; a '$' is left by an
+         * interpolation error, reported already). */
+        const char *why;
+        if (!spec__image_ref_valid(c->s->image, &why))
+            lerr(c->l, v, "services.%s.image: invalid image reference '%s': %s", c->name,
+                 c->s->image, why);
+    }
 }
 
 static void k_command(struct svc_ctx *c, const struct spec__node *v)

@@ -366,3 +366,144 @@ void spec__strmap_free(struct spec__strmap *m)
     free(m->vals);
     free(m);
 }
+
+/* [a-z0-9]+ ((?:[._]|__|[-]+)[a-z0-9]+)*: one path component of a repository name. */
+static int path_component_valid(const char *s, size_t n)
+{
+    size_t i = 0;
+
+    for (;;) {
+        size_t run = 0;
+        while (i < n && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9'))) {
+            i++;
+            run++;
+        }
+        if (!run)
+            return 0;
+        if (i == n)
+            return 1;
+        if (s[i] == '.' || (s[i] == '_' && (i + 1 >= n || s[i + 1] != '_')))
+            i++;
+        else if (s[i] == '_')
+            i += 2;
+        else if (s[i] == '-')
+            while (i < n && s[i] == '-')
+                i++;
+        else
+            return 0;
+    }
+}
+
+/* host[:port]: DNS labels of [A-Za-z0-9-] (not starting or ending with '-'), an IPv6 in []. */
+static int domain_valid(const char *s, size_t n)
+{
+    size_t host_end = n;
+    const char *colon;
+
+    if (n && s[0] == '[') {
+        const char *close = memchr(s, ']', n);
+        if (!close || close == s + 1)
+            return 0;
+        for (const char *p = s + 1; p < close; p++)
+            if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.')
+                return 0;
+        host_end = (size_t)(close - s) + 1;
+    } else {
+        colon = memchr(s, ':', n);
+        host_end = colon ? (size_t)(colon - s) : n;
+        for (size_t i = 0, start = 0; i <= host_end; i++) {
+            if (i == host_end || s[i] == '.') {
+                if (i == start || s[start] == '-' || s[i - 1] == '-')
+                    return 0;
+                start = i + 1;
+            } else if (!isalnum((unsigned char)s[i]) && s[i] != '-') {
+                return 0;
+            }
+        }
+    }
+    if (host_end == n)
+        return 1;
+    if (s[host_end] != ':' || host_end + 1 == n)
+        return 0;
+    for (size_t i = host_end + 1; i < n; i++)
+        if (!isdigit((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+int spec__image_ref_valid(const char *ref, const char **ret_why)
+{
+    const char *at = strchr(ref, '@'), *end, *slash, *colon, *tag = NULL;
+    size_t name_len;
+
+    *ret_why = NULL;
+    end = at ? at : ref + strlen(ref);
+    /* A tag is the part after the last ':' that follows the last '/'. */
+    slash = NULL;
+    for (const char *p = ref; p < end; p++)
+        if (*p == '/')
+            slash = p;
+    colon = NULL;
+    for (const char *p = slash ? slash : ref; p < end; p++)
+        if (*p == ':')
+            colon = p;
+    if (colon) {
+        tag = colon + 1;
+        name_len = (size_t)(colon - ref);
+    } else {
+        name_len = (size_t)(end - ref);
+    }
+    if (name_len == 0)
+        return *ret_why = "no repository name", 0;
+    if (name_len > 255)
+        return *ret_why = "repository name longer than 255 characters", 0;
+    {
+        /* The first component is a registry host when it has '.' or ':' or is localhost. */
+        const char *first_end = memchr(ref, '/', name_len);
+        const char *p = ref;
+        if (first_end) {
+            size_t fl = (size_t)(first_end - ref);
+            if (memchr(ref, '.', fl) || memchr(ref, ':', fl) ||
+                (fl == 9 && strncmp(ref, "localhost", 9) == 0)) {
+                if (!domain_valid(ref, fl))
+                    return *ret_why = "invalid registry host", 0;
+                p = first_end + 1;
+            }
+        }
+        while (p < ref + name_len) {
+            const char *q = memchr(p, '/', (size_t)(ref + name_len - p));
+            size_t n = q ? (size_t)(q - p) : (size_t)(ref + name_len - p);
+            for (size_t i = 0; i < n; i++)
+                if (isupper((unsigned char)p[i]))
+                    return *ret_why = "repository name must be lowercase", 0;
+            if (!path_component_valid(p, n))
+                return *ret_why = "invalid repository name", 0;
+            p += n + (q ? 1 : 0);
+            if (q && p == ref + name_len)
+                return *ret_why = "invalid repository name", 0;
+        }
+    }
+    if (tag) {
+        /* [\w][\w.-]{0,127} */
+        size_t n = (size_t)(end - tag);
+        if (n == 0 || n > 128 || tag[0] == '.' || tag[0] == '-')
+            return *ret_why = "invalid tag", 0;
+        for (size_t i = 0; i < n; i++)
+            if (!isalnum((unsigned char)tag[i]) && tag[i] != '_' && tag[i] != '.' && tag[i] != '-')
+                return *ret_why = "invalid tag", 0;
+    }
+    if (at) {
+        /* algorithm:hex, algorithm [A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*, hex of 32+ */
+        const char *c = strchr(at + 1, ':');
+        size_t hex = c ? strlen(c + 1) : 0;
+        if (!c || c == at + 1 || !isalpha((unsigned char)at[1]) || hex < 32)
+            return *ret_why = "invalid digest", 0;
+        for (const char *p = at + 1; p < c; p++)
+            if (!isalnum((unsigned char)*p) && !strchr("-_+.", *p))
+                return *ret_why = "invalid digest", 0;
+        for (const char *p = c + 1; *p; p++)
+            if (!isxdigit((unsigned char)*p))
+                return *ret_why = "invalid digest", 0;
+    }
+    return 1;
+}
