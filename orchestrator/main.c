@@ -63,33 +63,37 @@ struct cli {
 
 static void usage(FILE *out)
 {
-    fputs("usage: stack [--state-dir DIR] [--run-dir DIR] [--runtime oci|hcs|fake] COMMAND "
-          "[ARGS]\n"
-          "\n"
-          "Commands:\n"
-          "  up [-d] [-f FILE]... [-p NAME] [--remove-orphans] [--dry-run] [--parallel N]\n"
-          "     [--timeout SECONDS] [--wait]                      create and start the stack\n"
-          "     [--allow-newer-hyperv-images]  (Windows: lift the same-or-older Hyper-V policy)\n"
-          "  plan [-f FILE]... [-p NAME] [--format table|json]    show what up would change\n"
-          "  events [-p NAME] [--since REV] [--follow] [--format json]   the event log\n"
-          "  down [-f FILE]... [-p NAME] [-v]                     stop and remove everything\n"
-          "                                                       (-v: the project's volumes too)\n"
-          "  ps [-f FILE]... [-p NAME]                            list the stack's containers\n"
-          "  logs [-f FILE]... [-p NAME] [--follow] [SERVICE]     show container output\n"
-          "  exec [-f FILE]... [--index N] SERVICE CMD [ARG]...   run a command in a container\n"
-          "  port [-f FILE]... [--index N] [--protocol tcp|udp] SERVICE PRIVATE_PORT\n"
-          "                                                       the host address of a port\n"
-          "  top [SERVICE] | inspect [SERVICE]                    processes (host PIDs), details\n"
-          "  config [-f FILE]... [-q] [--format yaml|json] [--services] [--profiles]\n"
-          "         [--hash SERVICE|*]                            the normalised model\n"
-          "  Project options: -f FILE, -p NAME, --profile P, --env-file F, --strict,\n"
-          "                   --platform windows|linux (validation rules; default: the host)\n"
-          "  pull [-f FILE]... [-p NAME]                          pull every service's image\n"
-          "  image load PATH | image pull REF | image ls | image rm REF\n"
-          "                                                       manage the local image store\n"
-          "  info                                                 show the runtime and host\n"
-          "  version                                              show the version\n",
-          out);
+    fputs(
+        "usage: stack [--state-dir DIR] [--run-dir DIR] [--runtime oci|hcs|fake] COMMAND "
+        "[ARGS]\n"
+        "\n"
+        "Commands:\n"
+        "  up [-d] [-f FILE]... [-p NAME] [--remove-orphans] [--dry-run] [--parallel N]\n"
+        "     [--timeout SECONDS] [--wait]                      create and start the stack\n"
+        "     [--allow-newer-hyperv-images]  (Windows: lift the same-or-older Hyper-V policy)\n"
+        "  plan [-f FILE]... [-p NAME] [--format table|json]    show what up would change\n"
+        "  events [-p NAME] [--since REV] [--follow] [--format json]   the event log\n"
+        "  down [-f FILE]... [-p NAME] [-v]                     stop and remove everything\n"
+        "                                                       (-v: the project's volumes too)\n"
+        "  stop [-t SECONDS] [SERVICE]... | start [SERVICE]... | restart [-t SECONDS] "
+        "[SERVICE]...\n"
+        "                                                       stop or start existing containers\n"
+        "  ps [-f FILE]... [-p NAME]                            list the stack's containers\n"
+        "  logs [-f FILE]... [-p NAME] [--follow] [SERVICE]     show container output\n"
+        "  exec [-f FILE]... [--index N] SERVICE CMD [ARG]...   run a command in a container\n"
+        "  port [-f FILE]... [--index N] [--protocol tcp|udp] SERVICE PRIVATE_PORT\n"
+        "                                                       the host address of a port\n"
+        "  top [SERVICE] | inspect [SERVICE]                    processes (host PIDs), details\n"
+        "  config [-f FILE]... [-q] [--format yaml|json] [--services] [--profiles]\n"
+        "         [--hash SERVICE|*]                            the normalised model\n"
+        "  Project options: -f FILE, -p NAME, --profile P, --env-file F, --strict,\n"
+        "                   --platform windows|linux (validation rules; default: the host)\n"
+        "  pull [-f FILE]... [-p NAME]                          pull every service's image\n"
+        "  image load PATH | image pull REF | image ls | image rm REF\n"
+        "                                                       manage the local image store\n"
+        "  info                                                 show the runtime and host\n"
+        "  version                                              show the version\n",
+        out);
 }
 
 static int exit_code_for(int code)
@@ -506,12 +510,78 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
         }
         rec_logs_set_stop_flag(&interrupted);
         rec_logs(&env, p->name, NULL, 1, stdout, &err);
-        if (interrupted)
-            fprintf(stderr, "stack: the containers keep running; `stack down` removes them\n");
+        if (interrupted) {
+            /*
+             * docker compose up: Ctrl-C stops the containers (they stay; `up` or
+             * `start` brings them back, `down` removes them) and exits 130. A
+             * second Ctrl-C cancels the stops.
+             */
+            char *lockp = stk_xasprintf("%s/stack.lock", cli->run_dir);
+            fprintf(stderr, "Gracefully stopping... (press Ctrl+C again to force)\n");
+            stk_err_clear(&err);
+            cli->lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+            if (cli->lock_fd < 0 || lock_or_wait(cli->lock_fd, lockp) < 0) {
+                stk_err_set(&err, STK_EIO, errno, "lock '%s'", lockp);
+                r = fail(&err, NULL);
+            } else if (rec_stop_start(&env, p->name, NULL, 0, 10000, &err) < 0)
+                r = fail(&err, "stop");
+            else
+                r = 130;
+            free(lockp);
+            goto out;
+        }
     }
     r = 0;
 out:
     spec_project_free(p);
+    env_close(cli);
+    stk_err_clear(&err);
+    return r;
+}
+
+static int stop_opt(int c, const char *arg, void *ud)
+{
+    char *end;
+
+    if (c != 't')
+        return -1;
+    *(long *)ud = strtol(arg, &end, 10);
+    if (*end || *(long *)ud < 0) {
+        stk_log_error("--timeout: '%s' is not a number of seconds", arg);
+        return -1;
+    }
+    return 0;
+}
+
+/* stop, start and restart [SERVICE...]: docker compose's, on the containers that exist. */
+static int cmd_stop_start(struct cli *cli, int argc, char **argv)
+{
+    static const struct option longs[] = {{"timeout", required_argument, NULL, 't'},
+                                          {NULL, 0, NULL, 0}};
+    struct stk_err err = STK_ERR_INIT;
+    struct rec_env env;
+    char *name = NULL;
+    long timeout_s = 10;
+    int idx, r;
+    const char *cmd = argv[0];
+
+    if ((idx = parse_project_opts(cli, argc, argv, strcmp(cmd, "start") == 0 ? "" : "t:", longs,
+                                  stop_opt, &timeout_s)) < 0)
+        return EXIT_SPEC;
+    if ((r = project_name(cli, &name)) < 0)
+        return -r;
+    if ((r = env_open(cli, &env, 1, 1)) != 0)
+        goto out;
+    if (strcmp(cmd, "start") != 0 && rec_stop_start(&env, name, (const char *const *)argv + idx, 0,
+                                                    (uint64_t)timeout_s * 1000, &err) < 0) {
+        r = fail(&err, cmd);
+        goto out;
+    }
+    if (strcmp(cmd, "stop") != 0 &&
+        rec_stop_start(&env, name, (const char *const *)argv + idx, 1, 0, &err) < 0)
+        r = fail(&err, cmd);
+out:
+    free(name);
     env_close(cli);
     stk_err_clear(&err);
     return r;
@@ -1220,6 +1290,8 @@ int main(int argc, char **argv)
         r = cmd_internal(&cli, argc, argv);
     else if (strcmp(cmd, "down") == 0)
         r = cmd_down(&cli, argc, argv);
+    else if (strcmp(cmd, "stop") == 0 || strcmp(cmd, "start") == 0 || strcmp(cmd, "restart") == 0)
+        r = cmd_stop_start(&cli, argc, argv);
     else if (strcmp(cmd, "ps") == 0)
         r = cmd_ps(&cli, argc, argv);
     else if (strcmp(cmd, "logs") == 0)

@@ -1300,6 +1300,63 @@ out:
     return r;
 }
 
+int rec_plan_build_stop_start(struct rec_env *env, const char *project, const char *const *services,
+                              int start, uint64_t grace_ms, struct rec_plan **ret_plan,
+                              struct stk_err *err)
+{
+    struct rec_plan *p = stk_new0(struct rec_plan);
+    struct world w;
+    json_t *acts = json_object(); /* {container id: {"stop": action index, "service": name}} */
+    int r;
+
+    p->project = stk_xstrdup(project);
+    if ((r = world_load(env, project, &w, err)) < 0)
+        goto out;
+    for (size_t c = 0; c < w.obs.n; c++) {
+        const struct rt_container_info *ci = &w.obs.items[c];
+        const char *svc = label(ci, RT_LABEL_SERVICE);
+        int wanted = !services || !services[0];
+        size_t a;
+        for (size_t k = 0; !wanted && services[k]; k++)
+            wanted = strcmp(services[k], svc) == 0;
+        if (!wanted || (start ? ci->state == RT_STATE_RUNNING : ci->state != RT_STATE_RUNNING))
+            continue;
+        a = plan_add(p, start ? REC_A_CONTAINER_START : REC_A_CONTAINER_STOP, -1, 0, -1, ci->id);
+        p->actions[a].grace_ms = grace_ms;
+        p->actions[a].service = stk_xstrdup(svc);
+        plan_change(p, start ? "start" : "stop", ci->name ? ci->name : ci->id,
+                    start ? "start" : "stop");
+        json_object_set_new(acts, ci->id,
+                            json_pack("{s:I, s:s}", "stop", (json_int_t)a, "service", svc));
+    }
+    down_stop_order(p, &w, acts);
+    if (start) {
+        /* Starts go the other way: a dependency's start before its dependants'. */
+        size_t *n_deps = stk_xcalloc(p->n_actions + 1, sizeof(size_t));
+        size_t **deps = stk_xcalloc(p->n_actions + 1, sizeof(size_t *));
+        for (size_t a = 0; a < p->n_actions; a++) {
+            n_deps[a] = p->actions[a].n_deps;
+            deps[a] = p->actions[a].deps;
+            p->actions[a].deps = NULL;
+            p->actions[a].n_deps = p->actions[a].alloc_deps = 0;
+        }
+        for (size_t a = 0; a < p->n_actions; a++) {
+            for (size_t d = 0; d < n_deps[a]; d++)
+                plan_dep(p, deps[a][d], a);
+            free(deps[a]);
+        }
+        free(deps);
+        free(n_deps);
+    }
+    *ret_plan = p;
+    p = NULL;
+out:
+    json_decref(acts);
+    world_release(&w);
+    rec_plan_free(p);
+    return r;
+}
+
 /* ---- output and life cycle ------------------------------------------------------------------- */
 
 size_t rec_plan_mutations(const struct rec_plan *plan)

@@ -155,6 +155,18 @@ int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_pla
                         struct stk_err *err);
 
 /*
+ * Builds the plan of `stack stop` (START 0: stop the running containers of
+ * SERVICES, every service when NULL or empty, each with GRACE_MS
+ * milliseconds before SIGKILL, dependants first) or `stack start` (START 1:
+ * start the stopped ones, dependencies first). The order comes from the
+ * containers' RT_LABEL_DEPENDS_ON labels. Stopped containers stay, and a
+ * later `up` starts them again (docker compose's stop/start).
+ */
+int rec_plan_build_stop_start(struct rec_env *env, const char *project, const char *const *services,
+                              int start, uint64_t grace_ms, struct rec_plan **ret_plan,
+                              struct stk_err *err);
+
+/*
  * Executes PLAN on env->loop: actions whose dependencies are done run in
  * parallel (at most OPTS->parallel), each as one asynchronous driver or
  * plug-in call recorded as an intent. A failed action's dependants are

@@ -155,6 +155,21 @@ int rec_down(struct rec_env *env, const char *project, struct stk_err *err)
     return r;
 }
 
+int rec_stop_start(struct rec_env *env, const char *project, const char *const *services, int start,
+                   uint64_t grace_ms, struct stk_err *err)
+{
+    struct rec_plan *plan = NULL;
+    struct rec_apply_opts ao;
+    int r;
+
+    if ((r = rec_plan_build_stop_start(env, project, services, start, grace_ms, &plan, err)) < 0)
+        return r;
+    memset(&ao, 0, sizeof(ao));
+    r = rec_plan_apply(env, plan, &ao, err);
+    rec_plan_free(plan);
+    return r;
+}
+
 int rec_volumes_remove(struct rec_env *env, const char *project, struct stk_err *err)
 {
     char **vols = NULL;

@@ -141,6 +141,18 @@ int rec_exec(struct rec_env *env, const char *project, const char *service, int 
              char *const *args, FILE *out, int *ret_status, struct stk_err *err);
 
 /*
+ * `stack stop` (START 0) and `stack start` (START 1): stops the running
+ * containers of SERVICES (NULL-terminated names; NULL or empty: every
+ * service), dependants first, each given GRACE_MS milliseconds after its
+ * stop signal before SIGKILL; or starts the stopped ones, dependencies first
+ * (rec_plan_build_stop_start()). Containers stopped here are not restarted by
+ * their restart policy; `up` starts them again. Returns 0 or the first
+ * failure's code.
+ */
+int rec_stop_start(struct rec_env *env, const char *project, const char *const *services, int start,
+                   uint64_t grace_ms, struct stk_err *err);
+
+/*
  * Prints the host address ("IP:PORT") that PRIVATE_PORT/PROTOCOL ("tcp",
  * "udp") of replica NUMBER of SERVICE is published on, as `docker compose
  * port` does; an ephemeral host port shows the one chosen at attach.

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "itest.h"
@@ -442,4 +443,71 @@ Test(integration, crash_at_intent_boundaries_then_converge, .init = setup, .fini
         free(after);
     }
     free(before);
+}
+
+/*
+ * Attached up, as docker compose up: Ctrl-C (SIGINT to its PID) stops the
+ * containers gracefully, keeps them, and exits 130; `start` brings them back.
+ */
+Test(integration, ctrl_c_on_attached_up_stops_the_containers, .init = setup, .fini = teardown,
+     .timeout = 300)
+{
+    const char *file = write_stack(LOOP);
+    char *out = NULL, *err = NULL, *cmd, *ps;
+    int rc, status = 0, running = 0;
+    pid_t pid;
+
+    cmd = itest_sh("printf '%%s' '%s --state-dir %s --run-dir %s up -f %s'",
+                   STK_BIN_DIR "/orchestrator/stack", T.state_dir, T.run_dir, file);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        char *const argv[] = {(char *)"/bin/sh", (char *)"-c", NULL, NULL};
+        char *line = NULL;
+        if (asprintf(&line, "exec %s >%s/attached.out 2>%s/attached.err", cmd, T.dir, T.dir) < 0)
+            _exit(127);
+        ((char **)argv)[2] = line;
+        execv("/bin/sh", argv);
+        _exit(127);
+    }
+    free(cmd);
+    /* Wait until both services run, then interrupt. */
+    for (int i = 0; i < 100 && running < 2; i++) {
+        usleep(100000);
+        ps = itest_sh("'%s' --state-dir '%s' --run-dir '%s' ps -f '%s' | grep -c ' running '",
+                      STK_BIN_DIR "/orchestrator/stack", T.state_dir, T.run_dir, file);
+        running = ps ? atoi(ps) : 0;
+        free(ps);
+    }
+    cr_assert_eq(running, 2, "attached up did not start both services");
+    usleep(300000);
+    cr_assert_eq(kill(pid, SIGINT), 0);
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 130, "attached up ended with %d",
+              WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+
+    rc = itest_stack(&T, &out, &err, "ps -f '%s'", file);
+    cr_assert_eq(rc, 0, "ps: %s", err);
+    cr_assert_null(strstr(out, " running "), "still running after Ctrl-C:\n%s", out);
+    cr_assert(strstr(out, "-web-1 ") && strstr(out, "-client-1 "), "containers removed:\n%s", out);
+    free(out);
+    free(err);
+    rc = itest_stack(&T, &out, &err, "start -f '%s'", file);
+    cr_assert_eq(rc, 0, "start: %s", err);
+    free(out);
+    free(err);
+    rc = itest_stack(&T, &out, &err, "ps -f '%s'", file);
+    cr_assert_eq(rc, 0);
+    {
+        int n = 0;
+        for (const char *q = out; (q = strstr(q, " running ")); q++)
+            n++;
+        cr_assert_eq(n, 2, "start did not bring both back:\n%s", out);
+    }
+    free(out);
+    free(err);
+    rc = itest_stack(&T, &out, &err, "down -f '%s'", file);
+    cr_assert_eq(rc, 0, "down: %s", err);
+    free(out);
+    free(err);
 }

@@ -767,3 +767,57 @@ Test(rec, down_stops_in_reverse_dependency_order, .init = setup, .fini = teardow
     cr_assert_eq(rec_fixture_count(&F, "db", NULL), 0);
     spec_project_free(p);
 }
+
+/*
+ * stop and start (docker compose's): stop keeps the containers, dependants
+ * stopped first; start goes the other way; start of one service starts only
+ * it; a later up starts what is still stopped and creates nothing.
+ */
+Test(rec, stop_then_start_keep_the_containers, .init = setup, .fini = teardown)
+{
+    struct spec_project *p = rec_fixture_load(&F, three);
+    struct stk_err err = STK_ERR_INIT;
+    struct rec_plan *pl = NULL;
+    const char *web[] = {"web", NULL};
+    char *db_id;
+
+    cr_assert_eq(up(p, &err), 0, "up: %s", err.msg);
+    db_id = rec_fixture_id(&F, "db", 1);
+    cr_assert_eq(rec_plan_build_stop_start(&F.env, p->name, NULL, 0, 1000, &pl, &err), 0);
+    cr_assert_eq(pl->n_actions, 4);
+    cr_assert(stop_waits_for(pl, "-db-1-", "-web-1-"), "db stops after web");
+    rec_plan_free(pl);
+    cr_assert_eq(rec_stop_start(&F.env, p->name, NULL, 0, 1000, &err), 0, "stop: %s", err.msg);
+    cr_assert_eq(rec_fixture_count(&F, NULL, "running"), 0);
+    cr_assert_eq(rec_fixture_count(&F, NULL, NULL), 4, "stop removed containers");
+
+    /* start: db before web (the stop order reversed). */
+    cr_assert_eq(rec_plan_build_stop_start(&F.env, p->name, NULL, 1, 0, &pl, &err), 0);
+    cr_assert_eq(pl->n_actions, 4);
+    for (size_t i = 0; i < pl->n_actions; i++)
+        cr_assert_eq(pl->actions[i].kind, REC_A_CONTAINER_START);
+    cr_assert(stop_waits_for(pl, "-db-1-", "-web-1-") == 0);
+    {
+        /* web's start waits for db's. */
+        int found = 0;
+        for (size_t i = 0; i < pl->n_actions; i++)
+            if (strstr(pl->actions[i].object, "-web-1-"))
+                for (size_t d = 0; d < pl->actions[i].n_deps; d++)
+                    found |= strstr(pl->actions[pl->actions[i].deps[d]].object, "-db-1-") != NULL;
+        cr_assert(found, "web starts before db");
+    }
+    rec_plan_free(pl);
+
+    cr_assert_eq(rec_stop_start(&F.env, p->name, web, 1, 0, &err), 0, "start web: %s", err.msg);
+    cr_assert_eq(rec_fixture_count(&F, "web", "running"), 1);
+    cr_assert_eq(rec_fixture_count(&F, "db", "running"), 0, "start web started db too");
+    cr_assert_eq(up(p, &err), 0, "up: %s", err.msg);
+    cr_assert_eq(rec_fixture_count(&F, NULL, "running"), 4);
+    {
+        char *again = rec_fixture_id(&F, "db", 1);
+        cr_assert_str_eq(again, db_id, "up recreated a stopped container");
+        free(again);
+    }
+    free(db_id);
+    spec_project_free(p);
+}
