@@ -17,12 +17,27 @@
  * - HcsImportLayer is used for every layer, the base included (with an
  *   empty parent list). hcsshim writes a base layer's files itself (BackupWrite
  *   through its baseLayerWriter) and imports only the layers above it.
- * - The staging folder is filled by libarchive, which writes file data,
- *   times and directories only: the security descriptors (PAX
- *   MSWINDOWS.rawsd), file attributes (MSWINDOWS.fileattr), reparse points
- *   and the hive files' backup semantics that hcsshim's ociwclayer applies
- *   with BackupWrite are NOT applied. A real import of a real image needs
- *   that writer; this file does not have it.
+ * - The staging folder is filled by libarchive (file data, times,
+ *   directories, hard links); the Windows metadata libarchive drops is read
+ *   by a second pass over the blob (hcs-wclayer.h) and applied per entry
+ *   through apply_backup_stream (hcs-storage-api.h): MSWINDOWS.rawsd as
+ *   BACKUP_SECURITY_DATA, MSWINDOWS.xattr.* as BACKUP_EA_DATA, symbolic
+ *   links and MSWINDOWS.mountpoint as BACKUP_REPARSE_DATA over an empty
+ *   placeholder, MSWINDOWS.fileattr and LIBARCHIVE.creationtime through
+ *   FILE_BASIC_INFO. It is applied after the whole layer is extracted, last
+ *   entry first (unlike hcsshim, which writes each file through BackupWrite
+ *   as it goes): libarchive writes without backup semantics, so a folder's
+ *   descriptor must not be in place before its children are written. That
+ *   the staged descriptors, attributes and reparse points survive
+ *   HcsImportLayer as they do hcsshim's legacy writer (which also stages a
+ *   folder and imports it) is assumed, never seen.
+ * - Not handled: MSWINDOWS.sd (SDDL text from old writers) fails the import
+ *   (STK_ENOTSUP); alternate data streams ("file:name" entries) are
+ *   handed to libarchive as ordinary entries (what its Windows writer makes
+ *   of the ':' was not checked; no BACKUP_ALTERNATE_DATA is written); GNU
+ *   sparse entries are refused by the walker; hcsshim's special
+ *   handling of directory reparse points (".$wcidirs$") and of the Hives and
+ *   UtilityVM folders of a base layer (its baseLayerWriter) is not copied.
  * - The writable layer of a process-isolated container is the volume of its
  *   attached sandbox.vhdx (HcsInitializeWritableLayer and
  *   HcsAttachLayerStorageFilter take that volume path), and a Hyper-V
