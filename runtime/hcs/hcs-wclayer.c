@@ -41,6 +41,7 @@ static int scan_read(struct scan *s, void *buf, size_t n, size_t *got)
 {
     size_t have = 0;
 
+    *got = 0;
     while (have < n) {
         la_ssize_t r = archive_read_data(s->a, (char *)buf + have, n - have);
 
@@ -59,7 +60,7 @@ static int scan_read(struct scan *s, void *buf, size_t n, size_t *got)
 
 static int scan_need(struct scan *s, void *buf, size_t n, const char *what)
 {
-    size_t got;
+    size_t got = 0;
     int r = scan_read(s, buf, n, &got);
 
     if (r < 0)
@@ -355,7 +356,7 @@ static int walk(struct scan *s, struct rt_hcs_pax_index *ret)
 
     for (;;) {
         uint64_t hsize, start = s->off;
-        size_t got;
+        size_t got = 0;
         char t;
         int zero = 1;
 
@@ -462,7 +463,14 @@ static int scan_open(struct archive *a, int r, const char *what, struct rt_hcs_p
                         archive_error_string(a));
         goto out;
     }
-    if (archive_read_next_header(a, &ent) != ARCHIVE_OK) {
+    r = archive_read_next_header(a, &ent);
+    if (r == ARCHIVE_EOF) {
+        /* An empty blob: no entries, as libarchive's tar reader sees it. */
+        memset(ret, 0, sizeof(*ret));
+        r = 0;
+        goto out;
+    }
+    if (r != ARCHIVE_OK) {
         r = stk_err_set(err, STK_EIMAGE, archive_errno(a), "read %s: %s", what,
                         archive_error_string(a));
         goto out;
