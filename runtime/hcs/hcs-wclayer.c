@@ -273,7 +273,7 @@ static int parse_records(struct scan *s, const char *buf, size_t len, struct pen
 
                 p->has_size = vlen > 0;
                 for (size_t k = 0; k < vlen; k++) {
-                    if (v[k] < '0' || v[k] > '9' || n > (UINT64_MAX - 9) / 10)
+                    if (v[k] < '0' || v[k] > '9' || n > (uint64_t)(INT64_MAX - 9) / 10)
                         return stk_err_set(s->err, STK_EIMAGE, 0,
                                            "bad pax size '%.*s' before byte %llu", (int)vlen, v,
                                            (unsigned long long)s->off);
@@ -808,6 +808,8 @@ static int parse_pax_time(const char *s, int64_t *ret)
     return 0;
 }
 
+static const char *check_sd(const unsigned char *p, size_t len);
+
 int rt_hcs_backup_build(const struct rt_hcs_pax_entry *e, struct rt_hcs_backup *ret,
                         struct stk_err *err)
 {
@@ -824,6 +826,15 @@ int rt_hcs_backup_build(const struct rt_hcs_pax_entry *e, struct rt_hcs_backup *
             r = stk_err_set(err, STK_EIMAGE, 0, "entry '%s': MSWINDOWS.rawsd is not base64",
                             e->name);
             goto out;
+        }
+        {
+            const char *why = check_sd((const unsigned char *)tmp.buf, tmp.len);
+
+            if (why) {
+                r = stk_err_set(err, STK_EIMAGE, 0, "entry '%s': MSWINDOWS.rawsd: %s", e->name,
+                                why);
+                goto out;
+            }
         }
         rt_hcs_backup_put_stream(&out, RT_HCS_BACKUP_SECURITY_DATA, NULL, tmp.buf, tmp.len);
         stk_buf_reset(&tmp);

@@ -103,8 +103,9 @@ struct rt_hcs_backup {
  * written the file data), the attributes and the creation time. *RET's
  * stream is new (free()); on failure *RET is untouched. Returns 0 (with an
  * empty *RET when E has nothing to apply), STK_EIMAGE for a bad record (bad
- * base64, a non-decimal fileattr, a bad time, an EA name over 255 bytes or a
- * value over 65535) and STK_ENOTSUP for MSWINDOWS.sd (SDDL text).
+ * base64, a descriptor that is not self-relative revision 1 with its
+ * offsets inside (the check rt_hcs_backup_check makes), a non-decimal fileattr, a bad time, an EA
+ * name over 255 bytes or a value over 65535) and STK_ENOTSUP for MSWINDOWS.sd (SDDL text).
  */
 int rt_hcs_backup_build(const struct rt_hcs_pax_entry *e, struct rt_hcs_backup *ret,
                         struct stk_err *err);

@@ -206,6 +206,10 @@ Test(rt_hcs_wclayer, bad_records_are_errors)
     } cases[] = {
         {"MSWINDOWS.rawsd", "AQ=A", STK_EIMAGE, "MSWINDOWS.rawsd is not base64"},
         {"MSWINDOWS.rawsd", "AQA", STK_EIMAGE, "MSWINDOWS.rawsd is not base64"},
+        /* 20 bytes: revision 1, Control 0 (not SE_SELF_RELATIVE). */
+        {"MSWINDOWS.rawsd", "AQAAAAAAAAAAAAAAAAAAAAAAAAA=", STK_EIMAGE, "is not self-relative"},
+        /* Self-relative, OffsetOwner 0x40 beyond its 20 bytes. */
+        {"MSWINDOWS.rawsd", "AQAAgEAAAAAAAAAAAAAAAAAAAAA=", STK_EIMAGE, "offset outside"},
         {"MSWINDOWS.fileattr", "0x20", STK_EIMAGE, "is not decimal"},
         {"MSWINDOWS.fileattr", "4294967296", STK_EIMAGE, "is not decimal"},
         {"LIBARCHIVE.creationtime", "12.", STK_EIMAGE, "bad LIBARCHIVE.creationtime"},
@@ -422,6 +426,7 @@ Test(rt_hcs_wclayer, walker_rejects_malformed_tars)
         {"hard link data", "hard link 'Files/h' with 3 bytes"},
         {"pax size", "bad pax size"},
         {"truncated extended header", "truncated in an extended header"},
+        {"pax size over INT64_MAX", "bad pax size"},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -486,6 +491,10 @@ Test(rt_hcs_wclayer, walker_rejects_malformed_tars)
         case 11:
             th(&b, "././@PaxHeader", 'x', 100, 0, NULL, NULL);
             stk_buf_puts(&b, "20 comment=trunc");
+            break;
+        case 12:
+            textv(&b, 'x', "size", "10000000000000000000", NULL);
+            tfile(&b, "Files/a", "A");
             break;
         }
         cr_assert_eq(scan(&b, &idx, &err), STK_EIMAGE, "%s: accepted (%s)", cases[i].what, err.msg);
