@@ -26,6 +26,7 @@
 #ifndef RT_HCS_STORAGE_API_H
 #define RT_HCS_STORAGE_API_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* ATTACH_VIRTUAL_DISK_FLAG values (msdocs ATTACH_VIRTUAL_DISK_FLAG, virtdisk.h). */
@@ -111,6 +112,32 @@ struct hcs_storage_calls {
     int32_t (*grant_vm_group_access)(const char *path);
     /* Releases a string the table handed out; NULL-safe. */
     void (*free_string)(char *s);
+
+    /* ---- Windows file metadata (kernel32/advapi32 backup APIs) ---- */
+
+    /*
+     * Applies the Windows metadata of one extracted layer entry to the
+     * existing file or directory PATH (in the staging folder, before
+     * HcsImportLayer), as hcsshim's legacy layer writer does
+     * (internal/wclayer/legacy.go, go-winio backup.go):
+     * - opens PATH with CreateFileW(GENERIC_READ | GENERIC_WRITE | WRITE_DAC |
+     *   WRITE_OWNER | ACCESS_SYSTEM_SECURITY, FILE_SHARE_READ, OPEN_EXISTING,
+     *   FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT), with
+     *   SeBackupPrivilege and SeRestorePrivilege enabled in the process token
+     *   (once, AdjustTokenPrivileges);
+     * - when ATTRIBUTES or CREATION_TIME is non-zero,
+     *   SetFileInformationByHandle(FileBasicInfo) with FileAttributes =
+     *   ATTRIBUTES and CreationTime = CREATION_TIME (a FILETIME) and every
+     *   other field 0, which FILE_BASIC_INFO defines as "leave unchanged";
+     * - when LEN is non-zero, BackupWrite(bProcessSecurity = TRUE) of the
+     *   LEN bytes at STREAM: a chain of WIN32_STREAM_ID records
+     *   (BACKUP_SECURITY_DATA, BACKUP_EA_DATA, BACKUP_REPARSE_DATA; built by
+     *   rt_hcs_backup_build(), hcs-wclayer.h), then BackupWrite(bAbort) to
+     *   release its context.
+     * STREAM is borrowed. Returns S_OK or the HRESULT of the failed call.
+     */
+    int32_t (*apply_backup_stream)(const char *path, const void *stream, size_t len,
+                                   uint32_t attributes, int64_t creation_time);
 };
 
 #endif

@@ -9,6 +9,9 @@
  * computestorage/mount.go, interop.ConvertAndFreeCoTaskMemString).
  * Compiled on Windows only (runtime/CMakeLists.txt).
  *
+ * apply_backup_stream is kernel32/advapi32 (CreateFileW, BackupWrite,
+ * SetFileInformationByHandle, AdjustTokenPrivileges), linked directly.
+ *
  * Not run on a real Windows host: compiled with Debian's mingw-w64 against
  * its computestorage.h and virtdisk.h, nothing more.
  */
@@ -253,6 +256,94 @@ static void w_free_string(char *s)
     free(s);
 }
 
+static INIT_ONCE priv_once = INIT_ONCE_STATIC_INIT;
+static DWORD priv_error; /* the Win32 error of enabling the privileges, 0 when enabled */
+
+/*
+ * Enables SeBackupPrivilege and SeRestorePrivilege in the process token
+ * (go-winio privilege.go EnableProcessPrivileges): backup semantics then
+ * bypass the files' DACLs and ACCESS_SYSTEM_SECURITY/WRITE_OWNER can be
+ * granted. AdjustTokenPrivileges succeeds with ERROR_NOT_ALL_ASSIGNED when
+ * the token lacks one (a caller that is not elevated): that is an error too.
+ */
+static BOOL CALLBACK enable_privileges(PINIT_ONCE o, PVOID param, PVOID *ctx)
+{
+    static const WCHAR *const names[] = {L"SeBackupPrivilege", L"SeRestorePrivilege"};
+    struct {
+        DWORD count;
+        LUID_AND_ATTRIBUTES p[2];
+    } tp;
+    HANDLE token = NULL;
+
+    (void)o;
+    (void)param;
+    (void)ctx;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_ADJUST_PRIVILEGES | TOKEN_QUERY, &token)) {
+        priv_error = GetLastError();
+        return TRUE;
+    }
+    tp.count = 2;
+    for (int i = 0; i < 2; i++) {
+        if (!LookupPrivilegeValueW(NULL, names[i], &tp.p[i].Luid)) {
+            priv_error = GetLastError();
+            goto out;
+        }
+        tp.p[i].Attributes = SE_PRIVILEGE_ENABLED;
+    }
+    if (!AdjustTokenPrivileges(token, FALSE, (PTOKEN_PRIVILEGES)&tp, 0, NULL, NULL))
+        priv_error = GetLastError();
+    else
+        priv_error = GetLastError(); /* ERROR_SUCCESS or ERROR_NOT_ALL_ASSIGNED */
+out:
+    CloseHandle(token);
+    return TRUE;
+}
+
+/* hcs-storage-api.h apply_backup_stream: hcsshim legacy.go's order, basic info then BackupWrite. */
+static int32_t w_apply_backup(const char *path, const void *stream, size_t len, uint32_t attributes,
+                              int64_t creation_time)
+{
+    WCHAR *wp;
+    HANDLE h;
+    DWORD e = ERROR_SUCCESS;
+
+    InitOnceExecuteOnce(&priv_once, enable_privileges, NULL, NULL);
+    if (priv_error != ERROR_SUCCESS)
+        return HRESULT_FROM_WIN32(priv_error);
+    if (!path || len > MAXDWORD || (len && !stream))
+        return E_INVALIDARG;
+    wp = stk_win_utf16(path);
+    h = CreateFileW(wp,
+                    GENERIC_READ | GENERIC_WRITE | WRITE_DAC | WRITE_OWNER | ACCESS_SYSTEM_SECURITY,
+                    FILE_SHARE_READ, NULL, OPEN_EXISTING,
+                    FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+    free(wp);
+    if (h == INVALID_HANDLE_VALUE)
+        return HRESULT_FROM_WIN32(GetLastError());
+    if (attributes || creation_time) {
+        FILE_BASIC_INFO bi;
+
+        memset(&bi, 0, sizeof(bi)); /* 0: leave that time unchanged (msdocs FILE_BASIC_INFO) */
+        bi.CreationTime.QuadPart = creation_time;
+        bi.FileAttributes = attributes;
+        if (!SetFileInformationByHandle(h, FileBasicInfo, &bi, sizeof(bi)))
+            e = GetLastError();
+    }
+    if (e == ERROR_SUCCESS && len) {
+        LPVOID bctx = NULL;
+        DWORD written = 0;
+
+        if (!BackupWrite(h, (LPBYTE)stream, (DWORD)len, &written, FALSE, TRUE, &bctx))
+            e = GetLastError();
+        else if (written != (DWORD)len)
+            e = ERROR_WRITE_FAULT;
+        if (bctx)
+            BackupWrite(h, NULL, 0, &written, TRUE, FALSE, &bctx); /* frees the context */
+    }
+    CloseHandle(h);
+    return HRESULT_FROM_WIN32(e);
+}
+
 static struct hcs_storage_calls table = {
     .name = "computestorage.dll",
     .import_layer = w_import,
@@ -271,6 +362,7 @@ static struct hcs_storage_calls table = {
     .copy_file = w_copy_file,
     .grant_vm_group_access = w_grant_vm_group,
     .free_string = w_free_string,
+    .apply_backup_stream = w_apply_backup,
 };
 
 static INIT_ONCE once = INIT_ONCE_STATIC_INIT;

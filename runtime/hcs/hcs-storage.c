@@ -17,12 +17,27 @@
  * - HcsImportLayer is used for every layer, the base included (with an
  *   empty parent list). hcsshim writes a base layer's files itself (BackupWrite
  *   through its baseLayerWriter) and imports only the layers above it.
- * - The staging folder is filled by libarchive, which writes file data,
- *   times and directories only: the security descriptors (PAX
- *   MSWINDOWS.rawsd), file attributes (MSWINDOWS.fileattr), reparse points
- *   and the hive files' backup semantics that hcsshim's ociwclayer applies
- *   with BackupWrite are NOT applied. A real import of a real image needs
- *   that writer; this file does not have it.
+ * - The staging folder is filled by libarchive (file data, times,
+ *   directories, hard links); the Windows metadata libarchive drops is read
+ *   by a second pass over the blob (hcs-wclayer.h) and applied per entry
+ *   through apply_backup_stream (hcs-storage-api.h): MSWINDOWS.rawsd as
+ *   BACKUP_SECURITY_DATA, MSWINDOWS.xattr.* as BACKUP_EA_DATA, symbolic
+ *   links and MSWINDOWS.mountpoint as BACKUP_REPARSE_DATA over an empty
+ *   placeholder, MSWINDOWS.fileattr and LIBARCHIVE.creationtime through
+ *   FILE_BASIC_INFO. It is applied after the whole layer is extracted, last
+ *   entry first (unlike hcsshim, which writes each file through BackupWrite
+ *   as it goes): libarchive writes without backup semantics, so a folder's
+ *   descriptor must not be in place before its children are written. That
+ *   the staged descriptors, attributes and reparse points survive
+ *   HcsImportLayer as they do hcsshim's legacy writer (which also stages a
+ *   folder and imports it) is assumed, never seen.
+ * - Not handled: MSWINDOWS.sd (SDDL text from old writers) fails the import
+ *   (STK_ENOTSUP); alternate data streams ("file:name" entries) are
+ *   handed to libarchive as ordinary entries (what its Windows writer makes
+ *   of the ':' was not checked; no BACKUP_ALTERNATE_DATA is written); GNU
+ *   sparse entries are refused by the walker; hcsshim's special
+ *   handling of directory reparse points (".$wcidirs$") and of the Hives and
+ *   UtilityVM folders of a base layer (its baseLayerWriter) is not copied.
  * - The writable layer of a process-isolated container is the volume of its
  *   attached sandbox.vhdx (HcsInitializeWritableLayer and
  *   HcsAttachLayerStorageFilter take that volume path), and a Hyper-V
@@ -47,6 +62,8 @@
 #include "common/stk-macro.h"
 #include "common/stk-strv.h"
 #include "common/win-error.h"
+#include "runtime/hcs/hcs-storage-api.h"
+#include "runtime/hcs/hcs-wclayer.h"
 #include "runtime/image/rt-image.h"
 
 #ifdef _WIN32
@@ -177,15 +194,49 @@ static int write_tombstones(const char *staging, const struct stk_strv *dead, st
 }
 
 /*
+ * Applies the Windows metadata of the entries in TODO (full staging paths)
+ * whose index entries are AT, last extracted first: a folder's security
+ * descriptor may deny the writes libarchive makes into it, and the calls
+ * run with backup semantics, so children go before their parents.
+ */
+static int apply_metadata(const struct hcs_storage_calls *c, const struct rt_hcs_pax_index *idx,
+                          const struct stk_strv *todo, const size_t *at, const char *staging,
+                          struct stk_err *err)
+{
+    for (size_t i = stk_strv_len(todo->v); i-- > 0;) {
+        struct rt_hcs_backup b = {0};
+        int32_t hr;
+        int r = rt_hcs_backup_build(&idx->entries[at[i]], &b, err);
+
+        if (r < 0)
+            return r;
+        hr = c->apply_backup_stream(todo->v[i], b.stream, b.len, b.attributes, b.creation_time);
+        rt_hcs_backup_release(&b);
+        if (hr < 0)
+            return stk_err_set_hresult(err, hr, NULL, "apply the Windows metadata of '%s'",
+                                       todo->v[i] + strlen(staging) + 1);
+    }
+    return 0;
+}
+
+/*
  * Extracts the layer blob BLOB (tar, any compression libarchive detects)
  * into the existing folder STAGING: entries outside Files/, Hives/ and
  * UtilityVM/, absolute or escaping names are refused; whiteouts (".wh.NAME")
  * become tombstones.txt lines; opaque-directory markers are not part of
- * Windows layers and are refused.
+ * Windows layers and are refused. The Windows metadata libarchive drops
+ * (hcs-wclayer.h) is read by a second pass over the same bytes, matched
+ * entry by entry, and applied through C->apply_backup_stream once every
+ * entry is written; a symbolic link becomes an empty file (a directory when
+ * its attributes say so) that the reparse data then turns into the link, as
+ * hcsshim's writer does.
  */
-static int extract_layer(const char *blob, const char *staging, struct stk_err *err)
+static int extract_layer(const struct hcs_storage_calls *c, const char *blob, const char *staging,
+                         struct stk_err *err)
 {
-    struct stk_strv dead = STK_STRV_INIT;
+    struct stk_strv dead = STK_STRV_INIT, todo = STK_STRV_INIT;
+    struct rt_hcs_pax_index idx = {0};
+    size_t cursor = 0, *at = NULL, n_at = 0, cap_at = 0;
     struct archive *a = archive_read_new(), *ext = archive_write_disk_new();
     struct archive_entry *ent;
     char *rel = NULL, *full = NULL, *link = NULL;
@@ -194,6 +245,9 @@ static int extract_layer(const char *blob, const char *staging, struct stk_err *
     int r, ret = 0;
 
     stk_strv_init(&dead);
+    stk_strv_init(&todo);
+    if ((ret = rt_hcs_pax_scan_file(blob, &idx, err)) < 0)
+        goto out;
     archive_read_support_filter_all(a);
     archive_read_support_format_tar(a);
     archive_read_support_format_gnutar(a);
@@ -208,6 +262,8 @@ static int extract_layer(const char *blob, const char *staging, struct stk_err *
     }
     for (;;) {
         const char *name, *hl, *base;
+        const struct rt_hcs_pax_entry *meta;
+        char *mrel;
 
         r = archive_read_next_header(a, &ent);
         if (r == ARCHIVE_EOF)
@@ -224,6 +280,17 @@ static int extract_layer(const char *blob, const char *staging, struct stk_err *
             ret = name ? STK_EIMAGE : stk_err_set(err, STK_EIMAGE, 0, "entry without a name");
             goto out;
         }
+        /* Both passes read the same bytes: the K-th entries must be the same member. */
+        mrel = cursor < idx.n ? clean_name(idx.entries[cursor].name, NULL) : NULL;
+        if (!mrel || strcmp(mrel, rel) != 0) {
+            ret = stk_err_set(err, STK_EIMAGE, 0,
+                              "entry '%s': the metadata pass read '%s' as entry %zu", name,
+                              cursor < idx.n ? idx.entries[cursor].name : "(end)", cursor);
+            free(mrel);
+            goto out;
+        }
+        free(mrel);
+        meta = &idx.entries[cursor++];
         if (!*rel)
             continue;
         if (!windows_top(rel)) {
@@ -261,6 +328,30 @@ static int extract_layer(const char *blob, const char *staging, struct stk_err *
         free(full);
         full = stk_xasprintf("%s/%s", staging, rel);
         archive_entry_set_pathname_utf8(ent, full);
+        if (meta->n_records || meta->typeflag == '2') {
+            struct rt_hcs_backup b = {0};
+
+            /* Checked now, so that a bad record fails before anything is applied. */
+            if ((ret = rt_hcs_backup_build(meta, &b, err)) < 0)
+                goto out;
+            if (meta->typeflag == '2') {
+                int dir = !!(b.attributes & RT_HCS_FILE_ATTRIBUTE_DIRECTORY);
+
+                archive_entry_set_symlink(ent, NULL);
+                archive_entry_set_filetype(ent, dir ? AE_IFDIR : AE_IFREG);
+                archive_entry_set_perm(ent, dir ? 0755 : 0644);
+                archive_entry_set_size(ent, 0);
+            }
+            if (b.len || b.attributes || b.creation_time) {
+                if (n_at == cap_at) {
+                    cap_at = cap_at ? 2 * cap_at : 64;
+                    at = stk_xrealloc(at, cap_at * sizeof(*at));
+                }
+                at[n_at++] = (size_t)(meta - idx.entries);
+                stk_strv_push(&todo, full);
+            }
+            rt_hcs_backup_release(&b);
+        }
         if (archive_write_header(ext, ent) < ARCHIVE_WARN) {
             ret = stk_err_set(err, STK_EIMAGE, archive_errno(ext), "unpack entry '%s': %s", rel,
                               archive_error_string(ext));
@@ -294,11 +385,16 @@ static int extract_layer(const char *blob, const char *staging, struct stk_err *
                           archive_error_string(ext));
         goto out;
     }
+    if ((ret = apply_metadata(c, &idx, &todo, at, staging, err)) < 0)
+        goto out;
     ret = write_tombstones(staging, &dead, err);
 out:
     archive_write_free(ext);
     archive_read_free(a);
     stk_strv_release(&dead);
+    stk_strv_release(&todo);
+    rt_hcs_pax_index_release(&idx);
+    free(at);
     free(rel);
     free(full);
     free(link);
@@ -482,7 +578,7 @@ static int ensure_layer(struct rt_hcs_storage *s, const char *const *digests, si
     staging = stk_xasprintf("%s" SEP ".staging-%s", s->layers_root, hex);
     if ((r = stk_rm_rf(staging, err)) < 0 || (r = stk_mkdir_p(staging, 0700, err)) < 0)
         goto fail;
-    r = extract_layer(blob, staging, err);
+    r = extract_layer(c, blob, staging, err);
     if (r < 0)
         goto fail;
     if ((r = stk_mkdir_p(paths[k], 0755, err)) < 0)
@@ -840,7 +936,7 @@ struct rt_hcs_storage *rt_hcs_storage_new(const char *layers_root, const char *s
         !calls->get_layer_vhd_mount_path || !calls->create_virtual_disk ||
         !calls->open_virtual_disk || !calls->attach_virtual_disk || !calls->detach_virtual_disk ||
         !calls->close_handle || !calls->copy_file || !calls->grant_vm_group_access ||
-        !calls->free_string) {
+        !calls->free_string || !calls->apply_backup_stream) {
         stk_err_set(err, STK_EINVAL, 0,
                     "hcs storage: folders and a complete call table are needed");
         return NULL;

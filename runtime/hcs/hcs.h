@@ -313,7 +313,10 @@ struct rt_hcs_storage;
  *   a folder without one is a half import, destroyed (HcsDestroyLayer) and
  *   imported again. The blob (tar, any compression libarchive detects) is
  *   extracted into LAYERS_ROOT\.staging-<hex> with whiteouts turned into
- *   tombstones.txt, then HcsImportLayer(layer, staging, parents' LayerData).
+ *   tombstones.txt, each entry's Windows metadata (security descriptor, EAs,
+ *   attributes, creation time, reparse point; hcs-wclayer.h) applied through
+ *   CALLS->apply_backup_stream, then HcsImportLayer(layer, staging, parents'
+ *   LayerData).
  *   A layer without parents (the base) is then set up as hcsshim's
  *   computestorage.SetupContainerBaseLayer does (blank-base.vhdx created and
  *   formatted, HcsSetupBaseOSLayer {"Type":"Container"} with no handle, the

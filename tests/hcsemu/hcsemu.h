@@ -73,6 +73,20 @@ int hcsemu_storage_granted(const char *path);
  */
 char *hcsemu_storage_trace(void);
 void hcsemu_storage_trace_clear(void);
+/*
+ * What apply_backup_stream() was given for PATH (the staging path of an
+ * extracted entry), from its last successful call: the stream bytes (a new
+ * copy, free() it; NULL when the stream was empty), their length, the
+ * attributes and the creation time. Returns the number of successful calls
+ * for PATH (0: nothing is stored in the out-parameters). The emulator
+ * refuses (E_INVALIDARG) a stream that rt_hcs_backup_check() rejects and a
+ * call with nothing to apply, and (ERROR_FILE_NOT_FOUND) a PATH that does not
+ * exist.
+ */
+int hcsemu_storage_backup_get(const char *path, void **ret_stream, size_t *ret_len,
+                              uint32_t *ret_attributes, int64_t *ret_creation_time);
+/* The number of successful apply_backup_stream() calls. */
+int hcsemu_storage_count_backups(void);
 
 /*
  * Registers an image layer DIGEST ("sha256:...") unpacked in folder

@@ -49,6 +49,7 @@
 #include "common/stk-fs.h"
 #include "common/stk-strv.h"
 #include "common/win-error.h"
+#include "runtime/hcs/hcs-wclayer.h"
 #include "tests/hcsemu/hcsemu-images.h"
 
 struct st_layer {
@@ -68,6 +69,14 @@ struct st_handle {
     char *path;
 };
 
+struct st_backup {
+    char *path;
+    unsigned char *stream; /* NULL when len is 0 */
+    size_t len;
+    uint32_t attributes;
+    int64_t creation_time;
+};
+
 static struct {
     struct st_layer layers[64];
     int n_layers;
@@ -78,6 +87,8 @@ static struct {
     struct stk_strv granted;
     struct stk_buf trace;
     intptr_t next_handle;
+    struct st_backup *backups; /* every successful apply_backup_stream, in order */
+    size_t n_backups;
 } st = {.granted = STK_STRV_INIT, .trace = STK_BUF_INIT};
 
 /* ---- helpers (lock held) ------------------------------------------------- */
@@ -835,6 +846,49 @@ static void emu_free_string(char *s)
     free(s);
 }
 
+/*
+ * Records what it is given, after checking it as BackupWrite and
+ * SetFileInformationByHandle would reject it: the path must exist (lstat:
+ * a placeholder, not followed), the stream must be a well-formed
+ * WIN32_STREAM_ID chain (rt_hcs_backup_check), and a call with nothing to
+ * apply is refused (emulator choice: it shows the storage never makes one).
+ */
+static int32_t emu_apply_backup(const char *path, const void *stream, size_t len,
+                                uint32_t attributes, int64_t creation_time)
+{
+    struct stat sb;
+    const char *why = "";
+    int32_t hr = 0;
+
+    hcsemu__lock();
+    trace("apply_backup_stream %s %zu 0x%x %lld", path ? path : "(null)", len, attributes,
+          (long long)creation_time);
+    if (enter("apply_backup_stream", &hr))
+        goto out;
+    if (!path || lstat(path, &sb) < 0) {
+        hr = STK_WIN_HRESULT_ERROR_FILE_NOT_FOUND;
+    } else if ((!len && !attributes && !creation_time) || (len && !stream) ||
+               (len && rt_hcs_backup_check(stream, len, &why) < 0)) {
+        trace("apply_backup_stream refused: %s", why);
+        hr = STK_WIN_E_INVALIDARG;
+    } else {
+        struct st_backup *b;
+
+        st.backups = stk_xrealloc(st.backups, (st.n_backups + 1) * sizeof(*st.backups));
+        b = &st.backups[st.n_backups++];
+        b->path = stk_xstrdup(path);
+        b->stream = len ? stk_xmalloc(len) : NULL;
+        if (len)
+            memcpy(b->stream, stream, len);
+        b->len = len;
+        b->attributes = attributes;
+        b->creation_time = creation_time;
+    }
+out:
+    hcsemu__unlock();
+    return hr;
+}
+
 static const struct hcs_storage_calls calls = {
     .name = "hcsemu",
     .import_layer = emu_import_layer,
@@ -853,6 +907,7 @@ static const struct hcs_storage_calls calls = {
     .copy_file = emu_copy_file,
     .grant_vm_group_access = emu_grant,
     .free_string = emu_free_string,
+    .apply_backup_stream = emu_apply_backup,
 };
 
 const struct hcs_storage_calls *hcsemu_storage_calls(void)
@@ -885,6 +940,45 @@ int hcsemu_storage_granted(const char *path)
     r = stk_strv_contains(&st.granted, path);
     hcsemu__unlock();
     return r;
+}
+
+int hcsemu_storage_backup_get(const char *path, void **ret_stream, size_t *ret_len,
+                              uint32_t *ret_attributes, int64_t *ret_creation_time)
+{
+    const struct st_backup *last = NULL;
+    int n = 0;
+
+    hcsemu__lock();
+    for (size_t i = 0; i < st.n_backups; i++)
+        if (strcmp(st.backups[i].path, path) == 0) {
+            last = &st.backups[i];
+            n++;
+        }
+    if (last) {
+        if (ret_stream) {
+            *ret_stream = last->len ? stk_xmalloc(last->len) : NULL;
+            if (last->len)
+                memcpy(*ret_stream, last->stream, last->len);
+        }
+        if (ret_len)
+            *ret_len = last->len;
+        if (ret_attributes)
+            *ret_attributes = last->attributes;
+        if (ret_creation_time)
+            *ret_creation_time = last->creation_time;
+    }
+    hcsemu__unlock();
+    return n;
+}
+
+int hcsemu_storage_count_backups(void)
+{
+    int n;
+
+    hcsemu__lock();
+    n = (int)st.n_backups;
+    hcsemu__unlock();
+    return n;
 }
 
 char *hcsemu_storage_trace(void)
@@ -952,6 +1046,11 @@ void hcsemu__storage_calls_free_all(void)
         free(st.attached[i].path);
     for (int i = 0; i < st.n_handles; i++)
         free(st.handles[i].path);
+    for (size_t i = 0; i < st.n_backups; i++) {
+        free(st.backups[i].path);
+        free(st.backups[i].stream);
+    }
+    free(st.backups);
     stk_strv_release(&st.granted);
     stk_buf_release(&st.trace);
     memset(&st, 0, sizeof(st));
