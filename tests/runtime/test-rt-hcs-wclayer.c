@@ -271,7 +271,7 @@ static void th(struct stk_buf *b, const char *name, char type, uint64_t size, in
         for (int i = 0; i < 8; i++)
             h[135 - i] = (unsigned char)(size >> (8 * i));
     } else {
-        snprintf((char *)h + 124, 12, "%011llo", (unsigned long long)size);
+        snprintf((char *)h + 124, 12, "%011llo", (unsigned long long)size & 077777777777ULL);
     }
     memcpy(h + 136, "14524543000", 11);
     h[156] = (unsigned char)type;
