@@ -314,7 +314,7 @@ static void text(struct stk_buf *b, char type, const char *records)
 
 /* An extended header of TYPE with the records KEY, VALUE, ... (NULL-terminated), lengths computed.
  */
-static void textv(struct stk_buf *b, char type, ...)
+static void textv(struct stk_buf *b, int type, ...)
 {
     struct stk_buf r = STK_BUF_INIT;
     const char *k;
@@ -330,7 +330,7 @@ static void textv(struct stk_buf *b, char type, ...)
         stk_buf_printf(&r, "%zu %s=%s\n", len, k, v);
     }
     va_end(ap);
-    text(b, type, r.buf);
+    text(b, (char)type, r.buf);
     stk_buf_release(&r);
 }
 
