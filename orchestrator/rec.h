@@ -163,8 +163,9 @@ int rec_port(struct rec_env *env, const char *project, const char *service, int 
 
 /*
  * Prints the processes of SERVICE's running containers (every service when
- * NULL) with each container's isolation and host PID (the container's init
- * for process isolation, the VM worker for hyperv).
+ * NULL) with each container's isolation and host PID: the container's init
+ * for process isolation; 0 for a hyperv container on HCS, whose process runs
+ * in the utility VM (the host worker's PID is not known to the driver).
  */
 int rec_top(struct rec_env *env, const char *project, const char *service, FILE *out,
             struct stk_err *err);
