@@ -1312,6 +1312,13 @@ int rec_plan_build_stop_start(struct rec_env *env, const char *project, const ch
     p->project = stk_xstrdup(project);
     if ((r = world_load(env, project, &w, err)) < 0)
         goto out;
+    for (size_t k = 0; services && services[k]; k++)
+        if (!json_object_get(w.by_service, services[k])) {
+            r = stk_err_set(err, STK_ENOENT, 0,
+                            "no such service: %s (project '%s' has no container of it)",
+                            services[k], project);
+            goto out;
+        }
     for (size_t c = 0; c < w.obs.n; c++) {
         const struct rt_container_info *ci = &w.obs.items[c];
         const char *svc = label(ci, RT_LABEL_SERVICE);

@@ -808,6 +808,12 @@ Test(rec, stop_then_start_keep_the_containers, .init = setup, .fini = teardown)
     }
     rec_plan_free(pl);
 
+    {
+        const char *nosuch[] = {"nosuch", NULL};
+        cr_assert_eq(rec_stop_start(&F.env, p->name, nosuch, 1, 0, &err), STK_ENOENT);
+        cr_assert(strstr(err.msg, "no such service: nosuch"), "%s", err.msg);
+        stk_err_clear(&err);
+    }
     cr_assert_eq(rec_stop_start(&F.env, p->name, web, 1, 0, &err), 0, "start web: %s", err.msg);
     cr_assert_eq(rec_fixture_count(&F, "web", "running"), 1);
     cr_assert_eq(rec_fixture_count(&F, "db", "running"), 0, "start web started db too");
