@@ -11,6 +11,7 @@
 #include "netplugins/cni/net-cni.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -1186,6 +1187,27 @@ static int cni_sandbox_create(struct net_ctx *ctx, const struct net_sandbox_spec
 
 /* ---- sandbox_remove ---- */
 
+/*
+ * Removes the temporary files (NAME.tmp.PID, stk_file_write_atomic()) that a
+ * writer killed before its rename left in DIR, so that the sandbox's endpoint
+ * folder can go; records (*.json) are kept.
+ */
+static void remove_stale_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+
+    for (struct dirent *de; d && (de = readdir(d));) {
+        char *path;
+        if (!strstr(de->d_name, ".tmp."))
+            continue;
+        path = stk_xasprintf("%s/%s", dir, de->d_name);
+        unlink(path);
+        free(path);
+    }
+    if (d)
+        closedir(d);
+}
+
 static void sbremove_unpinned(struct cni_req *r)
 {
     struct net__cni_priv *p = r->priv;
@@ -1205,6 +1227,7 @@ static void sbremove_unpinned(struct cni_req *r)
                 stk_err_set(&e, STK_EIO, errno, "remove '%s'", files[i]);
                 req_fail_from(r, &e);
             }
+        remove_stale_tmp(edir);
         rmdir(edir);
         net__cni_hosts_sandbox_set(p, r->name, NULL);
     }
