@@ -90,6 +90,7 @@ void cli_os_on_sigint(void (*handler)(int))
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = handler;
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 void cli_os_sleep_ms(unsigned long ms)

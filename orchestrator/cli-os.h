@@ -41,7 +41,7 @@ char *cli_os_self_exe(void);
  */
 void cli_os_init(void);
 
-/* Installs HANDLER for SIGINT (Ctrl-C), without SA_RESTART on POSIX. */
+/* Installs HANDLER for SIGINT (Ctrl-C), and SIGTERM on POSIX, without SA_RESTART. */
 void cli_os_on_sigint(void (*handler)(int));
 
 /* Sleeps MS milliseconds. */

@@ -28,6 +28,7 @@
 #include "netplugins/net-plugin.h"
 #include "orchestrator/cli-os.h"
 #include "orchestrator/rec-hcs.h"
+#include "orchestrator/rec-plan.h"
 #include "orchestrator/rec.h"
 #include "orchestrator/store.h"
 #include "runtime/hcs/hcs-monitor.h"
@@ -457,6 +458,39 @@ static void on_sigint(int sig)
     interrupted = 1;
 }
 
+/*
+ * docker compose up, attached, on Ctrl-C: stop the project's containers with
+ * their own stop signals and grace periods (they stay; `up` or `start` brings
+ * them back, `down` removes them) and exit 130; a second Ctrl-C forces it
+ * (SIGKILL at once). Takes the lock again: the log follower let it go.
+ */
+static int attached_stop(struct cli *cli, struct rec_env *env, const char *project,
+                         struct stk_err *err)
+{
+    char *lockp = stk_xasprintf("%s/stack.lock", cli->run_dir);
+    int r = 130;
+
+    fprintf(stderr, "Gracefully stopping... (press Ctrl+C again to force)\n");
+    if (cli->lock_fd < 0) {
+        cli->lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (cli->lock_fd < 0 || lock_or_wait(cli->lock_fd, lockp) < 0) {
+            stk_err_set(err, STK_EIO, errno, "lock '%s'", lockp);
+            free(lockp);
+            return fail(err, NULL);
+        }
+    }
+    free(lockp);
+    if (rec_stop_start(env, project, NULL, 0, REC_GRACE_OF_SERVICE, err) < 0) {
+        if (err->code != STK_ECANCELED)
+            return fail(err, "stop");
+        stk_err_clear(err);
+        fprintf(stderr, "Killing...\n");
+        if (rec_stop_start(env, project, NULL, 0, 0, err) < 0)
+            return fail(err, "kill");
+    }
+    return r;
+}
+
 static int cmd_up(struct cli *cli, int argc, char **argv)
 {
     static const struct option longs[] = {{"detach", no_argument, NULL, 'd'},
@@ -498,11 +532,16 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
     if (rec_up(&env, p, &opts, &err) < 0) {
         print_stats(&env);
         r = fail(&err, a.dry_run ? "plan" : "up");
+        if (err.code == STK_ECANCELED && !a.detach && !a.dry_run) {
+            /* Ctrl-C while an attached up was still creating: stop what runs, as below. */
+            stk_err_clear(&err);
+            r = attached_stop(cli, &env, p->name, &err);
+        }
         goto out;
     }
     print_stats(&env);
     if (!a.detach && !a.dry_run) {
-        /* Attached: follow the logs until interrupted; the containers keep running. */
+        /* Attached: follow the logs until interrupted (SIGINT or SIGTERM). */
         cli_os_on_sigint(on_sigint);
         if (cli->lock_fd >= 0) {
             close(cli->lock_fd);
@@ -511,23 +550,8 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
         rec_logs_set_stop_flag(&interrupted);
         rec_logs(&env, p->name, NULL, 1, stdout, &err);
         if (interrupted) {
-            /*
-             * docker compose up: Ctrl-C stops the containers (they stay; `up` or
-             * `start` brings them back, `down` removes them) and exits 130. A
-             * second Ctrl-C cancels the stops.
-             */
-            char *lockp = stk_xasprintf("%s/stack.lock", cli->run_dir);
-            fprintf(stderr, "Gracefully stopping... (press Ctrl+C again to force)\n");
             stk_err_clear(&err);
-            cli->lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-            if (cli->lock_fd < 0 || lock_or_wait(cli->lock_fd, lockp) < 0) {
-                stk_err_set(&err, STK_EIO, errno, "lock '%s'", lockp);
-                r = fail(&err, NULL);
-            } else if (rec_stop_start(&env, p->name, NULL, 0, 10000, &err) < 0)
-                r = fail(&err, "stop");
-            else
-                r = 130;
-            free(lockp);
+            r = attached_stop(cli, &env, p->name, &err);
             goto out;
         }
     }
@@ -561,7 +585,7 @@ static int cmd_stop_start(struct cli *cli, int argc, char **argv)
     struct stk_err err = STK_ERR_INIT;
     struct rec_env env;
     char *name = NULL;
-    long timeout_s = 10;
+    long timeout_s = -1; /* -t; -1: each service's stop_grace_period */
     int idx, r;
     const char *cmd = argv[0];
 
@@ -572,8 +596,10 @@ static int cmd_stop_start(struct cli *cli, int argc, char **argv)
         return -r;
     if ((r = env_open(cli, &env, 1, 1)) != 0)
         goto out;
-    if (strcmp(cmd, "start") != 0 && rec_stop_start(&env, name, (const char *const *)argv + idx, 0,
-                                                    (uint64_t)timeout_s * 1000, &err) < 0) {
+    if (strcmp(cmd, "start") != 0 &&
+        rec_stop_start(&env, name, (const char *const *)argv + idx, 0,
+                       timeout_s < 0 ? REC_GRACE_OF_SERVICE : (uint64_t)timeout_s * 1000,
+                       &err) < 0) {
         r = fail(&err, cmd);
         goto out;
     }

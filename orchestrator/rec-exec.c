@@ -66,6 +66,8 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+static int stop_signal(const struct spec_service *svc);
+
 static const struct spec_service *svc_of(struct exec *x, const struct rec_action *a)
 {
     return a->svc >= 0 && x->plan->spec ? &x->plan->spec->services[a->svc] : NULL;
@@ -75,7 +77,7 @@ static const char *display(struct exec *x, const struct rec_action *a)
 {
     if (a->slot >= 0)
         return x->plan->slots[a->slot].name;
-    return a->object;
+    return a->name ? a->name : a->object;
 }
 
 static void schedule(struct exec *x);
@@ -244,7 +246,7 @@ static int build_spec(struct exec *x, const struct rec_action *a, struct rt_cont
     struct rec_slot *sl = &x->plan->slots[a->slot];
     const struct rt_image *img = x->plan->images[a->svc];
     const struct net_sandbox_info *sb = &sl->sb;
-    char numbuf[16];
+    char numbuf[24];
     size_t nm = 0;
 
     if (sl->owner_slot >= 0)
@@ -417,7 +419,7 @@ static int build_spec(struct exec *x, const struct rec_action *a, struct rt_cont
     spec->n_mounts = nm;
     spec->sandbox = stk_xstrdup(sb->handle);
     snprintf(numbuf, sizeof(numbuf), "%d", sl->number);
-    spec->labels = stk_xcalloc(7 + svc->n_labels, sizeof(struct rt_kv));
+    spec->labels = stk_xcalloc(9 + svc->n_labels, sizeof(struct rt_kv));
     for (size_t k = 0; k < svc->n_labels; k++)
         if (strncmp(svc->labels[k].key, "stack.", 6) != 0)
             add_label(spec, svc->labels[k].key, svc->labels[k].value);
@@ -426,6 +428,12 @@ static int build_spec(struct exec *x, const struct rec_action *a, struct rt_cont
     add_label(spec, RT_LABEL_NUMBER, numbuf);
     add_label(spec, RT_LABEL_HASH, sl->hash);
     add_label(spec, RT_LABEL_ISOLATION, rt_isolation_to_string(sl->isolation));
+    snprintf(numbuf, sizeof(numbuf), "%d", stop_signal(svc));
+    add_label(spec, RT_LABEL_STOP_SIGNAL, numbuf);
+    snprintf(
+        numbuf, sizeof(numbuf), "%lld",
+        (long long)(svc->stop_grace_period_ns > 0 ? svc->stop_grace_period_ns / 1000000 : 10000));
+    add_label(spec, RT_LABEL_STOP_GRACE, numbuf);
     if (svc->n_depends_on) {
         struct stk_buf deps = STK_BUF_INIT;
         for (size_t d = 0; d < svc->n_depends_on; d++)
@@ -1004,14 +1012,14 @@ static void start_action(struct exec *x, size_t i)
         break;
     case REC_A_CONTAINER_STOP:
         store_container_set_state(x->env->store, a->object, "stopping", NULL);
-        rec__progress(x->env, "Container %s  Stopping", a->object);
-        r = rt_container_stop(x->env->rt, a->object, stop_signal(svc), a->grace_ms, on_rt_done, ref,
-                              (struct rt_req **)&a->req, &err);
+        rec__progress(x->env, "Container %s  Stopping", display(x, a));
+        r = rt_container_stop(x->env->rt, a->object, a->signal ? a->signal : stop_signal(svc),
+                              a->grace_ms, on_rt_done, ref, (struct rt_req **)&a->req, &err);
         if (r == 0)
             arm_timeout(x, i, a->grace_ms + 60000);
         break;
     case REC_A_CONTAINER_REMOVE:
-        rec__progress(x->env, "Container %s  Removing", a->object);
+        rec__progress(x->env, "Container %s  Removing", display(x, a));
         r = rt_container_delete(x->env->rt, a->object, on_rt_done, ref, (struct rt_req **)&a->req,
                                 &err);
         break;

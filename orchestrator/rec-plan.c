@@ -1139,6 +1139,26 @@ void rec_slot_hash(struct rec_slot *slot, const struct spec_service *svc)
     slot->hash_deferred = 0;
 }
 
+/*
+ * A stop of container CI without its service at hand (down, stop): the stop
+ * signal and grace period its labels keep (RT_LABEL_STOP_*), GRACE_MS when it
+ * is not REC_GRACE_OF_SERVICE, and its name for progress lines.
+ */
+static void stop_from_labels(struct rec_action *a, const struct rt_container_info *ci,
+                             uint64_t grace_ms)
+{
+    const char *sig = rt_container_info_label(ci, RT_LABEL_STOP_SIGNAL);
+    const char *grace = rt_container_info_label(ci, RT_LABEL_STOP_GRACE);
+
+    a->signal = sig ? atoi(sig) : 0;
+    if (grace_ms != REC_GRACE_OF_SERVICE)
+        a->grace_ms = grace_ms;
+    else
+        a->grace_ms = grace && atoll(grace) >= 0 ? (uint64_t)atoll(grace) : 10000;
+    free(a->name);
+    a->name = ci->name ? stk_xstrdup(ci->name) : NULL;
+}
+
 /* Depth-first search from SVC: 1 when it reaches a service on the current path. */
 static int deps_visit(json_t *deps_of, const char *svc, json_t *state)
 {
@@ -1243,10 +1263,14 @@ int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_pla
     /* Containers the runtime lists, and those only the store remembers. */
     stops = json_object();
     for (size_t c = 0; c < w.obs.n; c++) {
+        size_t stop = p->n_actions;
         json_object_set_new(stops, w.obs.items[c].id,
-                            json_pack("{s:I, s:s}", "stop", (json_int_t)p->n_actions, "service",
+                            json_pack("{s:I, s:s}", "stop", (json_int_t)stop, "service",
                                       label(&w.obs.items[c], RT_LABEL_SERVICE)));
         plan_remove(p, &w, &w.obs.items[c], -1, 10000, NULL);
+        stop_from_labels(&p->actions[stop], &w.obs.items[c], REC_GRACE_OF_SERVICE);
+        if (p->actions[stop + 1].kind == REC_A_CONTAINER_REMOVE && w.obs.items[c].name)
+            p->actions[stop + 1].name = stk_xstrdup(w.obs.items[c].name);
     }
     for (size_t i = 0; i < w.n_rows; i++) {
         struct rt_container_info ghost;
@@ -1326,10 +1350,17 @@ int rec_plan_build_stop_start(struct rec_env *env, const char *project, const ch
         size_t a;
         for (size_t k = 0; !wanted && services[k]; k++)
             wanted = strcmp(services[k], svc) == 0;
+        if (wanted && !start && ci->state != RT_STATE_RUNNING)
+            /*
+             * Not running, but perhaps waiting out its restart policy's backoff
+             * (a detached `internal container-exited-now`): stopped on purpose
+             * now, so that restart finds the record changed and does nothing.
+             */
+            store_container_set_state(env->store, ci->id, "stopping", NULL);
         if (!wanted || (start ? ci->state == RT_STATE_RUNNING : ci->state != RT_STATE_RUNNING))
             continue;
         a = plan_add(p, start ? REC_A_CONTAINER_START : REC_A_CONTAINER_STOP, -1, 0, -1, ci->id);
-        p->actions[a].grace_ms = grace_ms;
+        stop_from_labels(&p->actions[a], ci, grace_ms);
         p->actions[a].service = stk_xstrdup(svc);
         plan_change(p, start ? "start" : "stop", ci->name ? ci->name : ci->id,
                     start ? "start" : "stop");
@@ -1421,6 +1452,7 @@ void rec_plan_free(struct rec_plan *plan)
     for (size_t i = 0; i < plan->n_actions; i++) {
         free(plan->actions[i].object);
         free(plan->actions[i].service);
+        free(plan->actions[i].name);
         free(plan->actions[i].deps);
         stk_strv_free(plan->actions[i].targets);
         free(plan->actions[i].in_sandbox);

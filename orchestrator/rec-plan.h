@@ -92,6 +92,8 @@ struct rec_action {
     size_t n_deps;
     size_t alloc_deps;
     uint64_t grace_ms; /* CONTAINER_STOP */
+    int signal;        /* CONTAINER_STOP: the stop signal, 0: the service's (SIGTERM without one) */
+    char *name;        /* the container's name for progress lines when there is no slot, or NULL */
     char **targets;    /* WAIT_*: NULL-terminated container ids of the service's replicas */
     char *in_sandbox;  /* CONTAINER_REMOVE: the sandbox the container runs in */
     /* execution */
@@ -156,12 +158,16 @@ int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_pla
 
 /*
  * Builds the plan of `stack stop` (START 0: stop the running containers of
- * SERVICES, every service when NULL or empty, each with GRACE_MS
- * milliseconds before SIGKILL, dependants first) or `stack start` (START 1:
+ * SERVICES, every service when NULL or empty, dependants first, each with
+ * its service's stop signal and GRACE_MS milliseconds before SIGKILL, or its
+ * service's stop_grace_period (labels RT_LABEL_STOP_*; 10 s without one) when
+ * GRACE_MS is REC_GRACE_OF_SERVICE) or `stack start` (START 1:
  * start the stopped ones, dependencies first). The order comes from the
  * containers' RT_LABEL_DEPENDS_ON labels. Stopped containers stay, and a
  * later `up` starts them again (docker compose's stop/start).
  */
+#define REC_GRACE_OF_SERVICE UINT64_MAX
+
 int rec_plan_build_stop_start(struct rec_env *env, const char *project, const char *const *services,
                               int start, uint64_t grace_ms, struct rec_plan **ret_plan,
                               struct stk_err *err);

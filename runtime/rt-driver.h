@@ -95,6 +95,10 @@ enum rt_state rt_state_from_string(const char *s);
  * down can stop dependants first without the Compose file.
  */
 #define RT_LABEL_DEPENDS_ON "stack.depends_on"
+/* The service's stop signal (a number) and stop_grace_period (milliseconds), for down and
+ * stop, which act without the Compose file (docker keeps both in the container's config). */
+#define RT_LABEL_STOP_SIGNAL "stack.stop_signal"
+#define RT_LABEL_STOP_GRACE "stack.stop_grace_ms"
 
 /* A key/value pair; both strings are owned by the containing object. */
 struct rt_kv {

@@ -246,7 +246,8 @@ char *spec__path_clean(const char *p);
  * reference package (reference/regexp.go): [host[:port]/]path[:tag][@digest],
  * path components lowercase [a-z0-9] joined by '.', '_', '__' or '-'s, the
  * name at most 255 characters, a tag of [\w][\w.-]{0,127}, a digest
- * algorithm:hex of 32 or more hex digits. On 0, *RET_WHY is a static reason.
+ * sha256/sha384/sha512 with its exact number of lowercase hex digits
+ * (opencontainers go-digest). On 0, *RET_WHY is a static reason.
  */
 int spec__image_ref_valid(const char *ref, const char **ret_why);
 

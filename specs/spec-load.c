@@ -338,8 +338,8 @@ static void k_image(struct svc_ctx *c, const struct spec__node *v)
     if (c->s->image && !c->s->image[0]) {
         lerr(c->l, v, "services.%s.image must not be empty", c->name);
     } else if (c->s->image && c->s->image[0] != '/' && c->s->image[0] != '.' &&
-               !spec__is_windows_abs(c->s->image) && !strchr(c->s->image, '$')) {
-        /* A registry reference (a layout path starts with '/' or '.'; a '$' is left by an
+               !spec__is_windows_abs(c->s->image) && !strstr(c->s->image, "${")) {
+        /* A registry reference (a layout path starts with '/' or '.'; a "${" is left by an
          * interpolation error, reported already). */
         const char *why;
         if (!spec__image_ref_valid(c->s->image, &why))
@@ -2028,6 +2028,16 @@ static void load_service(struct loader *l, struct spec_service *s, const struct 
     if (s->network_mode && s->networks)
         lerr(l, spec__node_get(node, "network_mode"),
              "service '%s' declares mutually exclusive 'network_mode' and 'networks'", s->name);
+    if (s->n_ports && s->network_mode &&
+        (strcmp(s->network_mode, "none") == 0 || strncmp(s->network_mode, "service:", 8) == 0 ||
+         strncmp(s->network_mode, "container:", 10) == 0))
+        /* docker: "conflicting options: port publishing and the container sharing net namespace" */
+        lerr(l, spec__node_get(node, "ports"),
+             "services.%s.ports: cannot publish ports with network_mode '%s'%s", s->name,
+             s->network_mode,
+             strcmp(s->network_mode, "none") == 0
+                 ? " (no network)"
+                 : ": the network namespace is another's; publish them on its owner");
 }
 
 /* ---- Project-level checks -------------------------------------------------------------- */

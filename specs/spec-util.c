@@ -493,17 +493,28 @@ int spec__image_ref_valid(const char *ref, const char **ret_why)
                 return *ret_why = "invalid tag", 0;
     }
     if (at) {
-        /* algorithm:hex, algorithm [A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*, hex of 32+ */
+        /*
+         * algorithm:hex; the algorithms a registry verifies (opencontainers
+         * go-digest: sha256, sha384, sha512) with their exact lowercase hex length.
+         */
+        static const struct {
+            const char *alg;
+            size_t hex;
+        } algs[] = {{"sha256", 64}, {"sha384", 96}, {"sha512", 128}};
         const char *c = strchr(at + 1, ':');
-        size_t hex = c ? strlen(c + 1) : 0;
-        if (!c || c == at + 1 || !isalpha((unsigned char)at[1]) || hex < 32)
+        size_t alg_len = c ? (size_t)(c - at - 1) : 0, want = 0;
+        if (!c)
             return *ret_why = "invalid digest", 0;
-        for (const char *p = at + 1; p < c; p++)
-            if (!isalnum((unsigned char)*p) && !strchr("-_+.", *p))
-                return *ret_why = "invalid digest", 0;
+        for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
+            if (strlen(algs[i].alg) == alg_len && strncmp(at + 1, algs[i].alg, alg_len) == 0)
+                want = algs[i].hex;
+        if (!want)
+            return *ret_why = "unsupported digest algorithm", 0;
+        if (strlen(c + 1) != want)
+            return *ret_why = "digest of the wrong length", 0;
         for (const char *p = c + 1; *p; p++)
-            if (!isxdigit((unsigned char)*p))
-                return *ret_why = "invalid digest", 0;
+            if (!isdigit((unsigned char)*p) && !(*p >= 'a' && *p <= 'f'))
+                return *ret_why = "digest is not lowercase hex", 0;
     }
     return 1;
 }

@@ -1546,6 +1546,12 @@ static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net
             strcmp(att->ports[i].protocol, "udp") != 0)
             return stk_err_set(err, STK_EINVAL, 0, "attach '%s' to '%s': invalid protocol '%s'",
                                att->sandbox, att->network, att->ports[i].protocol);
+        if (strchr(att->ports[i].host_ip, ':'))
+            /* The bridge network is IPv4 only: a DNAT from an IPv6 address reaches nothing. */
+            return stk_err_set(err, STK_EINVAL, 0,
+                               "attach '%s' to '%s': cannot publish on IPv6 address [%s]: the "
+                               "network has no IPv6 (publish on an IPv4 address or all of them)",
+                               att->sandbox, att->network, att->ports[i].host_ip);
         if (!att->ports[i].container_port)
             return stk_err_set(err, STK_EINVAL, 0, "attach '%s' to '%s': port 0 in %u:%u/%s",
                                att->sandbox, att->network, att->ports[i].host_port,

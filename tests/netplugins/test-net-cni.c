@@ -793,6 +793,14 @@ Test(net_cni, plugin_error_is_reported_and_nothing_is_left)
         r = do_attach(net_name, sb_b, NULL, &zero, 1, NULL, NULL, &err);
         cr_assert_eq(r, STK_EINVAL, "%s", err.msg);
         stk_err_clear(&err);
+        {
+            /* The network is IPv4 only: an IPv6 host address is refused, not silently dead. */
+            struct net_port v6 = {18603, 80, "tcp", "::1"};
+            r = do_attach(net_name, sb_b, NULL, &v6, 1, NULL, NULL, &err);
+            cr_assert_eq(r, STK_EINVAL, "%s", err.msg);
+            cr_assert(strstr(err.msg, "IPv6 address [::1]"), "%s", err.msg);
+            stk_err_clear(&err);
+        }
         OK(do_attach(net_name, sb_b, NULL, &udp, 1, NULL, NULL, ERRV));
     }
 

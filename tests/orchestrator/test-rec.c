@@ -827,3 +827,66 @@ Test(rec, stop_then_start_keep_the_containers, .init = setup, .fini = teardown)
     free(db_id);
     spec_project_free(p);
 }
+
+/*
+ * stop of a container waiting out its restart backoff stops it for good: the
+ * pending restart finds the record changed. stop and down use the service's
+ * stop signal and grace period, kept in labels (they act without the file);
+ * stop -t overrides the grace period.
+ */
+Test(rec, stop_honours_restart_backoff_and_stop_signal, .init = setup, .fini = teardown)
+{
+    struct spec_project *p = rec_fixture_load(
+        &F, "services:\n  w:\n    image: @IMAGE@\n    command: [\"work\"]\n"
+            "    restart: always\n    stop_signal: SIGUSR1\n    stop_grace_period: 3s\n"
+            "  plain:\n    image: @IMAGE@\n    command: " LOOP_CMD "\n");
+    struct stk_err err = STK_ERR_INIT;
+    struct rec_plan *pl = NULL;
+    int64_t delay = 0;
+    char *id;
+
+    cr_assert_eq(up(p, &err), 0, "%s", err.msg);
+    id = rec_fixture_id(&F, "w", 1);
+
+    /* The labels give signal and grace to plans made without the file. */
+    cr_assert_eq(
+        rec_plan_build_stop_start(&F.env, p->name, NULL, 0, REC_GRACE_OF_SERVICE, &pl, &err), 0);
+    for (size_t i = 0; i < pl->n_actions; i++) {
+        const struct rec_action *a = &pl->actions[i];
+        int is_w = strstr(a->object, "-w-1-") != NULL;
+        cr_assert_eq(a->signal, is_w ? 10 : 15, "%s: signal %d", a->object, a->signal);
+        cr_assert_eq(a->grace_ms, is_w ? 3000 : 10000, "%s: grace %llu", a->object,
+                     (unsigned long long)a->grace_ms);
+        cr_assert(a->name && strstr(a->name, is_w ? "-w-1" : "-plain-1"), "no name");
+    }
+    rec_plan_free(pl);
+    cr_assert_eq(rec_plan_build_stop_start(&F.env, p->name, NULL, 0, 1000, &pl, &err), 0);
+    for (size_t i = 0; i < pl->n_actions; i++)
+        cr_assert_eq(pl->actions[i].grace_ms, 1000, "-t does not override");
+    rec_plan_free(pl);
+    cr_assert_eq(rec_plan_build_down(&F.env, p->name, &pl, &err), 0);
+    for (size_t i = 0; i < pl->n_actions; i++)
+        if (pl->actions[i].kind == REC_A_CONTAINER_STOP && strstr(pl->actions[i].object, "-w-1-"))
+            cr_assert(pl->actions[i].signal == 10 && pl->actions[i].grace_ms == 3000,
+                      "down ignores stop_signal/stop_grace_period");
+    rec_plan_free(pl);
+
+    /* w crashes; its restart waits out the backoff (delay > 0) when stop comes. */
+    cr_assert_eq(rt_fake_container_exit(F.rt, id, 3, &err), 0, "%s", err.msg);
+    cr_assert_eq(rec_container_exited(&F.env, id, &delay, &err), 0, "%s", err.msg);
+    cr_assert_gt(delay, 0);
+    cr_assert_eq(rec_stop_start(&F.env, p->name, NULL, 0, REC_GRACE_OF_SERVICE, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(rec_container_restart(&F.env, id, &err), 0, "%s", err.msg);
+    cr_assert_eq(rec_fixture_count(&F, "w", "running"), 0, "the pending restart ran after stop");
+    /* up brings it back, the same container. */
+    cr_assert_eq(up(p, &err), 0, "%s", err.msg);
+    cr_assert_eq(rec_fixture_count(&F, "w", "running"), 1);
+    {
+        char *again = rec_fixture_id(&F, "w", 1);
+        cr_assert_str_eq(again, id);
+        free(again);
+    }
+    free(id);
+    spec_project_free(p);
+}
