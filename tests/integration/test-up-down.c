@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "itest.h"
@@ -506,6 +507,75 @@ Test(integration, ctrl_c_on_attached_up_stops_the_containers, .init = setup, .fi
     }
     free(out);
     free(err);
+    rc = itest_stack(&T, &out, &err, "down -f '%s'", file);
+    cr_assert_eq(rc, 0, "down: %s", err);
+    free(out);
+    free(err);
+}
+
+/*
+ * The second Ctrl-C forces: a service that ignores SIGTERM with a 60 s grace
+ * period is killed at once, and up still exits 130; SIGTERM to an attached up
+ * acts as Ctrl-C.
+ */
+Test(integration, second_ctrl_c_kills_and_sigterm_stops, .init = setup, .fini = teardown,
+     .timeout = 300)
+{
+    char text[2048], *out = NULL, *err = NULL;
+    const char *file;
+    int rc;
+
+    snprintf(text, sizeof(text),
+             "name: %s\nservices:\n  stubborn:\n    image: %s\n    stop_grace_period: 60s\n"
+             "    command: [\"sh\", \"-c\", \"trap '' TERM; while true; do sleep 1; done\"]\n",
+             T.project, itest_image());
+    file = itest_write(&T, "stubborn.yaml", text);
+    for (int round = 0; round < 2; round++) {
+        int status = 0, running = 0;
+        time_t t0;
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            char *line = NULL;
+            if (asprintf(&line,
+                         "exec '%s' --state-dir '%s' --run-dir '%s' up -f '%s' >/dev/null 2>&1",
+                         STK_BIN_DIR "/orchestrator/stack", T.state_dir, T.run_dir, file) < 0)
+                _exit(127);
+            execl("/bin/sh", "sh", "-c", line, (char *)NULL);
+            _exit(127);
+        }
+        for (int i = 0; i < 100 && !running; i++) {
+            char *ps;
+            usleep(100000);
+            ps = itest_sh("'%s' --state-dir '%s' --run-dir '%s' ps -f '%s' | grep -c ' running '",
+                          STK_BIN_DIR "/orchestrator/stack", T.state_dir, T.run_dir, file);
+            running = ps ? atoi(ps) : 0;
+            free(ps);
+        }
+        cr_assert_eq(running, 1, "round %d: the service did not start", round);
+        usleep(300000);
+        t0 = time(NULL);
+        if (round == 0) {
+            cr_assert_eq(kill(pid, SIGINT), 0);
+            usleep(500000);
+            cr_assert_eq(kill(pid, SIGINT), 0);
+        } else {
+            /* SIGTERM: a graceful stop, which this service sits out: force it with SIGINT. */
+            cr_assert_eq(kill(pid, SIGTERM), 0);
+            usleep(500000);
+            cr_assert_eq(kill(pid, SIGINT), 0);
+        }
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 130, "round %d: up ended with %d",
+                  round, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        cr_assert_lt(time(NULL) - t0, 30, "round %d: the forced stop waited the grace period",
+                     round);
+        rc = itest_stack(&T, &out, &err, "ps -f '%s'", file);
+        cr_assert_eq(rc, 0);
+        cr_assert_null(strstr(out, " running "), "round %d: still running:\n%s", round, out);
+        free(out);
+        free(err);
+    }
     rc = itest_stack(&T, &out, &err, "down -f '%s'", file);
     cr_assert_eq(rc, 0, "down: %s", err);
     free(out);
