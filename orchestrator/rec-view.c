@@ -212,20 +212,32 @@ out:
 }
 
 /* Finds the container of SERVICE replica NUMBER in OBS; NULL when there is none. */
-static const struct rt_container_info *find_replica(const struct rt_container_list *obs,
-                                                    const char *service, int number)
+/*
+ * Observes PROJECT into *OBS (release it whatever the result) and finds
+ * replica NUMBER of SERVICE in it: *RET_CI, or STK_ENOENT naming them.
+ */
+static int observe_replica(struct rec_env *env, const char *project, const char *service,
+                           int number, struct rt_container_list *obs,
+                           const struct rt_container_info **ret_ci, struct stk_err *err)
 {
     char num[16];
+    int r;
 
+    *ret_ci = NULL;
+    if ((r = rec__observe(env, project, obs, err)) < 0)
+        return r;
     snprintf(num, sizeof(num), "%d", number);
     for (size_t i = 0; i < obs->n; i++) {
         const char *s = rt_container_info_label(&obs->items[i], RT_LABEL_SERVICE);
         const char *n = rt_container_info_label(&obs->items[i], RT_LABEL_NUMBER);
         if (s && n && strcmp(s, service) == 0 && strcmp(n, num) == 0 &&
-            obs->items[i].state != RT_STATE_CREATING)
-            return &obs->items[i];
+            obs->items[i].state != RT_STATE_CREATING) {
+            *ret_ci = &obs->items[i];
+            return 0;
+        }
     }
-    return NULL;
+    return stk_err_set(err, STK_ENOENT, 0, "service '%s' has no container %d in project '%s'",
+                       service, number, project);
 }
 
 int rec_exec(struct rec_env *env, const char *project, const char *service, int number,
@@ -237,14 +249,8 @@ int rec_exec(struct rec_env *env, const char *project, const char *service, int 
     struct rt_exec_opts eo;
     int r;
 
-    if ((r = rec__observe(env, project, &obs, err)) < 0)
-        return r;
-    ci = find_replica(&obs, service, number);
-    if (!ci) {
-        r = stk_err_set(err, STK_ENOENT, 0, "service '%s' has no container %d in project '%s'",
-                        service, number, project);
+    if ((r = observe_replica(env, project, service, number, &obs, &ci, err)) < 0)
         goto out;
-    }
     if (ci->state != RT_STATE_RUNNING) {
         r = stk_err_set(err, STK_EINVAL, 0, "container '%s' is not running",
                         ci->name ? ci->name : ci->id);
@@ -274,14 +280,8 @@ int rec_port(struct rec_env *env, const char *project, const char *service, int 
     int r, found = 0;
 
     memset(&row, 0, sizeof(row));
-    if ((r = rec__observe(env, project, &obs, err)) < 0)
-        return r;
-    ci = find_replica(&obs, service, number);
-    if (!ci) {
-        r = stk_err_set(err, STK_ENOENT, 0, "service '%s' has no container %d in project '%s'",
-                        service, number, project);
+    if ((r = observe_replica(env, project, service, number, &obs, &ci, err)) < 0)
         goto out;
-    }
     if ((r = store_container_get(env->store, ci->id, &row, err)) < 0)
         goto out;
     /* The row's ps text: "IP:HOST->PRIVATE/PROTO, ...". */
