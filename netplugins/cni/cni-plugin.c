@@ -1436,87 +1436,87 @@ static char *attach_ifname(const struct net__cni_priv *p, const char *sb, const 
 }
 
 /*
- * Is HOST_PORT of M taken by a socket on the host (a server of the host's
- * own)? portmap only adds DNAT rules, which would silently shadow it; docker
- * refuses with "port is already allocated" because its proxy binds the port.
- * The probe binds a socket of the same protocol to the same address (any
- * address when M has none) with SO_REUSEADDR, so a port in TIME_WAIT is free,
- * and closes it at once.
+ * Binds a socket of M's protocol to M's host address (every address when it
+ * has none) and PORT (0: one the kernel chooses from its ephemeral range,
+ * net.ipv4.ip_local_port_range), with SO_REUSEADDR so that a port in
+ * TIME_WAIT is free, and closes it at once. Returns the port bound, 0 when
+ * the bind failed (errno says why: EADDRINUSE when the port is taken), or -1
+ * for an address or protocol it cannot probe.
  */
-static int host_port_in_use(const struct net_port *m)
+static int probe_bind(const struct net_port *m, uint16_t port)
 {
     int v6 = strchr(m->host_ip, ':') != NULL;
     int type = strcmp(m->protocol, "udp") == 0 ? SOCK_DGRAM : SOCK_STREAM;
-    int fd, one = 1, busy = 0;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd, one = 1, bound = 0, saved;
 
     if (strcmp(m->protocol, "tcp") != 0 && strcmp(m->protocol, "udp") != 0)
-        return 0;
+        return -1;
+    memset(&ss, 0, sizeof(ss));
+    if (v6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(port);
+        if (inet_pton(AF_INET6, m->host_ip, &a->sin6_addr) != 1)
+            return -1;
+        len = sizeof(*a);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons(port);
+        if (*m->host_ip && inet_pton(AF_INET, m->host_ip, &a->sin_addr) != 1)
+            return -1;
+        len = sizeof(*a);
+    }
     fd = socket(v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return 0;
+        return -1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (v6) {
-        struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(m->host_port)};
-        if (inet_pton(AF_INET6, m->host_ip, &a.sin6_addr) == 1)
-            busy = bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 && errno == EADDRINUSE;
-    } else {
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(m->host_port)};
-        if (!*m->host_ip || inet_pton(AF_INET, m->host_ip, &a.sin_addr) == 1)
-            busy = bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 && errno == EADDRINUSE;
-    }
+    if (bind(fd, (struct sockaddr *)&ss, len) == 0 &&
+        getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        bound = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                         : ((struct sockaddr_in *)&ss)->sin_port);
+    saved = errno;
     close(fd);
-    return busy;
+    errno = saved;
+    return bound;
+}
+
+/*
+ * Is M's host port taken by a socket on the host (a server of the host's
+ * own)? portmap only adds DNAT rules, which would silently shadow it; docker
+ * refuses with "port is already allocated" because its proxy binds the port.
+ */
+static int host_port_in_use(const struct net_port *m)
+{
+    return probe_bind(m, m->host_port) == 0 && errno == EADDRINUSE;
 }
 
 /*
  * Chooses an ephemeral host port for PM[I] (its host_port is 0), as docker
- * does for `ports: ["80"]`: the kernel picks one from its ephemeral range
- * (net.ipv4.ip_local_port_range) for a socket of the same protocol bound to
- * the same address with port 0, then the socket is closed. A port another
- * endpoint record of ours publishes, or one chosen earlier in PM, is skipped.
+ * does for `ports: ["80"]`: one the kernel picks (probe_bind() with port 0),
+ * skipping a port another endpoint record of ours publishes or one chosen
+ * earlier in PM.
  */
 static int ephemeral_port(struct net__cni_priv *p, const struct net_attachment *att,
                           struct net_port *pm, size_t i, struct stk_err *err)
 {
     struct net_port *m = &pm[i];
-    int v6 = strchr(m->host_ip, ':') != NULL;
-    int type = strcmp(m->protocol, "udp") == 0 ? SOCK_DGRAM : SOCK_STREAM;
 
     for (int attempt = 0; attempt < 32; attempt++) {
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof(ss);
-        int fd = socket(v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0), ok = -1, taken = 0;
-        uint16_t port = 0;
+        int port = probe_bind(m, 0), taken = 0;
         char *owner;
 
-        if (fd < 0)
-            break;
-        memset(&ss, 0, sizeof(ss));
-        if (v6) {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            a->sin6_family = AF_INET6;
-            ok = inet_pton(AF_INET6, m->host_ip, &a->sin6_addr) == 1 ? 0 : -1;
-            len = sizeof(*a);
-        } else {
-            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-            a->sin_family = AF_INET;
-            ok = !*m->host_ip || inet_pton(AF_INET, m->host_ip, &a->sin_addr) == 1 ? 0 : -1;
-            len = sizeof(*a);
-        }
-        if (ok == 0 && bind(fd, (struct sockaddr *)&ss, len) == 0 &&
-            getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-            port = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                            : ((struct sockaddr_in *)&ss)->sin_port);
-        close(fd);
-        if (!port)
+        if (port <= 0)
             break;
         for (size_t j = 0; j < i && !taken; j++)
             taken = pm[j].host_port == port && strcmp(pm[j].protocol, m->protocol) == 0;
         owner = taken ? NULL
-                      : net__cni_port_conflict(p, att->sandbox, att->network, port, m->protocol,
-                                               m->host_ip);
+                      : net__cni_port_conflict(p, att->sandbox, att->network, (unsigned)port,
+                                               m->protocol, m->host_ip);
         if (!taken && !owner) {
-            m->host_port = port;
+            m->host_port = (uint16_t)port;
             return 0;
         }
         free(owner);
