@@ -219,27 +219,39 @@ static int lock_or_wait(int fd, const char *path)
     return flock(fd, LOCK_EX);
 }
 
+/*
+ * Opens RUN_DIR/stack.lock into CLI->lock_fd and takes it (lock_or_wait()).
+ * Returns 0, or the exit status after reporting the failure.
+ */
+static int take_lock(struct cli *cli)
+{
+    struct stk_err err = STK_ERR_INIT;
+    char *lockp = stk_xasprintf("%s/stack.lock", cli->run_dir);
+    int r = 0;
+
+    cli->lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (cli->lock_fd < 0 || lock_or_wait(cli->lock_fd, lockp) < 0) {
+        stk_err_set(&err, STK_EIO, errno, "lock '%s'", lockp);
+        r = fail(&err, NULL);
+        stk_err_clear(&err);
+    }
+    free(lockp);
+    return r;
+}
+
 static int env_open(struct cli *cli, struct rec_env *env, int need_runtime, int lock)
 {
     struct stk_err err = STK_ERR_INIT;
     const struct rt_driver *drv;
     const struct net_plugin *plug;
-    char *db = NULL, *exe = NULL, *lockp = NULL;
+    char *db = NULL, *exe = NULL;
     int r = 0;
 
     memset(env, 0, sizeof(*env));
     if (stk_mkdir_p(cli->state_dir, 0711, &err) < 0 || stk_mkdir_p(cli->run_dir, 0711, &err) < 0)
         return fail(&err, "prepare state directories");
-    if (lock) {
-        lockp = stk_xasprintf("%s/stack.lock", cli->run_dir);
-        cli->lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (cli->lock_fd < 0 || lock_or_wait(cli->lock_fd, lockp) < 0) {
-            stk_err_set(&err, STK_EIO, errno, "lock '%s'", lockp);
-            free(lockp);
-            return fail(&err, NULL);
-        }
-        free(lockp);
-    }
+    if (lock && (r = take_lock(cli)) != 0)
+        return r;
     uv_loop_init(&cli->loop);
     cli->loop_init = 1;
     db = stk_xasprintf("%s/state.db", cli->state_dir);
@@ -467,19 +479,11 @@ static void on_sigint(int sig)
 static int attached_stop(struct cli *cli, struct rec_env *env, const char *project,
                          struct stk_err *err)
 {
-    char *lockp = stk_xasprintf("%s/stack.lock", cli->run_dir);
-    int r = 130;
+    int r;
 
     fprintf(stderr, "Gracefully stopping... (press Ctrl+C again to force)\n");
-    if (cli->lock_fd < 0) {
-        cli->lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (cli->lock_fd < 0 || lock_or_wait(cli->lock_fd, lockp) < 0) {
-            stk_err_set(err, STK_EIO, errno, "lock '%s'", lockp);
-            free(lockp);
-            return fail(err, NULL);
-        }
-    }
-    free(lockp);
+    if (cli->lock_fd < 0 && (r = take_lock(cli)) != 0)
+        return r;
     if (rec_stop_start(env, project, NULL, 0, REC_GRACE_OF_SERVICE, err) < 0) {
         if (err->code != STK_ECANCELED)
             return fail(err, "stop");
@@ -488,7 +492,7 @@ static int attached_stop(struct cli *cli, struct rec_env *env, const char *proje
         if (rec_stop_start(env, project, NULL, 0, 0, err) < 0)
             return fail(err, "kill");
     }
-    return r;
+    return 130;
 }
 
 static int cmd_up(struct cli *cli, int argc, char **argv)
