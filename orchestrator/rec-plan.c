@@ -1331,9 +1331,11 @@ int rec_plan_build_stop_start(struct rec_env *env, const char *project, const ch
     struct rec_plan *p = stk_new0(struct rec_plan);
     struct world w;
     json_t *acts = json_object(); /* {container id: {"stop": action index, "service": name}} */
+    struct stk_strv idle = STK_STRV_INIT;
     int r;
 
     p->project = stk_xstrdup(project);
+    stk_strv_init(&idle);
     if ((r = world_load(env, project, &w, err)) < 0)
         goto out;
     for (size_t k = 0; services && services[k]; k++)
@@ -1351,12 +1353,7 @@ int rec_plan_build_stop_start(struct rec_env *env, const char *project, const ch
         for (size_t k = 0; !wanted && services[k]; k++)
             wanted = strcmp(services[k], svc) == 0;
         if (wanted && !start && ci->state != RT_STATE_RUNNING)
-            /*
-             * Not running, but perhaps waiting out its restart policy's backoff
-             * (a detached `internal container-exited-now`): stopped on purpose
-             * now, so that restart finds the record changed and does nothing.
-             */
-            store_container_set_state(env->store, ci->id, "stopping", NULL);
+            stk_strv_push(&idle, ci->id);
         if (!wanted || (start ? ci->state == RT_STATE_RUNNING : ci->state != RT_STATE_RUNNING))
             continue;
         a = plan_add(p, start ? REC_A_CONTAINER_START : REC_A_CONTAINER_STOP, -1, 0, -1, ci->id);
@@ -1367,6 +1364,8 @@ int rec_plan_build_stop_start(struct rec_env *env, const char *project, const ch
         json_object_set_new(acts, ci->id,
                             json_pack("{s:I, s:s}", "stop", (json_int_t)a, "service", svc));
     }
+    p->idle = idle.v;
+    idle.v = NULL;
     down_stop_order(p, &w, acts);
     if (start) {
         /* Starts go the other way: a dependency's start before its dependants'. */
@@ -1389,6 +1388,7 @@ int rec_plan_build_stop_start(struct rec_env *env, const char *project, const ch
     *ret_plan = p;
     p = NULL;
 out:
+    stk_strv_release(&idle);
     json_decref(acts);
     world_release(&w);
     rec_plan_free(p);
@@ -1458,6 +1458,7 @@ void rec_plan_free(struct rec_plan *plan)
         free(plan->actions[i].in_sandbox);
     }
     free(plan->actions);
+    stk_strv_free(plan->idle);
     for (size_t i = 0; i < plan->n_slots; i++) {
         struct rec_slot *s = &plan->slots[i];
         free(s->id);

@@ -131,6 +131,8 @@ struct rec_plan {
     size_t n_images;
     struct stk_err failure; /* the first failed action's error */
     char host_os[16];       /* "linux" or "windows", from the runtime's host_info */
+    char **idle; /* stop: selected containers that do not run (a restart policy's backoff may
+                    be pending), NULL-terminated or NULL; rec_stop_start() marks them stopped */
 };
 
 /* Options of rec_plan_apply(). */

@@ -164,6 +164,13 @@ int rec_stop_start(struct rec_env *env, const char *project, const char *const *
 
     if ((r = rec_plan_build_stop_start(env, project, services, start, grace_ms, &plan, err)) < 0)
         return r;
+    /*
+     * A selected container that does not run may be waiting out its restart
+     * policy's backoff (a detached `internal container-exited-now`): stopped on
+     * purpose now, so that the restart finds the record changed and does nothing.
+     */
+    for (size_t i = 0; plan->idle && plan->idle[i]; i++)
+        store_container_set_state(env->store, plan->idle[i], "stopping", NULL);
     memset(&ao, 0, sizeof(ao));
     r = rec_plan_apply(env, plan, &ao, err);
     rec_plan_free(plan);
