@@ -446,6 +446,39 @@ Test(integration, crash_at_intent_boundaries_then_converge, .init = setup, .fini
     free(before);
 }
 
+/* Starts an attached `stack up -f FILE` (output to /dev/null) as a child; returns its PID. */
+static pid_t spawn_attached_up(const char *file)
+{
+    pid_t pid = fork();
+
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        char *line = NULL;
+        if (asprintf(&line, "exec '%s' --state-dir '%s' --run-dir '%s' up -f '%s' >/dev/null 2>&1",
+                     STK_BIN_DIR "/orchestrator/stack", T.state_dir, T.run_dir, file) < 0)
+            _exit(127);
+        execl("/bin/sh", "sh", "-c", line, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Polls `ps -f FILE` for up to 10 s until N containers run; returns how many ran last. */
+static int wait_running(const char *file, int n)
+{
+    int running = 0;
+
+    for (int i = 0; i < 100 && running < n; i++) {
+        char *ps;
+        usleep(100000);
+        ps = itest_sh("'%s' --state-dir '%s' --run-dir '%s' ps -f '%s' | grep -c ' running '",
+                      STK_BIN_DIR "/orchestrator/stack", T.state_dir, T.run_dir, file);
+        running = ps ? atoi(ps) : 0;
+        free(ps);
+    }
+    return running;
+}
+
 /*
  * Attached up, as docker compose up: Ctrl-C (SIGINT to its PID) stops the
  * containers gracefully, keeps them, and exits 130; `start` brings them back.
@@ -454,33 +487,12 @@ Test(integration, ctrl_c_on_attached_up_stops_the_containers, .init = setup, .fi
      .timeout = 300)
 {
     const char *file = write_stack(LOOP);
-    char *out = NULL, *err = NULL, *cmd, *ps;
-    int rc, status = 0, running = 0;
-    pid_t pid;
+    char *out = NULL, *err = NULL;
+    int rc, status = 0;
+    pid_t pid = spawn_attached_up(file);
 
-    cmd = itest_sh("printf '%%s' '%s --state-dir %s --run-dir %s up -f %s'",
-                   STK_BIN_DIR "/orchestrator/stack", T.state_dir, T.run_dir, file);
-    pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        char *const argv[] = {(char *)"/bin/sh", (char *)"-c", NULL, NULL};
-        char *line = NULL;
-        if (asprintf(&line, "exec %s >%s/attached.out 2>%s/attached.err", cmd, T.dir, T.dir) < 0)
-            _exit(127);
-        ((char **)argv)[2] = line;
-        execv("/bin/sh", argv);
-        _exit(127);
-    }
-    free(cmd);
     /* Wait until both services run, then interrupt. */
-    for (int i = 0; i < 100 && running < 2; i++) {
-        usleep(100000);
-        ps = itest_sh("'%s' --state-dir '%s' --run-dir '%s' ps -f '%s' | grep -c ' running '",
-                      STK_BIN_DIR "/orchestrator/stack", T.state_dir, T.run_dir, file);
-        running = ps ? atoi(ps) : 0;
-        free(ps);
-    }
-    cr_assert_eq(running, 2, "attached up did not start both services");
+    cr_assert_eq(wait_running(file, 2), 2, "attached up did not start both services");
     usleep(300000);
     cr_assert_eq(kill(pid, SIGINT), 0);
     cr_assert_eq(waitpid(pid, &status, 0), pid);
@@ -531,28 +543,11 @@ Test(integration, second_ctrl_c_kills_and_sigterm_stops, .init = setup, .fini = 
              T.project, itest_image());
     file = itest_write(&T, "stubborn.yaml", text);
     for (int round = 0; round < 2; round++) {
-        int status = 0, running = 0;
+        int status = 0;
         time_t t0;
-        pid_t pid = fork();
-        cr_assert_geq(pid, 0);
-        if (pid == 0) {
-            char *line = NULL;
-            if (asprintf(&line,
-                         "exec '%s' --state-dir '%s' --run-dir '%s' up -f '%s' >/dev/null 2>&1",
-                         STK_BIN_DIR "/orchestrator/stack", T.state_dir, T.run_dir, file) < 0)
-                _exit(127);
-            execl("/bin/sh", "sh", "-c", line, (char *)NULL);
-            _exit(127);
-        }
-        for (int i = 0; i < 100 && !running; i++) {
-            char *ps;
-            usleep(100000);
-            ps = itest_sh("'%s' --state-dir '%s' --run-dir '%s' ps -f '%s' | grep -c ' running '",
-                          STK_BIN_DIR "/orchestrator/stack", T.state_dir, T.run_dir, file);
-            running = ps ? atoi(ps) : 0;
-            free(ps);
-        }
-        cr_assert_eq(running, 1, "round %d: the service did not start", round);
+        pid_t pid = spawn_attached_up(file);
+
+        cr_assert_eq(wait_running(file, 1), 1, "round %d: the service did not start", round);
         usleep(300000);
         t0 = time(NULL);
         if (round == 0) {
