@@ -32,11 +32,16 @@ static int namespace_endpoints(void *self, const char *namespace_id, struct rt_h
     return 0;
 }
 
-void rec_hcs_network_connect(struct rec_hcs_network *glue, struct rt_ctx *rt,
-                             const struct hcn_api *hcn)
+void rec_hcs_network_init(struct rec_hcs_network *glue, const struct hcn_api *hcn)
 {
     glue->hcn = hcn;
     glue->table.namespace_endpoints = namespace_endpoints;
     glue->table.self = glue;
+}
+
+void rec_hcs_network_connect(struct rec_hcs_network *glue, struct rt_ctx *rt,
+                             const struct hcn_api *hcn)
+{
+    rec_hcs_network_init(glue, hcn);
     rt_hcs_ctx_set_network(rt, &glue->table);
 }

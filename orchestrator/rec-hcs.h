@@ -20,10 +20,16 @@ struct rec_hcs_network {
 };
 
 /*
- * Fills GLUE with a table whose namespace_endpoints lists the endpoints of a
- * namespace through HCN with net_hns_namespace_endpoints(), and gives it to
- * the hcs driver of RT (rt_hcs_ctx_set_network()). GLUE and HCN are borrowed
- * and must outlive RT. RT must be an hcs driver context.
+ * Fills GLUE with the table (its namespace_endpoints lists the endpoints of a
+ * namespace through HCN with net_hns_namespace_endpoints()); GLUE and HCN are
+ * borrowed by the table.
+ */
+void rec_hcs_network_init(struct rec_hcs_network *glue, const struct hcn_api *hcn);
+
+/*
+ * rec_hcs_network_init(), then gives the table to the hcs driver of RT
+ * (rt_hcs_ctx_set_network()). GLUE and HCN must outlive RT; RT must be an hcs
+ * driver context.
  */
 void rec_hcs_network_connect(struct rec_hcs_network *glue, struct rt_ctx *rt,
                              const struct hcn_api *hcn);
