@@ -163,5 +163,28 @@ Test(bad_input, usage_errors_exit_2_with_one_line, .init = setup, .fini = teardo
     }
     free(out);
     free(err);
+    /* This session's commands: stop -t, port, and an unknown service. */
+    rc = itest_stack(&T, &out, &err, "stop -t abc -p nothing-here");
+    cr_assert_eq(rc, 2, "exit status %d: %s", rc, err);
+    cr_assert_str_eq(err, "stack: error: --timeout: 'abc' is not a number of seconds\n");
+    free(out);
+    free(err);
+    rc = itest_stack(&T, &out, &err, "port -p nothing-here web 70000");
+    cr_assert_eq(rc, 2, "exit status %d: %s", rc, err);
+    cr_assert_str_eq(err, "stack: error: usage: stack port [-f FILE] [-p NAME] [--index N] "
+                          "[--protocol tcp|udp] SERVICE PRIVATE_PORT\n");
+    free(out);
+    free(err);
+    rc = itest_stack(&T, &out, &err, "port --protocol sctp -p nothing-here web 80");
+    cr_assert_eq(rc, 2, "exit status %d: %s", rc, err);
+    cr_assert_str_eq(err, "stack: error: --protocol: 'sctp' is not tcp or udp\n");
+    free(out);
+    free(err);
+    rc = itest_stack(&T, &out, &err, "start -p nothing-here nosuch");
+    cr_assert_eq(rc, 1, "exit status %d: %s", rc, err);
+    cr_assert_str_eq(err, "stack: error: start: no such service: nosuch (project 'nothing-here' "
+                          "has no container of it)\n");
+    free(out);
+    free(err);
     assert_nothing_created();
 }
