@@ -99,6 +99,16 @@ static void lunsupported(struct loader *l, const struct spec__node *key, const c
         lwarn(l, key, "%s: not supported by stack yet, ignoring", path);
 }
 
+/* As lunsupported(), saying what stack does instead (WHY). */
+static void lunsupported_why(struct loader *l, const struct spec__node *key, const char *path,
+                             const char *why)
+{
+    if (l->opts->strict)
+        lerr(l, key, "%s: not supported by stack yet (--strict): %s", path, why);
+    else
+        lwarn(l, key, "%s: not supported by stack yet: %s, ignoring", path, why);
+}
+
 static struct spec_pos pos_of(const struct spec__node *n)
 {
     struct spec_pos p = {n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0};
@@ -686,6 +696,61 @@ static char *bind_source(struct loader *l, const char *src)
     return lresolve(l, l->project_dir, src);
 }
 
+/* A POSIX absolute path: "/x", not the UNC "//server/share". */
+static int is_posix_abs(const char *s)
+{
+    return s[0] == '/' && s[1] != '/';
+}
+
+/*
+ * The platform rules of a bind source WRITTEN so (AT positions the mount; REBASED: a
+ * relative path of an included or extended file, already made absolute), judged the same
+ * on every machine: on Windows a POSIX absolute path is no host path (item 12 of issue 8:
+ * it used to pass or fail by what the machine running `config` had at that path), and a
+ * source that is a file, not a folder, cannot be mapped; on Linux a Windows path is none.
+ * A path in the project folder is the project's own, the same wherever it is checked.
+ */
+static void check_bind_source(struct svc_ctx *c, const struct spec__node *at, const char *written,
+                              int rebased, const char *resolved)
+{
+    if (c->l->opts->platform == SPEC_PLATFORM_WINDOWS) {
+        struct stat st;
+        size_t n = strlen(c->l->project_dir);
+        /*
+         * A path in a POSIX project folder is what `config` wrote for a relative one (the
+         * folder is POSIX only when a Windows stack is checked on another system).
+         */
+        int in_project = strncmp(written, c->l->project_dir, n) == 0 &&
+                         (written[n] == '/' || !written[n] || n == 1);
+        if (is_posix_abs(written) && !rebased && !in_project) {
+            const char *hint = "";
+            if (strcmp(written, "/var/run/docker.sock") == 0 ||
+                strcmp(written, "/run/docker.sock") == 0)
+                hint = "; the Docker engine listens on the named pipe \\\\.\\pipe\\docker_engine "
+                       "(type: npipe)";
+            else if (isalpha((unsigned char)written[1]) && (written[2] == '/' || !written[2]))
+                hint = "; '/c/...' is written 'C:\\...' on Windows";
+            lerr(c->l, at,
+                 "services.%s.volumes: '%s' is a POSIX path, not a Windows one: a bind source on "
+                 "Windows is a drive path (C:\\...), a UNC path (\\\\server\\share) or a path "
+                 "relative to the project folder%s",
+                 c->name, written, hint);
+        } else if (resolved && stat(resolved, &st) == 0 && !S_ISDIR(st.st_mode)) {
+            lerr(c->l, at,
+                 "services.%s.volumes: '%s' is a file: only directories can be bind-mounted on "
+                 "Windows",
+                 c->name, resolved);
+        }
+    } else if (!rebased && ((isalpha((unsigned char)written[0]) && written[1] == ':') ||
+                            (written[0] == '\\' && written[1] == '\\'))) {
+        /* A drive letter or a UNC share with backslashes; "//x/y" is a POSIX path here. */
+        lerr(c->l, at,
+             "services.%s.volumes: the source '%s' is a Windows path: a Linux host has no drive "
+             "letters or UNC shares",
+             c->name, written);
+    }
+}
+
 static struct spec_volume *volume_add(struct spec_service *s)
 {
     struct spec_volume *v;
@@ -791,11 +856,17 @@ build:
                  * applied yet; unknown options are ignored as compose-go does.
                  */
                 char *path = stk_xasprintf("services.%s.volumes option '%.*s'", c->name, (int)l, o);
-                if (l <= 8 && (strncmp(o, "z", l) == 0 || strncmp(o, "Z", l) == 0 ||
-                               strncmp(o, "nocopy", l) == 0 || strncmp(o, "shared", l) == 0 ||
-                               strncmp(o, "rshared", l) == 0 || strncmp(o, "slave", l) == 0 ||
-                               strncmp(o, "rslave", l) == 0 || strncmp(o, "private", l) == 0 ||
-                               strncmp(o, "rprivate", l) == 0))
+                if (l == 1 && (o[0] == 'z' || o[0] == 'Z') &&
+                    c->l->opts->platform == SPEC_PLATFORM_WINDOWS)
+                    lerr(c->l, it,
+                         "%s is not supported on Windows: SELinux relabelling exists on "
+                         "Linux only",
+                         path);
+                else if (l <= 8 && (strncmp(o, "z", l) == 0 || strncmp(o, "Z", l) == 0 ||
+                                    strncmp(o, "nocopy", l) == 0 || strncmp(o, "shared", l) == 0 ||
+                                    strncmp(o, "rshared", l) == 0 || strncmp(o, "slave", l) == 0 ||
+                                    strncmp(o, "rslave", l) == 0 || strncmp(o, "private", l) == 0 ||
+                                    strncmp(o, "rprivate", l) == 0))
                     lunsupported(c->l, it, path);
                 free(path);
             }
@@ -819,6 +890,7 @@ build:
         v->type = stk_xstrdup("bind");
         v->source = bind_source(c->l, parts[0]);
         v->create_host_path = 1;
+        check_bind_source(c, it, parts[0], it->rebased, v->source);
     } else {
         v->type = stk_xstrdup("volume");
         v->source = stk_xstrdup(parts[0]);
@@ -842,6 +914,13 @@ static void volume_long(struct svc_ctx *c, const struct spec__node *it)
 
     if (!type || !type->str) {
         lerr(c->l, it, "services.%s.volumes: 'type' is required in the long syntax", c->name);
+        return;
+    }
+    if (strcmp(type->str, "image") == 0) {
+        /* An image's content mounted read-only (Compose 2.35): not in the model yet. */
+        char *path = stk_xasprintf("services.%s.volumes type 'image'", c->name);
+        lunsupported_why(c->l, type, path, "the mount is left out");
+        free(path);
         return;
     }
     if (strcmp(type->str, "bind") && strcmp(type->str, "volume") && strcmp(type->str, "tmpfs") &&
@@ -871,6 +950,11 @@ static void volume_long(struct svc_ctx *c, const struct spec__node *it)
             if (c->l->opts->platform == SPEC_PLATFORM_WINDOWS && !strcmp(k, "bind") &&
                 !strcmp(sk, "propagation"))
                 lerr(c->l, x->keys[j], "%s: mount propagation is not supported on Windows", path);
+            else if (c->l->opts->platform == SPEC_PLATFORM_WINDOWS && !strcmp(k, "bind") &&
+                     !strcmp(sk, "selinux"))
+                lerr(c->l, x->keys[j],
+                     "%s is not supported on Windows: SELinux relabelling exists on Linux only",
+                     path);
             else
                 lunsupported(c->l, x->keys[j], path);
             free(path);
@@ -896,6 +980,7 @@ static void volume_long(struct svc_ctx *c, const struct spec__node *it)
             lerr(c->l, it, "services.%s.volumes: a bind mount needs a 'source'", c->name);
         } else {
             v->source = bind_source(c->l, src->str);
+            check_bind_source(c, it, src->str, src->rebased, v->source);
         }
         v->create_host_path = 1;
         sub = spec__node_get(spec__node_get(it, "bind"), "create_host_path");
@@ -1090,6 +1175,29 @@ static void k_network_mode(struct svc_ctx *c, const struct spec__node *v)
 
 static char **strv_of(const struct spec__node *v);
 
+/*
+ * Whether the network KEY (the top-level definition DEF, NULL when not declared) is one
+ * stack creates on Windows: an HNS network of type NAT with one IPv4 prefix
+ * (reference/hcs-hns.md §4.2), which carries no IPv6. External networks, and drivers
+ * other than nat (transparent, l2bridge), are left to the host.
+ */
+static int windows_nat_network(const struct loader *l, const struct spec__node *def)
+{
+    const struct spec__node *x;
+    int ext = 0;
+
+    if (l->opts->platform != SPEC_PLATFORM_WINDOWS)
+        return 0;
+    if ((x = spec__node_get(def, "external")) && x->kind != SPEC__K_NULL &&
+        (parse_bool(x, &ext) < 0 || ext))
+        return 0;
+    x = spec__node_get(def, "driver");
+    return !x || !x->str || !x->str[0] || strcasecmp(x->str, "nat") == 0;
+}
+
+#define SPEC__NO_IPV6_WHY                                                                          \
+    "the networks stack creates on Windows are HNS NAT networks with one IPv4 prefix"
+
 static void k_networks(struct svc_ctx *c, const struct spec__node *v)
 {
     struct stk_strv nets = STK_STRV_INIT;
@@ -1133,6 +1241,11 @@ static void k_networks(struct svc_ctx *c, const struct spec__node *v)
                 if (!valid_ip(x->str) || !strchr(x->str, ':'))
                     lerr(c->l, x, "services.%s.networks.%s.ipv6_address: invalid address '%s'",
                          c->name, k->str, x->str);
+                else if (windows_nat_network(c->l, spec__node_get(top, k->str)))
+                    lerr(c->l, x,
+                         "services.%s.networks.%s.ipv6_address is not supported on Windows: "
+                         "%s",
+                         c->name, k->str, SPEC__NO_IPV6_WHY);
             } else if (strcmp(ck, "priority") == 0) {
                 long long p;
                 if (parse_long(x->str, INT_MIN, INT_MAX, &p) < 0)
@@ -1424,9 +1537,57 @@ static void k_shm_size(struct svc_ctx *c, const struct spec__node *v)
     get_bytes(c, v, "shm_size", &c->s->shm_size);
 }
 
+/*
+ * A Windows device (reference/hcs-hns.md §6 "--device class/<GUID>"): IDTYPE/ID or
+ * IDTYPE://ID, with the interface-class types process-isolated containers take.
+ */
+static int windows_device(const char *s)
+{
+    static const char *const types[] = {"class", "vpci-class-guid"};
+
+    for (size_t i = 0; i < STK_ARRAY_SIZE(types); i++) {
+        size_t n = strlen(types[i]);
+        if (strncmp(s, types[i], n) != 0)
+            continue;
+        if (s[n] == '/' && s[n + 1] && s[n + 1] != '/')
+            return 1;
+        if (strncmp(s + n, "://", 3) == 0 && s[n + 3])
+            return 1;
+    }
+    return 0;
+}
+
+static void device_windows(struct svc_ctx *c, const struct spec__node *it, const char *src)
+{
+    struct spec_device *d;
+
+    if (src[0] == '/')
+        lerr(c->l, it,
+             "services.%s.devices: '%s' is a Linux device path: on Windows a device is assigned "
+             "by its interface class, written class/{GUID}",
+             c->name, src);
+    else if (!windows_device(src))
+        lerr(c->l, it,
+             "services.%s.devices: '%s' is not a Windows device: write class/{GUID} or "
+             "vpci-class-guid://{GUID}",
+             c->name, src);
+    c->s->devices = stk_xrealloc(c->s->devices, (c->s->n_devices + 1) * sizeof(*d));
+    d = &c->s->devices[c->s->n_devices++];
+    memset(d, 0, sizeof(*d));
+    d->source = stk_xstrdup(src);
+}
+
 static void k_devices(struct svc_ctx *c, const struct spec__node *v)
 {
-    for (size_t i = 0; i < v->n; i++) {
+    for (size_t i = 0; c->l->opts->platform == SPEC_PLATFORM_WINDOWS && i < v->n; i++) {
+        const struct spec__node *it = v->items[i];
+        const struct spec__node *src = it->kind == SPEC__K_MAP ? spec__node_get(it, "source") : it;
+        if (src && src->kind == SPEC__K_STR && src->str[0])
+            device_windows(c, it, src->str);
+        else if (it->kind == SPEC__K_STR || it->kind == SPEC__K_MAP)
+            lerr(c->l, it, "services.%s.devices: missing source", c->name);
+    }
+    for (size_t i = 0; c->l->opts->platform != SPEC_PLATFORM_WINDOWS && i < v->n; i++) {
         const struct spec__node *it = v->items[i];
         struct spec_device *d;
         if (it->kind != SPEC__K_STR && it->kind != SPEC__K_MAP)
@@ -1523,6 +1684,13 @@ static void file_refs(struct svc_ctx *c, const struct spec__node *v, int secrets
                     r->mode = (int)m;
             }
         }
+        if (r->target && c->l->opts->platform == SPEC_PLATFORM_LINUX &&
+            (spec__is_windows_abs(r->target) ||
+             (isalpha((unsigned char)r->target[0]) && r->target[1] == ':')))
+            lerr(c->l, spec__node_get(it, "target"),
+                 "services.%s.%s: target '%s' is a Windows path: on Linux a target is a path in "
+                 "the container, such as %s%s",
+                 c->name, top_key, r->target, secrets ? "/run/secrets/" : "/", src);
         if (!r->target || !r->target[0]) {
             free(r->target);
             r->target = secrets ? stk_xasprintf("/run/secrets/%s", src) : stk_xasprintf("/%s", src);
@@ -1551,18 +1719,61 @@ static void simple_str(struct svc_ctx *c, const struct spec__node *v, char **ret
     *ret = str_dup_of(v);
 }
 
+/* A duration as go-str2duration reads it (pull_policy every_<duration>): 1w2d3h4m5s, 1.5h. */
+static int str2duration_valid(const char *s)
+{
+    static const char *const units[] = {"ns", "us", "\xc2\xb5s", "ms", "s", "m", "h", "d", "w"};
+
+    if (!*s)
+        return 0;
+    while (*s) {
+        size_t best = 0;
+        if (!isdigit((unsigned char)*s))
+            return 0;
+        while (isdigit((unsigned char)*s))
+            s++;
+        if (*s == '.') {
+            s++;
+            while (isdigit((unsigned char)*s))
+                s++;
+        }
+        for (size_t i = 0; i < STK_ARRAY_SIZE(units); i++)
+            if (strncmp(s, units[i], strlen(units[i])) == 0 && strlen(units[i]) > best)
+                best = strlen(units[i]);
+        if (!best)
+            return 0;
+        s += best;
+    }
+    return 1;
+}
+
+/*
+ * pull_policy (05-services.md; compose-go types.GetPullPolicy): the orchestrator acts on
+ * always, never and missing (if_not_present, build: when missing); the time-based
+ * refresh policies (daily, weekly, every_<duration>, refresh) are warned about and pull
+ * when the image is missing.
+ */
 static void k_pull_policy(struct svc_ctx *c, const struct spec__node *v)
 {
-    static const char *const ok[] = {"always", "never", "missing", "if_not_present",
-                                     "build",  "daily", "weekly",  NULL};
+    static const char *const ok[] = {"always", "never", "missing", "if_not_present", "build", NULL};
     size_t i;
 
     for (i = 0; ok[i]; i++)
         if (strcmp(ok[i], v->str) == 0)
             break;
-    if (!ok[i] && strncmp(v->str, "every_", 6) != 0) {
-        lerr(c->l, v, "services.%s.pull_policy: invalid value '%s'", c->name, v->str);
-        return;
+    if (!ok[i]) {
+        char *path;
+        if (strcmp(v->str, "daily") && strcmp(v->str, "weekly") && strcmp(v->str, "refresh") &&
+            !(strncmp(v->str, "every_", 6) == 0 && str2duration_valid(v->str + 6))) {
+            lerr(c->l, v,
+                 "services.%s.pull_policy: invalid value '%s': must be always, never, missing, "
+                 "if_not_present, build, refresh, daily, weekly or every_<duration>",
+                 c->name, v->str);
+            return;
+        }
+        path = stk_xasprintf("services.%s.pull_policy '%s'", c->name, v->str);
+        lunsupported_why(c->l, v, path, "the image is pulled when it is missing");
+        free(path);
     }
     simple_str(c, v, &c->s->pull_policy);
 }
@@ -1947,11 +2158,121 @@ static void k_label_file(struct svc_ctx *c, const struct spec__node *v)
         qsort(c->s->labels, c->s->n_labels, sizeof(*c->s->labels), cmp_env);
 }
 
+/* provider (05-services.md §provider): kept as its type, so that `config` shows it. */
+static void k_provider(struct svc_ctx *c, const struct spec__node *v)
+{
+    const struct spec__node *t = spec__node_get(v, "type");
+    char *path = stk_xasprintf("services.%s.provider", c->name);
+
+    c->s->provider = str_dup_of(t);
+    lunsupported_why(c->l, spec__node_get_key(c->node, "provider"), path,
+                     "the service has no image for stack to run");
+    free(path);
+}
+
 static void k_ignored(struct svc_ctx *c, const struct spec__node *v)
 {
     /* Handled at the tree level (extends) or elsewhere (build: only its presence counts). */
     (void)c;
     (void)v;
+}
+
+/* Whether V sets something: a true flag, a non-empty list or mapping, a non-zero number. */
+static int value_in_effect(const struct spec__node *v)
+{
+    int b;
+
+    switch (v->kind) {
+    case SPEC__K_NULL:
+        return 0;
+    case SPEC__K_SEQ:
+    case SPEC__K_MAP:
+        return v->n > 0;
+    case SPEC__K_BOOL:
+        return parse_bool(v, &b) == 0 && b;
+    case SPEC__K_INT:
+    case SPEC__K_FLOAT:
+        return strtod(v->str, NULL) != 0;
+    default:
+        return parse_bool(v, &b) < 0 || b;
+    }
+}
+
+/*
+ * `security_opt` on Windows: credentialspec=file://|registry://|config:// is gMSA, which
+ * Docker takes for Windows containers (not applied by stack yet: a warning); every other
+ * option is a Linux security module's.
+ */
+static void security_opt_windows(struct svc_ctx *c, const struct spec__node *v)
+{
+    for (size_t i = 0; v->kind == SPEC__K_SEQ && i < v->n; i++) {
+        const struct spec__node *it = v->items[i];
+        const char *o = it->str;
+        if (!o)
+            continue;
+        if (strncmp(o, "credentialspec=", 15) == 0) {
+            const char *spec = o + 15;
+            if ((strncmp(spec, "file://", 7) == 0 && spec[7]) ||
+                (strncmp(spec, "registry://", 11) == 0 && spec[11]) ||
+                (strncmp(spec, "config://", 9) == 0 && spec[9])) {
+                char *path = stk_xasprintf("services.%s.security_opt '%s'", c->name, o);
+                lunsupported(c->l, it, path);
+                free(path);
+            } else {
+                lerr(c->l, it,
+                     "services.%s.security_opt '%s': a credential spec is "
+                     "credentialspec=file://NAME.json, registry://NAME or config://NAME",
+                     c->name, o);
+            }
+            continue;
+        }
+        lerr(c->l, it,
+             "services.%s.security_opt '%s' is not supported on Windows: of the security "
+             "options only credentialspec (gMSA) applies to Windows containers; seccomp, "
+             "apparmor, label and no-new-privileges are Linux features",
+             c->name, o);
+    }
+}
+
+/*
+ * The service keys a Windows container cannot honour, refused on --platform windows when
+ * they would take effect (reference/hcs-hns.md §6: moby refuses --privileged and
+ * --read-only for Windows containers; the others are Linux kernel features). Returns 1
+ * when KEY is one of them (then it is not also reported as unsupported).
+ */
+static int linux_only_key(struct svc_ctx *c, const struct spec__node *key,
+                          const struct spec__node *v)
+{
+    static const struct {
+        const char *key;
+        const char *why;
+    } keys[] = {
+        {"cap_add", "Linux capabilities do not exist in Windows containers"},
+        {"cap_drop", "Linux capabilities do not exist in Windows containers"},
+        {"group_add", "supplementary groups are Linux group IDs"},
+        {"oom_score_adj", "it tunes the Linux OOM killer"},
+        {"privileged", "Windows has no privileged containers (moby refuses --privileged)"},
+        {"read_only",
+         "the file system of a Windows container cannot be made read-only (moby refuses "
+         "--read-only)"},
+        {"security_opt", NULL},
+        {"sysctls", "there are no Linux kernel parameters to set"},
+        {"ulimits", "there are no POSIX resource limits (deploy.resources sets CPU and memory)"},
+    };
+
+    if (c->l->opts->platform != SPEC_PLATFORM_WINDOWS)
+        return 0;
+    for (size_t i = 0; i < STK_ARRAY_SIZE(keys); i++) {
+        if (strcmp(keys[i].key, key->str) != 0)
+            continue;
+        if (!keys[i].why)
+            security_opt_windows(c, v);
+        else if (value_in_effect(v))
+            lerr(c->l, v, "services.%s.%s is not supported on Windows: %s", c->name, key->str,
+                 keys[i].why);
+        return 1;
+    }
+    return 0;
 }
 
 struct svc_key {
@@ -1997,6 +2318,7 @@ static const struct svc_key svc_keys[] = {
     {"ports", k_ports},
     {"privileged", k_privileged},
     {"profiles", k_profiles},
+    {"provider", k_provider},
     {"pull_policy", k_pull_policy},
     {"read_only", k_read_only},
     {"restart", k_restart},
@@ -2036,6 +2358,8 @@ static void load_service(struct loader *l, struct spec_service *s, const struct 
         for (j = 0; j < STK_ARRAY_SIZE(svc_keys); j++)
             if (strcmp(svc_keys[j].key, k->str) == 0)
                 break;
+        if (linux_only_key(&c, k, v) && j == STK_ARRAY_SIZE(svc_keys))
+            continue;
         if (j == STK_ARRAY_SIZE(svc_keys)) {
             char *path = stk_xasprintf("services.%s.%s", s->name, k->str);
             lunsupported(l, k, path);
@@ -2055,11 +2379,18 @@ static void load_service(struct loader *l, struct spec_service *s, const struct 
             k_label_file(&c, ef);
     }
     if (spec__node_index(node, "image") < 0 && spec__node_index(node, "build") < 0 &&
+        spec__node_index(node, "provider") < 0 /* an external provider runs it (warned) */ &&
         spec__node_index(node, "extends") < 0 /* a failed extends is reported already */)
         lerr(l, key, "service '%s' has neither an image nor a build context specified", s->name);
     if (s->network_mode && s->networks)
         lerr(l, spec__node_get(node, "network_mode"),
              "service '%s' declares mutually exclusive 'network_mode' and 'networks'", s->name);
+    if (l->opts->platform == SPEC_PLATFORM_WINDOWS && s->n_devices && s->isolation &&
+        strcmp(s->isolation, "hyperv") == 0)
+        /* moby local_windows.go: "device assignment is not supported for HyperV containers". */
+        lerr(l, spec__node_get(node, "devices"),
+             "services.%s.devices: device assignment is not supported with hyperv isolation",
+             s->name);
     if (s->n_ports && s->network_mode &&
         (strcmp(s->network_mode, "none") == 0 || strncmp(s->network_mode, "service:", 8) == 0 ||
          strncmp(s->network_mode, "container:", 10) == 0))
@@ -2248,8 +2579,12 @@ static void load_networks(struct loader *l)
             parse_bool(x, &n->internal);
         if ((x = spec__node_get(v, "attachable")) && x->kind != SPEC__K_NULL)
             parse_bool(x, &n->attachable);
-        if ((x = spec__node_get(v, "enable_ipv6")) && x->kind != SPEC__K_NULL)
+        if ((x = spec__node_get(v, "enable_ipv6")) && x->kind != SPEC__K_NULL) {
             parse_bool(x, &n->enable_ipv6);
+            if (n->enable_ipv6 && windows_nat_network(l, v))
+                lerr(l, x, "networks.%s.enable_ipv6 is not supported on Windows: %s", k->str,
+                     SPEC__NO_IPV6_WHY);
+        }
         n->driver = str_dup_of(spec__node_get(v, "driver"));
         n->name = resource_name(l, v, k->str, n->external);
         if ((x = spec__node_get(v, "driver_opts")) && x->kind == SPEC__K_MAP)
@@ -2272,6 +2607,11 @@ static void load_networks(struct loader *l)
                          k->str, sub->str);
                     continue;
                 }
+                if (strchr(sub->str, ':') && windows_nat_network(l, v))
+                    lerr(l, sub,
+                         "networks.%s.ipam.config.subnet: the IPv6 subnet '%s' is not supported "
+                         "on Windows: %s",
+                         k->str, sub->str, SPEC__NO_IPV6_WHY);
                 stk_strv_push(&subnets, sub->str);
                 stk_strv_push(&gateways, gw && gw->str ? gw->str : "");
             }
@@ -3472,14 +3812,6 @@ static void validate_windows_service(struct loader *l, const struct spec_service
                        "services.%s.volumes: the target '%s' is a drive root, which cannot be a "
                        "mount point on Windows",
                        s->name, v->target);
-        if (strcmp(v->type, "bind") == 0 && v->source) {
-            struct stat st;
-            if (stat(v->source, &st) == 0 && !S_ISDIR(st.st_mode))
-                err_at_pos(l, &v->pos,
-                           "services.%s.volumes: '%s' is a file: only directories can be "
-                           "bind-mounted on Windows",
-                           s->name, v->source);
-        }
         if (strcmp(v->type, "volume") == 0 && v->source) {
             const char *real = v->source;
             for (size_t k = 0; k < p->n_volumes; k++)

@@ -214,6 +214,8 @@ struct spec_service {
     struct spec_pos pid_pos;
     struct spec_pos shm_size_pos;
     struct spec_pos tmpfs_pos;
+    char *provider; /* provider.type: the service is run by an external provider (Compose
+                       2.36), which stack does not do yet (a warning); NULL otherwise */
 };
 
 /* A top-level network (06-networks.md). The implicit "default" network is listed when a
