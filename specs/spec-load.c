@@ -696,6 +696,29 @@ static char *bind_source(struct loader *l, const char *src)
     return lresolve(l, l->project_dir, src);
 }
 
+static int env_true(const struct spec__env *env, const char *name);
+
+/*
+ * COMPOSE_CONVERT_WINDOWS_PATHS (compose-go loader.go convertVolumePath, for Linux
+ * containers of Docker Desktop on Windows): on --platform linux a bind source with a
+ * drive letter becomes "/c/rest/of/path". Returns whether *SRC was converted.
+ */
+static int convert_windows_path(const struct loader *l, char **src)
+{
+    char *s = *src, *r;
+
+    if (l->opts->platform != SPEC_PLATFORM_LINUX ||
+        !env_true(&l->env, "COMPOSE_CONVERT_WINDOWS_PATHS") || spec__win_volume_len(s) != 2)
+        return 0;
+    r = stk_xasprintf("/%c%s", tolower((unsigned char)s[0]), s + 2);
+    for (char *c = r; *c; c++)
+        if (*c == '\\')
+            *c = '/';
+    free(s);
+    *src = r;
+    return 1;
+}
+
 /* A POSIX absolute path: "/x", not the UNC "//server/share". */
 static int is_posix_abs(const char *s)
 {
@@ -890,7 +913,8 @@ build:
         v->type = stk_xstrdup("bind");
         v->source = bind_source(c->l, parts[0]);
         v->create_host_path = 1;
-        check_bind_source(c, it, parts[0], it->rebased, v->source);
+        if (!convert_windows_path(c->l, &v->source))
+            check_bind_source(c, it, parts[0], it->rebased, v->source);
     } else {
         v->type = stk_xstrdup("volume");
         v->source = stk_xstrdup(parts[0]);
@@ -980,7 +1004,8 @@ static void volume_long(struct svc_ctx *c, const struct spec__node *it)
             lerr(c->l, it, "services.%s.volumes: a bind mount needs a 'source'", c->name);
         } else {
             v->source = bind_source(c->l, src->str);
-            check_bind_source(c, it, src->str, src->rebased, v->source);
+            if (!convert_windows_path(c->l, &v->source))
+                check_bind_source(c, it, src->str, src->rebased, v->source);
         }
         v->create_host_path = 1;
         sub = spec__node_get(spec__node_get(it, "bind"), "create_host_path");
@@ -2769,6 +2794,8 @@ static char *abs_path(const char *p)
 {
     _cleanup_free_ char *cwd = current_dir();
 
+    if (spec__is_windows_abs(p))
+        return spec__win_path_clean(p);
     return spec__path_resolve(cwd, p, 0);
 }
 
@@ -2805,7 +2832,7 @@ static void env_merge_defaults(struct spec__env *dst, const struct spec__env *sr
     }
 }
 
-/* Whether the process environment sets NAME to a true value (strconv.ParseBool). */
+/* Whether ENV sets NAME to a true value (compose-go utils.StringToBool). */
 static int env_true(const struct spec__env *env, const char *name)
 {
     const char *v = spec__env_get(env, name);
