@@ -385,6 +385,24 @@ int spec__dotenv_parse(const char *file, const char *data, const struct spec__en
         while (*p == ' ' || *p == '\t')
             p++;
         key = stk_xstrndup(k, (size_t)(kend - k));
+        {
+            /* compose-go dotenv locateKeyName: a name is letters, digits and _.-[] . */
+            const char *bad = k;
+            while (bad < kend && (isalnum((unsigned char)*bad) || (unsigned char)*bad >= 0x80 ||
+                                  strchr("_.-[]", *bad)))
+                bad++;
+            if (bad < kend) {
+                eol = strchr(k, '\n');
+                stk_diag_add(diag, STK_DIAG_ERROR, file, key_line, (int)(bad - line_start) + 1,
+                             "line %d: unexpected character '%c' in variable name '%.*s'", key_line,
+                             *bad, (int)(eol ? eol - k : (long)strlen(k)), k);
+                ret = -1;
+                p = eol ? eol + 1 : k + strlen(k);
+                line++;
+                line_start = p;
+                continue;
+            }
+        }
         if (*p != '=' && *p != ':') {
             /* "KEY" alone inherits from the environment when set (compose-go dotenv). */
             const char *inh;
