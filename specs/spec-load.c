@@ -2928,6 +2928,12 @@ static int read_dotenv(struct loader *l, const char *dir, struct stk_err *err)
         stk_strv_push_take(&paths, spec__path_resolve(dir, ".env", 0));
     }
     ret = read_env_files(l, &paths, explicit, &l->env, NULL, &acc, err);
+    if (!explicit && paths.n && spec__env_get(&acc, "COMPOSE_ENV_FILES") &&
+        !spec__env_get(&l->env, "COMPOSE_ENV_FILES"))
+        /* docker compose takes it as --env-file's default, before any .env is read. */
+        stk_diag_add(&l->diag, STK_DIAG_WARNING, paths.v[0], 0, 0,
+                     "COMPOSE_ENV_FILES has no effect in an env file (Compose reads it from the "
+                     "environment only), ignoring");
     env_merge_defaults(&l->env, &acc);
     spec__env_release(&acc);
     stk_strv_release(&paths);
@@ -3275,7 +3281,7 @@ static void apply_include(struct loader *l, struct spec__node *tree, const char 
             }
         if (!paths || (paths->kind != SPEC__K_STR && paths->kind != SPEC__K_SEQ)) {
             lerr(l, it, "include: 'path' is required");
-            continue;
+            goto next;
         }
         for (size_t j = 0; paths->kind == SPEC__K_SEQ && j < paths->n; j++)
             if (!paths->items[j]->str || !paths->items[j]->str[0])
