@@ -124,9 +124,6 @@ static const char *default_run_dir(void)
 
 /* ---- project loading ------------------------------------------------------------------------ */
 
-static const char *const default_files[] = {"compose.yaml", "compose.yml", "docker-compose.yaml",
-                                            "docker-compose.yml", NULL};
-
 static int load_project(struct cli *cli, struct spec_project **ret, int quiet_warnings)
 {
     struct spec_load_opts opts;
@@ -134,17 +131,6 @@ static int load_project(struct cli *cli, struct spec_project **ret, int quiet_wa
     struct stk_err err = STK_ERR_INIT;
     int r;
 
-    if (cli->files.n == 0) {
-        for (size_t i = 0; default_files[i]; i++)
-            if (stk_path_exists(default_files[i])) {
-                stk_strv_push(&cli->files, default_files[i]);
-                break;
-            }
-        if (cli->files.n == 0) {
-            stk_log_error("no stack file: give -f FILE or create compose.yaml");
-            return -EXIT_SPEC;
-        }
-    }
     memset(&opts, 0, sizeof(opts));
     opts.files = (const char *const *)cli->files.v;
     opts.project_name = cli->project_name;

@@ -48,6 +48,8 @@ struct spec__node {
     int col;                    /* 1-based */
     struct spec__strmap *index; /* maps with many keys: key -> position, built on demand and
                                    dropped on every change; NULL otherwise */
+    int rebased;                /* scalars: a relative host path made absolute against the
+                                   folder of the included or extended file declaring it */
 };
 
 /* A string -> index hash table (open addressing, FNV-1a); keys are borrowed. */
@@ -97,6 +99,9 @@ struct spec__node *spec__node_dup(const struct spec__node *node);
 
 /* Returns the value of KEY in the map NODE (borrowed), or NULL. */
 struct spec__node *spec__node_get(const struct spec__node *node, const char *key);
+
+/* Returns the key node of KEY in the map NODE (borrowed), or NULL. */
+struct spec__node *spec__node_get_key(const struct spec__node *node, const char *key);
 
 /* Returns the index of KEY in the map NODE, or -1. */
 long spec__node_index(const struct spec__node *node, const char *key);
@@ -235,11 +240,42 @@ char *spec__format_duration(int64_t ns);
  */
 int spec__parse_bytes(const char *s, int64_t *ret_bytes);
 
-/* Returns 1 when S is an absolute path in the Windows sense (C:\x, C:/x, \\server). */
-int spec__is_windows_abs(const char *s);
-
 /* Cleans a POSIX path like Go's path.Clean; returns a new string. */
 char *spec__path_clean(const char *p);
+
+/*
+ * Host paths (spec-path.c). A path "is Windows" when it starts with a volume: a drive
+ * letter ("C:"), a UNC share ("\\server\share", "//server/share") or a device path
+ * ("\\?\C:", "\\.\pipe"); relative paths are resolved by the rules of the folder they
+ * are relative to, so that a Windows working directory gets Windows rules on any machine.
+ */
+
+/* Length of the volume at the start of P (Go's volumeNameLen on Windows); 0 when none. */
+size_t spec__win_volume_len(const char *p);
+
+/* Returns 1 when S is an absolute Windows path (C:\x, C:/x, \\server\share, //server/share). */
+int spec__is_windows_abs(const char *s);
+
+/* Returns 1 when P starts with a Windows volume, so that Windows path rules apply to it. */
+int spec__path_is_windows(const char *p);
+
+/* Cleans a Windows path like Go's filepath.Clean on Windows ('\' written); new string. */
+char *spec__win_path_clean(const char *p);
+
+/*
+ * Resolves P against the absolute folder DIR: returns P cleaned when it is absolute,
+ * else DIR joined with P and cleaned (new string). With a Windows DIR both separators
+ * split P, a rooted P ("\x") takes DIR's drive, and the result uses '\'. With a POSIX
+ * DIR, a Windows absolute P is returned as written, and '\' splits P only with
+ * BACKSLASH_SEP (a path written for Windows, read on another machine).
+ */
+char *spec__path_resolve(const char *dir, const char *p, int backslash_sep);
+
+/* The folder of P (Go's filepath.Dir by P's rules; "." when P has none); new string. */
+char *spec__path_dir(const char *p);
+
+/* The last element of P (borrowed, points into P). */
+const char *spec__path_base(const char *p);
 
 /*
  * Whether REF is an image reference by the grammar of distribution's

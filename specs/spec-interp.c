@@ -357,6 +357,7 @@ int spec__dotenv_parse(const char *file, const char *data, const struct spec__en
         _cleanup_free_ char *key = NULL;
         char *value = NULL;
         int expand = 1;
+        int colon_col = 0; /* a "KEY:value" separator, written without a space after it */
 
         while (*p == ' ' || *p == '\t' || *p == '\r')
             p++;
@@ -384,6 +385,24 @@ int spec__dotenv_parse(const char *file, const char *data, const struct spec__en
         while (*p == ' ' || *p == '\t')
             p++;
         key = stk_xstrndup(k, (size_t)(kend - k));
+        {
+            /* compose-go dotenv locateKeyName: a name is letters, digits and _.-[] . */
+            const char *bad = k;
+            while (bad < kend && (isalnum((unsigned char)*bad) || (unsigned char)*bad >= 0x80 ||
+                                  strchr("_.-[]", *bad)))
+                bad++;
+            if (bad < kend) {
+                eol = strchr(k, '\n');
+                stk_diag_add(diag, STK_DIAG_ERROR, file, key_line, (int)(bad - line_start) + 1,
+                             "line %d: unexpected character '%c' in variable name '%.*s'", key_line,
+                             *bad, (int)(eol ? eol - k : (long)strlen(k)), k);
+                ret = -1;
+                p = eol ? eol + 1 : k + strlen(k);
+                line++;
+                line_start = p;
+                continue;
+            }
+        }
         if (*p != '=' && *p != ':') {
             /* "KEY" alone inherits from the environment when set (compose-go dotenv). */
             const char *inh;
@@ -405,6 +424,8 @@ int spec__dotenv_parse(const char *file, const char *data, const struct spec__en
             line_start = p;
             continue;
         }
+        if (*p == ':' && p[1] && p[1] != ' ' && p[1] != '\t' && p[1] != '\n' && p[1] != '\r')
+            colon_col = (int)(p - line_start) + 1;
         p++;
         while (*p == ' ' || *p == '\t')
             p++;
@@ -482,6 +503,38 @@ int spec__dotenv_parse(const char *file, const char *data, const struct spec__en
                 value = res;
             }
             spec__env_release(&merged);
+        }
+        if (colon_col) {
+            /*
+             * "Logging:Level=Debug" is the YAML-like "KEY: value" of compose-go's dotenv:
+             * the key is "Logging". .NET users mean the configuration key Logging:Level,
+             * which .NET also reads from the variable Logging__Level.
+             */
+            size_t sub = strcspn(value, "=");
+            int dotnet = value[sub] == '=' && sub > 0;
+            for (size_t i = 0; dotnet && i < sub; i++)
+                if (!isalnum((unsigned char)value[i]) && value[i] != '_' && value[i] != ':')
+                    dotnet = 0;
+            if (dotnet) {
+                struct stk_buf b = STK_BUF_INIT;
+                stk_buf_printf(&b, "%s__", key);
+                for (size_t i = 0; i < sub; i++)
+                    if (value[i] == ':')
+                        stk_buf_puts(&b, "__");
+                    else
+                        stk_buf_putc(&b, value[i]);
+                stk_buf_puts(&b, value + sub);
+                stk_diag_add(diag, STK_DIAG_WARNING, file, key_line, colon_col,
+                             "the ':' after '%s' starts its value, as in Compose: this sets '%s' "
+                             "to '%s'; for the .NET setting '%s:%.*s' write '%s'",
+                             key, key, value, key, (int)sub, value, b.buf);
+                stk_buf_release(&b);
+            } else {
+                stk_diag_add(diag, STK_DIAG_WARNING, file, key_line, colon_col,
+                             "the ':' after '%s' starts its value, as in Compose: this sets '%s' "
+                             "to '%s'",
+                             key, key, value);
+            }
         }
         env_replace(&vars, key, value);
         free(value);

@@ -319,6 +319,8 @@ json_t *spec_service_to_json(const struct spec_service *s, int for_hash)
     set_str(o, "platform", s->platform);
     set_str(o, "domainname", s->domainname);
     set_str(o, "mac_address", s->mac_address);
+    if (s->provider)
+        json_object_set_new(o, "provider", json_pack("{s:s}", "type", s->provider));
     return o;
 }
 

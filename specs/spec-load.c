@@ -34,11 +34,29 @@ struct loader {
     struct spec__env env;
     struct stk_strv files; /* the -f files first (N_CLI of them), then every other file read */
     size_t n_cli;
+    char *base_dir;            /* opts->working_dir or the process's: where discovery starts */
+    struct stk_strv env_files; /* explicit env files: --env-file or COMPOSE_ENV_FILES */
+    int no_default_env_file;   /* COMPOSE_DISABLE_ENV_FILE */
     char *project_dir;
     struct spec__node *root;
     struct spec_project *project;
     struct spec__strmap *svc_map; /* service name -> index in project->services */
+    const char *cur_svc;          /* the service being loaded, for the notes below */
+    size_t *note_seq;             /* diagnostics about a service: their seq ... */
+    char **note_svc;              /* ... and the service's name */
+    size_t n_notes;
 };
+
+/* Records that the diagnostic just added is about the service being loaded, if any. */
+static void note_service(struct loader *l)
+{
+    if (!l->cur_svc)
+        return;
+    l->note_seq = stk_xrealloc(l->note_seq, (l->n_notes + 1) * sizeof(*l->note_seq));
+    l->note_svc = stk_xrealloc(l->note_svc, (l->n_notes + 1) * sizeof(*l->note_svc));
+    l->note_seq[l->n_notes] = l->diag.items[l->diag.n - 1].seq;
+    l->note_svc[l->n_notes++] = stk_xstrdup(l->cur_svc);
+}
 
 static void lerr(struct loader *l, const struct spec__node *n, const char *fmt, ...)
     STK_PRINTF(3, 4);
@@ -52,6 +70,7 @@ static void lerr(struct loader *l, const struct spec__node *n, const char *fmt, 
     va_end(ap);
     stk_diag_add(&l->diag, STK_DIAG_ERROR, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0,
                  "%s", msg);
+    note_service(l);
     free(msg);
 }
 
@@ -67,6 +86,7 @@ static void lwarn(struct loader *l, const struct spec__node *n, const char *fmt,
     va_end(ap);
     stk_diag_add(&l->diag, STK_DIAG_WARNING, n ? n->file : NULL, n ? n->line : 0, n ? n->col : 0,
                  "%s", msg);
+    note_service(l);
     free(msg);
 }
 
@@ -77,6 +97,16 @@ static void lunsupported(struct loader *l, const struct spec__node *key, const c
         lerr(l, key, "%s: not supported by stack yet (--strict)", path);
     else
         lwarn(l, key, "%s: not supported by stack yet, ignoring", path);
+}
+
+/* As lunsupported(), saying what stack does instead (WHY). */
+static void lunsupported_why(struct loader *l, const struct spec__node *key, const char *path,
+                             const char *why)
+{
+    if (l->opts->strict)
+        lerr(l, key, "%s: not supported by stack yet (--strict): %s", path, why);
+    else
+        lwarn(l, key, "%s: not supported by stack yet: %s, ignoring", path, why);
 }
 
 static struct spec_pos pos_of(const struct spec__node *n)
@@ -498,7 +528,9 @@ static void port_short(struct svc_ctx *c, const struct spec__node *it, const cha
             ip = stk_xstrdup(spec);
         }
     }
-    if (ip) {
+    if (ip && *ip) {
+        /* An empty address (":8443:443", "${BIND:-}:80:80") is every address (nat.ParsePortSpec).
+         */
         size_t len = strlen(ip);
         if (len >= 2 && ip[0] == '[' && ip[len - 1] == ']') {
             memmove(ip, ip + 1, len - 2);
@@ -636,24 +668,109 @@ static int is_drive(const char *buf, size_t len)
     return len == 1 && isalpha((unsigned char)buf[0]);
 }
 
-/* Resolves a bind source against the project directory (compose-go loader paths). */
+static char *lresolve(const struct loader *l, const char *dir, const char *p);
+
+/*
+ * Resolves a host path (a bind source, an env_file, a secret's file) against the project
+ * directory, as compose-go paths/resolve.go does: "~" is the home folder (USERPROFILE
+ * for a Windows project folder, else HOME), an absolute path in the POSIX or the Windows
+ * sense is kept as written, anything else is joined with the project directory by its
+ * rules (spec__path_resolve).
+ */
 static char *bind_source(struct loader *l, const char *src)
 {
-    if (src[0] == '~' && (src[1] == '/' || src[1] == '\0')) {
-        const char *home = spec__env_get(&l->env, "HOME");
+    if (src[0] == '~' && (src[1] == '/' || src[1] == '\\' || src[1] == '\0')) {
+        const char *home = NULL;
+        if (spec__path_is_windows(l->project_dir))
+            home = spec__env_get(&l->env, "USERPROFILE");
+        if (!home)
+            home = spec__env_get(&l->env, "HOME");
         if (!home)
             home = getenv("HOME");
-        if (home) {
-            _cleanup_free_ char *j = stk_xasprintf("%s%s", home, src + 1);
-            return spec__path_clean(j);
-        }
+        if (home)
+            return src[1] ? lresolve(l, home, src + 2) : stk_xstrdup(home);
     }
     if (src[0] == '/' || spec__is_windows_abs(src) ||
         (isalpha((unsigned char)src[0]) && src[1] == ':'))
         return stk_xstrdup(src);
-    {
-        _cleanup_free_ char *j = stk_xasprintf("%s/%s", l->project_dir, src);
-        return spec__path_clean(j);
+    return lresolve(l, l->project_dir, src);
+}
+
+static int env_true(const struct spec__env *env, const char *name);
+
+/*
+ * COMPOSE_CONVERT_WINDOWS_PATHS (compose-go loader.go convertVolumePath, for Linux
+ * containers of Docker Desktop on Windows): on --platform linux a bind source with a
+ * drive letter becomes "/c/rest/of/path". Returns whether *SRC was converted.
+ */
+static int convert_windows_path(const struct loader *l, char **src)
+{
+    char *s = *src, *r;
+
+    if (l->opts->platform != SPEC_PLATFORM_LINUX ||
+        !env_true(&l->env, "COMPOSE_CONVERT_WINDOWS_PATHS") || spec__win_volume_len(s) != 2)
+        return 0;
+    r = stk_xasprintf("/%c%s", tolower((unsigned char)s[0]), s + 2);
+    for (char *c = r; *c; c++)
+        if (*c == '\\')
+            *c = '/';
+    free(s);
+    *src = r;
+    return 1;
+}
+
+/* A POSIX absolute path: "/x", not the UNC "//server/share". */
+static int is_posix_abs(const char *s)
+{
+    return s[0] == '/' && s[1] != '/';
+}
+
+/*
+ * The platform rules of a bind source WRITTEN so (AT positions the mount; REBASED: a
+ * relative path of an included or extended file, already made absolute), judged the same
+ * on every machine: on Windows a POSIX absolute path is no host path (item 12 of issue 8:
+ * it used to pass or fail by what the machine running `config` had at that path), and a
+ * source that is a file, not a folder, cannot be mapped; on Linux a Windows path is none.
+ * A path in the project folder is the project's own, the same wherever it is checked.
+ */
+static void check_bind_source(struct svc_ctx *c, const struct spec__node *at, const char *written,
+                              int rebased, const char *resolved)
+{
+    if (c->l->opts->platform == SPEC_PLATFORM_WINDOWS) {
+        struct stat st;
+        size_t n = strlen(c->l->project_dir);
+        /*
+         * A path in a POSIX project folder is what `config` wrote for a relative one (the
+         * folder is POSIX only when a Windows stack is checked on another system).
+         */
+        int in_project = strncmp(written, c->l->project_dir, n) == 0 &&
+                         (written[n] == '/' || !written[n] || n == 1);
+        if (is_posix_abs(written) && !rebased && !in_project) {
+            const char *hint = "";
+            if (strcmp(written, "/var/run/docker.sock") == 0 ||
+                strcmp(written, "/run/docker.sock") == 0)
+                hint = "; the Docker engine listens on the named pipe \\\\.\\pipe\\docker_engine "
+                       "(type: npipe)";
+            else if (isalpha((unsigned char)written[1]) && (written[2] == '/' || !written[2]))
+                hint = "; '/c/...' is written 'C:\\...' on Windows";
+            lerr(c->l, at,
+                 "services.%s.volumes: '%s' is a POSIX path, not a Windows one: a bind source on "
+                 "Windows is a drive path (C:\\...), a UNC path (\\\\server\\share) or a path "
+                 "relative to the project folder%s",
+                 c->name, written, hint);
+        } else if (resolved && stat(resolved, &st) == 0 && !S_ISDIR(st.st_mode)) {
+            lerr(c->l, at,
+                 "services.%s.volumes: '%s' is a file: only directories can be bind-mounted on "
+                 "Windows",
+                 c->name, resolved);
+        }
+    } else if (!rebased && ((isalpha((unsigned char)written[0]) && written[1] == ':') ||
+                            (written[0] == '\\' && written[1] == '\\'))) {
+        /* A drive letter or a UNC share with backslashes; "//x/y" is a POSIX path here. */
+        lerr(c->l, at,
+             "services.%s.volumes: the source '%s' is a Windows path: a Linux host has no drive "
+             "letters or UNC shares",
+             c->name, written);
     }
 }
 
@@ -762,11 +879,17 @@ build:
                  * applied yet; unknown options are ignored as compose-go does.
                  */
                 char *path = stk_xasprintf("services.%s.volumes option '%.*s'", c->name, (int)l, o);
-                if (l <= 8 && (strncmp(o, "z", l) == 0 || strncmp(o, "Z", l) == 0 ||
-                               strncmp(o, "nocopy", l) == 0 || strncmp(o, "shared", l) == 0 ||
-                               strncmp(o, "rshared", l) == 0 || strncmp(o, "slave", l) == 0 ||
-                               strncmp(o, "rslave", l) == 0 || strncmp(o, "private", l) == 0 ||
-                               strncmp(o, "rprivate", l) == 0))
+                if (l == 1 && (o[0] == 'z' || o[0] == 'Z') &&
+                    c->l->opts->platform == SPEC_PLATFORM_WINDOWS)
+                    lerr(c->l, it,
+                         "%s is not supported on Windows: SELinux relabelling exists on "
+                         "Linux only",
+                         path);
+                else if (l <= 8 && (strncmp(o, "z", l) == 0 || strncmp(o, "Z", l) == 0 ||
+                                    strncmp(o, "nocopy", l) == 0 || strncmp(o, "shared", l) == 0 ||
+                                    strncmp(o, "rshared", l) == 0 || strncmp(o, "slave", l) == 0 ||
+                                    strncmp(o, "rslave", l) == 0 || strncmp(o, "private", l) == 0 ||
+                                    strncmp(o, "rprivate", l) == 0))
                     lunsupported(c->l, it, path);
                 free(path);
             }
@@ -790,6 +913,8 @@ build:
         v->type = stk_xstrdup("bind");
         v->source = bind_source(c->l, parts[0]);
         v->create_host_path = 1;
+        if (!convert_windows_path(c->l, &v->source))
+            check_bind_source(c, it, parts[0], it->rebased, v->source);
     } else {
         v->type = stk_xstrdup("volume");
         v->source = stk_xstrdup(parts[0]);
@@ -813,6 +938,13 @@ static void volume_long(struct svc_ctx *c, const struct spec__node *it)
 
     if (!type || !type->str) {
         lerr(c->l, it, "services.%s.volumes: 'type' is required in the long syntax", c->name);
+        return;
+    }
+    if (strcmp(type->str, "image") == 0) {
+        /* An image's content mounted read-only (Compose 2.35): not in the model yet. */
+        char *path = stk_xasprintf("services.%s.volumes type 'image'", c->name);
+        lunsupported_why(c->l, type, path, "the mount is left out");
+        free(path);
         return;
     }
     if (strcmp(type->str, "bind") && strcmp(type->str, "volume") && strcmp(type->str, "tmpfs") &&
@@ -842,6 +974,11 @@ static void volume_long(struct svc_ctx *c, const struct spec__node *it)
             if (c->l->opts->platform == SPEC_PLATFORM_WINDOWS && !strcmp(k, "bind") &&
                 !strcmp(sk, "propagation"))
                 lerr(c->l, x->keys[j], "%s: mount propagation is not supported on Windows", path);
+            else if (c->l->opts->platform == SPEC_PLATFORM_WINDOWS && !strcmp(k, "bind") &&
+                     !strcmp(sk, "selinux"))
+                lerr(c->l, x->keys[j],
+                     "%s is not supported on Windows: SELinux relabelling exists on Linux only",
+                     path);
             else
                 lunsupported(c->l, x->keys[j], path);
             free(path);
@@ -867,6 +1004,8 @@ static void volume_long(struct svc_ctx *c, const struct spec__node *it)
             lerr(c->l, it, "services.%s.volumes: a bind mount needs a 'source'", c->name);
         } else {
             v->source = bind_source(c->l, src->str);
+            if (!convert_windows_path(c->l, &v->source))
+                check_bind_source(c, it, src->str, src->rebased, v->source);
         }
         v->create_host_path = 1;
         sub = spec__node_get(spec__node_get(it, "bind"), "create_host_path");
@@ -1061,6 +1200,29 @@ static void k_network_mode(struct svc_ctx *c, const struct spec__node *v)
 
 static char **strv_of(const struct spec__node *v);
 
+/*
+ * Whether the network KEY (the top-level definition DEF, NULL when not declared) is one
+ * stack creates on Windows: an HNS network of type NAT with one IPv4 prefix
+ * (reference/hcs-hns.md §4.2), which carries no IPv6. External networks, and drivers
+ * other than nat (transparent, l2bridge), are left to the host.
+ */
+static int windows_nat_network(const struct loader *l, const struct spec__node *def)
+{
+    const struct spec__node *x;
+    int ext = 0;
+
+    if (l->opts->platform != SPEC_PLATFORM_WINDOWS)
+        return 0;
+    if ((x = spec__node_get(def, "external")) && x->kind != SPEC__K_NULL &&
+        (parse_bool(x, &ext) < 0 || ext))
+        return 0;
+    x = spec__node_get(def, "driver");
+    return !x || !x->str || !x->str[0] || strcasecmp(x->str, "nat") == 0;
+}
+
+#define SPEC__NO_IPV6_WHY                                                                          \
+    "the networks stack creates on Windows are HNS NAT networks with one IPv4 prefix"
+
 static void k_networks(struct svc_ctx *c, const struct spec__node *v)
 {
     struct stk_strv nets = STK_STRV_INIT;
@@ -1104,6 +1266,11 @@ static void k_networks(struct svc_ctx *c, const struct spec__node *v)
                 if (!valid_ip(x->str) || !strchr(x->str, ':'))
                     lerr(c->l, x, "services.%s.networks.%s.ipv6_address: invalid address '%s'",
                          c->name, k->str, x->str);
+                else if (windows_nat_network(c->l, spec__node_get(top, k->str)))
+                    lerr(c->l, x,
+                         "services.%s.networks.%s.ipv6_address is not supported on Windows: "
+                         "%s",
+                         c->name, k->str, SPEC__NO_IPV6_WHY);
             } else if (strcmp(ck, "priority") == 0) {
                 long long p;
                 if (parse_long(x->str, INT_MIN, INT_MAX, &p) < 0)
@@ -1395,9 +1562,57 @@ static void k_shm_size(struct svc_ctx *c, const struct spec__node *v)
     get_bytes(c, v, "shm_size", &c->s->shm_size);
 }
 
+/*
+ * A Windows device (reference/hcs-hns.md §6 "--device class/<GUID>"): IDTYPE/ID or
+ * IDTYPE://ID, with the interface-class types process-isolated containers take.
+ */
+static int windows_device(const char *s)
+{
+    static const char *const types[] = {"class", "vpci-class-guid"};
+
+    for (size_t i = 0; i < STK_ARRAY_SIZE(types); i++) {
+        size_t n = strlen(types[i]);
+        if (strncmp(s, types[i], n) != 0)
+            continue;
+        if (s[n] == '/' && s[n + 1] && s[n + 1] != '/')
+            return 1;
+        if (strncmp(s + n, "://", 3) == 0 && s[n + 3])
+            return 1;
+    }
+    return 0;
+}
+
+static void device_windows(struct svc_ctx *c, const struct spec__node *it, const char *src)
+{
+    struct spec_device *d;
+
+    if (src[0] == '/')
+        lerr(c->l, it,
+             "services.%s.devices: '%s' is a Linux device path: on Windows a device is assigned "
+             "by its interface class, written class/{GUID}",
+             c->name, src);
+    else if (!windows_device(src))
+        lerr(c->l, it,
+             "services.%s.devices: '%s' is not a Windows device: write class/{GUID} or "
+             "vpci-class-guid://{GUID}",
+             c->name, src);
+    c->s->devices = stk_xrealloc(c->s->devices, (c->s->n_devices + 1) * sizeof(*d));
+    d = &c->s->devices[c->s->n_devices++];
+    memset(d, 0, sizeof(*d));
+    d->source = stk_xstrdup(src);
+}
+
 static void k_devices(struct svc_ctx *c, const struct spec__node *v)
 {
-    for (size_t i = 0; i < v->n; i++) {
+    for (size_t i = 0; c->l->opts->platform == SPEC_PLATFORM_WINDOWS && i < v->n; i++) {
+        const struct spec__node *it = v->items[i];
+        const struct spec__node *src = it->kind == SPEC__K_MAP ? spec__node_get(it, "source") : it;
+        if (src && src->kind == SPEC__K_STR && src->str[0])
+            device_windows(c, it, src->str);
+        else if (it->kind == SPEC__K_STR || it->kind == SPEC__K_MAP)
+            lerr(c->l, it, "services.%s.devices: missing source", c->name);
+    }
+    for (size_t i = 0; c->l->opts->platform != SPEC_PLATFORM_WINDOWS && i < v->n; i++) {
         const struct spec__node *it = v->items[i];
         struct spec_device *d;
         if (it->kind != SPEC__K_STR && it->kind != SPEC__K_MAP)
@@ -1494,6 +1709,13 @@ static void file_refs(struct svc_ctx *c, const struct spec__node *v, int secrets
                     r->mode = (int)m;
             }
         }
+        if (r->target && c->l->opts->platform == SPEC_PLATFORM_LINUX &&
+            (spec__is_windows_abs(r->target) ||
+             (isalpha((unsigned char)r->target[0]) && r->target[1] == ':')))
+            lerr(c->l, spec__node_get(it, "target"),
+                 "services.%s.%s: target '%s' is a Windows path: on Linux a target is a path in "
+                 "the container, such as %s%s",
+                 c->name, top_key, r->target, secrets ? "/run/secrets/" : "/", src);
         if (!r->target || !r->target[0]) {
             free(r->target);
             r->target = secrets ? stk_xasprintf("/run/secrets/%s", src) : stk_xasprintf("/%s", src);
@@ -1522,18 +1744,61 @@ static void simple_str(struct svc_ctx *c, const struct spec__node *v, char **ret
     *ret = str_dup_of(v);
 }
 
+/* A duration as go-str2duration reads it (pull_policy every_<duration>): 1w2d3h4m5s, 1.5h. */
+static int str2duration_valid(const char *s)
+{
+    static const char *const units[] = {"ns", "us", "\xc2\xb5s", "ms", "s", "m", "h", "d", "w"};
+
+    if (!*s)
+        return 0;
+    while (*s) {
+        size_t best = 0;
+        if (!isdigit((unsigned char)*s))
+            return 0;
+        while (isdigit((unsigned char)*s))
+            s++;
+        if (*s == '.') {
+            s++;
+            while (isdigit((unsigned char)*s))
+                s++;
+        }
+        for (size_t i = 0; i < STK_ARRAY_SIZE(units); i++)
+            if (strncmp(s, units[i], strlen(units[i])) == 0 && strlen(units[i]) > best)
+                best = strlen(units[i]);
+        if (!best)
+            return 0;
+        s += best;
+    }
+    return 1;
+}
+
+/*
+ * pull_policy (05-services.md; compose-go types.GetPullPolicy): the orchestrator acts on
+ * always, never and missing (if_not_present, build: when missing); the time-based
+ * refresh policies (daily, weekly, every_<duration>, refresh) are warned about and pull
+ * when the image is missing.
+ */
 static void k_pull_policy(struct svc_ctx *c, const struct spec__node *v)
 {
-    static const char *const ok[] = {"always", "never", "missing", "if_not_present",
-                                     "build",  "daily", "weekly",  NULL};
+    static const char *const ok[] = {"always", "never", "missing", "if_not_present", "build", NULL};
     size_t i;
 
     for (i = 0; ok[i]; i++)
         if (strcmp(ok[i], v->str) == 0)
             break;
-    if (!ok[i] && strncmp(v->str, "every_", 6) != 0) {
-        lerr(c->l, v, "services.%s.pull_policy: invalid value '%s'", c->name, v->str);
-        return;
+    if (!ok[i]) {
+        char *path;
+        if (strcmp(v->str, "daily") && strcmp(v->str, "weekly") && strcmp(v->str, "refresh") &&
+            !(strncmp(v->str, "every_", 6) == 0 && str2duration_valid(v->str + 6))) {
+            lerr(c->l, v,
+                 "services.%s.pull_policy: invalid value '%s': must be always, never, missing, "
+                 "if_not_present, build, refresh, daily, weekly or every_<duration>",
+                 c->name, v->str);
+            return;
+        }
+        path = stk_xasprintf("services.%s.pull_policy '%s'", c->name, v->str);
+        lunsupported_why(c->l, v, path, "the image is pulled when it is missing");
+        free(path);
     }
     simple_str(c, v, &c->s->pull_policy);
 }
@@ -1918,11 +2183,121 @@ static void k_label_file(struct svc_ctx *c, const struct spec__node *v)
         qsort(c->s->labels, c->s->n_labels, sizeof(*c->s->labels), cmp_env);
 }
 
+/* provider (05-services.md §provider): kept as its type, so that `config` shows it. */
+static void k_provider(struct svc_ctx *c, const struct spec__node *v)
+{
+    const struct spec__node *t = spec__node_get(v, "type");
+    char *path = stk_xasprintf("services.%s.provider", c->name);
+
+    c->s->provider = str_dup_of(t);
+    lunsupported_why(c->l, spec__node_get_key(c->node, "provider"), path,
+                     "the service has no image for stack to run");
+    free(path);
+}
+
 static void k_ignored(struct svc_ctx *c, const struct spec__node *v)
 {
     /* Handled at the tree level (extends) or elsewhere (build: only its presence counts). */
     (void)c;
     (void)v;
+}
+
+/* Whether V sets something: a true flag, a non-empty list or mapping, a non-zero number. */
+static int value_in_effect(const struct spec__node *v)
+{
+    int b;
+
+    switch (v->kind) {
+    case SPEC__K_NULL:
+        return 0;
+    case SPEC__K_SEQ:
+    case SPEC__K_MAP:
+        return v->n > 0;
+    case SPEC__K_BOOL:
+        return parse_bool(v, &b) == 0 && b;
+    case SPEC__K_INT:
+    case SPEC__K_FLOAT:
+        return strtod(v->str, NULL) != 0;
+    default:
+        return parse_bool(v, &b) < 0 || b;
+    }
+}
+
+/*
+ * `security_opt` on Windows: credentialspec=file://|registry://|config:// is gMSA, which
+ * Docker takes for Windows containers (not applied by stack yet: a warning); every other
+ * option is a Linux security module's.
+ */
+static void security_opt_windows(struct svc_ctx *c, const struct spec__node *v)
+{
+    for (size_t i = 0; v->kind == SPEC__K_SEQ && i < v->n; i++) {
+        const struct spec__node *it = v->items[i];
+        const char *o = it->str;
+        if (!o)
+            continue;
+        if (strncmp(o, "credentialspec=", 15) == 0) {
+            const char *spec = o + 15;
+            if ((strncmp(spec, "file://", 7) == 0 && spec[7]) ||
+                (strncmp(spec, "registry://", 11) == 0 && spec[11]) ||
+                (strncmp(spec, "config://", 9) == 0 && spec[9])) {
+                char *path = stk_xasprintf("services.%s.security_opt '%s'", c->name, o);
+                lunsupported(c->l, it, path);
+                free(path);
+            } else {
+                lerr(c->l, it,
+                     "services.%s.security_opt '%s': a credential spec is "
+                     "credentialspec=file://NAME.json, registry://NAME or config://NAME",
+                     c->name, o);
+            }
+            continue;
+        }
+        lerr(c->l, it,
+             "services.%s.security_opt '%s' is not supported on Windows: of the security "
+             "options only credentialspec (gMSA) applies to Windows containers; seccomp, "
+             "apparmor, label and no-new-privileges are Linux features",
+             c->name, o);
+    }
+}
+
+/*
+ * The service keys a Windows container cannot honour, refused on --platform windows when
+ * they would take effect (reference/hcs-hns.md §6: moby refuses --privileged and
+ * --read-only for Windows containers; the others are Linux kernel features). Returns 1
+ * when KEY is one of them (then it is not also reported as unsupported).
+ */
+static int linux_only_key(struct svc_ctx *c, const struct spec__node *key,
+                          const struct spec__node *v)
+{
+    static const struct {
+        const char *key;
+        const char *why;
+    } keys[] = {
+        {"cap_add", "Linux capabilities do not exist in Windows containers"},
+        {"cap_drop", "Linux capabilities do not exist in Windows containers"},
+        {"group_add", "supplementary groups are Linux group IDs"},
+        {"oom_score_adj", "it tunes the Linux OOM killer"},
+        {"privileged", "Windows has no privileged containers (moby refuses --privileged)"},
+        {"read_only",
+         "the file system of a Windows container cannot be made read-only (moby refuses "
+         "--read-only)"},
+        {"security_opt", NULL},
+        {"sysctls", "there are no Linux kernel parameters to set"},
+        {"ulimits", "there are no POSIX resource limits (deploy.resources sets CPU and memory)"},
+    };
+
+    if (c->l->opts->platform != SPEC_PLATFORM_WINDOWS)
+        return 0;
+    for (size_t i = 0; i < STK_ARRAY_SIZE(keys); i++) {
+        if (strcmp(keys[i].key, key->str) != 0)
+            continue;
+        if (!keys[i].why)
+            security_opt_windows(c, v);
+        else if (value_in_effect(v))
+            lerr(c->l, v, "services.%s.%s is not supported on Windows: %s", c->name, key->str,
+                 keys[i].why);
+        return 1;
+    }
+    return 0;
 }
 
 struct svc_key {
@@ -1968,6 +2343,7 @@ static const struct svc_key svc_keys[] = {
     {"ports", k_ports},
     {"privileged", k_privileged},
     {"profiles", k_profiles},
+    {"provider", k_provider},
     {"pull_policy", k_pull_policy},
     {"read_only", k_read_only},
     {"restart", k_restart},
@@ -1989,13 +2365,16 @@ static void load_service(struct loader *l, struct spec_service *s, const struct 
 {
     struct svc_ctx c = {l, s, key->str, node};
 
+    l->cur_svc = key->str;
     s->name = stk_xstrdup(key->str);
     s->pos = pos_of(key);
     s->replicas = 1;
     s->stop_grace_period_ns = 10000000000LL;
     s->init = -1;
-    if (node->kind != SPEC__K_MAP)
+    if (node->kind != SPEC__K_MAP) {
+        l->cur_svc = NULL;
         return;
+    }
     for (size_t i = 0; i < node->n; i++) {
         const struct spec__node *k = node->keys[i], *v = node->items[i];
         size_t j;
@@ -2004,6 +2383,8 @@ static void load_service(struct loader *l, struct spec_service *s, const struct 
         for (j = 0; j < STK_ARRAY_SIZE(svc_keys); j++)
             if (strcmp(svc_keys[j].key, k->str) == 0)
                 break;
+        if (linux_only_key(&c, k, v) && j == STK_ARRAY_SIZE(svc_keys))
+            continue;
         if (j == STK_ARRAY_SIZE(svc_keys)) {
             char *path = stk_xasprintf("services.%s.%s", s->name, k->str);
             lunsupported(l, k, path);
@@ -2023,11 +2404,18 @@ static void load_service(struct loader *l, struct spec_service *s, const struct 
             k_label_file(&c, ef);
     }
     if (spec__node_index(node, "image") < 0 && spec__node_index(node, "build") < 0 &&
+        spec__node_index(node, "provider") < 0 /* an external provider runs it (warned) */ &&
         spec__node_index(node, "extends") < 0 /* a failed extends is reported already */)
         lerr(l, key, "service '%s' has neither an image nor a build context specified", s->name);
     if (s->network_mode && s->networks)
         lerr(l, spec__node_get(node, "network_mode"),
              "service '%s' declares mutually exclusive 'network_mode' and 'networks'", s->name);
+    if (l->opts->platform == SPEC_PLATFORM_WINDOWS && s->n_devices && s->isolation &&
+        strcmp(s->isolation, "hyperv") == 0)
+        /* moby local_windows.go: "device assignment is not supported for HyperV containers". */
+        lerr(l, spec__node_get(node, "devices"),
+             "services.%s.devices: device assignment is not supported with hyperv isolation",
+             s->name);
     if (s->n_ports && s->network_mode &&
         (strcmp(s->network_mode, "none") == 0 || strncmp(s->network_mode, "service:", 8) == 0 ||
          strncmp(s->network_mode, "container:", 10) == 0))
@@ -2038,6 +2426,7 @@ static void load_service(struct loader *l, struct spec_service *s, const struct 
              strcmp(s->network_mode, "none") == 0
                  ? " (no network)"
                  : ": the network namespace is another's; publish them on its owner");
+    l->cur_svc = NULL;
 }
 
 /* ---- Project-level checks -------------------------------------------------------------- */
@@ -2070,6 +2459,7 @@ static void err_at_pos(struct loader *l, const struct spec_pos *p, const char *f
     msg = stk_xvasprintf(fmt, ap);
     va_end(ap);
     stk_diag_add(&l->diag, STK_DIAG_ERROR, p->file, p->line, p->col, "%s", msg);
+    note_service(l);
     free(msg);
 }
 
@@ -2166,12 +2556,19 @@ static void project_name(struct loader *l)
             lerr(l, name, "invalid project name '%s'", name->str);
         return;
     }
-    base = strrchr(l->project_dir, '/');
-    base = base ? base + 1 : l->project_dir;
+    base = spec__path_base(l->project_dir);
     l->project->name = normalize_name(base);
     if (!l->project->name[0])
         lerr(l, NULL, "project name cannot be derived from the directory '%s': set 'name:' or -p",
              l->project_dir);
+}
+
+/* A boolean of a top-level resource (KIND.NAME.KEY); a value that is not one is an error. */
+static void get_flag(struct loader *l, const struct spec__node *x, const char *kind,
+                     const char *name, const char *key, int *ret)
+{
+    if (parse_bool(x, ret) < 0)
+        lerr(l, x, "%s.%s.%s must be a boolean", kind, name, key);
 }
 
 static char *resource_name(struct loader *l, const struct spec__node *v, const char *key,
@@ -2202,13 +2599,17 @@ static void load_networks(struct loader *l)
         n->key = stk_xstrdup(k->str);
         n->pos = pos_of(k);
         if ((x = spec__node_get(v, "external")) && x->kind != SPEC__K_NULL)
-            parse_bool(x, &n->external);
+            get_flag(l, x, "networks", k->str, "external", &n->external);
         if ((x = spec__node_get(v, "internal")) && x->kind != SPEC__K_NULL)
             parse_bool(x, &n->internal);
         if ((x = spec__node_get(v, "attachable")) && x->kind != SPEC__K_NULL)
             parse_bool(x, &n->attachable);
-        if ((x = spec__node_get(v, "enable_ipv6")) && x->kind != SPEC__K_NULL)
+        if ((x = spec__node_get(v, "enable_ipv6")) && x->kind != SPEC__K_NULL) {
             parse_bool(x, &n->enable_ipv6);
+            if (n->enable_ipv6 && windows_nat_network(l, v))
+                lerr(l, x, "networks.%s.enable_ipv6 is not supported on Windows: %s", k->str,
+                     SPEC__NO_IPV6_WHY);
+        }
         n->driver = str_dup_of(spec__node_get(v, "driver"));
         n->name = resource_name(l, v, k->str, n->external);
         if ((x = spec__node_get(v, "driver_opts")) && x->kind == SPEC__K_MAP)
@@ -2231,6 +2632,11 @@ static void load_networks(struct loader *l)
                          k->str, sub->str);
                     continue;
                 }
+                if (strchr(sub->str, ':') && windows_nat_network(l, v))
+                    lerr(l, sub,
+                         "networks.%s.ipam.config.subnet: the IPv6 subnet '%s' is not supported "
+                         "on Windows: %s",
+                         k->str, sub->str, SPEC__NO_IPV6_WHY);
                 stk_strv_push(&subnets, sub->str);
                 stk_strv_push(&gateways, gw && gw->str ? gw->str : "");
             }
@@ -2263,7 +2669,7 @@ static void load_volumes(struct loader *l)
         n->key = stk_xstrdup(k->str);
         n->pos = pos_of(k);
         if ((x = spec__node_get(v, "external")) && x->kind != SPEC__K_NULL)
-            parse_bool(x, &n->external);
+            get_flag(l, x, "volumes", k->str, "external", &n->external);
         n->driver = str_dup_of(spec__node_get(v, "driver"));
         n->name = resource_name(l, v, k->str, n->external);
         if ((x = spec__node_get(v, "driver_opts")) && x->kind == SPEC__K_MAP)
@@ -2297,7 +2703,7 @@ static void load_file_objects(struct loader *l, const char *what, struct spec_fi
         o->key = stk_xstrdup(k->str);
         o->pos = pos_of(k);
         if ((x = spec__node_get(v, "external")) && x->kind != SPEC__K_NULL) {
-            parse_bool(x, &o->external);
+            get_flag(l, x, what, k->str, "external", &o->external);
             sources += o->external;
         }
         if ((x = spec__node_get(v, "file")) && x->str) {
@@ -2373,18 +2779,30 @@ static int top_key_supported(const char *k)
            strcmp(k, "include") == 0;
 }
 
-static char *abs_path(const char *p)
+/* The process's working directory (new string), "." when it cannot be read. */
+static char *current_dir(void)
 {
     char cwd[PATH_MAX];
 
-    if (p[0] == '/')
-        return spec__path_clean(p);
     if (!getcwd(cwd, sizeof(cwd)))
-        return spec__path_clean(p);
-    {
-        _cleanup_free_ char *j = stk_xasprintf("%s/%s", cwd, p);
-        return spec__path_clean(j);
-    }
+        return stk_xstrdup(".");
+    return stk_xstrdup(cwd);
+}
+
+/* P made absolute against the working directory, by its rules (a Windows one on Windows). */
+static char *abs_path(const char *p)
+{
+    _cleanup_free_ char *cwd = current_dir();
+
+    if (spec__is_windows_abs(p))
+        return spec__win_path_clean(p);
+    return spec__path_resolve(cwd, p, 0);
+}
+
+/* P resolved against the folder DIR; '\\' separates too when the target is Windows. */
+static char *lresolve(const struct loader *l, const char *dir, const char *p)
+{
+    return spec__path_resolve(dir, p, l->opts->platform == SPEC_PLATFORM_WINDOWS);
 }
 
 static void build_env(struct loader *l)
@@ -2414,59 +2832,108 @@ static void env_merge_defaults(struct spec__env *dst, const struct spec__env *sr
     }
 }
 
-/*
- * Reads the interpolation env files: opts->env_files (--env-file, each must
- * exist) or the project directory's .env when present. The process
- * environment wins over the files; a later file wins over an earlier one.
- */
-static int read_dotenv(struct loader *l, struct stk_err *err)
+/* Whether ENV sets NAME to a true value (compose-go utils.StringToBool). */
+static int env_true(const struct spec__env *env, const char *name)
 {
-    struct stk_strv paths = STK_STRV_INIT;
-    struct spec__env acc = {0};
+    const char *v = spec__env_get(env, name);
+
+    return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcmp(v, "t") == 0);
+}
+
+/*
+ * Reads the env files PATHS in order into *OUT (a later file wins over an earlier one),
+ * interpolating each value from LOOKUP, then from the values read (compose-go
+ * dotenv.GetEnvFromFile). With EXPLICIT (--env-file, COMPOSE_ENV_FILES, include.env_file)
+ * a file that does not exist is an error: reported at AT when given, else in ERR. Without
+ * it (a default .env) a missing file, a dangling link included, is no file (Compose's
+ * os.Stat), and one that cannot be read is skipped with a warning. Returns 0 or -1.
+ */
+static int read_env_files(struct loader *l, const struct stk_strv *paths, int explicit,
+                          const struct spec__env *lookup, const struct spec__node *at,
+                          struct spec__env *out, struct stk_err *err)
+{
     int ret = 0;
 
-    stk_strv_init(&paths);
-    if (l->opts->env_files) {
-        for (size_t i = 0; l->opts->env_files[i]; i++)
-            stk_strv_push_take(&paths, abs_path(l->opts->env_files[i]));
-    } else {
-        char *p = stk_xasprintf("%s/.env", l->project_dir);
-        if (stk_path_exists(p) && !stk_path_is_dir(p))
-            stk_strv_push_take(&paths, p);
-        else
-            free(p);
-    }
-    for (size_t i = 0; i < paths.n; i++) {
+    for (size_t i = 0; i < paths->n && ret == 0; i++) {
+        const char *path = paths->v[i];
         _cleanup_free_ char *data = NULL;
         struct stk_err e = STK_ERR_INIT;
-        struct spec__env lookup = {0}, vars = {0};
-        if (stk_path_is_dir(paths.v[i])) {
-            ret = stk_err_set(err, STK_EIO, 0, "env file '%s' is a directory", paths.v[i]);
-            break;
+        struct spec__env lk = {0}, vars = {0};
+        const char *why = NULL;
+
+        if (stk_path_is_dir(path)) {
+            why = "is a directory";
+        } else if (stk_file_read(path, &data, NULL, &e) < 0) {
+            if (!explicit && e.code == STK_ENOENT) {
+                stk_err_clear(&e);
+                continue;
+            }
+            why = e.code == STK_ENOENT ? "does not exist" : NULL;
         }
-        if (stk_file_read(paths.v[i], &data, NULL, &e) < 0) {
-            ret = stk_err_set(err, STK_EIO, e.os_code, "read env file: %s", e.msg);
+        if (why || e.code) {
+            if (!explicit) {
+                stk_diag_add(&l->diag, STK_DIAG_WARNING, path, 0, 0,
+                             "cannot read the env file: %s, ignoring",
+                             why ? why : stk_strerror(e.code));
+            } else if (at) {
+                lerr(l, at, "env file '%s' %s", path, why ? why : "cannot be read");
+                ret = -1;
+            } else if (why) {
+                ret = stk_err_set(err, STK_EIO, 0, "env file '%s' %s", path, why);
+            } else {
+                ret = stk_err_set(err, STK_EIO, e.os_code, "cannot read env file '%s'", path);
+            }
             stk_err_clear(&e);
-            break;
+            continue;
         }
-        env_merge_defaults(&lookup, &l->env);
-        env_merge_defaults(&lookup, &acc);
-        spec__dotenv_parse(intern_file(l, paths.v[i]), data, &lookup, &vars, &l->diag);
+        env_merge_defaults(&lk, lookup);
+        env_merge_defaults(&lk, out);
+        spec__dotenv_parse(intern_file(l, path), data, &lk, &vars, &l->diag);
         /* A later file wins: move the earlier values out of the way. */
         for (size_t j = 0; j < vars.n; j++) {
             const char *eq = strchr(vars.kv[j], '=');
             size_t klen = (size_t)(eq - vars.kv[j]);
-            for (size_t k = 0; k < acc.n; k++)
-                if (strncmp(acc.kv[k], vars.kv[j], klen + 1) == 0) {
-                    free(acc.kv[k]);
-                    acc.kv[k] = stk_xstrdup(vars.kv[j]);
+            for (size_t k = 0; k < out->n; k++)
+                if (strncmp(out->kv[k], vars.kv[j], klen + 1) == 0) {
+                    free(out->kv[k]);
+                    out->kv[k] = stk_xstrdup(vars.kv[j]);
                     break;
                 }
         }
-        env_merge_defaults(&acc, &vars);
-        spec__env_release(&lookup);
+        env_merge_defaults(out, &vars);
+        spec__env_release(&lk);
         spec__env_release(&vars);
     }
+    return ret;
+}
+
+/*
+ * Adds the variables of the project's env files to the interpolation environment, where
+ * the process environment (and what an earlier pass read) wins: the explicit ones
+ * (l->env_files) or DIR/.env, unless COMPOSE_DISABLE_ENV_FILE is true in the process
+ * environment (docker compose cli.WithEnvFiles and WithDotEnv).
+ */
+static int read_dotenv(struct loader *l, const char *dir, struct stk_err *err)
+{
+    struct stk_strv paths = STK_STRV_INIT;
+    struct spec__env acc = {0};
+    int explicit = l->env_files.n > 0 || l->opts->env_files != NULL;
+    int ret = 0;
+
+    stk_strv_init(&paths);
+    if (explicit) {
+        for (size_t i = 0; i < l->env_files.n; i++)
+            stk_strv_push(&paths, l->env_files.v[i]);
+    } else if (!l->no_default_env_file) {
+        stk_strv_push_take(&paths, spec__path_resolve(dir, ".env", 0));
+    }
+    ret = read_env_files(l, &paths, explicit, &l->env, NULL, &acc, err);
+    if (!explicit && paths.n && spec__env_get(&acc, "COMPOSE_ENV_FILES") &&
+        !spec__env_get(&l->env, "COMPOSE_ENV_FILES"))
+        /* docker compose takes it as --env-file's default, before any .env is read. */
+        stk_diag_add(&l->diag, STK_DIAG_WARNING, paths.v[0], 0, 0,
+                     "COMPOSE_ENV_FILES has no effect in an env file (Compose reads it from the "
+                     "environment only), ignoring");
     env_merge_defaults(&l->env, &acc);
     spec__env_release(&acc);
     stk_strv_release(&paths);
@@ -2487,43 +2954,115 @@ static const char *intern_file(struct loader *l, const char *file)
     return l->files.v[l->files.n - 1];
 }
 
-static char *dir_of(const char *file)
-{
-    const char *slash = strrchr(file, '/');
+/* The Compose file names `docker compose` looks for, in its order of preference. */
+static const char *const default_names[] = {"compose.yaml", "compose.yml", "docker-compose.yml",
+                                            "docker-compose.yaml", NULL};
+static const char *const override_names[] = {"compose.override.yml", "compose.override.yaml",
+                                             "docker-compose.override.yml",
+                                             "docker-compose.override.yaml", NULL};
 
-    if (!slash)
-        return stk_xstrdup(".");
-    if (slash == file)
-        return stk_xstrdup("/");
-    return stk_xstrndup(file, (size_t)(slash - file));
+/* Appends to OUT the first of NAMES present in DIR; warns when several are. Returns found. */
+static int find_one(struct loader *l, const char *dir, const char *const *names, const char *what,
+                    struct stk_strv *out)
+{
+    struct stk_strv found = STK_STRV_INIT;
+    int ret;
+
+    stk_strv_init(&found);
+    for (size_t i = 0; names[i]; i++) {
+        char *p = spec__path_resolve(dir, names[i], 0);
+        if (stk_path_exists(p) && !stk_path_is_dir(p))
+            stk_strv_push_take(&found, p);
+        else
+            free(p);
+    }
+    if (found.n > 1) {
+        struct stk_buf b = STK_BUF_INIT;
+        for (size_t i = 0; i < found.n; i++)
+            stk_buf_printf(&b, "%s'%s'", i ? ", " : "", spec__path_base(found.v[i]));
+        stk_diag_add(&l->diag, STK_DIAG_WARNING, found.v[0], 0, 0,
+                     "found multiple %s files with supported names: %s; using '%s'", what, b.buf,
+                     spec__path_base(found.v[0]));
+        stk_buf_release(&b);
+    }
+    ret = found.n > 0;
+    if (ret)
+        stk_strv_push(out, found.v[0]);
+    stk_strv_release(&found);
+    return ret;
 }
 
-static char *resolve_in(const char *dir, const char *path)
+/*
+ * The Compose files of a load without -f, as docker compose finds them (compose-go
+ * cli.WithConfigFileEnv, WithDefaultConfigPath): COMPOSE_FILE, split on
+ * COMPOSE_PATH_SEPARATOR (default ':', ';' for a Windows folder), each relative to
+ * l->base_dir and required to exist; else the first default name found in l->base_dir
+ * or the nearest parent folder that has one, with that folder's override file.
+ */
+static int discover_files(struct loader *l, struct stk_strv *out, struct stk_err *err)
 {
-    if (path[0] == '/' || spec__is_windows_abs(path))
-        return spec__path_clean(path);
-    {
-        _cleanup_free_ char *j = stk_xasprintf("%s/%s", dir, path);
-        return spec__path_clean(j);
+    const char *cf = spec__env_get(&l->env, "COMPOSE_FILE");
+
+    if (cf && *cf) {
+        const char *sep = spec__env_get(&l->env, "COMPOSE_PATH_SEPARATOR");
+        _cleanup_free_ char *copy = stk_xstrdup(cf);
+        char sepbuf[2] = {spec__path_is_windows(l->base_dir) ? ';' : ':', '\0'};
+        char *save = NULL;
+        if (!sep || !*sep)
+            sep = sepbuf;
+        for (char *f = strtok_r(copy, sep, &save); f; f = strtok_r(NULL, sep, &save)) {
+            char *abs = spec__path_resolve(l->base_dir, f, 0);
+            if (!stk_path_exists(abs)) {
+                int r = stk_err_set(err, STK_EIO, 0,
+                                    "COMPOSE_FILE names '%s', which does not exist", abs);
+                free(abs);
+                return r;
+            }
+            stk_strv_push_take(out, abs);
+        }
+        if (out->n)
+            return 0;
     }
+    {
+        _cleanup_free_ char *dir = stk_xstrdup(l->base_dir);
+        for (;;) {
+            char *parent;
+            if (find_one(l, dir, default_names, "config", out)) {
+                find_one(l, dir, override_names, "override", out);
+                return 0;
+            }
+            parent = spec__path_dir(dir);
+            if (strcmp(parent, dir) == 0) {
+                free(parent);
+                break;
+            }
+            free(dir);
+            dir = parent;
+        }
+    }
+    return stk_err_set(err, STK_EIO, 0,
+                       "no Compose file in '%s' or its parent folders: give -f FILE or create "
+                       "compose.yaml",
+                       l->base_dir);
 }
 
 static int is_relative_source(const char *s)
 {
-    return s[0] == '.' &&
-           (s[1] == '\0' || s[1] == '/' || (s[1] == '.' && (s[2] == '\0' || s[2] == '/')));
+    return s[0] == '.' && (s[1] == '\0' || s[1] == '/' || s[1] == '\\' ||
+                           (s[1] == '.' && (s[2] == '\0' || s[2] == '/' || s[2] == '\\')));
 }
 
 /* Rewrites a scalar holding a relative path to DIR/path. */
-static void rebase_scalar(struct spec__node *n, const char *dir)
+static void rebase_scalar(const struct loader *l, struct spec__node *n, const char *dir)
 {
     char *abs;
 
     if (!n || n->kind != SPEC__K_STR || !n->str || n->str[0] == '/' || n->str[0] == '~' ||
         spec__is_windows_abs(n->str) || !n->str[0])
         return;
-    abs = resolve_in(dir, n->str);
+    abs = lresolve(l, dir, n->str);
     spec__node_set_str_take(n, abs);
+    n->rebased = 1;
 }
 
 /*
@@ -2531,7 +3070,7 @@ static void rebase_scalar(struct spec__node *n, const char *dir)
  * directory (an included or extended file) absolute against DIR, as compose-go
  * resolves them against the file that declares them.
  */
-static void rebase_service(struct spec__node *svc, const char *dir)
+static void rebase_service(const struct loader *l, struct spec__node *svc, const char *dir)
 {
     struct spec__node *v;
 
@@ -2544,42 +3083,58 @@ static void rebase_service(struct spec__node *svc, const char *dir)
             const char *colon = strchr(it->str, ':');
             _cleanup_free_ char *src =
                 colon ? stk_xstrndup(it->str, (size_t)(colon - it->str)) : stk_xstrdup(it->str);
-            _cleanup_free_ char *abs = resolve_in(dir, src);
+            _cleanup_free_ char *abs = lresolve(l, dir, src);
             char *n = stk_xasprintf("%s%s", abs, colon ? colon : "");
             spec__node_set_str_take(it, n);
+            it->rebased = 1;
         } else if (it->kind == SPEC__K_MAP) {
             const struct spec__node *t = spec__node_get(it, "type");
             if (t && t->str && strcmp(t->str, "bind") == 0)
-                rebase_scalar(spec__node_get(it, "source"), dir);
+                rebase_scalar(l, spec__node_get(it, "source"), dir);
         }
     }
     v = spec__node_get(svc, "env_file");
     if (v && v->kind == SPEC__K_STR)
-        rebase_scalar(v, dir);
+        rebase_scalar(l, v, dir);
     for (size_t i = 0; v && v->kind == SPEC__K_SEQ && i < v->n; i++) {
         if (v->items[i]->kind == SPEC__K_MAP)
-            rebase_scalar(spec__node_get(v->items[i], "path"), dir);
+            rebase_scalar(l, spec__node_get(v->items[i], "path"), dir);
         else
-            rebase_scalar(v->items[i], dir);
+            rebase_scalar(l, v->items[i], dir);
     }
+    v = spec__node_get(svc, "label_file");
+    if (v && v->kind == SPEC__K_STR)
+        rebase_scalar(l, v, dir);
+    for (size_t i = 0; v && v->kind == SPEC__K_SEQ && i < v->n; i++)
+        rebase_scalar(l, v->items[i], dir);
 }
 
-static void rebase_tree(struct spec__node *tree, const char *dir)
+static void rebase_tree(const struct loader *l, struct spec__node *tree, const char *dir)
 {
     static const char *const objs[] = {"secrets", "configs"};
     const struct spec__node *svcs = spec__node_get(tree, "services");
 
     for (size_t i = 0; svcs && svcs->kind == SPEC__K_MAP && i < svcs->n; i++)
-        rebase_service(svcs->items[i], dir);
+        rebase_service(l, svcs->items[i], dir);
     for (size_t k = 0; k < STK_ARRAY_SIZE(objs); k++) {
         const struct spec__node *o = spec__node_get(tree, objs[k]);
         for (size_t i = 0; o && o->kind == SPEC__K_MAP && i < o->n; i++)
-            rebase_scalar(spec__node_get(o->items[i], "file"), dir);
+            rebase_scalar(l, spec__node_get(o->items[i], "file"), dir);
     }
 }
 
+/*
+ * What a file is loaded with: the interpolation environment, and the folder its relative
+ * include and extends paths are resolved against (the project directory, an included
+ * project's directory, or an extended file's own folder: compose-go's localResourceLoader).
+ */
+struct file_ctx {
+    const struct spec__env *env;
+    const char *workdir;
+};
+
 static struct spec__node *load_tree(struct loader *l, const char *file, struct stk_strv *chain,
-                                    const struct spec__node *from);
+                                    const struct spec__node *from, const struct file_ctx *fc);
 
 static int is_remote(const char *p)
 {
@@ -2588,7 +3143,8 @@ static int is_remote(const char *p)
 
 static void import_resources(struct spec__node *tree, struct spec__node *sub)
 {
-    static const char *const kinds[] = {"services", "networks", "volumes", "secrets", "configs"};
+    static const char *const kinds[] = {"services", "networks", "volumes",
+                                        "secrets",  "configs",  "models"};
 
     for (size_t k = 0; k < STK_ARRAY_SIZE(kinds); k++) {
         struct spec__node *from = spec__node_get(sub, kinds[k]);
@@ -2630,14 +3186,61 @@ static void import_resources(struct spec__node *tree, struct spec__node *sub)
     }
 }
 
-/* Top-level `include` (14-include.md): local files only, cycles rejected. */
+/*
+ * `environment: [KEY]` entries of the services of an included project take KEY's value
+ * from that project's environment (compose-go loader/environment.go ResolveEnvironment,
+ * run at the end of the included project's load).
+ */
+static void resolve_bare_environment(struct spec__node *tree, const struct spec__env *env)
+{
+    struct spec__node *svcs = spec__node_get(tree, "services");
+
+    for (size_t i = 0; svcs && svcs->kind == SPEC__K_MAP && i < svcs->n; i++) {
+        struct spec__node *e = spec__node_get(svcs->items[i], "environment");
+        for (size_t j = 0; e && e->kind == SPEC__K_SEQ && j < e->n; j++) {
+            struct spec__node *it = e->items[j];
+            const char *v;
+            if (it->kind != SPEC__K_STR || !it->str[0] || strchr(it->str, '=') ||
+                !(v = spec__env_get(env, it->str)))
+                continue;
+            spec__node_set_str_take(it, stk_xasprintf("%s=%s", it->str, v));
+        }
+    }
+}
+
+/* Pushes the strings of a string-or-list node N (NULL: nothing) onto OUT, with their nodes. */
+static void string_or_list(const struct spec__node *n, struct stk_strv *out,
+                           const struct spec__node **nodes, size_t max)
+{
+    size_t count = n && n->kind == SPEC__K_SEQ ? n->n : (n && n->kind == SPEC__K_STR ? 1 : 0);
+
+    for (size_t i = 0; i < count && out->n < max; i++) {
+        const struct spec__node *it = n->kind == SPEC__K_SEQ ? n->items[i] : n;
+        if (it->kind != SPEC__K_STR || !it->str[0])
+            continue;
+        nodes[out->n] = it;
+        stk_strv_push(out, it->str);
+    }
+}
+
+#define SPEC__MAX_INCLUDE_FILES 64
+
+/*
+ * Top-level `include` (14-include.md, compose-go loader/include.go): each entry is a
+ * project of its own, local files only, cycles rejected. Its paths and an explicit
+ * env_file are relative to FC's folder (the including project's directory); its project
+ * directory is project_directory or the folder of its first file; its variables are FC's
+ * environment over its env files (env_file, else its project directory's .env); its
+ * relative host paths resolve against its project directory; its later paths are merged
+ * over the first as -f files are.
+ */
 static void apply_include(struct loader *l, struct spec__node *tree, const char *file,
-                          struct stk_strv *chain)
+                          struct stk_strv *chain, const struct file_ctx *fc)
 {
     long idx = spec__node_index(tree, "include");
     struct spec__node *inc;
-    _cleanup_free_ char *dir = dir_of(file);
 
+    (void)file;
     if (idx < 0)
         return;
     inc = tree->items[idx];
@@ -2652,10 +3255,25 @@ static void apply_include(struct loader *l, struct spec__node *tree, const char 
         struct spec__node *paths = it->kind == SPEC__K_MAP ? spec__node_get(it, "path") : it;
         const struct spec__node *pd =
             it->kind == SPEC__K_MAP ? spec__node_get(it, "project_directory") : NULL;
+        const struct spec__node *ef =
+            it->kind == SPEC__K_MAP ? spec__node_get(it, "env_file") : NULL;
+        const struct spec__node *path_nodes[SPEC__MAX_INCLUDE_FILES];
+        const struct spec__node *ef_nodes[SPEC__MAX_INCLUDE_FILES];
+        struct stk_strv rel = STK_STRV_INIT, efs = STK_STRV_INIT, abs = STK_STRV_INIT;
+        struct spec__env env = {0};
+        struct file_ctx sub_fc;
+        struct spec__node *sub = NULL;
+        char *inc_dir = NULL;
+        int failed = 0;
+
+        stk_strv_init(&rel);
+        stk_strv_init(&efs);
+        stk_strv_init(&abs);
         if (it->kind == SPEC__K_MAP)
             for (size_t j = 0; j < it->n; j++) {
                 const char *k = it->keys[j]->str;
-                if (strcmp(k, "path") && strcmp(k, "project_directory") && strncmp(k, "x-", 2)) {
+                if (strcmp(k, "path") && strcmp(k, "project_directory") && strcmp(k, "env_file") &&
+                    strncmp(k, "x-", 2)) {
                     char *path = stk_xasprintf("include.%s", k);
                     lunsupported(l, it->keys[j], path);
                     free(path);
@@ -2663,46 +3281,100 @@ static void apply_include(struct loader *l, struct spec__node *tree, const char 
             }
         if (!paths || (paths->kind != SPEC__K_STR && paths->kind != SPEC__K_SEQ)) {
             lerr(l, it, "include: 'path' is required");
-            continue;
+            goto next;
         }
-        for (size_t j = 0; j < (paths->kind == SPEC__K_SEQ ? paths->n : 1); j++) {
-            const struct spec__node *p = paths->kind == SPEC__K_SEQ ? paths->items[j] : paths;
-            _cleanup_free_ char *abs = NULL;
-            _cleanup_free_ char *base = NULL;
-            struct spec__node *sub;
-            if (!p->str || !p->str[0]) {
-                lerr(l, p, "include: empty path");
-                continue;
-            }
+        for (size_t j = 0; paths->kind == SPEC__K_SEQ && j < paths->n; j++)
+            if (!paths->items[j]->str || !paths->items[j]->str[0])
+                lerr(l, paths->items[j], "include: empty path");
+        if (paths->kind == SPEC__K_STR && !paths->str[0])
+            lerr(l, paths, "include: empty path");
+        string_or_list(paths, &rel, path_nodes, SPEC__MAX_INCLUDE_FILES);
+        for (size_t j = 0; j < rel.n && !failed; j++) {
+            const struct spec__node *p = path_nodes[j];
+            char *a;
             if (is_remote(p->str)) {
                 lerr(l, p,
                      "include: remote resource '%s' is not supported: only local files "
                      "can be included",
                      p->str);
-                continue;
+                failed = 1;
+                break;
             }
-            abs = resolve_in(dir, p->str);
-            if (stk_strv_contains(chain, abs)) {
+            a = lresolve(l, fc->workdir, p->str);
+            if (stk_strv_contains(chain, a)) {
                 struct stk_buf b = STK_BUF_INIT;
                 for (size_t k = 0; k < chain->n; k++)
                     stk_buf_printf(&b, "%s -> ", chain->v[k]);
-                stk_buf_puts(&b, abs);
+                stk_buf_puts(&b, a);
                 lerr(l, p, "include cycle detected: %s", b.buf);
                 stk_buf_release(&b);
-                continue;
+                free(a);
+                failed = 1;
+                break;
             }
-            if (chain->n >= SPEC__MAX_INCLUDE_DEPTH) {
-                lerr(l, p, "include: too many nested includes");
-                continue;
-            }
-            sub = load_tree(l, abs, chain, p);
-            if (!sub)
-                continue;
-            base = pd && pd->str ? resolve_in(dir, pd->str) : dir_of(abs);
-            rebase_tree(sub, base);
-            import_resources(tree, sub);
-            spec__node_free(sub);
+            stk_strv_push_take(&abs, a);
         }
+        if (!failed && chain->n >= SPEC__MAX_INCLUDE_DEPTH) {
+            lerr(l, path_nodes[0], "include: too many nested includes");
+            failed = 1;
+        }
+        if (failed || abs.n == 0)
+            goto next;
+        inc_dir = pd && pd->str && pd->str[0] ? lresolve(l, fc->workdir, pd->str)
+                                              : spec__path_dir(abs.v[0]);
+        /* The included project's variables: this project's win over its env files. */
+        env_merge_defaults(&env, fc->env);
+        {
+            struct spec__env vars = {0};
+            string_or_list(ef, &efs, ef_nodes, SPEC__MAX_INCLUDE_FILES);
+            if (efs.n) {
+                for (size_t j = 0; j < efs.n && !failed; j++) {
+                    struct stk_strv one = STK_STRV_INIT;
+                    if (strcmp(efs.v[j], "/dev/null") == 0)
+                        continue;
+                    stk_strv_init(&one);
+                    stk_strv_push_take(&one, lresolve(l, fc->workdir, efs.v[j]));
+                    if (read_env_files(l, &one, 1, fc->env, ef_nodes[j], &vars, NULL) < 0)
+                        failed = 1;
+                    stk_strv_release(&one);
+                }
+            } else {
+                struct stk_strv one = STK_STRV_INIT;
+                stk_strv_init(&one);
+                stk_strv_push_take(&one, spec__path_resolve(inc_dir, ".env", 0));
+                read_env_files(l, &one, 0, fc->env, NULL, &vars, NULL);
+                stk_strv_release(&one);
+            }
+            env_merge_defaults(&env, &vars);
+            spec__env_release(&vars);
+        }
+        if (failed)
+            goto next;
+        sub_fc.env = &env;
+        sub_fc.workdir = inc_dir;
+        for (size_t j = 0; j < abs.n; j++) {
+            struct spec__node *t = load_tree(l, abs.v[j], chain, path_nodes[j], &sub_fc);
+            if (!t) {
+                failed = 1;
+                continue;
+            }
+            if (!sub)
+                sub = t;
+            else
+                spec__merge_take(sub, t);
+        }
+        if (sub && !failed) {
+            rebase_tree(l, sub, inc_dir);
+            resolve_bare_environment(sub, &env);
+            import_resources(tree, sub);
+        }
+    next:
+        spec__node_free(sub);
+        spec__env_release(&env);
+        free(inc_dir);
+        stk_strv_release(&rel);
+        stk_strv_release(&efs);
+        stk_strv_release(&abs);
     }
     spec__node_remove(tree, (size_t)spec__node_index(tree, "include"));
 }
@@ -2713,29 +3385,32 @@ struct ext_frame {
 };
 
 static int resolve_extends(struct loader *l, struct spec__node *tree, const char *file,
-                           const char *name, struct ext_frame *stack, size_t depth);
+                           const char *name, struct ext_frame *stack, size_t depth,
+                           const struct file_ctx *fc);
 
 /* Loads service SERVICE of FILE (another file) with its own extends resolved; new tree. */
 static struct spec__node *extends_from_file(struct loader *l, const char *file, const char *service,
                                             const struct spec__node *at, struct ext_frame *stack,
-                                            size_t depth)
+                                            size_t depth, const struct file_ctx *fc)
 {
     struct stk_strv chain = STK_STRV_INIT;
     struct spec__node *tree, *svcs, *res = NULL;
-    _cleanup_free_ char *dir = dir_of(file);
+    _cleanup_free_ char *dir = spec__path_dir(file);
+    struct file_ctx ext_fc = {fc->env, dir};
 
     stk_strv_init(&chain);
     stk_strv_push(&chain, file);
-    tree = load_tree(l, file, &chain, at);
+    tree = load_tree(l, file, &chain, at, &ext_fc);
     stk_strv_release(&chain);
     if (!tree)
         return NULL;
     svcs = spec__node_get(tree, "services");
     if (!spec__node_get(svcs, service)) {
         lerr(l, at, "cannot extend service '%s' of '%s': no such service", service, file);
-    } else if (resolve_extends(l, tree, intern_file(l, file), service, stack, depth) == 0) {
+    } else if (resolve_extends(l, tree, intern_file(l, file), service, stack, depth, &ext_fc) ==
+               0) {
         res = spec__node_dup(spec__node_get(svcs, service));
-        rebase_service(res, dir);
+        rebase_service(l, res, dir);
     }
     spec__node_free(tree);
     return res;
@@ -2743,7 +3418,8 @@ static struct spec__node *extends_from_file(struct loader *l, const char *file, 
 
 /* Resolves `extends` of service NAME of TREE (declared in FILE) in place (05-services.md). */
 static int resolve_extends(struct loader *l, struct spec__node *tree, const char *file,
-                           const char *name, struct ext_frame *stack, size_t depth)
+                           const char *name, struct ext_frame *stack, size_t depth,
+                           const struct file_ctx *fc)
 {
     struct spec__node *svcs = spec__node_get(tree, "services");
     struct spec__node *svc = spec__node_get(svcs, name);
@@ -2786,13 +3462,12 @@ static int resolve_extends(struct loader *l, struct spec__node *tree, const char
     stack[depth].name = name;
     stack[depth].file = file;
     if (base_file) {
-        _cleanup_free_ char *dir = dir_of(file);
-        _cleanup_free_ char *abs = resolve_in(dir, base_file);
+        _cleanup_free_ char *abs = lresolve(l, fc->workdir, base_file);
         if (is_remote(base_file)) {
             lerr(l, ext, "services.%s.extends: remote file '%s' is not supported", name, base_file);
             return -1;
         }
-        base = extends_from_file(l, intern_file(l, abs), base_name, ext, stack, depth + 1);
+        base = extends_from_file(l, intern_file(l, abs), base_name, ext, stack, depth + 1, fc);
         if (!base)
             return -1;
     } else {
@@ -2800,7 +3475,7 @@ static int resolve_extends(struct loader *l, struct spec__node *tree, const char
             lerr(l, ext, "cannot extend service '%s': no such service in '%s'", base_name, file);
             return -1;
         }
-        if (resolve_extends(l, tree, file, base_name, stack, depth + 1) < 0)
+        if (resolve_extends(l, tree, file, base_name, stack, depth + 1, fc) < 0)
             return -1;
         base = spec__node_dup(spec__node_get(svcs, base_name));
     }
@@ -2827,24 +3502,61 @@ static int resolve_extends(struct loader *l, struct spec__node *tree, const char
     return 0;
 }
 
-static void apply_extends(struct loader *l, struct spec__node *tree, const char *file)
+static void apply_extends(struct loader *l, struct spec__node *tree, const char *file,
+                          const struct file_ctx *fc)
 {
     struct spec__node *svcs = spec__node_get(tree, "services");
     struct ext_frame stack[40];
 
     for (size_t i = 0; svcs && svcs->kind == SPEC__K_MAP && i < svcs->n; i++) {
         _cleanup_free_ char *name = stk_xstrdup(svcs->keys[i]->str);
-        resolve_extends(l, tree, file, name, stack, 0);
+        resolve_extends(l, tree, file, name, stack, 0, fc);
     }
 }
 
 /*
- * Reads FILE, parses, interpolates, then applies its include and extends.
- * CHAIN lists the files being included (cycle detection). FROM positions a
- * read error (NULL: the caller reports it). Returns a new tree or NULL.
+ * The legacy form `external: {name: N}` of networks, volumes, secrets and configs becomes
+ * `external: true` with `name: N` (compose-go transform/external.go, per file before the
+ * merge), with a warning that external.name is deprecated.
+ */
+static void legacy_external(struct loader *l, struct spec__node *tree)
+{
+    static const char *const kinds[] = {"networks", "volumes", "secrets", "configs"};
+
+    for (size_t k = 0; k < STK_ARRAY_SIZE(kinds); k++) {
+        struct spec__node *top = spec__node_get(tree, kinds[k]);
+        for (size_t i = 0; top && top->kind == SPEC__K_MAP && i < top->n; i++) {
+            struct spec__node *res = top->items[i], *ext, *extname, *name;
+            long ei = spec__node_index(res, "external");
+            if (ei < 0 || (ext = res->items[ei])->kind != SPEC__K_MAP)
+                continue;
+            extname = spec__node_get(ext, "name");
+            name = spec__node_get(res, "name");
+            if (extname && is_scalar(extname)) {
+                lwarn(l, spec__node_get_key(ext, "name"),
+                      "%s.%s: external.name is deprecated: set 'name: %s' and 'external: true'",
+                      kinds[k], top->keys[i]->str, extname->str);
+                if (name && is_scalar(name) && strcmp(name->str, extname->str) != 0)
+                    lerr(l, name, "%s.%s: name '%s' and external.name '%s' conflict; only use name",
+                         kinds[k], top->keys[i]->str, name->str, extname->str);
+                else if (!name)
+                    spec__node_append_take(res, spec__node_new_scalar(SPEC__K_STR, "name", extname),
+                                           spec__node_dup(extname));
+            }
+            res->items[ei] = spec__node_new_scalar(SPEC__K_BOOL, "true", ext);
+            spec__node_free(ext);
+        }
+    }
+}
+
+/*
+ * Reads FILE, parses, interpolates with FC's environment, then applies its
+ * include and extends (their relative paths against FC's folder). CHAIN lists
+ * the files being included (cycle detection). FROM positions a read error
+ * (NULL: the caller reports it). Returns a new tree or NULL.
  */
 static struct spec__node *load_tree(struct loader *l, const char *file, struct stk_strv *chain,
-                                    const struct spec__node *from)
+                                    const struct spec__node *from, const struct file_ctx *fc)
 {
     _cleanup_free_ char *data = NULL;
     size_t len = 0;
@@ -2872,12 +3584,13 @@ static struct spec__node *load_tree(struct loader *l, const char *file, struct s
             if (svcs->items[i]->kind == SPEC__K_NULL && !svcs->items[i]->tag)
                 svcs->items[i]->kind = SPEC__K_MAP;
     }
-    spec__interpolate_tree(tree, &l->env, &l->diag);
+    spec__interpolate_tree(tree, fc->env, &l->diag);
+    legacy_external(l, tree);
     stk_strv_push(chain, f);
-    apply_include(l, tree, f, chain);
+    apply_include(l, tree, f, chain, fc);
     free(chain->v[--chain->n]);
     chain->v[chain->n] = NULL;
-    apply_extends(l, tree, f);
+    apply_extends(l, tree, f, fc);
     return tree;
 }
 
@@ -2990,6 +3703,7 @@ static void check_references(struct loader *l)
 
     for (size_t i = 0; i < p->n_services; i++) {
         struct spec_service *s = &p->services[i];
+        l->cur_svc = s->name;
         for (size_t j = 0; j < s->n_depends_on; j++) {
             struct spec_depends *d = &s->depends_on[j];
             const struct spec_service *off;
@@ -3019,6 +3733,7 @@ static void check_references(struct loader *l)
         for (size_t j = 0; s->volumes_from && s->volumes_from[j]; j++)
             service_ref(l, s, s->volumes_from[j], "volumes_from", &s->pos, 0);
     }
+    l->cur_svc = NULL;
 }
 
 /* ---- Platform validation ---------------------------------------------------------------- */
@@ -3130,14 +3845,6 @@ static void validate_windows_service(struct loader *l, const struct spec_service
                        "services.%s.volumes: the target '%s' is a drive root, which cannot be a "
                        "mount point on Windows",
                        s->name, v->target);
-        if (strcmp(v->type, "bind") == 0 && v->source) {
-            struct stat st;
-            if (stat(v->source, &st) == 0 && !S_ISDIR(st.st_mode))
-                err_at_pos(l, &v->pos,
-                           "services.%s.volumes: '%s' is a file: only directories can be "
-                           "bind-mounted on Windows",
-                           s->name, v->source);
-        }
         if (strcmp(v->type, "volume") == 0 && v->source) {
             const char *real = v->source;
             for (size_t k = 0; k < p->n_volumes; k++)
@@ -3221,6 +3928,7 @@ static void check_published_ports(struct loader *l)
             const struct spec_service *s = &p->services[refs[k].svc];
             const struct spec_port *x = &s->ports[refs[k].idx];
             int reported = 0;
+            l->cur_svc = s->name;
             for (size_t m = g; m < k; m++) {
                 const struct spec_service *t = &p->services[refs[m].svc];
                 const struct spec_port *y = &t->ports[refs[m].idx];
@@ -3243,6 +3951,7 @@ static void check_published_ports(struct loader *l)
                            s->name, x->published, x->protocol, s->replicas);
         }
     }
+    l->cur_svc = NULL;
     free(refs);
 }
 
@@ -3271,6 +3980,7 @@ static void check_names_and_paths(struct loader *l)
 
     for (size_t i = 0; i < p->n_services; i++) {
         const struct spec_service *s = &p->services[i];
+        l->cur_svc = s->name;
         if (strlen(s->name) > 63)
             err_at_pos(l, &s->pos,
                        "services: service name '%.20s…' is %zu characters long: a service name "
@@ -3291,6 +4001,7 @@ static void check_names_and_paths(struct loader *l)
                            s->name, vol->target ? vol->target : "");
         }
     }
+    l->cur_svc = NULL;
 }
 
 /* Container names must be unique, hence one container per service that sets one. */
@@ -3321,11 +4032,13 @@ static void validate_platform(struct loader *l)
     const struct spec_project *p = l->project;
 
     for (size_t i = 0; i < p->n_services; i++) {
+        l->cur_svc = p->services[i].name;
         if (l->opts->platform == SPEC_PLATFORM_WINDOWS)
             validate_windows_service(l, &p->services[i]);
         else
             validate_linux_service(l, &p->services[i]);
     }
+    l->cur_svc = NULL;
     if (l->opts->platform == SPEC_PLATFORM_WINDOWS)
         for (size_t i = 0; i < p->n_volumes; i++)
             if (is_reserved_dos_name(p->volumes[i].name))
@@ -3351,43 +4064,170 @@ static void loader_release(struct loader *l)
     stk_diag_release(&l->diag);
     spec__env_release(&l->env);
     stk_strv_release(&l->files);
+    stk_strv_release(&l->env_files);
+    free(l->base_dir);
     free(l->project_dir);
+    for (size_t i = 0; i < l->n_notes; i++)
+        free(l->note_svc[i]);
+    free(l->note_svc);
+    free(l->note_seq);
     spec__node_free(l->root);
     spec__strmap_free(l->svc_map);
     spec_project_free(l->project);
+}
+
+/* Whether items A and B are at the same position with the same severity. */
+static int same_place(const struct stk_diag_item *a, const struct stk_diag_item *b)
+{
+    return a->severity == b->severity && a->line == b->line && a->col == b->col &&
+           strcmp(a->file ? a->file : "", b->file ? b->file : "") == 0;
+}
+
+/* MSG with each mention of service SVC ("services.SVC.", "'SVC'") replaced by "\1". */
+static char *generic_msg(const char *msg, const char *svc)
+{
+    struct stk_buf b = STK_BUF_INIT;
+    size_t n = strlen(svc);
+
+    for (const char *p = msg; *p;) {
+        if (strncmp(p, svc, n) == 0 && p > msg && (p[-1] == '.' || p[-1] == '\'') &&
+            (p[n] == '.' || p[n] == ':' || p[n] == '\'' || p[n] == ' ' || !p[n])) {
+            stk_buf_putc(&b, '\1');
+            p += n;
+        } else {
+            stk_buf_putc(&b, *p++);
+        }
+    }
+    return stk_buf_detach(&b, NULL);
+}
+
+/*
+ * Copies the loader's sorted diagnostics into OUT, saying each problem once: the same
+ * message at the same position (a file read twice) once, and the same message about
+ * several services at the same position (one YAML anchor inherited by all of them) once,
+ * naming how many services share it.
+ */
+static void collapse_diagnostics(struct loader *l, struct stk_diag *out)
+{
+    size_t n = l->diag.n;
+    const char **svc = stk_xcalloc(n ? n : 1, sizeof(*svc));
+    char **gen = stk_xcalloc(n ? n : 1, sizeof(*gen));
+    char *done = stk_xcalloc(n ? n : 1, 1);
+
+    for (size_t k = 0; k < l->n_notes; k++)
+        if (l->note_seq[k] < n)
+            svc[l->note_seq[k]] = l->note_svc[k];
+    for (size_t i = 0; i < n; i++) {
+        const struct stk_diag_item *it = &l->diag.items[i];
+        if (svc[it->seq])
+            gen[i] = generic_msg(it->msg, svc[it->seq]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct stk_diag_item *it = &l->diag.items[i];
+        struct stk_strv names = STK_STRV_INIT;
+        if (done[i])
+            continue;
+        if (i && same_place(it - 1, it) && strcmp(it[-1].msg, it->msg) == 0)
+            continue;
+        stk_strv_init(&names);
+        if (gen[i]) {
+            stk_strv_push(&names, svc[it->seq]);
+            for (size_t j = i + 1; j < n && same_place(it, &l->diag.items[j]); j++)
+                if (gen[j] && strcmp(gen[i], gen[j]) == 0) {
+                    done[j] = 1;
+                    if (!stk_strv_contains(&names, svc[l->diag.items[j].seq]))
+                        stk_strv_push(&names, svc[l->diag.items[j].seq]);
+                }
+        }
+        if (names.n > 1) {
+            struct stk_buf b = STK_BUF_INIT;
+            for (size_t k = 0; k < names.n && k < 3; k++)
+                stk_buf_printf(&b, "%s%s", k ? ", " : "", names.v[k]);
+            if (names.n == 4)
+                stk_buf_printf(&b, ", %s", names.v[3]);
+            else if (names.n > 4)
+                stk_buf_printf(&b, " and %zu more", names.n - 3);
+            stk_diag_add(out, it->severity, it->file, it->line, it->col,
+                         "%s (%zu services share this line: %s)", it->msg, names.n, b.buf);
+            stk_buf_release(&b);
+        } else {
+            stk_diag_add(out, it->severity, it->file, it->line, it->col, "%s", it->msg);
+        }
+        stk_strv_release(&names);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(gen[i]);
+    free(gen);
+    free(svc);
+    free(done);
 }
 
 int spec_project_load(const struct spec_load_opts *opts, struct spec_project **ret_project,
                       struct stk_diag *diag, struct stk_err *err)
 {
     struct loader l = {.opts = opts};
+    struct stk_diag said = STK_DIAG_INIT;
     const struct spec__node *services;
     int ret = 0;
 
-    if (!opts || !opts->files || !opts->files[0] || !ret_project)
-        return stk_err_set(err, STK_EINVAL, 0, "spec_project_load: no file given");
+    if (!opts || !ret_project)
+        return stk_err_set(err, STK_EINVAL, 0, "spec_project_load: no options");
     stk_strv_init(&l.files);
-    for (size_t i = 0; opts->files[i]; i++)
-        stk_strv_push_take(&l.files, abs_path(opts->files[i]));
-    l.n_cli = l.files.n;
-    if (opts->working_dir) {
-        l.project_dir = abs_path(opts->working_dir);
-    } else {
-        const char *slash = strrchr(l.files.v[0], '/');
-        l.project_dir = slash == l.files.v[0]
-                            ? stk_xstrdup("/")
-                            : stk_xstrndup(l.files.v[0], (size_t)(slash - l.files.v[0]));
-    }
+    stk_strv_init(&l.env_files);
+    l.base_dir = opts->working_dir ? abs_path(opts->working_dir) : current_dir();
     build_env(&l);
     if (opts->project_name)
         /* Known before interpolation: available as ${COMPOSE_PROJECT_NAME}
          * (04-version-and-name.md). */
         spec__env_set_default(&l.env, "COMPOSE_PROJECT_NAME", opts->project_name);
-    ret = read_dotenv(&l, err);
+    /* Set in the process environment only, as docker compose reads them. */
+    l.no_default_env_file = env_true(&l.env, "COMPOSE_DISABLE_ENV_FILE");
+    if (opts->env_files) {
+        for (size_t i = 0; opts->env_files[i]; i++)
+            stk_strv_push_take(&l.env_files, abs_path(opts->env_files[i]));
+    } else if (spec__env_get(&l.env, "COMPOSE_ENV_FILES")) {
+        _cleanup_free_ char *copy = stk_xstrdup(spec__env_get(&l.env, "COMPOSE_ENV_FILES"));
+        char *save = NULL;
+        for (char *f = strtok_r(copy, ",", &save); f; f = strtok_r(NULL, ",", &save))
+            stk_strv_push_take(&l.env_files, spec__path_resolve(l.base_dir, f, 0));
+    }
+    if (opts->files && opts->files[0]) {
+        for (size_t i = 0; opts->files[i]; i++)
+            stk_strv_push_take(&l.files, abs_path(opts->files[i]));
+        l.n_cli = l.files.n;
+        l.project_dir = opts->working_dir ? stk_xstrdup(l.base_dir) : spec__path_dir(l.files.v[0]);
+        ret = read_dotenv(&l, l.project_dir, err);
+    } else {
+        /*
+         * No -f: docker compose reads the .env of the folder it runs in, then COMPOSE_FILE
+         * or the default file names, and then the .env of the project directory found,
+         * where the variables already read win (cmd/compose toProjectOptions).
+         */
+        struct stk_strv found = STK_STRV_INIT;
+        stk_strv_init(&found);
+        ret = read_dotenv(&l, l.base_dir, err);
+        if (ret == 0)
+            ret = discover_files(&l, &found, err);
+        if (ret == 0) {
+            /* The Compose files come first in the file list, before the .env read. */
+            l.n_cli = found.n;
+            for (size_t i = 0; i < l.files.n; i++)
+                stk_strv_push(&found, l.files.v[i]);
+            stk_strv_release(&l.files);
+            l.files = found;
+            stk_strv_init(&found);
+            l.project_dir =
+                opts->working_dir ? stk_xstrdup(l.base_dir) : spec__path_dir(l.files.v[0]);
+            if (strcmp(l.project_dir, l.base_dir) != 0 && !l.env_files.n)
+                ret = read_dotenv(&l, l.project_dir, err);
+        }
+        stk_strv_release(&found);
+    }
     if (ret < 0)
         goto out;
 
     {
+        struct file_ctx fc = {&l.env, l.project_dir};
         for (size_t i = 0; i < l.n_cli; i++) {
             struct stk_strv chain = STK_STRV_INIT;
             struct spec__node *tree;
@@ -3398,7 +4238,7 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
             }
             stk_err_clear(&e);
             stk_strv_init(&chain);
-            tree = load_tree(&l, l.files.v[i], &chain, NULL);
+            tree = load_tree(&l, l.files.v[i], &chain, NULL, &fc);
             stk_strv_release(&chain);
             if (!tree)
                 continue;
@@ -3452,19 +4292,14 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
 
 finish:
     stk_diag_sort(&l.diag);
+    collapse_diagnostics(&l, &said);
     if (diag)
-        for (size_t i = 0; i < l.diag.n; i++) {
-            const struct stk_diag_item *it = &l.diag.items[i], *prev = i ? it - 1 : NULL;
-            /* A file read twice (extended by several services) reports its problems once. */
-            if (prev && prev->severity == it->severity && prev->line == it->line &&
-                prev->col == it->col && strcmp(prev->msg, it->msg) == 0 &&
-                strcmp(prev->file ? prev->file : "", it->file ? it->file : "") == 0)
-                continue;
-            stk_diag_add(diag, it->severity, it->file, it->line, it->col, "%s", it->msg);
-        }
-    if (l.diag.n_errors) {
-        for (size_t i = 0; i < l.diag.n; i++) {
-            const struct stk_diag_item *it = &l.diag.items[i];
+        for (size_t i = 0; i < said.n; i++)
+            stk_diag_add(diag, said.items[i].severity, said.items[i].file, said.items[i].line,
+                         said.items[i].col, "%s", said.items[i].msg);
+    if (said.n_errors) {
+        for (size_t i = 0; i < said.n; i++) {
+            const struct stk_diag_item *it = &said.items[i];
             if (it->severity != STK_DIAG_ERROR)
                 continue;
             if (it->file)
@@ -3486,6 +4321,7 @@ finish:
     *ret_project = TAKE_PTR(l.project);
     ret = 0;
 out:
+    stk_diag_release(&said);
     loader_release(&l);
     return ret;
 }

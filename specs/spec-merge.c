@@ -69,6 +69,7 @@ static const char *const replaced[] = {
 static const char *const to_mapping[] = {
     "services.*.depends_on",
     "services.*.networks",
+    "services.*.models",
 };
 
 static int path_in(const struct mpath *path, const char *const *list, size_t n)
@@ -109,8 +110,12 @@ static void map_to_kv_sequence(struct spec__node *n)
     free(items);
 }
 
-/* Converts a sequence of names into a mapping {name: null}, in place. */
-static void seq_to_name_mapping(struct spec__node *n)
+/*
+ * Converts a sequence of names into a mapping {name: null}, in place; with DEPENDS_ON
+ * each value is the long form of a list entry, {condition: service_started, required:
+ * true} (compose-go override/merge.go mergeDependsOn), so that it merges with a long one.
+ */
+static void seq_to_name_mapping(struct spec__node *n, int depends_on)
 {
     struct spec__node **items = n->items;
     size_t count = n->n;
@@ -124,8 +129,14 @@ static void seq_to_name_mapping(struct spec__node *n)
             spec__node_free(items[i]);
             continue;
         }
-        spec__node_append_take(n, spec__node_new_scalar(SPEC__K_STR, items[i]->str, items[i]),
-                               spec__node_new(SPEC__K_NULL, items[i]));
+        struct spec__node *v = spec__node_new(depends_on ? SPEC__K_MAP : SPEC__K_NULL, items[i]);
+        if (depends_on) {
+            spec__node_append_take(v, spec__node_new_scalar(SPEC__K_STR, "condition", items[i]),
+                                   spec__node_new_scalar(SPEC__K_STR, "service_started", items[i]));
+            spec__node_append_take(v, spec__node_new_scalar(SPEC__K_STR, "required", items[i]),
+                                   spec__node_new_scalar(SPEC__K_BOOL, "true", items[i]));
+        }
+        spec__node_append_take(n, spec__node_new_scalar(SPEC__K_STR, items[i]->str, items[i]), v);
         spec__node_free(items[i]);
     }
     free(items);
@@ -295,7 +306,7 @@ static void normalise_for_merge(const struct mpath *path, struct spec__node *n)
     if (n->kind == SPEC__K_MAP && path_in(path, to_sequence, STK_ARRAY_SIZE(to_sequence)))
         map_to_kv_sequence(n);
     else if (n->kind == SPEC__K_SEQ && path_in(path, to_mapping, STK_ARRAY_SIZE(to_mapping)))
-        seq_to_name_mapping(n);
+        seq_to_name_mapping(n, path_is(path, "services.*.depends_on"));
 }
 
 static void merge_node(struct spec__node *base, struct spec__node *over, struct mpath *path);

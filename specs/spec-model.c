@@ -103,6 +103,7 @@ static void service_release(struct spec_service *s)
     free(s->platform);
     free(s->domainname);
     free(s->mac_address);
+    free(s->provider);
 }
 
 static void file_objects_free(struct spec_file_object *o, size_t n)

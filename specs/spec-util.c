@@ -247,13 +247,6 @@ int spec__parse_bytes(const char *s, int64_t *ret_bytes)
     return 0;
 }
 
-int spec__is_windows_abs(const char *s)
-{
-    if (isalpha((unsigned char)s[0]) && s[1] == ':' && (s[2] == '\\' || s[2] == '/'))
-        return 1;
-    return (s[0] == '\\' && s[1] == '\\');
-}
-
 char *spec__path_clean(const char *p)
 {
     struct stk_buf out = STK_BUF_INIT;

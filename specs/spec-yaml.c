@@ -29,6 +29,8 @@ struct yanchor {
 struct yparser {
     yaml_parser_t p;
     const char *file;
+    const char *data; /* the input, for messages that quote it */
+    size_t len;
     struct stk_diag *diag;
     struct yanchor *anchors;
     size_t n_anchors;
@@ -115,6 +117,7 @@ struct spec__node *spec__node_dup(const struct spec__node *node)
     n = spec__node_new(node->kind, node);
     n->str = stk_xstrdup(node->str);
     n->tag = stk_xstrdup(node->tag);
+    n->rebased = node->rebased;
     for (size_t i = 0; i < node->n; i++)
         spec__node_append_take(n, node->kind == SPEC__K_MAP ? spec__node_dup(node->keys[i]) : NULL,
                                spec__node_dup(node->items[i]));
@@ -189,6 +192,13 @@ struct spec__node *spec__node_get(const struct spec__node *node, const char *key
     long i = spec__node_index(node, key);
 
     return i < 0 ? NULL : node->items[i];
+}
+
+struct spec__node *spec__node_get_key(const struct spec__node *node, const char *key)
+{
+    long i = spec__node_index(node, key);
+
+    return i < 0 ? NULL : node->keys[i];
 }
 
 static enum spec__kind resolve_plain(const char *s);
@@ -283,6 +293,23 @@ static int next_event(struct yparser *yp, yaml_event_t *ev)
         const char *problem = yp->p.problem ? yp->p.problem : "syntax error";
         if (yp->p.error == YAML_MEMORY_ERROR) {
             yerr_at(yp, &yp->p.problem_mark, "yaml: out of memory");
+        } else if (yp->p.context && strcmp(problem, "found unknown escape character") == 0 &&
+                   yp->p.problem_mark.index + 1 < yp->len) {
+            /*
+             * libyaml's mark is the backslash: name the character after it (one UTF-8
+             * sequence) and where the scalar starts, as PyYAML does.
+             */
+            const char *c = yp->data + yp->p.problem_mark.index + 1;
+            int n = 1;
+            while (n < 4 && c + n < yp->data + yp->len && ((unsigned char)c[n] & 0xC0) == 0x80)
+                n++;
+            yerr_at(yp, &yp->p.problem_mark,
+                    "yaml: found unknown escape character '%.*s' in the double-quoted scalar "
+                    "that starts at line %zu, column %zu%s",
+                    n, c, yp->p.context_mark.line + 1, yp->p.context_mark.column + 1,
+                    c[0] == '$' ? " ('$' needs no backslash in YAML; in Compose '$$' is a "
+                                  "literal '$')"
+                                : "");
         } else if (yp->p.context) {
             char ctx[256];
             snprintf(ctx, sizeof(ctx), "%s", yp->p.context);
@@ -330,6 +357,31 @@ static void anchor_add(struct yparser *yp, const char *name, struct spec__node *
 }
 
 static struct spec__node *parse_node(struct yparser *yp, yaml_event_t *ev);
+
+/* The node anchored as NAME (the latest definition), or NULL. */
+static const struct spec__node *anchor_find(const struct yparser *yp, const char *name)
+{
+    for (size_t i = yp->n_anchors; i-- > 0;)
+        if (strcmp(yp->anchors[i].name, name) == 0)
+            return yp->anchors[i].node;
+    return NULL;
+}
+
+/* "null", "a string", ... for messages. */
+static const char *kind_article(enum spec__kind kind)
+{
+    switch (kind) {
+    case SPEC__K_NULL:
+        return "null";
+    case SPEC__K_INT:
+        return "an integer";
+    case SPEC__K_MAP:
+        return "a mapping";
+    default:
+        break;
+    }
+    return kind == SPEC__K_STR ? "a string" : kind == SPEC__K_SEQ ? "a sequence" : "a scalar";
+}
 
 static const char *tag_keep(const char *tag)
 {
@@ -386,6 +438,7 @@ static struct spec__node *parse_mapping(struct yparser *yp, yaml_event_t *start)
     struct spec__node *map = spec__node_new(SPEC__K_MAP, NULL);
     struct spec__node **merges = NULL;
     size_t n_merges = 0;
+    char *alias = NULL; /* the anchor a "<<" value names, when it is an alias */
     yaml_event_t ev;
 
     node_set_pos(yp, map, start);
@@ -407,6 +460,10 @@ static struct spec__node *parse_mapping(struct yparser *yp, yaml_event_t *start)
             spec__node_free(key);
             goto fail;
         }
+        if (ev.type == YAML_ALIAS_EVENT && strcmp(key->str, "<<") == 0) {
+            free(alias);
+            alias = stk_xstrdup((const char *)ev.data.alias.anchor);
+        }
         value = parse_node(yp, &ev);
         yaml_event_delete(&ev);
         if (!value) {
@@ -423,8 +480,18 @@ static struct spec__node *parse_mapping(struct yparser *yp, yaml_event_t *start)
         }
         if (strcmp(key->str, "<<") == 0 && key->kind == SPEC__K_STR) {
             if (value->kind != SPEC__K_MAP && value->kind != SPEC__K_SEQ) {
-                stk_diag_add(yp->diag, STK_DIAG_ERROR, yp->file, value->line, value->col,
-                             "yaml: map merge requires map or sequence of maps as the value");
+                /* At the "<<" key (go-yaml and PyYAML name the mapping), saying what it got. */
+                const struct spec__node *anchored = alias ? anchor_find(yp, alias) : NULL;
+                if (anchored)
+                    stk_diag_add(yp->diag, STK_DIAG_ERROR, yp->file, key->line, key->col,
+                                 "yaml: map merge requires map or sequence of maps as the "
+                                 "value: the alias '*%s' is %s (anchored at line %d, column %d)",
+                                 alias, kind_article(value->kind), anchored->line, anchored->col);
+                else
+                    stk_diag_add(yp->diag, STK_DIAG_ERROR, yp->file, key->line, key->col,
+                                 "yaml: map merge requires map or sequence of maps as the "
+                                 "value, not %s",
+                                 kind_article(value->kind));
                 yp->failed = 1;
                 spec__node_free(key);
                 spec__node_free(value);
@@ -468,11 +535,13 @@ static struct spec__node *parse_mapping(struct yparser *yp, yaml_event_t *start)
         spec__node_free(m);
     }
     free(merges);
+    free(alias);
     return map;
 fail:
     for (size_t i = 0; i < n_merges; i++)
         spec__node_free(merges[i]);
     free(merges);
+    free(alias);
     spec__node_free(map);
     return NULL;
 }
@@ -558,7 +627,7 @@ static struct spec__node *parse_node(struct yparser *yp, yaml_event_t *ev)
 struct spec__node *spec__yaml_parse(const char *file, const char *data, size_t len,
                                     struct stk_diag *diag)
 {
-    struct yparser yp = {.file = file, .diag = diag};
+    struct yparser yp = {.file = file, .diag = diag, .data = data, .len = len};
     struct spec__node *root = NULL;
     yaml_event_t ev;
     int done = 0;

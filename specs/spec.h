@@ -214,6 +214,8 @@ struct spec_service {
     struct spec_pos pid_pos;
     struct spec_pos shm_size_pos;
     struct spec_pos tmpfs_pos;
+    char *provider; /* provider.type: the service is run by an external provider (Compose
+                       2.36), which stack does not do yet (a warning); NULL otherwise */
 };
 
 /* A top-level network (06-networks.md). The implicit "default" network is listed when a
@@ -291,9 +293,13 @@ enum spec_platform {
 
 /* Options for spec_project_load(). Zero-initialise, then set what you need. */
 struct spec_load_opts {
-    const char *const *files; /* NULL-terminated paths (-f); at least one */
+    const char *const *files; /* NULL-terminated paths (-f); NULL or empty: found as docker
+                                 compose finds them (spec_project_load()) */
     const char *project_name; /* -p, or NULL */
-    const char *working_dir;  /* NULL: the first file's directory */
+    const char *working_dir;  /* the project directory (compose --project-directory), also
+                                 where discovery starts and relative COMPOSE_FILE and
+                                 COMPOSE_ENV_FILES entries point; NULL: the first file's
+                                 directory, discovery from the process's directory */
     enum spec_platform platform;
     int strict;                   /* non-zero: warnings about unsupported keys are errors */
     const char *const *env;       /* NULL-terminated "KEY=VALUE" for interpolation; NULL:
@@ -301,8 +307,10 @@ struct spec_load_opts {
     const char *const *profiles;  /* NULL-terminated active profiles (--profile); NULL:
                                      COMPOSE_PROFILES from the environment */
     const char *const *env_files; /* NULL-terminated --env-file paths (each must exist; a later
-                                     one wins); NULL: the project directory's .env when
-                                     present; an empty vector: no env file */
+                                     one wins); NULL: COMPOSE_ENV_FILES (comma-separated) of
+                                     the environment, else the project directory's .env when
+                                     present (not with COMPOSE_DISABLE_ENV_FILE=1); an empty
+                                     vector: no env file */
     const char *const *services;  /* NULL-terminated services named on the command line: their
                                      profiles become active (15-profiles.md), and a name that
                                      is not a service is an error; may be NULL */
@@ -310,6 +318,16 @@ struct spec_load_opts {
 
 /*
  * Loads, interpolates, merges, normalises and validates the files in OPTS.
+ * Without files they are found as docker compose finds them (cmd/compose
+ * toProjectOptions, compose-go cli/options.go): the .env of the starting folder
+ * (opts->working_dir or the process's) is read, then COMPOSE_FILE (split on
+ * COMPOSE_PATH_SEPARATOR, default ':', ';' for a Windows folder) names the
+ * files, each of which must exist; else the first of compose.yaml, compose.yml,
+ * docker-compose.yml, docker-compose.yaml in the folder or the nearest parent
+ * with one is taken, with the first override file of that folder
+ * (compose.override.yml, .yaml, docker-compose.override.yml, .yaml); several
+ * candidates are warned about. The project directory's .env then adds the
+ * variables not set yet. No file found is STK_EIO, naming the folder.
  * Errors and warnings are appended to DIAG (caller-owned, may be NULL) with
  * file:line:col; every error found is reported, not only the first.
  * On success stores a new project in *RET_PROJECT (free with

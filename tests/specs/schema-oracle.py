@@ -12,8 +12,9 @@ import sys
 import jsonschema
 
 schema = json.load(open(sys.argv[1]))
-# The schema says draft-07 ($schema "https://json-schema.org/draft-07/schema").
-validator = jsonschema.Draft7Validator(schema)
+# The validator of the draft the schema names: compose-go's 2026 copy says
+# "https://json-schema.org/draft/2020-12/schema" ($defs), the older one draft-07.
+validator = jsonschema.validators.validator_for(schema)(schema)
 for path in sys.argv[2:]:
     doc = json.load(open(path))
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))

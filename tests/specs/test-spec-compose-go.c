@@ -428,7 +428,7 @@ Test(spec_compose_go, extends_does_not_import_dependencies)
 Test(spec_compose_go, cli_simple_fixtures_load)
 {
     static const char *const names[] = {"compose.yaml", "compose-name.yaml",
-                                        "compose-with-paths.yaml", "compose-with-variables.yaml",
+                                        "compose-with-variables.yaml",
                                         "compose-with-overrides.yaml"};
 
     for (size_t i = 0; i < STK_ARRAY_SIZE(names); i++) {
@@ -441,6 +441,52 @@ Test(spec_compose_go, cli_simple_fixtures_load)
         spec_project_free(p);
         free(path);
     }
+}
+
+static const char *volume_source(const struct spec_project *p, const char *svc, size_t i)
+{
+    const struct spec_service *s = spec_project_service(p, svc);
+
+    cr_assert(s && i < s->n_volumes);
+    return s->volumes[i].source;
+}
+
+Test(spec_compose_go, windows_paths_with_a_windows_working_directory)
+{
+    static const char *const convert[] = {"COMPOSE_CONVERT_WINDOWS_PATHS=1", NULL};
+    const char *files[] = {CG "/cli/testdata/simple/compose-with-paths.yaml", NULL};
+    struct spec_load_opts opts = {
+        .files = files, .env = convert, .working_dir = "C:\\project-dir\\"};
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+
+    /*
+     * cli/options_windows_test.go TestConvertWithEnvVar (run by compose-go on Windows):
+     * the Windows working directory resolves the relative sources, and
+     * COMPOSE_CONVERT_WINDOWS_PATHS turns drive paths into /c/... for Linux containers.
+     */
+    cr_assert_eq(spec_project_load(&opts, &p, NULL, &err), 0, "%s", err.msg);
+    cr_expect_str_eq(volume_source(p, "test", 0), "/c/docker/project");
+    cr_expect_str_eq(volume_source(p, "test", 1), "/c/project-dir/relative");
+    cr_expect_str_eq(volume_source(p, "test", 2), "/c/project-dir/relative2");
+    cr_expect_str_eq(p->name, "project-dir");
+    spec_project_free(p);
+    /* --platform windows keeps Windows paths, resolved by the folder's rules. */
+    opts.platform = SPEC_PLATFORM_WINDOWS;
+    cr_assert_eq(spec_project_load(&opts, &p, NULL, &err), 0, "%s", err.msg);
+    cr_expect_str_eq(volume_source(p, "test", 0), "C:\\docker\\project");
+    cr_expect_str_eq(volume_source(p, "test", 1), "C:\\project-dir\\relative");
+    cr_expect_str_eq(volume_source(p, "test", 2), "C:\\project-dir\\relative2");
+    spec_project_free(p);
+    /*
+     * Without the conversion a drive path is no Linux host path: stack refuses it on
+     * --platform linux (issue 8 item 10), where compose-go on Linux passes it through.
+     */
+    opts.platform = SPEC_PLATFORM_LINUX;
+    opts.env = no_env;
+    cr_assert_eq(spec_project_load(&opts, &p, NULL, &err), STK_ESPEC);
+    cr_expect_str_eq(err.msg, "services.test.volumes: the source 'C:\\docker\\project' is a "
+                              "Windows path: a Linux host has no drive letters or UNC shares");
 }
 
 Test(spec_compose_go, env_file_fixtures)

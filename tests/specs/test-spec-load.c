@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/stk-alloc.h"
 #include "common/stk-buf.h"
@@ -107,13 +108,95 @@ Test(spec_load, missing_file_is_eio)
     cr_assert_null(p);
 }
 
-Test(spec_load, no_files_is_einval)
+Test(spec_load, no_options_is_einval)
 {
-    struct spec_load_opts opts = {0};
     struct spec_project *p = NULL;
     struct stk_err err = STK_ERR_INIT;
 
-    cr_assert_eq(spec_project_load(&opts, &p, NULL, &err), STK_EINVAL);
+    cr_assert_eq(spec_project_load(NULL, &p, NULL, &err), STK_EINVAL);
+}
+
+/* Without -f the files are found from the working directory up, with the override. */
+Test(spec_load, no_files_discovers_compose_file_and_override_in_a_parent)
+{
+    static const char *const no_env[] = {NULL};
+    char *sub = stk_xasprintf("%s/a/b", tmpdir), *cmd = stk_xasprintf("mkdir -p '%s'", sub);
+    struct spec_load_opts opts = {.env = no_env};
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+    char cwd[4096];
+
+    cr_assert_eq(system(cmd), 0);
+    free(write_file("compose.yaml", "services:\n  web:\n    image: nginx\n"));
+    free(write_file("compose.override.yml", "services:\n  web:\n    hostname: h\n"));
+    cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
+    cr_assert_eq(chdir(sub), 0);
+    cr_assert_eq(spec_project_load(&opts, &p, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(chdir(cwd), 0);
+    cr_assert_str_eq(p->working_dir, tmpdir);
+    cr_assert_str_eq(spec_project_service(p, "web")->hostname, "h");
+    cr_assert_not_null(p->files[1]);
+    cr_assert(strstr(p->files[1], "compose.override.yml") != NULL, "%s", p->files[1]);
+    spec_project_free(p);
+    free(sub);
+    free(cmd);
+}
+
+Test(spec_load, no_files_and_none_found_is_an_error_naming_the_folder)
+{
+    static const char *const no_env[] = {NULL};
+    struct spec_load_opts opts = {.env = no_env, .working_dir = tmpdir};
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+
+    /* /tmp and / hold no Compose file on the machines the tests run on. */
+    cr_assert_eq(spec_project_load(&opts, &p, NULL, &err), STK_EIO);
+    cr_assert(strstr(err.msg, "no Compose file in '") != NULL, "%s", err.msg);
+    cr_assert(strstr(err.msg, tmpdir) != NULL, "%s", err.msg);
+}
+
+Test(spec_load, compose_file_naming_a_missing_file_is_an_error)
+{
+    static const char *const env[] = {"COMPOSE_FILE=nope.yaml", NULL};
+    struct spec_load_opts opts = {.env = env, .working_dir = tmpdir};
+    struct spec_project *p = NULL;
+    struct stk_err err = STK_ERR_INIT;
+    char *want = stk_xasprintf("COMPOSE_FILE names '%s/nope.yaml', which does not exist", tmpdir);
+
+    cr_assert_eq(spec_project_load(&opts, &p, NULL, &err), STK_EIO);
+    cr_assert_str_eq(err.msg, want);
+    free(want);
+}
+
+/* A missing --env-file is an error said once; a dangling .env link is no .env. */
+Test(spec_load, env_file_errors_are_said_once_and_a_dangling_dotenv_is_absent)
+{
+    static const char *const no_env[] = {NULL};
+    char *path = write_file("stack.yaml", "services:\n  web:\n    image: \"nginx:${TAG:-x}\"\n");
+    char *missing = stk_xasprintf("%s/missing.env", tmpdir);
+    char *dotenv = stk_xasprintf("%s/.env", tmpdir);
+    const char *files[] = {path, NULL};
+    const char *env_files[] = {missing, NULL};
+    struct spec_load_opts opts = {.files = files, .env = no_env, .env_files = env_files};
+    struct spec_project *p = NULL;
+    struct stk_diag diag = STK_DIAG_INIT;
+    struct stk_err err = STK_ERR_INIT;
+    char *want = stk_xasprintf("env file '%s' does not exist", missing);
+
+    cr_assert_eq(spec_project_load(&opts, &p, NULL, &err), STK_EIO);
+    cr_assert_str_eq(err.msg, want);
+    cr_assert_eq(symlink("/nonexistent/target.env", dotenv), 0);
+    opts.env_files = NULL;
+    stk_err_clear(&err);
+    cr_assert_eq(spec_project_load(&opts, &p, &diag, &err), 0, "%s", err.msg);
+    cr_assert_eq(diag.n, 0, "%zu diagnostics", diag.n);
+    cr_assert_str_eq(spec_project_service(p, "web")->image, "nginx:x");
+    spec_project_free(p);
+    stk_diag_release(&diag);
+    free(want);
+    free(missing);
+    free(dotenv);
+    free(path);
 }
 
 Test(spec_load, process_environment_is_used_without_opts_env)

@@ -1,7 +1,8 @@
 /*
  * test-spec-schema.c - the embedded schema tables against the Compose
- * Specification JSON schema (../shared/testdata/compose-spec.schema.json,
- * read at test time):
+ * Specification JSON schema (../shared/testdata/compose-spec-2026.schema.json,
+ * compose-go's copy at the commit in ../shared/testdata/compose-go/SOURCE,
+ * JSON Schema draft 2020-12; read at test time):
  *   1. specs/spec-schema.c is what tests/specs/gen-schema-tables.py generates
  *      from the schema (whitespace aside);
  *   2. the schema is an oracle: every data case file, parsed and interpolated
@@ -26,7 +27,7 @@
 #include "specs/spec-internal.h"
 #include "specs/spec.h"
 
-#define SCHEMA STK_SHARED_DIR "/testdata/compose-spec.schema.json"
+#define SCHEMA STK_SHARED_DIR "/testdata/compose-spec-2026.schema.json"
 #define PYTHON "/usr/bin/python3"
 
 static char *run_capture(const char *cmd)
@@ -88,6 +89,12 @@ Test(spec_schema, service_and_top_level_keys_come_from_the_schema)
     cr_assert(svc->closed);
     cr_assert_not_null(spec__shape_field(svc, "isolation"));
     cr_assert_not_null(spec__shape_field(svc, "stop_grace_period"));
+    /* Keys of the 2026 schema: pre_start hooks, and those of 2024-2025. */
+    cr_assert_not_null(spec__shape_field(svc, "pre_start"));
+    cr_assert_not_null(spec__shape_field(svc, "post_start"));
+    cr_assert_not_null(spec__shape_field(svc, "provider"));
+    cr_assert_not_null(spec__shape_field(svc, "models"));
+    cr_assert_not_null(spec__shape_field(spec__schema_root, "models"));
     cr_assert_null(spec__shape_field(svc, "imagee"));
     cr_assert_not_null(spec__shape_field(spec__schema_root, "include"));
     cr_assert_null(spec__shape_field(spec__schema_root, "servics"));
@@ -139,11 +146,13 @@ static void case_files(const char *dir, struct stk_strv *out)
 {
     char *path = stk_xasprintf("%s/args", dir), *data = NULL, *save = NULL;
     struct stk_err err = STK_ERR_INIT;
-    int found = 0;
+    int found = 0, discover = 0;
 
     if (stk_file_read(path, &data, NULL, &err) == 0) {
         for (char *l = strtok_r(data, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
             char *s2 = NULL;
+            if (strcmp(l, "discover=1") == 0)
+                discover = 1;
             if (strncmp(l, "files=", 6) != 0)
                 continue;
             for (char *f = strtok_r(l + 6, " ", &s2); f; f = strtok_r(NULL, " ", &s2)) {
@@ -151,6 +160,22 @@ static void case_files(const char *dir, struct stk_strv *out)
                 found = 1;
             }
         }
+    }
+    if (!found && discover) {
+        /* A case without -f: every Compose file of its folder (discovery picks among them). */
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        while (d && (de = readdir(d)) != NULL) {
+            size_t n = strlen(de->d_name);
+            if (de->d_name[0] == '.' || n < 5 ||
+                (strcmp(de->d_name + n - 5, ".yaml") != 0 &&
+                 strcmp(de->d_name + n - 4, ".yml") != 0))
+                continue;
+            stk_strv_pushf(out, "%s/%s", dir, de->d_name);
+            found = 1;
+        }
+        if (d)
+            closedir(d);
     }
     if (!found)
         stk_strv_pushf(out, "%s/stack.yaml", dir);
