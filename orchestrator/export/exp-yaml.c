@@ -111,6 +111,14 @@ static void emit_json(yaml_emitter_t *e, json_t *j)
         break;
     }
     case JSON_STRING:
+        if (strchr(json_string_value(j), '\n')) {
+            /* File content (Secrets, ConfigMaps) reads best as a literal block. */
+            yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)json_string_value(j),
+                                         (int)json_string_length(j), 1, 1,
+                                         YAML_LITERAL_SCALAR_STYLE);
+            emit(e, &ev);
+            break;
+        }
         emit_scalar(e, json_string_value(j), needs_quotes(json_string_value(j)));
         break;
     case JSON_INTEGER:

@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@
 #include "common/stk-strv.h"
 #include "orchestrator/export/exp-internal.h"
 #include "runtime/image/rt-image.h"
+#include "runtime/rt-driver.h"
 
 #define EXP_RC_PROCESS "runhcs-wcow-process"
 #define EXP_RC_HYPERV "runhcs-wcow-hypervisor"
@@ -32,6 +34,7 @@
 #define LBL_NAME "app.kubernetes.io/name"
 #define LBL_PART_OF "app.kubernetes.io/part-of"
 #define LBL_MANAGED "app.kubernetes.io/managed-by"
+#define LBL_WINDOWS_BUILD "node.kubernetes.io/windows-build"
 
 /* One pod: a service and the services that joined its network namespace. */
 struct unit {
@@ -369,6 +372,44 @@ static char *image_build(struct ctx *c, const struct spec_service *svc)
 static int is_hyperv(const struct spec_service *svc)
 {
     return svc->isolation && strcmp(svc->isolation, "hyperv") == 0;
+}
+
+/*
+ * The windows-build values of the nodes that can run an image of BUILD with
+ * the isolation (rt_windows_image_compatible(), the local runtime's rule),
+ * among the Windows Server builds Kubernetes nodes run (2019, 2022, 2025) and
+ * BUILD itself; ascending. A new array, never empty (BUILD is always there).
+ */
+static int build_cmp(const char *a, const char *b)
+{
+    unsigned long va[3] = {0, 0, 0}, vb[3] = {0, 0, 0};
+
+    sscanf(a, "%lu.%lu.%lu", &va[0], &va[1], &va[2]);
+    sscanf(b, "%lu.%lu.%lu", &vb[0], &vb[1], &vb[2]);
+    for (int i = 0; i < 3; i++)
+        if (va[i] != vb[i])
+            return va[i] < vb[i] ? -1 : 1;
+    return 0;
+}
+
+static json_t *node_builds(const char *build, int hyperv)
+{
+    static const char *const known[] = {"10.0.17763", "10.0.20348", "10.0.26100"};
+    json_t *a = json_array();
+    int own_done = 0;
+
+    for (size_t i = 0; i <= STK_ARRAY_SIZE(known); i++) {
+        const char *h = i < STK_ARRAY_SIZE(known) ? known[i] : NULL;
+        if (!own_done && (!h || build_cmp(build, h) <= 0)) {
+            own_done = 1;
+            if (!h || strcmp(build, h) != 0)
+                json_array_append_new(a, json_string(build));
+        }
+        if (h && rt_windows_image_compatible(h, build,
+                                             hyperv ? RT_ISOLATION_HYPERV : RT_ISOLATION_PROCESS))
+            json_array_append_new(a, json_string(h));
+    }
+    return a;
 }
 
 /* ---- containers ----------------------------------------------------------------------------- */
@@ -725,9 +766,9 @@ static void add_waits(struct ctx *c, const struct spec_service *svc, struct pod 
                                 "--timeout=60s; do sleep 2; done",
                                 tn);
         else
-            cmd = stk_xasprintf("until kubectl wait --for=condition=Ready pod -l %s=%s "
+            cmd = stk_xasprintf("until kubectl wait --for=condition=Ready pod -l %s=%s,%s=%s "
                                 "--timeout=60s; do sleep 2; done",
-                                LBL_NAME, tn);
+                                LBL_NAME, tn, LBL_PART_OF, c->p->name);
         name = stk_xasprintf("wait-%s", tn);
         if (strlen(name) > 63)
             name[63] = '\0';
@@ -906,9 +947,17 @@ static json_t *pod_spec(struct ctx *c, const struct unit *u, char **comment)
         json_object_set_new(spec, "os", json_pack("{s:s}", "name", "windows"));
         json_object_set_new(spec, "runtimeClassName",
                             json_string(is_hyperv(root) ? EXP_RC_HYPERV : EXP_RC_PROCESS));
-        if (build)
-            json_object_set_new(ns, "node.kubernetes.io/windows-build", json_string(build));
+        json_t *builds = build ? node_builds(build, is_hyperv(root)) : NULL;
+        if (builds && json_array_size(builds) == 1)
+            json_object_set_new(ns, LBL_WINDOWS_BUILD, json_deep_copy(json_array_get(builds, 0)));
         json_object_set_new(spec, "nodeSelector", ns);
+        if (builds && json_array_size(builds) > 1)
+            json_object_set_new(spec, "affinity",
+                                json_pack("{s:{s:{s:[{s:[{s:s, s:s, s:O}]}]}}}", "nodeAffinity",
+                                          "requiredDuringSchedulingIgnoredDuringExecution",
+                                          "nodeSelectorTerms", "matchExpressions", "key",
+                                          LBL_WINDOWS_BUILD, "operator", "In", "values", builds));
+        json_decref(builds);
         for (size_t i = 1; i < u->n; i++) {
             char *b = image_build(c, u->members[i]);
             if (b && build && strcmp(b, build) != 0)
@@ -1057,8 +1106,12 @@ static void workload(struct ctx *c, const struct unit *u)
     free(name);
 }
 
-/* The ports of a pod: every member's, once per (container port, protocol). */
-static json_t *pod_ports(const struct unit *u, int published)
+/*
+ * The ports of a pod: every member's, once per (container port, protocol);
+ * with PUBLISHED the host ports are the Service ports, and with NODE_PORTS
+ * those in the NodePort range are also the node ports.
+ */
+static json_t *pod_ports(const struct unit *u, int published, int node_ports)
 {
     json_t *ports = json_array();
 
@@ -1076,7 +1129,7 @@ static json_t *pod_ports(const struct unit *u, int published)
             if (!dup) {
                 json_t *pe = json_pack("{s:s, s:i, s:i, s:s}", "name", pname, "port", (int)port,
                                        "targetPort", (int)sp->target, "protocol", proto);
-                if (published && sp->published >= 30000 && sp->published <= 32767 &&
+                if (published && node_ports && sp->published >= 30000 && sp->published <= 32767 &&
                     !sp->published_end)
                     json_object_set_new(pe, "nodePort", json_integer(sp->published));
                 json_array_append_new(ports, pe);
@@ -1111,7 +1164,7 @@ static void services(struct ctx *c, const struct unit *u, struct stk_strv *names
     char *name = k8s_name(svc->name);
     int any_published = 0;
 
-    json_t *p = pod_ports(u, 0);
+    json_t *p = pod_ports(u, 0, 0);
 
     if (u->job && !json_array_size(p)) {
         json_decref(p);
@@ -1129,7 +1182,7 @@ static void services(struct ctx *c, const struct unit *u, struct stk_strv *names
                 continue;
             }
             stk_strv_push(names, an);
-            p = pod_ports(u, 0);
+            p = pod_ports(u, 0, 0);
             service_object(c, u, an, json_array_size(p) ? "ClusterIP" : NULL, p);
             free(an);
         }
@@ -1157,7 +1210,7 @@ static void services(struct ctx *c, const struct unit *u, struct stk_strv *names
             pn[63] = '\0';
         service_object(c, u, pn,
                        c->o->publish_as == EXP_PUBLISH_LOADBALANCER ? "LoadBalancer" : "NodePort",
-                       pod_ports(u, 1));
+                       pod_ports(u, 1, c->o->publish_as == EXP_PUBLISH_NODEPORT));
         free(pn);
     }
     free(name);
