@@ -6,7 +6,14 @@
 
 #include <jansson.h>
 
-/* OBJ (borrowed) as one YAML document starting with "---" (a new string). */
-char *exp__yaml_doc(json_t *obj);
+/* A YAML emitter for the documents of one export; free with exp__yaml_free(). */
+struct exp__yaml;
+struct exp__yaml *exp__yaml_new(void);
+
+/* OBJ (borrowed) as the next YAML document of Y, starting with "---" (a new string). */
+char *exp__yaml_doc(struct exp__yaml *y, json_t *obj);
+
+/* Ends the stream and frees Y; NULL-safe. */
+void exp__yaml_free(struct exp__yaml *y);
 
 #endif

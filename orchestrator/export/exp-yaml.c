@@ -46,6 +46,9 @@ static int needs_quotes(const char *s)
 
     if (!*s)
         return 1;
+    /* Most keys and values start with a letter that begins no special word: plain. */
+    if (isalpha((unsigned char)*s) && !strchr("tfynoTFYNO", *s))
+        return 0;
     for (size_t i = 0; i < STK_ARRAY_SIZE(words); i++)
         if (strcasecmp(s, words[i]) == 0)
             return 1;
@@ -141,29 +144,62 @@ static void emit_json(yaml_emitter_t *e, json_t *j)
     }
 }
 
-char *exp__yaml_doc(json_t *obj)
-{
+/*
+ * One emitter for every document of an export: initialising libyaml's
+ * emitter allocates and clears its buffers, which for thousands of small
+ * documents cost more than the emitting.
+ */
+struct exp__yaml {
     yaml_emitter_t e;
-    yaml_event_t ev;
-    struct stk_buf b = STK_BUF_INIT;
+    struct stk_buf b;
+};
 
-    if (!yaml_emitter_initialize(&e))
+struct exp__yaml *exp__yaml_new(void)
+{
+    struct exp__yaml *y = stk_new0(struct exp__yaml);
+    yaml_event_t ev;
+
+    stk_buf_init(&y->b, 0);
+    if (!yaml_emitter_initialize(&y->e))
         STK_BUG("yaml emitter init failed");
-    yaml_emitter_set_output(&e, write_buf, &b);
-    yaml_emitter_set_unicode(&e, 1);
-    yaml_emitter_set_width(&e, -1);
-    yaml_emitter_set_indent(&e, 2);
+    yaml_emitter_set_output(&y->e, write_buf, &y->b);
+    yaml_emitter_set_unicode(&y->e, 1);
+    yaml_emitter_set_width(&y->e, -1);
+    yaml_emitter_set_indent(&y->e, 2);
     yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
-    emit(&e, &ev);
+    emit(&y->e, &ev);
+    return y;
+}
+
+char *exp__yaml_doc(struct exp__yaml *y, json_t *obj)
+{
+    yaml_event_t ev;
+    char *doc;
+
+    stk_buf_reset(&y->b);
     yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 0);
-    emit(&e, &ev);
-    emit_json(&e, obj);
+    emit(&y->e, &ev);
+    emit_json(&y->e, obj);
     yaml_document_end_event_initialize(&ev, 1);
-    emit(&e, &ev);
+    emit(&y->e, &ev);
+    if (!yaml_emitter_flush(&y->e))
+        STK_BUG("yaml emitter flush failed");
+    doc = stk_xmalloc(y->b.len + 1);
+    memcpy(doc, y->b.buf, y->b.len + 1);
+    return doc;
+}
+
+void exp__yaml_free(struct exp__yaml *y)
+{
+    yaml_event_t ev;
+
+    if (!y)
+        return;
     yaml_stream_end_event_initialize(&ev);
-    emit(&e, &ev);
-    yaml_emitter_delete(&e);
-    return stk_buf_detach(&b, NULL);
+    emit(&y->e, &ev);
+    yaml_emitter_delete(&y->e);
+    stk_buf_release(&y->b);
+    free(y);
 }
 
 static void put_comment(struct stk_buf *b, const char *comment)

@@ -54,6 +54,7 @@ struct ctx {
     int need_wait;   /* an init container waits: emit the ServiceAccount and its Role */
     int hyperv_said; /* the Hyper-V support note was added */
     char *wait_sa;   /* the waiters' ServiceAccount name */
+    struct exp__yaml *yaml;
 };
 
 /* ---- small helpers -------------------------------------------------------------------------- */
@@ -145,7 +146,9 @@ static void add_doc(struct ctx *c, const char *kind, const char *name, char *com
     d->kind = stk_xstrdup(kind);
     d->name = stk_xstrdup(name);
     d->comment = comment_take;
-    d->yaml = exp__yaml_doc(obj_take);
+    if (!c->yaml)
+        c->yaml = exp__yaml_new();
+    d->yaml = exp__yaml_doc(c->yaml, obj_take);
     json_decref(obj_take);
 }
 
@@ -1458,6 +1461,7 @@ out:
         free(c.units[i].members);
     free(c.units);
     free(c.wait_sa);
+    exp__yaml_free(c.yaml);
     stk_strv_release(&names);
     return r;
 }
