@@ -27,7 +27,9 @@
 #include "common/stk-fs.h"
 #include "common/stk-strv.h"
 #include "orchestrator/export/exp.h"
+#include "runtime/image/rt-image.h"
 #include "specs/spec.h"
+#include "tests/hcsemu/hcsemu-images.h"
 
 #define EXP_DATA STK_TEST_DATA "/export"
 #define STACK_BIN STK_BIN_DIR "/orchestrator/stack"
@@ -102,6 +104,14 @@ static char *diag_text(const struct stk_diag *d, const char *dir, const char *la
     }
     free(prefix);
     return stk_buf_detach(&b, NULL);
+}
+
+static void rm_rf(const char *dir)
+{
+    struct stk_err err = STK_ERR_INIT;
+
+    stk_rm_rf(dir, &err);
+    stk_err_clear(&err);
 }
 
 /* Exports the case in DIR; returns the YAML and stores the diagnostics text in *RET_WARN. */
@@ -302,6 +312,72 @@ Test(exp_windows_build, label_of_an_os_version)
     free(b);
 }
 
+/*
+ * The windows-build comes from the image's os.version in the local store when
+ * the image is there: a 2025 image (no LTSC tag) in a silo runs only on 2025
+ * nodes; an image neither in the store nor tagged gets a warning and only the
+ * OS selector.
+ */
+Test(exp_images, windows_build_is_read_from_the_local_store)
+{
+    char dir[] = "/tmp/stk-exp-img-XXXXXX";
+    char *layout, *entry, *stack, *y;
+    struct hcsemu_manifest m;
+    struct rt_image_store *images = NULL;
+    struct stk_err err = STK_ERR_INIT;
+    struct spec_load_opts lo;
+    struct spec_project *p = NULL;
+    struct exp_opts eo;
+    struct exp_result res;
+    const char *files[2] = {NULL, NULL};
+    const char *no_env[] = {NULL};
+
+    cr_assert(mkdtemp(dir));
+    layout = stk_xasprintf("%s/layout", dir);
+    stack = stk_xasprintf("%s/stack.yaml", dir);
+    cr_assert_eq(rt_image_store_open(dir, &images, &err), 0, "%s", err.msg);
+    hcsemu_layout_init(layout);
+    hcsemu_layout_windows_image(layout, "10.0.26100.1742", 0, "app", &m);
+    entry = hcsemu_layout_descriptor(&m, "windows", "10.0.26100.1742",
+                                     RT_IMAGE_ANNOT_CONTAINERD_NAME, "registry.example/app:v2");
+    hcsemu_layout_index(layout, (const char *const[]){entry, NULL});
+    cr_assert_eq(rt_image_load_layout(images, layout, NULL, NULL, &err), 0, "%s", err.msg);
+    write_text(stack, "name: st\nservices:\n  app:\n    image: registry.example/app:v2\n"
+                      "    isolation: process\n  other:\n    image: registry.example/other:v1\n"
+                      "    isolation: process\n");
+    files[0] = stack;
+    memset(&lo, 0, sizeof(lo));
+    memset(&eo, 0, sizeof(eo));
+    memset(&res, 0, sizeof(res));
+    lo.files = files;
+    lo.env = no_env;
+    lo.env_files = no_env;
+    lo.platform = SPEC_PLATFORM_WINDOWS;
+    cr_assert_eq(spec_project_load(&lo, &p, NULL, &err), 0, "%s", err.msg);
+    eo.platform = SPEC_PLATFORM_WINDOWS;
+    eo.images = images;
+    cr_assert_eq(exp_kubernetes(p, &eo, &res, &err), 0, "%s", err.msg);
+    y = exp_result_to_yaml(&res);
+    cr_expect(strstr(y, "      nodeSelector:\n        kubernetes.io/os: windows\n"
+                        "        node.kubernetes.io/windows-build: \"10.0.26100\"\n"),
+              "%s", y);
+    cr_expect_eq(count(y, "windows-build"), 1, "the untagged image missing from the store: %s", y);
+    cr_assert_eq(res.warnings.n, 1);
+    cr_expect(strstr(res.warnings.items[0].msg,
+                     "service 'other': image: the os.version of 'registry.example/other:v1' is "
+                     "unknown"),
+              "%s", res.warnings.items[0].msg);
+    free(y);
+    exp_result_release(&res);
+    spec_project_free(p);
+    rt_image_store_close(images);
+    hcsemu_manifest_release(&m);
+    free(entry);
+    free(layout);
+    free(stack);
+    rm_rf(dir);
+}
+
 /* ---- the command line ------------------------------------------------------------------------ */
 
 /* Runs CMD with sh, stdout and stderr to OUT; returns the exit status. */
@@ -329,14 +405,6 @@ static char *tmp_dir(void)
 
     cr_assert(mkdtemp(t));
     return stk_xstrdup(t);
-}
-
-static void rm_rf(const char *dir)
-{
-    struct stk_err err = STK_ERR_INIT;
-
-    stk_rm_rf(dir, &err);
-    stk_err_clear(&err);
 }
 
 Test(exp_cli, unknown_publish_as_is_a_usage_error_and_writes_nothing)
