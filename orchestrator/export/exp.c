@@ -1222,7 +1222,6 @@ static void services(struct ctx *c, const struct unit *u, struct stk_strv *names
 /* Reads the content of a secret or config; NULL (with a warning) when it cannot be carried. */
 static char *file_content(struct ctx *c, const struct spec_file_object *o, const char *what)
 {
-    const struct spec_service *first = c->p->n_services ? &c->p->services[0] : NULL;
     char *data = NULL;
     size_t len = 0;
     struct stk_err err = STK_ERR_INIT;
@@ -1245,7 +1244,6 @@ static char *file_content(struct ctx *c, const struct spec_file_object *o, const
         return NULL;
     }
     stk_err_clear(&err);
-    (void)first;
     stk_diag_add(&c->res->warnings, STK_DIAG_WARNING, o->pos.file, o->pos.line, o->pos.col,
                  "%s '%s': its content cannot be read here; not carried", what, o->key);
     return NULL;

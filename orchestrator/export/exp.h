@@ -80,9 +80,11 @@ struct exp_result {
 /*
  * Renders PROJECT (borrowed) with OPTS into RET (zero-initialised by the
  * caller). Warnings and notes carry the position of the service they name.
- * Returns 0, or STK_EINVAL for bad arguments (a volume_size that is not a
- * Kubernetes quantity). The model is valid (spec_project_load()), so nothing
- * else fails; an image missing from OPTS->images is a warning, not an error.
+ * Returns 0; STK_EINVAL for missing arguments; STK_EUSAGE when
+ * OPTS->volume_size is not a Kubernetes quantity or OPTS->namespace_ not a
+ * DNS label; STK_ESPEC (positioned) when a volume's "stack.export.size"
+ * label is not a quantity. An image missing from OPTS->images is a warning,
+ * not an error. RET may hold documents after a failure; release it anyway.
  */
 int exp_kubernetes(const struct spec_project *project, const struct exp_opts *opts,
                    struct exp_result *ret, struct stk_err *err);

@@ -504,3 +504,24 @@ Test(exp_cli, output_folder_gets_one_file_per_object)
     free(out);
     free(d);
 }
+
+Test(exp_cli, bad_volume_size_and_namespace_are_usage_errors)
+{
+    char *out = NULL;
+    char *cmd = stk_xasprintf("%s export kubernetes -f %s/storage-linux/stack.yaml "
+                              "--volume-size 5GB",
+                              STACK_BIN, EXP_DATA);
+    char *cmd2 = stk_xasprintf("%s export kubernetes -f %s/storage-linux/stack.yaml "
+                               "--namespace Bad_NS",
+                               STACK_BIN, EXP_DATA);
+
+    cr_assert_eq(run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "--volume-size: '5GB' is not a Kubernetes quantity"), "%s", out);
+    cr_expect(!strstr(out, "apiVersion"), "manifests were printed: %s", out);
+    free(out);
+    cr_assert_eq(run(cmd2, &out), 2, "%s", out);
+    cr_expect(strstr(out, "--namespace: 'Bad_NS' is not a DNS label"), "%s", out);
+    free(out);
+    free(cmd);
+    free(cmd2);
+}
