@@ -125,7 +125,7 @@ static void emit_json(yaml_emitter_t *e, json_t *j)
         emit_scalar(e, json_string_value(j), needs_quotes(json_string_value(j)));
         break;
     case JSON_INTEGER:
-        snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(j));
         emit_scalar(e, num, 0);
         break;
     case JSON_REAL:
