@@ -3,7 +3,8 @@
 # generated N-service file (bench/config/gen-compose.py: ports, a bind,
 # environment, healthchecks, a depends_on chain), next to `stack config -q`
 # of the same file in the same run, so the export's own cost is the difference.
-# Prints the median wall time and peak RSS of RUNS runs of each: the export to
+# Prints the median wall time, CPU time (user + system) and peak RSS of RUNS
+# runs of each (/usr/bin/time, 10 ms steps): the export to
 # standard output, and to a folder (one file per object).
 #
 # Usage: bench/export.sh [SERVICES] [RUNS]
@@ -31,7 +32,7 @@ measure() {
     i=0
     while [ "$i" -lt "$runs" ]; do
         rm -rf "$work/out"
-        if ! /usr/bin/time -f '%e %M' -o "$work/$name.one" "$@" > /dev/null 2> "$work/$name.err"; then
+        if ! /usr/bin/time -f '%e %M %U %S' -o "$work/$name.one" "$@" > /dev/null 2> "$work/$name.err"; then
             echo "$name: command failed:" >&2
             cat "$work/$name.err" >&2
             return 1
@@ -44,7 +45,8 @@ import statistics, sys
 rows = [l.split() for l in open(sys.argv[2]) if l.strip()]
 wall = statistics.median(float(r[0]) for r in rows) * 1000
 rss = statistics.median(int(r[1]) for r in rows)
-print(f"{sys.argv[1]:<22} {wall:8.1f} ms {rss / 1024:8.1f} MB   ({len(rows)} runs)")
+cpu = statistics.median(float(r[2]) + float(r[3]) for r in rows) * 1000
+print(f"{sys.argv[1]:<22} {wall:8.1f} ms wall {cpu:8.1f} ms cpu {rss / 1024:8.1f} MB   ({len(rows)} runs)")
 PY
 }
 

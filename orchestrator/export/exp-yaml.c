@@ -46,8 +46,11 @@ static int needs_quotes(const char *s)
 
     if (!*s)
         return 1;
-    /* Most keys and values start with a letter that begins no special word: plain. */
-    if (isalpha((unsigned char)*s) && !strchr("tfynoTFYNO", *s))
+    /*
+     * Most keys and values start with a character that begins no special word
+     * and no number (a letter other than these, '/', a backslash): plain.
+     */
+    if (isalpha((unsigned char)*s) ? !strchr("tfynoTFYNO", *s) : !strchr("0123456789+-._~:", *s))
         return 0;
     for (size_t i = 0; i < STK_ARRAY_SIZE(words); i++)
         if (strcasecmp(s, words[i]) == 0)

@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,8 @@ struct ctx {
     int hyperv_said; /* the Hyper-V support note was added */
     char *wait_sa;   /* the waiters' ServiceAccount name */
     struct exp__yaml *yaml;
+    json_t *by_name;  /* service name -> index in p->services */
+    size_t *svc_unit; /* per service: the index of its pod in UNITS; SIZE_MAX before */
 };
 
 /* ---- small helpers -------------------------------------------------------------------------- */
@@ -246,20 +249,22 @@ static json_t *strv_json(char *const *v)
     return a;
 }
 
-static const struct spec_service *find_service(const struct spec_project *p, const char *name)
+/* The service named NAME, through the name index (services are looked up per dependency). */
+static const struct spec_service *find_service(const struct ctx *c, const char *name)
 {
-    return spec_project_service(p, name);
+    json_t *i = json_object_get(c->by_name, name);
+
+    return i ? &c->p->services[json_integer_value(i)] : NULL;
 }
 
 /* The service whose pod SVC runs in (itself, or the end of its service: chain). */
-static const struct spec_service *pod_root(const struct spec_project *p,
-                                           const struct spec_service *svc)
+static const struct spec_service *pod_root(const struct ctx *c, const struct spec_service *svc)
 {
-    for (size_t guard = 0; guard <= p->n_services; guard++) {
+    for (size_t guard = 0; guard <= c->p->n_services; guard++) {
         const struct spec_service *t;
         if (!svc->network_mode || strncmp(svc->network_mode, "service:", 8) != 0)
             return svc;
-        t = find_service(p, svc->network_mode + 8);
+        t = find_service(c, svc->network_mode + 8);
         if (!t)
             return svc;
         svc = t;
@@ -272,29 +277,12 @@ static int restart_is_no(const struct spec_service *svc)
     return !svc->restart || strcmp(svc->restart, "no") == 0;
 }
 
-/* A one-shot: `restart: no` and some service waits for it to complete successfully. */
-static int is_oneshot(const struct spec_project *p, const struct spec_service *svc)
-{
-    if (!restart_is_no(svc))
-        return 0;
-    for (size_t i = 0; i < p->n_services; i++)
-        for (size_t k = 0; k < p->services[i].n_depends_on; k++) {
-            const struct spec_depends *d = &p->services[i].depends_on[k];
-            if (strcmp(d->service, svc->name) == 0 && d->condition &&
-                strcmp(d->condition, "service_completed_successfully") == 0)
-                return 1;
-        }
-    return 0;
-}
-
+/* The pod of SVC (a service of the project); NULL before the pods are known. */
 static const struct unit *unit_of(const struct ctx *c, const struct spec_service *svc)
 {
-    const struct spec_service *root = pod_root(c->p, svc);
+    size_t u = c->svc_unit[svc - c->p->services];
 
-    for (size_t i = 0; i < c->n_units; i++)
-        if (c->units[i].root == root)
-            return &c->units[i];
-    return NULL;
+    return u < c->n_units ? &c->units[u] : NULL;
 }
 
 /* ---- Windows images ------------------------------------------------------------------------- */
@@ -732,7 +720,7 @@ static void add_waits(struct ctx *c, const struct spec_service *svc, struct pod 
 {
     for (size_t i = 0; i < svc->n_depends_on; i++) {
         const struct spec_depends *d = &svc->depends_on[i];
-        const struct spec_service *t = find_service(c->p, d->service);
+        const struct spec_service *t = find_service(c, d->service);
         const struct unit *tu = t ? unit_of(c, t) : NULL;
         char *tn, *cmd = NULL, *name;
         int done;
@@ -1369,7 +1357,7 @@ static int any_wait(struct ctx *c)
     for (size_t i = 0; i < c->p->n_services; i++)
         for (size_t k = 0; k < c->p->services[i].n_depends_on; k++) {
             const struct spec_depends *d = &c->p->services[i].depends_on[k];
-            const struct spec_service *t = find_service(c->p, d->service);
+            const struct spec_service *t = find_service(c, d->service);
             const struct unit *tu = t ? unit_of(c, t) : NULL;
             if (d->implicit || !tu || !d->condition)
                 continue;
@@ -1408,26 +1396,49 @@ int exp_kubernetes(const struct spec_project *project, const struct exp_opts *op
     c.res = ret;
     c.windows = opts->platform == SPEC_PLATFORM_WINDOWS;
     c.units = stk_xcalloc(project->n_services ? project->n_services : 1, sizeof(*c.units));
+    c.svc_unit = stk_xcalloc(project->n_services ? project->n_services : 1, sizeof(*c.svc_unit));
+    c.by_name = json_object();
     {
         char *pn = k8s_name(project->name);
         c.wait_sa = stk_xasprintf("%s-wait", pn);
         free(pn);
     }
     for (size_t i = 0; i < project->n_services; i++) {
-        const struct spec_service *s = &project->services[i];
-        if (pod_root(project, s) != s)
-            continue;
-        c.units[c.n_units].root = s;
-        c.units[c.n_units].job = is_oneshot(project, s);
-        c.units[c.n_units].members = stk_xcalloc(project->n_services, sizeof(s));
-        c.n_units++;
+        json_object_set_new(c.by_name, project->services[i].name, json_integer((json_int_t)i));
+        c.svc_unit[i] = SIZE_MAX;
     }
     for (size_t i = 0; i < project->n_services; i++) {
         const struct spec_service *s = &project->services[i];
-        struct unit *u = (struct unit *)unit_of(&c, s);
-        if (u)
-            u->members[u->n++] = s;
+        if (pod_root(&c, s) != s)
+            continue;
+        c.svc_unit[i] = c.n_units;
+        c.units[c.n_units].root = s;
+        c.n_units++;
     }
+    /* Members: count each pod's, then fill them in file order. */
+    for (size_t i = 0; i < project->n_services; i++) {
+        c.svc_unit[i] = c.svc_unit[pod_root(&c, &project->services[i]) - project->services];
+        if (c.svc_unit[i] < c.n_units)
+            c.units[c.svc_unit[i]].n++;
+    }
+    for (size_t i = 0; i < c.n_units; i++) {
+        c.units[i].members = stk_xcalloc(c.units[i].n, sizeof(*c.units[i].members));
+        c.units[i].n = 0;
+    }
+    for (size_t i = 0; i < project->n_services; i++)
+        if (c.svc_unit[i] < c.n_units) {
+            struct unit *u = &c.units[c.svc_unit[i]];
+            u->members[u->n++] = &project->services[i];
+        }
+    /* A one-shot: `restart: no` and some service waits for it to complete successfully. */
+    for (size_t i = 0; i < project->n_services; i++)
+        for (size_t k = 0; k < project->services[i].n_depends_on; k++) {
+            const struct spec_depends *d = &project->services[i].depends_on[k];
+            const struct spec_service *t = find_service(&c, d->service);
+            if (t && d->condition && strcmp(d->condition, "service_completed_successfully") == 0 &&
+                restart_is_no(t) && pod_root(&c, t) == t)
+                c.units[c.svc_unit[t - project->services]].job = 1;
+        }
     /* Roots first in each pod: the joiners were appended in file order. */
     for (size_t i = 0; i < c.n_units; i++)
         for (size_t m = 0; m < c.units[i].n; m++)
@@ -1458,6 +1469,8 @@ out:
     for (size_t i = 0; i < c.n_units; i++)
         free(c.units[i].members);
     free(c.units);
+    free(c.svc_unit);
+    json_decref(c.by_name);
     free(c.wait_sa);
     exp__yaml_free(c.yaml);
     stk_strv_release(&names);
