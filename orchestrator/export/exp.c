@@ -854,8 +854,19 @@ static json_t *container(struct ctx *c, const struct spec_service *svc, struct p
 }
 
 /* Warnings about what a service sets that no pod field carries. */
-static void check_unmapped(struct ctx *c, const struct spec_service *svc, json_t *pod_spec)
+static void check_unmapped(struct ctx *c, const struct spec_service *svc, int job, json_t *pod_spec)
 {
+    if (!job && svc->restart_policy.present && svc->restart_policy.condition &&
+        strcmp(svc->restart_policy.condition, "any") != 0)
+        warn(c, svc,
+             "deploy.restart_policy.condition: '%s' is not carried: a Deployment restarts its "
+             "containers always",
+             svc->restart_policy.condition);
+    if (svc->update_config.present && svc->update_config.failure_action &&
+        strcmp(svc->update_config.failure_action, "rollback") == 0)
+        warn(c, svc,
+             "deploy.update_config.failure_action: rollback is not carried (a Deployment stops "
+             "a failing rollout; `kubectl rollout undo` rolls it back)");
     if (svc->pid) {
         if (strcmp(svc->pid, "host") == 0 && !c->windows)
             json_object_set_new(pod_spec, "hostPID", json_true());
@@ -985,7 +996,7 @@ static json_t *pod_spec(struct ctx *c, const struct unit *u, char **comment)
         const struct spec_service *svc = u->members[m];
         json_array_append_new(containers, container(c, svc, &pod));
         add_waits(c, svc, &pod);
-        check_unmapped(c, svc, spec);
+        check_unmapped(c, svc, u->job, spec);
         for (size_t i = 0; !c->windows && svc->extra_hosts && svc->extra_hosts[i]; i++) {
             char *h = stk_xstrdup(svc->extra_hosts[i]);
             char *ip = strchr(h, ':');
@@ -1162,7 +1173,6 @@ static void services(struct ctx *c, const struct unit *u, struct stk_strv *names
         free(name);
         return;
     }
-    stk_strv_push(names, name);
     service_object(c, u, name, json_array_size(p) ? "ClusterIP" : NULL, p);
     for (size_t i = 0; i < svc->n_network_attachments; i++)
         for (size_t k = 0;
@@ -1461,6 +1471,16 @@ int exp_kubernetes(const struct spec_project *project, const struct exp_opts *op
     file_objects(&c, 1);
     if ((r = volumes(&c, err)) < 0)
         goto out;
+    /* Every pod's Service name first, so that an alias never takes a service's name. */
+    for (size_t i = 0; i < c.n_units; i++) {
+        char *n = k8s_name(c.units[i].root->name);
+        if (stk_strv_contains(&names, n))
+            warn(&c, c.units[i].root,
+                 "name: '%s' is also the Kubernetes name of another service; rename one", n);
+        else
+            stk_strv_push(&names, n);
+        free(n);
+    }
     for (size_t i = 0; i < c.n_units; i++) {
         workload(&c, &c.units[i]);
         services(&c, &c.units[i], &names);
