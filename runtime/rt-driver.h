@@ -83,6 +83,7 @@ enum rt_isolation rt_isolation_from_string(const char *s);
  */
 int rt_windows_image_compatible(const char *host_os_version, const char *image_os_version,
                                 enum rt_isolation isolation);
+
 /* Returns the stable string of V ("running"); NULL for an invalid value. */
 const char *rt_state_to_string(enum rt_state v);
 /* Parses S; returns _RT_STATE_INVALID when unknown. */

@@ -28,6 +28,7 @@
 #include "common/stk-strv.h"
 #include "orchestrator/export/exp.h"
 #include "runtime/image/rt-image.h"
+#include "runtime/rt-driver.h"
 #include "specs/spec.h"
 #include "tests/hcsemu/hcsemu-images.h"
 
@@ -376,6 +377,20 @@ Test(exp_images, windows_build_is_read_from_the_local_store)
     free(layout);
     free(stack);
     rm_rf(dir);
+}
+
+/* The rule node selection uses is the runtime's (reference hcs-hns.md §5.3 and errata). */
+Test(exp_windows_build, node_rule_is_the_runtime_rule)
+{
+    /* Process isolation: equal builds below 20348; 2022 images run on 2025 hosts. */
+    cr_expect(rt_windows_image_compatible("10.0.17763", "10.0.17763", RT_ISOLATION_PROCESS));
+    cr_expect(!rt_windows_image_compatible("10.0.20348", "10.0.17763", RT_ISOLATION_PROCESS));
+    cr_expect(rt_windows_image_compatible("10.0.26100", "10.0.20348", RT_ISOLATION_PROCESS));
+    cr_expect(!rt_windows_image_compatible("10.0.20348", "10.0.26100", RT_ISOLATION_PROCESS));
+    /* Hyper-V: the same or older build. */
+    cr_expect(rt_windows_image_compatible("10.0.26100", "10.0.17763", RT_ISOLATION_HYPERV));
+    cr_expect(!rt_windows_image_compatible("10.0.17763", "10.0.20348", RT_ISOLATION_HYPERV));
+    cr_expect(!rt_windows_image_compatible("10.0.x", "10.0.17763", RT_ISOLATION_HYPERV));
 }
 
 /* ---- the command line ------------------------------------------------------------------------ */
