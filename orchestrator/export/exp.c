@@ -862,6 +862,10 @@ static void check_unmapped(struct ctx *c, const struct spec_service *svc, int jo
              "deploy.restart_policy.condition: '%s' is not carried: a Deployment restarts its "
              "containers always",
              svc->restart_policy.condition);
+    if (has_probe(svc) && svc->healthcheck.start_interval_ns > 0)
+        warn(c, svc,
+             "healthcheck.start_interval: not carried (probes have one period; a startupProbe "
+             "could carry it)");
     if (svc->update_config.present && svc->update_config.failure_action &&
         strcmp(svc->update_config.failure_action, "rollback") == 0)
         warn(c, svc,
