@@ -27,6 +27,8 @@
 #include "netplugins/hns/hns.h"
 #include "netplugins/net-plugin.h"
 #include "orchestrator/cli-os.h"
+#include "orchestrator/cli-project.h"
+#include "orchestrator/export/exp.h"
 #include "orchestrator/rec-hcs.h"
 #include "orchestrator/rec-plan.h"
 #include "orchestrator/rec.h"
@@ -90,6 +92,8 @@ static void usage(FILE *out)
         "  Project options: -f FILE, -p NAME, --profile P, --env-file F, --strict,\n"
         "                   --platform windows|linux (validation rules; default: the host)\n"
         "  pull [-f FILE]... [-p NAME]                          pull every service's image\n"
+        "  export kubernetes [-o DIR|-] [--namespace NS] [--publish-as nodeport|loadbalancer]\n"
+        "                    [--volume-size SIZE]               Kubernetes manifests\n"
         "  image load PATH | image pull REF | image ls | image rm REF\n"
         "                                                       manage the local image store\n"
         "  info                                                 show the runtime and host\n"
@@ -378,6 +382,30 @@ static int parse_project_opts(struct cli *cli, int argc, char **argv, const char
         }
     }
     return optind;
+}
+
+int cli_project_opts(struct cli *cli, int argc, char **argv, const char *extra_short,
+                     const struct option *extra_long, int (*on_extra)(int, const char *, void *),
+                     void *ud)
+{
+    return parse_project_opts(cli, argc, argv, extra_short, extra_long, on_extra, ud);
+}
+
+int cli_project_load(struct cli *cli, struct spec_project **ret)
+{
+    return -load_project(cli, ret, 0);
+}
+
+void cli_project_info(struct cli *cli, const char **ret_state_dir, int *ret_windows,
+                      int *ret_strict)
+{
+    *ret_state_dir = cli->state_dir;
+#ifdef _WIN32
+    *ret_windows = !cli->platform || strcmp(cli->platform, "windows") == 0;
+#else
+    *ret_windows = cli->platform && strcmp(cli->platform, "windows") == 0;
+#endif
+    *ret_strict = cli->strict;
 }
 
 struct up_args {
@@ -1318,6 +1346,8 @@ int main(int argc, char **argv)
         r = cmd_image(&cli, argc, argv);
     else if (strcmp(cmd, "pull") == 0)
         r = cmd_pull(&cli, argc, argv);
+    else if (strcmp(cmd, "export") == 0)
+        r = exp_cli_main(&cli, argc, argv);
     else if (strcmp(cmd, "info") == 0)
         r = cmd_info(&cli);
     else if (strcmp(cmd, "version") == 0) {

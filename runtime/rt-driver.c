@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "common/stk-alloc.h"
+#include "runtime/hcs/hcs.h"
 #include "stk-config.h"
 
 #if STK_HAVE_OCI
@@ -288,4 +289,15 @@ void rt_sync_release(struct rt_sync *s)
     free(s->output);
     free(s->log_path);
     memset(s, 0, sizeof(*s));
+}
+
+int rt_windows_image_compatible(const char *host_os_version, const char *image_os_version,
+                                enum rt_isolation isolation)
+{
+    struct stk_err err = STK_ERR_INIT;
+    int r = rt_hcs_check_compat(host_os_version, RT_HCS_EDITION_SERVER, image_os_version, isolation,
+                                NULL, 0, &err);
+
+    stk_err_clear(&err);
+    return r == 0;
 }

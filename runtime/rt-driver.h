@@ -71,6 +71,19 @@ enum rt_state {
 const char *rt_isolation_to_string(enum rt_isolation v);
 /* Parses S case-insensitively; returns _RT_ISOLATION_INVALID when unknown. */
 enum rt_isolation rt_isolation_from_string(const char *s);
+
+/*
+ * Non-zero when a Windows image whose os.version is IMAGE_OS_VERSION can run
+ * with ISOLATION (process or hyperv) on a host of build HOST_OS_VERSION
+ * ("10.0.20348"), by the rule the hcs driver checks at plan time (reference
+ * hcs-hns.md §5.3 and its errata; the same-or-older Hyper-V policy, not
+ * lifted). Returns 0 when it cannot, or for a malformed version. Portable:
+ * for callers that must not include a backend header (the export's node
+ * selection, orchestrator/export/).
+ */
+int rt_windows_image_compatible(const char *host_os_version, const char *image_os_version,
+                                enum rt_isolation isolation);
+
 /* Returns the stable string of V ("running"); NULL for an invalid value. */
 const char *rt_state_to_string(enum rt_state v);
 /* Parses S; returns _RT_STATE_INVALID when unknown. */
