@@ -321,6 +321,7 @@ json_t *spec_service_to_json(const struct spec_service *s, int for_hash)
     set_str(o, "mac_address", s->mac_address);
     if (s->provider)
         json_object_set_new(o, "provider", json_pack("{s:s}", "type", s->provider));
+    set_strv(o, "expose", s->expose);
     return o;
 }
 

@@ -1426,6 +1426,11 @@ static void k_cap_add(struct svc_ctx *c, const struct spec__node *v)
     c->s->cap_add = strv_of(v);
 }
 
+static void k_expose(struct svc_ctx *c, const struct spec__node *v)
+{
+    c->s->expose = strv_of(v);
+}
+
 static void k_cap_drop(struct svc_ctx *c, const struct spec__node *v)
 {
     c->s->cap_drop = strv_of(v);
@@ -2322,6 +2327,7 @@ static const struct svc_key svc_keys[] = {
     {"entrypoint", k_entrypoint},
     {"env_file", k_ignored}, /* read after `environment`, which wins */
     {"environment", k_environment},
+    {"expose", k_expose},
     {"extends", k_ignored},
     {"extra_hosts", k_extra_hosts},
     {"healthcheck", k_healthcheck},

@@ -104,6 +104,7 @@ static void service_release(struct spec_service *s)
     free(s->domainname);
     free(s->mac_address);
     free(s->provider);
+    stk_strv_free(s->expose);
 }
 
 static void file_objects_free(struct spec_file_object *o, size_t n)

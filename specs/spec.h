@@ -216,6 +216,10 @@ struct spec_service {
     struct spec_pos tmpfs_pos;
     char *provider; /* provider.type: the service is run by an external provider (Compose
                        2.36), which stack does not do yet (a warning); NULL otherwise */
+    char **expose;  /* `expose`: "PORT", "PORT/PROTO" or "START-END[/PROTO]" entries, in order;
+                       NULL-terminated or NULL. Informational, as in Docker: every port of a
+                       container is reachable from its networks; export turns them into
+                       container ports */
 };
 
 /* A top-level network (06-networks.md). The implicit "default" network is listed when a

@@ -773,6 +773,59 @@ static void add_waits(struct ctx *c, const struct spec_service *svc, struct pod 
     }
 }
 
+/* Appends containerPort PORT/PROTO to PORTS unless it is there already. */
+static void add_container_port(json_t *ports, int port, const char *proto)
+{
+    size_t k;
+    json_t *e;
+
+    json_array_foreach(ports, k, e)
+    {
+        if (json_integer_value(json_object_get(e, "containerPort")) == port &&
+            strcmp(json_string_value(json_object_get(e, "protocol")), proto) == 0)
+            return;
+    }
+    json_array_append_new(ports, json_pack("{s:i, s:s}", "containerPort", port, "protocol", proto));
+}
+
+/* Largest `expose` range carried port by port; a longer one is a warning. */
+#define EXP_EXPOSE_RANGE_MAX 100
+
+/* One `expose` entry ("80", "53/udp", "9000-9010/tcp") as container ports. */
+static void add_exposed(struct ctx *c, const struct spec_service *svc, json_t *ports,
+                        const char *entry)
+{
+    const char *proto = "TCP", *slash = strchr(entry, '/');
+    char *end;
+    long lo, hi;
+
+    if (slash) {
+        if (strcmp(slash + 1, "udp") == 0)
+            proto = "UDP";
+        else if (strcmp(slash + 1, "sctp") == 0)
+            proto = "SCTP";
+        else if (strcmp(slash + 1, "tcp") != 0) {
+            warn(c, svc, "expose: '%s': unknown protocol, not carried", entry);
+            return;
+        }
+    }
+    lo = strtol(entry, &end, 10);
+    hi = lo;
+    if (*end == '-')
+        hi = strtol(end + 1, &end, 10);
+    if (end != (slash ? slash : entry + strlen(entry)) || lo < 1 || hi > 65535 || hi < lo) {
+        warn(c, svc, "expose: '%s' is not a port or a port range, not carried", entry);
+        return;
+    }
+    if (hi - lo + 1 > EXP_EXPOSE_RANGE_MAX) {
+        warn(c, svc, "expose: '%s': a range of more than %d ports is not carried", entry,
+             EXP_EXPOSE_RANGE_MAX);
+        return;
+    }
+    for (long p = lo; p <= hi; p++)
+        add_container_port(ports, (int)p, proto);
+}
+
 static json_t *container(struct ctx *c, const struct spec_service *svc, struct pod *pod)
 {
     json_t *ct = json_object(), *env = json_array(), *ports = json_array(), *mounts = json_array();
@@ -822,17 +875,11 @@ static json_t *container(struct ctx *c, const struct spec_service *svc, struct p
         json_decref(env);
     for (size_t i = 0; i < svc->n_ports; i++) {
         const struct spec_port *sp = &svc->ports[i];
-        const char *proto = sp->protocol && strcmp(sp->protocol, "udp") == 0 ? "UDP" : "TCP";
-        size_t k;
-        json_t *e;
-        int dup = 0;
-        json_array_foreach(ports, k, e) dup |=
-            json_integer_value(json_object_get(e, "containerPort")) == sp->target &&
-            strcmp(json_string_value(json_object_get(e, "protocol")), proto) == 0;
-        if (!dup)
-            json_array_append_new(ports, json_pack("{s:i, s:s}", "containerPort", (int)sp->target,
-                                                   "protocol", proto));
+        add_container_port(ports, (int)sp->target,
+                           sp->protocol && strcmp(sp->protocol, "udp") == 0 ? "UDP" : "TCP");
     }
+    for (char **e = svc->expose; e && *e; e++)
+        add_exposed(c, svc, ports, *e);
     if (json_array_size(ports))
         json_object_set_new(ct, "ports", ports);
     else
