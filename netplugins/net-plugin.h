@@ -42,6 +42,14 @@ struct net_network_spec {
     char *gateway; /* NULL: the first address of the subnet */
     int internal;  /* non-zero: no route out (no masquerade) */
     char *project; /* label: the owning project, for listing and cleanup */
+    /*
+     * NULL: the plug-in's own network (the bridge plug-in's native datapath,
+     * the CNI plug-in's bridge + host-local + portmap). Otherwise the path of
+     * a CNI conflist (Compose `driver: cni`, `driver_opts: {conflist: PATH}`)
+     * whose plugins the bridge and CNI plug-ins run as they are; its first
+     * plugin's "bridge" and ipam range name the network's bridge and subnet.
+     */
+    char *conflist;
 };
 
 /* A network as it exists. */
@@ -187,7 +195,7 @@ struct net_plugin_ops {
 };
 
 struct net_plugin {
-    const char *name;     /* "cni", "hns", "fake" */
+    const char *name;     /* "bridge", "cni", "hns", "fake" */
     unsigned abi_version; /* NET_PLUGIN_ABI_1 */
     uint32_t caps;
     size_t priv_size;
@@ -211,7 +219,7 @@ struct net_req {
 /* Cancels REQ; DONE is still called once. NULL-safe. */
 void net_req_cancel(struct net_req *req);
 
-/* Finds a plug-in by name ("cni", "hns", "fake"); NULL with STK_ENOENT when unknown. */
+/* Finds a plug-in by name ("bridge", "cni", "hns", "fake"); NULL with STK_ENOENT when unknown. */
 const struct net_plugin *net_plugin_find(const char *name, struct stk_err *err);
 
 /* Creates a context and runs the plug-in's init; NULL with ERR on failure. */

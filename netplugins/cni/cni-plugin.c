@@ -10,6 +10,8 @@
  */
 #include "netplugins/cni/net-cni.h"
 
+#include "netplugins/bridge/net-bridge.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -80,7 +82,18 @@ struct cni_req {
     struct stk_strv touched; /* networks whose endpoints changed */
     struct cni_chain chain;
     cni_step_fn *detach_cb; /* resumes after detach_one() */
+
+    /* A job of the native datapath (net-bridge.h) on the thread pool. */
+    int nj_kind;         /* NJ_EXEC, NJ_NET_SETUP, NJ_NET_TEARDOWN */
+    char *nj_type;       /* NJ_EXEC: the in-process plugin type */
+    json_t *nj_conf;     /* owned: the plugin configuration or the network record */
+    int nj_last;         /* NJ_NET_TEARDOWN: the table goes too */
+    json_t *nj_result;   /* owned: the ADD result */
+    struct stk_err nj_err;
+    cni_step_fn *nj_after;
 };
+
+enum { NJ_EXEC, NJ_NET_SETUP, NJ_NET_TEARDOWN };
 
 static struct net__cni_priv *ctx_priv(struct net_ctx *ctx)
 {
@@ -115,6 +128,10 @@ static void req_free(uv_handle_t *h)
     free(r->chain.netns);
     free(r->chain.ifname);
     free(r->chain.cni_args);
+    free(r->nj_type);
+    json_decref(r->nj_conf);
+    json_decref(r->nj_result);
+    stk_err_clear(&r->nj_err);
     free(r);
 }
 
@@ -227,6 +244,53 @@ static void req_queue_netns(struct cni_req *r, int pin, cni_step_fn *after)
     e = uv_queue_work(r->loop, &r->work, work_run, work_after);
     if (e < 0) {
         stk_err_set(&r->work_err, STK_ENET, 0, "queue namespace job: %s", uv_strerror(e));
+        after(r);
+    }
+}
+
+static void native_work(uv_work_t *w)
+{
+    struct cni_req *r = w->data;
+    struct cni_chain *c = &r->chain;
+
+    switch (r->nj_kind) {
+    case NJ_EXEC:
+        net__bridge_exec(r->nj_type, c->cmd, r->nj_conf, c->containerid, c->netns, c->ifname,
+                         c->cni_args, &r->nj_result, &r->nj_err);
+        break;
+    case NJ_NET_SETUP:
+        net__bridge_network_setup(r->base.ctx->state_dir, r->nj_conf, &r->nj_err);
+        break;
+    case NJ_NET_TEARDOWN:
+        net__bridge_network_teardown(r->base.ctx->state_dir, r->nj_conf, r->nj_last, &r->nj_err);
+        break;
+    }
+}
+
+static void native_after(uv_work_t *w, int status)
+{
+    struct cni_req *r = w->data;
+
+    if (status < 0 && !r->nj_err.code)
+        stk_err_set(&r->nj_err, STK_ENET, 0, "native job: %s", uv_strerror(status));
+    r->nj_after(r);
+}
+
+/* Runs a native job KIND over CONF (stolen) on the thread pool, then AFTER on the loop. */
+static void req_queue_native(struct cni_req *r, int kind, json_t *conf, cni_step_fn *after)
+{
+    int e;
+
+    json_decref(r->nj_conf);
+    json_decref(r->nj_result);
+    r->nj_result = NULL;
+    stk_err_clear(&r->nj_err);
+    r->nj_kind = kind;
+    r->nj_conf = conf;
+    r->nj_after = after;
+    e = uv_queue_work(r->loop, &r->work, native_work, native_after);
+    if (e < 0) {
+        stk_err_set(&r->nj_err, STK_ENET, 0, "queue native job: %s", uv_strerror(e));
         after(r);
     }
 }
@@ -401,6 +465,32 @@ static void chain_on_exit(struct net__cni_proc *proc, void *data)
     chain_next(r);
 }
 
+/* An in-process plugin of the chain has run: as chain_on_exit() for a process. */
+static void chain_native_done(struct cni_req *r)
+{
+    struct cni_chain *c = &r->chain;
+    size_t n = json_array_size(json_object_get(c->conflist, "plugins"));
+
+    if (r->nj_err.code) {
+        if (!c->err.code) {
+            stk_err_move(&c->err, &r->nj_err);
+            stk_err_wrap(&c->err, "%s %s", r->nj_type, c->cmd);
+        }
+        stk_err_clear(&r->nj_err);
+        if (!c->best_effort) {
+            c->idx = n;
+            c->cb(r);
+            return;
+        }
+    } else if (strcmp(c->cmd, "ADD") == 0 && r->nj_result) {
+        json_decref(c->prev);
+        c->prev = r->nj_result;
+        r->nj_result = NULL;
+    }
+    c->idx++;
+    chain_next(r);
+}
+
 static void chain_next(struct cni_req *r)
 {
     struct cni_chain *c = &r->chain;
@@ -435,6 +525,13 @@ static void chain_next(struct cni_req *r)
 
         json_object_set(rc, "portMappings", json_object_get(c->runtime_config, "portMappings"));
         json_object_set_new(conf, "runtimeConfig", rc);
+    }
+    if (r->priv->native && net__bridge_type_native(type)) {
+        free(r->nj_type);
+        r->nj_type = stk_xstrdup(type);
+        r->proc_killable = 0;
+        req_queue_native(r, NJ_EXEC, conf, chain_native_done);
+        return;
     }
     input = json_dumps(conf, JSON_COMPACT);
     file = stk_xasprintf("%s/%s", r->priv->plugin_dir, type ? type : "missing-type");
@@ -494,6 +591,13 @@ static json_t *conflist_build(const struct net__cni_priv *p, const char *name, c
 {
     json_t *ipam, *range, *bridge_conf, *portmap;
 
+    if (p->native)
+        /* One in-process plugin does what bridge, host-local and portmap do (net-bridge.h). */
+        return json_pack("{s:s, s:s, s:[{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:{s:b}}]}",
+                         "cniVersion", NET_CNI_VERSION, "name", name, "plugins", "type",
+                         NET_BRIDGE_TYPE, "bridge", bridge, "subnet", subnet, "gateway", gateway,
+                         "internal", internal != 0, "dataDir", p->ipam_dir, "stateDir",
+                         p->state_dir, "capabilities", "portMappings", 1);
     range = json_pack("{s:s, s:s}", "subnet", subnet, "gateway", gateway);
     ipam = json_pack("{s:s, s:s, s:[[o]]}", "type", "host-local", "dataDir", p->ipam_dir, "ranges",
                      range);
@@ -527,6 +631,30 @@ static json_t *runtime_config_build(const json_t *ports)
     return json_pack("{s:o}", "portMappings", pm);
 }
 
+/*
+ * Loads the user's conflist at PATH (`driver: cni`) for network NAME: its
+ * "name" is replaced by NAME, the rest is run as it is.
+ */
+static int user_conflist_load(const char *path, const char *name, json_t **ret,
+                              struct stk_err *err)
+{
+    json_t *j = NULL;
+    int r = net__cni_json_load(path, &j, err);
+
+    if (r < 0)
+        return stk_err_wrap(err, "conflist of network '%s'", name);
+    if (!json_is_array(json_object_get(j, "plugins")) ||
+        !json_array_size(json_object_get(j, "plugins"))) {
+        json_decref(j);
+        return stk_err_set(err, STK_EINVAL, 0, "conflist '%s' has no plugins", path);
+    }
+    json_object_set_new(j, "name", json_string(name));
+    if (!json_string_value(json_object_get(j, "cniVersion")))
+        json_object_set_new(j, "cniVersion", json_string(NET_CNI_VERSION));
+    *ret = j;
+    return 0;
+}
+
 /* Loads network NAME's conflist, regenerating it from the record when the file is missing. */
 static int conflist_load(const struct net__cni_priv *p, const char *name, json_t **ret,
                          struct stk_err *err)
@@ -546,6 +674,12 @@ static int conflist_load(const struct net__cni_priv *p, const char *name, json_t
             return stk_err_set(err, STK_ENOENT, 0, "network '%s' not found", name);
         if (r < 0)
             return r;
+        if (json_string_value(json_object_get(rec, "conflist_src"))) {
+            r = user_conflist_load(json_string_value(json_object_get(rec, "conflist_src")), name,
+                                   ret, err);
+            json_decref(rec);
+            return r;
+        }
         *ret = conflist_build(p, name, json_string_value(json_object_get(rec, "bridge")),
                               json_string_value(json_object_get(rec, "subnet")),
                               json_string_value(json_object_get(rec, "gateway")),
@@ -683,6 +817,7 @@ static int cni_init(struct net_ctx *ctx, struct stk_err *err)
     const char *dirs[6];
     int ret;
 
+    p->state_dir = stk_xstrdup(ctx->state_dir);
     p->net_dir = stk_xasprintf("%s/net", ctx->state_dir);
     p->conf_dir = stk_xasprintf("%s/conf", p->net_dir);
     p->ipam_dir = stk_xasprintf("%s/ipam", p->net_dir);
@@ -704,7 +839,7 @@ static int cni_init(struct net_ctx *ctx, struct stk_err *err)
     p->path_env = stk_xstrdup(path && *path ? path
                                             : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
                                               "/sbin:/bin");
-    for (size_t i = 0; i < STK_ARRAY_SIZE(needed); i++) {
+    for (size_t i = 0; i < STK_ARRAY_SIZE(needed) && !p->native; i++) {
         char *f = stk_xasprintf("%s/%s", p->plugin_dir, needed[i]);
         int ok = access(f, X_OK) == 0;
 
@@ -718,7 +853,7 @@ static int cni_init(struct net_ctx *ctx, struct stk_err *err)
     for (size_t i = 0; i < STK_ARRAY_SIZE(ips) && !p->ip_path; i++)
         if (access(ips[i], X_OK) == 0)
             p->ip_path = stk_xstrdup(ips[i]);
-    if (!p->ip_path) {
+    if (!p->ip_path && !p->native) {
         ret = stk_err_set(err, STK_EUNAVAIL, 0, "iproute2 'ip' not found");
         goto fail;
     }
@@ -757,6 +892,7 @@ static void cni_fini(struct net_ctx *ctx)
         stk_err_clear(&e);
     }
     net__cni_hosts_release(p);
+    free(p->state_dir);
     free(p->net_dir);
     free(p->conf_dir);
     free(p->ipam_dir);
@@ -821,6 +957,15 @@ static void netcreate_bridge_done(struct cni_req *r)
     req_finish(r);
 }
 
+static void netcreate_native_done(struct cni_req *r)
+{
+    if (r->nj_err.code) {
+        req_fail_from(r, &r->nj_err);
+        stk_err_wrap(&r->err, "create network '%s'", r->name);
+    }
+    req_finish(r);
+}
+
 static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec *spec,
                               net_done_fn *done, void *userdata, struct net_req **ret_req,
                               struct stk_err *err)
@@ -872,6 +1017,30 @@ static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec
                               spec->name, have ? have : "");
             goto out;
         }
+    } else if (ret == STK_ENOENT && spec->conflist) {
+        /* `driver: cni`: the user's conflist runs as it is; its first plugin names the bridge. */
+        json_t *first, *ipam, *range;
+
+        stk_err_clear(err);
+        ret = user_conflist_load(spec->conflist, spec->name, &conflist, err);
+        if (ret < 0)
+            goto out;
+        first = json_array_get(json_object_get(conflist, "plugins"), 0);
+        ipam = json_object_get(first, "ipam");
+        range = json_array_get(json_array_get(json_object_get(ipam, "ranges"), 0), 0);
+        if (!range)
+            range = ipam;
+        rec = json_pack("{s:s, s:s?, s:s?, s:s?, s:b, s:s?, s:s, s:s}", "name", spec->name,
+                        "subnet", json_string_value(json_object_get(range, "subnet")),
+                        "gateway", json_string_value(json_object_get(range, "gateway")), "bridge",
+                        json_string_value(json_object_get(first, "bridge")), "internal",
+                        spec->internal != 0, "project", spec->project, "driver", "cni",
+                        "conflist_src", spec->conflist);
+        json_decref(conflist);
+        conflist = NULL;
+        ret = net__cni_json_save(npath, rec, err);
+        if (ret < 0)
+            goto out;
     } else if (ret == STK_ENOENT) {
         stk_err_clear(err);
         if (spec->subnet) {
@@ -909,16 +1078,27 @@ static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec
         goto out;
     }
     /* The conflist is rewritten every time: creating an existing network repairs it. */
-    conflist = conflist_build(p, spec->name, json_string_value(json_object_get(rec, "bridge")),
-                              json_string_value(json_object_get(rec, "subnet")),
-                              json_string_value(json_object_get(rec, "gateway")),
-                              json_is_true(json_object_get(rec, "internal")));
-    ret = net__cni_json_save(cpath, conflist, err);
+    if (json_string_value(json_object_get(rec, "conflist_src")))
+        ret = user_conflist_load(json_string_value(json_object_get(rec, "conflist_src")),
+                                 spec->name, &conflist, err);
+    else
+        conflist = conflist_build(p, spec->name, json_string_value(json_object_get(rec, "bridge")),
+                                  json_string_value(json_object_get(rec, "subnet")),
+                                  json_string_value(json_object_get(rec, "gateway")),
+                                  json_is_true(json_object_get(rec, "internal")));
+    if (ret == 0)
+        ret = net__cni_json_save(cpath, conflist, err);
     if (ret < 0)
         goto out;
     net__cni_network_from_json(rec, &r->network);
     *ret_req = &r->base;
-    if (link_exists(r->bridge)) {
+    if (json_string_value(json_object_get(rec, "conflist_src"))) {
+        /* The conflist's own plugins make (and own) whatever it needs, at the first ADD. */
+        req_finish(r);
+    } else if (p->native) {
+        /* Idempotent: creating an existing network repairs its bridge and rules. */
+        req_queue_native(r, NJ_NET_SETUP, json_incref(rec), netcreate_native_done);
+    } else if (link_exists(r->bridge)) {
         req_finish(r);
     } else {
         req_bridge_create(r, rec, netcreate_bridge_done);
@@ -949,6 +1129,15 @@ static void netremove_link_done(struct cni_req *r)
     stk_err_clear(&r->work_err);
     if (r->err.code)
         stk_err_wrap(&r->err, "remove network '%s'", r->name);
+    req_finish(r);
+}
+
+static void netremove_native_done(struct cni_req *r)
+{
+    if (r->nj_err.code) {
+        req_fail_from(r, &r->nj_err);
+        stk_err_wrap(&r->err, "remove network '%s'", r->name);
+    }
     req_finish(r);
 }
 
@@ -983,6 +1172,19 @@ static void netremove_step(struct cni_req *r)
     free(cpath);
     free(npath);
     free(ipam);
+    if (r->priv->native) {
+        char **left = NULL;
+        struct stk_err le = STK_ERR_INIT;
+        int last = net__cni_list_records(r->priv->networks_dir, &left, &le) == 0 && !left[0];
+
+        stk_err_clear(&le);
+        stk_strv_free(left);
+        r->nj_last = last;
+        req_queue_native(r, NJ_NET_TEARDOWN,
+                         json_pack("{s:s, s:s}", "name", r->name, "bridge", r->bridge),
+                         netremove_native_done);
+        return;
+    }
     if (link_exists(r->bridge)) {
         const char *args[] = {"link", "del", "dev", r->bridge, NULL};
 
@@ -1363,7 +1565,15 @@ static void attach_add(struct cni_req *r)
             json_string_value(json_object_get(nrec, "bridge")) &&
             json_string_value(json_object_get(nrec, "subnet"))) {
             r->bridge = stk_xstrdup(json_string_value(json_object_get(nrec, "bridge")));
-            if (!link_exists(r->bridge)) {
+            if (!link_exists(r->bridge) && r->priv->native &&
+                !json_object_get(nrec, "conflist_src")) {
+                /* The bridge and the network's rules, as network_create makes them. */
+                req_queue_native(r, NJ_NET_SETUP, json_incref(nrec), attach_add);
+                json_decref(nrec);
+                free(npath);
+                return;
+            }
+            if (!link_exists(r->bridge) && !r->priv->native) {
                 req_bridge_create(r, nrec, attach_add);
                 json_decref(nrec);
                 free(npath);
@@ -1376,6 +1586,7 @@ static void attach_add(struct cni_req *r)
     }
     /* A failed re-creation is not fatal: the bridge plugin then makes the bridge itself. */
     stk_err_clear(&r->work_err);
+    stk_err_clear(&r->nj_err);
     pin = net__cni_pin_path(r->priv, r->sb_id);
 
     stk_err_clear(&r->chain.err); /* a failed cleanup DEL of a stale attempt is not fatal */
@@ -1886,6 +2097,26 @@ static int cni_hosts_flush(struct net_ctx *ctx, struct stk_err *err)
 
 static const struct net_plugin_ops cni_ops = {
     .init = cni_init,
+    .fini = cni_fini,
+    .network_create = cni_network_create,
+    .network_remove = cni_network_remove,
+    .sandbox_create = cni_sandbox_create,
+    .sandbox_remove = cni_sandbox_remove,
+    .attach = cni_attach,
+    .detach = cni_detach,
+    .check = cni_check,
+    .list = cni_list,
+    .hosts_flush = cni_hosts_flush,
+};
+
+static int native_init(struct net_ctx *ctx, struct stk_err *err)
+{
+    ctx_priv(ctx)->native = 1;
+    return cni_init(ctx, err);
+}
+
+const struct net_plugin_ops net__cni_native_ops = {
+    .init = native_init,
     .fini = cni_fini,
     .network_create = cni_network_create,
     .network_remove = cni_network_remove,

@@ -267,7 +267,7 @@ static int hosts_has(const char *text, const char *ip, const char *name)
 static int do_network_create(const char *name, const char *subnet, struct net_network_info *ret,
                              struct stk_err *err)
 {
-    struct net_network_spec spec = {(char *)name, (char *)subnet, NULL, 0, (char *)"test"};
+    struct net_network_spec spec = {(char *)name, (char *)subnet, NULL, 0, (char *)"test", NULL};
     struct net_sync s = NET_SYNC_INIT;
     struct net_req *req = NULL;
     int r =
@@ -885,7 +885,7 @@ static int ns_run(const char *pin, const char *const *cmd)
 Test(net_cni, concurrent_ops_check_cancel_and_network_remove)
 {
     struct net_network_info net = {0};
-    struct net_network_spec nspec = {net_name, NULL, NULL, 0, (char *)"test"};
+    struct net_network_spec nspec = {net_name, NULL, NULL, 0, (char *)"test", NULL};
     struct net_sandbox_spec sspec[2] = {{sb_a, (char *)"alpha", (char *)"test", NULL, NULL, NULL},
                                         {sb_b, (char *)"beta", (char *)"test", NULL, NULL, NULL}};
     const char *aliases_a[] = {"web", NULL}, *aliases_b[] = {"db", NULL};
@@ -1018,9 +1018,9 @@ Test(net_cni, done_comes_after_return_and_names_are_validated)
     struct done_rec dn;
     struct net_req *req = NULL;
     struct stk_err err = STK_ERR_INIT;
-    struct net_network_spec bad = {(char *)"a/b", NULL, NULL, 0, NULL};
+    struct net_network_spec bad = {(char *)"a/b", NULL, NULL, 0, NULL, NULL};
     struct net_network_spec badgw = {(char *)"ok", (char *)"10.89.9.0/24", (char *)"10.1.1.1", 0,
-                                     NULL};
+                                     NULL, NULL};
 
     REQUIRE_PREREQS();
     memset(&dn, 0, sizeof(dn));
@@ -1043,7 +1043,7 @@ Test(net_cni, done_comes_after_return_and_names_are_validated)
 
 Test(net_cni, internal_network_has_no_route_out)
 {
-    struct net_network_spec spec = {net_name, NULL, NULL, 1, (char *)"test"};
+    struct net_network_spec spec = {net_name, NULL, NULL, 1, (char *)"test", NULL};
     struct net_sync s = NET_SYNC_INIT;
     struct net_req *req = NULL;
     struct stk_err err = STK_ERR_INIT;
@@ -1113,7 +1113,7 @@ static int ipam_allocations(const char *dir)
 
 Test(net_cni, lost_namespace_releases_its_endpoints_on_sandbox_create)
 {
-    struct net_network_spec spec = {net_name, NULL, NULL, 1, (char *)"test"};
+    struct net_network_spec spec = {net_name, NULL, NULL, 1, (char *)"test", NULL};
     struct net_sync s = NET_SYNC_INIT;
     struct net_req *req = NULL;
     struct stk_err err = STK_ERR_INIT;

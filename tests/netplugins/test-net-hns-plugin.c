@@ -46,7 +46,7 @@ TestSuite(net_hns_plugin, .init = setup, .fini = teardown);
 static int net_create(const char *name, const char *subnet, struct net_network_info *ret,
                       struct stk_err *err)
 {
-    struct net_network_spec spec = {(char *)name, (char *)subnet, NULL, 0, (char *)"shop"};
+    struct net_network_spec spec = {(char *)name, (char *)subnet, NULL, 0, (char *)"shop", NULL};
     struct net_sync s = NET_SYNC_INIT;
     int r =
         net_sync_wait(&loop, &s, net_network_create(ctx, &spec, net_sync_done, &s, NULL, err), err);
@@ -314,7 +314,7 @@ Test(net_hns_plugin, without_hns_the_plugin_reports_unavailable)
 {
     struct stk_err err = STK_ERR_INIT;
     struct net_ctx *bare = net_ctx_new(&net_plugin_hns, &loop, tmp, tmp, &err);
-    struct net_network_spec spec = {(char *)"n", NULL, NULL, 0, NULL};
+    struct net_network_spec spec = {(char *)"n", NULL, NULL, 0, NULL, NULL};
     struct net_sync s = NET_SYNC_INIT;
 
     cr_assert_not_null(bare, "%s", err.msg);

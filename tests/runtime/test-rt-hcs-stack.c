@@ -284,7 +284,7 @@ static void spec_fill(struct svc *s, enum rt_isolation iso, struct rt_container_
 static void up(void)
 {
     struct stk_err err = STK_ERR_INIT;
-    struct net_network_spec nspec = {(char *)"shop_default", NULL, NULL, 0, (char *)"shop"};
+    struct net_network_spec nspec = {(char *)"shop_default", NULL, NULL, 0, (char *)"shop", NULL};
 
     /* Plan: isolation and version checks before anything is created. */
     for (size_t i = 0; i < STK_ARRAY_SIZE(svcs); i++) {
