@@ -904,6 +904,11 @@ static void start_action(struct exec *x, size_t i)
                     nw->gateways && nw->gateways[k] && *nw->gateways[k] ? nw->gateways[k] : NULL;
                 break;
             }
+        /* `driver: cni`: the CNI conflist named by driver_opts.conflist runs as it is. */
+        for (size_t k = 0;
+             nw && nw->driver && strcmp(nw->driver, "cni") == 0 && k < nw->n_driver_opts; k++)
+            if (strcmp(nw->driver_opts[k].key, "conflist") == 0)
+                ns.conflist = nw->driver_opts[k].value;
         a->is_net = 1;
         rec__progress(x->env, "Network %s  Creating", a->object);
         r = net_network_create(x->env->net, &ns, on_net_done, ref, (struct net_req **)&a->req,

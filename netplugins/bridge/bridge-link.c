@@ -123,8 +123,8 @@ static int sysctl_set(const char *path, const char *value, struct stk_err *err)
     return 0;
 }
 
-static int addr_add(struct nl_sock *sk, int ifindex, const char *addr, int prefix,
-                    const char *name, struct stk_err *err)
+static int addr_add(struct nl_sock *sk, int ifindex, const char *addr, int prefix, const char *name,
+                    struct stk_err *err)
 {
     struct rtnl_addr *a = rtnl_addr_alloc();
     struct nl_addr *local = NULL;

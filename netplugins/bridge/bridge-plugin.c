@@ -418,9 +418,9 @@ static int exec_check(const json_t *conf, const char *containerid, const char *n
     return ret;
 }
 
-int net__bridge_exec(const char *type, const char *cmd, const json_t *conf,
-                     const char *containerid, const char *netns, const char *ifname,
-                     const char *cni_args, json_t **ret_result, struct stk_err *err)
+int net__bridge_exec(const char *type, const char *cmd, const json_t *conf, const char *containerid,
+                     const char *netns, const char *ifname, const char *cni_args,
+                     json_t **ret_result, struct stk_err *err)
 {
     if (strcmp(type, "loopback") == 0) {
         if (strcmp(cmd, "ADD") == 0) {

@@ -76,9 +76,9 @@ extern const struct net_plugin net_plugin_bridge;
  * ADD success stores a new CNI 1.0 result in *RET_RESULT (caller decrefs).
  * Returns 0, or STK_ENET/STK_EEXIST/STK_EIO with ERR filled.
  */
-int net__bridge_exec(const char *type, const char *cmd, const json_t *conf,
-                     const char *containerid, const char *netns, const char *ifname,
-                     const char *cni_args, json_t **ret_result, struct stk_err *err);
+int net__bridge_exec(const char *type, const char *cmd, const json_t *conf, const char *containerid,
+                     const char *netns, const char *ifname, const char *cni_args,
+                     json_t **ret_result, struct stk_err *err);
 
 /* Returns 1 when TYPE is run in-process (net__bridge_exec), else 0. */
 int net__bridge_type_native(const char *type);

@@ -84,11 +84,11 @@ struct cni_req {
     cni_step_fn *detach_cb; /* resumes after detach_one() */
 
     /* A job of the native datapath (net-bridge.h) on the thread pool. */
-    int nj_kind;         /* NJ_EXEC, NJ_NET_SETUP, NJ_NET_TEARDOWN */
-    char *nj_type;       /* NJ_EXEC: the in-process plugin type */
-    json_t *nj_conf;     /* owned: the plugin configuration or the network record */
-    int nj_last;         /* NJ_NET_TEARDOWN: the table goes too */
-    json_t *nj_result;   /* owned: the ADD result */
+    int nj_kind;       /* NJ_EXEC, NJ_NET_SETUP, NJ_NET_TEARDOWN */
+    char *nj_type;     /* NJ_EXEC: the in-process plugin type */
+    json_t *nj_conf;   /* owned: the plugin configuration or the network record */
+    int nj_last;       /* NJ_NET_TEARDOWN: the table goes too */
+    json_t *nj_result; /* owned: the ADD result */
     struct stk_err nj_err;
     cni_step_fn *nj_after;
 };
@@ -635,8 +635,7 @@ static json_t *runtime_config_build(const json_t *ports)
  * Loads the user's conflist at PATH (`driver: cni`) for network NAME: its
  * "name" is replaced by NAME, the rest is run as it is.
  */
-static int user_conflist_load(const char *path, const char *name, json_t **ret,
-                              struct stk_err *err)
+static int user_conflist_load(const char *path, const char *name, json_t **ret, struct stk_err *err)
 {
     json_t *j = NULL;
     int r = net__cni_json_load(path, &j, err);
@@ -1031,8 +1030,8 @@ static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec
         if (!range)
             range = ipam;
         rec = json_pack("{s:s, s:s?, s:s?, s:s?, s:b, s:s?, s:s, s:s}", "name", spec->name,
-                        "subnet", json_string_value(json_object_get(range, "subnet")),
-                        "gateway", json_string_value(json_object_get(range, "gateway")), "bridge",
+                        "subnet", json_string_value(json_object_get(range, "subnet")), "gateway",
+                        json_string_value(json_object_get(range, "gateway")), "bridge",
                         json_string_value(json_object_get(first, "bridge")), "internal",
                         spec->internal != 0, "project", spec->project, "driver", "cni",
                         "conflist_src", spec->conflist);

@@ -1019,8 +1019,8 @@ Test(net_cni, done_comes_after_return_and_names_are_validated)
     struct net_req *req = NULL;
     struct stk_err err = STK_ERR_INIT;
     struct net_network_spec bad = {(char *)"a/b", NULL, NULL, 0, NULL, NULL};
-    struct net_network_spec badgw = {(char *)"ok", (char *)"10.89.9.0/24", (char *)"10.1.1.1", 0,
-                                     NULL, NULL};
+    struct net_network_spec badgw = {
+        (char *)"ok", (char *)"10.89.9.0/24", (char *)"10.1.1.1", 0, NULL, NULL};
 
     REQUIRE_PREREQS();
     memset(&dn, 0, sizeof(dn));
