@@ -114,6 +114,76 @@ static void nft_base(struct stk_buf *b, const char *t)
                    t, t, t, t, t, t, t, t, t, t, t, t, t, t);
 }
 
+/*
+ * Collects the handles of the rules `iifname BR accept` / `oifname BR accept`
+ * of iptables' FORWARD chain into HANDLES (an array); returns -1 when the
+ * chain does not exist.
+ */
+static int forward_rules(const char *br, json_t *handles)
+{
+    struct stk_err e = STK_ERR_INIT;
+    json_t *j = NULL, *items, *it;
+    size_t i;
+
+    if (net__bridge_nft_query("list chain ip filter FORWARD", &j, &e) < 0) {
+        stk_err_clear(&e);
+        return -1;
+    }
+    items = json_object_get(j, "nftables");
+    json_array_foreach(items, i, it)
+    {
+        json_t *rule = json_object_get(it, "rule"), *ex = json_object_get(rule, "expr");
+        json_t *m = json_object_get(json_array_get(ex, 0), "match");
+        const char *key = jstr(json_object_get(json_object_get(m, "left"), "meta"), "key");
+        const char *right = json_string_value(json_object_get(m, "right"));
+
+        if (!rule || json_array_size(ex) != 2 || !json_object_get(json_array_get(ex, 1), "accept"))
+            continue;
+        if (key && right && strcmp(right, br) == 0 &&
+            (strcmp(key, "iifname") == 0 || strcmp(key, "oifname") == 0))
+            json_array_append(handles, json_object_get(rule, "handle"));
+    }
+    json_decref(j);
+    return 0;
+}
+
+static int forward_accept(const char *br, struct stk_err *err)
+{
+    json_t *h = json_array();
+    int ret = 0;
+
+    if (forward_rules(br, h) == 0 && json_array_size(h) < 2) {
+        char *cmd = stk_xasprintf("insert rule ip filter FORWARD iifname \"%s\" accept\n"
+                                  "insert rule ip filter FORWARD oifname \"%s\" accept\n",
+                                  br, br);
+
+        ret = net__bridge_nft_run(cmd, err);
+        free(cmd);
+    }
+    json_decref(h);
+    return ret < 0 ? stk_err_wrap(err, "accept rules in iptables' FORWARD") : 0;
+}
+
+static void forward_remove(const char *br)
+{
+    json_t *h = json_array(), *v;
+    size_t i;
+
+    if (forward_rules(br, h) == 0) {
+        json_array_foreach(h, i, v)
+        {
+            char *cmd = stk_xasprintf("delete rule ip filter FORWARD handle %lld",
+                                      (long long)json_integer_value(v));
+            struct stk_err e = STK_ERR_INIT;
+
+            net__bridge_nft_run(cmd, &e);
+            stk_err_clear(&e);
+            free(cmd);
+        }
+    }
+    json_decref(h);
+}
+
 int net__bridge_network_setup(const char *state_dir, const json_t *rec, struct stk_err *err)
 {
     const char *br = jstr(rec, "bridge"), *subnet = jstr(rec, "subnet");
@@ -155,7 +225,9 @@ int net__bridge_network_setup(const char *state_dir, const json_t *rec, struct s
                    t, br, t, br, br, t, br, br);
     ret = net__bridge_nft_run(b.buf, err);
     stk_buf_release(&b);
-    return ret < 0 ? stk_err_wrap(err, "network '%s' rules", name) : 0;
+    if (ret < 0)
+        return stk_err_wrap(err, "network '%s' rules", name);
+    return forward_accept(br, err);
 }
 
 /* Runs each line of CMDS on its own, ignoring failures (a removal of what may be gone). */
@@ -222,8 +294,10 @@ int net__bridge_network_teardown(const char *state_dir, const json_t *rec, int l
         if (ret < 0)
             return ret;
     }
-    if (br)
+    if (br) {
+        forward_remove(br);
         ret = net__bridge_link_del(br, err);
+    }
     return ret;
 }
 

@@ -42,6 +42,10 @@
  *                                      internal
  *     A publish adds map elements, so its cost does not depend on how many
  *     ports are published. The table goes with the last network.
+ *   - where iptables' filter table has a FORWARD chain (iptables-nft's
+ *     "ip filter FORWARD", whose policy Docker sets to DROP), two rules
+ *     `iifname BR accept` and `oifname BR accept` inserted at its top, as
+ *     netavark does, and removed (by handle) with the network;
  *   - IPAM: STATE/net/ipam/NETWORK/alloc.json {"last": ADDR, "ips": {ADDR:
  *     "CONTAINERID/IFNAME"}}, written with stk_file_write_atomic under an
  *     flock of STATE/net/ipam/NETWORK/lock; addresses are handed out after the
@@ -128,6 +132,13 @@ int net__bridge_link_lo_up(const char *netns, struct stk_err *err);
 
 /* Runs CMDS (nft syntax, one batch: all or nothing) through libnftables. */
 int net__bridge_nft_run(const char *cmds, struct stk_err *err);
+
+/*
+ * Runs the read-only command CMD ("list chain ...") and stores its JSON
+ * output (with rule handles) in *RET_JSON (caller decrefs). STK_ENOENT when
+ * the command fails (the object does not exist).
+ */
+int net__bridge_nft_query(const char *cmd, json_t **ret_json, struct stk_err *err);
 
 /* ---- IPAM (bridge-ipam.c) ---- */
 

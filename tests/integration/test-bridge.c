@@ -1,0 +1,383 @@
+/*
+ * test-bridge.c - the native bridge plug-in (netplugins/bridge/, issue 12)
+ * with real containers: isolation between networks, an internal network with
+ * no route out, static addresses, ephemeral, host-address and UDP ports,
+ * iptables' FORWARD policy at DROP (as Docker leaves it), and a `driver: cni`
+ * network that runs its own conflist. Nothing leaves loopback, the
+ * containers' networks, or the namespace the test makes ("outside": a veth
+ * pair with 10.232.0.1/30 on the host and 10.232.0.2/30 inside, serving a
+ * page); every host object is removed on every path, and each test ends with
+ * the host snapshot of test-up-down equal to the one taken before its `up`.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "itest.h"
+
+static struct itest T;
+static char outside_ns[64];  /* the test's namespace, "" when not made */
+static char outside_pid[32]; /* its page server */
+static char forward_policy[16];
+
+static void setup(void)
+{
+    itest_require_host();
+    itest_init(&T, "br");
+    outside_ns[0] = outside_pid[0] = forward_policy[0] = 0;
+}
+
+static void outside_remove(void)
+{
+    if (outside_pid[0])
+        free(itest_sh("kill %s 2>/dev/null; true", outside_pid));
+    if (outside_ns[0])
+        free(itest_sh("ip netns del '%s' 2>/dev/null; ip link del 'o%s' 2>/dev/null; true",
+                      outside_ns, outside_ns + 4));
+    outside_ns[0] = outside_pid[0] = 0;
+}
+
+static void teardown(void)
+{
+    itest_fini(&T);
+    outside_remove();
+    if (forward_policy[0])
+        free(itest_sh("iptables -P FORWARD %s", forward_policy));
+}
+
+/* A free port on 127.0.0.1 for TYPE (SOCK_STREAM or SOCK_DGRAM). */
+static int free_port(int type)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, type, 0), port = 0;
+
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* Makes the "outside" namespace with a page server on 10.232.0.2:8099. */
+static void outside_make(void)
+{
+    char *out;
+
+    snprintf(outside_ns, sizeof(outside_ns), "stkt%d", (int)getpid() % 100000);
+    out = itest_sh("set -e; ip netns add '%s'; ip link add 'o%s' type veth peer name eth0 netns "
+                   "'%s'; ip addr add 10.232.0.1/30 dev 'o%s'; ip link set 'o%s' up; "
+                   "ip -n '%s' addr add 10.232.0.2/30 dev eth0; ip -n '%s' link set eth0 up; "
+                   "ip -n '%s' link set lo up; mkdir -p '%s/outside'; "
+                   "echo 'hello from outside' > '%s/outside/index.html'; echo ok",
+                   outside_ns, outside_ns + 4, outside_ns, outside_ns + 4, outside_ns + 4,
+                   outside_ns, outside_ns, outside_ns, T.dir, T.dir);
+    cr_assert(out && strstr(out, "ok"), "could not make the outside namespace");
+    free(out);
+    out = itest_sh("ip netns exec '%s' busybox httpd -f -p 8099 -h '%s/outside' "
+                   ">/dev/null 2>&1 & echo $!",
+                   outside_ns, T.dir);
+    cr_assert(out && atoi(out) > 0, "could not start the outside server");
+    snprintf(outside_pid, sizeof(outside_pid), "%d", atoi(out));
+    free(out);
+}
+
+#define HTTPD                                                                                      \
+    "[\"sh\", \"-c\", \"trap 'exit 0' TERM; mkdir -p /www; echo page-of-$$(hostname) > "           \
+    "/www/index.html; httpd -f -p 80 -h /www & wait\"]"
+
+/* Runs wget in SERVICE for URL; returns 1 when the page contains WANT. */
+static int fetch_from(const char *file, const char *service, const char *url, const char *want)
+{
+    char *out = NULL, *err = NULL;
+    int rc, ok;
+
+    rc = itest_stack(&T, &out, &err, "exec -f '%s' %s wget -T 3 -q -O - '%s'", file, service, url);
+    ok = rc == 0 && out && strstr(out, want);
+    free(out);
+    free(err);
+    return ok;
+}
+
+/* As fetch_from(), retried for up to 10 s (a server that is still starting). */
+static int fetch_eventually(const char *file, const char *service, const char *url,
+                            const char *want)
+{
+    for (int i = 0; i < 20; i++) {
+        if (fetch_from(file, service, url, want))
+            return 1;
+        usleep(500000);
+    }
+    return 0;
+}
+
+static const char *networks_stack(void)
+{
+    char text[4096];
+
+    snprintf(text, sizeof(text),
+             "name: %s\n"
+             "networks:\n"
+             "  front:\n"
+             "    ipam:\n"
+             "      config:\n"
+             "        - subnet: 10.231.1.0/24\n"
+             "  back:\n"
+             "    internal: true\n"
+             "    ipam:\n"
+             "      config:\n"
+             "        - subnet: 10.231.2.0/24\n"
+             "services:\n"
+             "  a:\n"
+             "    image: %s\n"
+             "    command: " HTTPD "\n"
+             "    ports: [\"127.0.0.1:%d:80\"]\n"
+             "    networks:\n"
+             "      front:\n"
+             "        ipv4_address: 10.231.1.10\n"
+             "  b:\n"
+             "    image: %s\n"
+             "    command: " HTTPD "\n"
+             "    networks:\n"
+             "      back:\n"
+             "        ipv4_address: 10.231.2.10\n"
+             "  both:\n"
+             "    image: %s\n"
+             "    command: " HTTPD "\n"
+             "    networks: [front, back]\n",
+             T.project, itest_image(), T.port, itest_image(), itest_image());
+    return itest_write(&T, "networks.yaml", text);
+}
+
+static void up_or_fail(const char *file)
+{
+    char *out = NULL, *err = NULL;
+    int rc = itest_stack(&T, &out, &err, "up -d -f '%s'", file);
+
+    cr_assert_eq(rc, 0, "up failed (%d): %s", rc, err);
+    free(out);
+    free(err);
+}
+
+static void down_or_fail(const char *file)
+{
+    char *out = NULL, *err = NULL;
+    int rc = itest_stack(&T, &out, &err, "down -f '%s'", file);
+
+    cr_assert_eq(rc, 0, "down failed (%d): %s", rc, err);
+    free(out);
+    free(err);
+}
+
+static void assert_snapshot_equal(const char *before)
+{
+    char *after = itest_host_snapshot(&T);
+
+    if (strcmp(before, after) != 0)
+        itest_snapshot_diff(before, after);
+    cr_assert_str_eq(before, after, "down left something behind");
+    free(after);
+}
+
+Test(bridge, networks_isolate_internal_has_no_route_out, .init = setup, .fini = teardown,
+     .timeout = 300)
+{
+    const char *file = networks_stack();
+    char *before, *out;
+
+    outside_make();
+    before = itest_host_snapshot(&T);
+    up_or_fail(file);
+
+    /* Static addresses are the ones asked for. */
+    cr_assert(fetch_eventually(file, "both", "http://10.231.1.10/", "page-of-"),
+              "'both' does not reach 'a' at its static address on 'front'");
+    cr_assert(fetch_eventually(file, "both", "http://10.231.2.10/", "page-of-"),
+              "'both' does not reach 'b' at its static address on 'back'");
+    /* Names resolve on shared networks. */
+    cr_assert(fetch_eventually(file, "a", "http://both/", "page-of-"),
+              "'a' does not reach 'both' by name");
+    /* Isolation: a and b share no network. */
+    cr_assert_not(fetch_from(file, "a", "http://10.231.2.10/", "page-of-"),
+                  "'a' reaches 'b' across networks");
+    cr_assert_not(fetch_from(file, "b", "http://10.231.1.10/", "page-of-"),
+                  "'b' reaches 'a' across networks");
+    /* A network that is not internal routes out (masquerade); the internal one does not. */
+    cr_assert(fetch_eventually(file, "a", "http://10.232.0.2:8099/", "hello from outside"),
+              "'a' (front) does not reach the test's outside namespace");
+    cr_assert_not(fetch_from(file, "b", "http://10.232.0.2:8099/", "hello from outside"),
+                  "'b' (internal) reaches the outside namespace");
+    out = NULL;
+    itest_stack(&T, &out, NULL, "exec -f '%s' b ip route", file);
+    cr_assert(out && !strstr(out, "default"), "the internal network has a default route: %s",
+              out ? out : "");
+    free(out);
+    /* The published port answers on the host's loopback. */
+    out = itest_sh("curl -s --max-time 3 http://127.0.0.1:%d/", T.port);
+    cr_assert(out && strstr(out, "page-of-"), "published port on 127.0.0.1 does not answer");
+    free(out);
+
+    down_or_fail(file);
+    assert_snapshot_equal(before);
+    free(before);
+}
+
+Test(bridge, forward_policy_drop, .init = setup, .fini = teardown, .timeout = 300)
+{
+    const char *file = networks_stack();
+    char *before, *out;
+
+    outside_make();
+    out = itest_sh("iptables -S FORWARD 2>/dev/null | awk '$1 == \"-P\" {print $3}'");
+    snprintf(forward_policy, sizeof(forward_policy), "%s",
+             out && (strncmp(out, "DROP", 4) == 0) ? "DROP" : "ACCEPT");
+    free(out);
+    free(itest_sh("iptables -P FORWARD DROP"));
+    before = itest_host_snapshot(&T);
+    up_or_fail(file);
+
+    out = itest_sh("iptables -S FORWARD");
+    cr_assert(out && strstr(out, "-P FORWARD DROP"), "the policy is not DROP: %s", out);
+    free(out);
+    cr_assert(fetch_eventually(file, "a", "http://10.232.0.2:8099/", "hello from outside"),
+              "with FORWARD at DROP, 'a' does not reach the outside namespace");
+    cr_assert(fetch_eventually(file, "both", "http://10.231.1.10/", "page-of-"),
+              "with FORWARD at DROP, 'both' does not reach 'a'");
+    out = itest_sh("curl -s --max-time 3 http://127.0.0.1:%d/", T.port);
+    cr_assert(out && strstr(out, "page-of-"), "with FORWARD at DROP, the published port is mute");
+    free(out);
+
+    down_or_fail(file);
+    assert_snapshot_equal(before);
+    free(before);
+}
+
+Test(bridge, ports_ephemeral_host_ip_and_udp, .init = setup, .fini = teardown, .timeout = 300)
+{
+    char text[4096], *before, *out = NULL, *err = NULL, *pin, *srv;
+    const char *file;
+    int udp = free_port(SOCK_DGRAM), eph, rc;
+
+    cr_assert(udp > 0);
+    snprintf(text, sizeof(text),
+             "name: %s\n"
+             "services:\n"
+             "  web:\n"
+             "    image: %s\n"
+             "    command: " HTTPD "\n"
+             "    ports:\n"
+             "      - \"80\"\n"
+             "      - \"127.0.0.1:%d:80\"\n"
+             "      - \"%d:9999/udp\"\n",
+             T.project, itest_image(), T.port, udp);
+    file = itest_write(&T, "ports.yaml", text);
+    before = itest_host_snapshot(&T);
+    up_or_fail(file);
+
+    /* The ephemeral port: the one `stack port` reports answers. */
+    rc = itest_stack(&T, &out, &err, "port -f '%s' web 80", file);
+    cr_assert_eq(rc, 0, "stack port failed: %s", err);
+    cr_assert(out && strrchr(out, ':'), "stack port printed no address: %s", out);
+    eph = atoi(strrchr(out, ':') + 1);
+    cr_assert(eph > 0 && eph != T.port, "no ephemeral port chosen: %s", out);
+    free(out);
+    free(err);
+    for (int i = 0; i < 20; i++) {
+        out = itest_sh("curl -s --max-time 2 http://127.0.0.1:%d/", eph);
+        if (out && strstr(out, "page-of-"))
+            break;
+        free(out);
+        out = NULL;
+        usleep(300000);
+    }
+    cr_assert(out, "the ephemeral port %d does not answer", eph);
+    free(out);
+    out = itest_sh("curl -s --max-time 2 http://127.0.0.1:%d/", T.port);
+    cr_assert(out && strstr(out, "page-of-"), "the port on 127.0.0.1 does not answer");
+    free(out);
+
+    /*
+     * UDP: a server in the container's own namespace (busybox has no UDP
+     * server) receives a datagram sent to the published port on loopback.
+     */
+    pin = itest_sh("ls -d '%s'/netns/* | grep -v '\\.' | head -1 | tr -d '\\n'", T.run_dir);
+    cr_assert(pin && *pin, "no sandbox pin");
+    srv = itest_sh("nsenter --net='%s' python3 -c \"import socket,sys\n"
+                   "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                   "s.bind(('0.0.0.0',9999)); s.settimeout(15)\n"
+                   "d,a=s.recvfrom(100); open('%s/udp-got','wb').write(d)\" "
+                   ">/dev/null 2>&1 & echo $!",
+                   pin, T.dir);
+    cr_assert(srv && atoi(srv) > 0);
+    out = NULL;
+    for (int i = 0; i < 30; i++) {
+        free(itest_sh("printf 'udp-hello' > /dev/udp/127.0.0.1/%d 2>/dev/null; true", udp));
+        usleep(200000);
+        out = itest_sh("cat '%s/udp-got' 2>/dev/null", T.dir);
+        if (out && strstr(out, "udp-hello"))
+            break;
+        free(out);
+        out = NULL;
+    }
+    free(itest_sh("kill %d 2>/dev/null; true", atoi(srv)));
+    cr_assert(out, "the UDP datagram to 127.0.0.1:%d did not arrive", udp);
+    free(out);
+    free(srv);
+    free(pin);
+
+    down_or_fail(file);
+    assert_snapshot_equal(before);
+    free(before);
+}
+
+Test(bridge, cni_network_by_conflist, .init = setup, .fini = teardown, .timeout = 300)
+{
+    char conf[2048], text[4096], *before, *out = NULL;
+    const char *file, *conflist;
+
+    snprintf(conf, sizeof(conf),
+             "{\"cniVersion\": \"1.0.0\", \"name\": \"x\", \"plugins\": [{\"type\": \"bridge\", "
+             "\"bridge\": \"stkt%d\", \"isGateway\": true, \"ipMasq\": false, "
+             "\"ipam\": {\"type\": \"host-local\", \"dataDir\": \"%s/cni-ipam\", "
+             "\"ranges\": [[{\"subnet\": \"10.233.0.0/24\"}]]}}]}",
+             (int)getpid() % 100000, T.dir);
+    conflist = itest_write(&T, "net.conflist", conf);
+    snprintf(text, sizeof(text),
+             "name: %s\n"
+             "networks:\n"
+             "  plugged:\n"
+             "    driver: cni\n"
+             "    driver_opts:\n"
+             "      conflist: %s\n"
+             "services:\n"
+             "  a:\n"
+             "    image: %s\n"
+             "    command: " HTTPD "\n"
+             "    networks: [plugged]\n"
+             "  b:\n"
+             "    image: %s\n"
+             "    command: " HTTPD "\n"
+             "    networks: [plugged]\n",
+             T.project, conflist, itest_image(), itest_image());
+    file = itest_write(&T, "cni.yaml", text);
+    before = itest_host_snapshot(&T);
+    up_or_fail(file);
+
+    itest_stack(&T, &out, NULL, "exec -f '%s' a ip -4 addr show eth0", file);
+    cr_assert(out && strstr(out, "10.233.0."), "'a' has no address of the conflist's range: %s",
+              out ? out : "");
+    free(out);
+    cr_assert(fetch_eventually(file, "a", "http://b/", "page-of-"),
+              "'a' does not reach 'b' on the CNI network");
+
+    down_or_fail(file);
+    /* The CNI bridge plugin never deletes its bridge; the plug-in's network_remove does. */
+    assert_snapshot_equal(before);
+    free(before);
+}
