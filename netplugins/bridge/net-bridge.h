@@ -160,4 +160,67 @@ int net__bridge_ipam_release(const char *dir, const char *network, const char *o
 int net__bridge_ipam_lookup(const char *dir, const char *network, const char *owner, char out[16],
                             struct stk_err *err);
 
+/* ---- DNS (bridge-dns.c) ---- */
+
+/*
+ * The names a responder answers: endpoints (sandbox, network, address,
+ * names). A client (by source address) is answered the names of the
+ * endpoints on the networks its own sandbox is attached to, and only those.
+ */
+struct net__dns_view;
+
+/* A new empty view; caller frees with net__dns_view_free() (NULL-safe). */
+struct net__dns_view *net__dns_view_new(void);
+void net__dns_view_free(struct net__dns_view *v);
+/* Adds an endpoint; NAMES is NULL-terminated (copied, matched case-insensitively). */
+int net__dns_view_add(struct net__dns_view *v, const char *sandbox, const char *network,
+                      const char *ipv4, const char *const *names);
+/*
+ * Stores in OUT (at most MAX, host byte order) the addresses of NAME (lower
+ * case, no trailing dot) on the networks of CLIENT's sandbox; with ROTATE,
+ * the list starts one further along at every such call (round-robin).
+ * Returns how many.
+ */
+size_t net__dns_view_lookup(struct net__dns_view *v, uint32_t client, const char *name,
+                            int rotate, uint32_t *out, size_t max);
+/*
+ * Builds the reply to the DNS message QUERY (LEN bytes, from CLIENT, host
+ * byte order) from V, with ldns: A records (TTL 0) for a known name, NODATA
+ * for a known name and another type, NXDOMAIN otherwise. *RET_KNOWN says
+ * whether the name is one of V's (the caller forwards the others when
+ * forwarding is on). On success stores the wire reply in *RET_WIRE (caller
+ * frees with free()) and its length. STK_EINVAL for a message that is no
+ * single-question query (no reply is sent).
+ */
+int net__dns_answer(struct net__dns_view *v, uint32_t client, const uint8_t *query, size_t len,
+                    int *ret_known, uint8_t **ret_wire, size_t *ret_len);
+/* Builds the view from the records under STATE_DIR/net; never NULL. */
+struct net__dns_view *net__dns_view_load(const char *state_dir);
+/*
+ * The responder process's loop (stack-dns): holds an flock on
+ * RUN_DIR/net-dns.pid (a second responder returns at once), listens on UDP
+ * port 53 of every native network's gateway, reloads the view and the
+ * listeners whenever STATE_DIR/net/dns.gen changes (the plug-in touches it
+ * at every endpoint change), forwards names it does not know to the first
+ * non-loopback resolver of the host's /etc/resolv.conf when FORWARD is
+ * non-zero, and returns on SIGTERM or 5 s after the last network is gone.
+ */
+int net__dns_serve(const char *state_dir, const char *run_dir, int forward);
+
+/* Marks a change of the names (touches STATE_DIR/net/dns.gen); best effort. */
+void net__bridge_dns_touch(const char *state_dir);
+/* Returns 1 when a responder holds RUN_DIR/net-dns.pid. */
+int net__bridge_dns_running(const char *run_dir);
+/*
+ * Stops the responder of RUN_DIR by the PID in its pid file (SIGTERM) and
+ * waits up to 2 s for it to release the file. Blocks: for the thread pool.
+ */
+void net__bridge_dns_stop(const char *run_dir);
+/*
+ * The responder executable: $STACK_DNS_RESPONDER, else stack-dns next to
+ * the running executable, else ../netplugins/stack-dns from it (the build
+ * tree). A new string, or NULL when none is executable.
+ */
+char *net__bridge_dns_exe(void);
+
 #endif

@@ -248,6 +248,89 @@ static void req_queue_netns(struct cni_req *r, int pin, cni_step_fn *after)
     }
 }
 
+/* ---- the DNS responder (net-bridge.h, "DNS") ---- */
+
+static void dns_proc_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+/*
+ * Starts the state dir's responder (stack-dns) unless one runs: detached,
+ * stdio ignored, on the loop thread. A missing executable leaves names to
+ * the hosts files.
+ */
+static void native_dns_ensure(struct cni_req *r)
+{
+    struct net_ctx *ctx = r->base.ctx;
+    char *exe = net__bridge_dns_exe();
+    const char *fw = getenv("STACK_DNS_FORWARD");
+    char *args[5];
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_IGNORE}};
+    uv_process_options_t o;
+    uv_process_t *proc;
+    size_t n = 0;
+
+    if (!exe || net__bridge_dns_running(ctx->run_dir)) {
+        free(exe);
+        return;
+    }
+    args[n++] = exe;
+    args[n++] = ctx->state_dir;
+    args[n++] = ctx->run_dir;
+    if (fw && strcmp(fw, "0") == 0)
+        args[n++] = (char *)"--no-forward";
+    args[n] = NULL;
+    memset(&o, 0, sizeof(o));
+    o.file = exe;
+    o.args = args;
+    o.stdio = stdio;
+    o.stdio_count = 3;
+    o.flags = UV_PROCESS_DETACHED;
+    proc = stk_new0(uv_process_t);
+    if (uv_spawn(r->loop, proc, &o) == 0)
+        uv_unref((uv_handle_t *)proc);
+    uv_close((uv_handle_t *)proc, dns_proc_closed);
+    free(exe);
+}
+
+/*
+ * After an attach on a native network: tells the responder, and names it
+ * (the network's gateway) in the sandbox's resolv.conf when the sandbox has
+ * no nameserver yet and the service asked for no `dns:` of its own.
+ */
+static void native_dns_attached(struct cni_req *r)
+{
+    struct net__cni_priv *p = r->priv;
+    char *spath = net__cni_sandbox_path(p, r->sb_id), *npath = net__cni_network_path(p, r->name);
+    json_t *srec = NULL, *nrec = NULL;
+    struct stk_err e = STK_ERR_INIT;
+    char *have = NULL;
+
+    net__bridge_dns_touch(p->state_dir);
+    if (net__cni_json_load(spath, &srec, &e) == 0 && net__cni_json_load(npath, &nrec, &e) == 0 &&
+        !json_object_get(srec, "dns") && !json_object_get(nrec, "conflist_src") &&
+        json_string_value(json_object_get(nrec, "gateway")) &&
+        json_string_value(json_object_get(srec, "resolv_path"))) {
+        const char *rpath = json_string_value(json_object_get(srec, "resolv_path"));
+
+        if (stk_file_read(rpath, &have, NULL, &e) == 0 && !strstr(have, "nameserver")) {
+            json_t *copy = json_deep_copy(srec);
+
+            json_object_set_new(copy, "dns", json_pack("[O]", json_object_get(nrec, "gateway")));
+            net__cni_resolv_write(rpath, copy, &e);
+            json_decref(copy);
+        }
+    }
+    stk_err_clear(&e);
+    free(have);
+    json_decref(srec);
+    json_decref(nrec);
+    free(spath);
+    free(npath);
+}
+
 static void native_work(uv_work_t *w)
 {
     struct cni_req *r = w->data;
@@ -263,6 +346,8 @@ static void native_work(uv_work_t *w)
         break;
     case NJ_NET_TEARDOWN:
         net__bridge_network_teardown(r->base.ctx->state_dir, r->nj_conf, r->nj_last, &r->nj_err);
+        if (r->nj_last)
+            net__bridge_dns_stop(r->base.ctx->run_dir);
         break;
     }
 }
@@ -712,6 +797,8 @@ static void detach_one_done(struct cni_req *r)
         if (!stk_strv_contains(&r->touched, net))
             stk_strv_push(&r->touched, net);
         net__cni_hosts_endpoint_set(r->priv, r->todo_sb.v[r->todo_i], net, NULL);
+        if (r->priv->native)
+            net__bridge_dns_touch(r->priv->state_dir);
         if (net__cni_hosts_changed(r->priv, net, r->todo_sb.v[r->todo_i], &e) < 0)
             req_fail_from(r, &e);
     }
@@ -961,6 +1048,10 @@ static void netcreate_native_done(struct cni_req *r)
     if (r->nj_err.code) {
         req_fail_from(r, &r->nj_err);
         stk_err_wrap(&r->err, "create network '%s'", r->name);
+    } else {
+        /* The responder listens on the new gateway from its next reload. */
+        net__bridge_dns_touch(r->priv->state_dir);
+        native_dns_ensure(r);
     }
     req_finish(r);
 }
@@ -1526,6 +1617,8 @@ static void attach_added(struct cni_req *r)
             net_endpoint_info_release(&r->endpoint);
             net__cni_endpoint_from_json(r->rec, &r->endpoint);
             net__cni_hosts_endpoint_set(p, r->sb_id, r->name, r->rec);
+            if (p->native)
+                native_dns_attached(r);
             if (net__cni_hosts_changed(p, r->name, r->sb_id, &e) < 0) {
                 req_fail_from(r, &e);
                 stk_err_wrap(&r->err, "attach '%s' to '%s'", r->sb_id, r->name);

@@ -92,13 +92,17 @@ static void outside_make(void)
     "[\"sh\", \"-c\", \"trap 'exit 0' TERM; mkdir -p /www; echo page-of-$$(hostname) > "           \
     "/www/index.html; httpd -f -p 80 -h /www & wait\"]"
 
-/* Runs wget in SERVICE for URL; returns 1 when the page contains WANT. */
+/*
+ * Runs wget in SERVICE for URL; returns 1 when the page contains WANT. (busybox
+ * 1.35's wget -T crashes: the time limit is timeout's.)
+ */
 static int fetch_from(const char *file, const char *service, const char *url, const char *want)
 {
     char *out = NULL, *err = NULL;
     int rc, ok;
 
-    rc = itest_stack(&T, &out, &err, "exec -f '%s' %s wget -T 3 -q -O - '%s'", file, service, url);
+    rc = itest_stack(&T, &out, &err, "exec -f '%s' %s timeout 4 wget -q -O - '%s'", file, service,
+                     url);
     ok = rc == 0 && out && strstr(out, want);
     free(out);
     free(err);
@@ -317,7 +321,10 @@ Test(bridge, ports_ephemeral_host_ip_and_udp, .init = setup, .fini = teardown, .
     cr_assert(srv && atoi(srv) > 0);
     out = NULL;
     for (int i = 0; i < 30; i++) {
-        free(itest_sh("printf 'udp-hello' > /dev/udp/127.0.0.1/%d 2>/dev/null; true", udp));
+        free(itest_sh("python3 -c \"import socket\n"
+                      "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+                      "s.sendto(b'udp-hello',('127.0.0.1',%d))\"",
+                      udp));
         usleep(200000);
         out = itest_sh("cat '%s/udp-got' 2>/dev/null", T.dir);
         if (out && strstr(out, "udp-hello"))
@@ -378,6 +385,151 @@ Test(bridge, cni_network_by_conflist, .init = setup, .fini = teardown, .timeout 
 
     down_or_fail(file);
     /* The CNI bridge plugin never deletes its bridge; the plug-in's network_remove does. */
+    assert_snapshot_equal(before);
+    free(before);
+}
+
+#define LOOP "[\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1 & wait $$!; done\"]"
+
+static const char *dns_stack(int version)
+{
+    char text[4096], name[32];
+
+    snprintf(text, sizeof(text),
+             "name: %s\n"
+             "networks:\n"
+             "  front:\n"
+             "    ipam:\n"
+             "      config:\n"
+             "        - subnet: 10.231.5.0/24\n"
+             "  other:\n"
+             "    ipam:\n"
+             "      config:\n"
+             "        - subnet: 10.231.6.0/24\n"
+             "services:\n"
+             "  web:\n"
+             "    image: %s\n"
+             "    command: " LOOP "\n"
+             "    environment: [VERSION=%d]\n"
+             "    deploy:\n"
+             "      replicas: 2\n"
+             "    networks:\n"
+             "      front:\n"
+             "        aliases: [www]\n"
+             "  client:\n"
+             "    image: %s\n"
+             "    command: " LOOP "\n"
+             "    networks: [front]\n"
+             "  lonely:\n"
+             "    image: %s\n"
+             "    command: " LOOP "\n"
+             "    networks: [other]\n",
+             T.project, itest_image(), version, itest_image(), itest_image());
+    snprintf(name, sizeof(name), "dns%d.yaml", version);
+    return itest_write(&T, name, text);
+}
+
+/* `nslookup NAME` in the client (through the responder, not the hosts file); new string. */
+static char *lookup(const char *file, const char *name)
+{
+    char *out = NULL, *err = NULL;
+    int rc = itest_stack(&T, &out, &err, "exec -f '%s' client timeout 5 nslookup '%s'", file, name);
+
+    free(err);
+    if (rc != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static size_t count(const char *s, const char *what)
+{
+    size_t n = 0;
+
+    for (const char *p = s; p && (p = strstr(p, what)); p += strlen(what))
+        n++;
+    return n;
+}
+
+Test(bridge, dns_names_aliases_replicas_round_robin_and_recreate, .init = setup, .fini = teardown,
+     .timeout = 300)
+{
+    const char *file = dns_stack(1), *file2;
+    char *before, *out, *first = NULL, *again, *conf, *pid1, *pid2;
+    char replica[128];
+    int rotated = 0;
+
+    before = itest_host_snapshot(&T);
+    up_or_fail(file);
+
+    /* The sandbox's resolver is the responder on its network's gateway. */
+    itest_stack(&T, &conf, NULL, "exec -f '%s' client cat /etc/resolv.conf", file);
+    cr_assert(conf && strstr(conf, "nameserver 10.231.5.1"), "resolv.conf: %s", conf);
+    free(conf);
+
+    for (int i = 0; i < 20 && !(out = lookup(file, "web")); i++)
+        usleep(250000);
+    cr_assert(out, "the service name does not resolve");
+    cr_assert_eq(count(out, "10.231.5."), 3, "web's two replicas (and the server) expected: %s",
+                 out);
+    free(out);
+    out = lookup(file, "www");
+    cr_assert(out && count(out, "10.231.5.") == 3, "the alias does not resolve: %s", out);
+    free(out);
+    snprintf(replica, sizeof(replica), "%s-web-2", T.project);
+    out = lookup(file, replica);
+    cr_assert(out && count(out, "10.231.5.") == 2, "the replica name does not resolve: %s", out);
+    free(out);
+    out = lookup(file, "lonely");
+    cr_assert(!out || !strstr(out, "10.231.6."), "a name of another network resolves: %s", out);
+    free(out);
+    /* Round-robin: the first address changes from one query to the next. */
+    for (int i = 0; i < 4 && !rotated; i++) {
+        out = lookup(file, "web");
+        cr_assert(out);
+        if (first && strcmp(strstr(first, "Name:"), strstr(out, "Name:")) != 0)
+            rotated = 1;
+        free(first);
+        first = out;
+    }
+    cr_assert(rotated, "the answers never rotate: %s", first);
+
+    /* web recreated (new addresses); the client keeps running and sees them. */
+    itest_stack(&T, &pid1, NULL, "ps -f '%s' | awk '$2 == \"client\" {print $5}'", file);
+    file2 = dns_stack(2);
+    up_or_fail(file2);
+    itest_stack(&T, &pid2, NULL, "ps -f '%s' | awk '$2 == \"client\" {print $5}'", file2);
+    cr_assert(pid1 && pid2 && *pid1 && strcmp(pid1, pid2) == 0, "the client was restarted: %s %s",
+              pid1, pid2);
+    again = NULL;
+    for (int i = 0; i < 20; i++) {
+        free(again);
+        again = lookup(file2, "web");
+        if (again && count(again, "10.231.5.") == 3 &&
+            strcmp(strstr(again, "Name:"), strstr(first, "Name:")) != 0)
+            break;
+        usleep(250000);
+    }
+    cr_assert(again && count(again, "10.231.5.") == 3, "web does not resolve after recreate");
+    {
+        /* None of the old addresses is in the new answer. */
+        const char *p = strstr(first, "Name:");
+        while (p && (p = strstr(p, "Address: "))) {
+            char addr[32];
+
+            sscanf(p + 9, "%31s", addr);
+            cr_assert_null(strstr(strstr(again, "Name:"), addr),
+                           "old address %s still answered: %s", addr, again);
+            p += 9;
+        }
+    }
+    free(again);
+    free(first);
+    free(pid1);
+    free(pid2);
+
+    down_or_fail(file2);
     assert_snapshot_equal(before);
     free(before);
 }
