@@ -116,8 +116,8 @@ static int client_on(const struct net__dns_view *v, uint32_t client, const char 
     return 0;
 }
 
-size_t net__dns_view_lookup(struct net__dns_view *v, uint32_t client, const char *name,
-                            int rotate, uint32_t *out, size_t max)
+size_t net__dns_view_lookup(struct net__dns_view *v, uint32_t client, const char *name, int rotate,
+                            uint32_t *out, size_t max)
 {
     size_t n = 0, start;
     uint32_t tmp[64];
@@ -176,8 +176,8 @@ int net__dns_answer(struct net__dns_view *v, uint32_t client, const uint8_t *que
     if (nl && name[nl - 1] == '.')
         name[nl - 1] = 0;
     if (ldns_rr_get_class(qrr) == LDNS_RR_CLASS_IN) {
-        int want_a = ldns_rr_get_type(qrr) == LDNS_RR_TYPE_A ||
-                     ldns_rr_get_type(qrr) == LDNS_RR_TYPE_ANY;
+        int want_a =
+            ldns_rr_get_type(qrr) == LDNS_RR_TYPE_A || ldns_rr_get_type(qrr) == LDNS_RR_TYPE_ANY;
 
         /* A known name and another type (AAAA): NODATA, and no turn of the rotation. */
         n = net__dns_view_lookup(v, client, name, want_a, ips, STK_ARRAY_SIZE(ips));
@@ -554,6 +554,23 @@ int net__bridge_dns_running(const char *run_dir)
     return running;
 }
 
+static int pid_alive(int pid)
+{
+    char path[64], buf[256];
+    FILE *f;
+    char *rp;
+    int alive;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    f = fopen(path, "re");
+    if (!f)
+        return 0;
+    alive = fgets(buf, sizeof(buf), f) != NULL;
+    fclose(f);
+    rp = alive ? strrchr(buf, ')') : NULL;
+    return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
+
 void net__bridge_dns_stop(const char *run_dir)
 {
     char *path = stk_xasprintf("%s/net-dns.pid", run_dir);
@@ -564,7 +581,8 @@ void net__bridge_dns_stop(const char *run_dir)
     if (net__bridge_dns_running(run_dir) && stk_file_read(path, &data, NULL, &e) == 0 &&
         (pid = atoi(data)) > 1) {
         kill(pid, SIGTERM);
-        for (int i = 0; i < 200 && net__bridge_dns_running(run_dir); i++)
+        /* Until the process is gone (or a zombie): it drops the file a moment before. */
+        for (int i = 0; i < 200 && pid_alive(pid); i++)
             usleep(10000);
     }
     stk_err_clear(&e);

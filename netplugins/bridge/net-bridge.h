@@ -181,8 +181,8 @@ int net__dns_view_add(struct net__dns_view *v, const char *sandbox, const char *
  * the list starts one further along at every such call (round-robin).
  * Returns how many.
  */
-size_t net__dns_view_lookup(struct net__dns_view *v, uint32_t client, const char *name,
-                            int rotate, uint32_t *out, size_t max);
+size_t net__dns_view_lookup(struct net__dns_view *v, uint32_t client, const char *name, int rotate,
+                            uint32_t *out, size_t max);
 /*
  * Builds the reply to the DNS message QUERY (LEN bytes, from CLIENT, host
  * byte order) from V, with ldns: A records (TTL 0) for a known name, NODATA

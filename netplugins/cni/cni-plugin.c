@@ -272,7 +272,7 @@ static void native_dns_ensure(struct cni_req *r)
     uv_process_t *proc;
     size_t n = 0;
 
-    if (!exe || net__bridge_dns_running(ctx->run_dir)) {
+    if (!exe || r->priv->dns_spawned || net__bridge_dns_running(ctx->run_dir)) {
         free(exe);
         return;
     }
@@ -289,8 +289,11 @@ static void native_dns_ensure(struct cni_req *r)
     o.stdio_count = 3;
     o.flags = UV_PROCESS_DETACHED;
     proc = stk_new0(uv_process_t);
-    if (uv_spawn(r->loop, proc, &o) == 0)
+    if (uv_spawn(r->loop, proc, &o) == 0) {
+        /* Once per context: a second create before the child holds its lock must not race. */
+        r->priv->dns_spawned = 1;
         uv_unref((uv_handle_t *)proc);
+    }
     uv_close((uv_handle_t *)proc, dns_proc_closed);
     free(exe);
 }
@@ -1224,6 +1227,8 @@ static void netremove_link_done(struct cni_req *r)
 
 static void netremove_native_done(struct cni_req *r)
 {
+    if (r->nj_last)
+        r->priv->dns_spawned = 0; /* the responder was stopped with the last network */
     if (r->nj_err.code) {
         req_fail_from(r, &r->nj_err);
         stk_err_wrap(&r->err, "remove network '%s'", r->name);

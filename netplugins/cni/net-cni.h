@@ -103,6 +103,7 @@
 struct net__cni_priv {
     int native;          /* the bridge plug-in (netplugins/bridge/net-bridge.h): in-process
                             datapath for NET_BRIDGE_TYPE and loopback, no plugin processes */
+    int dns_spawned;     /* native: this context started the DNS responder */
     char *state_dir;     /* STATE */
     char *net_dir;       /* STATE/net */
     char *conf_dir;      /* STATE/net/conf */
