@@ -53,6 +53,8 @@
 # PID only.
 set -eu
 export LC_ALL=C
+# The bridge plug-in's DNS responder forwards nothing outside (README, netplugins/bridge).
+export STACK_DNS_FORWARD=0
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 BENCH_PORT_BASE=${BENCH_PORT_BASE:-21000}

@@ -196,12 +196,11 @@ int net__bridge_network_setup(const char *state_dir, const json_t *rec, struct s
 
     if (!br || !subnet || !gw || !name)
         return stk_err_set(err, STK_EINVAL, 0, "network record lacks bridge, subnet or gateway");
-    q = stk_xasprintf("%s\n%s", state_dir, name);
-    net__cni_bridge_mac(q, mac);
-    free(q);
-    ret = net__bridge_link_bridge(br, mac, gw, prefix_of(subnet), err);
-    if (ret < 0)
-        return stk_err_wrap(err, "create bridge '%s'", br);
+    /*
+     * The rules go first and the bridge last: a bridge that exists has its
+     * rules (a crash in between leaves no bridge, which list reports and the
+     * next create or attach makes again, rules first).
+     */
     net__bridge_table_name(state_dir, t);
     stk_buf_init(&b, 4096);
     nft_base(&b, t);
@@ -227,7 +226,14 @@ int net__bridge_network_setup(const char *state_dir, const json_t *rec, struct s
     stk_buf_release(&b);
     if (ret < 0)
         return stk_err_wrap(err, "network '%s' rules", name);
-    return forward_accept(br, err);
+    ret = forward_accept(br, err);
+    if (ret < 0)
+        return ret;
+    q = stk_xasprintf("%s\n%s", state_dir, name);
+    net__cni_bridge_mac(q, mac);
+    free(q);
+    ret = net__bridge_link_bridge(br, mac, gw, prefix_of(subnet), err);
+    return ret < 0 ? stk_err_wrap(err, "create bridge '%s'", br) : 0;
 }
 
 /* Runs each line of CMDS on its own, ignoring failures (a removal of what may be gone). */
@@ -374,8 +380,8 @@ static int exec_add(const json_t *conf, const char *containerid, const char *net
     const char *subnet = jstr(conf, "subnet"), *gw = jstr(conf, "gateway");
     const char *dir = jstr(conf, "dataDir"), *state = jstr(conf, "stateDir");
     int internal = json_is_true(json_object_get(conf, "internal"));
-    char ip[16], host[16], mac[18], t[16], brmac[18];
-    char *owner = NULL, *want = static_ip(cni_args), *q;
+    char ip[16], host[16], mac[18], t[16];
+    char *owner = NULL, *want = static_ip(cni_args);
     struct stk_buf b;
     uint32_t a;
     int ret;
@@ -394,10 +400,12 @@ static int exec_add(const json_t *conf, const char *containerid, const char *net
     if (ret < 0)
         goto out;
     if (!net__bridge_link_exists(br)) {
-        q = stk_xasprintf("%s\n%s", state, name);
-        net__cni_bridge_mac(q, brmac);
-        free(q);
-        ret = net__bridge_link_bridge(br, brmac, gw, prefix_of(subnet), err);
+        /* Gone since network_create: made again as it makes it, rules first. */
+        json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:b}", "name", name, "bridge", br,
+                                "subnet", subnet, "gateway", gw, "internal", internal);
+
+        ret = net__bridge_network_setup(state, rec, err);
+        json_decref(rec);
         if (ret < 0)
             goto out;
     }
