@@ -94,6 +94,14 @@ struct net_port {
     uint16_t container_port; /* target port in the sandbox */
     char protocol[8];        /* "tcp", "udp" or "sctp" */
     char host_ip[64];        /* "" for every address */
+    /*
+     * Last port of a host port pool ("8000-8003:80"), 0 for none: the plug-in
+     * publishes the first port of [host_port, host_port_end] that no other
+     * endpoint publishes and no host socket holds (each replica of a scaled
+     * service gets its own), chosen atomically with the endpoint's record,
+     * and the endpoint reports it. Not kept in the records (the choice is).
+     */
+    uint16_t host_port_end;
 };
 
 /* An endpoint to attach: SANDBOX on NETWORK. */

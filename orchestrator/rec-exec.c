@@ -968,6 +968,7 @@ static void start_action(struct exec *x, size_t i)
             struct net_port *np = &att.ports[att.n_ports];
             /* published 0 (`ports: ["80"]`): the plug-in chooses an ephemeral host port. */
             np->host_port = sp->published;
+            np->host_port_end = sp->published_end; /* a pool: one free port per replica */
             np->container_port = sp->target;
             snprintf(np->protocol, sizeof(np->protocol), "%s", sp->protocol ? sp->protocol : "tcp");
             snprintf(np->host_ip, sizeof(np->host_ip), "%s", sp->host_ip ? sp->host_ip : "");

@@ -401,8 +401,8 @@ static int exec_add(const json_t *conf, const char *containerid, const char *net
         goto out;
     if (!net__bridge_link_exists(br)) {
         /* Gone since network_create: made again as it makes it, rules first. */
-        json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:b}", "name", name, "bridge", br,
-                                "subnet", subnet, "gateway", gw, "internal", internal);
+        json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:b}", "name", name, "bridge", br, "subnet",
+                                subnet, "gateway", gw, "internal", internal);
 
         ret = net__bridge_network_setup(state, rec, err);
         json_decref(rec);

@@ -1833,6 +1833,45 @@ static int ephemeral_port(struct net__cni_priv *p, const struct net_attachment *
                        m->protocol, *m->host_ip ? " on " : "", m->host_ip);
 }
 
+/*
+ * Chooses PM[I]'s host port from its pool [host_port, host_port_end]: the
+ * first that no other endpoint record publishes, no earlier entry of PM
+ * took and no host socket holds. The choice is made on the loop thread and
+ * saved with the record before the op returns, so parallel attaches of one
+ * process never take the same port.
+ */
+static int range_port(struct net__cni_priv *p, const struct net_attachment *att,
+                      struct net_port *pm, size_t i, struct stk_err *err)
+{
+    struct net_port *m = &pm[i];
+    unsigned first = m->host_port, last = m->host_port_end;
+
+    for (unsigned port = first; port <= last; port++) {
+        int taken = 0;
+        char *owner;
+
+        for (size_t j = 0; j < i && !taken; j++)
+            taken = pm[j].host_port == port && strcmp(pm[j].protocol, m->protocol) == 0;
+        if (taken)
+            continue;
+        owner =
+            net__cni_port_conflict(p, att->sandbox, att->network, port, m->protocol, m->host_ip);
+        if (owner) {
+            free(owner);
+            continue;
+        }
+        m->host_port = (uint16_t)port;
+        if (host_port_in_use(m)) {
+            m->host_port = (uint16_t)first;
+            continue;
+        }
+        m->host_port_end = 0;
+        return 0;
+    }
+    return stk_err_set(err, STK_EEXIST, 0, "no free host port in %u-%u for %u/%s", first, last,
+                       m->container_port, m->protocol);
+}
+
 static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net_done_fn *done,
                       void *userdata, struct net_req **ret_req, struct stk_err *err)
 {
@@ -1914,15 +1953,23 @@ static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net
         size_t n_old = 0;
         struct net_port *old = net_ports_from_json(json_object_get(ep, "ports"), &n_old);
         for (size_t i = 0; i < att->n_ports && i < n_old; i++)
-            if (!pm[i].host_port && old[i].container_port == pm[i].container_port &&
-                strcmp(old[i].protocol, pm[i].protocol) == 0)
+            if ((!pm[i].host_port || (pm[i].host_port_end && old[i].host_port >= pm[i].host_port &&
+                                      old[i].host_port <= pm[i].host_port_end)) &&
+                old[i].container_port == pm[i].container_port &&
+                strcmp(old[i].protocol, pm[i].protocol) == 0) {
                 pm[i].host_port = old[i].host_port;
+                pm[i].host_port_end = 0;
+            }
         free(old);
     }
     for (size_t i = 0; i < att->n_ports; i++) {
         char *owner;
 
         if (!pm[i].host_port && ephemeral_port(p, att, pm, i, err) < 0) {
+            ret = err->code;
+            goto fail;
+        }
+        if (pm[i].host_port_end > pm[i].host_port && range_port(p, att, pm, i, err) < 0) {
             ret = err->code;
             goto fail;
         }

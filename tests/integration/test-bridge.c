@@ -534,3 +534,97 @@ Test(bridge, dns_names_aliases_replicas_round_robin_and_recreate, .init = setup,
     assert_snapshot_equal(before);
     free(before);
 }
+
+/* The first of N consecutive TCP ports that are free on 127.0.0.1. */
+static int free_range(int n)
+{
+    for (int base = 31000 + (int)(getpid() % 200) * 20; base < 60000; base += 7) {
+        int ok = 1;
+
+        for (int i = 0; i < n && ok; i++) {
+            struct sockaddr_in a = {.sin_family = AF_INET,
+                                    .sin_port = htons((uint16_t)(base + i)),
+                                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+            int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+            ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+            if (fd >= 0)
+                close(fd);
+        }
+        if (ok)
+            return base;
+    }
+    return 0;
+}
+
+Test(bridge, port_range_with_scale_gives_each_replica_a_port, .init = setup, .fini = teardown,
+     .timeout = 300)
+{
+    char text[4096], *before, *out = NULL, *err = NULL;
+    const char *file;
+    int base = free_range(3), rc, seen = 0;
+
+    cr_assert(base > 0);
+    snprintf(text, sizeof(text),
+             "name: %s\n"
+             "services:\n"
+             "  web:\n"
+             "    image: %s\n"
+             "    command: " HTTPD "\n"
+             "    deploy:\n"
+             "      replicas: 3\n"
+             "    ports: [\"%d-%d:80\"]\n",
+             T.project, itest_image(), base, base + 2);
+    file = itest_write(&T, "range.yaml", text);
+    before = itest_host_snapshot(&T);
+    up_or_fail(file);
+    /* Every port of the pool serves a different replica. */
+    for (int i = 0; i < 3; i++) {
+        char *page = NULL;
+
+        for (int k = 0; k < 20 && !page; k++) {
+            page = itest_sh("curl -s --max-time 2 http://127.0.0.1:%d/", base + i);
+            if (page && !strstr(page, "page-of-")) {
+                free(page);
+                page = NULL;
+                usleep(250000);
+            }
+        }
+        cr_assert(page, "port %d of the pool does not answer", base + i);
+        seen++;
+        free(page);
+    }
+    cr_assert_eq(seen, 3);
+    rc = itest_stack(&T, &out, &err, "ps -f '%s'", file);
+    cr_assert_eq(rc, 0);
+    for (int i = 0; i < 3; i++) {
+        char want[32];
+
+        snprintf(want, sizeof(want), ":%d->80", base + i);
+        cr_assert(strstr(out, want), "ps does not show %s: %s", want, out);
+    }
+    free(out);
+    free(err);
+    down_or_fail(file);
+
+    /* A pool smaller than the scale: the error names the service and the pool. */
+    snprintf(text, sizeof(text),
+             "name: %s\n"
+             "services:\n"
+             "  web:\n"
+             "    image: %s\n"
+             "    command: " HTTPD "\n"
+             "    deploy:\n"
+             "      replicas: 3\n"
+             "    ports: [\"%d-%d:80\"]\n",
+             T.project, itest_image(), base, base + 1);
+    file = itest_write(&T, "small.yaml", text);
+    rc = itest_stack(&T, &out, &err, "up -d -f '%s'", file);
+    cr_assert_eq(rc, 1, "up with a pool too small did not fail with 1: %d %s", rc, err);
+    cr_assert(strstr(err, "service 'web'") && strstr(err, "no free host port"), "error: %s", err);
+    free(out);
+    free(err);
+    down_or_fail(file);
+    assert_snapshot_equal(before);
+    free(before);
+}

@@ -486,7 +486,7 @@ TestSuite(net_cni, .init = setup, .fini = teardown);
 /* One full create/attach/detach/remove cycle; used to warm up portmap's shared chains. */
 static void warm_up_cycle(void)
 {
-    struct net_port port = {18099, 80, "tcp", ""};
+    struct net_port port = {18099, 80, "tcp", "", 0};
     const char *aliases[] = {"warm", NULL};
 
     OK(do_network_create(net_name, NULL, NULL, ERRV));
@@ -781,8 +781,8 @@ Test(net_cni, plugin_error_is_reported_and_nothing_is_left)
 
     /* A host port is published once per protocol and address. */
     {
-        struct net_port tcp = {18601, 80, "tcp", ""}, udp = {18601, 80, "udp", ""};
-        struct net_port zero = {18602, 0, "tcp", ""}; /* no container port */
+        struct net_port tcp = {18601, 80, "tcp", "", 0}, udp = {18601, 80, "udp", "", 0};
+        struct net_port zero = {18602, 0, "tcp", "", 0}; /* no container port */
 
         OK(do_sandbox_create(sb_b, "beta", NULL, ERRV));
         OK(do_attach(net_name, sb_a, NULL, &tcp, 1, NULL, NULL, ERRV));
@@ -795,7 +795,7 @@ Test(net_cni, plugin_error_is_reported_and_nothing_is_left)
         stk_err_clear(&err);
         {
             /* The network is IPv4 only: an IPv6 host address is refused, not silently dead. */
-            struct net_port v6 = {18603, 80, "tcp", "::1"};
+            struct net_port v6 = {18603, 80, "tcp", "::1", 0};
             r = do_attach(net_name, sb_b, NULL, &v6, 1, NULL, NULL, &err);
             cr_assert_eq(r, STK_EINVAL, "%s", err.msg);
             char want[512];
