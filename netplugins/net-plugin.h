@@ -200,6 +200,17 @@ struct net_plugin_ops {
      * Returns the first write error, but tries every file.
      */
     int (*hosts_flush)(struct net_ctx *ctx, struct stk_err *err);
+    /*
+     * Optional (NULL or STK_ENOTSUP: ports stay published while the
+     * container is stopped). ON = 0 withdraws the published ports of every
+     * endpoint of SANDBOX (a stopped container holds no host port, so a host
+     * server may bind it); ON = 1 checks them again, as attach does (STK_EEXIST
+     * "port 8080/tcp is already in use on the host" or "... is already
+     * published by 'SB'"), and publishes them. Idempotent both ways; DONE
+     * reports NET_RESULT_NONE.
+     */
+    int (*ports_set)(struct net_ctx *ctx, const char *sandbox, int on, net_done_fn *done,
+                     void *userdata, struct net_req **ret_req, struct stk_err *err);
 };
 
 struct net_plugin {
@@ -323,6 +334,13 @@ static inline int net_list(struct net_ctx *ctx, net_done_fn *done, void *userdat
                            struct net_req **ret_req, struct stk_err *err)
 {
     NET__CALL(ctx, list, done, userdata, ret_req, err);
+}
+
+static inline int net_sandbox_ports_set(struct net_ctx *ctx, const char *sandbox, int on,
+                                        net_done_fn *done, void *userdata, struct net_req **ret_req,
+                                        struct stk_err *err)
+{
+    NET__CALL(ctx, ports_set, sandbox, on, done, userdata, ret_req, err);
 }
 
 /* Runs the plug-in's hosts_flush; 0 for a NULL CTX or a plug-in without one. */

@@ -343,6 +343,33 @@ static int ports_cmds(struct stk_buf *b, const char *verb, const char *t, const 
     return n;
 }
 
+int net__bridge_ports_batch(struct stk_buf *b, int on, const char *state_dir, const json_t *ports,
+                            const char *ip)
+{
+    json_t *pm = json_array(), *v, *conf;
+    char t[16];
+    size_t i;
+    int n;
+
+    json_array_foreach(ports, i, v)
+    {
+        json_t *m = json_pack("{s:O, s:O, s:O}", "hostPort", json_object_get(v, "host_port"),
+                              "containerPort", json_object_get(v, "container_port"), "protocol",
+                              json_object_get(v, "protocol"));
+        const char *hip = jstr(v, "host_ip");
+
+        if (m && hip && *hip)
+            json_object_set_new(m, "hostIP", json_string(hip));
+        if (m)
+            json_array_append_new(pm, m);
+    }
+    conf = json_pack("{s:{s:o}}", "runtimeConfig", "portMappings", pm);
+    net__bridge_table_name(state_dir, t);
+    n = ports_cmds(b, on ? "add" : "delete", t, conf, ip);
+    json_decref(conf);
+    return n;
+}
+
 /* ---- the in-process plugin ---- */
 
 static const char *result_ip(const json_t *prev, char out[16])

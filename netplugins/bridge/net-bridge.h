@@ -62,6 +62,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "common/stk-buf.h"
 #include "common/stk-err.h"
 #include "netplugins/net-plugin.h"
 
@@ -83,6 +84,14 @@ extern const struct net_plugin net_plugin_bridge;
 int net__bridge_exec(const char *type, const char *cmd, const json_t *conf, const char *containerid,
                      const char *netns, const char *ifname, const char *cni_args,
                      json_t **ret_result, struct stk_err *err);
+
+/*
+ * Appends to B the nft lines that add (ON) or delete the DNAT elements of
+ * PORTS (an endpoint record's "ports" array) for container address IP, in
+ * the table of STATE_DIR. Returns how many lines.
+ */
+int net__bridge_ports_batch(struct stk_buf *b, int on, const char *state_dir, const json_t *ports,
+                            const char *ip);
 
 /* Returns 1 when TYPE is run in-process (net__bridge_exec), else 0. */
 int net__bridge_type_native(const char *type);

@@ -93,7 +93,7 @@ struct cni_req {
     cni_step_fn *nj_after;
 };
 
-enum { NJ_EXEC, NJ_NET_SETUP, NJ_NET_TEARDOWN };
+enum { NJ_EXEC, NJ_NET_SETUP, NJ_NET_TEARDOWN, NJ_NFT };
 
 static struct net__cni_priv *ctx_priv(struct net_ctx *ctx)
 {
@@ -346,6 +346,9 @@ static void native_work(uv_work_t *w)
         break;
     case NJ_NET_SETUP:
         net__bridge_network_setup(r->base.ctx->state_dir, r->nj_conf, &r->nj_err);
+        break;
+    case NJ_NFT:
+        net__bridge_nft_run(json_string_value(json_object_get(r->nj_conf, "cmds")), &r->nj_err);
         break;
     case NJ_NET_TEARDOWN:
         net__bridge_network_teardown(r->base.ctx->state_dir, r->nj_conf, r->nj_last, &r->nj_err);
@@ -848,7 +851,9 @@ static void detach_one(struct cni_req *r)
         detach_one_done(r);
         goto out;
     }
-    rc = runtime_config_build(json_object_get(ep, "ports"));
+    /* Ports withdrawn at the container's stop (ports_set) have no rules left to delete. */
+    rc = runtime_config_build(
+        json_is_true(json_object_get(ep, "ports_off")) ? NULL : json_object_get(ep, "ports"));
     chain_start(r, "DEL", conflist, sb, net__cni_netns_alive(pin) ? pin : "",
                 json_string_value(json_object_get(ep, "ifname")), NULL,
                 json_object_get(ep, "result"), rc, detach_one_done);
@@ -2234,6 +2239,137 @@ static int cni_list(struct net_ctx *ctx, net_done_fn *done, void *userdata,
     return 0;
 }
 
+/* ---- ports_set ---- */
+
+static void ports_set_done(struct cni_req *r)
+{
+    json_t *eps = json_object_get(r->nj_conf, "eps"), *v;
+    const char *k;
+    struct stk_err e = STK_ERR_INIT;
+
+    if (r->nj_err.code) {
+        req_fail_from(r, &r->nj_err);
+        stk_err_wrap(&r->err, "%s the ports of '%s'", r->state ? "publish" : "withdraw", r->sb_id);
+        req_finish(r);
+        return;
+    }
+    /* The rules changed: the records say so (a crash before this is repaired by the next set). */
+    json_object_foreach(eps, k, v)
+    {
+        char *path = net__cni_endpoint_path(r->priv, r->sb_id, k);
+        json_t *rec = NULL;
+
+        if (net__cni_json_load(path, &rec, &e) == 0) {
+            if (r->state)
+                json_object_del(rec, "ports_off");
+            else
+                json_object_set_new(rec, "ports_off", json_true());
+            if (net__cni_json_save(path, rec, &e) < 0)
+                req_fail_from(r, &e);
+        }
+        stk_err_clear(&e);
+        json_decref(rec);
+        free(path);
+    }
+    req_finish(r);
+}
+
+static int cni_ports_set(struct net_ctx *ctx, const char *sandbox, int on, net_done_fn *done,
+                         void *userdata, struct net_req **ret_req, struct stk_err *err)
+{
+    struct net__cni_priv *p = ctx_priv(ctx);
+    char *edir = NULL;
+    char **nets = NULL;
+    struct cni_req *r;
+    struct stk_buf b;
+    json_t *eps = json_object();
+    int ret;
+
+    if (!p->native)
+        return stk_err_set(err, STK_ENOTSUP, 0, "cni: ports stay published while stopped");
+    if (!net__cni_name_valid(sandbox))
+        return stk_err_set(err, STK_EINVAL, 0, "invalid sandbox id '%s'", sandbox ? sandbox : "");
+    edir = net__cni_endpoint_dir(p, sandbox);
+    ret = net__cni_list_records(edir, &nets, err);
+    free(edir);
+    if (ret < 0) {
+        json_decref(eps);
+        return ret;
+    }
+    stk_buf_init(&b, 256);
+    for (size_t n = 0; nets[n] && ret == 0; n++) {
+        char *path = net__cni_endpoint_path(p, sandbox, nets[n]);
+        json_t *rec = NULL, *ports, *v;
+        const char *ip;
+        int off;
+        size_t i;
+
+        if (net__cni_json_load(path, &rec, err) < 0) {
+            stk_err_clear(err);
+            free(path);
+            continue;
+        }
+        free(path);
+        ports = json_object_get(rec, "ports");
+        ip = json_string_value(json_object_get(rec, "ipv4"));
+        off = json_is_true(json_object_get(rec, "ports_off"));
+        if (!json_array_size(ports) || !ip || (on ? !off : off) ||
+            strcmp(json_string_value(json_object_get(rec, "state")) ?: "", "ready") != 0) {
+            json_decref(rec);
+            continue;
+        }
+        /* Publishing again is checked as the first attach is. */
+        json_array_foreach(on ? ports : NULL, i, v)
+        {
+            struct net_port m;
+            char *owner;
+
+            memset(&m, 0, sizeof(m));
+            m.host_port = (uint16_t)json_integer_value(json_object_get(v, "host_port"));
+            snprintf(m.protocol, sizeof(m.protocol), "%s",
+                     json_string_value(json_object_get(v, "protocol")) ?: "tcp");
+            snprintf(m.host_ip, sizeof(m.host_ip), "%s",
+                     json_string_value(json_object_get(v, "host_ip")) ?: "");
+            owner = net__cni_port_conflict(p, sandbox, nets[n], m.host_port, m.protocol, m.host_ip);
+            if (owner) {
+                ret = stk_err_set(err, STK_EEXIST, 0, "port %s%s%u/%s is already published by '%s'",
+                                  m.host_ip, *m.host_ip ? ":" : "", m.host_port, m.protocol, owner);
+                free(owner);
+                break;
+            }
+            if (host_port_in_use(&m)) {
+                ret = stk_err_set(err, STK_EEXIST, EADDRINUSE,
+                                  "port %s%s%u/%s is already in use on the host", m.host_ip,
+                                  *m.host_ip ? ":" : "", m.host_port, m.protocol);
+                break;
+            }
+        }
+        if (ret == 0 && net__bridge_ports_batch(&b, on, p->state_dir, ports, ip) > 0)
+            json_object_set_new(eps, nets[n], json_true());
+        json_decref(rec);
+    }
+    stk_strv_free(nets);
+    if (ret < 0) {
+        stk_buf_release(&b);
+        json_decref(eps);
+        return ret;
+    }
+    r = req_new(ctx, done, userdata);
+    r->kind = NET_RESULT_NONE;
+    r->sb_id = stk_xstrdup(sandbox);
+    r->state = on;
+    *ret_req = &r->base;
+    if (!json_object_size(eps)) {
+        stk_buf_release(&b);
+        json_decref(eps);
+        req_finish(r);
+        return 0;
+    }
+    req_queue_native(r, NJ_NFT, json_pack("{s:s, s:o}", "cmds", b.buf, "eps", eps), ports_set_done);
+    stk_buf_release(&b);
+    return 0;
+}
+
 static int cni_hosts_flush(struct net_ctx *ctx, struct stk_err *err)
 {
     return net__cni_hosts_flush(ctx_priv(ctx), 1, err);
@@ -2271,6 +2407,7 @@ const struct net_plugin_ops net__cni_native_ops = {
     .check = cni_check,
     .list = cni_list,
     .hosts_flush = cni_hosts_flush,
+    .ports_set = cni_ports_set,
 };
 
 const struct net_plugin net_plugin_cni = {

@@ -628,3 +628,90 @@ Test(bridge, port_range_with_scale_gives_each_replica_a_port, .init = setup, .fi
     assert_snapshot_equal(before);
     free(before);
 }
+
+Test(bridge, stopped_container_frees_its_port_start_checks_it, .init = setup, .fini = teardown,
+     .timeout = 300)
+{
+    char text[2048], *before, *out = NULL, *err = NULL, *srv, *page = NULL;
+    const char *file;
+    int rc;
+
+    snprintf(text, sizeof(text),
+             "name: %s\n"
+             "services:\n"
+             "  web:\n"
+             "    image: %s\n"
+             "    command: " HTTPD "\n"
+             "    ports: [\"%d:80\"]\n",
+             T.project, itest_image(), T.port);
+    file = itest_write(&T, "stop.yaml", text);
+    free(itest_sh("mkdir -p '%s/host' && echo host-server > '%s/host/index.html'", T.dir, T.dir));
+    before = itest_host_snapshot(&T);
+    up_or_fail(file);
+    for (int i = 0; i < 20 && !page; i++) {
+        page = itest_sh("curl -s --max-time 2 http://127.0.0.1:%d/", T.port);
+        if (page && !strstr(page, "page-of-")) {
+            free(page);
+            page = NULL;
+            usleep(250000);
+        }
+    }
+    cr_assert(page, "the published port does not answer");
+    free(page);
+    rc = itest_stack(&T, &out, &err, "stop -f '%s' web", file);
+    cr_assert_eq(rc, 0, "stop failed: %s", err);
+    free(out);
+    free(err);
+
+    /* The port is the host's now: a server of its own binds it and answers. */
+    srv = itest_sh("python3 -m http.server %d --bind 0.0.0.0 -d '%s/host' >/dev/null 2>&1 & "
+                   "echo $!",
+                   T.port, T.dir);
+    cr_assert(srv && atoi(srv) > 0);
+    page = NULL;
+    for (int i = 0; i < 40 && !page; i++) {
+        page = itest_sh("curl -s --max-time 2 http://127.0.0.1:%d/", T.port);
+        if (page && !strstr(page, "host-server")) {
+            free(page);
+            page = NULL;
+            usleep(250000);
+        }
+    }
+    cr_assert(page, "the host server does not answer on the stopped container's port");
+    free(page);
+
+    /* start: the same clear error as at first attach, naming the service and the port. */
+    rc = itest_stack(&T, &out, &err, "start -f '%s' web", file);
+    {
+        char want[32];
+
+        snprintf(want, sizeof(want), "%d/tcp", T.port);
+        cr_assert_eq(rc, 1, "start over a host server did not fail with 1: %d %s", rc, err);
+        cr_assert(strstr(err, "web") && strstr(err, want) && strstr(err, "already in use"),
+                  "the error does not name the service and the port: %s", err);
+    }
+    free(out);
+    free(err);
+    free(itest_sh("kill %d; sleep 0.3", atoi(srv)));
+    free(srv);
+
+    /* Once the server is gone, start publishes the port again. */
+    rc = itest_stack(&T, &out, &err, "start -f '%s' web", file);
+    cr_assert_eq(rc, 0, "start after the server left failed: %s", err);
+    free(out);
+    free(err);
+    page = NULL;
+    for (int i = 0; i < 20 && !page; i++) {
+        page = itest_sh("curl -s --max-time 2 http://127.0.0.1:%d/", T.port);
+        if (page && !strstr(page, "page-of-")) {
+            free(page);
+            page = NULL;
+            usleep(250000);
+        }
+    }
+    cr_assert(page, "the port does not answer after start");
+    free(page);
+    down_or_fail(file);
+    assert_snapshot_equal(before);
+    free(before);
+}
