@@ -607,7 +607,7 @@ Test(bridge, port_range_with_scale_gives_each_replica_a_port, .init = setup, .fi
     free(err);
     down_or_fail(file);
 
-    /* A pool smaller than the scale: the error names the service and the pool. */
+    /* A pool smaller than the scale: a spec error naming the service, before anything exists. */
     snprintf(text, sizeof(text),
              "name: %s\n"
              "services:\n"
@@ -620,8 +620,9 @@ Test(bridge, port_range_with_scale_gives_each_replica_a_port, .init = setup, .fi
              T.project, itest_image(), base, base + 1);
     file = itest_write(&T, "small.yaml", text);
     rc = itest_stack(&T, &out, &err, "up -d -f '%s'", file);
-    cr_assert_eq(rc, 1, "up with a pool too small did not fail with 1: %d %s", rc, err);
-    cr_assert(strstr(err, "service 'web'") && strstr(err, "no free host port"), "error: %s", err);
+    cr_assert_eq(rc, 2, "up with a pool too small did not fail with 2: %d %s", rc, err);
+    cr_assert(strstr(err, "service 'web'") && strstr(err, "smaller than its 3 replicas"),
+              "error: %s", err);
     free(out);
     free(err);
     down_or_fail(file);
