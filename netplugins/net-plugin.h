@@ -13,7 +13,9 @@
  * Name resolution: the plug-in keeps, per sandbox, a hosts file
  * (net_sandbox_info.hosts_path) listing every endpoint of every network the
  * sandbox is attached to under its aliases, rewritten in place; and a
- * resolv.conf with no outside resolver (DESIGN.md §7). The orchestrator
+ * resolv.conf with no outside resolver (DESIGN.md §7; the bridge plug-in
+ * names its DNS responder there, on the gateway of the sandbox's first
+ * network: netplugins/bridge/net-bridge.h). The orchestrator
  * bind-mounts both into the container. An attach writes the attaching
  * sandbox's own file in full (it resolves every endpoint attached before it);
  * a plug-in may defer rewriting the files of the OTHER sandboxes of the

@@ -364,8 +364,7 @@ static size_t host_resolvers(struct sockaddr_in *out, size_t max)
             memset(&out[n], 0, sizeof(out[n]));
             out[n].sin_family = AF_INET;
             out[n].sin_port = htons(53);
-            if (inet_pton(AF_INET, ip, &out[n].sin_addr) == 1 &&
-                (ntohl(out[n].sin_addr.s_addr) >> 24) != 127)
+            if (inet_pton(AF_INET, ip, &out[n].sin_addr) == 1)
                 n++;
         }
     }

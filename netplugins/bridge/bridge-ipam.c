@@ -231,16 +231,17 @@ int net__bridge_ipam_lookup(const char *dir, const char *network, const char *ow
     r = ipam_open(dir, network, &m, err);
     if (r < 0)
         goto out;
-    r = stk_err_set(err, STK_ENOENT, 0, "no address for '%s'", owner);
+    r = STK_ENOENT;
     json_object_foreach(json_object_get(m.doc, "ips"), k, v)
     {
         if (strcmp(json_string_value(v) ?: "", owner) == 0) {
             snprintf(out, 16, "%s", k);
-            stk_err_clear(err);
             r = 0;
             break;
         }
     }
+    if (r < 0)
+        stk_err_set(err, STK_ENOENT, 0, "no address for '%s'", owner);
 out:
     ipam_close(&m);
     return r;

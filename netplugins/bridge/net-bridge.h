@@ -211,7 +211,7 @@ struct net__dns_view *net__dns_view_load(const char *state_dir);
  * port 53 of every native network's gateway, reloads the view and the
  * listeners whenever STATE_DIR/net/dns.gen changes (the plug-in touches it
  * at every endpoint change), forwards names it does not know to the first
- * non-loopback resolver of the host's /etc/resolv.conf when FORWARD is
+ * IPv4 resolver of the host's /etc/resolv.conf when FORWARD is
  * non-zero, and returns on SIGTERM or 5 s after the last network is gone.
  */
 int net__dns_serve(const char *state_dir, const char *run_dir, int forward);
