@@ -464,6 +464,14 @@ int net__dns_serve(const char *state_dir, const char *run_dir, int forward)
             pfd[np++] = (struct pollfd){.fd = up_fd, .events = POLLIN};
         if (poll(pfd, (nfds_t)np, 250) <= 0)
             continue;
+        {
+            /* Names changed since the last look: reload first, then answer (next turn). */
+            struct stat st2;
+
+            if (stat(gen, &st2) == 0 &&
+                (st2.st_mtim.tv_sec != seen.tv_sec || st2.st_mtim.tv_nsec != seen.tv_nsec))
+                continue;
+        }
         for (size_t i = 0; i < np; i++) {
             uint8_t buf[4096];
             struct sockaddr_in from;

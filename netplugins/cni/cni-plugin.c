@@ -617,7 +617,7 @@ static void chain_next(struct cni_req *r)
         json_object_set(rc, "portMappings", json_object_get(c->runtime_config, "portMappings"));
         json_object_set_new(conf, "runtimeConfig", rc);
     }
-    if (r->priv->native && net__bridge_type_native(type)) {
+    if (net__bridge_type_native(type) && (r->priv->native || strcmp(type, NET_BRIDGE_TYPE) == 0)) {
         free(r->nj_type);
         r->nj_type = stk_xstrdup(type);
         r->proc_killable = 0;
@@ -677,12 +677,26 @@ static void chain_start(struct cni_req *r, const char *cmd, json_t *conflist,
 
 /* ---- conflists and records ---- */
 
-static json_t *conflist_build(const struct net__cni_priv *p, const char *name, const char *bridge,
-                              const char *subnet, const char *gateway, int internal)
+/*
+ * Whether network record REC runs the native datapath: made by the bridge
+ * plug-in ("datapath": "native"). A record of the CNI plug-in keeps its CNI
+ * plugins under the bridge plug-in (its endpoints were made by them), and
+ * the other way round.
+ */
+static int rec_native(const json_t *rec)
+{
+    const char *d = json_string_value(json_object_get(rec, "datapath"));
+
+    return d && strcmp(d, "native") == 0 && !json_object_get(rec, "conflist_src");
+}
+
+static json_t *conflist_build(const struct net__cni_priv *p, int native, const char *name,
+                              const char *bridge, const char *subnet, const char *gateway,
+                              int internal)
 {
     json_t *ipam, *range, *bridge_conf, *portmap;
 
-    if (p->native)
+    if (native)
         /* One in-process plugin does what bridge, host-local and portmap do (net-bridge.h). */
         return json_pack("{s:s, s:s, s:[{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:{s:b}}]}",
                          "cniVersion", NET_CNI_VERSION, "name", name, "plugins", "type",
@@ -770,7 +784,8 @@ static int conflist_load(const struct net__cni_priv *p, const char *name, json_t
             json_decref(rec);
             return r;
         }
-        *ret = conflist_build(p, name, json_string_value(json_object_get(rec, "bridge")),
+        *ret = conflist_build(p, rec_native(rec), name,
+                              json_string_value(json_object_get(rec, "bridge")),
                               json_string_value(json_object_get(rec, "subnet")),
                               json_string_value(json_object_get(rec, "gateway")),
                               json_is_true(json_object_get(rec, "internal")));
@@ -1166,9 +1181,10 @@ static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec
             if (ret < 0)
                 goto out;
         }
-        rec = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s?}", "name", spec->name, "subnet", subnet,
-                        "gateway", gateway, "bridge", bridge, "internal", spec->internal != 0,
-                        "project", spec->project);
+        rec =
+            json_pack("{s:s, s:s, s:s, s:s, s:b, s:s?, s:s}", "name", spec->name, "subnet", subnet,
+                      "gateway", gateway, "bridge", bridge, "internal", spec->internal != 0,
+                      "project", spec->project, "datapath", p->native ? "native" : "cni");
         ret = net__cni_json_save(npath, rec, err);
         if (ret < 0)
             goto out;
@@ -1180,7 +1196,8 @@ static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec
         ret = user_conflist_load(json_string_value(json_object_get(rec, "conflist_src")),
                                  spec->name, &conflist, err);
     else
-        conflist = conflist_build(p, spec->name, json_string_value(json_object_get(rec, "bridge")),
+        conflist = conflist_build(p, rec_native(rec), spec->name,
+                                  json_string_value(json_object_get(rec, "bridge")),
                                   json_string_value(json_object_get(rec, "subnet")),
                                   json_string_value(json_object_get(rec, "gateway")),
                                   json_is_true(json_object_get(rec, "internal")));
@@ -1193,10 +1210,11 @@ static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec
     if (json_string_value(json_object_get(rec, "conflist_src"))) {
         /* The conflist's own plugins make (and own) whatever it needs, at the first ADD. */
         req_finish(r);
-    } else if (p->native) {
+    } else if (rec_native(rec)) {
         /* Idempotent: creating an existing network repairs its bridge and rules. */
         req_queue_native(r, NJ_NET_SETUP, json_incref(rec), netcreate_native_done);
-    } else if (link_exists(r->bridge)) {
+    } else if (link_exists(r->bridge) || !p->ip_path) {
+        /* (Without `ip`, the CNI bridge plugin makes the bridge at the first ADD.) */
         req_finish(r);
     } else {
         req_bridge_create(r, rec, netcreate_bridge_done);
@@ -1217,18 +1235,6 @@ out:
 }
 
 /* ---- network_remove ---- */
-
-static void netremove_link_done(struct cni_req *r)
-{
-    if (r->helper_failed && link_exists(r->bridge)) {
-        req_fail_from(r, &r->work_err);
-        stk_err_wrap(&r->err, "delete bridge '%s'", r->bridge);
-    }
-    stk_err_clear(&r->work_err);
-    if (r->err.code)
-        stk_err_wrap(&r->err, "remove network '%s'", r->name);
-    req_finish(r);
-}
 
 static void netremove_native_done(struct cni_req *r)
 {
@@ -1272,7 +1278,8 @@ static void netremove_step(struct cni_req *r)
     free(cpath);
     free(npath);
     free(ipam);
-    if (r->priv->native) {
+    {
+        /* Both datapaths: the bridge goes over netlink, and a native one's rules with it. */
         char **left = NULL;
         struct stk_err le = STK_ERR_INIT;
         int last = net__cni_list_records(r->priv->networks_dir, &left, &le) == 0 && !left[0];
@@ -1283,16 +1290,7 @@ static void netremove_step(struct cni_req *r)
         req_queue_native(r, NJ_NET_TEARDOWN,
                          json_pack("{s:s, s:s}", "name", r->name, "bridge", r->bridge),
                          netremove_native_done);
-        return;
     }
-    if (link_exists(r->bridge)) {
-        const char *args[] = {"link", "del", "dev", r->bridge, NULL};
-
-        req_run_ip(r, netremove_link_done, args, NULL);
-        return;
-    }
-    r->helper_failed = 0;
-    netremove_link_done(r);
 }
 
 static int cni_network_remove(struct net_ctx *ctx, const char *name, net_done_fn *done,
@@ -1667,15 +1665,14 @@ static void attach_add(struct cni_req *r)
             json_string_value(json_object_get(nrec, "bridge")) &&
             json_string_value(json_object_get(nrec, "subnet"))) {
             r->bridge = stk_xstrdup(json_string_value(json_object_get(nrec, "bridge")));
-            if (!link_exists(r->bridge) && r->priv->native &&
-                !json_object_get(nrec, "conflist_src")) {
+            if (!link_exists(r->bridge) && rec_native(nrec)) {
                 /* The bridge and the network's rules, as network_create makes them. */
                 req_queue_native(r, NJ_NET_SETUP, json_incref(nrec), attach_add);
                 json_decref(nrec);
                 free(npath);
                 return;
             }
-            if (!link_exists(r->bridge) && !r->priv->native) {
+            if (!link_exists(r->bridge) && !rec_native(nrec) && r->priv->ip_path) {
                 req_bridge_create(r, nrec, attach_add);
                 json_decref(nrec);
                 free(npath);
