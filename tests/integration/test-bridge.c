@@ -709,3 +709,38 @@ Test(bridge, stopped_container_frees_its_port_start_checks_it, .init = setup, .f
     assert_snapshot_equal(before);
     free(before);
 }
+
+Test(bridge, service_joiner_reaches_loopback_and_none_has_no_network, .init = setup,
+     .fini = teardown, .timeout = 300)
+{
+    char text[2048], *before, *out = NULL;
+    const char *file;
+
+    snprintf(text, sizeof(text),
+             "name: %s\n"
+             "services:\n"
+             "  web:\n"
+             "    image: %s\n"
+             "    command: " HTTPD "\n"
+             "  side:\n"
+             "    image: %s\n"
+             "    command: " LOOP "\n"
+             "    network_mode: service:web\n"
+             "  alone:\n"
+             "    image: %s\n"
+             "    command: " LOOP "\n"
+             "    network_mode: none\n",
+             T.project, itest_image(), itest_image(), itest_image());
+    file = itest_write(&T, "modes.yaml", text);
+    before = itest_host_snapshot(&T);
+    up_or_fail(file);
+    cr_assert(fetch_eventually(file, "side", "http://127.0.0.1/", "page-of-"),
+              "the service:web joiner does not reach web on 127.0.0.1");
+    itest_stack(&T, &out, NULL, "exec -f '%s' alone ip -o link", file);
+    cr_assert(out && strstr(out, "lo") && !strstr(out, "eth0"),
+              "network_mode none has an interface besides lo: %s", out ? out : "");
+    free(out);
+    down_or_fail(file);
+    assert_snapshot_equal(before);
+    free(before);
+}
