@@ -8,7 +8,6 @@
  */
 #include "orchestrator/rec-internal.h"
 
-#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +16,25 @@
 #include "common/stk-alloc.h"
 #include "specs/spec.h"
 
+/* Parses a dotted IPv4 address (portable: this file builds for Windows too); 0 on success. */
+static int ipv4(const char *s, uint32_t *ret)
+{
+    unsigned a, b, c, d;
+    char tail;
+
+    if (sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 || b > 255 || c > 255 ||
+        d > 255)
+        return -1;
+    *ret = a << 24 | b << 16 | c << 8 | d;
+    return 0;
+}
+
 /* Parses an IPv4 CIDR; 0 on success. */
 static int cidr(const char *s, uint32_t *ret_net, uint32_t *ret_mask)
 {
     char buf[32];
     const char *slash = s ? strchr(s, '/') : NULL;
-    struct in_addr a;
+    uint32_t a;
     long p;
     char *end;
 
@@ -31,10 +43,10 @@ static int cidr(const char *s, uint32_t *ret_net, uint32_t *ret_mask)
     memcpy(buf, s, (size_t)(slash - s));
     buf[slash - s] = 0;
     p = strtol(slash + 1, &end, 10);
-    if (*end || p < 0 || p > 32 || inet_pton(AF_INET, buf, &a) != 1)
+    if (*end || p < 0 || p > 32 || ipv4(buf, &a) < 0)
         return -1;
     *ret_mask = p ? 0xffffffffu << (32 - p) : 0;
-    *ret_net = ntohl(a.s_addr) & *ret_mask;
+    *ret_net = a & *ret_mask;
     return 0;
 }
 
@@ -95,7 +107,6 @@ int rec__net_validate(const struct spec_project *p, struct stk_err *err)
         for (size_t k = 0; k < svc->n_network_attachments; k++) {
             const struct spec_service_network *na = &svc->network_attachments[k];
             const struct spec_network *nw = NULL;
-            struct in_addr ia;
             uint32_t n, m, ip;
 
             for (size_t q = 0; q < p->n_networks && !nw; q++)
@@ -103,9 +114,8 @@ int rec__net_validate(const struct spec_project *p, struct stk_err *err)
                     nw = &p->networks[q];
             if (!na->ipv4_address || !nw || !subnet4(nw) || cidr(subnet4(nw), &n, &m) < 0)
                 continue;
-            if (inet_pton(AF_INET, na->ipv4_address, &ia) != 1)
+            if (ipv4(na->ipv4_address, &ip) < 0)
                 continue; /* the loader reports a malformed address */
-            ip = ntohl(ia.s_addr);
             if ((ip & m) != n || ip == n || ip == (n | ~m))
                 return spec_error(err, &na->pos,
                                   "service '%s': networks.%s.ipv4_address is not a host "
