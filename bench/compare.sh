@@ -6,7 +6,9 @@
 # publishing one port, BENCH_PORT_BASE+I:80 with the base 21000 by default,
 # and running a shell loop that exits promptly on SIGTERM), the medians over
 # RUNS of:
-#   - `stack up -d`, no-op `stack up -d`, `stack down`;
+#   - `stack up -d`, no-op `stack up -d`, `stack down`, with the native
+#     bridge plug-in (the default) and again with the CNI plug-in
+#     (--network-plugin cni);
 #   - (a) the raw runtime floor (bench/lib.sh): the same containers created,
 #     networked (CNI bridge + host-local + portmap) and started directly with
 #     runc and the CNI plugins, one after another, and torn down the same way;
@@ -51,6 +53,8 @@
 # PID only.
 set -eu
 export LC_ALL=C
+# The bridge plug-in's DNS responder forwards nothing outside (README, netplugins/bridge).
+export STACK_DNS_FORWARD=0
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 BENCH_PORT_BASE=${BENCH_PORT_BASE:-21000}
@@ -104,6 +108,8 @@ work=$(mktemp -d /tmp/stack-compare-XXXXXX)
 dwork=$work/docker
 dpid=""
 S=("$STACK" --state-dir "$work/state" --run-dir "$work/run")
+# The same stack with the CNI plug-in (issue 12: the native plug-in next to it).
+SC=("$STACK" --state-dir "$work/state-cni" --run-dir "$work/run-cni" --network-plugin cni)
 
 # --- cleanup (every path) -----------------------------------------------------------
 # Processes whose command line names our temporary folder (the containerd that
@@ -184,6 +190,7 @@ cleanup() {
     floor_cleanup "$MAXN"
     for n in "${SIZES[@]}"; do
         [ -f "$work/s$n.yaml" ] && "${S[@]}" down -p "$PROJECT" -f "$work/s$n.yaml" >/dev/null 2>&1
+        [ -f "$work/s$n.yaml" ] && "${SC[@]}" down -p "$PROJECT" -f "$work/s$n.yaml" >/dev/null 2>&1
     done
     bench_umount_under "$work"
     rm -rf "$work"
@@ -212,6 +219,7 @@ echo "compare: $(date -u '+%F %T UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /
 
 # --- stack and the raw floor ------------------------------------------------------------
 "${S[@]}" image load "$IMAGE" >/dev/null
+"${SC[@]}" image load "$IMAGE" >/dev/null
 floor_init "$work/floor" "$IMAGE"
 floor_bundles "$MAXN"
 for n in "${SIZES[@]}"; do
@@ -226,15 +234,23 @@ for n in "${SIZES[@]}"; do
         noop=$T
         timed "${S[@]}" down -p "$PROJECT" -f "$f" >/dev/null 2>"$work/down.err" || fail "stack down ($n) failed"
         down=$T
+        timed "${SC[@]}" up -d -p "$PROJECT" -f "$f" >/dev/null 2>"$work/up.err" || fail "stack (cni) up -d ($n) failed"
+        cup=$T
+        running=$("${SC[@]}" ps -p "$PROJECT" -f "$f" 2>/dev/null | grep -c ' running ' || true)
+        [ "$running" -eq "$n" ] || fail "stack (cni) up -d: $running of $n containers running"
+        timed "${SC[@]}" up -d -p "$PROJECT" -f "$f" >/dev/null 2>"$work/noop.err" || fail "no-op stack (cni) up -d ($n) failed"
+        cnoop=$T
+        timed "${SC[@]}" down -p "$PROJECT" -f "$f" >/dev/null 2>"$work/down.err" || fail "stack (cni) down ($n) failed"
+        cdown=$T
         timed floor_up "$n" || fail "floor up ($n) failed"
         fup=$T
         running=$(runc --root "$work/floor/runc" list 2>/dev/null | grep -c ' running ' || true)
         [ "$running" -eq "$n" ] || fail "floor: $running of $n containers running"
         timed floor_down "$n" || fail "floor down ($n) failed"
         fdown=$T
-        echo "$up $noop $down $fup $fdown" >> "$work/stack.$n"
-        printf 'N=%d run %d: stack up %.3f no-op %.3f down %.3f | floor up %.3f down %.3f\n' \
-            "$n" "$r" "$up" "$noop" "$down" "$fup" "$fdown" >&2
+        echo "$up $noop $down $fup $fdown $cup $cnoop $cdown" >> "$work/stack.$n"
+        printf 'N=%d run %d: stack up %.3f no-op %.3f down %.3f | cni up %.3f no-op %.3f down %.3f | floor up %.3f down %.3f\n' \
+            "$n" "$r" "$up" "$noop" "$down" "$cup" "$cnoop" "$cdown" "$fup" "$fdown" >&2
     done
 done
 
@@ -394,18 +410,19 @@ echo "stack $("$STACK" version 2>/dev/null | awk '{print $2}') ($("${S[@]}" info
     "$(command -v dockerd >/dev/null && dockerd --version | sed 's/,.*//')"
 echo "$(nproc) cores, kernel $(uname -r); medians of $RUNS runs, seconds; the floor is serial runc + CNI (bridge, host-local, portmap)"
 [ -z "$docker_why" ] || echo "docker-compose: not measured: $docker_why"
-printf '%-22s %9s %10s %15s %12s %16s\n' "" "stack" "raw floor" "docker-compose" "stack÷floor" "compose÷stack"
+printf '%-22s %13s %11s %10s %15s %12s %16s\n' "" "stack bridge" "stack cni" "raw floor" "docker-compose" "stack÷floor" "compose÷stack"
 for n in "${SIZES[@]}"; do
     su=$(col "$work/stack.$n" 1); sn=$(col "$work/stack.$n" 2); sd=$(col "$work/stack.$n" 3)
     fu=$(col "$work/stack.$n" 4); fd=$(col "$work/stack.$n" 5)
+    ku=$(col "$work/stack.$n" 6); kn=$(col "$work/stack.$n" 7); kd=$(col "$work/stack.$n" 8)
     cu=-; cn=-; cd=-
     if [ "$compose_ok" = 1 ]; then
         cu=$(col "$work/compose.$n" 1); cn=$(col "$work/compose.$n" 2); cd=$(col "$work/compose.$n" 3)
     fi
-    row() { printf '%-22s %9s %10s %15s %11s %15s\n' "$1" "$(fmt "$2")" "$(fmt "$3")" "$(fmt "$4")" "$(bench_ratio "$2" "$3")" "$(bench_ratio "$4" "$2")"; }
-    row "up -d        N=$n" "$su" "$fu" "$cu"
-    row "no-op up -d  N=$n" "$sn" - "$cn"
-    row "down         N=$n" "$sd" "$fd" "$cd"
+    row() { printf '%-22s %13s %11s %10s %15s %11s %15s\n' "$1" "$(fmt "$2")" "$(fmt "$5")" "$(fmt "$3")" "$(fmt "$4")" "$(bench_ratio "$2" "$3")" "$(bench_ratio "$4" "$2")"; }
+    row "up -d        N=$n" "$su" "$fu" "$cu" "$ku"
+    row "no-op up -d  N=$n" "$sn" - "$cn" "$kn"
+    row "down         N=$n" "$sd" "$fd" "$cd" "$kd"
 done
 echo
 ms() { awk -v s="$1" 'BEGIN { printf "%.1f ms", s * 1000 }'; }
@@ -448,6 +465,24 @@ for n in "${SIZES[@]}"; do
 done
 if [ "$plan_built" = 1 ] && [ "$PLAN_N" -eq 1000 ]; then
     echo "  plan of 1000 services under 20 ms: $(met "$(col "$work/plan" 1)" 0.020)"
+fi
+# Issue 12's targets for the native bridge plug-in (the default).
+echo
+echo "targets (issue 12, native bridge plug-in):"
+per=()
+for n in "${SIZES[@]}"; do
+    su=$(col "$work/stack.$n" 1); sd=$(col "$work/stack.$n" 3)
+    pu=$(echo "$su / $n" | bc -l)
+    per+=("$n:$pu")
+    echo "  N=$n: up per service $(ms "$pu") (goal under 40 ms): $(met "$pu" 0.040)"
+    if [ "$compose_ok" = 1 ]; then
+        cu=$(col "$work/compose.$n" 1); cd=$(col "$work/compose.$n" 3)
+        echo "  N=$n: docker-compose up / stack up = $(bench_ratio "$cu" "$su") (goal at least 5); docker-compose down / stack down = $(bench_ratio "$cd" "$sd") (goal at least 2)"
+    fi
+done
+if [ ${#per[@]} -ge 2 ]; then
+    a=${per[0]#*:}; b=${per[-1]#*:}
+    echo "  per-service up cost, N=${per[-1]%%:*} / N=${per[0]%%:*} = $(bench_ratio "$b" "$a") (goal at most 1.2)"
 fi
 [ ! -s "$work/dc-retries" ] || { echo; cat "$work/dc-retries"; }
 [ -z "$fw_note" ] || { echo; echo "$fw_note"; }

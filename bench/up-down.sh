@@ -13,6 +13,7 @@
 # own bridge, subnet, IPAM dir and netns names and removes them. Containers
 # talk to nothing: each runs a shell loop that exits promptly on SIGTERM.
 set -eu
+export STACK_DNS_FORWARD=0 # the DNS responder forwards nothing outside (README)
 
 N=${1:-20}
 RUNS=${2:-3}

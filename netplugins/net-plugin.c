@@ -15,6 +15,7 @@
 #include "stk-config.h"
 
 #if STK_HAVE_CNI
+extern const struct net_plugin net_plugin_bridge;
 extern const struct net_plugin net_plugin_cni;
 #endif
 #if STK_HAVE_HCS
@@ -24,13 +25,12 @@ extern const struct net_plugin net_plugin_fake;
 
 static const struct net_plugin *const plugins[] = {
 #if STK_HAVE_CNI
-    &net_plugin_cni,
+    &net_plugin_bridge, &net_plugin_cni,
 #endif
 #if STK_HAVE_HCS
     &net_plugin_hns,
 #endif
-    &net_plugin_fake,
-    NULL,
+    &net_plugin_fake,   NULL,
 };
 
 const struct net_plugin *net_plugin_find(const char *name, struct stk_err *err)

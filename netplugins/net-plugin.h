@@ -13,7 +13,9 @@
  * Name resolution: the plug-in keeps, per sandbox, a hosts file
  * (net_sandbox_info.hosts_path) listing every endpoint of every network the
  * sandbox is attached to under its aliases, rewritten in place; and a
- * resolv.conf with no outside resolver (DESIGN.md §7). The orchestrator
+ * resolv.conf with no outside resolver (DESIGN.md §7; the bridge plug-in
+ * names its DNS responder there, on the gateway of the sandbox's first
+ * network: netplugins/bridge/net-bridge.h). The orchestrator
  * bind-mounts both into the container. An attach writes the attaching
  * sandbox's own file in full (it resolves every endpoint attached before it);
  * a plug-in may defer rewriting the files of the OTHER sandboxes of the
@@ -42,6 +44,14 @@ struct net_network_spec {
     char *gateway; /* NULL: the first address of the subnet */
     int internal;  /* non-zero: no route out (no masquerade) */
     char *project; /* label: the owning project, for listing and cleanup */
+    /*
+     * NULL: the plug-in's own network (the bridge plug-in's native datapath,
+     * the CNI plug-in's bridge + host-local + portmap). Otherwise the path of
+     * a CNI conflist (Compose `driver: cni`, `driver_opts: {conflist: PATH}`)
+     * whose plugins the bridge and CNI plug-ins run as they are; its first
+     * plugin's "bridge" and ipam range name the network's bridge and subnet.
+     */
+    char *conflist;
 };
 
 /* A network as it exists. */
@@ -86,6 +96,14 @@ struct net_port {
     uint16_t container_port; /* target port in the sandbox */
     char protocol[8];        /* "tcp", "udp" or "sctp" */
     char host_ip[64];        /* "" for every address */
+    /*
+     * Last port of a host port pool ("8000-8003:80"), 0 for none: the plug-in
+     * publishes the first port of [host_port, host_port_end] that no other
+     * endpoint publishes and no host socket holds (each replica of a scaled
+     * service gets its own), chosen atomically with the endpoint's record,
+     * and the endpoint reports it. Not kept in the records (the choice is).
+     */
+    uint16_t host_port_end;
 };
 
 /* An endpoint to attach: SANDBOX on NETWORK. */
@@ -184,10 +202,21 @@ struct net_plugin_ops {
      * Returns the first write error, but tries every file.
      */
     int (*hosts_flush)(struct net_ctx *ctx, struct stk_err *err);
+    /*
+     * Optional (NULL or STK_ENOTSUP: ports stay published while the
+     * container is stopped). ON = 0 withdraws the published ports of every
+     * endpoint of SANDBOX (a stopped container holds no host port, so a host
+     * server may bind it); ON = 1 checks them again, as attach does (STK_EEXIST
+     * "port 8080/tcp is already in use on the host" or "... is already
+     * published by 'SB'"), and publishes them. Idempotent both ways; DONE
+     * reports NET_RESULT_NONE.
+     */
+    int (*ports_set)(struct net_ctx *ctx, const char *sandbox, int on, net_done_fn *done,
+                     void *userdata, struct net_req **ret_req, struct stk_err *err);
 };
 
 struct net_plugin {
-    const char *name;     /* "cni", "hns", "fake" */
+    const char *name;     /* "bridge", "cni", "hns", "fake" */
     unsigned abi_version; /* NET_PLUGIN_ABI_1 */
     uint32_t caps;
     size_t priv_size;
@@ -211,7 +240,7 @@ struct net_req {
 /* Cancels REQ; DONE is still called once. NULL-safe. */
 void net_req_cancel(struct net_req *req);
 
-/* Finds a plug-in by name ("cni", "hns", "fake"); NULL with STK_ENOENT when unknown. */
+/* Finds a plug-in by name ("bridge", "cni", "hns", "fake"); NULL with STK_ENOENT when unknown. */
 const struct net_plugin *net_plugin_find(const char *name, struct stk_err *err);
 
 /* Creates a context and runs the plug-in's init; NULL with ERR on failure. */
@@ -307,6 +336,13 @@ static inline int net_list(struct net_ctx *ctx, net_done_fn *done, void *userdat
                            struct net_req **ret_req, struct stk_err *err)
 {
     NET__CALL(ctx, list, done, userdata, ret_req, err);
+}
+
+static inline int net_sandbox_ports_set(struct net_ctx *ctx, const char *sandbox, int on,
+                                        net_done_fn *done, void *userdata, struct net_req **ret_req,
+                                        struct stk_err *err)
+{
+    NET__CALL(ctx, ports_set, sandbox, on, done, userdata, ret_req, err);
 }
 
 /* Runs the plug-in's hosts_flush; 0 for a NULL CTX or a plug-in without one. */

@@ -20,7 +20,7 @@ const char *cli_os_default_runtime(void)
 
 const char *cli_os_default_network(void)
 {
-    return "cni";
+    return "bridge";
 }
 
 const char *cli_os_default_state_dir(void)

@@ -653,6 +653,46 @@ static void start_wait(struct exec *x, size_t i)
 /* ---- runtime and plug-in actions ---------------------------------------------------------- */
 
 static void on_rt_done(struct rt_req *req, const struct rt_result *res, const struct stk_err *err,
+                       void *userdata);
+
+/*
+ * The published ports of a container's own sandbox (its id) were withdrawn
+ * after its stop, or checked and published again before its start (which
+ * follows here). A joiner (service:X) has no sandbox of its own: no-op.
+ */
+static void on_ports_set(struct net_req *req, const struct net_result *res,
+                         const struct stk_err *err, void *userdata)
+{
+    struct act_ref *ref = userdata;
+    struct exec *x = ref->x;
+    size_t i = ref->i;
+    struct rec_action *a = &x->plan->actions[i];
+    struct stk_err e = STK_ERR_INIT;
+
+    (void)req;
+    (void)res;
+    a->req = NULL;
+    a->is_net = 0;
+    if (err && err->code) {
+        e = *err;
+        e.detail = NULL;
+        stk_err_wrap(&e, "%s container '%s'", a->kind == REC_A_CONTAINER_START ? "start" : "stop",
+                     display(x, a));
+        finish(x, i, &e);
+        return;
+    }
+    if (a->kind != REC_A_CONTAINER_START) {
+        finish(x, i, NULL);
+        return;
+    }
+    if (rt_container_start(x->env->rt, a->object, on_rt_done, ref, (struct rt_req **)&a->req, &e) <
+        0) {
+        stk_err_wrap(&e, "start container '%s'", display(x, a));
+        finish(x, i, &e);
+    }
+}
+
+static void on_rt_done(struct rt_req *req, const struct rt_result *res, const struct stk_err *err,
                        void *userdata)
 {
     struct act_ref *ref = userdata;
@@ -701,6 +741,19 @@ static void on_rt_done(struct rt_req *req, const struct rt_result *res, const st
         break;
     case REC_A_CONTAINER_STOP:
         rec__progress(x->env, "Container %s  Stopped", name);
+        /* A stopped container holds no host port (issue 12 item 7): withdraw them. */
+        a->is_net = 1;
+        a->req = NULL;
+        if (net_sandbox_ports_set(x->env->net, a->object, 0, on_ports_set, ref,
+                                  (struct net_req **)&a->req, &e) == 0)
+            return;
+        a->is_net = 0;
+        if (e.code != STK_ENOTSUP) {
+            stk_err_wrap(&e, "stop container '%s'", name);
+            finish(x, i, &e);
+            return;
+        }
+        stk_err_clear(&e);
         break;
     case REC_A_CONTAINER_REMOVE:
         store_container_delete(x->env->store, a->object, NULL);
@@ -904,6 +957,11 @@ static void start_action(struct exec *x, size_t i)
                     nw->gateways && nw->gateways[k] && *nw->gateways[k] ? nw->gateways[k] : NULL;
                 break;
             }
+        /* `driver: cni`: the CNI conflist named by driver_opts.conflist runs as it is. */
+        for (size_t k = 0;
+             nw && nw->driver && strcmp(nw->driver, "cni") == 0 && k < nw->n_driver_opts; k++)
+            if (strcmp(nw->driver_opts[k].key, "conflist") == 0)
+                ns.conflist = nw->driver_opts[k].value;
         a->is_net = 1;
         rec__progress(x->env, "Network %s  Creating", a->object);
         r = net_network_create(x->env->net, &ns, on_net_done, ref, (struct net_req **)&a->req,
@@ -963,6 +1021,7 @@ static void start_action(struct exec *x, size_t i)
             struct net_port *np = &att.ports[att.n_ports];
             /* published 0 (`ports: ["80"]`): the plug-in chooses an ephemeral host port. */
             np->host_port = sp->published;
+            np->host_port_end = sp->published_end; /* a pool: one free port per replica */
             np->container_port = sp->target;
             snprintf(np->protocol, sizeof(np->protocol), "%s", sp->protocol ? sp->protocol : "tcp");
             snprintf(np->host_ip, sizeof(np->host_ip), "%s", sp->host_ip ? sp->host_ip : "");
@@ -1007,8 +1066,16 @@ static void start_action(struct exec *x, size_t i)
     }
     case REC_A_CONTAINER_START:
         rec__progress(x->env, "Container %s  Starting", display(x, a));
-        r = rt_container_start(x->env->rt, a->object, on_rt_done, ref, (struct rt_req **)&a->req,
-                               &err);
+        /* Ports withdrawn at its stop are checked and published again first (on_ports_set). */
+        a->is_net = 1;
+        r = net_sandbox_ports_set(x->env->net, a->object, 1, on_ports_set, ref,
+                                  (struct net_req **)&a->req, &err);
+        if (r < 0 && err.code == STK_ENOTSUP) {
+            stk_err_clear(&err);
+            a->is_net = 0;
+            r = rt_container_start(x->env->rt, a->object, on_rt_done, ref,
+                                   (struct rt_req **)&a->req, &err);
+        }
         break;
     case REC_A_CONTAINER_STOP:
         store_container_set_state(x->env->store, a->object, "stopping", NULL);

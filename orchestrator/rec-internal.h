@@ -23,6 +23,13 @@ int rec__intent_end(struct rec_env *env, int64_t seq, const struct stk_err *fail
                     struct stk_err *err);
 /* Prints one progress line to env->progress. */
 void rec__progress(struct rec_env *env, const char *fmt, ...) STK_PRINTF(2, 3);
+struct spec_project;
+/*
+ * Checks P's networks and ports before anything is created (rec-netcheck.c):
+ * overlapping IPv4 subnets, a static ipv4_address outside its subnet, a host
+ * port range smaller than the replicas. STK_ESPEC with the position.
+ */
+int rec__net_validate(const struct spec_project *p, struct stk_err *err);
 
 /*
  * The ps text of published ports, "0.0.0.0:8080->80/tcp, ..." (docker ps's

@@ -538,6 +538,9 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
     p->project = stk_xstrdup(project->name);
     p->spec = project;
     smap = service_map(project);
+    /* Networks and ports the plug-in would refuse, before anything is created. */
+    if ((r = rec__net_validate(project, err)) < 0)
+        goto out;
 
     /* 1. The runtime is available and provides each service's isolation. */
     r = rt_host_info(env->rt, rt_sync_done, &hs, NULL, err);

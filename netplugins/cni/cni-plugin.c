@@ -10,6 +10,8 @@
  */
 #include "netplugins/cni/net-cni.h"
 
+#include "netplugins/bridge/net-bridge.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -80,7 +82,18 @@ struct cni_req {
     struct stk_strv touched; /* networks whose endpoints changed */
     struct cni_chain chain;
     cni_step_fn *detach_cb; /* resumes after detach_one() */
+
+    /* A job of the native datapath (net-bridge.h) on the thread pool. */
+    int nj_kind;       /* NJ_EXEC, NJ_NET_SETUP, NJ_NET_TEARDOWN */
+    char *nj_type;     /* NJ_EXEC: the in-process plugin type */
+    json_t *nj_conf;   /* owned: the plugin configuration or the network record */
+    int nj_last;       /* NJ_NET_TEARDOWN: the table goes too */
+    json_t *nj_result; /* owned: the ADD result */
+    struct stk_err nj_err;
+    cni_step_fn *nj_after;
 };
+
+enum { NJ_EXEC, NJ_NET_SETUP, NJ_NET_TEARDOWN, NJ_NFT };
 
 static struct net__cni_priv *ctx_priv(struct net_ctx *ctx)
 {
@@ -115,6 +128,10 @@ static void req_free(uv_handle_t *h)
     free(r->chain.netns);
     free(r->chain.ifname);
     free(r->chain.cni_args);
+    free(r->nj_type);
+    json_decref(r->nj_conf);
+    json_decref(r->nj_result);
+    stk_err_clear(&r->nj_err);
     free(r);
 }
 
@@ -227,6 +244,144 @@ static void req_queue_netns(struct cni_req *r, int pin, cni_step_fn *after)
     e = uv_queue_work(r->loop, &r->work, work_run, work_after);
     if (e < 0) {
         stk_err_set(&r->work_err, STK_ENET, 0, "queue namespace job: %s", uv_strerror(e));
+        after(r);
+    }
+}
+
+/* ---- the DNS responder (net-bridge.h, "DNS") ---- */
+
+static void dns_proc_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+/*
+ * Starts the state dir's responder (stack-dns) unless one runs: detached,
+ * stdio ignored, on the loop thread. A missing executable leaves names to
+ * the hosts files.
+ */
+static void native_dns_ensure(struct cni_req *r)
+{
+    struct net_ctx *ctx = r->base.ctx;
+    char *exe = net__bridge_dns_exe();
+    const char *fw = getenv("STACK_DNS_FORWARD");
+    char *args[5];
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_IGNORE}};
+    uv_process_options_t o;
+    uv_process_t *proc;
+    size_t n = 0;
+
+    if (!exe || r->priv->dns_spawned || net__bridge_dns_running(ctx->run_dir)) {
+        free(exe);
+        return;
+    }
+    args[n++] = exe;
+    args[n++] = ctx->state_dir;
+    args[n++] = ctx->run_dir;
+    if (fw && strcmp(fw, "0") == 0)
+        args[n++] = (char *)"--no-forward";
+    args[n] = NULL;
+    memset(&o, 0, sizeof(o));
+    o.file = exe;
+    o.args = args;
+    o.stdio = stdio;
+    o.stdio_count = 3;
+    o.flags = UV_PROCESS_DETACHED;
+    proc = stk_new0(uv_process_t);
+    if (uv_spawn(r->loop, proc, &o) == 0) {
+        /* Once per context: a second create before the child holds its lock must not race. */
+        r->priv->dns_spawned = 1;
+        uv_unref((uv_handle_t *)proc);
+    }
+    uv_close((uv_handle_t *)proc, dns_proc_closed);
+    free(exe);
+}
+
+/*
+ * After an attach on a native network: tells the responder, and names it
+ * (the network's gateway) in the sandbox's resolv.conf when the sandbox has
+ * no nameserver yet and the service asked for no `dns:` of its own.
+ */
+static void native_dns_attached(struct cni_req *r)
+{
+    struct net__cni_priv *p = r->priv;
+    char *spath = net__cni_sandbox_path(p, r->sb_id), *npath = net__cni_network_path(p, r->name);
+    json_t *srec = NULL, *nrec = NULL;
+    struct stk_err e = STK_ERR_INIT;
+    char *have = NULL;
+
+    net__bridge_dns_touch(p->state_dir);
+    if (net__cni_json_load(spath, &srec, &e) == 0 && net__cni_json_load(npath, &nrec, &e) == 0 &&
+        !json_object_get(srec, "dns") && !json_object_get(nrec, "conflist_src") &&
+        json_string_value(json_object_get(nrec, "gateway")) &&
+        json_string_value(json_object_get(srec, "resolv_path"))) {
+        const char *rpath = json_string_value(json_object_get(srec, "resolv_path"));
+
+        if (stk_file_read(rpath, &have, NULL, &e) == 0 && !strstr(have, "nameserver")) {
+            json_t *copy = json_deep_copy(srec);
+
+            json_object_set_new(copy, "dns", json_pack("[O]", json_object_get(nrec, "gateway")));
+            net__cni_resolv_write(rpath, copy, &e);
+            json_decref(copy);
+        }
+    }
+    stk_err_clear(&e);
+    free(have);
+    json_decref(srec);
+    json_decref(nrec);
+    free(spath);
+    free(npath);
+}
+
+static void native_work(uv_work_t *w)
+{
+    struct cni_req *r = w->data;
+    struct cni_chain *c = &r->chain;
+
+    switch (r->nj_kind) {
+    case NJ_EXEC:
+        net__bridge_exec(r->nj_type, c->cmd, r->nj_conf, c->containerid, c->netns, c->ifname,
+                         c->cni_args, &r->nj_result, &r->nj_err);
+        break;
+    case NJ_NET_SETUP:
+        net__bridge_network_setup(r->base.ctx->state_dir, r->nj_conf, &r->nj_err);
+        break;
+    case NJ_NFT:
+        net__bridge_nft_run(json_string_value(json_object_get(r->nj_conf, "cmds")), &r->nj_err);
+        break;
+    case NJ_NET_TEARDOWN:
+        net__bridge_network_teardown(r->base.ctx->state_dir, r->nj_conf, r->nj_last, &r->nj_err);
+        if (r->nj_last)
+            net__bridge_dns_stop(r->base.ctx->run_dir);
+        break;
+    }
+}
+
+static void native_after(uv_work_t *w, int status)
+{
+    struct cni_req *r = w->data;
+
+    if (status < 0 && !r->nj_err.code)
+        stk_err_set(&r->nj_err, STK_ENET, 0, "native job: %s", uv_strerror(status));
+    r->nj_after(r);
+}
+
+/* Runs a native job KIND over CONF (stolen) on the thread pool, then AFTER on the loop. */
+static void req_queue_native(struct cni_req *r, int kind, json_t *conf, cni_step_fn *after)
+{
+    int e;
+
+    json_decref(r->nj_conf);
+    json_decref(r->nj_result);
+    r->nj_result = NULL;
+    stk_err_clear(&r->nj_err);
+    r->nj_kind = kind;
+    r->nj_conf = conf;
+    r->nj_after = after;
+    e = uv_queue_work(r->loop, &r->work, native_work, native_after);
+    if (e < 0) {
+        stk_err_set(&r->nj_err, STK_ENET, 0, "queue native job: %s", uv_strerror(e));
         after(r);
     }
 }
@@ -401,6 +556,32 @@ static void chain_on_exit(struct net__cni_proc *proc, void *data)
     chain_next(r);
 }
 
+/* An in-process plugin of the chain has run: as chain_on_exit() for a process. */
+static void chain_native_done(struct cni_req *r)
+{
+    struct cni_chain *c = &r->chain;
+    size_t n = json_array_size(json_object_get(c->conflist, "plugins"));
+
+    if (r->nj_err.code) {
+        if (!c->err.code) {
+            stk_err_move(&c->err, &r->nj_err);
+            stk_err_wrap(&c->err, "%s %s", r->nj_type, c->cmd);
+        }
+        stk_err_clear(&r->nj_err);
+        if (!c->best_effort) {
+            c->idx = n;
+            c->cb(r);
+            return;
+        }
+    } else if (strcmp(c->cmd, "ADD") == 0 && r->nj_result) {
+        json_decref(c->prev);
+        c->prev = r->nj_result;
+        r->nj_result = NULL;
+    }
+    c->idx++;
+    chain_next(r);
+}
+
 static void chain_next(struct cni_req *r)
 {
     struct cni_chain *c = &r->chain;
@@ -435,6 +616,13 @@ static void chain_next(struct cni_req *r)
 
         json_object_set(rc, "portMappings", json_object_get(c->runtime_config, "portMappings"));
         json_object_set_new(conf, "runtimeConfig", rc);
+    }
+    if (net__bridge_type_native(type) && (r->priv->native || strcmp(type, NET_BRIDGE_TYPE) == 0)) {
+        free(r->nj_type);
+        r->nj_type = stk_xstrdup(type);
+        r->proc_killable = 0;
+        req_queue_native(r, NJ_EXEC, conf, chain_native_done);
+        return;
     }
     input = json_dumps(conf, JSON_COMPACT);
     file = stk_xasprintf("%s/%s", r->priv->plugin_dir, type ? type : "missing-type");
@@ -489,11 +677,32 @@ static void chain_start(struct cni_req *r, const char *cmd, json_t *conflist,
 
 /* ---- conflists and records ---- */
 
-static json_t *conflist_build(const struct net__cni_priv *p, const char *name, const char *bridge,
-                              const char *subnet, const char *gateway, int internal)
+/*
+ * Whether network record REC runs the native datapath: made by the bridge
+ * plug-in ("datapath": "native"). A record of the CNI plug-in keeps its CNI
+ * plugins under the bridge plug-in (its endpoints were made by them), and
+ * the other way round.
+ */
+static int rec_native(const json_t *rec)
+{
+    const char *d = json_string_value(json_object_get(rec, "datapath"));
+
+    return d && strcmp(d, "native") == 0 && !json_object_get(rec, "conflist_src");
+}
+
+static json_t *conflist_build(const struct net__cni_priv *p, int native, const char *name,
+                              const char *bridge, const char *subnet, const char *gateway,
+                              int internal)
 {
     json_t *ipam, *range, *bridge_conf, *portmap;
 
+    if (native)
+        /* One in-process plugin does what bridge, host-local and portmap do (net-bridge.h). */
+        return json_pack("{s:s, s:s, s:[{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:{s:b}}]}",
+                         "cniVersion", NET_CNI_VERSION, "name", name, "plugins", "type",
+                         NET_BRIDGE_TYPE, "bridge", bridge, "subnet", subnet, "gateway", gateway,
+                         "internal", internal != 0, "dataDir", p->ipam_dir, "stateDir",
+                         p->state_dir, "capabilities", "portMappings", 1);
     range = json_pack("{s:s, s:s}", "subnet", subnet, "gateway", gateway);
     ipam = json_pack("{s:s, s:s, s:[[o]]}", "type", "host-local", "dataDir", p->ipam_dir, "ranges",
                      range);
@@ -527,6 +736,29 @@ static json_t *runtime_config_build(const json_t *ports)
     return json_pack("{s:o}", "portMappings", pm);
 }
 
+/*
+ * Loads the user's conflist at PATH (`driver: cni`) for network NAME: its
+ * "name" is replaced by NAME, the rest is run as it is.
+ */
+static int user_conflist_load(const char *path, const char *name, json_t **ret, struct stk_err *err)
+{
+    json_t *j = NULL;
+    int r = net__cni_json_load(path, &j, err);
+
+    if (r < 0)
+        return stk_err_wrap(err, "conflist of network '%s'", name);
+    if (!json_is_array(json_object_get(j, "plugins")) ||
+        !json_array_size(json_object_get(j, "plugins"))) {
+        json_decref(j);
+        return stk_err_set(err, STK_EINVAL, 0, "conflist '%s' has no plugins", path);
+    }
+    json_object_set_new(j, "name", json_string(name));
+    if (!json_string_value(json_object_get(j, "cniVersion")))
+        json_object_set_new(j, "cniVersion", json_string(NET_CNI_VERSION));
+    *ret = j;
+    return 0;
+}
+
 /* Loads network NAME's conflist, regenerating it from the record when the file is missing. */
 static int conflist_load(const struct net__cni_priv *p, const char *name, json_t **ret,
                          struct stk_err *err)
@@ -546,7 +778,14 @@ static int conflist_load(const struct net__cni_priv *p, const char *name, json_t
             return stk_err_set(err, STK_ENOENT, 0, "network '%s' not found", name);
         if (r < 0)
             return r;
-        *ret = conflist_build(p, name, json_string_value(json_object_get(rec, "bridge")),
+        if (json_string_value(json_object_get(rec, "conflist_src"))) {
+            r = user_conflist_load(json_string_value(json_object_get(rec, "conflist_src")), name,
+                                   ret, err);
+            json_decref(rec);
+            return r;
+        }
+        *ret = conflist_build(p, rec_native(rec), name,
+                              json_string_value(json_object_get(rec, "bridge")),
                               json_string_value(json_object_get(rec, "subnet")),
                               json_string_value(json_object_get(rec, "gateway")),
                               json_is_true(json_object_get(rec, "internal")));
@@ -579,6 +818,8 @@ static void detach_one_done(struct cni_req *r)
         if (!stk_strv_contains(&r->touched, net))
             stk_strv_push(&r->touched, net);
         net__cni_hosts_endpoint_set(r->priv, r->todo_sb.v[r->todo_i], net, NULL);
+        if (r->priv->native)
+            net__bridge_dns_touch(r->priv->state_dir);
         if (net__cni_hosts_changed(r->priv, net, r->todo_sb.v[r->todo_i], &e) < 0)
             req_fail_from(r, &e);
     }
@@ -625,7 +866,9 @@ static void detach_one(struct cni_req *r)
         detach_one_done(r);
         goto out;
     }
-    rc = runtime_config_build(json_object_get(ep, "ports"));
+    /* Ports withdrawn at the container's stop (ports_set) have no rules left to delete. */
+    rc = runtime_config_build(
+        json_is_true(json_object_get(ep, "ports_off")) ? NULL : json_object_get(ep, "ports"));
     chain_start(r, "DEL", conflist, sb, net__cni_netns_alive(pin) ? pin : "",
                 json_string_value(json_object_get(ep, "ifname")), NULL,
                 json_object_get(ep, "result"), rc, detach_one_done);
@@ -683,6 +926,7 @@ static int cni_init(struct net_ctx *ctx, struct stk_err *err)
     const char *dirs[6];
     int ret;
 
+    p->state_dir = stk_xstrdup(ctx->state_dir);
     p->net_dir = stk_xasprintf("%s/net", ctx->state_dir);
     p->conf_dir = stk_xasprintf("%s/conf", p->net_dir);
     p->ipam_dir = stk_xasprintf("%s/ipam", p->net_dir);
@@ -704,7 +948,7 @@ static int cni_init(struct net_ctx *ctx, struct stk_err *err)
     p->path_env = stk_xstrdup(path && *path ? path
                                             : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
                                               "/sbin:/bin");
-    for (size_t i = 0; i < STK_ARRAY_SIZE(needed); i++) {
+    for (size_t i = 0; i < STK_ARRAY_SIZE(needed) && !p->native; i++) {
         char *f = stk_xasprintf("%s/%s", p->plugin_dir, needed[i]);
         int ok = access(f, X_OK) == 0;
 
@@ -718,7 +962,7 @@ static int cni_init(struct net_ctx *ctx, struct stk_err *err)
     for (size_t i = 0; i < STK_ARRAY_SIZE(ips) && !p->ip_path; i++)
         if (access(ips[i], X_OK) == 0)
             p->ip_path = stk_xstrdup(ips[i]);
-    if (!p->ip_path) {
+    if (!p->ip_path && !p->native) {
         ret = stk_err_set(err, STK_EUNAVAIL, 0, "iproute2 'ip' not found");
         goto fail;
     }
@@ -757,6 +1001,7 @@ static void cni_fini(struct net_ctx *ctx)
         stk_err_clear(&e);
     }
     net__cni_hosts_release(p);
+    free(p->state_dir);
     free(p->net_dir);
     free(p->conf_dir);
     free(p->ipam_dir);
@@ -821,6 +1066,19 @@ static void netcreate_bridge_done(struct cni_req *r)
     req_finish(r);
 }
 
+static void netcreate_native_done(struct cni_req *r)
+{
+    if (r->nj_err.code) {
+        req_fail_from(r, &r->nj_err);
+        stk_err_wrap(&r->err, "create network '%s'", r->name);
+    } else {
+        /* The responder listens on the new gateway from its next reload. */
+        net__bridge_dns_touch(r->priv->state_dir);
+        native_dns_ensure(r);
+    }
+    req_finish(r);
+}
+
 static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec *spec,
                               net_done_fn *done, void *userdata, struct net_req **ret_req,
                               struct stk_err *err)
@@ -872,6 +1130,30 @@ static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec
                               spec->name, have ? have : "");
             goto out;
         }
+    } else if (ret == STK_ENOENT && spec->conflist) {
+        /* `driver: cni`: the user's conflist runs as it is; its first plugin names the bridge. */
+        json_t *first, *ipam, *range;
+
+        stk_err_clear(err);
+        ret = user_conflist_load(spec->conflist, spec->name, &conflist, err);
+        if (ret < 0)
+            goto out;
+        first = json_array_get(json_object_get(conflist, "plugins"), 0);
+        ipam = json_object_get(first, "ipam");
+        range = json_array_get(json_array_get(json_object_get(ipam, "ranges"), 0), 0);
+        if (!range)
+            range = ipam;
+        rec = json_pack("{s:s, s:s?, s:s?, s:s?, s:b, s:s?, s:s, s:s}", "name", spec->name,
+                        "subnet", json_string_value(json_object_get(range, "subnet")), "gateway",
+                        json_string_value(json_object_get(range, "gateway")), "bridge",
+                        json_string_value(json_object_get(first, "bridge")), "internal",
+                        spec->internal != 0, "project", spec->project, "driver", "cni",
+                        "conflist_src", spec->conflist);
+        json_decref(conflist);
+        conflist = NULL;
+        ret = net__cni_json_save(npath, rec, err);
+        if (ret < 0)
+            goto out;
     } else if (ret == STK_ENOENT) {
         stk_err_clear(err);
         if (spec->subnet) {
@@ -899,9 +1181,10 @@ static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec
             if (ret < 0)
                 goto out;
         }
-        rec = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s?}", "name", spec->name, "subnet", subnet,
-                        "gateway", gateway, "bridge", bridge, "internal", spec->internal != 0,
-                        "project", spec->project);
+        rec =
+            json_pack("{s:s, s:s, s:s, s:s, s:b, s:s?, s:s}", "name", spec->name, "subnet", subnet,
+                      "gateway", gateway, "bridge", bridge, "internal", spec->internal != 0,
+                      "project", spec->project, "datapath", p->native ? "native" : "cni");
         ret = net__cni_json_save(npath, rec, err);
         if (ret < 0)
             goto out;
@@ -909,16 +1192,29 @@ static int cni_network_create(struct net_ctx *ctx, const struct net_network_spec
         goto out;
     }
     /* The conflist is rewritten every time: creating an existing network repairs it. */
-    conflist = conflist_build(p, spec->name, json_string_value(json_object_get(rec, "bridge")),
-                              json_string_value(json_object_get(rec, "subnet")),
-                              json_string_value(json_object_get(rec, "gateway")),
-                              json_is_true(json_object_get(rec, "internal")));
-    ret = net__cni_json_save(cpath, conflist, err);
+    if (json_string_value(json_object_get(rec, "conflist_src")))
+        ret = user_conflist_load(json_string_value(json_object_get(rec, "conflist_src")),
+                                 spec->name, &conflist, err);
+    else
+        conflist = conflist_build(p, rec_native(rec), spec->name,
+                                  json_string_value(json_object_get(rec, "bridge")),
+                                  json_string_value(json_object_get(rec, "subnet")),
+                                  json_string_value(json_object_get(rec, "gateway")),
+                                  json_is_true(json_object_get(rec, "internal")));
+    if (ret == 0)
+        ret = net__cni_json_save(cpath, conflist, err);
     if (ret < 0)
         goto out;
     net__cni_network_from_json(rec, &r->network);
     *ret_req = &r->base;
-    if (link_exists(r->bridge)) {
+    if (json_string_value(json_object_get(rec, "conflist_src"))) {
+        /* The conflist's own plugins make (and own) whatever it needs, at the first ADD. */
+        req_finish(r);
+    } else if (rec_native(rec)) {
+        /* Idempotent: creating an existing network repairs its bridge and rules. */
+        req_queue_native(r, NJ_NET_SETUP, json_incref(rec), netcreate_native_done);
+    } else if (link_exists(r->bridge) || !p->ip_path) {
+        /* (Without `ip`, the CNI bridge plugin makes the bridge at the first ADD.) */
         req_finish(r);
     } else {
         req_bridge_create(r, rec, netcreate_bridge_done);
@@ -940,15 +1236,14 @@ out:
 
 /* ---- network_remove ---- */
 
-static void netremove_link_done(struct cni_req *r)
+static void netremove_native_done(struct cni_req *r)
 {
-    if (r->helper_failed && link_exists(r->bridge)) {
-        req_fail_from(r, &r->work_err);
-        stk_err_wrap(&r->err, "delete bridge '%s'", r->bridge);
-    }
-    stk_err_clear(&r->work_err);
-    if (r->err.code)
+    if (r->nj_last)
+        r->priv->dns_spawned = 0; /* the responder was stopped with the last network */
+    if (r->nj_err.code) {
+        req_fail_from(r, &r->nj_err);
         stk_err_wrap(&r->err, "remove network '%s'", r->name);
+    }
     req_finish(r);
 }
 
@@ -983,14 +1278,19 @@ static void netremove_step(struct cni_req *r)
     free(cpath);
     free(npath);
     free(ipam);
-    if (link_exists(r->bridge)) {
-        const char *args[] = {"link", "del", "dev", r->bridge, NULL};
+    {
+        /* Both datapaths: the bridge goes over netlink, and a native one's rules with it. */
+        char **left = NULL;
+        struct stk_err le = STK_ERR_INIT;
+        int last = net__cni_list_records(r->priv->networks_dir, &left, &le) == 0 && !left[0];
 
-        req_run_ip(r, netremove_link_done, args, NULL);
-        return;
+        stk_err_clear(&le);
+        stk_strv_free(left);
+        r->nj_last = last;
+        req_queue_native(r, NJ_NET_TEARDOWN,
+                         json_pack("{s:s, s:s}", "name", r->name, "bridge", r->bridge),
+                         netremove_native_done);
     }
-    r->helper_failed = 0;
-    netremove_link_done(r);
 }
 
 static int cni_network_remove(struct net_ctx *ctx, const char *name, net_done_fn *done,
@@ -1325,6 +1625,8 @@ static void attach_added(struct cni_req *r)
             net_endpoint_info_release(&r->endpoint);
             net__cni_endpoint_from_json(r->rec, &r->endpoint);
             net__cni_hosts_endpoint_set(p, r->sb_id, r->name, r->rec);
+            if (p->native)
+                native_dns_attached(r);
             if (net__cni_hosts_changed(p, r->name, r->sb_id, &e) < 0) {
                 req_fail_from(r, &e);
                 stk_err_wrap(&r->err, "attach '%s' to '%s'", r->sb_id, r->name);
@@ -1363,7 +1665,14 @@ static void attach_add(struct cni_req *r)
             json_string_value(json_object_get(nrec, "bridge")) &&
             json_string_value(json_object_get(nrec, "subnet"))) {
             r->bridge = stk_xstrdup(json_string_value(json_object_get(nrec, "bridge")));
-            if (!link_exists(r->bridge)) {
+            if (!link_exists(r->bridge) && rec_native(nrec)) {
+                /* The bridge and the network's rules, as network_create makes them. */
+                req_queue_native(r, NJ_NET_SETUP, json_incref(nrec), attach_add);
+                json_decref(nrec);
+                free(npath);
+                return;
+            }
+            if (!link_exists(r->bridge) && !rec_native(nrec) && r->priv->ip_path) {
                 req_bridge_create(r, nrec, attach_add);
                 json_decref(nrec);
                 free(npath);
@@ -1376,6 +1685,7 @@ static void attach_add(struct cni_req *r)
     }
     /* A failed re-creation is not fatal: the bridge plugin then makes the bridge itself. */
     stk_err_clear(&r->work_err);
+    stk_err_clear(&r->nj_err);
     pin = net__cni_pin_path(r->priv, r->sb_id);
 
     stk_err_clear(&r->chain.err); /* a failed cleanup DEL of a stale attempt is not fatal */
@@ -1525,6 +1835,45 @@ static int ephemeral_port(struct net__cni_priv *p, const struct net_attachment *
                        m->protocol, *m->host_ip ? " on " : "", m->host_ip);
 }
 
+/*
+ * Chooses PM[I]'s host port from its pool [host_port, host_port_end]: the
+ * first that no other endpoint record publishes, no earlier entry of PM
+ * took and no host socket holds. The choice is made on the loop thread and
+ * saved with the record before the op returns, so parallel attaches of one
+ * process never take the same port.
+ */
+static int range_port(struct net__cni_priv *p, const struct net_attachment *att,
+                      struct net_port *pm, size_t i, struct stk_err *err)
+{
+    struct net_port *m = &pm[i];
+    unsigned first = m->host_port, last = m->host_port_end;
+
+    for (unsigned port = first; port <= last; port++) {
+        int taken = 0;
+        char *owner;
+
+        for (size_t j = 0; j < i && !taken; j++)
+            taken = pm[j].host_port == port && strcmp(pm[j].protocol, m->protocol) == 0;
+        if (taken)
+            continue;
+        owner =
+            net__cni_port_conflict(p, att->sandbox, att->network, port, m->protocol, m->host_ip);
+        if (owner) {
+            free(owner);
+            continue;
+        }
+        m->host_port = (uint16_t)port;
+        if (host_port_in_use(m)) {
+            m->host_port = (uint16_t)first;
+            continue;
+        }
+        m->host_port_end = 0;
+        return 0;
+    }
+    return stk_err_set(err, STK_EEXIST, 0, "no free host port in %u-%u for %u/%s", first, last,
+                       m->container_port, m->protocol);
+}
+
 static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net_done_fn *done,
                       void *userdata, struct net_req **ret_req, struct stk_err *err)
 {
@@ -1606,15 +1955,23 @@ static int cni_attach(struct net_ctx *ctx, const struct net_attachment *att, net
         size_t n_old = 0;
         struct net_port *old = net_ports_from_json(json_object_get(ep, "ports"), &n_old);
         for (size_t i = 0; i < att->n_ports && i < n_old; i++)
-            if (!pm[i].host_port && old[i].container_port == pm[i].container_port &&
-                strcmp(old[i].protocol, pm[i].protocol) == 0)
+            if ((!pm[i].host_port || (pm[i].host_port_end && old[i].host_port >= pm[i].host_port &&
+                                      old[i].host_port <= pm[i].host_port_end)) &&
+                old[i].container_port == pm[i].container_port &&
+                strcmp(old[i].protocol, pm[i].protocol) == 0) {
                 pm[i].host_port = old[i].host_port;
+                pm[i].host_port_end = 0;
+            }
         free(old);
     }
     for (size_t i = 0; i < att->n_ports; i++) {
         char *owner;
 
         if (!pm[i].host_port && ephemeral_port(p, att, pm, i, err) < 0) {
+            ret = err->code;
+            goto fail;
+        }
+        if (pm[i].host_port_end > pm[i].host_port && range_port(p, att, pm, i, err) < 0) {
             ret = err->code;
             goto fail;
         }
@@ -1879,6 +2236,137 @@ static int cni_list(struct net_ctx *ctx, net_done_fn *done, void *userdata,
     return 0;
 }
 
+/* ---- ports_set ---- */
+
+static void ports_set_done(struct cni_req *r)
+{
+    json_t *eps = json_object_get(r->nj_conf, "eps"), *v;
+    const char *k;
+    struct stk_err e = STK_ERR_INIT;
+
+    if (r->nj_err.code) {
+        req_fail_from(r, &r->nj_err);
+        stk_err_wrap(&r->err, "%s the ports of '%s'", r->state ? "publish" : "withdraw", r->sb_id);
+        req_finish(r);
+        return;
+    }
+    /* The rules changed: the records say so (a crash before this is repaired by the next set). */
+    json_object_foreach(eps, k, v)
+    {
+        char *path = net__cni_endpoint_path(r->priv, r->sb_id, k);
+        json_t *rec = NULL;
+
+        if (net__cni_json_load(path, &rec, &e) == 0) {
+            if (r->state)
+                json_object_del(rec, "ports_off");
+            else
+                json_object_set_new(rec, "ports_off", json_true());
+            if (net__cni_json_save(path, rec, &e) < 0)
+                req_fail_from(r, &e);
+        }
+        stk_err_clear(&e);
+        json_decref(rec);
+        free(path);
+    }
+    req_finish(r);
+}
+
+static int cni_ports_set(struct net_ctx *ctx, const char *sandbox, int on, net_done_fn *done,
+                         void *userdata, struct net_req **ret_req, struct stk_err *err)
+{
+    struct net__cni_priv *p = ctx_priv(ctx);
+    char *edir = NULL;
+    char **nets = NULL;
+    struct cni_req *r;
+    struct stk_buf b;
+    json_t *eps = json_object();
+    int ret;
+
+    if (!p->native)
+        return stk_err_set(err, STK_ENOTSUP, 0, "cni: ports stay published while stopped");
+    if (!net__cni_name_valid(sandbox))
+        return stk_err_set(err, STK_EINVAL, 0, "invalid sandbox id '%s'", sandbox ? sandbox : "");
+    edir = net__cni_endpoint_dir(p, sandbox);
+    ret = net__cni_list_records(edir, &nets, err);
+    free(edir);
+    if (ret < 0) {
+        json_decref(eps);
+        return ret;
+    }
+    stk_buf_init(&b, 256);
+    for (size_t n = 0; nets[n] && ret == 0; n++) {
+        char *path = net__cni_endpoint_path(p, sandbox, nets[n]);
+        json_t *rec = NULL, *ports, *v;
+        const char *ip;
+        int off;
+        size_t i;
+
+        if (net__cni_json_load(path, &rec, err) < 0) {
+            stk_err_clear(err);
+            free(path);
+            continue;
+        }
+        free(path);
+        ports = json_object_get(rec, "ports");
+        ip = json_string_value(json_object_get(rec, "ipv4"));
+        off = json_is_true(json_object_get(rec, "ports_off"));
+        if (!json_array_size(ports) || !ip || (on ? !off : off) ||
+            strcmp(json_string_value(json_object_get(rec, "state")) ?: "", "ready") != 0) {
+            json_decref(rec);
+            continue;
+        }
+        /* Publishing again is checked as the first attach is. */
+        json_array_foreach(on ? ports : NULL, i, v)
+        {
+            struct net_port m;
+            char *owner;
+
+            memset(&m, 0, sizeof(m));
+            m.host_port = (uint16_t)json_integer_value(json_object_get(v, "host_port"));
+            snprintf(m.protocol, sizeof(m.protocol), "%s",
+                     json_string_value(json_object_get(v, "protocol")) ?: "tcp");
+            snprintf(m.host_ip, sizeof(m.host_ip), "%s",
+                     json_string_value(json_object_get(v, "host_ip")) ?: "");
+            owner = net__cni_port_conflict(p, sandbox, nets[n], m.host_port, m.protocol, m.host_ip);
+            if (owner) {
+                ret = stk_err_set(err, STK_EEXIST, 0, "port %s%s%u/%s is already published by '%s'",
+                                  m.host_ip, *m.host_ip ? ":" : "", m.host_port, m.protocol, owner);
+                free(owner);
+                break;
+            }
+            if (host_port_in_use(&m)) {
+                ret = stk_err_set(err, STK_EEXIST, EADDRINUSE,
+                                  "port %s%s%u/%s is already in use on the host", m.host_ip,
+                                  *m.host_ip ? ":" : "", m.host_port, m.protocol);
+                break;
+            }
+        }
+        if (ret == 0 && net__bridge_ports_batch(&b, on, p->state_dir, ports, ip) > 0)
+            json_object_set_new(eps, nets[n], json_true());
+        json_decref(rec);
+    }
+    stk_strv_free(nets);
+    if (ret < 0) {
+        stk_buf_release(&b);
+        json_decref(eps);
+        return ret;
+    }
+    r = req_new(ctx, done, userdata);
+    r->kind = NET_RESULT_NONE;
+    r->sb_id = stk_xstrdup(sandbox);
+    r->state = on;
+    *ret_req = &r->base;
+    if (!json_object_size(eps)) {
+        stk_buf_release(&b);
+        json_decref(eps);
+        req_finish(r);
+        return 0;
+    }
+    req_queue_native(r, NJ_NFT, json_pack("{s:s, s:o}", "cmds", b.buf, "eps", eps), ports_set_done);
+    stk_buf_release(&b);
+    return 0;
+}
+
 static int cni_hosts_flush(struct net_ctx *ctx, struct stk_err *err)
 {
     return net__cni_hosts_flush(ctx_priv(ctx), 1, err);
@@ -1896,6 +2384,27 @@ static const struct net_plugin_ops cni_ops = {
     .check = cni_check,
     .list = cni_list,
     .hosts_flush = cni_hosts_flush,
+};
+
+static int native_init(struct net_ctx *ctx, struct stk_err *err)
+{
+    ctx_priv(ctx)->native = 1;
+    return cni_init(ctx, err);
+}
+
+const struct net_plugin_ops net__cni_native_ops = {
+    .init = native_init,
+    .fini = cni_fini,
+    .network_create = cni_network_create,
+    .network_remove = cni_network_remove,
+    .sandbox_create = cni_sandbox_create,
+    .sandbox_remove = cni_sandbox_remove,
+    .attach = cni_attach,
+    .detach = cni_detach,
+    .check = cni_check,
+    .list = cni_list,
+    .hosts_flush = cni_hosts_flush,
+    .ports_set = cni_ports_set,
 };
 
 const struct net_plugin net_plugin_cni = {

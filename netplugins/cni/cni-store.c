@@ -408,7 +408,9 @@ char *net__cni_port_conflict(const struct net__cni_priv *p, const char *sandbox,
                 size_t i;
 
                 if ((strcmp(sbs[s], sandbox) != 0 || strcmp(nets[n], network) != 0) &&
-                    net__cni_json_load(path, &ep, &e) == 0) {
+                    net__cni_json_load(path, &ep, &e) == 0 &&
+                    !json_is_true(json_object_get(ep, "ports_off"))) {
+                    /* A stopped container's ports (ports_off) are free until it starts. */
                     json_array_foreach(json_object_get(ep, "ports"), i, v)
                     {
                         const char *proto = json_string_value(json_object_get(v, "protocol"));

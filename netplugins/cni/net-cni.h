@@ -1,6 +1,7 @@
 /*
  * net-cni.h - private interface of the CNI 1.0 network plug-in (netplugins/cni/).
- * Nothing outside netplugins/cni/ includes this file; the public contract is
+ * Nothing outside netplugins/cni/ and netplugins/bridge/ (which shares these
+ * records and state machines) includes this file; the public contract is
  * netplugins/net-plugin.h, reached through `net_plugin_cni`.
  *
  * What the plug-in makes, and where (the "README-internal"):
@@ -100,6 +101,10 @@
 
 /* The plug-in's private state (net_ctx.priv). Every string is owned. */
 struct net__cni_priv {
+    int native;          /* the bridge plug-in (netplugins/bridge/net-bridge.h): in-process
+                            datapath for NET_BRIDGE_TYPE and loopback, no plugin processes */
+    int dns_spawned;     /* native: this context started the DNS responder */
+    char *state_dir;     /* STATE */
     char *net_dir;       /* STATE/net */
     char *conf_dir;      /* STATE/net/conf */
     char *ipam_dir;      /* STATE/net/ipam */
@@ -116,6 +121,12 @@ struct net__cni_priv {
     json_t *hosts_sums;         /* {ID: SHA-256 hex of what this process last wrote there} */
     unsigned long hosts_writes; /* hosts files written so far (for tests) */
 };
+
+/*
+ * The operations of the bridge plug-in (net_plugin_bridge): these state
+ * machines with priv.native set (netplugins/bridge/net-bridge.h).
+ */
+extern const struct net_plugin_ops net__cni_native_ops;
 
 /* ---- child processes (cni-proc.c) ---- */
 

@@ -81,6 +81,12 @@ void itest_init(struct itest *t, const char *prefix)
     snprintf(t->run_dir, sizeof(t->run_dir), "%s/run", t->dir);
     snprintf(t->project, sizeof(t->project), "%s%ld", prefix, (long)getpid() % 100000);
     t->port = free_port();
+    /*
+     * The bridge plug-in's DNS responder forwards names it does not know to
+     * the host's resolvers unless this is 0: nothing may leave the test's
+     * networks (DESIGN.md §8).
+     */
+    setenv("STACK_DNS_FORWARD", "0", 1);
 }
 
 void itest_fini(struct itest *t)
@@ -210,6 +216,10 @@ char *itest_host_snapshot(struct itest *t)
         "  st=$(cat $p/stat 2>/dev/null) || continue; case \"$st\" in "
         "  *'(conmon) Z'* | *'(conmon) X'*) ;; *'(conmon) '*) echo conmon ;; esac; "
         "done | sort | uniq -c; "
+        "echo '# dns responders'; for p in /proc/[0-9]*; do "
+        "  st=$(cat $p/stat 2>/dev/null) || continue; case \"$st\" in "
+        "  *'(stack-dns) Z'* | *'(stack-dns) X'*) ;; *'(stack-dns) '*) echo stack-dns ;; esac; "
+        "done; "
         "echo '# netns pins'; ls -1 '%s/netns' 2>/dev/null; "
         "echo '# network namespaces'; ls -1 /run/netns 2>/dev/null; "
         "echo '# links'; ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort; "

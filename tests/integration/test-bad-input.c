@@ -188,3 +188,57 @@ Test(bad_input, usage_errors_exit_2_with_one_line, .init = setup, .fini = teardo
     free(err);
     assert_nothing_created();
 }
+
+/* Issue 12: networks and ports the plug-in would refuse, refused before anything exists. */
+Test(bad_input, overlapping_subnets_exit_2_before_anything_is_created, .init = setup,
+     .fini = teardown)
+{
+    char text[1024], *err;
+
+    snprintf(text, sizeof(text),
+             "services:\n  web:\n    image: %s\n    networks: [a, b]\n"
+             "networks:\n"
+             "  a:\n    ipam:\n      config:\n        - subnet: 10.241.0.0/16\n"
+             "  b:\n    ipam:\n      config:\n        - subnet: 10.241.7.0/24\n",
+             itest_image());
+    err =
+        up_expect(text, 2, "network 'b': ipam.config subnet '10.241.7.0/24' overlaps network 'a'");
+    cr_assert(strstr(err, "stack.yaml:10:"), "no line of network b: %s", err);
+    free(err);
+    assert_nothing_created();
+}
+
+Test(bad_input, static_ip_outside_subnet_exit_2_before_anything_is_created, .init = setup,
+     .fini = teardown)
+{
+    char text[1024], *err;
+
+    snprintf(text, sizeof(text),
+             "services:\n  web:\n    image: %s\n    networks:\n      a:\n"
+             "        ipv4_address: 10.9.9.9\n"
+             "networks:\n"
+             "  a:\n    ipam:\n      config:\n        - subnet: 10.241.0.0/24\n",
+             itest_image());
+    err = up_expect(text, 2,
+                    "service 'web': networks.a.ipv4_address is not a host address of subnet "
+                    "'10.241.0.0/24'");
+    cr_assert(strstr(err, "stack.yaml:"), "no position: %s", err);
+    free(err);
+    assert_nothing_created();
+}
+
+Test(bad_input, port_range_smaller_than_scale_exit_2_before_anything_is_created, .init = setup,
+     .fini = teardown)
+{
+    char text[1024], *err;
+
+    snprintf(text, sizeof(text),
+             "services:\n  web:\n    image: %s\n    deploy:\n      replicas: 3\n"
+             "    ports: [\"%d-%d:80\"]\n",
+             itest_image(), T.port, T.port + 1);
+    err = up_expect(text, 2, "service 'web': ports: the host port range");
+    cr_assert(strstr(err, "smaller than its 3 replicas") && strstr(err, "stack.yaml:6:"), "%s",
+              err);
+    free(err);
+    assert_nothing_created();
+}

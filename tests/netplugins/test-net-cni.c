@@ -267,7 +267,7 @@ static int hosts_has(const char *text, const char *ip, const char *name)
 static int do_network_create(const char *name, const char *subnet, struct net_network_info *ret,
                              struct stk_err *err)
 {
-    struct net_network_spec spec = {(char *)name, (char *)subnet, NULL, 0, (char *)"test"};
+    struct net_network_spec spec = {(char *)name, (char *)subnet, NULL, 0, (char *)"test", NULL};
     struct net_sync s = NET_SYNC_INIT;
     struct net_req *req = NULL;
     int r =
@@ -486,7 +486,7 @@ TestSuite(net_cni, .init = setup, .fini = teardown);
 /* One full create/attach/detach/remove cycle; used to warm up portmap's shared chains. */
 static void warm_up_cycle(void)
 {
-    struct net_port port = {18099, 80, "tcp", ""};
+    struct net_port port = {18099, 80, "tcp", "", 0};
     const char *aliases[] = {"warm", NULL};
 
     OK(do_network_create(net_name, NULL, NULL, ERRV));
@@ -781,8 +781,8 @@ Test(net_cni, plugin_error_is_reported_and_nothing_is_left)
 
     /* A host port is published once per protocol and address. */
     {
-        struct net_port tcp = {18601, 80, "tcp", ""}, udp = {18601, 80, "udp", ""};
-        struct net_port zero = {18602, 0, "tcp", ""}; /* no container port */
+        struct net_port tcp = {18601, 80, "tcp", "", 0}, udp = {18601, 80, "udp", "", 0};
+        struct net_port zero = {18602, 0, "tcp", "", 0}; /* no container port */
 
         OK(do_sandbox_create(sb_b, "beta", NULL, ERRV));
         OK(do_attach(net_name, sb_a, NULL, &tcp, 1, NULL, NULL, ERRV));
@@ -795,7 +795,7 @@ Test(net_cni, plugin_error_is_reported_and_nothing_is_left)
         stk_err_clear(&err);
         {
             /* The network is IPv4 only: an IPv6 host address is refused, not silently dead. */
-            struct net_port v6 = {18603, 80, "tcp", "::1"};
+            struct net_port v6 = {18603, 80, "tcp", "::1", 0};
             r = do_attach(net_name, sb_b, NULL, &v6, 1, NULL, NULL, &err);
             cr_assert_eq(r, STK_EINVAL, "%s", err.msg);
             char want[512];
@@ -885,7 +885,7 @@ static int ns_run(const char *pin, const char *const *cmd)
 Test(net_cni, concurrent_ops_check_cancel_and_network_remove)
 {
     struct net_network_info net = {0};
-    struct net_network_spec nspec = {net_name, NULL, NULL, 0, (char *)"test"};
+    struct net_network_spec nspec = {net_name, NULL, NULL, 0, (char *)"test", NULL};
     struct net_sandbox_spec sspec[2] = {{sb_a, (char *)"alpha", (char *)"test", NULL, NULL, NULL},
                                         {sb_b, (char *)"beta", (char *)"test", NULL, NULL, NULL}};
     const char *aliases_a[] = {"web", NULL}, *aliases_b[] = {"db", NULL};
@@ -1018,9 +1018,9 @@ Test(net_cni, done_comes_after_return_and_names_are_validated)
     struct done_rec dn;
     struct net_req *req = NULL;
     struct stk_err err = STK_ERR_INIT;
-    struct net_network_spec bad = {(char *)"a/b", NULL, NULL, 0, NULL};
-    struct net_network_spec badgw = {(char *)"ok", (char *)"10.89.9.0/24", (char *)"10.1.1.1", 0,
-                                     NULL};
+    struct net_network_spec bad = {(char *)"a/b", NULL, NULL, 0, NULL, NULL};
+    struct net_network_spec badgw = {
+        (char *)"ok", (char *)"10.89.9.0/24", (char *)"10.1.1.1", 0, NULL, NULL};
 
     REQUIRE_PREREQS();
     memset(&dn, 0, sizeof(dn));
@@ -1043,7 +1043,7 @@ Test(net_cni, done_comes_after_return_and_names_are_validated)
 
 Test(net_cni, internal_network_has_no_route_out)
 {
-    struct net_network_spec spec = {net_name, NULL, NULL, 1, (char *)"test"};
+    struct net_network_spec spec = {net_name, NULL, NULL, 1, (char *)"test", NULL};
     struct net_sync s = NET_SYNC_INIT;
     struct net_req *req = NULL;
     struct stk_err err = STK_ERR_INIT;
@@ -1113,7 +1113,7 @@ static int ipam_allocations(const char *dir)
 
 Test(net_cni, lost_namespace_releases_its_endpoints_on_sandbox_create)
 {
-    struct net_network_spec spec = {net_name, NULL, NULL, 1, (char *)"test"};
+    struct net_network_spec spec = {net_name, NULL, NULL, 1, (char *)"test", NULL};
     struct net_sync s = NET_SYNC_INIT;
     struct net_req *req = NULL;
     struct stk_err err = STK_ERR_INIT;

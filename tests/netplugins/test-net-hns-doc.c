@@ -36,8 +36,8 @@ Test(net_hns_doc, nat_network_matches_golden)
 Test(net_hns_doc, endpoint_with_ports_matches_golden)
 {
     struct net_port ports[] = {
-        {8080, 80, "tcp", ""},
-        {5353, 53, "udp", ""},
+        {8080, 80, "tcp", "", 0},
+        {5353, 53, "udp", "", 0},
     };
     const char *dns[] = {"172.30.0.1", NULL};
     const char *search[] = {"shop", NULL};
@@ -79,9 +79,9 @@ Test(net_hns_doc, endpoint_without_address_lets_hns_allocate)
  */
 Test(net_hns_doc, endpoint_refuses_host_ip_and_other_protocols)
 {
-    struct net_port with_ip = {3000, 3000, "tcp", "127.0.0.1"};
-    struct net_port sctp = {3000, 3000, "sctp", ""};
-    struct net_port zero = {0, 80, "tcp", ""};
+    struct net_port with_ip = {3000, 3000, "tcp", "127.0.0.1", 0};
+    struct net_port sctp = {3000, 3000, "sctp", "", 0};
+    struct net_port zero = {0, 80, "tcp", "", 0};
     struct net_hns_endpoint_config cfg = {.name = "e", .network_id = "n", .n_ports = 1};
     struct stk_err err = STK_ERR_INIT;
     json_t *doc = NULL;

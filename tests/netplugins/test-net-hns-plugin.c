@@ -46,7 +46,7 @@ TestSuite(net_hns_plugin, .init = setup, .fini = teardown);
 static int net_create(const char *name, const char *subnet, struct net_network_info *ret,
                       struct stk_err *err)
 {
-    struct net_network_spec spec = {(char *)name, (char *)subnet, NULL, 0, (char *)"shop"};
+    struct net_network_spec spec = {(char *)name, (char *)subnet, NULL, 0, (char *)"shop", NULL};
     struct net_sync s = NET_SYNC_INIT;
     int r =
         net_sync_wait(&loop, &s, net_network_create(ctx, &spec, net_sync_done, &s, NULL, err), err);
@@ -141,7 +141,7 @@ Test(net_hns_plugin, full_life_cycle_with_a_shared_sandbox)
     struct net_network_info n1 = {0}, n2 = {0};
     struct net_sandbox_info web = {0}, web_again = {0}, db = {0};
     struct net_endpoint_info e1 = {0}, e2 = {0}, e1_again = {0};
-    struct net_port http = {8080, 80, "tcp", ""};
+    struct net_port http = {8080, 80, "tcp", "", 0};
     struct net_sync s = NET_SYNC_INIT;
     char *hosts = NULL;
 
@@ -214,8 +214,8 @@ Test(net_hns_plugin, full_life_cycle_with_a_shared_sandbox)
 Test(net_hns_plugin, a_published_port_is_exclusive_per_protocol)
 {
     struct stk_err err = STK_ERR_INIT;
-    struct net_port tcp = {8080, 80, "tcp", ""};
-    struct net_port udp = {8080, 80, "udp", ""};
+    struct net_port tcp = {8080, 80, "tcp", "", 0};
+    struct net_port udp = {8080, 80, "udp", "", 0};
 
     cr_assert_eq(net_create("n", "172.31.0.0/24", NULL, &err), 0, "%s", err.msg);
     cr_assert_eq(sb_create("a", NULL, &err), 0, "%s", err.msg);
@@ -238,8 +238,8 @@ Test(net_hns_plugin, a_published_port_is_exclusive_per_protocol)
 Test(net_hns_plugin, for_win_10552_nat_host_ip)
 {
     struct stk_err err = STK_ERR_INIT;
-    struct net_port ephemeral = {0, 80, "tcp", ""};
-    struct net_port with_ip = {3000, 3000, "tcp", "127.0.0.1"};
+    struct net_port ephemeral = {0, 80, "tcp", "", 0};
+    struct net_port with_ip = {3000, 3000, "tcp", "127.0.0.1", 0};
     int port;
 
     cr_assert_eq(net_create("n", NULL, NULL, &err), 0, "%s", err.msg);
@@ -314,7 +314,7 @@ Test(net_hns_plugin, without_hns_the_plugin_reports_unavailable)
 {
     struct stk_err err = STK_ERR_INIT;
     struct net_ctx *bare = net_ctx_new(&net_plugin_hns, &loop, tmp, tmp, &err);
-    struct net_network_spec spec = {(char *)"n", NULL, NULL, 0, NULL};
+    struct net_network_spec spec = {(char *)"n", NULL, NULL, 0, NULL, NULL};
     struct net_sync s = NET_SYNC_INIT;
 
     cr_assert_not_null(bare, "%s", err.msg);

@@ -76,7 +76,7 @@ static struct svc svcs[] = {
      "10.0.20348.2700",
      "C:\\app\\server.exe",
      NULL,
-     {8080, 80, "tcp", ""},
+     {8080, 80, "tcp", "", 0},
      NULL,
      "C:\\shop\\data",
      "C:\\app\\data",
@@ -90,7 +90,7 @@ static struct svc svcs[] = {
      "10.0.20348.2700",
      "C:\\agent\\agent.exe",
      NULL,
-     {0, 0, "", ""},
+     {0, 0, "", "", 0},
      "\\\\.\\pipe\\docker_engine",
      NULL,
      NULL,
@@ -104,7 +104,7 @@ static struct svc svcs[] = {
      "10.0.17763.5000",
      "C:\\legacy\\service.exe",
      NULL,
-     {0, 0, "", ""},
+     {0, 0, "", "", 0},
      NULL,
      NULL,
      NULL,
@@ -118,7 +118,7 @@ static struct svc svcs[] = {
      "10.0.20348.2700",
      "C:\\sidecar\\proxy.exe",
      "web",
-     {0, 0, "", ""},
+     {0, 0, "", "", 0},
      NULL,
      NULL,
      NULL,
@@ -284,7 +284,7 @@ static void spec_fill(struct svc *s, enum rt_isolation iso, struct rt_container_
 static void up(void)
 {
     struct stk_err err = STK_ERR_INIT;
-    struct net_network_spec nspec = {(char *)"shop_default", NULL, NULL, 0, (char *)"shop"};
+    struct net_network_spec nspec = {(char *)"shop_default", NULL, NULL, 0, (char *)"shop", NULL};
 
     /* Plan: isolation and version checks before anything is created. */
     for (size_t i = 0; i < STK_ARRAY_SIZE(svcs); i++) {
