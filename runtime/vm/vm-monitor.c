@@ -41,7 +41,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -194,26 +193,59 @@ out:
 
 /* ---- the network ------------------------------------------------------------------------- */
 
-/* Runs ARGV (in the monitor's current network namespace) and waits for it. */
+static void run_exit_cb(uv_process_t *p, int64_t status, int sig)
+{
+    int *ret = p->data;
+
+    (void)sig;
+    *ret = status == 0 ? 0 : -1;
+    uv_close((uv_handle_t *)p, NULL);
+}
+
+/*
+ * Runs ARGV (in the monitor's current network namespace) on a loop of its own
+ * and waits for it; DETACHED: in its own session, not waited for (the exit
+ * command, which re-invokes stack and must outlive the monitor).
+ */
+static int run_argv(char *const *argv, int detached)
+{
+    uv_loop_t l;
+    uv_process_t p;
+    uv_process_options_t o;
+    uv_stdio_container_t io[3];
+    int ret = -1;
+
+    memset(&o, 0, sizeof(o));
+    memset(io, 0, sizeof(io));
+    for (int i = 0; i < 3; i++)
+        io[i].flags = UV_IGNORE;
+    o.file = argv[0];
+    o.args = (char **)argv;
+    o.stdio = io;
+    o.stdio_count = 3;
+    o.exit_cb = run_exit_cb;
+    if (detached)
+        o.flags = UV_PROCESS_DETACHED;
+    if (uv_loop_init(&l) < 0)
+        return -1;
+    p.data = &ret;
+    if (uv_spawn(&l, &p, &o) < 0) {
+        uv_loop_close(&l);
+        return -1;
+    }
+    if (detached) {
+        uv_unref((uv_handle_t *)&p);
+        uv_close((uv_handle_t *)&p, NULL);
+        ret = 0;
+    }
+    uv_run(&l, UV_RUN_DEFAULT);
+    uv_loop_close(&l);
+    return ret;
+}
+
 static int run_cmd(char *const *argv)
 {
-    pid_t pid = fork();
-    int status;
-
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+    return run_argv(argv, 0);
 }
 
 static const char *tc_path(void)
@@ -381,27 +413,12 @@ static void run_exit_command(void)
     json_t *ec = json_object_get(M.cfg, "exit_command"), *v;
     struct stk_strv argv = STK_STRV_INIT;
     size_t i;
-    pid_t pid;
 
     if (json_array_size(ec) == 0)
         return;
     stk_strv_init(&argv);
     json_array_foreach(ec, i, v) stk_strv_push(&argv, json_string_value(v));
-    pid = fork();
-    if (pid == 0) {
-        setsid();
-        if (fork() == 0) {
-            int null = open("/dev/null", O_RDWR);
-            dup2(null, 0);
-            dup2(null, 1);
-            dup2(null, 2);
-            execv(argv.v[0], argv.v);
-            _exit(127);
-        }
-        _exit(0);
-    }
-    if (pid > 0)
-        waitpid(pid, NULL, 0);
+    run_argv(argv.v, 1);
     stk_strv_release(&argv);
 }
 
