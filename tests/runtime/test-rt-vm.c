@@ -436,9 +436,9 @@ Test(rt_vm, one_vm_from_every_side, .init = setup, .fini = teardown, .timeout = 
     }
 
     /* Environment, user and working directory; exit codes through exec. */
-    x = do_exec((const char *const[]){"sh", "-c", "echo \"$FOO\"; id -u; pwd", NULL});
+    x = do_exec((const char *const[]){"sh", "-c", "echo \"$FOO\"; id -u; pwd; hostname", NULL});
     cr_assert_eq(x.code, 0);
-    cr_assert_str_eq(x.out, "bar from service\n65534\n/tmp\n");
+    cr_assert_str_eq(x.out, "bar from service\n65534\n/tmp\nvmt-web-1\n");
     free(x.out);
     x = do_exec((const char *const[]){"sh", "-c", "exit 3", NULL});
     cr_assert_eq(x.code, 3);
@@ -531,4 +531,70 @@ Test(rt_vm, one_vm_from_every_side, .init = setup, .fini = teardown, .timeout = 
     free(exitcmd_file);
     free(sandbox);
     stk_err_clear(&err);
+}
+
+/* A main process that ends by itself: its status, the exit command, the listing. */
+Test(rt_vm, main_process_exit_status_reaches_the_host, .init = setup, .fini = teardown,
+     .timeout = 600)
+{
+    struct stk_err err = STK_ERR_INIT;
+    struct rt_sync s = RT_SYNC_INIT;
+    struct rt_image *img = NULL;
+    struct rt_container_spec spec;
+    struct rt_container_info info;
+    char *digest = NULL, *marker, *cmd, *data = NULL;
+    char *args[] = {(char *)"sh", (char *)"-c", (char *)"echo bye; exit 7", NULL};
+    char *exit_command[4];
+    int r, found = 0;
+
+    need_vm_host();
+    ctx = open_ctx(&err);
+    cr_assert_not_null(ctx, "%s", err.msg);
+    {
+        const char *layout = STK_SOURCE_DIR "/examples/images/out/busybox";
+        if (access(layout, F_OK) != 0)
+            free(sh("sh '%s/examples/images/build-busybox.sh' 2>&1", STK_SOURCE_DIR));
+        cr_assert_eq(rt_image_load_layout(store, layout, NULL, &digest, &err), 0, "%s", err.msg);
+        cr_assert_eq(rt_image_get(store, digest, NULL, &img, &err), 0, "%s", err.msg);
+    }
+    marker = stk_xasprintf("%s/exited", base);
+    cmd = stk_xasprintf("echo \"$0 $1\" > '%s'", marker);
+    exit_command[0] = (char *)"/bin/sh";
+    exit_command[1] = (char *)"-c";
+    exit_command[2] = cmd;
+    exit_command[3] = NULL;
+    memset(&spec, 0, sizeof(spec));
+    spec.id = (char *)"vmt-1";
+    spec.isolation = RT_ISOLATION_HYPERV;
+    spec.layer_digests = img->layer_digests;
+    spec.process.args = args;
+    spec.exit_command = exit_command;
+    r = rt_container_create(ctx, &spec, rt_sync_done, &s, NULL, &err);
+    op_ok(r, &s, &err, "create");
+    r = rt_container_start(ctx, "vmt-1", rt_sync_done, &s, NULL, &err);
+    op_ok(r, &s, &err, "start");
+    wait_stopped(&info);
+    cr_assert_eq(info.exit_code, 7, "the guest's exit status");
+    cr_assert_gt(info.finished_ns, 0);
+    rt_container_info_release(&info);
+    for (int i = 0; i < 100 && !stk_path_exists(marker); i++)
+        usleep(50000);
+    cr_assert(stk_path_exists(marker), "the exit command ran");
+    r = rt_container_list(ctx, rt_sync_done, &s, NULL, &err);
+    cr_assert_eq(rt_sync_wait(&loop, &s, r, &err), 0, "list: %s", err.msg);
+    for (size_t i = 0; i < s.list.n; i++)
+        if (strcmp(s.list.items[i].id, "vmt-1") == 0 && s.list.items[i].state == RT_STATE_STOPPED)
+            found = 1;
+    cr_assert(found, "list shows the stopped VM");
+    rt_sync_release(&s);
+    r = rt_container_logs(ctx, "vmt-1", rt_sync_done, &s, NULL, &err);
+    cr_assert_eq(rt_sync_wait(&loop, &s, r, &err), 0);
+    cr_assert_eq(stk_file_read(s.log_path, &data, NULL, &err), 0, "%s", err.msg);
+    cr_assert(strstr(data, " stdout F bye\n"), "%s", data);
+    free(data);
+    rt_sync_release(&s);
+    rt_image_free(img);
+    free(digest);
+    free(marker);
+    free(cmd);
 }
