@@ -1408,7 +1408,7 @@ static int vm_top(struct rt_ctx *ctx, const char *id, rt_done_fn *done, void *us
 static void stop_poll_cb(uv_timer_t *t)
 {
     struct vm_req *r = t->data;
-    int qpid;
+    int mpid;
 
     if (!monitor_pid(r->base.ctx, r->id) || r->base.canceled) {
         vm_req_finish(r);
@@ -1426,9 +1426,9 @@ static void stop_poll_cb(uv_timer_t *t)
         /* The guest does not answer: end the VM. */
         r->step = 3;
         r->waited_ms = 0;
-        qpid = qemu_pid(r->base.ctx, r->id);
-        if (qpid)
-            kill(qpid, SIGKILL);
+        mpid = monitor_pid(r->base.ctx, r->id);
+        if (mpid)
+            kill(mpid, SIGTERM);
     }
     if (r->step == 3 && r->waited_ms >= VM_KILL_WAIT_MS) {
         stk_err_set(&r->err, STK_ETIMEDOUT, 0, "the VM of '%s' did not stop", r->id);
@@ -1484,7 +1484,17 @@ static void delete_poll_cb(uv_timer_t *t)
 {
     struct vm_req *r = t->data;
 
-    if (!monitor_pid(r->base.ctx, r->id) || r->waited_ms >= VM_KILL_WAIT_MS) {
+    int mpid = monitor_pid(r->base.ctx, r->id);
+
+    if (mpid && r->waited_ms >= VM_KILL_WAIT_MS) {
+        /* A monitor that did not end its VM: QEMU, virtiofsd and it, by their PIDs. */
+        int qpid = qemu_pid(r->base.ctx, r->id);
+        if (qpid)
+            kill(qpid, SIGKILL);
+        kill(mpid, SIGKILL);
+        mpid = 0;
+    }
+    if (!mpid) {
         uv_queue_work(r->base.ctx->loop, &r->work, delete_work, delete_after_work);
         return;
     }
@@ -1496,7 +1506,7 @@ static int vm_delete(struct rt_ctx *ctx, const char *id, rt_done_fn *done, void 
                      struct rt_req **ret_req, struct stk_err *err)
 {
     struct vm_req *r;
-    int ret, qpid;
+    int ret, mpid;
 
     if ((ret = start_req(ctx, OP_DELETE, id, &r, done, userdata, err)) < 0)
         return ret;
@@ -1504,10 +1514,11 @@ static int vm_delete(struct rt_ctx *ctx, const char *id, rt_done_fn *done, void 
     if (!stk_path_exists(r->cdir)) {
         vm_req_finish_later(r);
     } else {
-        /* A running VM is killed first (QEMU by its PID); the monitor then cleans up. */
-        qpid = monitor_pid(ctx, id) ? qemu_pid(ctx, id) : 0;
-        if (qpid)
-            kill(qpid, SIGKILL);
+        /* A running VM is ended first: SIGTERM to its monitor (by PID) kills QEMU, then the
+         * monitor cleans up; one that does not go in 15 s is killed. */
+        mpid = monitor_pid(ctx, id);
+        if (mpid)
+            kill(mpid, SIGTERM);
         uv_timer_start(&r->timer, delete_poll_cb, 0, 0);
     }
     if (ret_req)

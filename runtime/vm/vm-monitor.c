@@ -22,7 +22,8 @@
  * When QEMU exits (the agent powers off after the main process ended, or it
  * was killed) the monitor writes the exit file if the guest did not report a
  * status (137: killed), stops virtiofsd, removes the tc rules and its
- * sockets, and runs the exit command, detached.
+ * sockets, and runs the exit command, detached. SIGTERM to the monitor ends
+ * the VM at once (QEMU is killed) and then cleans up the same way.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,6 +84,7 @@ static struct {
     struct rt__vm_rbuf ctl_rb;
     uv_pipe_t api;
     uv_timer_t timer;
+    uv_signal_t sigterm;
     int tries;
     int exit_written;
     int started;
@@ -467,6 +469,8 @@ static void maybe_finish(void)
             client_close(M.clients[i]);
     if (!uv_is_closing((uv_handle_t *)&M.timer))
         uv_close((uv_handle_t *)&M.timer, close_cb);
+    if (!uv_is_closing((uv_handle_t *)&M.sigterm))
+        uv_close((uv_handle_t *)&M.sigterm, close_cb);
     if (!uv_is_closing((uv_handle_t *)&M.api))
         uv_close((uv_handle_t *)&M.api, close_cb);
     if (!uv_is_closing((uv_handle_t *)&M.ctl))
@@ -684,6 +688,14 @@ static void connect_ctl(void)
     free(p);
 }
 
+/* SIGTERM (the driver's delete, or a stop whose guest does not answer): end the VM. */
+static void sigterm_cb(uv_signal_t *h, int sig)
+{
+    (void)h;
+    (void)sig;
+    kill_vm("the VM was stopped");
+}
+
 static void boot_timeout_cb(uv_timer_t *t)
 {
     (void)t;
@@ -878,6 +890,8 @@ static int child_main(void)
     stk_rm_rf(M.run, NULL);
     stk_mkdir_p(M.run, 0700, NULL);
     uv_timer_init(M.loop, &M.timer);
+    uv_signal_init(M.loop, &M.sigterm);
+    uv_signal_start(&M.sigterm, sigterm_cb, SIGTERM);
     uv_pipe_init(M.loop, &M.api, 0);
     uv_pipe_init(M.loop, &M.ctl, 0);
     if (uv_pipe_bind(&M.api, api) < 0 || uv_listen((uv_stream_t *)&M.api, 16, api_conn_cb) < 0) {
