@@ -4,7 +4,8 @@
 # answering, through the oci driver (runc/crun under conmon) and through the
 # vm driver (a QEMU utility VM), with TCG forced and with KVM when a probe
 # shows it usable; and the PSS of one idle 256 MB VM (QEMU and virtiofsd
-# together), after it has idled 5 s.
+# together), after it has idled 15 s (free page reporting returns what the
+# guest freed after boot within a few seconds).
 #
 # Driver level, not `stack up -d`: the orchestrator does not choose the vm
 # driver for hyperv services yet; bench/rt-isolation.c (built as
@@ -96,7 +97,7 @@ for r in $(seq "$runs"); do
     oci_t="$oci_t $(one oci "oci-$r")"
     "$helper" "$work/state" "$work/run" down oci "oci-$r"
     vm_t="$vm_t $(STACK_VM_ACCEL=tcg one vm "tcg-$r")"
-    sleep 5
+    sleep 15
     pss="$pss $(pss_kb "tcg-$r")"
     "$helper" "$work/state" "$work/run" down vm "tcg-$r"
     if grep -q '"kvm_works": true' "$work/state/vm/accel.json" 2>/dev/null; then

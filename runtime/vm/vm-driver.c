@@ -67,18 +67,11 @@
 #define VM_PROBE_TIMEOUT_MS 20000
 
 /* The modules the agent loads, in dependency order (issue 13's measured order). */
-static const char *const vm_modules[] = {"virtio_ring",
-                                         "virtio",
-                                         "virtio_pci_legacy_dev",
-                                         "virtio_pci_modern_dev",
-                                         "virtio_pci",
-                                         "virtio_console",
-                                         "fuse",
-                                         "virtiofs",
-                                         "failover",
-                                         "net_failover",
-                                         "virtio_net",
-                                         NULL};
+static const char *const vm_modules[] = {
+    "virtio_ring", "virtio",         "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
+    "virtio_pci",  "virtio_balloon", "virtio_console",        "fuse",
+    "virtiofs",    "failover",       "net_failover",          "virtio_net",
+    NULL};
 
 struct rt__vm {
     char qemu[PATH_MAX];
@@ -258,7 +251,8 @@ static int ar_add_node(struct archive *a, const char *name, unsigned type, mode_
 
 /*
  * Builds the initramfs (a newc cpio, libarchive) of the agent and the modules
- * into STATE/vm/initramfs-KVER.cpio, unless one newer than the agent exists.
+ * into STATE/vm/initramfs-KVER.cpio, unless the one there was built from the
+ * same agent (size and mtime) and module list (its key file says so).
  */
 static int build_initrd(struct rt_ctx *ctx, struct rt__vm *v, struct stk_err *err)
 {
@@ -268,12 +262,23 @@ static int build_initrd(struct rt_ctx *ctx, struct rt__vm *v, struct stk_err *er
     struct stk_buf order = STK_BUF_INIT;
     struct archive *a = NULL;
     struct stat st_agent, st_initrd;
+    struct stk_buf key = STK_BUF_INIT;
+    char *keyf = NULL, *old_key = NULL;
     static const char *const dirs[] = {"dev", "proc", "sys", "share", "newroot", "modules", NULL};
     int r = 0;
 
     snprintf(v->initrd, sizeof(v->initrd), "%s/initramfs-%s.cpio", dir, v->kver);
-    if (stat(v->agent, &st_agent) == 0 && stat(v->initrd, &st_initrd) == 0 &&
-        st_initrd.st_mtim.tv_sec > st_agent.st_mtim.tv_sec)
+    keyf = stk_xasprintf("%s.key", v->initrd);
+    if (stat(v->agent, &st_agent) < 0) {
+        r = stk_err_set(err, STK_ENOENT, errno, "guest agent '%s'", v->agent);
+        goto out;
+    }
+    stk_buf_printf(&key, "%lld-%lld.%09ld", (long long)st_agent.st_size,
+                   (long long)st_agent.st_mtim.tv_sec, st_agent.st_mtim.tv_nsec);
+    for (size_t i = 0; vm_modules[i]; i++)
+        stk_buf_printf(&key, " %s", vm_modules[i]);
+    if (stat(v->initrd, &st_initrd) == 0 && stk_file_read(keyf, &old_key, NULL, NULL) == 0 &&
+        strcmp(old_key, key.buf) == 0)
         goto out;
     if ((r = stk_mkdir_p(dir, 0700, err)) < 0)
         goto out;
@@ -311,7 +316,12 @@ static int build_initrd(struct rt_ctx *ctx, struct rt__vm *v, struct stk_err *er
     }
     if (rename(tmp, v->initrd) < 0)
         r = stk_err_set(err, STK_EIO, errno, "initramfs: rename to '%s'", v->initrd);
+    else
+        r = stk_file_write_atomic(keyf, key.buf, key.len, 0600, 0, err);
 out:
+    free(keyf);
+    free(old_key);
+    stk_buf_release(&key);
     if (a)
         archive_write_free(a);
     if (tmp && r < 0)
@@ -1480,6 +1490,35 @@ static void delete_after_work(uv_work_t *w, int status)
     vm_req_finish(w->data);
 }
 
+/*
+ * Kills, by the PIDs the monitor recorded, a QEMU or virtiofsd of ID that
+ * outlived its monitor (a monitor that crashed or was killed), checking first
+ * that the process's command line names the container's directory.
+ */
+static void kill_orphans(struct rt_ctx *ctx, const char *id, const char *cdir)
+{
+    static const char *const files[] = {"qemu.pid", "virtiofsd.pid", NULL};
+
+    for (size_t i = 0; files[i]; i++) {
+        char *pf = cfile(ctx, id, files[i]), *cl, *data = NULL;
+        long pid = read_long(pf);
+        size_t len = 0;
+        free(pf);
+        if (pid <= 0 || !stk_proc_alive((int)pid))
+            continue;
+        cl = stk_xasprintf("/proc/%ld/cmdline", pid);
+        if (stk_file_read(cl, &data, &len, NULL) == 0) {
+            for (size_t k = 0; k < len; k++)
+                if (data[k] == '\0')
+                    data[k] = ' ';
+            if (strstr(data, cdir))
+                kill((pid_t)pid, SIGKILL);
+        }
+        free(data);
+        free(cl);
+    }
+}
+
 static void delete_poll_cb(uv_timer_t *t)
 {
     struct vm_req *r = t->data;
@@ -1495,6 +1534,7 @@ static void delete_poll_cb(uv_timer_t *t)
         mpid = 0;
     }
     if (!mpid) {
+        kill_orphans(r->base.ctx, r->id, r->cdir);
         uv_queue_work(r->base.ctx->loop, &r->work, delete_work, delete_after_work);
         return;
     }

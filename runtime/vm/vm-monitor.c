@@ -84,6 +84,8 @@ static struct {
     struct rt__vm_rbuf ctl_rb;
     uv_pipe_t api;
     uv_timer_t timer;
+    uv_timer_t retry; /* reconnects to the agent port */
+    int ctl_closed;   /* M.ctl is closed (or closing) and not re-initialised */
     uv_signal_t sigterm;
     int tries;
     int exit_written;
@@ -473,8 +475,12 @@ static void maybe_finish(void)
         uv_close((uv_handle_t *)&M.sigterm, close_cb);
     if (!uv_is_closing((uv_handle_t *)&M.api))
         uv_close((uv_handle_t *)&M.api, close_cb);
-    if (!uv_is_closing((uv_handle_t *)&M.ctl))
+    if (!uv_is_closing((uv_handle_t *)&M.retry))
+        uv_close((uv_handle_t *)&M.retry, close_cb);
+    if (!M.ctl_closed && !uv_is_closing((uv_handle_t *)&M.ctl)) {
+        M.ctl_closed = 1;
         uv_close((uv_handle_t *)&M.ctl, close_cb);
+    }
 }
 
 static void qemu_exit_cb(uv_process_t *p, int64_t status, int sig)
@@ -661,17 +667,34 @@ static void api_conn_cb(uv_stream_t *server, int status)
 
 static void connect_ctl(void);
 
+static void retry_cb(uv_timer_t *t)
+{
+    (void)t;
+    connect_ctl();
+}
+
+/* The failed connection's handle is closed: try again in 10 ms with a fresh one. */
+static void ctl_closed_cb(uv_handle_t *h)
+{
+    (void)h;
+    if (!M.qemu_alive)
+        return;
+    uv_timer_start(&M.retry, retry_cb, 10, 0);
+}
+
 static void ctl_connect_cb(uv_connect_t *req, int status)
 {
     free(req);
+    if (status == UV_ECANCELED)
+        return;
     if (status < 0) {
-        uv_close((uv_handle_t *)&M.ctl, NULL);
         if (++M.tries > 1000 || !M.qemu_alive) {
+            M.ctl_closed = 1;
+            uv_close((uv_handle_t *)&M.ctl, NULL);
             kill_vm("cannot connect to the VM's agent port");
             return;
         }
-        uv_sleep(10);
-        connect_ctl();
+        uv_close((uv_handle_t *)&M.ctl, ctl_closed_cb);
         return;
     }
     M.ctl_connected = 1;
@@ -684,6 +707,7 @@ static void connect_ctl(void)
     char *p = stk_xasprintf("%s/ctl.sock", M.run);
 
     uv_pipe_init(M.loop, &M.ctl, 0);
+    M.ctl_closed = 0;
     uv_pipe_connect(req, &M.ctl, p, ctl_connect_cb);
     free(p);
 }
@@ -774,6 +798,13 @@ static int start_vm(int errfd)
         goto out;
     }
     M.fsd_alive = 1;
+    {
+        char *p = cpath("virtiofsd.pid");
+        char buf[32];
+        int n = snprintf(buf, sizeof(buf), "%d\n", M.fsd.pid);
+        stk_file_write_atomic(p, buf, (size_t)n, 0600, 0, NULL);
+        free(p);
+    }
     stk_strv_release(&a);
     if (wait_for_path(fs_sock, 10000) < 0) {
         snprintf(M.fail, sizeof(M.fail), "virtiofsd did not create its socket");
@@ -786,10 +817,11 @@ static int start_vm(int errfd)
     stk_strv_push(&a, "-nographic");
     stk_strv_push(&a, "-no-reboot");
     stk_strv_push(&a, "-M");
-    stk_strv_pushf(&a,
-                   "q35,accel=%s,memory-backend=mem,sata=off,smbus=off,usb=off,vmport=off,"
-                   "i8042=off,graphics=off",
-                   cfg_str("accel"));
+    stk_strv_push(&a, "q35,memory-backend=mem,sata=off,smbus=off,usb=off,vmport=off,i8042=off,"
+                      "graphics=off");
+    stk_strv_push(&a, "-accel");
+    /* TCG's translation cache defaults to 1 GiB and is touched as it fills: 16 MiB is enough. */
+    stk_strv_push(&a, strcmp(cfg_str("accel"), "kvm") == 0 ? "kvm" : "tcg,tb-size=64");
     if (strcmp(cfg_str("accel"), "kvm") == 0) {
         stk_strv_push(&a, "-cpu");
         stk_strv_push(&a, "host");
@@ -805,7 +837,8 @@ static int start_vm(int errfd)
     stk_strv_push(&a, "-initrd");
     stk_strv_push(&a, cfg_str("initrd"));
     stk_strv_push(&a, "-append");
-    stk_strv_push(&a, "console=ttyS0 quiet loglevel=3 panic=-1 reboot=t tsc=reliable "
+    stk_strv_push(&a, "console=ttyS0 quiet loglevel=3 page_reporting.page_reporting_order=0 "
+                      "panic=-1 reboot=t tsc=reliable "
                       "no_timer_check noreplace-smp rcupdate.rcu_expedited=1 i8042.noaux "
                       "i8042.nomux i8042.nopnp i8042.dumbkbd");
     stk_strv_push(&a, "-serial");
@@ -814,6 +847,10 @@ static int start_vm(int errfd)
     stk_strv_pushf(&a, "socket,id=fs,path=%s", fs_sock);
     stk_strv_push(&a, "-device");
     stk_strv_push(&a, "vhost-user-fs-pci,chardev=fs,tag=share");
+    /* Free page reporting: what the guest freed after boot (the decompressed kernel, the
+     * unpacked initramfs) goes back to the host. */
+    stk_strv_push(&a, "-device");
+    stk_strv_push(&a, "virtio-balloon-pci,free-page-reporting=on");
     stk_strv_push(&a, "-device");
     stk_strv_push(&a, "virtio-serial-pci,id=vs");
     stk_strv_push(&a, "-chardev");
@@ -890,10 +927,11 @@ static int child_main(void)
     stk_rm_rf(M.run, NULL);
     stk_mkdir_p(M.run, 0700, NULL);
     uv_timer_init(M.loop, &M.timer);
+    uv_timer_init(M.loop, &M.retry);
     uv_signal_init(M.loop, &M.sigterm);
     uv_signal_start(&M.sigterm, sigterm_cb, SIGTERM);
     uv_pipe_init(M.loop, &M.api, 0);
-    uv_pipe_init(M.loop, &M.ctl, 0);
+    M.ctl_closed = 1;
     if (uv_pipe_bind(&M.api, api) < 0 || uv_listen((uv_stream_t *)&M.api, 16, api_conn_cb) < 0) {
         snprintf(M.fail, sizeof(M.fail), "cannot listen on '%.300s'", api);
     } else if (start_vm(errfd) == 0) {
