@@ -34,8 +34,8 @@ int main(int argc, char **argv)
     struct rt_ctx *ctx;
     uv_loop_t loop;
     char *digest = NULL;
-    char *args[] = {(char *)"httpd", (char *)"-f", (char *)"-p", (char *)"8080", (char *)"-h",
-                    (char *)"/", NULL};
+    char *args[] = {(char *)"httpd", (char *)"-f", (char *)"-p", (char *)"8080",
+                    (char *)"-h",    (char *)"/",  NULL};
     char *env[] = {(char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
     int r;
 
