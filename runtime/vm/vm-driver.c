@@ -11,7 +11,14 @@
  * vhost-user-fs works, virtiofs for the root and the mounts (the cloud kernel
  * has no 9p; microvm's vhost-user-fs-device failed with "vhost_set_mem_table
  * failed"), one virtio-serial port for stdio, exec, signals and the exit
- * status, and virtio-net on a tap joined to the sandbox's veth by tc.
+ * status, virtio-net on a tap joined to the sandbox's veth by tc, and a
+ * virtio-balloon with free page reporting only, so that what the guest frees
+ * after boot (the decompressed kernel, the unpacked initramfs) goes back to
+ * the host. Measured at driver level (bench/isolation.sh, TCG, 2 shared
+ * cores): 3.9 s from create+start to a port answering in the guest, against
+ * 0.06-0.09 s for the oci driver; an idle 256 MB VM is 198 MB PSS with its
+ * virtiofsd (the guest keeps ~95 MB of its memory touched, TCG's translation
+ * cache ~47 MB).
  * `-accel kvm -cpu host` is used only when a probe boot of that kernel with
  * KVM printed the agent's probe line within 20 s (cached in
  * STATE/vm/accel.json, keyed on QEMU's and the kernel's size and mtime):

@@ -820,7 +820,11 @@ static int start_vm(int errfd)
     stk_strv_push(&a, "q35,memory-backend=mem,sata=off,smbus=off,usb=off,vmport=off,i8042=off,"
                       "graphics=off");
     stk_strv_push(&a, "-accel");
-    /* TCG's translation cache defaults to 1 GiB and is touched as it fills: 16 MiB is enough. */
+    /*
+     * TCG's translation cache defaults to 1 GiB and is touched as it fills. Measured with
+     * bench/isolation.sh: 64 MiB boots to a port answering in 3.9 s with 198 MB PSS idle,
+     * 16 MiB in 4.5 s with 159 MB (the cache is flushed during boot); the boot time wins.
+     */
     stk_strv_push(&a, strcmp(cfg_str("accel"), "kvm") == 0 ? "kvm" : "tcg,tb-size=64");
     if (strcmp(cfg_str("accel"), "kvm") == 0) {
         stk_strv_push(&a, "-cpu");
