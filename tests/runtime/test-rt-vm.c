@@ -21,6 +21,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -597,4 +598,89 @@ Test(rt_vm, main_process_exit_status_reaches_the_host, .init = setup, .fini = te
     free(digest);
     free(marker);
     free(cmd);
+}
+
+/*
+ * The caller killed with SIGKILL while its VM boots (kill -9 of `up`): the
+ * detached monitor goes on and the VM comes up; a delete then leaves nothing.
+ */
+Test(rt_vm, caller_killed_while_the_vm_boots, .init = setup, .fini = teardown, .timeout = 600)
+{
+    struct stk_err err = STK_ERR_INIT;
+    struct rt_sync s = RT_SYNC_INIT;
+    struct rt_image *img = NULL;
+    struct rt_container_info info;
+    char *digest = NULL, *qpidf, *cdir, *o;
+    pid_t child;
+    int status, r, running = 0;
+
+    need_vm_host();
+    ctx = open_ctx(&err);
+    cr_assert_not_null(ctx, "%s", err.msg);
+    {
+        const char *layout = STK_SOURCE_DIR "/examples/images/out/busybox";
+        if (access(layout, F_OK) != 0)
+            free(sh("sh '%s/examples/images/build-busybox.sh' 2>&1", STK_SOURCE_DIR));
+        cr_assert_eq(rt_image_load_layout(store, layout, NULL, &digest, &err), 0, "%s", err.msg);
+        cr_assert_eq(rt_image_get(store, digest, NULL, &img, &err), 0, "%s", err.msg);
+    }
+    cdir = stk_xasprintf("%s/state/containers/vmt-1", base);
+    qpidf = stk_xasprintf("%s/qemu.pid", cdir);
+    child = fork();
+    cr_assert_geq(child, 0);
+    if (child == 0) {
+        /* The caller: create and start, on a loop and a context of its own. */
+        char *args[] = {(char *)"sleep", (char *)"77778", NULL};
+        struct rt_container_spec spec;
+        uv_loop_t l;
+        struct rt_ctx *c;
+        char *state = stk_xasprintf("%s/state", base), *run = stk_xasprintf("%s/run", base);
+        uv_loop_init(&l);
+        c = rt_ctx_new(ctx->driver, &l, state, run, STK_BIN_DIR "/orchestrator/stack", store, &err);
+        if (!c)
+            _exit(3);
+        memset(&spec, 0, sizeof(spec));
+        spec.id = (char *)"vmt-1";
+        spec.isolation = RT_ISOLATION_HYPERV;
+        spec.layer_digests = img->layer_digests;
+        spec.process.args = args;
+        r = rt_container_create(c, &spec, rt_sync_done, &s, NULL, &err);
+        if (rt_sync_wait(&l, &s, r, &err) < 0)
+            _exit(4);
+        rt_sync_release(&s);
+        r = rt_container_start(c, "vmt-1", rt_sync_done, &s, NULL, &err);
+        rt_sync_wait(&l, &s, r, &err);
+        _exit(5);
+    }
+    /* QEMU runs: the guest is booting. Kill the caller now. */
+    for (int i = 0; i < 600 && !stk_path_exists(qpidf); i++)
+        usleep(20000);
+    cr_assert(stk_path_exists(qpidf), "the VM was started");
+    kill(child, SIGKILL);
+    cr_assert_eq(waitpid(child, &status, 0), child);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+              "the caller was killed before its start returned (status %d)", status);
+    for (int i = 0; i < 1200 && !running; i++) {
+        info = get_state();
+        running = info.state == RT_STATE_RUNNING && info.started_ns > 0;
+        rt_container_info_release(&info);
+        if (!running)
+            usleep(50000);
+    }
+    cr_assert(running, "the VM came up without its caller");
+    cr_assert_eq(host_has_process("sleep", "77778"), 0);
+    r = rt_container_delete(ctx, "vmt-1", rt_sync_done, &s, NULL, &err);
+    op_ok(r, &s, &err, "delete");
+    cr_assert_eq(stk_path_exists(cdir), 0);
+    cr_assert_eq(host_processes_with(cdir), 0, "no QEMU, virtiofsd or monitor of %s", cdir);
+    o = sh("grep -c '%s' /proc/self/mountinfo", base);
+    cr_assert_eq(atoi(o), 0, "no mount left");
+    free(o);
+    o = stk_xasprintf("%s/run/vm/vmt-1", base);
+    cr_assert_eq(stk_path_exists(o), 0, "no socket left");
+    free(o);
+    rt_image_free(img);
+    free(digest);
+    free(qpidf);
+    free(cdir);
 }
