@@ -310,7 +310,7 @@ Test(rt_vm, one_vm_from_every_side, .init = setup, .fini = teardown, .timeout = 
     struct rt_mount mounts[2];
     struct rt_kv labels[] = {{(char *)"stack.project", (char *)"vmt"},
                              {(char *)"stack.isolation", (char *)"hyperv"}};
-    char *digest = NULL, *data, *exitcmd_file, *o, *sandbox, *state;
+    char *digest = NULL, *data, *exitcmd_file, *o, *sandbox, *state, *datadir;
     char *args[] = {(char *)"sh", (char *)"-c",
                     (char *)"echo hello-out; echo hello-err >&2; httpd -p 8080 -h /data; exec "
                             "sleep 77777",
@@ -355,10 +355,10 @@ Test(rt_vm, one_vm_from_every_side, .init = setup, .fini = teardown, .timeout = 
         cr_assert_eq(rt_image_load_layout(store, layout, NULL, &digest, &err), 0, "%s", err.msg);
         cr_assert_eq(rt_image_get(store, digest, NULL, &img, &err), 0, "%s", err.msg);
     }
-    o = stk_xasprintf("%s/data", base);
-    stk_mkdir_p(o, 0777, NULL);
-    chmod(o, 0777);
-    data = stk_xasprintf("%s/in.txt", o);
+    datadir = stk_xasprintf("%s/data", base);
+    stk_mkdir_p(datadir, 0777, NULL);
+    chmod(datadir, 0777);
+    data = stk_xasprintf("%s/in.txt", datadir);
     cr_assert_eq(stk_file_write_atomic(data, "from-host\n", 10, 0644, 0, &err), 0);
     free(data);
     exitcmd_file = stk_xasprintf("%s/exit-command-ran", base);
@@ -370,7 +370,7 @@ Test(rt_vm, one_vm_from_every_side, .init = setup, .fini = teardown, .timeout = 
     memset(&spec, 0, sizeof(spec));
     memset(mounts, 0, sizeof(mounts));
     mounts[0].type = (char *)"bind";
-    mounts[0].source = o;
+    mounts[0].source = datadir;
     mounts[0].target = (char *)"/data";
     mounts[1].type = (char *)"tmpfs";
     mounts[1].target = (char *)"/scratch";
@@ -531,6 +531,7 @@ Test(rt_vm, one_vm_from_every_side, .init = setup, .fini = teardown, .timeout = 
     free(exit_command[2]);
     free(exitcmd_file);
     free(sandbox);
+    free(datadir);
     stk_err_clear(&err);
 }
 
