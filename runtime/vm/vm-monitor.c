@@ -455,7 +455,7 @@ static void maybe_finish(void)
     if (M.qemu_alive || M.fsd_alive)
         return;
     if (!M.exit_written)
-        write_exit(137);
+        write_exit(M.fail[0] && !M.started ? 127 : 137);
     if (M.ready_fd >= 0)
         ready("error: %s\n", M.fail[0] ? M.fail : "the VM stopped before the container started");
     net_teardown();
@@ -589,8 +589,6 @@ static void on_guest_frame(const struct rt__vm_frame *f)
         break;
     case RT_VM_FAIL:
         snprintf(M.fail, sizeof(M.fail), "guest agent: %.480s", m.error);
-        if (!M.started)
-            write_exit(127);
         break;
     default:
         break;

@@ -685,3 +685,47 @@ Test(rt_vm, caller_killed_while_the_vm_boots, .init = setup, .fini = teardown, .
     free(qpidf);
     free(cdir);
 }
+
+/* A command the image does not have: start fails with one line naming it; the status is 127. */
+Test(rt_vm, start_of_a_missing_command_fails_naming_it, .init = setup, .fini = teardown,
+     .timeout = 600)
+{
+    struct stk_err err = STK_ERR_INIT;
+    struct rt_sync s = RT_SYNC_INIT;
+    struct rt_image *img = NULL;
+    struct rt_container_spec spec;
+    struct rt_container_info info;
+    char *digest = NULL;
+    char *args[] = {(char *)"no-such-program", (char *)"x", NULL};
+    int r;
+
+    need_vm_host();
+    ctx = open_ctx(&err);
+    cr_assert_not_null(ctx, "%s", err.msg);
+    {
+        const char *layout = STK_SOURCE_DIR "/examples/images/out/busybox";
+        if (access(layout, F_OK) != 0)
+            free(sh("sh '%s/examples/images/build-busybox.sh' 2>&1", STK_SOURCE_DIR));
+        cr_assert_eq(rt_image_load_layout(store, layout, NULL, &digest, &err), 0, "%s", err.msg);
+        cr_assert_eq(rt_image_get(store, digest, NULL, &img, &err), 0, "%s", err.msg);
+    }
+    memset(&spec, 0, sizeof(spec));
+    spec.id = (char *)"vmt-1";
+    spec.isolation = RT_ISOLATION_HYPERV;
+    spec.layer_digests = img->layer_digests;
+    spec.process.args = args;
+    r = rt_container_create(ctx, &spec, rt_sync_done, &s, NULL, &err);
+    op_ok(r, &s, &err, "create");
+    r = rt_container_start(ctx, "vmt-1", rt_sync_done, &s, NULL, &err);
+    cr_assert_eq(rt_sync_wait(&loop, &s, r, &err), STK_ERUNTIME, "start fails: %s", err.msg);
+    cr_assert(strstr(err.msg, "\"no-such-program\": No such file or directory"), "%s", err.msg);
+    cr_assert_null(strchr(err.msg, '\n'), "one line: %s", err.msg);
+    rt_sync_release(&s);
+    stk_err_clear(&err);
+    info = get_state();
+    cr_assert_eq(info.state, RT_STATE_STOPPED);
+    cr_assert_eq(info.exit_code, 127);
+    rt_container_info_release(&info);
+    rt_image_free(img);
+    free(digest);
+}

@@ -485,34 +485,51 @@ static char **env_merge(char **env, json_t *extra)
     return v;
 }
 
-static void child_exec(char **args, char **env, const char *cwd, const char *user)
+/* In the child: reports why the process cannot run on stderr and on EFD, then exits CODE. */
+static void child_fail(int efd, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void child_fail(int efd, int code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(msg))
+        n = sizeof(msg) - 1;
+    fprintf(stderr, "%s\n", msg);
+    write_all(efd, (const uint8_t *)msg, (size_t)n);
+    _exit(code);
+}
+
+/*
+ * In the child: enters the container's root, user and directory and runs
+ * ARGS. EFD (close-on-exec) stays silent when the exec succeeds.
+ */
+static void child_exec(char **args, char **env, const char *cwd, const char *user, int efd)
 {
     uid_t uid;
     gid_t gid;
+    sigset_t all;
 
     setsid();
-    if (chroot("/newroot") < 0 || chdir("/") < 0) {
-        fprintf(stderr, "chroot: %s\n", strerror(errno));
-        _exit(126);
-    }
+    if (chroot("/newroot") < 0 || chdir("/") < 0)
+        child_fail(efd, 126, "chroot: %s", strerror(errno));
     if (resolve_user(user, &uid, &gid) < 0)
-        _exit(126);
-    if (cwd && *cwd && chdir(cwd) < 0) {
-        fprintf(stderr, "chdir to cwd (\"%s\") set in config.json failed: %s\n", cwd,
-                strerror(errno));
-        _exit(126);
-    }
-    if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
-        fprintf(stderr, "set user: %s\n", strerror(errno));
-        _exit(126);
-    }
-    sigset_t all;
+        child_fail(efd, 126, "unable to find user '%s' in the image", user);
+    if (cwd && *cwd && chdir(cwd) < 0)
+        child_fail(efd, 126, "chdir to cwd (\"%s\") failed: %s", cwd, strerror(errno));
+    if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+        child_fail(efd, 126, "set user: %s", strerror(errno));
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
     environ = env;
     execvp(args[0], args);
-    fprintf(stderr, "exec: \"%s\": %s\n", args[0], strerror(errno));
-    _exit(errno == ENOENT ? 127 : 126);
+    child_fail(efd, errno == ENOENT ? 127 : 126, "exec: \"%s\": %s", args[0], strerror(errno));
 }
 
 static struct sess *sess_new(uint32_t id)
@@ -528,15 +545,23 @@ static struct sess *sess_new(uint32_t id)
     return NULL;
 }
 
-static int spawn(uint32_t id, char **args, char **env, const char *cwd, const char *user)
+/*
+ * Starts ARGS as session ID. Returns the PID, or -1. When the process could
+ * not be started (no such command, user or directory) and RET_WHY is
+ * non-NULL, the reason is stored there (the process has then exited).
+ */
+static int spawn(uint32_t id, char **args, char **env, const char *cwd, const char *user,
+                 char *ret_why, size_t why_size)
 {
     struct sess *s = sess_new(id);
-    int po[2], pe[2];
+    int po[2], pe[2], ef[2] = {-1, -1};
     pid_t pid;
+    ssize_t n, len = 0;
 
     if (!s)
         return -1;
-    if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
+    if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0 ||
+        (ret_why && pipe2(ef, O_CLOEXEC) < 0)) {
         s->used = 0;
         return -1;
     }
@@ -546,15 +571,35 @@ static int spawn(uint32_t id, char **args, char **env, const char *cwd, const ch
         dup2(null, 0);
         dup2(po[1], 1);
         dup2(pe[1], 2);
-        child_exec(args, env, cwd, user);
+        if (ef[0] >= 0)
+            close(ef[0]);
+        child_exec(args, env, cwd, user, ef[1]);
     }
     close(po[1]);
     close(pe[1]);
+    if (ef[1] >= 0)
+        close(ef[1]);
     if (pid < 0) {
         close(po[0]);
         close(pe[0]);
+        if (ef[0] >= 0)
+            close(ef[0]);
         s->used = 0;
         return -1;
+    }
+    /* EOF without a word: the exec happened. */
+    if (ret_why) {
+        ret_why[0] = '\0';
+        while (len < (ssize_t)why_size - 1 &&
+               (n = read(ef[0], ret_why + len, why_size - 1 - (size_t)len)) != 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                break;
+            len += n;
+        }
+        ret_why[len] = '\0';
+        close(ef[0]);
     }
     s->pid = pid;
     s->out = po[0];
@@ -620,7 +665,7 @@ static void handle_request(const struct rt__vm_frame *f)
         char **argv = strv_from_json(args);
         char **env = env_merge(base_env, json_object_get(j, "env"));
         const char *cwd = jstr(j, "cwd") ? jstr(j, "cwd") : jstr(cfg, "cwd");
-        if (!argv[0] || spawn(f->session, argv, env, cwd, jstr(cfg, "user")) < 0)
+        if (!argv[0] || spawn(f->session, argv, env, cwd, jstr(cfg, "user"), NULL, 0) < 0)
             send_fail(f->session, "exec: cannot start the process");
         for (size_t i = 0; argv[i]; i++)
             free(argv[i]);
@@ -767,6 +812,7 @@ int main(void)
     sigset_t set;
     json_error_t jerr;
     char **args;
+    char why[512];
 
     mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, NULL);
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
@@ -819,8 +865,19 @@ int main(void)
     sfd = signalfd(-1, &set, SFD_CLOEXEC);
     base_env = strv_from_json(json_object_get(cfg, "env"));
     args = strv_from_json(json_object_get(cfg, "args"));
-    if (!args[0] || spawn(0, args, base_env, jstr(cfg, "cwd"), jstr(cfg, "user")) < 0) {
+    if (!args[0] ||
+        spawn(0, args, base_env, jstr(cfg, "cwd"), jstr(cfg, "user"), why, sizeof(why)) < 0) {
         send_fail(0, "cannot start the container's process");
+        power_off();
+    }
+    if (why[0]) {
+        /* The process could not run: say why, then its status (126/127), as docker start. */
+        int status = 0;
+        waitpid(sessions[0].pid, &status, 0);
+        send_fail(0, "%s", why);
+        send_json(RT_VM_EXIT, 0,
+                  json_pack("{s:i}", "status", WIFEXITED(status) ? WEXITSTATUS(status) : 127));
+        wait_ack(&(struct rt__vm_rbuf){0});
         power_off();
     }
     send_json(RT_VM_STARTED, 0, json_pack("{s:i}", "pid", (int)sessions[0].pid));
