@@ -456,8 +456,6 @@ static void maybe_finish(void)
         return;
     if (!M.exit_written)
         write_exit(M.fail[0] && !M.started ? 127 : 137);
-    if (M.ready_fd >= 0)
-        ready("error: %s\n", M.fail[0] ? M.fail : "the VM stopped before the container started");
     net_teardown();
     {
         char *p = cpath("qemu.pid");
@@ -947,6 +945,9 @@ static int child_main(void)
     if (errfd >= 0)
         close(errfd);
     unlink(pidp);
+    /* A failed start is reported last: the caller then sees the container stopped. */
+    if (M.ready_fd >= 0)
+        ready("error: %s\n", M.fail[0] ? M.fail : "the VM stopped before the container started");
     free(api);
     free(logp);
     free(mlog);

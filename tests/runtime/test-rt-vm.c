@@ -425,6 +425,13 @@ Test(rt_vm, one_vm_from_every_side, .init = setup, .fini = teardown, .timeout = 
               "guest %s vs host %s", x.out, un.release);
     free(x.out);
 
+    /* Guest memory is the container's limit (200 MiB, less what the kernel reserves). */
+    x = do_exec(
+        (const char *const[]){"sh", "-c", "awk '/^MemTotal:/ {print $2}' /proc/meminfo", NULL});
+    cr_assert_eq(x.code, 0, "%s", x.out);
+    cr_assert(atol(x.out) > 150 * 1024 && atol(x.out) <= 200 * 1024, "MemTotal %s kB", x.out);
+    free(x.out);
+
     /* The guest's sleep is not a host process; the agent sees it. */
     cr_assert_eq(host_has_process("sleep", "77777"), 0, "no host process 'sleep 77777'");
     {
