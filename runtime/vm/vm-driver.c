@@ -15,8 +15,8 @@
  * virtio-balloon with free page reporting only, so that what the guest frees
  * after boot (the decompressed kernel, the unpacked initramfs) goes back to
  * the host. Measured at driver level (bench/isolation.sh, TCG, 2 shared
- * cores): 3.9 s from create+start to a port answering in the guest, against
- * 0.06-0.09 s for the oci driver; an idle 256 MB VM is 198 MB PSS with its
+ * cores): 3.6-3.9 s from create+start to a port answering in the guest, against
+ * 0.06-0.09 s for the oci driver; an idle 256 MB VM is 198-199 MB PSS with its
  * virtiofsd (the guest keeps ~95 MB of its memory touched, TCG's translation
  * cache ~47 MB).
  * `-accel kvm -cpu host` is used only when a probe boot of that kernel with
