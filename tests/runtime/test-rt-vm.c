@@ -307,10 +307,10 @@ Test(rt_vm, one_vm_from_every_side, .init = setup, .fini = teardown, .timeout = 
     struct rt_image *img = NULL;
     struct rt_container_spec spec;
     struct rt_container_info info;
-    struct rt_mount mounts[2];
+    struct rt_mount mounts[3];
     struct rt_kv labels[] = {{(char *)"stack.project", (char *)"vmt"},
                              {(char *)"stack.isolation", (char *)"hyperv"}};
-    char *digest = NULL, *data, *exitcmd_file, *o, *sandbox, *state, *datadir;
+    char *digest = NULL, *data, *exitcmd_file, *o, *sandbox, *state, *datadir, *voldir;
     char *args[] = {(char *)"sh", (char *)"-c",
                     (char *)"echo hello-out; echo hello-err >&2; httpd -p 8080 -h /data; exec "
                             "sleep 77777",
@@ -374,6 +374,13 @@ Test(rt_vm, one_vm_from_every_side, .init = setup, .fini = teardown, .timeout = 
     mounts[0].target = (char *)"/data";
     mounts[1].type = (char *)"tmpfs";
     mounts[1].target = (char *)"/scratch";
+    /* A named volume, as the orchestrator hands it over: a bind of STATE/volumes/NAME/_data. */
+    voldir = stk_xasprintf("%s/state/volumes/vmt_cache/_data", base);
+    stk_mkdir_p(voldir, 0777, NULL);
+    chmod(voldir, 0777);
+    mounts[2].type = (char *)"bind";
+    mounts[2].source = voldir;
+    mounts[2].target = (char *)"/var/cache/app";
     spec.id = (char *)"vmt-1";
     spec.name = (char *)"vmt-web-1";
     spec.isolation = RT_ISOLATION_HYPERV;
@@ -383,7 +390,7 @@ Test(rt_vm, one_vm_from_every_side, .init = setup, .fini = teardown, .timeout = 
     spec.process.cwd = (char *)"/tmp";
     spec.process.user = (char *)"nobody";
     spec.mounts = mounts;
-    spec.n_mounts = 2;
+    spec.n_mounts = 3;
     spec.labels = labels;
     spec.n_labels = 2;
     spec.sandbox = sandbox;
@@ -470,6 +477,16 @@ Test(rt_vm, one_vm_from_every_side, .init = setup, .fini = teardown, .timeout = 
     cr_assert_str_eq(data, "from-guest\n");
     free(data);
     free(o);
+    x = do_exec((const char *const[]){"sh", "-c", "echo kept > /var/cache/app/v.txt", NULL});
+    cr_assert_eq(x.code, 0, "%s", x.out);
+    free(x.out);
+    o = stk_xasprintf("%s/v.txt", voldir);
+    data = NULL;
+    cr_assert_eq(stk_file_read(o, &data, NULL, &err), 0, "the volume written from the guest: %s",
+                 err.msg);
+    cr_assert_str_eq(data, "kept\n");
+    free(data);
+    free(o);
 
     /* The network: from the peer namespace (curl, as in the example smoke test) to a port in the
      * guest, at the veth's address. */
@@ -506,8 +523,8 @@ Test(rt_vm, one_vm_from_every_side, .init = setup, .fini = teardown, .timeout = 
     /* Started again from the same container (what a restart policy does). */
     r = rt_container_start(ctx, "vmt-1", rt_sync_done, &s, NULL, &err);
     op_ok(r, &s, &err, "start again");
-    x = do_exec((const char *const[]){"cat", "/data/out.txt", NULL});
-    cr_assert_str_eq(x.out, "from-guest\n");
+    x = do_exec((const char *const[]){"cat", "/data/out.txt", "/var/cache/app/v.txt", NULL});
+    cr_assert_str_eq(x.out, "from-guest\nkept\n");
     free(x.out);
     r = rt_container_kill(ctx, "vmt-1", SIGKILL, rt_sync_done, &s, NULL, &err);
     op_ok(r, &s, &err, "kill");
@@ -539,6 +556,7 @@ Test(rt_vm, one_vm_from_every_side, .init = setup, .fini = teardown, .timeout = 
     free(exitcmd_file);
     free(sandbox);
     free(datadir);
+    free(voldir);
     stk_err_clear(&err);
 }
 
