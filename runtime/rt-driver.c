@@ -20,6 +20,9 @@ extern const struct rt_driver rt_driver_oci;
 #if STK_HAVE_HCS
 extern const struct rt_driver rt_driver_hcs;
 #endif
+#if STK_HAVE_VM
+extern const struct rt_driver rt_driver_vm;
+#endif
 extern const struct rt_driver rt_driver_fake;
 
 static const struct rt_driver *const drivers[] = {
@@ -29,8 +32,10 @@ static const struct rt_driver *const drivers[] = {
 #if STK_HAVE_HCS
     &rt_driver_hcs,
 #endif
-    &rt_driver_fake,
-    NULL,
+#if STK_HAVE_VM
+    &rt_driver_vm,
+#endif
+    &rt_driver_fake, NULL,
 };
 
 static const char *const isolation_names[] = {

@@ -1318,6 +1318,14 @@ static void list_cb(int64_t exit_status, int term_signal, const struct stk_buf *
         int known = 0;
         if (de->d_name[0] == '.')
             continue;
+        {
+            /* A VM-isolated container's directory belongs to the vm driver (vm-internal.h). */
+            char *vmj = rt__oci_cdir(ctx, de->d_name, "vm.json");
+            int is_vm = stk_path_exists(vmj);
+            free(vmj);
+            if (is_vm)
+                continue;
+        }
         for (size_t k = 0; k < n; k++)
             if (strcmp(r->list.items[k].id, de->d_name) == 0)
                 known = 1;
