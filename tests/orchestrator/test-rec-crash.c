@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "netplugins/net-plugin.h"
-#include "orchestrator/store.h"
+#include "orchestrator/store/store.h"
 #include "rec-fixture.h"
 #include "runtime/rt-driver.h"
 #include "specs/spec.h"

@@ -14,7 +14,7 @@
 
 #include "common/stk-alloc.h"
 #include "common/stk-fs.h"
-#include "orchestrator/rec-plan.h"
+#include "orchestrator/rec/rec-plan.h"
 #include "rec-fixture.h"
 #include "runtime/image/rt-image.h"
 #include "specs/spec.h"

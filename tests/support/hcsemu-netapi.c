@@ -6,7 +6,7 @@
  */
 #include "tests/hcsemu/hcsemu.h"
 
-#include "orchestrator/rec-hcs.h"
+#include "orchestrator/rec/rec-hcs.h"
 
 const struct rt_hcs_network_api *hcsemu_network_api(void)
 {

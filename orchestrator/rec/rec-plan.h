@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "netplugins/net-plugin.h"
-#include "orchestrator/rec.h"
+#include "orchestrator/rec/rec.h"
 #include "runtime/rt-driver.h"
 
 struct spec_project;

@@ -10,7 +10,7 @@
  * (interval, timeout, retries, start_period as Docker does), WAIT_EXIT polls
  * the runtime until the containers exit and checks for status 0.
  */
-#include "orchestrator/rec-plan.h"
+#include "orchestrator/rec/rec-plan.h"
 
 #include <jansson.h>
 #include <signal.h>
@@ -24,8 +24,8 @@
 #include "common/stk-fs.h"
 #include "common/stk-log.h"
 #include "common/stk-strv.h"
-#include "orchestrator/rec-internal.h"
-#include "orchestrator/store.h"
+#include "orchestrator/rec/rec-internal.h"
+#include "orchestrator/store/store.h"
 #include "runtime/image/rt-image.h"
 #include "specs/spec.h"
 

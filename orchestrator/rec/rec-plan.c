@@ -2,7 +2,7 @@
  * rec-plan.c - building the plan (desired vs observed → DAG of actions), and
  * showing it. See rec-plan.h.
  */
-#include "orchestrator/rec-plan.h"
+#include "orchestrator/rec/rec-plan.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -16,8 +16,8 @@
 #include "common/stk-buf.h"
 #include "common/stk-sha256.h"
 #include "common/stk-strv.h"
-#include "orchestrator/rec-internal.h"
-#include "orchestrator/store.h"
+#include "orchestrator/rec/rec-internal.h"
+#include "orchestrator/store/store.h"
 #include "runtime/hcs/hcs.h"
 #include "runtime/image/rt-image.h"
 #include "specs/spec.h"

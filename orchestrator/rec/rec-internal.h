@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "netplugins/net-plugin.h"
-#include "orchestrator/rec.h"
+#include "orchestrator/rec/rec.h"
 
 struct rt_container_list;
 

@@ -1,5 +1,5 @@
 /* rec-hcs.c - see rec-hcs.h. */
-#include "orchestrator/rec-hcs.h"
+#include "orchestrator/rec/rec-hcs.h"
 
 #include <stdlib.h>
 

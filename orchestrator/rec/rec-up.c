@@ -4,7 +4,7 @@
  * around every runtime call, with the fault-injection boundaries of the crash
  * tests, and the observation of a project's containers.
  */
-#include "orchestrator/rec.h"
+#include "orchestrator/rec/rec.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -14,9 +14,9 @@
 #include "common/stk-fs.h"
 #include "common/stk-strv.h"
 #include "netplugins/net-plugin.h"
-#include "orchestrator/rec-internal.h"
-#include "orchestrator/rec-plan.h"
-#include "orchestrator/store.h"
+#include "orchestrator/rec/rec-internal.h"
+#include "orchestrator/rec/rec-plan.h"
+#include "orchestrator/store/store.h"
 #include "runtime/image/rt-image.h"
 #include "runtime/rt-driver.h"
 #include "specs/spec.h"

@@ -1,7 +1,7 @@
 /*
  * store.c - the SQLite state store; see store.h.
  */
-#include "orchestrator/store.h"
+#include "orchestrator/store/store.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>

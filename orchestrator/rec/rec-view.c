@@ -2,7 +2,7 @@
  * rec-view.c - read-only views of a project: ps and logs, observed from the
  * runtime (labels, PIDs, states) and the monitor's log files.
  */
-#include "orchestrator/rec.h"
+#include "orchestrator/rec/rec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +13,8 @@
 
 #include "common/stk-alloc.h"
 #include "common/stk-strv.h"
-#include "orchestrator/rec-internal.h"
-#include "orchestrator/store.h"
+#include "orchestrator/rec/rec-internal.h"
+#include "orchestrator/store/store.h"
 #include "runtime/rt-driver.h"
 
 static int cmp_info(const void *a, const void *b)

@@ -6,14 +6,14 @@
  * one minute, reset once the container had run for 10 s (reference
  * reconcilers-gitops-sqlite.md §1.7).
  */
-#include "orchestrator/rec.h"
+#include "orchestrator/rec/rec.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "orchestrator/rec-internal.h"
-#include "orchestrator/store.h"
+#include "orchestrator/rec/rec-internal.h"
+#include "orchestrator/store/store.h"
 #include "runtime/rt-driver.h"
 
 #define RESTART_RESET_MS 10000
