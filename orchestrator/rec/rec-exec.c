@@ -492,6 +492,9 @@ static void wait_done_target(struct exec *x, size_t i)
     struct rec_action *a = &x->plan->actions[i];
     struct act_ref *ref = &x->refs[i];
 
+    /* What a later pass judges this container's gate from, while it keeps running. */
+    if (a->kind == REC_A_WAIT_HEALTHY)
+        store_container_set_health(x->env->store, a->targets[ref->target], "healthy", NULL);
     ref->target++;
     a->failures = 0;
     a->started_ns = now_ns();

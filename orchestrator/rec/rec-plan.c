@@ -521,6 +521,43 @@ static void hash_services(const struct spec_project *project, struct svc_plan *s
     uv_thread_join(&t);
 }
 
+/*
+ * The containers of service DS a WAIT_HEALTHY gate has to check: those the
+ * plan starts, and those it keeps whose recorded health is not "healthy"
+ * (an unchanged container's gate is judged from what the store knows).
+ * Returns a new NULL-terminated vector, or NULL when nothing is left to check.
+ */
+static char **gate_targets(const struct svc_plan *ds, const struct world *w)
+{
+    struct stk_strv v = STK_STRV_INIT;
+
+    stk_strv_init(&v);
+    for (int q = 0; q < ds->n; q++) {
+        const struct store_container *row = ds->ids[q] ? row_of(w, ds->ids[q]) : NULL;
+        if (!ds->ids[q])
+            continue;
+        if (ds->ready[q] == SIZE_MAX && row && row->health && strcmp(row->health, "healthy") == 0)
+            continue;
+        stk_strv_push(&v, ds->ids[q]);
+    }
+    if (v.n == 0) {
+        stk_strv_release(&v);
+        return NULL;
+    }
+    return v.v;
+}
+
+/* Adds service DS's WAIT_HEALTHY gate over TARGETS (taken), after its replicas' starts. */
+static void plan_gate_healthy(struct rec_plan *p, struct svc_plan *ds, int di, const char *name,
+                              char **targets)
+{
+    ds->healthy = plan_add(p, REC_A_WAIT_HEALTHY, di, 0, -1, name);
+    p->actions[ds->healthy].targets = targets;
+    for (int q = 0; q < ds->n; q++)
+        if (ds->ready[q] != SIZE_MAX)
+            plan_dep(p, ds->healthy, ds->ready[q]);
+}
+
 int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                    const struct rec_up_opts *opts, struct rec_plan **ret_plan, struct stk_err *err)
 {
@@ -963,16 +1000,20 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             int di = map_index(smap, dep->service);
             struct svc_plan *ds;
             size_t gate = SIZE_MAX;
+            int starts = 0; /* some replica of this service is started by the plan */
             if (di < 0)
                 continue;
             ds = &sp[di];
-            if (dep->condition && strcmp(dep->condition, "service_healthy") == 0) {
+            for (int n = 0; n < me->n; n++)
+                if (me->ready[n] != SIZE_MAX || (dep->restart && ds->replaced && me->ids[n]))
+                    starts = 1;
+            if (!starts) {
+                /* Nothing waits for the condition: no gate (a no-op up waits for nothing). */
+            } else if (dep->condition && strcmp(dep->condition, "service_healthy") == 0) {
                 if (ds->healthy == SIZE_MAX) {
-                    ds->healthy = plan_add(p, REC_A_WAIT_HEALTHY, di, 0, -1, dep->service);
-                    p->actions[ds->healthy].targets = stk_strv_dup(ds->ids);
-                    for (int q = 0; q < ds->n; q++)
-                        if (ds->ready[q] != SIZE_MAX)
-                            plan_dep(p, ds->healthy, ds->ready[q]);
+                    char **targets = gate_targets(ds, &w);
+                    if (targets)
+                        plan_gate_healthy(p, ds, di, dep->service, targets);
                 }
                 gate = ds->healthy;
             } else if (dep->condition &&
@@ -1029,14 +1070,12 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
     for (size_t i = 0; opts && opts->wait && i < project->n_services; i++) {
         const struct spec_healthcheck *hc = &project->services[i].healthcheck;
         struct svc_plan *me = &sp[i];
+        char **targets;
         if (!hc->present || hc->disable || !hc->test || !hc->test[0] ||
             strcmp(hc->test[0], "NONE") == 0 || me->healthy != SIZE_MAX || me->n == 0)
             continue;
-        me->healthy = plan_add(p, REC_A_WAIT_HEALTHY, (int)i, 0, -1, project->services[i].name);
-        p->actions[me->healthy].targets = stk_strv_dup(me->ids);
-        for (int q = 0; q < me->n; q++)
-            if (me->ready[q] != SIZE_MAX)
-                plan_dep(p, me->healthy, me->ready[q]);
+        if ((targets = gate_targets(me, &w)))
+            plan_gate_healthy(p, me, (int)i, project->services[i].name, targets);
     }
 
     /* 6. Orphans, and what an interrupted pass left. */

@@ -253,6 +253,63 @@ Test(rec, healthy_gate_starts_dependant_once_healthy, .init = setup, .fini = tea
     spec_project_free(p);
 }
 
+Test(rec, noop_up_with_health_gates_makes_no_runtime_call, .init = setup, .fini = teardown)
+{
+    struct spec_project *p = rec_fixture_load(&F, healthy_gate);
+    struct stk_err err = STK_ERR_INIT;
+    struct rec_up_opts o = {0};
+    unsigned execs;
+
+    cr_assert_eq(up(p, &err), 0, "up: %s", err.msg);
+    execs = rt_fake_calls(F.rt, RT_FAKE_OP_EXEC);
+    cr_assert_geq(execs, 1, "the first up checks db's health");
+    cr_assert_eq(rt_fake_calls_reset(F.rt, &err), 0, "%s", err.msg);
+    F.env.mutations = F.env.reads = 0;
+    /* Nothing changed: the recorded health judges the gate, nothing runs, --wait included. */
+    cr_assert_eq(up(p, &err), 0, "second up: %s", err.msg);
+    o.wait = 1;
+    cr_assert_eq(rec_up(&F.env, p, &o, &err), 0, "up --wait: %s", err.msg);
+    cr_assert_eq(rt_fake_calls(F.rt, RT_FAKE_OP_MUTATING), 0, "no mutating call");
+    cr_assert_eq(rt_fake_calls(F.rt, RT_FAKE_OP_EXEC), 0, "no health check re-run");
+    cr_assert_eq(F.env.mutations, 0);
+    spec_project_free(p);
+}
+
+Test(rec, recreated_dependant_trusts_recorded_health, .init = setup, .fini = teardown)
+{
+    struct spec_project *p = rec_fixture_load(&F, healthy_gate);
+    struct stk_buf y = STK_BUF_INIT;
+    struct stk_err err = STK_ERR_INIT;
+    char *db = NULL;
+
+    cr_assert_eq(up(p, &err), 0, "up: %s", err.msg);
+    spec_project_free(p);
+    db = rec_fixture_id(&F, "db", 1);
+    stk_buf_puts(&y, healthy_gate);
+    stk_buf_puts(&y, "    environment:\n      CHANGED: \"1\"\n");
+    p = rec_fixture_load(&F, y.buf);
+    cr_assert_eq(rt_fake_calls_reset(F.rt, &err), 0, "%s", err.msg);
+    cr_assert_eq(up(p, &err), 0, "up after a change of app: %s", err.msg);
+    cr_assert_eq(rt_fake_calls(F.rt, RT_FAKE_OP_EXEC), 0, "db's gate is judged from the store");
+    cr_assert_eq(rec_fixture_count(&F, "app", "running"), 1);
+    {
+        char *db2 = rec_fixture_id(&F, "db", 1);
+        cr_assert_str_eq(db2, db, "db is kept");
+        free(db2);
+    }
+    /* A stop forgets the health: the next start of app checks db again. */
+    cr_assert_eq(store_container_set_state(F.store, db, "stopped", &err), 0, "%s", err.msg);
+    {
+        struct store_container row;
+        cr_assert_eq(store_container_get(F.store, db, &row, &err), 0, "%s", err.msg);
+        cr_assert_null(row.health, "health forgotten on stop");
+        store_container_release(&row);
+    }
+    free(db);
+    stk_buf_release(&y);
+    spec_project_free(p);
+}
+
 static const char *completed =
     "services:\n"
     "  migrate:\n    image: @IMAGE@\n    command: [\"migrate\"]\n"
