@@ -24,15 +24,11 @@
 #include "common/stk-fs.h"
 #include "common/stk-log.h"
 #include "common/stk-strv.h"
-#include "netplugins/hns/hns.h"
 #include "netplugins/net-plugin.h"
 #include "orchestrator/cli/cli-os.h"
-#include "orchestrator/rec/rec-hcs.h"
 #include "orchestrator/rec/rec-plan.h"
 #include "orchestrator/rec/rec.h"
 #include "orchestrator/store/store.h"
-#include "runtime/hcs/hcs-monitor.h"
-#include "runtime/hcs/hcs.h"
 #include "runtime/image/rt-image.h"
 #include "runtime/rt-driver.h"
 #include "specs/spec.h"
@@ -59,7 +55,7 @@ struct cli {
     struct net_ctx *net;
     struct store *store;
     int lock_fd;
-    struct rec_hcs_network hcs_net; /* the hcs driver's view of HNS (Windows) */
+    struct rec_net_peer net_peer; /* the driver's view of the plug-in (hcs: HNS endpoints) */
 };
 
 static void usage(FILE *out)
@@ -285,20 +281,11 @@ static int env_open(struct cli *cli, struct rec_env *env, int need_runtime, int 
             r = fail(&err, "start network plug-in");
             goto out;
         }
-#if STK_HAVE_HCS
         /*
-         * Hyper-V isolated containers get their namespace's endpoints as utility
-         * VM NICs. Without computenetwork.dll there is nothing to connect: the
-         * driver and the plug-in report their own "not available" when asked,
-         * as on a host without HCS (host_info, before anything is planned).
+         * A driver whose VM isolated containers take their namespace's endpoints
+         * as NICs (hcs) gets them from the plug-in (hns), through the interfaces.
          */
-        if (strcmp(drv->name, "hcs") == 0 && strcmp(plug->name, "hns") == 0) {
-            const struct hcn_api *hcn = net_hns_api_win32(&err);
-            if (hcn)
-                rec_hcs_network_connect(&cli->hcs_net, cli->rt, hcn);
-            stk_err_clear(&err);
-        }
-#endif
+        rec_net_peer_connect(&cli->net_peer, cli->rt, cli->net);
     }
     env->loop = &cli->loop;
     env->rt = cli->rt;
@@ -1097,44 +1084,18 @@ out:
     return r;
 }
 
-/* Readiness of `internal hcs-monitor`: one line on stdout, which is then let go. */
-static void hcs_monitor_ready(void *self, int r, const struct stk_err *err)
-{
-    (void)self;
-    rt_hcs_monitor_ready_line(stdout, r, err);
-#ifdef _WIN32
-    if (!freopen("NUL", "w", stdout))
-        fclose(stdout);
-#else
-    if (!freopen("/dev/null", "w", stdout))
-        fclose(stdout);
-#endif
-}
-
 /*
  * `stack internal hcs-monitor ID`: the detached monitor of a Windows
- * container (runtime/hcs/hcs-monitor.h), started by the hcs driver's start.
- * It holds no store lock. Windows only: elsewhere HCS is unavailable.
+ * container, started by the hcs driver's start (rt_driver_monitor_main()).
+ * It holds no store lock.
  */
 static int cmd_hcs_monitor(struct cli *cli, const char *id)
 {
     struct stk_err err = STK_ERR_INIT;
     int r = 0;
 
-#if STK_HAVE_HCS
-    const struct hcs_api *api = rt_hcs_api_win32(&err);
-
-    if (!api || rt_hcs_monitor_run(api, cli->state_dir, id, hcs_monitor_ready, NULL, &err) < 0)
+    if (rt_driver_monitor_main("hcs", cli->state_dir, id, stdout, &err) < 0)
         r = fail(&err, "hcs monitor");
-    if (!api)
-        hcs_monitor_ready(NULL, err.code ? err.code : STK_EUNAVAIL, &err);
-#else
-    (void)cli;
-    stk_err_set(&err, STK_EUNAVAIL, 0, "the monitor of '%s': HCS is not available on this host",
-                id);
-    hcs_monitor_ready(NULL, err.code, &err);
-    r = fail(&err, "hcs monitor");
-#endif
     stk_err_clear(&err);
     return r;
 }

@@ -18,7 +18,6 @@
 #include "common/stk-strv.h"
 #include "orchestrator/rec/rec-internal.h"
 #include "orchestrator/store/store.h"
-#include "runtime/hcs/hcs.h"
 #include "runtime/image/rt-image.h"
 #include "specs/spec.h"
 
@@ -711,26 +710,22 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
     }
 
     /*
-     * 2b. Windows: each image's OS build against the host's, for the resolved
-     * isolation (reference hcs-hns.md §5.3) — refused here, never switched.
+     * 2b. Each image's OS build against the host's, for the resolved isolation,
+     * as the runtime answers it (the hcs driver: reference hcs-hns.md §5.3) —
+     * refused here, never switched.
      */
-    if (strcmp(hs.host.os, "windows") == 0) {
-        int edition = rt_hcs_edition_from_string(hs.host.edition);
-        for (size_t i = 0; i < project->n_services; i++) {
-            const struct rt_image *img = p->images[i];
-            if (!img)
-                continue; /* plan: to be pulled, checked by up */
-            r = rt_hcs_check_compat(
-                hs.host.os_build,
-                edition < 0 ? RT_HCS_EDITION_SERVER : (enum rt_hcs_edition)edition, img->os_version,
-                iso[i], project->services[i].image,
-                opts && opts->allow_newer_hyperv ? RT_HCS_COMPAT_ALLOW_NEWER_HYPERV : 0, err);
-            if (r < 0) {
-                stk_err_wrap(err, "service '%s'", project->services[i].name);
-                if (r == STK_EIMAGE)
-                    r = err->code = STK_EUNAVAIL;
-                goto out;
-            }
+    for (size_t i = 0; i < project->n_services; i++) {
+        const struct rt_image *img = p->images[i];
+        if (!img)
+            continue; /* plan: to be pulled, checked by up */
+        r = rt_image_check(env->rt, &hs.host, img->os_version, iso[i], project->services[i].image,
+                           opts && opts->allow_newer_hyperv ? RT_IMAGE_CHECK_ALLOW_NEWER_HYPERV : 0,
+                           err);
+        if (r < 0) {
+            stk_err_wrap(err, "service '%s'", project->services[i].name);
+            if (r == STK_EIMAGE)
+                r = err->code = STK_EUNAVAIL;
+            goto out;
         }
     }
 

@@ -18,12 +18,31 @@
 #include <uv.h>
 
 #include "common/stk-err.h"
+#include "runtime/rt-driver.h"
 
 struct rt_ctx;
 struct net_ctx;
 struct rt_image_store;
 struct store;
 struct spec_project;
+
+/*
+ * The hand-off between a runtime driver and a network plug-in (DESIGN.md
+ * layers: neither includes the other). Embedded by whoever holds both
+ * contexts; it must outlive the runtime context it is given to.
+ */
+struct rec_net_peer {
+    struct rt_net_peer table; /* what the driver's set_net_peer op receives */
+    struct net_ctx *net;      /* borrowed */
+};
+
+/*
+ * Connects RT and NET through PEER when the driver takes a network peer
+ * (the set_net_peer op: hcs) and the plug-in lists a namespace's endpoints
+ * (the namespace_endpoints op: hns); no backend is named. Returns 1 when
+ * connected, 0 when either side needs or offers nothing.
+ */
+int rec_net_peer_connect(struct rec_net_peer *peer, struct rt_ctx *rt, struct net_ctx *net);
 
 /* Returns the product version ("0.1.0"), static. */
 const char *rec_version(void);

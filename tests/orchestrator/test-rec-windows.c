@@ -30,7 +30,6 @@
 #include "common/stk-strv.h"
 #include "netplugins/hns/hns.h"
 #include "netplugins/net-plugin.h"
-#include "orchestrator/rec/rec-hcs.h"
 #include "orchestrator/rec/rec.h"
 #include "orchestrator/store/store.h"
 #include "runtime/hcs/hcs.h"
@@ -58,7 +57,7 @@ static struct {
     struct rt_image_store *images;
     struct rt_ctx *rt;
     struct net_ctx *net;
-    struct rec_hcs_network netglue;
+    struct rec_net_peer netglue;
     struct rec_env env;
 } T;
 
@@ -146,7 +145,8 @@ static void bench_up(const char *host_build, const char *edition)
     T.net = net_hns_ctx_new(&T.loop, T.state_dir, T.run_dir, hcsemu_hcn_api(), &err);
     cr_assert_not_null(T.net, "%s", err.msg);
     /* The product's glue: utility VMs get their namespace's endpoints as NICs. */
-    rec_hcs_network_connect(&T.netglue, T.rt, hcsemu_hcn_api());
+    cr_assert_eq(rec_net_peer_connect(&T.netglue, T.rt, T.net), 1,
+                 "the hcs driver takes the HNS peer");
     T.env.loop = &T.loop;
     T.env.rt = T.rt;
     T.env.net = T.net;
