@@ -34,6 +34,15 @@ const char *rec_action_kind_to_string(enum rec_action_kind k)
 
 /* ---- building blocks ------------------------------------------------------------------------ */
 
+struct rec_plan *rec_plan_new(const struct spec_project *project)
+{
+    struct rec_plan *p = stk_new0(struct rec_plan);
+
+    p->project = stk_xstrdup(project ? project->name : "");
+    p->spec = project;
+    return p;
+}
+
 static size_t plan_add(struct rec_plan *p, enum rec_action_kind kind, int svc, int number, int slot,
                        const char *object)
 {
@@ -96,8 +105,9 @@ static size_t plan_slot(struct rec_plan *p)
 /*
  * A short random suffix that makes a runtime id unique per creation
  * (DESIGN.md §3). Uniqueness, not secrecy, is what matters: a xorshift64*
- * generator seeded once per process from /dev/urandom (the pid and the clock
- * where that cannot be read), instead of opening /dev/urandom per container.
+ * generator seeded once per process from the clock's nanoseconds and the pid
+ * (no file is read: the diff does no I/O), instead of /dev/urandom per
+ * container.
  */
 static char *random_suffix(void)
 {
@@ -105,11 +115,10 @@ static char *random_suffix(void)
     uint64_t x;
 
     if (!state) {
-        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || read(fd, &state, sizeof(state)) != (ssize_t)sizeof(state))
-            state = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ (uint64_t)clock();
-        if (fd >= 0)
-            close(fd);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        state = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_sec * 1000000007ull ^
+                (uint64_t)ts.tv_nsec ^ (uint64_t)clock();
         if (!state)
             state = 0x9E3779B97F4A7C15ull;
     }
@@ -292,12 +301,16 @@ static char *diff_reason(const char *old_json, const char *new_json)
     return stk_buf_detach(&out, NULL);
 }
 
-/* Everything the planner knows about the world, gathered once. */
+/*
+ * Everything the diff knows about the world: the observed state (borrowed
+ * from a struct rec_observed, shallow copies of its arrays) and the indexes
+ * and marks of one diff.
+ */
 struct world {
-    struct rt_container_list obs; /* the project's containers, from the runtime */
-    struct store_container *rows; /* the store's records of them */
+    struct rt_container_list obs; /* the project's containers, from the runtime (borrowed) */
+    struct store_container *rows; /* the store's records of them (borrowed) */
     size_t n_rows;
-    struct net_inventory inv; /* the plug-in's networks, sandboxes, endpoints */
+    struct net_inventory inv; /* the plug-in's networks, sandboxes, endpoints (borrowed) */
     json_t *handled;          /* {container id: true}: what the plan already covers */
     json_t *row_index;        /* {container id: index in ROWS} */
     json_t *by_service;       /* {service label: [indices in OBS, in listing order]} */
@@ -306,37 +319,67 @@ struct world {
 
 static void world_release(struct world *w)
 {
-    rt_container_list_release(&w->obs);
-    for (size_t i = 0; i < w->n_rows; i++)
-        store_container_release(&w->rows[i]);
-    free(w->rows);
-    net_inventory_release(&w->inv);
     json_decref(w->handled);
     json_decref(w->row_index);
     json_decref(w->by_service);
     free(w->sandbox_remove);
+    memset(w, 0, sizeof(*w));
 }
 
-static int world_load(struct rec_env *env, const char *project, struct world *w,
-                      struct stk_err *err)
+void rec_observed_release(struct rec_observed *o)
+{
+    if (!o)
+        return;
+    rt_container_list_release(&o->containers);
+    for (size_t i = 0; i < o->n_rows; i++)
+        store_container_release(&o->rows[i]);
+    free(o->rows);
+    net_inventory_release(&o->inv);
+    stk_strv_free(o->sandboxes_recorded);
+    stk_strv_free(o->networks_recorded);
+    memset(o, 0, sizeof(*o));
+}
+
+int rec_observe(struct rec_env *env, const char *project, struct rec_observed *ret,
+                struct stk_err *err)
 {
     struct net_sync ns = NET_SYNC_INIT;
+    struct rec_observed o;
     int r;
 
-    memset(w, 0, sizeof(*w));
-    if ((r = rec__observe(env, project, &w->obs, err)) < 0)
-        return r;
-    if ((r = store_container_list(env->store, project, &w->rows, &w->n_rows, err)) < 0)
-        return r;
+    memset(&o, 0, sizeof(o));
+    if ((r = rec__observe(env, project, &o.containers, err)) < 0)
+        goto out;
+    if ((r = store_container_list(env->store, project, &o.rows, &o.n_rows, err)) < 0)
+        goto out;
     env->reads++;
     r = net_list(env->net, net_sync_done, &ns, NULL, err);
     if ((r = net_sync_wait(env->loop, &ns, r, err)) < 0) {
-        net_sync_release(&ns);
-        return stk_err_wrap(err, "list networks");
+        r = stk_err_wrap(err, "list networks");
+        goto out;
     }
-    w->inv = ns.inventory;
+    o.inv = ns.inventory;
     memset(&ns.inventory, 0, sizeof(ns.inventory));
+    if (store_object_list(env->store, "sandbox", project, &o.sandboxes_recorded, NULL) < 0)
+        o.sandboxes_recorded = NULL;
+    if (store_object_list(env->store, "network", project, &o.networks_recorded, NULL) < 0)
+        o.networks_recorded = NULL;
+    *ret = o;
+    memset(&o, 0, sizeof(o));
+out:
     net_sync_release(&ns);
+    rec_observed_release(&o);
+    return r;
+}
+
+/* Indexes O into W (pure; W borrows O's arrays). */
+static void world_index(struct world *w, const struct rec_observed *o)
+{
+    memset(w, 0, sizeof(*w));
+    w->obs = o->containers;
+    w->rows = o->rows;
+    w->n_rows = o->n_rows;
+    w->inv = o->inv;
     w->sandbox_remove = stk_xcalloc(w->inv.n_sandboxes + 1, sizeof(size_t));
     /* Hash indexes, so that a pass over an already-up stack stays linear in its size. */
     w->handled = json_object();
@@ -354,7 +397,6 @@ static int world_load(struct rec_env *env, const char *project, struct world *w,
         }
         json_array_append_new(a, json_integer((json_int_t)c));
     }
-    return 0;
 }
 
 static int world_handled(const struct world *w, const char *id)
@@ -557,20 +599,23 @@ static void plan_gate_healthy(struct rec_plan *p, struct svc_plan *ds, int di, c
             plan_dep(p, ds->healthy, ds->ready[q]);
 }
 
-int rec_plan_build(struct rec_env *env, const struct spec_project *project,
-                   const struct rec_up_opts *opts, struct rec_plan **ret_plan, struct stk_err *err)
+/*
+ * The prepare phase of `up`: the runtime's host information (read once), each
+ * service's resolved isolation into a new array *RET_ISO (free()), its image
+ * resolved (and pulled) into a new plan *RET_PLAN, and the runtime's image
+ * check. Nothing is observed yet.
+ */
+static int plan_prepare(struct rec_env *env, const struct spec_project *project,
+                        const struct rec_up_opts *opts, struct rec_plan **ret_plan,
+                        enum rt_isolation **ret_iso, struct stk_err *err)
 {
     struct rec_plan *p = stk_new0(struct rec_plan);
     struct rt_sync hs = RT_SYNC_INIT;
-    struct world w;
-    struct svc_plan *sp = NULL;
-    size_t *order = NULL, *net_create = NULL, first_repair = 0;
-    json_t *smap = NULL, *used_sb = NULL;
+    json_t *smap = NULL;
     enum rt_isolation *iso = NULL;
     struct rt_image_platform want;
     int r;
 
-    memset(&w, 0, sizeof(w));
     p->project = stk_xstrdup(project->name);
     p->spec = project;
     smap = service_map(project);
@@ -729,9 +774,35 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
         }
     }
 
-    /* 3. What is there. */
-    if ((r = world_load(env, project->name, &w, err)) < 0)
-        goto out;
+    *ret_plan = p;
+    p = NULL;
+    *ret_iso = iso;
+    iso = NULL;
+    r = 0;
+out:
+    json_decref(smap);
+    free(iso);
+    rt_sync_release(&hs);
+    rec_plan_free(p);
+    return r;
+}
+
+int rec_plan_diff(struct rec_plan *p, const enum rt_isolation *iso, const struct rec_observed *obs,
+                  const struct rec_up_opts *opts, struct stk_err *err)
+{
+    const struct spec_project *project = p->spec;
+    struct world w;
+    struct svc_plan *sp = NULL;
+    size_t *order = NULL, *net_create = NULL, first_repair = 0;
+    json_t *smap = NULL, *used_sb = NULL;
+    int r;
+
+    (void)err; /* the diff cannot fail today; the contract keeps room for it */
+    if (!project)
+        return stk_err_set(err, STK_EINVAL, 0, "plan of '%s': no desired project", p->project);
+    smap = service_map(project);
+    /* 3. What is there, indexed. */
+    world_index(&w, obs);
 
     /* 4. Networks the services use. */
     net_create = stk_xcalloc(project->n_networks + 1, sizeof(size_t));
@@ -895,7 +966,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                 sl->hash_ipc = stk_xstrdup(ipc_id);
                 sl->hash_pid = stk_xstrdup(pid_id);
             }
-            sl->isolation = iso[i];
+            sl->isolation = iso ? iso[i] : RT_ISOLATION_PROCESS;
             sl->ports = ports_text(svc);
             sl->spec_json = stk_xstrdup(me->json); /* NULL when deferred */
             me->ids[n - 1] = sl->id;
@@ -1117,10 +1188,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             if (p->actions[b].kind == REC_A_SANDBOX_REMOVE)
                 plan_dep(p, a, b);
     }
-    *ret_plan = p;
-    p = NULL;
     r = 0;
-out:
     for (size_t i = 0; sp && i < project->n_services; i++) {
         free(sp[i].ready);
         free(sp[i].ids);
@@ -1133,9 +1201,30 @@ out:
     json_decref(smap);
     json_decref(used_sb);
     free(net_create);
-    free(iso);
-    rt_sync_release(&hs);
     world_release(&w);
+    return r;
+}
+
+int rec_plan_build(struct rec_env *env, const struct spec_project *project,
+                   const struct rec_up_opts *opts, struct rec_plan **ret_plan, struct stk_err *err)
+{
+    struct rec_plan *p = NULL;
+    struct rec_observed obs;
+    enum rt_isolation *iso = NULL;
+    int r;
+
+    memset(&obs, 0, sizeof(obs));
+    if ((r = plan_prepare(env, project, opts, &p, &iso, err)) < 0)
+        goto out;
+    if ((r = rec_observe(env, project->name, &obs, err)) < 0)
+        goto out;
+    if ((r = rec_plan_diff(p, iso, &obs, opts, err)) < 0)
+        goto out;
+    *ret_plan = p;
+    p = NULL;
+out:
+    rec_observed_release(&obs);
+    free(iso);
     rec_plan_free(p);
     return r;
 }
@@ -1280,8 +1369,8 @@ static void down_stop_order(struct rec_plan *p, const struct world *w, json_t *s
     json_decref(deps_of);
 }
 
-int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_plan **ret_plan,
-                        struct stk_err *err)
+int rec_plan_diff_down(const char *project, const struct rec_observed *obs,
+                       struct rec_plan **ret_plan, struct stk_err *err)
 {
     struct rec_plan *p = stk_new0(struct rec_plan);
     struct world w;
@@ -1289,11 +1378,11 @@ int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_pla
     char **recorded = NULL;
     json_t *stops; /* {container id: {"stop": action index, "service": name}} */
     size_t first_net;
-    int r;
+    int r = 0;
 
+    (void)err;
     p->project = stk_xstrdup(project);
-    if ((r = world_load(env, project, &w, err)) < 0)
-        goto out;
+    world_index(&w, obs);
     /* Containers the runtime lists, and those only the store remembers. */
     stops = json_object();
     for (size_t c = 0; c < w.obs.n; c++) {
@@ -1322,21 +1411,17 @@ int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_pla
     for (size_t k = 0; k < w.inv.n_sandboxes; k++)
         if (w.inv.sandboxes[k].project && strcmp(w.inv.sandboxes[k].project, project) == 0)
             plan_sandbox_remove(p, &w, w.inv.sandboxes[k].id);
-    if (store_object_list(env->store, "sandbox", project, &recorded, NULL) == 0) {
-        for (size_t i = 0; recorded[i]; i++)
-            plan_sandbox_remove(p, &w, recorded[i]);
-        stk_strv_free(recorded);
-    }
+    recorded = obs->sandboxes_recorded;
+    for (size_t i = 0; recorded && recorded[i]; i++)
+        plan_sandbox_remove(p, &w, recorded[i]);
     stk_strv_init(&nets);
     for (size_t k = 0; k < w.inv.n_networks; k++)
         if (w.inv.networks[k].project && strcmp(w.inv.networks[k].project, project) == 0)
             stk_strv_push(&nets, w.inv.networks[k].name);
-    if (store_object_list(env->store, "network", project, &recorded, NULL) == 0) {
-        for (size_t i = 0; recorded[i]; i++)
-            if (!stk_strv_contains(&nets, recorded[i]))
-                stk_strv_push(&nets, recorded[i]);
-        stk_strv_free(recorded);
-    }
+    recorded = obs->networks_recorded;
+    for (size_t i = 0; recorded && recorded[i]; i++)
+        if (!stk_strv_contains(&nets, recorded[i]))
+            stk_strv_push(&nets, recorded[i]);
     plan_sandbox_order(p);
     first_net = p->n_actions;
     for (size_t i = 0; i < nets.n; i++)
@@ -1351,27 +1436,39 @@ int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_pla
             plan_change(p, "remove", p->actions[a].object, "down");
     *ret_plan = p;
     p = NULL;
-out:
     stk_strv_release(&nets);
     world_release(&w);
     rec_plan_free(p);
     return r;
 }
 
-int rec_plan_build_stop_start(struct rec_env *env, const char *project, const char *const *services,
-                              int start, uint64_t grace_ms, struct rec_plan **ret_plan,
-                              struct stk_err *err)
+int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_plan **ret_plan,
+                        struct stk_err *err)
+{
+    struct rec_observed obs;
+    int r;
+
+    memset(&obs, 0, sizeof(obs));
+    r = rec_observe(env, project, &obs, err);
+    if (r == 0)
+        r = rec_plan_diff_down(project, &obs, ret_plan, err);
+    rec_observed_release(&obs);
+    return r;
+}
+
+int rec_plan_diff_stop_start(const char *project, const struct rec_observed *obs,
+                             const char *const *services, int start, uint64_t grace_ms,
+                             struct rec_plan **ret_plan, struct stk_err *err)
 {
     struct rec_plan *p = stk_new0(struct rec_plan);
     struct world w;
     json_t *acts = json_object(); /* {container id: {"stop": action index, "service": name}} */
     struct stk_strv idle = STK_STRV_INIT;
-    int r;
+    int r = 0;
 
     p->project = stk_xstrdup(project);
     stk_strv_init(&idle);
-    if ((r = world_load(env, project, &w, err)) < 0)
-        goto out;
+    world_index(&w, obs);
     for (size_t k = 0; services && services[k]; k++)
         if (!json_object_get(w.by_service, services[k])) {
             r = stk_err_set(err, STK_ENOENT, 0,
@@ -1426,6 +1523,21 @@ out:
     json_decref(acts);
     world_release(&w);
     rec_plan_free(p);
+    return r;
+}
+
+int rec_plan_build_stop_start(struct rec_env *env, const char *project, const char *const *services,
+                              int start, uint64_t grace_ms, struct rec_plan **ret_plan,
+                              struct stk_err *err)
+{
+    struct rec_observed obs;
+    int r;
+
+    memset(&obs, 0, sizeof(obs));
+    r = rec_observe(env, project, &obs, err);
+    if (r == 0)
+        r = rec_plan_diff_stop_start(project, &obs, services, start, grace_ms, ret_plan, err);
+    rec_observed_release(&obs);
     return r;
 }
 

@@ -20,6 +20,7 @@
 
 #include "netplugins/net-plugin.h"
 #include "orchestrator/rec/rec.h"
+#include "orchestrator/store/store.h"
 #include "runtime/rt-driver.h"
 
 struct spec_project;
@@ -140,6 +141,61 @@ struct rec_apply_opts {
     unsigned parallel;   /* at most this many actions at once; 0: unlimited */
     uint64_t timeout_ms; /* per action (waits excluded); 0: the defaults */
 };
+
+/*
+ * What one pass observed (the observe phase): the project's containers from
+ * the runtime, the store's records, the network plug-in's inventory, and the
+ * sandboxes and networks the store recorded. Everything is owned; release
+ * with rec_observed_release().
+ */
+struct rec_observed {
+    struct rt_container_list containers; /* the project's containers (label stack.project) */
+    struct store_container *rows;        /* the store's container rows of the project */
+    size_t n_rows;
+    struct net_inventory inv;  /* every network, sandbox and endpoint the plug-in lists */
+    char **sandboxes_recorded; /* NULL-terminated, or NULL */
+    char **networks_recorded;  /* NULL-terminated, or NULL */
+};
+
+/*
+ * The observe phase: fills *RET with PROJECT's observed state (the runtime's
+ * listing, the store, the plug-in's inventory). Release with
+ * rec_observed_release(). Errors: the runtime's and the plug-in's list
+ * errors ("list containers: ...", "list networks: ...").
+ */
+int rec_observe(struct rec_env *env, const char *project, struct rec_observed *ret,
+                struct stk_err *err);
+
+/* Frees what O owns and zeroes it; NULL-safe. */
+void rec_observed_release(struct rec_observed *o);
+
+/*
+ * The pure diff of `up` (DESIGN.md §3): appends to PLAN (whose spec is the
+ * desired project; rec_plan_new() or the prepare phase of rec_plan_build())
+ * the changes and actions that converge the observed state OBS to it. ISO is
+ * each service's resolved isolation (NULL: process for all). No I/O, no loop,
+ * no driver: the same inputs give the same plan, but for the random suffix
+ * of new container ids. OBS is borrowed and must outlive nothing: the plan
+ * copies what it keeps. Returns 0; STK_EINVAL when PLAN has no project.
+ */
+int rec_plan_diff(struct rec_plan *plan, const enum rt_isolation *iso,
+                  const struct rec_observed *obs, const struct rec_up_opts *opts,
+                  struct stk_err *err);
+
+/* The pure diff of `down`: the plan that removes everything of PROJECT in OBS. */
+int rec_plan_diff_down(const char *project, const struct rec_observed *obs,
+                       struct rec_plan **ret_plan, struct stk_err *err);
+
+/* The pure diff of `stop` and `start`; see rec_plan_build_stop_start(). */
+int rec_plan_diff_stop_start(const char *project, const struct rec_observed *obs,
+                             const char *const *services, int start, uint64_t grace_ms,
+                             struct rec_plan **ret_plan, struct stk_err *err);
+
+/*
+ * An empty plan for PROJECT (borrowed; must outlive the plan), to give to
+ * rec_plan_diff(). Free with rec_plan_free().
+ */
+struct rec_plan *rec_plan_new(const struct spec_project *project);
 
 /*
  * Builds the plan that converges PROJECT from the observed state (the
