@@ -245,12 +245,14 @@ static int build_spec(struct exec *x, const struct rec_action *a, struct rt_cont
     const struct spec_service *svc = svc_of(x, a);
     struct rec_slot *sl = &x->plan->slots[a->slot];
     const struct rt_image *img = x->plan->images[a->svc];
-    const struct net_sandbox_info *sb = &sl->sb;
+    static const struct net_sandbox_info no_sandbox;
+    const struct net_sandbox_info *sb = &no_sandbox;
     char numbuf[24];
     size_t nm = 0;
 
-    if (sl->owner_slot >= 0)
-        sb = &x->plan->slots[sl->owner_slot].sb;
+    /* The late-bound references: the result of the sandbox action the plan names. */
+    if (sl->sandbox_from != SIZE_MAX && sl->sandbox_from < x->plan->n_actions)
+        sb = &x->plan->actions[sl->sandbox_from].result_sb;
     memset(spec, 0, sizeof(*spec));
     spec->id = stk_xstrdup(sl->id);
     spec->name = stk_xstrdup(sl->name);
@@ -784,12 +786,12 @@ static void on_net_done(struct net_req *req, const struct net_result *res,
         break;
     case REC_A_SANDBOX_CREATE: {
         struct rec_slot *sl = &x->plan->slots[a->slot];
-        net_sandbox_info_release(&sl->sb);
+        net_sandbox_info_release(&a->result_sb);
         if (res && res->sandbox)
-            net_sandbox_info_copy(&sl->sb, res->sandbox);
+            net_sandbox_info_copy(&a->result_sb, res->sandbox);
         if (sl->owns_sandbox)
-            store_object_put(x->env->store, "sandbox", a->object, x->plan->project, sl->sb.handle,
-                             NULL);
+            store_object_put(x->env->store, "sandbox", a->object, x->plan->project,
+                             a->result_sb.handle, NULL);
         break;
     }
     case REC_A_ENDPOINT_CONNECT: {

@@ -99,6 +99,7 @@ static size_t plan_slot(struct rec_plan *p)
     }
     memset(&p->slots[p->n_slots], 0, sizeof(p->slots[0]));
     p->slots[p->n_slots].owner_slot = -1;
+    p->slots[p->n_slots].sandbox_from = SIZE_MAX;
     return p->n_slots++;
 }
 
@@ -983,6 +984,7 @@ int rec_plan_diff(struct rec_plan *p, const enum rt_isolation *iso, const struct
                 sl->owner_slot = os;
                 if (os >= 0) {
                     sl->sandbox_id = stk_xstrdup(p->slots[os].sandbox_id);
+                    sl->sandbox_from = p->slots[os].sandbox_from;
                     me->sandbox[n - 1] = sp[oidx].sandbox[0];
                 } else {
                     const struct rt_container_info *oc = NULL;
@@ -993,6 +995,7 @@ int rec_plan_diff(struct rec_plan *p, const enum rt_isolation *iso, const struct
                     /* Fetch the existing sandbox's paths (sandbox_create is idempotent). */
                     me->sandbox[n - 1] =
                         plan_add(p, REC_A_SANDBOX_CREATE, (int)i, n, (int)s, sl->sandbox_id);
+                    sl->sandbox_from = me->sandbox[n - 1];
                 }
             } else {
                 size_t sbc;
@@ -1000,6 +1003,7 @@ int rec_plan_diff(struct rec_plan *p, const enum rt_isolation *iso, const struct
                 sl->sandbox_id = stk_xstrdup(sl->id);
                 sbc = plan_add(p, REC_A_SANDBOX_CREATE, (int)i, n, (int)s, sl->sandbox_id);
                 me->sandbox[n - 1] = sbc;
+                sl->sandbox_from = sbc;
                 /* Endpoints on every network the service joins (network_mode none: none). */
                 if (!(svc->network_mode && strcmp(svc->network_mode, "none") == 0)) {
                     for (size_t k = 0; k < project->n_networks; k++) {
@@ -1581,10 +1585,23 @@ json_t *rec_plan_to_json(const struct rec_plan *plan)
         json_t *deps = json_array();
         for (size_t d = 0; d < a->n_deps; d++)
             json_array_append_new(deps, json_integer((json_int_t)a->deps[d]));
-        json_array_append_new(actions,
-                              json_pack("{s:I, s:s, s:s, s:s?, s:o}", "id", (json_int_t)i, "action",
-                                        rec_action_kind_to_string(a->kind), "object", a->object,
-                                        "service", a->service, "after", deps));
+        json_t *act = json_pack("{s:I, s:s, s:s, s:s?, s:o}", "id", (json_int_t)i, "action",
+                                rec_action_kind_to_string(a->kind), "object", a->object, "service",
+                                a->service, "after", deps);
+        if (a->kind == REC_A_CONTAINER_CREATE && a->slot >= 0 &&
+            plan->slots[a->slot].sandbox_from != SIZE_MAX) {
+            /* Late binding: what exists only once an earlier action has run, named. */
+            size_t k = plan->slots[a->slot].sandbox_from;
+            char *h = stk_xasprintf("actions[%zu].result.handle", k);
+            char *hp = stk_xasprintf("actions[%zu].result.hosts_path", k);
+            char *rp = stk_xasprintf("actions[%zu].result.resolv_path", k);
+            json_object_set_new(
+                act, "late", json_pack("{s:s, s:s, s:s}", "sandbox", h, "hosts", hp, "resolv", rp));
+            free(h);
+            free(hp);
+            free(rp);
+        }
+        json_array_append_new(actions, act);
     }
     json_object_set_new(root, "changes", changes);
     json_object_set_new(root, "actions", actions);
@@ -1602,6 +1619,7 @@ void rec_plan_free(struct rec_plan *plan)
         free(plan->actions[i].deps);
         stk_strv_free(plan->actions[i].targets);
         free(plan->actions[i].in_sandbox);
+        net_sandbox_info_release(&plan->actions[i].result_sb);
     }
     free(plan->actions);
     stk_strv_free(plan->idle);
@@ -1617,7 +1635,6 @@ void rec_plan_free(struct rec_plan *plan)
         free(s->hash_netns);
         free(s->hash_ipc);
         free(s->hash_pid);
-        net_sandbox_info_release(&s->sb);
     }
     free(plan->slots);
     for (size_t i = 0; i < plan->n_changes; i++) {

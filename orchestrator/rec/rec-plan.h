@@ -70,13 +70,15 @@ struct rec_slot {
     enum rt_isolation isolation; /* resolved */
     char *sandbox_id;            /* the sandbox it runs in: its own id, or its owner's */
     int owns_sandbox;            /* non-zero: SANDBOX_CREATE makes SANDBOX_ID */
-    struct net_sandbox_info sb;  /* filled by the sandbox action (or the owner's) */
-    int owner_slot;              /* slot whose sandbox this one joins, -1 */
-    char *ports;                 /* ps text */
-    int hash_deferred;           /* HASH and SPEC_JSON are computed at create time: nothing of this
-                                    service was observed, so nothing compares them */
-    char *hash_netns;            /* the ids the runtime hash pins (network_mode, ipc and pid */
-    char *hash_ipc;              /* service:X references), kept for a deferred hash */
+    size_t sandbox_from; /* late binding: the SANDBOX_CREATE action (its own, or its owner's)
+                            whose result gives the sandbox handle and the hosts and resolv.conf
+                            paths of the container's spec; SIZE_MAX: none */
+    int owner_slot;      /* slot whose sandbox this one joins, -1 */
+    char *ports;         /* ps text */
+    int hash_deferred;   /* HASH and SPEC_JSON are computed at create time: nothing of this
+                            service was observed, so nothing compares them */
+    char *hash_netns;    /* the ids the runtime hash pins (network_mode, ipc and pid */
+    char *hash_ipc;      /* service:X references), kept for a deferred hash */
     char *hash_pid;
     char *ipc_ref; /* "container:ID" for ipc: service:X, else NULL */
     char *pid_ref; /* "container:ID" for pid: service:X, else NULL */
@@ -105,6 +107,8 @@ struct rec_action {
     int is_net;
     int failures; /* WAIT_HEALTHY: consecutive failed checks */
     int64_t started_ns;
+    struct net_sandbox_info result_sb; /* SANDBOX_CREATE: its result once done, which the
+                                          references of later actions name (sandbox_from) */
 };
 
 /* What the human and JSON plan show: one line per service slot that changes. */
