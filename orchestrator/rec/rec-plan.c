@@ -1170,9 +1170,13 @@ int rec_plan_diff(struct rec_plan *p, const enum rt_isolation *iso, const struct
     }
     /* Sandboxes of the project that no container uses any more (a crash after sandbox_create). */
     used_sb = json_object();
+    /*
+     * Every observed container's sandbox is in use: a removed container's
+     * sandbox has its removal planned already, and an orphan kept without
+     * --remove-orphans keeps its network.
+     */
     for (size_t c = 0; c < w.obs.n; c++)
-        if (world_handled(&w, w.obs.items[c].id))
-            json_object_set_new(used_sb, container_sandbox(&w, &w.obs.items[c]), json_true());
+        json_object_set_new(used_sb, container_sandbox(&w, &w.obs.items[c]), json_true());
     for (size_t s = 0; s < p->n_slots; s++)
         json_object_set_new(used_sb, p->slots[s].sandbox_id, json_true());
     for (size_t k = 0; k < w.inv.n_sandboxes; k++) {
