@@ -26,6 +26,7 @@
 #include "common/stk-strv.h"
 #include "netplugins/net-plugin.h"
 #include "orchestrator/cli/cli-os.h"
+#include "orchestrator/cli/cli.h"
 #include "orchestrator/rec/rec-plan.h"
 #include "orchestrator/rec/rec.h"
 #include "orchestrator/store/store.h"
@@ -538,8 +539,8 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
             close(cli->lock_fd);
             cli->lock_fd = -1;
         }
-        rec_logs_set_stop_flag(&interrupted);
-        rec_logs(&env, p->name, NULL, 1, stdout, &err);
+        cli_logs_set_stop_flag(&interrupted);
+        cli_logs(&env, p->name, NULL, 1, stdout, &err);
         if (interrupted) {
             stk_err_clear(&err);
             r = attached_stop(cli, &env, p->name, &err);
@@ -656,7 +657,7 @@ static int cmd_ps(struct cli *cli, int argc, char **argv)
         return -r;
     if ((r = env_open(cli, &env, 1, 0)) != 0)
         goto out;
-    if (rec_ps(&env, name, stdout, &err) < 0)
+    if (cli_ps(&env, name, stdout, &err) < 0)
         r = fail(&err, "ps");
 out:
     free(name);
@@ -690,9 +691,9 @@ static int cmd_logs(struct cli *cli, int argc, char **argv)
         goto out;
     if (follow) {
         cli_os_on_sigint(on_sigint);
-        rec_logs_set_stop_flag(&interrupted);
+        cli_logs_set_stop_flag(&interrupted);
     }
-    if (rec_logs(&env, name, idx < argc ? argv[idx] : NULL, follow, stdout, &err) < 0)
+    if (cli_logs(&env, name, idx < argc ? argv[idx] : NULL, follow, stdout, &err) < 0)
         r = fail(&err, "logs");
 out:
     free(name);
@@ -975,18 +976,18 @@ static int cmd_view(struct cli *cli, int argc, char **argv)
     if ((r = env_open(cli, &env, 1, 0)) != 0)
         goto out;
     if (strcmp(cmd, "exec") == 0) {
-        if (rec_exec(&env, name, argv[idx], vo.number, argv + idx + 1, stdout, &status, &err) < 0)
+        if (cli_exec(&env, name, argv[idx], vo.number, argv + idx + 1, stdout, &status, &err) < 0)
             r = fail(&err, "exec");
         else
             r = status;
     } else if (strcmp(cmd, "port") == 0) {
-        if (rec_port(&env, name, argv[idx], vo.number, (unsigned)private_port, vo.protocol, stdout,
+        if (cli_port(&env, name, argv[idx], vo.number, (unsigned)private_port, vo.protocol, stdout,
                      &err) < 0)
             r = fail(&err, "port");
     } else if (strcmp(cmd, "top") == 0) {
-        if (rec_top(&env, name, idx < argc ? argv[idx] : NULL, stdout, &err) < 0)
+        if (cli_top(&env, name, idx < argc ? argv[idx] : NULL, stdout, &err) < 0)
             r = fail(&err, "top");
-    } else if (rec_inspect(&env, name, idx < argc ? argv[idx] : NULL, stdout, &err) < 0) {
+    } else if (cli_inspect(&env, name, idx < argc ? argv[idx] : NULL, stdout, &err) < 0) {
         r = fail(&err, "inspect");
     }
 out:
@@ -1178,14 +1179,14 @@ static int cmd_internal(struct cli *cli, int argc, char **argv)
     env.progress = NULL;
     {
         int64_t delay = -1;
-        if (rec_container_exited(&env, argv[2], &delay, &err) < 0) {
+        if (cli_container_exited(&env, argv[2], &delay, &err) < 0) {
             r = fail(&err, "container exited");
         } else if (delay >= 0) {
             /* Wait out the backoff without holding the lock, then start it again. */
             flock(cli->lock_fd, LOCK_UN);
             cli_os_sleep_ms((unsigned long)delay);
             flock(cli->lock_fd, LOCK_EX);
-            if (rec_container_restart(&env, argv[2], &err) < 0)
+            if (cli_container_restart(&env, argv[2], &err) < 0)
                 r = fail(&err, "restart");
         }
     }

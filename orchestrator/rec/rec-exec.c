@@ -105,7 +105,7 @@ static void finish(struct exec *x, size_t i, const struct stk_err *err)
     a->req = NULL;
     x->running--;
     if (a->kind != REC_A_WAIT_HEALTHY && a->kind != REC_A_WAIT_EXIT)
-        rec__intent_end(x->env, a->intent, err, NULL);
+        rec_intent_end(x->env, a->intent, err, NULL);
     if (err && err->code) {
         a->state = REC_AS_FAILED;
         skip_dependents(x, i);
@@ -863,8 +863,8 @@ static int intent_action(struct exec *x, struct rec_action *a, struct stk_err *e
 
     if (a->kind == REC_A_ENDPOINT_CONNECT)
         obj = joined = stk_xasprintf("%s/%s", a->object, x->plan->slots[a->slot].sandbox_id);
-    r = rec__intent_begin(x->env, x->plan->project, rec_action_kind_to_string(a->kind), obj,
-                          &a->intent, err);
+    r = rec_intent_begin(x->env, x->plan->project, rec_action_kind_to_string(a->kind), obj,
+                         &a->intent, err);
     free(joined);
     return r;
 }

@@ -15,12 +15,6 @@ struct rt_container_list;
  */
 int rec__observe(struct rec_env *env, const char *project, struct rt_container_list *ret,
                  struct stk_err *err);
-/* Records an intent; aborts the process at intent boundary N when STACK_FAULT_INTENT=N. */
-int rec__intent_begin(struct rec_env *env, const char *project, const char *action,
-                      const char *object, int64_t *ret_seq, struct stk_err *err);
-/* Marks an intent done or failed; the second fault-injection boundary. */
-int rec__intent_end(struct rec_env *env, int64_t seq, const struct stk_err *failure,
-                    struct stk_err *err);
 /* Prints one progress line to env->progress. */
 void rec__progress(struct rec_env *env, const char *fmt, ...) STK_PRINTF(2, 3);
 

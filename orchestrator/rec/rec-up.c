@@ -23,8 +23,8 @@
 
 /* ---- intents ----------------------------------------------------------------------------- */
 
-int rec__intent_begin(struct rec_env *env, const char *project, const char *action,
-                      const char *object, int64_t *ret_seq, struct stk_err *err)
+int rec_intent_begin(struct rec_env *env, const char *project, const char *action,
+                     const char *object, int64_t *ret_seq, struct stk_err *err)
 {
     const char *fault = getenv("STACK_FAULT_INTENT");
 
@@ -39,8 +39,8 @@ int rec__intent_begin(struct rec_env *env, const char *project, const char *acti
     return 0;
 }
 
-int rec__intent_end(struct rec_env *env, int64_t seq, const struct stk_err *failure,
-                    struct stk_err *err)
+int rec_intent_end(struct rec_env *env, int64_t seq, const struct stk_err *failure,
+                   struct stk_err *err)
 {
     const char *fault = getenv("STACK_FAULT_INTENT");
 

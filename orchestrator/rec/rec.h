@@ -25,6 +25,7 @@ struct net_ctx;
 struct rt_image_store;
 struct store;
 struct spec_project;
+struct rec_env;
 
 /*
  * The hand-off between a runtime driver and a network plug-in (DESIGN.md
@@ -43,6 +44,22 @@ struct rec_net_peer {
  * connected, 0 when either side needs or offers nothing.
  */
 int rec_net_peer_connect(struct rec_net_peer *peer, struct rt_ctx *rt, struct net_ctx *net);
+
+/*
+ * Records the intent of one runtime or plug-in mutation (ACTION "container.start",
+ * OBJECT its id) in the store before it is sent; stores its sequence number in
+ * *RET_SEQ. The crash tests' first boundary: with STACK_FAULT_INTENT=N the
+ * process aborts right after intent k is recorded, N = 2k-1. Errors: the store's.
+ */
+int rec_intent_begin(struct rec_env *env, const char *project, const char *action,
+                     const char *object, int64_t *ret_seq, struct stk_err *err);
+/*
+ * Marks intent SEQ done (FAILURE NULL or code 0) or failed with FAILURE's
+ * message. The second boundary: STACK_FAULT_INTENT=2k aborts before intent
+ * k is marked.
+ */
+int rec_intent_end(struct rec_env *env, int64_t seq, const struct stk_err *failure,
+                   struct stk_err *err);
 
 /* Returns the product version ("0.1.0"), static. */
 const char *rec_version(void);
@@ -129,37 +146,6 @@ int rec_down(struct rec_env *env, const char *project, struct stk_err *err);
 int rec_volumes_remove(struct rec_env *env, const char *project, struct stk_err *err);
 
 /*
- * Prints PROJECT's containers as observed from the runtime: NAME, SERVICE,
- * STATUS, ISOLATION, PID (host PID of the container's init), PORTS.
- */
-int rec_ps(struct rec_env *env, const char *project, FILE *out, struct stk_err *err);
-
-/*
- * Prints the logs of SERVICE's containers (every service when NULL) of
- * PROJECT: the container's stdout and stderr lines from the log the driver
- * names — the monitor's k8s-file log (its "TIMESTAMP STREAM TAG " prefix
- * removed) or, for the hcs driver, the output as the process wrote it —
- * prefixed with the container name when several are shown.
- * FOLLOW keeps printing new lines until interrupted.
- */
-int rec_logs(struct rec_env *env, const char *project, const char *service, int follow, FILE *out,
-             struct stk_err *err);
-
-/*
- * Makes rec_logs() stop following once *FLAG is non-zero (set by a SIGINT
- * handler); FLAG is borrowed and must stay valid.
- */
-void rec_logs_set_stop_flag(volatile sig_atomic_t *flag);
-
-/*
- * Runs ARGS (NULL-terminated) in replica NUMBER of SERVICE through the
- * runtime's exec, prints its output to OUT and stores its exit status in
- * *RET_STATUS. STK_ENOENT when there is no such container.
- */
-int rec_exec(struct rec_env *env, const char *project, const char *service, int number,
-             char *const *args, FILE *out, int *ret_status, struct stk_err *err);
-
-/*
  * `stack stop` (START 0) and `stack start` (START 1): stops the running
  * containers of SERVICES (NULL-terminated names; NULL or empty: every
  * service), dependants first, each given GRACE_MS milliseconds after its
@@ -170,42 +156,6 @@ int rec_exec(struct rec_env *env, const char *project, const char *service, int 
  */
 int rec_stop_start(struct rec_env *env, const char *project, const char *const *services, int start,
                    uint64_t grace_ms, struct stk_err *err);
-
-/*
- * Prints the host address ("IP:PORT") that PRIVATE_PORT/PROTOCOL ("tcp",
- * "udp") of replica NUMBER of SERVICE is published on, as `docker compose
- * port` does; an ephemeral host port shows the one chosen at attach.
- * STK_ENOENT when there is no such container or the port is not published.
- */
-int rec_port(struct rec_env *env, const char *project, const char *service, int number,
-             unsigned private_port, const char *protocol, FILE *out, struct stk_err *err);
-
-/*
- * Prints the processes of SERVICE's running containers (every service when
- * NULL) with each container's isolation and host PID: the container's init
- * for process isolation; 0 for a hyperv container on HCS, whose process runs
- * in the utility VM (the host worker's PID is not known to the driver).
- */
-int rec_top(struct rec_env *env, const char *project, const char *service, FILE *out,
-            struct stk_err *err);
-
-/* Prints SERVICE's containers (all when NULL) as observed, as JSON. */
-int rec_inspect(struct rec_env *env, const char *project, const char *service, FILE *out,
-                struct stk_err *err);
-
-/*
- * Records that container ID exited (called by its monitor through `stack
- * internal container-exited ID`) and applies its restart policy: when it must
- * restart, stores the backoff delay in *RET_DELAY_MS (milliseconds), else -1.
- * A container stopped on purpose (down, recreate) is never restarted. The
- * caller waits the delay without holding the store's lock, then calls
- * rec_container_restart().
- */
-int rec_container_exited(struct rec_env *env, const char *id, int64_t *ret_delay_ms,
-                         struct stk_err *err);
-
-/* Starts exited container ID again, unless its record changed meanwhile. */
-int rec_container_restart(struct rec_env *env, const char *id, struct stk_err *err);
 
 /*
  * The restart decision (Docker engine semantics): POLICY "no", "always",

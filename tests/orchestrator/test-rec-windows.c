@@ -30,6 +30,7 @@
 #include "common/stk-strv.h"
 #include "netplugins/hns/hns.h"
 #include "netplugins/net-plugin.h"
+#include "orchestrator/cli/cli.h"
 #include "orchestrator/rec/rec.h"
 #include "orchestrator/store/store.h"
 #include "runtime/hcs/hcs.h"
@@ -245,7 +246,7 @@ static json_t *document(const char *service)
     return doc;
 }
 
-/* rec_ps() of PROJECT into a new string (caller frees). */
+/* cli_ps() of PROJECT into a new string (caller frees). */
 static char *capture_ps(const char *project)
 {
     char *buf = NULL;
@@ -253,7 +254,7 @@ static char *capture_ps(const char *project)
     FILE *out = open_memstream(&buf, &len);
     struct stk_err err = STK_ERR_INIT;
 
-    cr_assert_eq(rec_ps(&T.env, project, out, &err), 0, "ps: %s", err.msg);
+    cr_assert_eq(cli_ps(&T.env, project, out, &err), 0, "ps: %s", err.msg);
     fclose(out);
     return buf;
 }
@@ -596,7 +597,7 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
 
     /* top: each container with its isolation. */
     f = open_memstream(&out, &len);
-    cr_assert_eq(rec_top(&T.env, "shop", NULL, f, &err), 0, "top: %s", err.msg);
+    cr_assert_eq(cli_top(&T.env, "shop", NULL, f, &err), 0, "top: %s", err.msg);
     fclose(f);
     cr_assert(strstr(out, "shop-legacy-1 (isolation hyperv"), "%s", out);
     cr_assert(strstr(out, "shop-web-1 (isolation process"), "%s", out);
@@ -607,7 +608,7 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
     f = open_memstream(&out, &len);
     {
         char *const args[] = {(char *)"cmd", (char *)"/c", (char *)"echo", (char *)"pong", NULL};
-        cr_assert_eq(rec_exec(&T.env, "shop", "web", 1, args, f, &status, &err), 0, "exec: %s",
+        cr_assert_eq(cli_exec(&T.env, "shop", "web", 1, args, f, &status, &err), 0, "exec: %s",
                      err.msg);
     }
     fclose(f);
@@ -617,7 +618,7 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
     f = open_memstream(&out, &len);
     {
         char *const args[] = {(char *)"cmd", (char *)"/c", (char *)"exit", (char *)"3", NULL};
-        cr_assert_eq(rec_exec(&T.env, "shop", "web", 1, args, f, &status, &err), 0, "exec: %s",
+        cr_assert_eq(cli_exec(&T.env, "shop", "web", 1, args, f, &status, &err), 0, "exec: %s",
                      err.msg);
     }
     fclose(f);
@@ -627,7 +628,7 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
     /* logs: the init process of legacy (in its utility VM) wrote its start line. */
     for (int i = 0; i < 500; i++) {
         f = open_memstream(&logs, &len);
-        cr_assert_eq(rec_logs(&T.env, "shop", "legacy", 0, f, &err), 0, "logs: %s", err.msg);
+        cr_assert_eq(cli_logs(&T.env, "shop", "legacy", 0, f, &err), 0, "logs: %s", err.msg);
         fclose(f);
         if (strstr(logs, "started C:\\legacy\\service.exe"))
             break;
@@ -640,7 +641,7 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
     logs = NULL;
     for (int i = 0; i < 500; i++) {
         f = open_memstream(&logs, &len);
-        cr_assert_eq(rec_logs(&T.env, "shop", "web", 0, f, &err), 0, "logs: %s", err.msg);
+        cr_assert_eq(cli_logs(&T.env, "shop", "web", 0, f, &err), 0, "logs: %s", err.msg);
         fclose(f);
         if (strstr(logs, "started C:\\app\\server.exe --port 80"))
             break;

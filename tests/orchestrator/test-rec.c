@@ -13,6 +13,7 @@
 #include "common/stk-alloc.h"
 #include "common/stk-buf.h"
 #include "netplugins/fake/net-fake.h"
+#include "orchestrator/cli/cli.h"
 #include "orchestrator/rec/rec-plan.h"
 #include "orchestrator/store/store.h"
 #include "rec-fixture.h"
@@ -381,15 +382,15 @@ Test(rec, restart_policy_through_the_exit_path, .init = setup, .fini = teardown)
     id = rec_fixture_id(&F, "w", 1);
     for (int round = 0; round < 2; round++) {
         cr_assert_eq(rt_fake_container_exit(F.rt, id, 7, &err), 0, "%s", err.msg);
-        cr_assert_eq(rec_container_exited(&F.env, id, &delay, &err), 0, "%s", err.msg);
+        cr_assert_eq(cli_container_exited(&F.env, id, &delay, &err), 0, "%s", err.msg);
         cr_assert_eq(delay, round == 0 ? 100 : 200, "backoff %lld in round %d", (long long)delay,
                      round);
-        cr_assert_eq(rec_container_restart(&F.env, id, &err), 0, "%s", err.msg);
+        cr_assert_eq(cli_container_restart(&F.env, id, &err), 0, "%s", err.msg);
         cr_assert_eq(rec_fixture_count(&F, "w", "running"), 1);
     }
     /* The third failure exceeds on-failure:2. */
     cr_assert_eq(rt_fake_container_exit(F.rt, id, 7, &err), 0);
-    cr_assert_eq(rec_container_exited(&F.env, id, &delay, &err), 0);
+    cr_assert_eq(cli_container_exited(&F.env, id, &delay, &err), 0);
     cr_assert_eq(delay, -1);
     cr_assert_eq(rec_fixture_count(&F, "w", "stopped"), 1);
     {
@@ -401,7 +402,7 @@ Test(rec, restart_policy_through_the_exit_path, .init = setup, .fini = teardown)
     }
     /* A container stopped on purpose is never restarted. */
     store_container_set_state(F.store, id, "stopping", NULL);
-    cr_assert_eq(rec_container_exited(&F.env, id, &delay, &err), 0);
+    cr_assert_eq(cli_container_exited(&F.env, id, &delay, &err), 0);
     cr_assert_eq(delay, -1);
     free(id);
     spec_project_free(p);
@@ -685,7 +686,7 @@ static char *capture_port(const char *project, const char *service, unsigned por
     FILE *out = open_memstream(&buf, &len);
     struct stk_err err = STK_ERR_INIT;
 
-    *ret = rec_port(&F.env, project, service, 1, port, proto, out, &err);
+    *ret = cli_port(&F.env, project, service, 1, port, proto, out, &err);
     fclose(out);
     stk_err_clear(&err);
     return buf;
@@ -728,7 +729,7 @@ Test(rec, ephemeral_ports_are_chosen_once_and_shown, .init = setup, .fini = tear
         char *buf = NULL;
         size_t len = 0;
         FILE *out = open_memstream(&buf, &len);
-        cr_assert_eq(rec_port(&F.env, p->name, "a", 1, 82, "tcp", out, &e), STK_ENOENT);
+        cr_assert_eq(cli_port(&F.env, p->name, "a", 1, 82, "tcp", out, &e), STK_ENOENT);
         cr_assert_str_eq(e.msg, "service 'a' does not publish port 82/tcp");
         stk_err_clear(&e);
         fclose(out);
@@ -941,11 +942,11 @@ Test(rec, stop_honours_restart_backoff_and_stop_signal, .init = setup, .fini = t
 
     /* w crashes; its restart waits out the backoff (delay > 0) when stop comes. */
     cr_assert_eq(rt_fake_container_exit(F.rt, id, 3, &err), 0, "%s", err.msg);
-    cr_assert_eq(rec_container_exited(&F.env, id, &delay, &err), 0, "%s", err.msg);
+    cr_assert_eq(cli_container_exited(&F.env, id, &delay, &err), 0, "%s", err.msg);
     cr_assert_gt(delay, 0);
     cr_assert_eq(rec_stop_start(&F.env, p->name, NULL, 0, REC_GRACE_OF_SERVICE, &err), 0, "%s",
                  err.msg);
-    cr_assert_eq(rec_container_restart(&F.env, id, &err), 0, "%s", err.msg);
+    cr_assert_eq(cli_container_restart(&F.env, id, &err), 0, "%s", err.msg);
     cr_assert_eq(rec_fixture_count(&F, "w", "running"), 0, "the pending restart ran after stop");
     /* up brings it back, the same container. */
     cr_assert_eq(up(p, &err), 0, "%s", err.msg);

@@ -1,0 +1,18 @@
+/*
+ * cli-internal.h - private cross-file functions of the command line.
+ */
+#ifndef CLI_INTERNAL_H
+#define CLI_INTERNAL_H
+
+#include "orchestrator/rec/rec.h"
+
+struct rt_container_list;
+
+/*
+ * Lists PROJECT's containers from the runtime into *RET (release with
+ * rt_container_list_release()), running ENV's loop until the listing is done.
+ */
+int cli__observe(struct rec_env *env, const char *project, struct rt_container_list *ret,
+                 struct stk_err *err);
+
+#endif
