@@ -295,7 +295,8 @@ static int env_open(struct cli *cli, struct rec_env *env, int need_runtime, int 
     env->store = cli->store;
     env->state_dir = cli->state_dir;
     env->run_dir = cli->run_dir;
-    env->progress = stderr;
+    env->sink.progress = cli_progress_print;
+    env->sink.userdata = stderr;
 out:
     free(db);
     free(exe);
@@ -472,12 +473,12 @@ static int attached_stop(struct cli *cli, struct rec_env *env, const char *proje
     fprintf(stderr, "Gracefully stopping... (press Ctrl+C again to force)\n");
     if (cli->lock_fd < 0 && (r = take_lock(cli)) != 0)
         return r;
-    if (rec_stop_start(env, project, NULL, 0, REC_GRACE_OF_SERVICE, err) < 0) {
+    if (cli_stop_start(env, project, NULL, 0, REC_GRACE_OF_SERVICE, err) < 0) {
         if (err->code != STK_ECANCELED)
             return fail(err, "stop");
         stk_err_clear(err);
         fprintf(stderr, "Killing...\n");
-        if (rec_stop_start(env, project, NULL, 0, 0, err) < 0)
+        if (cli_stop_start(env, project, NULL, 0, 0, err) < 0)
             return fail(err, "kill");
     }
     return 130;
@@ -511,7 +512,7 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
     if ((r = env_open(cli, &env, 1, !a.dry_run)) != 0)
         goto out;
     if (a.dry_run)
-        env.progress = NULL;
+        env.sink.progress = NULL;
     opts.remove_orphans = a.remove_orphans;
     opts.dry_run = a.dry_run;
     opts.json = a.json;
@@ -521,7 +522,7 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
     opts.allow_newer_hyperv = a.allow_newer_hyperv;
     if (a.wait)
         a.detach = 1; /* compose: --wait implies detached */
-    if (rec_up(&env, p, &opts, &err) < 0) {
+    if (cli_up(&env, p, &opts, &err) < 0) {
         print_stats(&env);
         r = fail(&err, a.dry_run ? "plan" : "up");
         if (err.code == STK_ECANCELED && !a.detach && !a.dry_run) {
@@ -589,14 +590,14 @@ static int cmd_stop_start(struct cli *cli, int argc, char **argv)
     if ((r = env_open(cli, &env, 1, 1)) != 0)
         goto out;
     if (strcmp(cmd, "start") != 0 &&
-        rec_stop_start(&env, name, (const char *const *)argv + idx, 0,
+        cli_stop_start(&env, name, (const char *const *)argv + idx, 0,
                        timeout_s < 0 ? REC_GRACE_OF_SERVICE : (uint64_t)timeout_s * 1000,
                        &err) < 0) {
         r = fail(&err, cmd);
         goto out;
     }
     if (strcmp(cmd, "stop") != 0 &&
-        rec_stop_start(&env, name, (const char *const *)argv + idx, 1, 0, &err) < 0)
+        cli_stop_start(&env, name, (const char *const *)argv + idx, 1, 0, &err) < 0)
         r = fail(&err, cmd);
 out:
     free(name);
@@ -632,7 +633,7 @@ static int cmd_down(struct cli *cli, int argc, char **argv)
         return -r;
     if ((r = env_open(cli, &env, 1, 1)) != 0)
         goto out;
-    if (rec_down(&env, name, &err) < 0)
+    if (cli_down(&env, name, &err) < 0)
         r = fail(&err, "down");
     else if (volumes && rec_volumes_remove(&env, name, &err) < 0)
         r = fail(&err, "down: remove volumes");
@@ -825,7 +826,7 @@ static int cmd_image(struct cli *cli, int argc, char **argv)
             free(digest);
         }
     } else if (strcmp(argv[1], "pull") == 0 && argc == 3) {
-        if (rec_image_pull(&env, argv[2], &err) < 0)
+        if (cli_image_pull(&env, argv[2], &err) < 0)
             r = fail(&err, "image pull");
     } else if (strcmp(argv[1], "ls") == 0) {
         struct rt_image_list l;
@@ -853,7 +854,7 @@ static int cmd_image(struct cli *cli, int argc, char **argv)
     return r;
 }
 
-/* `stack pull`: every service's image from its registry (rec_pull()). */
+/* `stack pull`: every service's image from its registry (cli_pull()). */
 static int cmd_pull(struct cli *cli, int argc, char **argv)
 {
     struct spec_project *p = NULL;
@@ -871,7 +872,7 @@ static int cmd_pull(struct cli *cli, int argc, char **argv)
         return -r;
     if ((r = env_open(cli, &env, 1, 0)) != 0)
         goto out;
-    if (rec_pull(&env, p, &err) < 0)
+    if (cli_pull(&env, p, &err) < 0)
         r = fail(&err, "pull");
 out:
     spec_project_free(p);
@@ -1176,7 +1177,7 @@ static int cmd_internal(struct cli *cli, int argc, char **argv)
         return EXIT_SUCCESS;
     if ((r = env_open(cli, &env, 1, 1)) != 0)
         return r;
-    env.progress = NULL;
+    env.sink.progress = NULL;
     {
         int64_t delay = -1;
         if (cli_container_exited(&env, argv[2], &delay, &err) < 0) {

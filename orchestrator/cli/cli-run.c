@@ -5,12 +5,39 @@
  */
 #include "orchestrator/cli/cli.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/stk-alloc.h"
+#include "common/stk-buf.h"
 #include "orchestrator/cli/cli-internal.h"
 #include "runtime/rt-driver.h"
+
+void cli__progress(struct rec_env *env, const char *fmt, ...)
+{
+    struct stk_buf line = STK_BUF_INIT;
+    va_list ap;
+
+    if (!env->sink.progress)
+        return;
+    va_start(ap, fmt);
+    stk_buf_vprintf(&line, fmt, ap);
+    va_end(ap);
+    env->sink.progress(env->sink.userdata, line.buf);
+    stk_buf_release(&line);
+}
+
+void cli_progress_print(void *userdata, const char *line)
+{
+    FILE *out = userdata;
+
+    if (!out)
+        return;
+    fputs(line, out);
+    fputc('\n', out);
+    fflush(out);
+}
 
 int cli__observe(struct rec_env *env, const char *project, struct rt_container_list *ret,
                  struct stk_err *err)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "common/stk-err.h"
+#include "orchestrator/rec/rec-plan.h"
 #include "orchestrator/rec/rec.h"
 
 /*
@@ -81,5 +82,119 @@ int cli_container_exited(struct rec_env *env, const char *id, int64_t *ret_delay
 
 /* Starts exited container ID again, unless its record changed meanwhile. */
 int cli_container_restart(struct rec_env *env, const char *id, struct stk_err *err);
+
+/*
+ * Converges the host to PROJECT: checks every service's isolation against the
+ * runtime's host_info and resolves every image for that host's platform (its
+ * os and, on Windows, its build selects among an image index's entries)
+ * before anything is created (an image that does not exist, an image of
+ * another OS, or an isolation or Windows build this host cannot run is
+ * STK_ENOENT/STK_EUNAVAIL naming the service: exit status 1). An image
+ * reference missing from the store is pulled first (cli_image_pull()) unless
+ * the service's pull_policy is "never"; "always" pulls it even when present;
+ * with OPTS->dry_run nothing is pulled and the plan shows "pull image NAME"
+ * instead. Then it plans
+ * the actions (rec-plan.h) and runs them on the loop, independent branches in
+ * parallel and starts in depends_on order with its conditions. Containers
+ * whose stack.hash label equals the desired hash and that run are left
+ * untouched, so a second `up` with nothing changed makes no mutating runtime
+ * call. With OPTS->dry_run the plan is printed and nothing runs. On failure
+ * returns the error of the first failed action, naming the service; what was
+ * created stays recorded.
+ */
+int cli_up(struct rec_env *env, const struct spec_project *project, const struct rec_up_opts *opts,
+           struct stk_err *err);
+
+/*
+ * Pulls the image REF into ENV->images from its registry (rt_image_pull()),
+ * for the runtime's host platform (its os and, on Windows, its build; the
+ * build's own platform when ENV->rt is NULL). The blocking transfer runs on a
+ * uv_queue_work worker while ENV->loop turns; "Image REF  Pulling" and
+ * "Image REF  Pulled" go to ENV->sink. Errors: rt_image_pull()'s, and the
+ * runtime's host_info errors.
+ */
+int cli_image_pull(struct rec_env *env, const char *ref, struct stk_err *err);
+
+/*
+ * `stack pull`: pulls the image of every service of PROJECT, each distinct
+ * reference once, as cli_image_pull(). Services whose image is an image
+ * layout path, or whose pull_policy is "never", are skipped. Returns the
+ * first error after trying every image.
+ */
+int cli_pull(struct rec_env *env, const struct spec_project *project, struct stk_err *err);
+
+/*
+ * Removes everything of PROJECT that the runtime lists with its labels, that
+ * the network plug-in lists for it, or that the store recorded: containers
+ * (stopped with their grace period, then deleted), sandboxes, endpoints and
+ * networks. Idempotent. Returns the first error, after trying everything.
+ */
+int cli_down(struct rec_env *env, const char *project, struct stk_err *err);
+
+/*
+ * `stack stop` (START 0) and `stack start` (START 1): stops the running
+ * containers of SERVICES (NULL-terminated names; NULL or empty: every
+ * service), dependants first, each given GRACE_MS milliseconds after its
+ * stop signal before SIGKILL; or starts the stopped ones, dependencies first
+ * (cli_plan_build_stop_start()). Containers stopped here are not restarted by
+ * their restart policy; `up` starts them again. Returns 0 or the first
+ * failure's code.
+ */
+int cli_stop_start(struct rec_env *env, const char *project, const char *const *services, int start,
+                   uint64_t grace_ms, struct stk_err *err);
+
+/*
+ * The observe phase: fills *RET with PROJECT's observed state (the runtime's
+ * listing, the store, the plug-in's inventory). Release with
+ * rec_observed_release(). Errors: the runtime's and the plug-in's list
+ * errors ("list containers: ...", "list networks: ...").
+ */
+int cli_observe(struct rec_env *env, const char *project, struct rec_observed *ret,
+                struct stk_err *err);
+
+/*
+ * Builds the plan that converges PROJECT from the observed state (the
+ * runtime's listing and the plug-in's inventory, joined with the store).
+ * Checks isolation and images first (STK_EUNAVAIL / STK_ENOENT naming the
+ * service; nothing created). An image reference missing from the store is
+ * pulled (cli_image_pull()) unless its service's pull_policy is "never"
+ * ("always": pulled even when present); with OPTS->dry_run nothing is pulled,
+ * the change "pull image NAME" is listed and images[i] stays NULL for it. On
+ * success stores a new plan in *RET_PLAN (free with rec_plan_free()).
+ */
+int cli_plan_build(struct rec_env *env, const struct spec_project *project,
+                   const struct rec_up_opts *opts, struct rec_plan **ret_plan, struct stk_err *err);
+
+/* Builds the plan that removes everything of PROJECT (down). */
+int cli_plan_build_down(struct rec_env *env, const char *project, struct rec_plan **ret_plan,
+                        struct stk_err *err);
+
+/*
+ * Builds the plan of `stack stop` (START 0: stop the running containers of
+ * SERVICES, every service when NULL or empty, dependants first, each with
+ * its service's stop signal and GRACE_MS milliseconds before SIGKILL, or its
+ * service's stop_grace_period (labels RT_LABEL_STOP_*; 10 s without one) when
+ * GRACE_MS is REC_GRACE_OF_SERVICE) or `stack start` (START 1:
+ * start the stopped ones, dependencies first). The order comes from the
+ * containers' RT_LABEL_DEPENDS_ON labels. Stopped containers stay, and a
+ * later `up` starts them again (docker compose's stop/start).
+ */
+int cli_plan_build_stop_start(struct rec_env *env, const char *project, const char *const *services,
+                              int start, uint64_t grace_ms, struct rec_plan **ret_plan,
+                              struct stk_err *err);
+
+/* Prints the plan for a person: what changes and why, then the action count. */
+void cli_plan_print(const struct rec_plan *plan, FILE *out);
+
+/*
+ * Runs PLAN on ENV's loop (rec_plan_apply_start()) until it is done, with
+ * SIGINT cancelling it (rec_apply_cancel()) meanwhile. Returns 0 or the
+ * failure's code.
+ */
+int cli_plan_apply(struct rec_env *env, struct rec_plan *plan, const struct rec_apply_opts *opts,
+                   struct stk_err *err);
+
+/* A rec_progress_fn that prints LINE and a newline on USERDATA (a FILE *) and flushes it. */
+void cli_progress_print(void *userdata, const char *line);
 
 #endif

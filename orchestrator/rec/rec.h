@@ -12,7 +12,6 @@
 #ifndef REC_H
 #define REC_H
 
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <uv.h>
@@ -64,6 +63,18 @@ int rec_intent_end(struct rec_env *env, int64_t seq, const struct stk_err *failu
 /* Returns the product version ("0.1.0"), static. */
 const char *rec_version(void);
 
+/*
+ * Where the library reports (it never prints): PROGRESS receives one
+ * progress line at a time ("Container t-web-1  Started", no newline),
+ * borrowed for the call, on the loop thread. NULL: nothing is reported.
+ */
+typedef void rec_progress_fn(void *userdata, const char *line);
+
+struct rec_sink {
+    rec_progress_fn *progress;
+    void *userdata; /* borrowed, given back to every callback */
+};
+
 /* What a pass works with; every pointer is borrowed. */
 struct rec_env {
     uv_loop_t *loop;
@@ -73,7 +84,7 @@ struct rec_env {
     struct store *store;
     const char *state_dir;
     const char *run_dir;
-    FILE *progress;          /* where progress lines go (stderr), NULL for none */
+    struct rec_sink sink;    /* where progress goes; the CLI prints it on stderr */
     unsigned long mutations; /* runtime and plug-in calls that change something, counted */
     unsigned long reads;     /* calls that only observe */
     unsigned intents;        /* intents recorded by this process (fault injection counts them) */
@@ -91,71 +102,11 @@ struct rec_up_opts {
 };
 
 /*
- * Converges the host to PROJECT: checks every service's isolation against the
- * runtime's host_info and resolves every image for that host's platform (its
- * os and, on Windows, its build selects among an image index's entries)
- * before anything is created (an image that does not exist, an image of
- * another OS, or an isolation or Windows build this host cannot run is
- * STK_ENOENT/STK_EUNAVAIL naming the service: exit status 1). An image
- * reference missing from the store is pulled first (rec_image_pull()) unless
- * the service's pull_policy is "never"; "always" pulls it even when present;
- * with OPTS->dry_run nothing is pulled and the plan shows "pull image NAME"
- * instead. Then it plans
- * the actions (rec-plan.h) and runs them on the loop, independent branches in
- * parallel and starts in depends_on order with its conditions. Containers
- * whose stack.hash label equals the desired hash and that run are left
- * untouched, so a second `up` with nothing changed makes no mutating runtime
- * call. With OPTS->dry_run the plan is printed and nothing runs. On failure
- * returns the error of the first failed action, naming the service; what was
- * created stays recorded.
- */
-int rec_up(struct rec_env *env, const struct spec_project *project, const struct rec_up_opts *opts,
-           struct stk_err *err);
-
-/*
- * Pulls the image REF into ENV->images from its registry (rt_image_pull()),
- * for the runtime's host platform (its os and, on Windows, its build; the
- * build's own platform when ENV->rt is NULL). The blocking transfer runs on a
- * uv_queue_work worker while ENV->loop turns; "Image REF  Pulling" and
- * "Image REF  Pulled" go to ENV->progress. Errors: rt_image_pull()'s, and the
- * runtime's host_info errors.
- */
-int rec_image_pull(struct rec_env *env, const char *ref, struct stk_err *err);
-
-/*
- * `stack pull`: pulls the image of every service of PROJECT, each distinct
- * reference once, as rec_image_pull(). Services whose image is an image
- * layout path, or whose pull_policy is "never", are skipped. Returns the
- * first error after trying every image.
- */
-int rec_pull(struct rec_env *env, const struct spec_project *project, struct stk_err *err);
-
-/*
- * Removes everything of PROJECT that the runtime lists with its labels, that
- * the network plug-in lists for it, or that the store recorded: containers
- * (stopped with their grace period, then deleted), sandboxes, endpoints and
- * networks. Idempotent. Returns the first error, after trying everything.
- */
-int rec_down(struct rec_env *env, const char *project, struct stk_err *err);
-
-/*
  * Removes PROJECT's volumes (named and anonymous) that the store recorded,
- * with their data (`down --volumes`). Run after rec_down(). Returns the first
+ * with their data (`down --volumes`). Run after cli_down(). Returns the first
  * error after trying every volume.
  */
 int rec_volumes_remove(struct rec_env *env, const char *project, struct stk_err *err);
-
-/*
- * `stack stop` (START 0) and `stack start` (START 1): stops the running
- * containers of SERVICES (NULL-terminated names; NULL or empty: every
- * service), dependants first, each given GRACE_MS milliseconds after its
- * stop signal before SIGKILL; or starts the stopped ones, dependencies first
- * (rec_plan_build_stop_start()). Containers stopped here are not restarted by
- * their restart policy; `up` starts them again. Returns 0 or the first
- * failure's code.
- */
-int rec_stop_start(struct rec_env *env, const char *project, const char *const *services, int start,
-                   uint64_t grace_ms, struct stk_err *err);
 
 /*
  * The restart decision (Docker engine semantics): POLICY "no", "always",

@@ -426,7 +426,7 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
     int status = -1;
 
     cr_assert_str_eq(p->name, "shop");
-    cr_assert_eq(rec_up(&T.env, p, &o, &err), 0, "up: %s", err.msg);
+    cr_assert_eq(cli_up(&T.env, p, &o, &err), 0, "up: %s", err.msg);
     cr_assert_gt(T.env.mutations, 0, "the first up counted no mutating call");
 
     /* Four containers and legacy's utility VM; three namespaces (sidecar joins web's). */
@@ -666,7 +666,7 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
             cr_assert_gt(before[i], 0, "the first up never called %s", creates[i]);
         }
         T.env.mutations = 0;
-        cr_assert_eq(rec_up(&T.env, p, &o, &err), 0, "second up: %s", err.msg);
+        cr_assert_eq(cli_up(&T.env, p, &o, &err), 0, "second up: %s", err.msg);
         cr_assert_eq(T.env.mutations, 0, "the second up made %lu mutating calls", T.env.mutations);
         for (size_t i = 0; i < 9; i++)
             cr_assert_eq(hcsemu_calls(creates[i]), before[i], "the second up called %s",
@@ -674,7 +674,7 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
         cr_assert_eq(hcsemu_count_systems(), 5);
     }
 
-    cr_assert_eq(rec_down(&T.env, "shop", &err), 0, "down: %s", err.msg);
+    cr_assert_eq(cli_down(&T.env, "shop", &err), 0, "down: %s", err.msg);
     assert_nothing_left("shop");
     /* down released every scratch through the storage; the imported layers stay for reuse. */
     cr_assert_eq(hcsemu_calls("detach_layer_storage_filter"), 3);
@@ -690,7 +690,7 @@ Test(rec_windows, legacy_process_isolation_is_refused_before_anything_exists, .i
     struct spec_project *p = load(path);
     struct rec_up_opts o = {0};
     struct stk_err err = STK_ERR_INIT;
-    int r = rec_up(&T.env, p, &o, &err);
+    int r = cli_up(&T.env, p, &o, &err);
 
     cr_assert_eq(r, STK_EUNAVAIL, "up returned %d: %s", r, err.msg);
     cr_assert_eq(err.code, STK_EUNAVAIL);
@@ -731,7 +731,7 @@ Test(rec_windows, client_host_defaults_to_hyperv, .init = client_up, .fini = ben
 
     /* The whole app.yaml: web is process-isolated with a 20348 image. */
     p = load(APP_YAML);
-    cr_assert_eq(rec_up(&T.env, p, &o, &err), STK_EUNAVAIL, "%s", err.msg);
+    cr_assert_eq(cli_up(&T.env, p, &o, &err), STK_EUNAVAIL, "%s", err.msg);
     cr_assert(strstr(err.msg, "20348") && strstr(err.msg, "19045"), "%s", err.msg);
     cr_assert_eq(hcsemu_count_systems(), 0);
     cr_assert_eq(hcsemu_count_networks(), 0);
@@ -741,7 +741,7 @@ Test(rec_windows, client_host_defaults_to_hyperv, .init = client_up, .fini = ben
     cr_assert_eq(stk_file_write_atomic(path, legacy_only, strlen(legacy_only), 0644, 0, &err), 0);
     p = load(path);
     cr_assert_null(p->services[0].isolation, "isolation was not removed");
-    cr_assert_eq(rec_up(&T.env, p, &o, &err), 0, "up: %s", err.msg);
+    cr_assert_eq(cli_up(&T.env, p, &o, &err), 0, "up: %s", err.msg);
     cr_assert_eq(hcsemu_count_systems(), 2, "legacy and its utility VM");
     doc = document("legacy");
     cr_assert(json_is_string(json_object_get(doc, "HostingSystemId")), "legacy is not hosted");
@@ -751,7 +751,7 @@ Test(rec_windows, client_host_defaults_to_hyperv, .init = client_up, .fini = ben
     cr_assert(has_word(line, "running") && has_word(line, "hyperv"), "%s", line);
     free(line);
     free(ps);
-    cr_assert_eq(rec_down(&T.env, "shop", &err), 0, "down: %s", err.msg);
+    cr_assert_eq(cli_down(&T.env, "shop", &err), 0, "down: %s", err.msg);
     assert_nothing_left("shop");
     spec_project_free(p);
     free(path);
@@ -790,7 +790,7 @@ Test(rec_windows, path_image_selects_the_manifest_of_the_windows_host, .init = s
     path = stk_xasprintf("%s/multi.yaml", T.dir);
     cr_assert_eq(stk_file_write_atomic(path, yaml, strlen(yaml), 0644, 0, &err), 0);
     p = load(path);
-    cr_assert_eq(rec_up(&T.env, p, &o, &err), 0, "up: %s", err.msg);
+    cr_assert_eq(cli_up(&T.env, p, &o, &err), 0, "up: %s", err.msg);
     doc = document("app");
     layers =
         json_object_get(json_object_get(json_object_get(doc, "Container"), "Storage"), "Layers");
@@ -803,7 +803,7 @@ Test(rec_windows, path_image_selects_the_manifest_of_the_windows_host, .init = s
     json_decref(doc);
     /* Only the selected manifest's layers were imported. */
     expect_imported_once(w22.layers, NULL);
-    cr_assert_eq(rec_down(&T.env, "multi", &err), 0, "down: %s", err.msg);
+    cr_assert_eq(cli_down(&T.env, "multi", &err), 0, "down: %s", err.msg);
     assert_nothing_left("multi");
     for (size_t i = 0; i < 3; i++)
         free(d[i]);
@@ -838,7 +838,7 @@ Test(rec_windows, linux_image_on_windows_host_is_refused, .init = server_up, .fi
     path = stk_xasprintf("%s/lin.yaml", T.dir);
     cr_assert_eq(stk_file_write_atomic(path, yaml, strlen(yaml), 0644, 0, &err), 0);
     p = load(path);
-    cr_assert_eq(rec_up(&T.env, p, &o, &err), STK_EUNAVAIL, "%s", err.msg);
+    cr_assert_eq(cli_up(&T.env, p, &o, &err), STK_EUNAVAIL, "%s", err.msg);
     cr_assert(strstr(err.msg, "'app'") && strstr(err.msg, "linux image") &&
                   strstr(err.msg, "windows"),
               "%s", err.msg);
