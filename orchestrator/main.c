@@ -1196,6 +1196,52 @@ static int cmd_internal(struct cli *cli, int argc, char **argv)
     return r;
 }
 
+static int cmd_info_argv(struct cli *cli, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return cmd_info(cli);
+}
+
+static int cmd_version(struct cli *cli, int argc, char **argv)
+{
+    (void)cli;
+    (void)argc;
+    (void)argv;
+    printf("stack %s\n", rec_version());
+    return 0;
+}
+
+/* A command: ARGV[0] is its name; returns the exit status. */
+typedef int command_fn(struct cli *cli, int argc, char **argv);
+
+/* The command table: a new command is one row. */
+static const struct command {
+    const char *name;
+    command_fn *run;
+} commands[] = {
+    {"up", cmd_up},
+    {"plan", cmd_up},
+    {"down", cmd_down},
+    {"stop", cmd_stop_start},
+    {"start", cmd_stop_start},
+    {"restart", cmd_stop_start},
+    {"ps", cmd_ps},
+    {"logs", cmd_logs},
+    {"exec", cmd_view},
+    {"top", cmd_view},
+    {"inspect", cmd_view},
+    {"port", cmd_view},
+    {"events", cmd_events},
+    {"config", cmd_config},
+    {"image", cmd_image},
+    {"pull", cmd_pull},
+    {"info", cmd_info_argv},
+    {"version", cmd_version},
+    {"internal", cmd_internal},
+    {NULL, NULL},
+};
+
 int main(int argc, char **argv)
 {
     static const struct option longs[] = {{"state-dir", required_argument, NULL, 's'},
@@ -1272,35 +1318,13 @@ int main(int argc, char **argv)
     cmd = argv[optind];
     argc -= optind;
     argv += optind;
-    if (strcmp(cmd, "up") == 0 || strcmp(cmd, "plan") == 0)
-        r = cmd_up(&cli, argc, argv);
-    else if (strcmp(cmd, "exec") == 0 || strcmp(cmd, "top") == 0 || strcmp(cmd, "inspect") == 0 ||
-             strcmp(cmd, "port") == 0)
-        r = cmd_view(&cli, argc, argv);
-    else if (strcmp(cmd, "events") == 0)
-        r = cmd_events(&cli, argc, argv);
-    else if (strcmp(cmd, "internal") == 0)
-        r = cmd_internal(&cli, argc, argv);
-    else if (strcmp(cmd, "down") == 0)
-        r = cmd_down(&cli, argc, argv);
-    else if (strcmp(cmd, "stop") == 0 || strcmp(cmd, "start") == 0 || strcmp(cmd, "restart") == 0)
-        r = cmd_stop_start(&cli, argc, argv);
-    else if (strcmp(cmd, "ps") == 0)
-        r = cmd_ps(&cli, argc, argv);
-    else if (strcmp(cmd, "logs") == 0)
-        r = cmd_logs(&cli, argc, argv);
-    else if (strcmp(cmd, "config") == 0)
-        r = cmd_config(&cli, argc, argv);
-    else if (strcmp(cmd, "image") == 0)
-        r = cmd_image(&cli, argc, argv);
-    else if (strcmp(cmd, "pull") == 0)
-        r = cmd_pull(&cli, argc, argv);
-    else if (strcmp(cmd, "info") == 0)
-        r = cmd_info(&cli);
-    else if (strcmp(cmd, "version") == 0) {
-        printf("stack %s\n", rec_version());
-        r = 0;
-    } else {
+    r = -1;
+    for (const struct command *k = commands; k->name; k++)
+        if (strcmp(cmd, k->name) == 0) {
+            r = k->run(&cli, argc, argv);
+            break;
+        }
+    if (r == -1) {
         stk_log_error("unknown command '%s'", cmd);
         usage(stderr);
         r = EXIT_SPEC;
