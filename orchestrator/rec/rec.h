@@ -60,6 +60,21 @@ int rec_intent_begin(struct rec_env *env, const char *project, const char *actio
 int rec_intent_end(struct rec_env *env, int64_t seq, const struct stk_err *failure,
                    struct stk_err *err);
 
+/*
+ * Several runtime drivers at once, behind one context (the VM driver runs
+ * hyperv services next to the oci driver's process ones): returns a new
+ * context (free with rt_ctx_free(), before its members) whose create picks
+ * the member BY_ISOLATION[spec->isolation] (an array of _RT_ISOLATION_MAX
+ * borrowed contexts, NULL where no driver runs that isolation; one context
+ * may serve several), whose list and host_info merge every member's answers
+ * (the first member describes the host, each adds its isolations), and whose
+ * other operations go to the member that listed or created the container
+ * (the first member for an id none of them reported yet). Every member must
+ * run on LOOP. NULL with STK_EINVAL when no member is given.
+ */
+struct rt_ctx *rec_runtimes_new(uv_loop_t *loop, struct rt_ctx *const by_isolation[],
+                                struct stk_err *err);
+
 /* Returns the product version ("0.1.0"), static. */
 const char *rec_version(void);
 
