@@ -1,8 +1,8 @@
 /*
  * test-rec-windows.c - examples/windows/app.yaml through the product path on
  * the HCS/HCN emulator: the specs loader reads the file from the source tree,
- * the reconciler (rec_up: planner, executor; rec_ps, rec_top, rec_exec,
- * rec_logs, rec_down) drives the real hcs driver (rt_hcs_ctx_new over the emulated
+ * the reconciler (cli_up: planner, executor; cli_ps, cli_top, cli_exec,
+ * cli_logs, cli_down) drives the real hcs driver (rt_hcs_ctx_new over the emulated
  * computecore table) with the real layer storage (rt_hcs_storage_new over the
  * emulated computestorage.dll and virtdisk.dll, reading the test's image
  * store) and the real hns plug-in (over the emulated HCN table), with the

@@ -1,8 +1,8 @@
 /*
- * rec-up.c - `up` and `down` (DESIGN.md §3): each builds a plan (rec-plan.c)
- * from the observed state and runs it (rec-exec.c). Also the intents written
- * around every runtime call, with the fault-injection boundaries of the crash
- * tests, and the observation of a project's containers.
+ * rec-intent.c - the intents written around every runtime call, with the
+ * fault-injection boundaries of the crash tests; the progress sink; and the
+ * removal of a project's volumes (`down -v`). `up` and `down` themselves are
+ * the planner's diff (rec-plan.c) run by the executor (rec-exec.c).
  */
 #include "orchestrator/rec/rec.h"
 
