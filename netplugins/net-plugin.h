@@ -203,6 +203,16 @@ struct net_plugin_ops {
      */
     int (*hosts_flush)(struct net_ctx *ctx, struct stk_err *err);
     /*
+     * Optional (NULL: not offered). Blocking and thread-safe, as a runtime
+     * driver calls it from a work thread (the hcs driver, for the NICs of a
+     * utility VM, reference hcs-hns.md §4.4): lists the endpoints of network
+     * namespace NAMESPACE_ID as two new NULL-terminated vectors of the same
+     * length, endpoint ids in *RET_IDS and MAC addresses in *RET_MACS (free
+     * with stk_strv_free()).
+     */
+    int (*namespace_endpoints)(struct net_ctx *ctx, const char *namespace_id, char ***ret_ids,
+                               char ***ret_macs, struct stk_err *err);
+    /*
      * Optional (NULL or STK_ENOTSUP: ports stay published while the
      * container is stopped). ON = 0 withdraws the published ports of every
      * endpoint of SANDBOX (a stopped container holds no host port, so a host
@@ -351,6 +361,16 @@ static inline int net_hosts_flush(struct net_ctx *ctx, struct stk_err *err)
     if (!ctx || !ctx->plugin->ops->hosts_flush)
         return 0;
     return ctx->plugin->ops->hosts_flush(ctx, err);
+}
+
+/* Wrapper of the optional ops->namespace_endpoints; STK_ENOTSUP without one. */
+static inline int net_namespace_endpoints(struct net_ctx *ctx, const char *namespace_id,
+                                          char ***ret_ids, char ***ret_macs, struct stk_err *err)
+{
+    if (!ctx || !ctx->plugin->ops->namespace_endpoints)
+        return stk_err_set(err, STK_ENOTSUP, 0, "%s: 'namespace_endpoints' is not supported",
+                           ctx ? ctx->plugin->name : "network plug-in");
+    return ctx->plugin->ops->namespace_endpoints(ctx, namespace_id, ret_ids, ret_macs, err);
 }
 
 /* Synchronous wrapper, as rt_sync in rt-driver.h; results are deep-copied. */

@@ -24,17 +24,14 @@
 #include "common/stk-fs.h"
 #include "common/stk-log.h"
 #include "common/stk-strv.h"
-#include "netplugins/hns/hns.h"
 #include "netplugins/net-plugin.h"
-#include "orchestrator/cli-os.h"
-#include "orchestrator/cli-project.h"
+#include "orchestrator/cli/cli-os.h"
+#include "orchestrator/cli/cli-project.h"
+#include "orchestrator/cli/cli.h"
 #include "orchestrator/export/exp.h"
-#include "orchestrator/rec-hcs.h"
-#include "orchestrator/rec-plan.h"
-#include "orchestrator/rec.h"
-#include "orchestrator/store.h"
-#include "runtime/hcs/hcs-monitor.h"
-#include "runtime/hcs/hcs.h"
+#include "orchestrator/rec/rec-plan.h"
+#include "orchestrator/rec/rec.h"
+#include "orchestrator/store/store.h"
 #include "runtime/image/rt-image.h"
 #include "runtime/rt-driver.h"
 #include "specs/spec.h"
@@ -61,7 +58,7 @@ struct cli {
     struct net_ctx *net;
     struct store *store;
     int lock_fd;
-    struct rec_hcs_network hcs_net; /* the hcs driver's view of HNS (Windows) */
+    struct rec_net_peer net_peer; /* the driver's view of the plug-in (hcs: HNS endpoints) */
 };
 
 static void usage(FILE *out)
@@ -275,20 +272,11 @@ static int env_open(struct cli *cli, struct rec_env *env, int need_runtime, int 
             r = fail(&err, "start network plug-in");
             goto out;
         }
-#if STK_HAVE_HCS
         /*
-         * Hyper-V isolated containers get their namespace's endpoints as utility
-         * VM NICs. Without computenetwork.dll there is nothing to connect: the
-         * driver and the plug-in report their own "not available" when asked,
-         * as on a host without HCS (host_info, before anything is planned).
+         * A driver whose VM isolated containers take their namespace's endpoints
+         * as NICs (hcs) gets them from the plug-in (hns), through the interfaces.
          */
-        if (strcmp(drv->name, "hcs") == 0 && strcmp(plug->name, "hns") == 0) {
-            const struct hcn_api *hcn = net_hns_api_win32(&err);
-            if (hcn)
-                rec_hcs_network_connect(&cli->hcs_net, cli->rt, hcn);
-            stk_err_clear(&err);
-        }
-#endif
+        rec_net_peer_connect(&cli->net_peer, cli->rt, cli->net);
     }
     env->loop = &cli->loop;
     env->rt = cli->rt;
@@ -297,7 +285,8 @@ static int env_open(struct cli *cli, struct rec_env *env, int need_runtime, int 
     env->store = cli->store;
     env->state_dir = cli->state_dir;
     env->run_dir = cli->run_dir;
-    env->progress = stderr;
+    env->sink.progress = cli_progress_print;
+    env->sink.userdata = stderr;
 out:
     free(db);
     free(exe);
@@ -498,12 +487,12 @@ static int attached_stop(struct cli *cli, struct rec_env *env, const char *proje
     fprintf(stderr, "Gracefully stopping... (press Ctrl+C again to force)\n");
     if (cli->lock_fd < 0 && (r = take_lock(cli)) != 0)
         return r;
-    if (rec_stop_start(env, project, NULL, 0, REC_GRACE_OF_SERVICE, err) < 0) {
+    if (cli_stop_start(env, project, NULL, 0, REC_GRACE_OF_SERVICE, err) < 0) {
         if (err->code != STK_ECANCELED)
             return fail(err, "stop");
         stk_err_clear(err);
         fprintf(stderr, "Killing...\n");
-        if (rec_stop_start(env, project, NULL, 0, 0, err) < 0)
+        if (cli_stop_start(env, project, NULL, 0, 0, err) < 0)
             return fail(err, "kill");
     }
     return 130;
@@ -537,7 +526,7 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
     if ((r = env_open(cli, &env, 1, !a.dry_run)) != 0)
         goto out;
     if (a.dry_run)
-        env.progress = NULL;
+        env.sink.progress = NULL;
     opts.remove_orphans = a.remove_orphans;
     opts.dry_run = a.dry_run;
     opts.json = a.json;
@@ -547,7 +536,7 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
     opts.allow_newer_hyperv = a.allow_newer_hyperv;
     if (a.wait)
         a.detach = 1; /* compose: --wait implies detached */
-    if (rec_up(&env, p, &opts, &err) < 0) {
+    if (cli_up(&env, p, &opts, &err) < 0) {
         print_stats(&env);
         r = fail(&err, a.dry_run ? "plan" : "up");
         if (err.code == STK_ECANCELED && !a.detach && !a.dry_run) {
@@ -565,8 +554,8 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
             close(cli->lock_fd);
             cli->lock_fd = -1;
         }
-        rec_logs_set_stop_flag(&interrupted);
-        rec_logs(&env, p->name, NULL, 1, stdout, &err);
+        cli_logs_set_stop_flag(&interrupted);
+        cli_logs(&env, p->name, NULL, 1, stdout, &err);
         if (interrupted) {
             stk_err_clear(&err);
             r = attached_stop(cli, &env, p->name, &err);
@@ -615,14 +604,14 @@ static int cmd_stop_start(struct cli *cli, int argc, char **argv)
     if ((r = env_open(cli, &env, 1, 1)) != 0)
         goto out;
     if (strcmp(cmd, "start") != 0 &&
-        rec_stop_start(&env, name, (const char *const *)argv + idx, 0,
+        cli_stop_start(&env, name, (const char *const *)argv + idx, 0,
                        timeout_s < 0 ? REC_GRACE_OF_SERVICE : (uint64_t)timeout_s * 1000,
                        &err) < 0) {
         r = fail(&err, cmd);
         goto out;
     }
     if (strcmp(cmd, "stop") != 0 &&
-        rec_stop_start(&env, name, (const char *const *)argv + idx, 1, 0, &err) < 0)
+        cli_stop_start(&env, name, (const char *const *)argv + idx, 1, 0, &err) < 0)
         r = fail(&err, cmd);
 out:
     free(name);
@@ -658,7 +647,7 @@ static int cmd_down(struct cli *cli, int argc, char **argv)
         return -r;
     if ((r = env_open(cli, &env, 1, 1)) != 0)
         goto out;
-    if (rec_down(&env, name, &err) < 0)
+    if (cli_down(&env, name, &err) < 0)
         r = fail(&err, "down");
     else if (volumes && rec_volumes_remove(&env, name, &err) < 0)
         r = fail(&err, "down: remove volumes");
@@ -683,7 +672,7 @@ static int cmd_ps(struct cli *cli, int argc, char **argv)
         return -r;
     if ((r = env_open(cli, &env, 1, 0)) != 0)
         goto out;
-    if (rec_ps(&env, name, stdout, &err) < 0)
+    if (cli_ps(&env, name, stdout, &err) < 0)
         r = fail(&err, "ps");
 out:
     free(name);
@@ -717,9 +706,9 @@ static int cmd_logs(struct cli *cli, int argc, char **argv)
         goto out;
     if (follow) {
         cli_os_on_sigint(on_sigint);
-        rec_logs_set_stop_flag(&interrupted);
+        cli_logs_set_stop_flag(&interrupted);
     }
-    if (rec_logs(&env, name, idx < argc ? argv[idx] : NULL, follow, stdout, &err) < 0)
+    if (cli_logs(&env, name, idx < argc ? argv[idx] : NULL, follow, stdout, &err) < 0)
         r = fail(&err, "logs");
 out:
     free(name);
@@ -851,7 +840,7 @@ static int cmd_image(struct cli *cli, int argc, char **argv)
             free(digest);
         }
     } else if (strcmp(argv[1], "pull") == 0 && argc == 3) {
-        if (rec_image_pull(&env, argv[2], &err) < 0)
+        if (cli_image_pull(&env, argv[2], &err) < 0)
             r = fail(&err, "image pull");
     } else if (strcmp(argv[1], "ls") == 0) {
         struct rt_image_list l;
@@ -879,7 +868,7 @@ static int cmd_image(struct cli *cli, int argc, char **argv)
     return r;
 }
 
-/* `stack pull`: every service's image from its registry (rec_pull()). */
+/* `stack pull`: every service's image from its registry (cli_pull()). */
 static int cmd_pull(struct cli *cli, int argc, char **argv)
 {
     struct spec_project *p = NULL;
@@ -897,7 +886,7 @@ static int cmd_pull(struct cli *cli, int argc, char **argv)
         return -r;
     if ((r = env_open(cli, &env, 1, 0)) != 0)
         goto out;
-    if (rec_pull(&env, p, &err) < 0)
+    if (cli_pull(&env, p, &err) < 0)
         r = fail(&err, "pull");
 out:
     spec_project_free(p);
@@ -1002,18 +991,18 @@ static int cmd_view(struct cli *cli, int argc, char **argv)
     if ((r = env_open(cli, &env, 1, 0)) != 0)
         goto out;
     if (strcmp(cmd, "exec") == 0) {
-        if (rec_exec(&env, name, argv[idx], vo.number, argv + idx + 1, stdout, &status, &err) < 0)
+        if (cli_exec(&env, name, argv[idx], vo.number, argv + idx + 1, stdout, &status, &err) < 0)
             r = fail(&err, "exec");
         else
             r = status;
     } else if (strcmp(cmd, "port") == 0) {
-        if (rec_port(&env, name, argv[idx], vo.number, (unsigned)private_port, vo.protocol, stdout,
+        if (cli_port(&env, name, argv[idx], vo.number, (unsigned)private_port, vo.protocol, stdout,
                      &err) < 0)
             r = fail(&err, "port");
     } else if (strcmp(cmd, "top") == 0) {
-        if (rec_top(&env, name, idx < argc ? argv[idx] : NULL, stdout, &err) < 0)
+        if (cli_top(&env, name, idx < argc ? argv[idx] : NULL, stdout, &err) < 0)
             r = fail(&err, "top");
-    } else if (rec_inspect(&env, name, idx < argc ? argv[idx] : NULL, stdout, &err) < 0) {
+    } else if (cli_inspect(&env, name, idx < argc ? argv[idx] : NULL, stdout, &err) < 0) {
         r = fail(&err, "inspect");
     }
 out:
@@ -1111,44 +1100,18 @@ out:
     return r;
 }
 
-/* Readiness of `internal hcs-monitor`: one line on stdout, which is then let go. */
-static void hcs_monitor_ready(void *self, int r, const struct stk_err *err)
-{
-    (void)self;
-    rt_hcs_monitor_ready_line(stdout, r, err);
-#ifdef _WIN32
-    if (!freopen("NUL", "w", stdout))
-        fclose(stdout);
-#else
-    if (!freopen("/dev/null", "w", stdout))
-        fclose(stdout);
-#endif
-}
-
 /*
  * `stack internal hcs-monitor ID`: the detached monitor of a Windows
- * container (runtime/hcs/hcs-monitor.h), started by the hcs driver's start.
- * It holds no store lock. Windows only: elsewhere HCS is unavailable.
+ * container, started by the hcs driver's start (rt_driver_monitor_main()).
+ * It holds no store lock.
  */
 static int cmd_hcs_monitor(struct cli *cli, const char *id)
 {
     struct stk_err err = STK_ERR_INIT;
     int r = 0;
 
-#if STK_HAVE_HCS
-    const struct hcs_api *api = rt_hcs_api_win32(&err);
-
-    if (!api || rt_hcs_monitor_run(api, cli->state_dir, id, hcs_monitor_ready, NULL, &err) < 0)
+    if (rt_driver_monitor_main("hcs", cli->state_dir, id, stdout, &err) < 0)
         r = fail(&err, "hcs monitor");
-    if (!api)
-        hcs_monitor_ready(NULL, err.code ? err.code : STK_EUNAVAIL, &err);
-#else
-    (void)cli;
-    stk_err_set(&err, STK_EUNAVAIL, 0, "the monitor of '%s': HCS is not available on this host",
-                id);
-    hcs_monitor_ready(NULL, err.code, &err);
-    r = fail(&err, "hcs monitor");
-#endif
     stk_err_clear(&err);
     return r;
 }
@@ -1228,17 +1191,17 @@ static int cmd_internal(struct cli *cli, int argc, char **argv)
         return EXIT_SUCCESS;
     if ((r = env_open(cli, &env, 1, 1)) != 0)
         return r;
-    env.progress = NULL;
+    env.sink.progress = NULL;
     {
         int64_t delay = -1;
-        if (rec_container_exited(&env, argv[2], &delay, &err) < 0) {
+        if (cli_container_exited(&env, argv[2], &delay, &err) < 0) {
             r = fail(&err, "container exited");
         } else if (delay >= 0) {
             /* Wait out the backoff without holding the lock, then start it again. */
             flock(cli->lock_fd, LOCK_UN);
             cli_os_sleep_ms((unsigned long)delay);
             flock(cli->lock_fd, LOCK_EX);
-            if (rec_container_restart(&env, argv[2], &err) < 0)
+            if (cli_container_restart(&env, argv[2], &err) < 0)
                 r = fail(&err, "restart");
         }
     }
@@ -1246,6 +1209,53 @@ static int cmd_internal(struct cli *cli, int argc, char **argv)
     stk_err_clear(&err);
     return r;
 }
+
+static int cmd_info_argv(struct cli *cli, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return cmd_info(cli);
+}
+
+static int cmd_version(struct cli *cli, int argc, char **argv)
+{
+    (void)cli;
+    (void)argc;
+    (void)argv;
+    printf("stack %s\n", rec_version());
+    return 0;
+}
+
+/* A command: ARGV[0] is its name; returns the exit status. */
+typedef int command_fn(struct cli *cli, int argc, char **argv);
+
+/* The command table: a new command is one row. */
+static const struct command {
+    const char *name;
+    command_fn *run;
+} commands[] = {
+    {"up", cmd_up},
+    {"plan", cmd_up},
+    {"down", cmd_down},
+    {"stop", cmd_stop_start},
+    {"start", cmd_stop_start},
+    {"restart", cmd_stop_start},
+    {"ps", cmd_ps},
+    {"logs", cmd_logs},
+    {"exec", cmd_view},
+    {"top", cmd_view},
+    {"inspect", cmd_view},
+    {"port", cmd_view},
+    {"events", cmd_events},
+    {"config", cmd_config},
+    {"image", cmd_image},
+    {"pull", cmd_pull},
+    {"export", exp_cli_main},
+    {"info", cmd_info_argv},
+    {"version", cmd_version},
+    {"internal", cmd_internal},
+    {NULL, NULL},
+};
 
 int main(int argc, char **argv)
 {
@@ -1323,37 +1333,13 @@ int main(int argc, char **argv)
     cmd = argv[optind];
     argc -= optind;
     argv += optind;
-    if (strcmp(cmd, "up") == 0 || strcmp(cmd, "plan") == 0)
-        r = cmd_up(&cli, argc, argv);
-    else if (strcmp(cmd, "exec") == 0 || strcmp(cmd, "top") == 0 || strcmp(cmd, "inspect") == 0 ||
-             strcmp(cmd, "port") == 0)
-        r = cmd_view(&cli, argc, argv);
-    else if (strcmp(cmd, "events") == 0)
-        r = cmd_events(&cli, argc, argv);
-    else if (strcmp(cmd, "internal") == 0)
-        r = cmd_internal(&cli, argc, argv);
-    else if (strcmp(cmd, "down") == 0)
-        r = cmd_down(&cli, argc, argv);
-    else if (strcmp(cmd, "stop") == 0 || strcmp(cmd, "start") == 0 || strcmp(cmd, "restart") == 0)
-        r = cmd_stop_start(&cli, argc, argv);
-    else if (strcmp(cmd, "ps") == 0)
-        r = cmd_ps(&cli, argc, argv);
-    else if (strcmp(cmd, "logs") == 0)
-        r = cmd_logs(&cli, argc, argv);
-    else if (strcmp(cmd, "config") == 0)
-        r = cmd_config(&cli, argc, argv);
-    else if (strcmp(cmd, "image") == 0)
-        r = cmd_image(&cli, argc, argv);
-    else if (strcmp(cmd, "pull") == 0)
-        r = cmd_pull(&cli, argc, argv);
-    else if (strcmp(cmd, "export") == 0)
-        r = exp_cli_main(&cli, argc, argv);
-    else if (strcmp(cmd, "info") == 0)
-        r = cmd_info(&cli);
-    else if (strcmp(cmd, "version") == 0) {
-        printf("stack %s\n", rec_version());
-        r = 0;
-    } else {
+    r = -1;
+    for (const struct command *k = commands; k->name; k++)
+        if (strcmp(cmd, k->name) == 0) {
+            r = k->run(&cli, argc, argv);
+            break;
+        }
+    if (r == -1) {
         stk_log_error("unknown command '%s'", cmd);
         usage(stderr);
         r = EXIT_SPEC;

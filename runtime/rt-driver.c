@@ -12,6 +12,7 @@
 
 #include "common/stk-alloc.h"
 #include "runtime/hcs/hcs.h"
+#include "runtime/hcs/hcs-monitor.h"
 #include "stk-config.h"
 
 #if STK_HAVE_OCI
@@ -305,4 +306,22 @@ int rt_windows_image_compatible(const char *host_os_version, const char *image_o
 
     stk_err_clear(&err);
     return r == 0;
+}
+
+void rt_nics_free(struct rt_nic *nics, size_t n)
+{
+    for (size_t i = 0; nics && i < n; i++) {
+        free(nics[i].endpoint_id);
+        free(nics[i].mac);
+    }
+    free(nics);
+}
+
+int rt_driver_monitor_main(const char *driver, const char *state_dir, const char *id, FILE *ready,
+                           struct stk_err *err)
+{
+    /* The hcs monitor's portable half builds everywhere; it says itself when HCS is missing. */
+    if (driver && strcmp(driver, "hcs") == 0)
+        return rt_hcs_monitor_main(state_dir, id, ready, err);
+    return stk_err_set(err, STK_ENOENT, 0, "runtime '%s' has no monitor", driver ? driver : "");
 }

@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "common/stk-err.h"
@@ -248,6 +249,34 @@ struct rt_host_info {
     char runtime_version[64];
 };
 
+/* Flags of the image_check op. */
+#define RT_IMAGE_CHECK_ALLOW_NEWER_HYPERV (1u << 0) /* lift the same-or-older Hyper-V policy */
+
+/* An endpoint of a network sandbox, as a VM isolated container needs it: a NIC of its VM. */
+struct rt_nic {
+    char *endpoint_id; /* the plug-in's endpoint id (an HCN endpoint GUID) */
+    char *mac;         /* "00-15-5D-.." */
+};
+
+/* Frees N nics and the array; NULL-safe. */
+void rt_nics_free(struct rt_nic *nics, size_t n);
+
+/*
+ * What a runtime driver may need from the network side, handed over through
+ * the set_net_peer op by whoever holds both contexts (the orchestrator); the
+ * runtime never includes a network plug-in (DESIGN.md layers).
+ */
+struct rt_net_peer {
+    /*
+     * Lists the endpoints of network namespace NAMESPACE_ID into a new array
+     * *RET_NICS of *RET_N entries (caller frees with rt_nics_free()).
+     * Blocking; may run on a work thread.
+     */
+    int (*namespace_endpoints)(void *self, const char *namespace_id, struct rt_nic **ret_nics,
+                               size_t *ret_n, struct stk_err *err);
+    void *self;
+};
+
 /* Kinds of a result delivered to rt_done_fn. */
 enum rt_result_kind {
     RT_RESULT_NONE,      /* create, start, kill, stop, delete, volume ops */
@@ -355,6 +384,25 @@ struct rt_driver_ops {
     int (*volume_remove)(struct rt_ctx *ctx, const char *name, rt_done_fn *done, void *userdata,
                          struct rt_req **ret_req, struct stk_err *err);
     /* Methods above are valid for ABI 1 */
+
+    /*
+     * Optional, synchronous and pure (no I/O, any thread): whether this host
+     * (HOST, as host_info reported it) can run an image whose config names
+     * os.version IMAGE_OS_VERSION (may be NULL) with ISOLATION. IMAGE is the
+     * reference used in messages. FLAGS: RT_IMAGE_CHECK_*. Returns 0, or
+     * STK_EIMAGE with a message naming both builds (the Windows rule of the
+     * HCS reference §5.3 in the hcs driver). NULL: every image can run.
+     */
+    int (*image_check)(struct rt_ctx *ctx, const struct rt_host_info *host,
+                       const char *image_os_version, enum rt_isolation isolation, const char *image,
+                       unsigned flags, struct stk_err *err);
+    /*
+     * Optional, synchronous: gives the driver the network side PEER
+     * (borrowed, may be NULL; it must outlive CTX), for drivers whose VM
+     * isolated containers take their sandbox's endpoints as NICs (hcs).
+     * Idempotent: a second call replaces the first.
+     */
+    void (*set_net_peer)(struct rt_ctx *ctx, const struct rt_net_peer *peer);
 };
 
 /* A driver: a const descriptor plus a const operations table (STYLE.md rule 24). */
@@ -516,6 +564,43 @@ static inline int rt_volume_remove(struct rt_ctx *ctx, const char *name, rt_done
 {
     RT__CALL(ctx, volume_remove, RT_CAP_VOLUMES, name, done, userdata, ret_req, err);
 }
+
+/*
+ * Wrapper of the optional ops->image_check: 0 when the driver has no rule.
+ * See struct rt_driver_ops.
+ */
+static inline int rt_image_check(struct rt_ctx *ctx, const struct rt_host_info *host,
+                                 const char *image_os_version, enum rt_isolation isolation,
+                                 const char *image, unsigned flags, struct stk_err *err)
+{
+    if (!ctx || !ctx->driver->ops->image_check)
+        return 0;
+    return ctx->driver->ops->image_check(ctx, host, image_os_version, isolation, image, flags, err);
+}
+
+/*
+ * Wrapper of the optional ops->set_net_peer. Returns 0 when the driver took
+ * PEER, STK_ENOTSUP (ERR untouched) when it needs none.
+ */
+static inline int rt_ctx_set_net_peer(struct rt_ctx *ctx, const struct rt_net_peer *peer)
+{
+    if (!ctx || !ctx->driver->ops->set_net_peer)
+        return STK_ENOTSUP;
+    ctx->driver->ops->set_net_peer(ctx, peer);
+    return 0;
+}
+
+/*
+ * `stack internal DRIVER-monitor ID` (DRIVER "hcs"): runs, in this process,
+ * the detached monitor that DRIVER's start spawned for container ID whose
+ * records live under STATE_DIR, and blocks until it is done. Readiness goes
+ * to READY as one line of the driver's protocol, and READY is then closed
+ * (pointed at the null device). Returns 0, or fills ERR: STK_EUNAVAIL when
+ * DRIVER has no monitor on this host (HCS outside Windows), the monitor's
+ * errors otherwise.
+ */
+int rt_driver_monitor_main(const char *driver, const char *state_dir, const char *id, FILE *ready,
+                           struct stk_err *err);
 
 /*
  * The synchronous wrapper for the CLI's simple paths and tests: runs the loop

@@ -1191,6 +1191,17 @@ static int hns_list(struct net_ctx *ctx, net_done_fn *done, void *userdata,
     return hwork_start(ctx, H_LIST, "", NULL, NULL, done, userdata, ret_req, err);
 }
 
+/* ops->namespace_endpoints: HCN's own listing (blocking, no state of ours is touched). */
+static int hns_namespace_endpoints(struct net_ctx *ctx, const char *namespace_id, char ***ret_ids,
+                                   char ***ret_macs, struct stk_err *err)
+{
+    struct hns_priv *p = ctx->priv;
+
+    if (!p->api)
+        return stk_err_set(err, STK_EUNAVAIL, 0, "HNS is not available on this host");
+    return net_hns_namespace_endpoints(p->api, namespace_id, ret_ids, ret_macs, err);
+}
+
 static const struct net_plugin_ops hns_ops = {
     .init = hns_init,
     .fini = hns_fini,
@@ -1202,6 +1213,7 @@ static const struct net_plugin_ops hns_ops = {
     .detach = hns_detach,
     .check = hns_check,
     .list = hns_list,
+    .namespace_endpoints = hns_namespace_endpoints,
 };
 
 const struct net_plugin net_plugin_hns = {

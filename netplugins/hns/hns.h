@@ -140,7 +140,7 @@ int net_hns_protocol_number(const char *protocol);
  * *RET_IDS and their MAC addresses in *RET_MACS (free with stk_strv_free()).
  * This is what the hcs driver needs to give a utility VM its NICs; the code
  * that builds both connects them (runtime/hcs/hcs.h struct
- * rt_hcs_network_api). Errors: the HRESULT mapped by common/win-error.h.
+ * rt_net_peer). Errors: the HRESULT mapped by common/win-error.h.
  */
 int net_hns_namespace_endpoints(const struct hcn_api *api, const char *namespace_id,
                                 char ***ret_ids, char ***ret_macs, struct stk_err *err);

@@ -1,6 +1,6 @@
 /*
  * exp-cli.c - `stack export kubernetes`: its options, the project loaded as
- * `up` loads it (orchestrator/cli-project.h), the warnings printed once, and
+ * `up` loads it (orchestrator/cli/cli-project.h), the warnings printed once, and
  * the output written only when everything before it succeeded.
  */
 #include "orchestrator/export/exp.h"
@@ -13,7 +13,7 @@
 #include "common/stk-alloc.h"
 #include "common/stk-fs.h"
 #include "common/stk-log.h"
-#include "orchestrator/cli-project.h"
+#include "orchestrator/cli/cli-project.h"
 #include "runtime/image/rt-image.h"
 
 #define EXP_EXIT_SPEC 2

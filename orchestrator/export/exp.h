@@ -116,7 +116,7 @@ char *exp_windows_build(const char *os_version);
 
 /*
  * `stack export kubernetes ...`: parses the export options (the project
- * options through cli_project_opts(), orchestrator/cli-project.h), loads the
+ * options through cli_project_opts(), orchestrator/cli/cli-project.h), loads the
  * project as `up` does, renders it and writes it to standard output or -o
  * DIR. CLI is main.c's opaque command-line state. Returns the exit status: 0;
  * 2 for usage and spec errors, and with --strict when something cannot be

@@ -475,15 +475,6 @@ void rt_hcs_name_guid(const char *name, char out[37])
              md[13], md[14], md[15]);
 }
 
-void rt_hcs_nics_free(struct rt_hcs_nic *nics, size_t n)
-{
-    for (size_t i = 0; nics && i < n; i++) {
-        free(nics[i].endpoint_id);
-        free(nics[i].mac);
-    }
-    free(nics);
-}
-
 static int env_add(json_t *env, const char *const *list, struct stk_err *err)
 {
     for (size_t i = 0; list && list[i]; i++) {

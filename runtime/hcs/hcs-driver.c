@@ -78,7 +78,7 @@ struct hcs_priv {
     const struct hcs_api *api;
     const struct rt_hcs_storage_api *storage;
     struct rt_hcs_storage *own_storage; /* the registry's (Windows), freed in fini */
-    const struct rt_hcs_network_api *net;
+    const struct rt_net_peer *net;
     char host_build[64];
     enum rt_hcs_edition edition;
     char reason[256];
@@ -738,7 +738,7 @@ static int do_create(struct hcs_work *w, struct stk_err *err)
             api->free_string(result);
         }
         if (ns && p->net) {
-            struct rt_hcs_nic *nics = NULL;
+            struct rt_nic *nics = NULL;
             size_t n_nics = 0;
 
             r = p->net->namespace_endpoints(p->net->self, ns, &nics, &n_nics, err);
@@ -764,7 +764,7 @@ static int do_create(struct hcs_work *w, struct stk_err *err)
                 else
                     api->free_string(result);
             }
-            rt_hcs_nics_free(nics, n_nics);
+            rt_nics_free(nics, n_nics);
             if (r < 0)
                 goto out;
         }
@@ -1853,6 +1853,22 @@ static int hcs_exec(struct rt_ctx *ctx, const char *id, const struct rt_exec_opt
     return work_queue(ctx, w, ret_req, err);
 }
 
+/* ops->image_check: the version rule of reference §5.3 for the host HOST reported. */
+static int hcs_image_check(struct rt_ctx *ctx, const struct rt_host_info *host,
+                           const char *image_os_version, enum rt_isolation isolation,
+                           const char *image, unsigned flags, struct stk_err *err)
+{
+    const struct hcs_priv *p = priv_of(ctx);
+    const char *build = host && *host->os_build ? host->os_build : p->host_build;
+    int edition =
+        host && *host->edition ? rt_hcs_edition_from_string(host->edition) : (int)p->edition;
+
+    return rt_hcs_check_compat(
+        build, edition < 0 ? RT_HCS_EDITION_SERVER : (enum rt_hcs_edition)edition, image_os_version,
+        isolation, image,
+        flags & RT_IMAGE_CHECK_ALLOW_NEWER_HYPERV ? RT_HCS_COMPAT_ALLOW_NEWER_HYPERV : 0, err);
+}
+
 static const struct rt_driver_ops hcs_ops = {
     .init = hcs_init,
     .fini = hcs_fini,
@@ -1867,6 +1883,8 @@ static const struct rt_driver_ops hcs_ops = {
     .exec = hcs_exec,
     .logs = hcs_logs,
     .top = hcs_top,
+    .image_check = hcs_image_check,
+    .set_net_peer = rt_hcs_ctx_set_network,
 };
 
 const struct rt_driver rt_driver_hcs = {
@@ -1877,7 +1895,7 @@ const struct rt_driver rt_driver_hcs = {
     .ops = &hcs_ops,
 };
 
-void rt_hcs_ctx_set_network(struct rt_ctx *ctx, const struct rt_hcs_network_api *net)
+void rt_hcs_ctx_set_network(struct rt_ctx *ctx, const struct rt_net_peer *net)
 {
     if (ctx && ctx->driver == &rt_driver_hcs)
         priv_of(ctx)->net = net;

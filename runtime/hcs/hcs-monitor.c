@@ -634,3 +634,36 @@ out:
     free(s);
     return r;
 }
+
+/* Readiness of rt_hcs_monitor_main(): one line on READY, which is then let go. */
+static void monitor_main_ready(void *self, int r, const struct stk_err *err)
+{
+    FILE *ready = self;
+
+    rt_hcs_monitor_ready_line(ready, r, err);
+#ifdef _WIN32
+    if (!freopen("NUL", "w", ready))
+        fclose(ready);
+#else
+    if (!freopen("/dev/null", "w", ready))
+        fclose(ready);
+#endif
+}
+
+int rt_hcs_monitor_main(const char *state_dir, const char *id, FILE *ready, struct stk_err *err)
+{
+#if STK_HAVE_HCS
+    const struct hcs_api *api = rt_hcs_api_win32(err);
+
+    if (!api) {
+        monitor_main_ready(ready, err->code ? err->code : STK_EUNAVAIL, err);
+        return err->code ? err->code : STK_EUNAVAIL;
+    }
+    return rt_hcs_monitor_run(api, state_dir, id, monitor_main_ready, ready, err);
+#else
+    (void)state_dir;
+    stk_err_set(err, STK_EUNAVAIL, 0, "the monitor of '%s': HCS is not available on this host", id);
+    monitor_main_ready(ready, err->code, err);
+    return err->code;
+#endif
+}

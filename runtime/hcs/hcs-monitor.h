@@ -100,6 +100,15 @@ int rt_hcs_monitor_spawn(const char *self_exe, const char *state_dir, const char
 void rt_hcs_monitor_ready_line(FILE *out, int r, const struct stk_err *err);
 
 /*
+ * `stack internal hcs-monitor ID` (reached through rt_driver_monitor_main()):
+ * rt_hcs_monitor_run() over computecore.dll, its readiness written to READY
+ * with rt_hcs_monitor_ready_line(), after which READY is pointed at the null
+ * device. Outside Windows: STK_EUNAVAIL "the monitor of 'ID': HCS is not
+ * available on this host", said on READY too.
+ */
+int rt_hcs_monitor_main(const char *state_dir, const char *id, FILE *ready, struct stk_err *err);
+
+/*
  * Copies handle H (read through API, closed at the end) into F as k8s-file
  * log lines "TIMESTAMP STREAM F|P TEXT\n" (RFC 3339 UTC with nanoseconds;
  * "F" a full line, "P" a partial one: a line longer than 16 KiB or the last

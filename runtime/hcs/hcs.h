@@ -350,32 +350,13 @@ const struct rt_hcs_storage_api *rt_hcs_storage_api_of(struct rt_hcs_storage *s)
 /* Frees S; NULL-safe. Nothing on disk changes. */
 void rt_hcs_storage_free(struct rt_hcs_storage *s);
 
-/* An endpoint of an HCN namespace, as a utility VM needs it. */
-struct rt_hcs_nic {
-    char *endpoint_id; /* HCN endpoint GUID */
-    char *mac;         /* "00-15-5D-.." */
-};
-
-/* Frees N nics and the array; NULL-safe. */
-void rt_hcs_nics_free(struct rt_hcs_nic *nics, size_t n);
-
 /*
- * What the driver needs from the network side for Hyper-V isolation: the
- * endpoints of a namespace, to hot-add them to the utility VM as NICs
- * (reference §4.4). The runtime never includes the network plug-in; whoever
- * builds the driver connects the two (netplugins/hns has
- * net_hns_namespace_endpoints() for that).
+ * What the driver needs from the network side for Hyper-V isolation is a
+ * struct rt_net_peer (runtime/rt-driver.h): the endpoints of a namespace, to
+ * hot-add them to the utility VM as NICs (reference §4.4). The orchestrator
+ * hands it over through the set_net_peer op; the HNS plug-in answers it
+ * (net_namespace_endpoints()).
  */
-struct rt_hcs_network_api {
-    /*
-     * Lists the endpoints of NAMESPACE_ID into a new array *RET_NICS of
-     * *RET_N entries (caller frees with rt_hcs_nics_free()). Blocking; runs
-     * on a work thread.
-     */
-    int (*namespace_endpoints)(void *self, const char *namespace_id, struct rt_hcs_nic **ret_nics,
-                               size_t *ret_n, struct stk_err *err);
-    void *self;
-};
 
 /* The driver descriptor ("hcs"). The lead registers it under STK_HAVE_HCS. */
 extern const struct rt_driver rt_driver_hcs;
@@ -398,7 +379,7 @@ struct rt_ctx *rt_hcs_ctx_new(uv_loop_t *loop, const char *state_dir, const char
  * a sandbox then get its endpoints as NICs of their utility VM. Without it
  * they only name the namespace.
  */
-void rt_hcs_ctx_set_network(struct rt_ctx *ctx, const struct rt_hcs_network_api *net);
+void rt_hcs_ctx_set_network(struct rt_ctx *ctx, const struct rt_net_peer *net);
 
 #if STK_HAVE_HCS
 /*

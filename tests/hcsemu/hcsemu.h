@@ -125,7 +125,7 @@ int hcsemu_exit_first_process(const char *id, uint32_t code);
 /* Returns the NICs hot-added to utility VM ID, or -1 when it does not exist. */
 int hcsemu_system_nics(const char *id);
 /* The network table of the hcs driver over the emulated HCN (net_hns_namespace_endpoints()). */
-const struct rt_hcs_network_api *hcsemu_network_api(void);
+const struct rt_net_peer *hcsemu_network_api(void);
 /* Returns how many calls of the entry named CALL were made. */
 int hcsemu_calls(const char *call);
 

@@ -11,7 +11,7 @@
 #include "common/stk-fs.h"
 #include "netplugins/fake/net-fake.h"
 #include "netplugins/net-plugin.h"
-#include "orchestrator/store.h"
+#include "orchestrator/store/store.h"
 #include "runtime/fake/rt-fake.h"
 #include "runtime/image/rt-image.h"
 #include "runtime/rt-driver.h"

@@ -8,7 +8,7 @@
 
 #include <uv.h>
 
-#include "orchestrator/rec.h"
+#include "orchestrator/rec/rec.h"
 
 struct spec_project;
 

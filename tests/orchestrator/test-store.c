@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "common/stk-strv.h"
-#include "orchestrator/store.h"
+#include "orchestrator/store/store.h"
 
 static char dbpath[64];
 

@@ -1,22 +1,20 @@
 /*
- * rec-restart.c - what happens when a container exits without a daemon
+ * cli-restart.c - what happens when a container exits without a daemon
  * (DESIGN.md §3): its monitor (conmon) runs `stack internal
  * container-exited ID`, which records the exit and applies the restart policy
  * with the Docker engine's backoff — 100 ms doubling per restart, capped at
  * one minute, reset once the container had run for 10 s (reference
  * reconcilers-gitops-sqlite.md §1.7).
  */
-#include "orchestrator/rec.h"
+#include "orchestrator/cli/cli.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "orchestrator/rec-internal.h"
-#include "orchestrator/store.h"
+#include "orchestrator/rec/rec.h"
+#include "orchestrator/store/store.h"
 #include "runtime/rt-driver.h"
-
-#define RESTART_RESET_MS 10000
 
 static int64_t now_ms(void)
 {
@@ -26,36 +24,7 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int rec_restart_decide(const char *policy, int exit_code, int restarts, int ran_ms, int64_t base_ms,
-                       int64_t max_ms, int64_t *ret_delay_ms, int *ret_restarts)
-{
-    int n = restarts;
-    int64_t delay;
-
-    if (!policy || !*policy || strcmp(policy, "no") == 0)
-        return 0;
-    if (strncmp(policy, "on-failure", 10) == 0) {
-        if (exit_code == 0)
-            return 0;
-        if (policy[10] == ':' && restarts >= atoi(policy + 11))
-            return 0;
-    } else if (strcmp(policy, "always") != 0 && strcmp(policy, "unless-stopped") != 0) {
-        return 0;
-    }
-    /* A container that ran for a while starts the backoff again (Docker). */
-    if (ran_ms >= RESTART_RESET_MS)
-        n = 0;
-    delay = base_ms;
-    for (int i = 0; i < n && delay < max_ms; i++)
-        delay *= 2;
-    if (delay > max_ms)
-        delay = max_ms;
-    *ret_delay_ms = delay;
-    *ret_restarts = n + 1;
-    return 1;
-}
-
-int rec_container_exited(struct rec_env *env, const char *id, int64_t *ret_delay_ms,
+int cli_container_exited(struct rec_env *env, const char *id, int64_t *ret_delay_ms,
                          struct stk_err *err)
 {
     struct store_container row;
@@ -101,7 +70,7 @@ int rec_container_exited(struct rec_env *env, const char *id, int64_t *ret_delay
     return 0;
 }
 
-int rec_container_restart(struct rec_env *env, const char *id, struct stk_err *err)
+int cli_container_restart(struct rec_env *env, const char *id, struct stk_err *err)
 {
     struct store_container row;
     struct rt_sync s = RT_SYNC_INIT;
@@ -119,7 +88,7 @@ int rec_container_restart(struct rec_env *env, const char *id, struct stk_err *e
         store_container_release(&row);
         return 0;
     }
-    if ((r = rec__intent_begin(env, row.project, "container.start", id, &(int64_t){0}, err)) < 0) {
+    if ((r = rec_intent_begin(env, row.project, "container.start", id, &(int64_t){0}, err)) < 0) {
         store_container_release(&row);
         return r;
     }

@@ -2,7 +2,7 @@
  * cli-os-win32.c - cli-os.h on Windows (selected by orchestrator/CMakeLists.txt
  * when WIN32). Defaults to the hcs runtime and the hns plug-in.
  */
-#include "orchestrator/cli-os.h"
+#include "orchestrator/cli/cli-os.h"
 
 #include <signal.h>
 #include <stdio.h>

@@ -6,7 +6,8 @@
  * ipv4_address outside its network's subnet (or its network or broadcast
  * address), a host port pool smaller than the service's replicas.
  */
-#include "orchestrator/rec-internal.h"
+#include "orchestrator/rec/rec-internal.h"
+#include "orchestrator/rec/rec-plan.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -79,7 +80,7 @@ static int spec_error(struct stk_err *err, const struct spec_pos *pos, const cha
     return r;
 }
 
-int rec__net_validate(const struct spec_project *p, struct stk_err *err)
+int rec_net_validate(const struct spec_project *p, struct stk_err *err)
 {
     for (size_t i = 0; i < p->n_networks; i++) {
         const struct spec_network *a = &p->networks[i];

@@ -85,6 +85,7 @@ struct store_container {
     int restarts;    /* restarts so far (the backoff exponent) */
     int64_t started_ms; /* last start, ms since the epoch; 0: never */
     int exit_code;      /* last exit status, -1: none */
+    char *health;       /* "healthy" once a health gate passed since the last start, else NULL */
 };
 
 /* Reads container row ID into *RET (release with store_container_release()); STK_ENOENT. */
@@ -94,6 +95,13 @@ int store_container_get(struct store *store, const char *id, struct store_contai
 int store_container_started(struct store *store, const char *id, struct stk_err *err);
 /* Records the exit of ID: state "exited" and EXIT_CODE. */
 int store_container_exited(struct store *store, const char *id, int exit_code, struct stk_err *err);
+/*
+ * Records the health of ID ("healthy", or NULL for not known): what the
+ * planner judges an unchanged container's health gate from. A start or an
+ * exit (store_container_started(), store_container_exited()) forgets it.
+ */
+int store_container_set_health(struct store *store, const char *id, const char *health,
+                               struct stk_err *err);
 /* Sets the restart count of ID. */
 int store_container_set_restarts(struct store *store, const char *id, int restarts,
                                  struct stk_err *err);

@@ -1,5 +1,5 @@
 /* rec-version.c - the product's version string. */
-#include "orchestrator/rec.h"
+#include "orchestrator/rec/rec.h"
 
 #include "stk-config.h"
 

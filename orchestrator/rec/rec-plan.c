@@ -2,7 +2,7 @@
  * rec-plan.c - building the plan (desired vs observed → DAG of actions), and
  * showing it. See rec-plan.h.
  */
-#include "orchestrator/rec-plan.h"
+#include "orchestrator/rec/rec-plan.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -16,9 +16,8 @@
 #include "common/stk-buf.h"
 #include "common/stk-sha256.h"
 #include "common/stk-strv.h"
-#include "orchestrator/rec-internal.h"
-#include "orchestrator/store.h"
-#include "runtime/hcs/hcs.h"
+#include "orchestrator/rec/rec-internal.h"
+#include "orchestrator/store/store.h"
 #include "runtime/image/rt-image.h"
 #include "specs/spec.h"
 
@@ -34,6 +33,15 @@ const char *rec_action_kind_to_string(enum rec_action_kind k)
 }
 
 /* ---- building blocks ------------------------------------------------------------------------ */
+
+struct rec_plan *rec_plan_new(const struct spec_project *project)
+{
+    struct rec_plan *p = stk_new0(struct rec_plan);
+
+    p->project = stk_xstrdup(project ? project->name : "");
+    p->spec = project;
+    return p;
+}
 
 static size_t plan_add(struct rec_plan *p, enum rec_action_kind kind, int svc, int number, int slot,
                        const char *object)
@@ -69,7 +77,7 @@ static void plan_dep(struct rec_plan *p, size_t a, size_t on)
     x->deps[x->n_deps++] = on;
 }
 
-static void plan_change(struct rec_plan *p, const char *verb, const char *what, const char *reason)
+void rec_plan_add_change(struct rec_plan *p, const char *verb, const char *what, const char *reason)
 {
     struct rec_change *c;
 
@@ -91,14 +99,16 @@ static size_t plan_slot(struct rec_plan *p)
     }
     memset(&p->slots[p->n_slots], 0, sizeof(p->slots[0]));
     p->slots[p->n_slots].owner_slot = -1;
+    p->slots[p->n_slots].sandbox_from = SIZE_MAX;
     return p->n_slots++;
 }
 
 /*
  * A short random suffix that makes a runtime id unique per creation
  * (DESIGN.md §3). Uniqueness, not secrecy, is what matters: a xorshift64*
- * generator seeded once per process from /dev/urandom (the pid and the clock
- * where that cannot be read), instead of opening /dev/urandom per container.
+ * generator seeded once per process from the clock's nanoseconds and the pid
+ * (no file is read: the diff does no I/O), instead of /dev/urandom per
+ * container.
  */
 static char *random_suffix(void)
 {
@@ -106,11 +116,10 @@ static char *random_suffix(void)
     uint64_t x;
 
     if (!state) {
-        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || read(fd, &state, sizeof(state)) != (ssize_t)sizeof(state))
-            state = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ (uint64_t)clock();
-        if (fd >= 0)
-            close(fd);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        state = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_sec * 1000000007ull ^
+                (uint64_t)ts.tv_nsec ^ (uint64_t)clock();
         if (!state)
             state = 0x9E3779B97F4A7C15ull;
     }
@@ -293,12 +302,16 @@ static char *diff_reason(const char *old_json, const char *new_json)
     return stk_buf_detach(&out, NULL);
 }
 
-/* Everything the planner knows about the world, gathered once. */
+/*
+ * Everything the diff knows about the world: the observed state (borrowed
+ * from a struct rec_observed, shallow copies of its arrays) and the indexes
+ * and marks of one diff.
+ */
 struct world {
-    struct rt_container_list obs; /* the project's containers, from the runtime */
-    struct store_container *rows; /* the store's records of them */
+    struct rt_container_list obs; /* the project's containers, from the runtime (borrowed) */
+    struct store_container *rows; /* the store's records of them (borrowed) */
     size_t n_rows;
-    struct net_inventory inv; /* the plug-in's networks, sandboxes, endpoints */
+    struct net_inventory inv; /* the plug-in's networks, sandboxes, endpoints (borrowed) */
     json_t *handled;          /* {container id: true}: what the plan already covers */
     json_t *row_index;        /* {container id: index in ROWS} */
     json_t *by_service;       /* {service label: [indices in OBS, in listing order]} */
@@ -307,37 +320,35 @@ struct world {
 
 static void world_release(struct world *w)
 {
-    rt_container_list_release(&w->obs);
-    for (size_t i = 0; i < w->n_rows; i++)
-        store_container_release(&w->rows[i]);
-    free(w->rows);
-    net_inventory_release(&w->inv);
     json_decref(w->handled);
     json_decref(w->row_index);
     json_decref(w->by_service);
     free(w->sandbox_remove);
+    memset(w, 0, sizeof(*w));
 }
 
-static int world_load(struct rec_env *env, const char *project, struct world *w,
-                      struct stk_err *err)
+void rec_observed_release(struct rec_observed *o)
 {
-    struct net_sync ns = NET_SYNC_INIT;
-    int r;
+    if (!o)
+        return;
+    rt_container_list_release(&o->containers);
+    for (size_t i = 0; i < o->n_rows; i++)
+        store_container_release(&o->rows[i]);
+    free(o->rows);
+    net_inventory_release(&o->inv);
+    stk_strv_free(o->sandboxes_recorded);
+    stk_strv_free(o->networks_recorded);
+    memset(o, 0, sizeof(*o));
+}
 
+/* Indexes O into W (pure; W borrows O's arrays). */
+static void world_index(struct world *w, const struct rec_observed *o)
+{
     memset(w, 0, sizeof(*w));
-    if ((r = rec__observe(env, project, &w->obs, err)) < 0)
-        return r;
-    if ((r = store_container_list(env->store, project, &w->rows, &w->n_rows, err)) < 0)
-        return r;
-    env->reads++;
-    r = net_list(env->net, net_sync_done, &ns, NULL, err);
-    if ((r = net_sync_wait(env->loop, &ns, r, err)) < 0) {
-        net_sync_release(&ns);
-        return stk_err_wrap(err, "list networks");
-    }
-    w->inv = ns.inventory;
-    memset(&ns.inventory, 0, sizeof(ns.inventory));
-    net_sync_release(&ns);
+    w->obs = o->containers;
+    w->rows = o->rows;
+    w->n_rows = o->n_rows;
+    w->inv = o->inv;
     w->sandbox_remove = stk_xcalloc(w->inv.n_sandboxes + 1, sizeof(size_t));
     /* Hash indexes, so that a pass over an already-up stack stays linear in its size. */
     w->handled = json_object();
@@ -355,7 +366,6 @@ static int world_load(struct rec_env *env, const char *project, struct world *w,
         }
         json_array_append_new(a, json_integer((json_int_t)c));
     }
-    return 0;
 }
 
 static int world_handled(const struct world *w, const char *id)
@@ -521,188 +531,59 @@ static void hash_services(const struct spec_project *project, struct svc_plan *s
     uv_thread_join(&t);
 }
 
-int rec_plan_build(struct rec_env *env, const struct spec_project *project,
-                   const struct rec_up_opts *opts, struct rec_plan **ret_plan, struct stk_err *err)
+/*
+ * The containers of service DS a WAIT_HEALTHY gate has to check: those the
+ * plan starts, and those it keeps whose recorded health is not "healthy"
+ * (an unchanged container's gate is judged from what the store knows).
+ * Returns a new NULL-terminated vector, or NULL when nothing is left to check.
+ */
+static char **gate_targets(const struct svc_plan *ds, const struct world *w)
 {
-    struct rec_plan *p = stk_new0(struct rec_plan);
-    struct rt_sync hs = RT_SYNC_INIT;
+    struct stk_strv v = STK_STRV_INIT;
+
+    stk_strv_init(&v);
+    for (int q = 0; q < ds->n; q++) {
+        const struct store_container *row = ds->ids[q] ? row_of(w, ds->ids[q]) : NULL;
+        if (!ds->ids[q])
+            continue;
+        if (ds->ready[q] == SIZE_MAX && row && row->health && strcmp(row->health, "healthy") == 0)
+            continue;
+        stk_strv_push(&v, ds->ids[q]);
+    }
+    if (v.n == 0) {
+        stk_strv_release(&v);
+        return NULL;
+    }
+    return v.v;
+}
+
+/* Adds service DS's WAIT_HEALTHY gate over TARGETS (taken), after its replicas' starts. */
+static void plan_gate_healthy(struct rec_plan *p, struct svc_plan *ds, int di, const char *name,
+                              char **targets)
+{
+    ds->healthy = plan_add(p, REC_A_WAIT_HEALTHY, di, 0, -1, name);
+    p->actions[ds->healthy].targets = targets;
+    for (int q = 0; q < ds->n; q++)
+        if (ds->ready[q] != SIZE_MAX)
+            plan_dep(p, ds->healthy, ds->ready[q]);
+}
+
+int rec_plan_diff(struct rec_plan *p, const enum rt_isolation *iso, const struct rec_observed *obs,
+                  const struct rec_up_opts *opts, struct stk_err *err)
+{
+    const struct spec_project *project = p->spec;
     struct world w;
     struct svc_plan *sp = NULL;
     size_t *order = NULL, *net_create = NULL, first_repair = 0;
     json_t *smap = NULL, *used_sb = NULL;
-    enum rt_isolation *iso = NULL;
-    struct rt_image_platform want;
     int r;
 
-    memset(&w, 0, sizeof(w));
-    p->project = stk_xstrdup(project->name);
-    p->spec = project;
+    (void)err; /* the diff cannot fail today; the contract keeps room for it */
+    if (!project)
+        return stk_err_set(err, STK_EINVAL, 0, "plan of '%s': no desired project", p->project);
     smap = service_map(project);
-    /* Networks and ports the plug-in would refuse, before anything is created. */
-    if ((r = rec__net_validate(project, err)) < 0)
-        goto out;
-
-    /* 1. The runtime is available and provides each service's isolation. */
-    r = rt_host_info(env->rt, rt_sync_done, &hs, NULL, err);
-    env->reads++;
-    if ((r = rt_sync_wait(env->loop, &hs, r, err)) < 0)
-        goto out;
-    if (!hs.host.available) {
-        r = stk_err_set(err, STK_EUNAVAIL, 0, "runtime '%s' is not available: %s",
-                        env->rt->driver->name, hs.host.reason);
-        goto out;
-    }
-    snprintf(p->host_os, sizeof(p->host_os), "%s", hs.host.os);
-    iso = stk_xcalloc(project->n_services + 1, sizeof(*iso));
-    for (size_t i = 0; i < project->n_services; i++) {
-        const struct spec_service *svc = &project->services[i];
-        if (!svc->isolation || strcmp(svc->isolation, "default") == 0) {
-            iso[i] = hs.host.default_isolation;
-            continue;
-        }
-        iso[i] = rt_isolation_from_string(svc->isolation);
-        if ((int)iso[i] < 0 || !(hs.host.isolations & (1u << iso[i]))) {
-            r = stk_err_set(err, STK_EUNAVAIL, 0,
-                            "service '%s': isolation '%s' is not available on this %s host%s",
-                            svc->name, svc->isolation, hs.host.os,
-                            strcmp(svc->isolation, "hyperv") == 0 &&
-                                    strcmp(hs.host.os, "linux") == 0
-                                ? " (VM isolation on Linux, a QEMU utility VM, is not "
-                                  "implemented yet)"
-                                : "");
-            goto out;
-        }
-    }
-    /* Sharing a network namespace is refused when either side resolves to hyperv (§1). */
-    for (size_t i = 0; i < project->n_services; i++) {
-        const char *owner = netns_owner(&project->services[i]);
-        int o = owner ? map_index(smap, owner) : -1;
-        if (o < 0)
-            continue;
-        if (iso[i] == RT_ISOLATION_HYPERV || iso[o] == RT_ISOLATION_HYPERV) {
-            r = stk_err_set(err, STK_EUNAVAIL, 0,
-                            "service '%s': cannot share the network namespace of '%s': a "
-                            "Hyper-V isolated container has its own kernel (both sides resolve "
-                            "to %s and %s)",
-                            project->services[i].name, owner, rt_isolation_to_string(iso[i]),
-                            rt_isolation_to_string(iso[o]));
-            goto out;
-        }
-    }
-
-    /*
-     * 2. Every image, before anything is created, for the runtime's host: its
-     * os (a Linux build of stack drives a Windows host through the emulated
-     * HCS in tests) and, on Windows, its build for picking an os.version
-     * among the entries of an image index.
-     */
-    rt_image_platform_host(&want);
-    want.os = hs.host.os;
-    want.os_version = strcmp(hs.host.os, "windows") == 0 ? hs.host.os_build : NULL;
-    p->n_images = project->n_services;
-    p->images = stk_xcalloc(project->n_services + 1, sizeof(*p->images));
-    p->image_owned = stk_xcalloc(project->n_services + 1, 1);
-    for (size_t i = 0; i < project->n_services; i++) {
-        const struct spec_service *svc = &project->services[i];
-        int seen = 0;
-        if (!svc->image) {
-            r = stk_err_set(err, STK_EINVAL, 0, "service '%s': no image", svc->name);
-            goto out;
-        }
-        /* Each distinct image is resolved (and its blobs verified) once per plan. */
-        for (size_t j = 0; j < i && !seen; j++)
-            if (strcmp(project->services[j].image, svc->image) == 0) {
-                p->images[i] = p->images[j];
-                seen = 1;
-            }
-        if (seen)
-            continue;
-        p->image_owned[i] = 1;
-        if (strncmp(svc->image, "./", 2) == 0 || strncmp(svc->image, "../", 3) == 0) {
-            char *abs = stk_xasprintf("%s/%s", project->working_dir, svc->image);
-            r = rt_image_resolve(env->images, abs, &want, &p->images[i], err);
-            free(abs);
-        } else {
-            /*
-             * A reference (not a layout path) comes from its registry when the
-             * store lacks it, or always with pull_policy "always"; never with
-             * "never". `plan` pulls nothing: it shows the pull instead.
-             */
-            const char *policy = svc->pull_policy;
-            int pullable = svc->image[0] != '/' && svc->image[0] != '.' &&
-                           !(policy && strcmp(policy, "never") == 0);
-            int always = pullable && policy && strcmp(policy, "always") == 0;
-            int dry = opts && opts->dry_run;
-            char *what = stk_xasprintf("image %s", svc->image);
-            if (always && dry)
-                plan_change(p, "pull", what, "pull_policy: always");
-            else if (always && (r = rec__image_pull(env, svc->image, &want, err)) < 0) {
-                free(what);
-                stk_err_wrap(err, "service '%s'", svc->name);
-                goto out;
-            }
-            r = rt_image_resolve(env->images, svc->image, &want, &p->images[i], err);
-            if (r == STK_ENOENT && pullable && dry) {
-                stk_err_clear(err);
-                if (!always)
-                    plan_change(p, "pull", what, "not in the image store");
-                free(what);
-                continue;
-            }
-            free(what);
-            if (r == STK_ENOENT && pullable && !always) {
-                /* A failed pull keeps "image 'NAME' not found" in front of its own reason. */
-                char notfound[STK_ERR_MSG_MAX];
-                snprintf(notfound, sizeof(notfound), "%s", err->msg);
-                stk_err_clear(err);
-                r = rec__image_pull(env, svc->image, &want, err);
-                if (r < 0)
-                    stk_err_wrap(err, "%s", notfound);
-                if (r == 0)
-                    r = rt_image_resolve(env->images, svc->image, &want, &p->images[i], err);
-            }
-        }
-        if (r < 0) {
-            stk_err_wrap(err, "service '%s'", svc->name);
-            goto out;
-        }
-        /* A single-manifest image is stored whatever its platform: its os must be the host's. */
-        if (p->images[i]->os && *p->images[i]->os &&
-            strcasecmp(p->images[i]->os, hs.host.os) != 0) {
-            r = stk_err_set(err, STK_EUNAVAIL, 0,
-                            "service '%s': image '%s' is a %s image; this host runs %s containers",
-                            svc->name, svc->image, p->images[i]->os, hs.host.os);
-            goto out;
-        }
-    }
-
-    /*
-     * 2b. Windows: each image's OS build against the host's, for the resolved
-     * isolation (reference hcs-hns.md §5.3) — refused here, never switched.
-     */
-    if (strcmp(hs.host.os, "windows") == 0) {
-        int edition = rt_hcs_edition_from_string(hs.host.edition);
-        for (size_t i = 0; i < project->n_services; i++) {
-            const struct rt_image *img = p->images[i];
-            if (!img)
-                continue; /* plan: to be pulled, checked by up */
-            r = rt_hcs_check_compat(
-                hs.host.os_build,
-                edition < 0 ? RT_HCS_EDITION_SERVER : (enum rt_hcs_edition)edition, img->os_version,
-                iso[i], project->services[i].image,
-                opts && opts->allow_newer_hyperv ? RT_HCS_COMPAT_ALLOW_NEWER_HYPERV : 0, err);
-            if (r < 0) {
-                stk_err_wrap(err, "service '%s'", project->services[i].name);
-                if (r == STK_EIMAGE)
-                    r = err->code = STK_EUNAVAIL;
-                goto out;
-            }
-        }
-    }
-
-    /* 3. What is there. */
-    if ((r = world_load(env, project->name, &w, err)) < 0)
-        goto out;
+    /* 3. What is there, indexed. */
+    world_index(&w, obs);
 
     /* 4. Networks the services use. */
     net_create = stk_xcalloc(project->n_networks + 1, sizeof(size_t));
@@ -718,7 +599,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
         net_create[k] = plan_add(p, REC_A_NETWORK_CREATE, -1, 0, -1, nw->name);
         {
             char *what = stk_xasprintf("network %s", nw->name);
-            plan_change(p, "create", what, "not found");
+            rec_plan_add_change(p, "create", what, "not found");
             free(what);
         }
     }
@@ -825,7 +706,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                     free(why);
                     why = diff_reason(row ? row->spec_json : NULL, me->json);
                 }
-                plan_change(p, keep ? "remove" : "recreate", slotname, why);
+                rec_plan_add_change(p, keep ? "remove" : "recreate", slotname, why);
                 free(why);
                 if (!keep && start_first && ci->state == RT_STATE_RUNNING) {
                     /* start-first: the old container goes once its replacement runs. */
@@ -842,8 +723,8 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                 if (keep->state != RT_STATE_RUNNING) {
                     size_t st = plan_add(p, REC_A_CONTAINER_START, (int)i, n, -1, keep->id);
                     me->ready[n - 1] = st;
-                    plan_change(p, "start", slotname,
-                                keep->state == RT_STATE_STOPPED ? "exited" : "not running");
+                    rec_plan_add_change(p, "start", slotname,
+                                        keep->state == RT_STATE_STOPPED ? "exited" : "not running");
                 }
                 free(slotname);
                 continue;
@@ -866,7 +747,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                 sl->hash_ipc = stk_xstrdup(ipc_id);
                 sl->hash_pid = stk_xstrdup(pid_id);
             }
-            sl->isolation = iso[i];
+            sl->isolation = iso ? iso[i] : RT_ISOLATION_PROCESS;
             sl->ports = ports_text(svc);
             sl->spec_json = stk_xstrdup(me->json); /* NULL when deferred */
             me->ids[n - 1] = sl->id;
@@ -874,7 +755,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             me->replaced = 1;
             if (!p->changes || p->n_changes == 0 ||
                 strcmp(p->changes[p->n_changes - 1].what, slotname) != 0)
-                plan_change(p, "create", slotname, "not found");
+                rec_plan_add_change(p, "create", slotname, "not found");
 
             if (oidx >= 0 && sp[oidx].n > 0) {
                 /* network_mode: service:X joins X's (first replica's) sandbox. */
@@ -883,6 +764,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                 sl->owner_slot = os;
                 if (os >= 0) {
                     sl->sandbox_id = stk_xstrdup(p->slots[os].sandbox_id);
+                    sl->sandbox_from = p->slots[os].sandbox_from;
                     me->sandbox[n - 1] = sp[oidx].sandbox[0];
                 } else {
                     const struct rt_container_info *oc = NULL;
@@ -893,6 +775,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                     /* Fetch the existing sandbox's paths (sandbox_create is idempotent). */
                     me->sandbox[n - 1] =
                         plan_add(p, REC_A_SANDBOX_CREATE, (int)i, n, (int)s, sl->sandbox_id);
+                    sl->sandbox_from = me->sandbox[n - 1];
                 }
             } else {
                 size_t sbc;
@@ -900,6 +783,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                 sl->sandbox_id = stk_xstrdup(sl->id);
                 sbc = plan_add(p, REC_A_SANDBOX_CREATE, (int)i, n, (int)s, sl->sandbox_id);
                 me->sandbox[n - 1] = sbc;
+                sl->sandbox_from = sbc;
                 /* Endpoints on every network the service joins (network_mode none: none). */
                 if (!(svc->network_mode && strcmp(svc->network_mode, "none") == 0)) {
                     for (size_t k = 0; k < project->n_networks; k++) {
@@ -966,16 +850,20 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             int di = map_index(smap, dep->service);
             struct svc_plan *ds;
             size_t gate = SIZE_MAX;
+            int starts = 0; /* some replica of this service is started by the plan */
             if (di < 0)
                 continue;
             ds = &sp[di];
-            if (dep->condition && strcmp(dep->condition, "service_healthy") == 0) {
+            for (int n = 0; n < me->n; n++)
+                if (me->ready[n] != SIZE_MAX || (dep->restart && ds->replaced && me->ids[n]))
+                    starts = 1;
+            if (!starts) {
+                /* Nothing waits for the condition: no gate (a no-op up waits for nothing). */
+            } else if (dep->condition && strcmp(dep->condition, "service_healthy") == 0) {
                 if (ds->healthy == SIZE_MAX) {
-                    ds->healthy = plan_add(p, REC_A_WAIT_HEALTHY, di, 0, -1, dep->service);
-                    p->actions[ds->healthy].targets = stk_strv_dup(ds->ids);
-                    for (int q = 0; q < ds->n; q++)
-                        if (ds->ready[q] != SIZE_MAX)
-                            plan_dep(p, ds->healthy, ds->ready[q]);
+                    char **targets = gate_targets(ds, &w);
+                    if (targets)
+                        plan_gate_healthy(p, ds, di, dep->service, targets);
                 }
                 gate = ds->healthy;
             } else if (dep->condition &&
@@ -998,8 +886,8 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
                     me->ready[n] =
                         plan_add(p, REC_A_CONTAINER_START, (int)i, n + 1, -1, me->ids[n]);
                     plan_dep(p, me->ready[n], stop);
-                    plan_change(p, "restart", what,
-                                "its dependency was replaced (depends_on restart: true)");
+                    rec_plan_add_change(p, "restart", what,
+                                        "its dependency was replaced (depends_on restart: true)");
                     free(what);
                 }
                 if (me->ready[n] == SIZE_MAX)
@@ -1022,7 +910,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             if (atoi(label(ci, RT_LABEL_NUMBER)) <= replicas || world_handled(&w, ci->id))
                 continue;
             what = stk_xasprintf("%s-%s", svc->name, label(ci, RT_LABEL_NUMBER));
-            plan_change(p, "remove", what, "scaled down");
+            rec_plan_add_change(p, "remove", what, "scaled down");
             free(what);
             plan_remove(p, &w, ci, (int)i, grace, NULL);
         }
@@ -1032,14 +920,12 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
     for (size_t i = 0; opts && opts->wait && i < project->n_services; i++) {
         const struct spec_healthcheck *hc = &project->services[i].healthcheck;
         struct svc_plan *me = &sp[i];
+        char **targets;
         if (!hc->present || hc->disable || !hc->test || !hc->test[0] ||
             strcmp(hc->test[0], "NONE") == 0 || me->healthy != SIZE_MAX || me->n == 0)
             continue;
-        me->healthy = plan_add(p, REC_A_WAIT_HEALTHY, (int)i, 0, -1, project->services[i].name);
-        p->actions[me->healthy].targets = stk_strv_dup(me->ids);
-        for (int q = 0; q < me->n; q++)
-            if (me->ready[q] != SIZE_MAX)
-                plan_dep(p, me->healthy, me->ready[q]);
+        if ((targets = gate_targets(me, &w)))
+            plan_gate_healthy(p, me, (int)i, project->services[i].name, targets);
     }
 
     /* 6. Orphans, and what an interrupted pass left. */
@@ -1052,10 +938,10 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             continue;
         if (ci->state == RT_STATE_CREATING) {
             what = stk_xasprintf("%s", ci->name ? ci->name : ci->id);
-            plan_change(p, "remove", what, "an interrupted create left it half made");
+            rec_plan_add_change(p, "remove", what, "an interrupted create left it half made");
         } else if (map_index(smap, s) < 0 && opts && opts->remove_orphans) {
             what = stk_xasprintf("%s", ci->name ? ci->name : ci->id);
-            plan_change(p, "remove", what, "orphan: its service is not in the stack");
+            rec_plan_add_change(p, "remove", what, "orphan: its service is not in the stack");
         } else {
             continue;
         }
@@ -1064,9 +950,13 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
     }
     /* Sandboxes of the project that no container uses any more (a crash after sandbox_create). */
     used_sb = json_object();
+    /*
+     * Every observed container's sandbox is in use: a removed container's
+     * sandbox has its removal planned already, and an orphan kept without
+     * --remove-orphans keeps its network.
+     */
     for (size_t c = 0; c < w.obs.n; c++)
-        if (world_handled(&w, w.obs.items[c].id))
-            json_object_set_new(used_sb, container_sandbox(&w, &w.obs.items[c]), json_true());
+        json_object_set_new(used_sb, container_sandbox(&w, &w.obs.items[c]), json_true());
     for (size_t s = 0; s < p->n_slots; s++)
         json_object_set_new(used_sb, p->slots[s].sandbox_id, json_true());
     for (size_t k = 0; k < w.inv.n_sandboxes; k++) {
@@ -1074,7 +964,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
         if (!sb->project || strcmp(sb->project, project->name) != 0 || w.sandbox_remove[k] ||
             json_object_get(used_sb, sb->id))
             continue;
-        plan_change(p, "remove", sb->id, "a network sandbox without a container");
+        rec_plan_add_change(p, "remove", sb->id, "a network sandbox without a container");
         plan_sandbox_remove(p, &w, sb->id);
     }
     plan_sandbox_order(p);
@@ -1086,10 +976,7 @@ int rec_plan_build(struct rec_env *env, const struct spec_project *project,
             if (p->actions[b].kind == REC_A_SANDBOX_REMOVE)
                 plan_dep(p, a, b);
     }
-    *ret_plan = p;
-    p = NULL;
     r = 0;
-out:
     for (size_t i = 0; sp && i < project->n_services; i++) {
         free(sp[i].ready);
         free(sp[i].ids);
@@ -1102,10 +989,7 @@ out:
     json_decref(smap);
     json_decref(used_sb);
     free(net_create);
-    free(iso);
-    rt_sync_release(&hs);
     world_release(&w);
-    rec_plan_free(p);
     return r;
 }
 
@@ -1249,8 +1133,8 @@ static void down_stop_order(struct rec_plan *p, const struct world *w, json_t *s
     json_decref(deps_of);
 }
 
-int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_plan **ret_plan,
-                        struct stk_err *err)
+int rec_plan_diff_down(const char *project, const struct rec_observed *obs,
+                       struct rec_plan **ret_plan, struct stk_err *err)
 {
     struct rec_plan *p = stk_new0(struct rec_plan);
     struct world w;
@@ -1258,11 +1142,11 @@ int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_pla
     char **recorded = NULL;
     json_t *stops; /* {container id: {"stop": action index, "service": name}} */
     size_t first_net;
-    int r;
+    int r = 0;
 
+    (void)err;
     p->project = stk_xstrdup(project);
-    if ((r = world_load(env, project, &w, err)) < 0)
-        goto out;
+    world_index(&w, obs);
     /* Containers the runtime lists, and those only the store remembers. */
     stops = json_object();
     for (size_t c = 0; c < w.obs.n; c++) {
@@ -1291,21 +1175,17 @@ int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_pla
     for (size_t k = 0; k < w.inv.n_sandboxes; k++)
         if (w.inv.sandboxes[k].project && strcmp(w.inv.sandboxes[k].project, project) == 0)
             plan_sandbox_remove(p, &w, w.inv.sandboxes[k].id);
-    if (store_object_list(env->store, "sandbox", project, &recorded, NULL) == 0) {
-        for (size_t i = 0; recorded[i]; i++)
-            plan_sandbox_remove(p, &w, recorded[i]);
-        stk_strv_free(recorded);
-    }
+    recorded = obs->sandboxes_recorded;
+    for (size_t i = 0; recorded && recorded[i]; i++)
+        plan_sandbox_remove(p, &w, recorded[i]);
     stk_strv_init(&nets);
     for (size_t k = 0; k < w.inv.n_networks; k++)
         if (w.inv.networks[k].project && strcmp(w.inv.networks[k].project, project) == 0)
             stk_strv_push(&nets, w.inv.networks[k].name);
-    if (store_object_list(env->store, "network", project, &recorded, NULL) == 0) {
-        for (size_t i = 0; recorded[i]; i++)
-            if (!stk_strv_contains(&nets, recorded[i]))
-                stk_strv_push(&nets, recorded[i]);
-        stk_strv_free(recorded);
-    }
+    recorded = obs->networks_recorded;
+    for (size_t i = 0; recorded && recorded[i]; i++)
+        if (!stk_strv_contains(&nets, recorded[i]))
+            stk_strv_push(&nets, recorded[i]);
     plan_sandbox_order(p);
     first_net = p->n_actions;
     for (size_t i = 0; i < nets.n; i++)
@@ -1317,30 +1197,28 @@ int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_pla
     for (size_t a = 0; a < p->n_actions; a++)
         if (p->actions[a].kind == REC_A_CONTAINER_REMOVE ||
             p->actions[a].kind == REC_A_NETWORK_REMOVE)
-            plan_change(p, "remove", p->actions[a].object, "down");
+            rec_plan_add_change(p, "remove", p->actions[a].object, "down");
     *ret_plan = p;
     p = NULL;
-out:
     stk_strv_release(&nets);
     world_release(&w);
     rec_plan_free(p);
     return r;
 }
 
-int rec_plan_build_stop_start(struct rec_env *env, const char *project, const char *const *services,
-                              int start, uint64_t grace_ms, struct rec_plan **ret_plan,
-                              struct stk_err *err)
+int rec_plan_diff_stop_start(const char *project, const struct rec_observed *obs,
+                             const char *const *services, int start, uint64_t grace_ms,
+                             struct rec_plan **ret_plan, struct stk_err *err)
 {
     struct rec_plan *p = stk_new0(struct rec_plan);
     struct world w;
     json_t *acts = json_object(); /* {container id: {"stop": action index, "service": name}} */
     struct stk_strv idle = STK_STRV_INIT;
-    int r;
+    int r = 0;
 
     p->project = stk_xstrdup(project);
     stk_strv_init(&idle);
-    if ((r = world_load(env, project, &w, err)) < 0)
-        goto out;
+    world_index(&w, obs);
     for (size_t k = 0; services && services[k]; k++)
         if (!json_object_get(w.by_service, services[k])) {
             r = stk_err_set(err, STK_ENOENT, 0,
@@ -1362,8 +1240,8 @@ int rec_plan_build_stop_start(struct rec_env *env, const char *project, const ch
         a = plan_add(p, start ? REC_A_CONTAINER_START : REC_A_CONTAINER_STOP, -1, 0, -1, ci->id);
         stop_from_labels(&p->actions[a], ci, grace_ms);
         p->actions[a].service = stk_xstrdup(svc);
-        plan_change(p, start ? "start" : "stop", ci->name ? ci->name : ci->id,
-                    start ? "start" : "stop");
+        rec_plan_add_change(p, start ? "start" : "stop", ci->name ? ci->name : ci->id,
+                            start ? "start" : "stop");
         json_object_set_new(acts, ci->id,
                             json_pack("{s:I, s:s}", "stop", (json_int_t)a, "service", svc));
     }
@@ -1410,20 +1288,6 @@ size_t rec_plan_mutations(const struct rec_plan *plan)
     return n;
 }
 
-void rec_plan_print(const struct rec_plan *plan, FILE *out)
-{
-    if (plan->n_changes == 0) {
-        fprintf(out, "project '%s' is up to date: nothing to do\n", plan->project);
-        return;
-    }
-    fprintf(out, "%-10s %-28s %s\n", "CHANGE", "WHAT", "WHY");
-    for (size_t i = 0; i < plan->n_changes; i++)
-        fprintf(out, "%-10s %-28s %s\n", plan->changes[i].verb, plan->changes[i].what,
-                plan->changes[i].reason);
-    fprintf(out, "\n%zu actions (%zu runtime or network calls) for project '%s'\n", plan->n_actions,
-            rec_plan_mutations(plan), plan->project);
-}
-
 json_t *rec_plan_to_json(const struct rec_plan *plan)
 {
     json_t *root = json_object(), *changes = json_array(), *actions = json_array();
@@ -1438,10 +1302,23 @@ json_t *rec_plan_to_json(const struct rec_plan *plan)
         json_t *deps = json_array();
         for (size_t d = 0; d < a->n_deps; d++)
             json_array_append_new(deps, json_integer((json_int_t)a->deps[d]));
-        json_array_append_new(actions,
-                              json_pack("{s:I, s:s, s:s, s:s?, s:o}", "id", (json_int_t)i, "action",
-                                        rec_action_kind_to_string(a->kind), "object", a->object,
-                                        "service", a->service, "after", deps));
+        json_t *act = json_pack("{s:I, s:s, s:s, s:s?, s:o}", "id", (json_int_t)i, "action",
+                                rec_action_kind_to_string(a->kind), "object", a->object, "service",
+                                a->service, "after", deps);
+        if (a->kind == REC_A_CONTAINER_CREATE && a->slot >= 0 &&
+            plan->slots[a->slot].sandbox_from != SIZE_MAX) {
+            /* Late binding: what exists only once an earlier action has run, named. */
+            size_t k = plan->slots[a->slot].sandbox_from;
+            char *h = stk_xasprintf("actions[%zu].result.handle", k);
+            char *hp = stk_xasprintf("actions[%zu].result.hosts_path", k);
+            char *rp = stk_xasprintf("actions[%zu].result.resolv_path", k);
+            json_object_set_new(
+                act, "late", json_pack("{s:s, s:s, s:s}", "sandbox", h, "hosts", hp, "resolv", rp));
+            free(h);
+            free(hp);
+            free(rp);
+        }
+        json_array_append_new(actions, act);
     }
     json_object_set_new(root, "changes", changes);
     json_object_set_new(root, "actions", actions);
@@ -1459,6 +1336,7 @@ void rec_plan_free(struct rec_plan *plan)
         free(plan->actions[i].deps);
         stk_strv_free(plan->actions[i].targets);
         free(plan->actions[i].in_sandbox);
+        net_sandbox_info_release(&plan->actions[i].result_sb);
     }
     free(plan->actions);
     stk_strv_free(plan->idle);
@@ -1474,7 +1352,6 @@ void rec_plan_free(struct rec_plan *plan)
         free(s->hash_netns);
         free(s->hash_ipc);
         free(s->hash_pid);
-        net_sandbox_info_release(&s->sb);
     }
     free(plan->slots);
     for (size_t i = 0; i < plan->n_changes; i++) {

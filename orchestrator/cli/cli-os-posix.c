@@ -1,7 +1,7 @@
 /*
  * cli-os-posix.c - cli-os.h on Linux (selected by orchestrator/CMakeLists.txt).
  */
-#include "orchestrator/cli-os.h"
+#include "orchestrator/cli/cli-os.h"
 
 #include <limits.h>
 #include <signal.h>

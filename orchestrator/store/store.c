@@ -1,7 +1,7 @@
 /*
  * store.c - the SQLite state store; see store.h.
  */
-#include "orchestrator/store.h"
+#include "orchestrator/store/store.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -210,6 +210,7 @@ void store_container_release(struct store_container *c)
     free(c->sandbox);
     free(c->spec_json);
     free(c->restart);
+    free(c->health);
     memset(c, 0, sizeof(*c));
 }
 
@@ -230,7 +231,11 @@ int store_container_put(struct store *store, const struct store_container *c, st
 int store_container_set_state(struct store *store, const char *id, const char *state,
                               struct stk_err *err)
 {
-    return run(store, "UPDATE containers SET state = ? WHERE id = ?", err, 2, state, id);
+    /* A container that stops running is no longer known to be healthy. */
+    return run(store,
+               "UPDATE containers SET state = ?1,"
+               " health = CASE WHEN ?1 = 'running' THEN health ELSE NULL END WHERE id = ?2",
+               err, 2, state, id);
 }
 
 int store_container_set_ports(struct store *store, const char *id, const char *ports,
@@ -262,7 +267,7 @@ int store_container_list(struct store *store, const char *project, struct store_
     if (sqlite3_prepare_v2(store->db,
                            "SELECT id, project, service, number, name, isolation, hash, state,"
                            " ports, sandbox, spec_json, restart, restarts, started_ms,"
-                           " coalesce(exit_code, -1) FROM containers WHERE project = ?"
+                           " coalesce(exit_code, -1), health FROM containers WHERE project = ?"
                            " ORDER BY service, number",
                            -1, &st, NULL) != SQLITE_OK)
         return db_err(store, err, "prepare");
@@ -287,6 +292,7 @@ int store_container_list(struct store *store, const char *project, struct store_
         v[n].restarts = sqlite3_column_int(st, 12);
         v[n].started_ms = sqlite3_column_int64(st, 13);
         v[n].exit_code = sqlite3_column_int(st, 14);
+        v[n].health = col_dup(st, 15);
         n++;
     }
     sqlite3_finalize(st);
@@ -434,7 +440,7 @@ int store_container_get(struct store *store, const char *id, struct store_contai
     if (sqlite3_prepare_v2(store->db,
                            "SELECT id, project, service, number, name, isolation, hash, state,"
                            " ports, sandbox, spec_json, restart, restarts, started_ms,"
-                           " coalesce(exit_code, -1) FROM containers WHERE id = ?",
+                           " coalesce(exit_code, -1), health FROM containers WHERE id = ?",
                            -1, &st, NULL) != SQLITE_OK)
         return db_err(store, err, "prepare");
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -461,6 +467,7 @@ int store_container_get(struct store *store, const char *id, struct store_contai
     ret->restarts = sqlite3_column_int(st, 12);
     ret->started_ms = sqlite3_column_int64(st, 13);
     ret->exit_code = sqlite3_column_int(st, 14);
+    ret->health = col_dup(st, 15);
     sqlite3_finalize(st);
     return 0;
 }
@@ -470,8 +477,10 @@ int store_container_started(struct store *store, const char *id, struct stk_err 
     char ts[32];
 
     snprintf(ts, sizeof(ts), "%lld", (long long)now_ms());
-    return run(store, "UPDATE containers SET state = 'running', started_ms = ? WHERE id = ?", err,
-               2, ts, id);
+    return run(
+        store,
+        "UPDATE containers SET state = 'running', started_ms = ?, health = NULL WHERE id = ?", err,
+        2, ts, id);
 }
 
 int store_container_exited(struct store *store, const char *id, int exit_code, struct stk_err *err)
@@ -479,8 +488,9 @@ int store_container_exited(struct store *store, const char *id, int exit_code, s
     char code[16];
 
     snprintf(code, sizeof(code), "%d", exit_code);
-    return run(store, "UPDATE containers SET state = 'exited', exit_code = ? WHERE id = ?", err, 2,
-               code, id);
+    return run(store,
+               "UPDATE containers SET state = 'exited', exit_code = ?, health = NULL WHERE id = ?",
+               err, 2, code, id);
 }
 
 int store_container_set_restarts(struct store *store, const char *id, int restarts,
@@ -490,4 +500,10 @@ int store_container_set_restarts(struct store *store, const char *id, int restar
 
     snprintf(n, sizeof(n), "%d", restarts);
     return run(store, "UPDATE containers SET restarts = ? WHERE id = ?", err, 2, n, id);
+}
+
+int store_container_set_health(struct store *store, const char *id, const char *health,
+                               struct stk_err *err)
+{
+    return run(store, "UPDATE containers SET health = ? WHERE id = ?", err, 2, health, id);
 }
