@@ -26,6 +26,7 @@
 #include "common/stk-strv.h"
 #include "netplugins/net-plugin.h"
 #include "orchestrator/cli/cli-os.h"
+#include "orchestrator/cli/cli.h"
 #include "orchestrator/rec/rec-plan.h"
 #include "orchestrator/rec/rec.h"
 #include "orchestrator/store/store.h"
@@ -294,7 +295,8 @@ static int env_open(struct cli *cli, struct rec_env *env, int need_runtime, int 
     env->store = cli->store;
     env->state_dir = cli->state_dir;
     env->run_dir = cli->run_dir;
-    env->progress = stderr;
+    env->sink.progress = cli_progress_print;
+    env->sink.userdata = stderr;
 out:
     free(db);
     free(exe);
@@ -471,12 +473,12 @@ static int attached_stop(struct cli *cli, struct rec_env *env, const char *proje
     fprintf(stderr, "Gracefully stopping... (press Ctrl+C again to force)\n");
     if (cli->lock_fd < 0 && (r = take_lock(cli)) != 0)
         return r;
-    if (rec_stop_start(env, project, NULL, 0, REC_GRACE_OF_SERVICE, err) < 0) {
+    if (cli_stop_start(env, project, NULL, 0, REC_GRACE_OF_SERVICE, err) < 0) {
         if (err->code != STK_ECANCELED)
             return fail(err, "stop");
         stk_err_clear(err);
         fprintf(stderr, "Killing...\n");
-        if (rec_stop_start(env, project, NULL, 0, 0, err) < 0)
+        if (cli_stop_start(env, project, NULL, 0, 0, err) < 0)
             return fail(err, "kill");
     }
     return 130;
@@ -510,7 +512,7 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
     if ((r = env_open(cli, &env, 1, !a.dry_run)) != 0)
         goto out;
     if (a.dry_run)
-        env.progress = NULL;
+        env.sink.progress = NULL;
     opts.remove_orphans = a.remove_orphans;
     opts.dry_run = a.dry_run;
     opts.json = a.json;
@@ -520,7 +522,7 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
     opts.allow_newer_hyperv = a.allow_newer_hyperv;
     if (a.wait)
         a.detach = 1; /* compose: --wait implies detached */
-    if (rec_up(&env, p, &opts, &err) < 0) {
+    if (cli_up(&env, p, &opts, &err) < 0) {
         print_stats(&env);
         r = fail(&err, a.dry_run ? "plan" : "up");
         if (err.code == STK_ECANCELED && !a.detach && !a.dry_run) {
@@ -538,8 +540,8 @@ static int cmd_up(struct cli *cli, int argc, char **argv)
             close(cli->lock_fd);
             cli->lock_fd = -1;
         }
-        rec_logs_set_stop_flag(&interrupted);
-        rec_logs(&env, p->name, NULL, 1, stdout, &err);
+        cli_logs_set_stop_flag(&interrupted);
+        cli_logs(&env, p->name, NULL, 1, stdout, &err);
         if (interrupted) {
             stk_err_clear(&err);
             r = attached_stop(cli, &env, p->name, &err);
@@ -588,14 +590,14 @@ static int cmd_stop_start(struct cli *cli, int argc, char **argv)
     if ((r = env_open(cli, &env, 1, 1)) != 0)
         goto out;
     if (strcmp(cmd, "start") != 0 &&
-        rec_stop_start(&env, name, (const char *const *)argv + idx, 0,
+        cli_stop_start(&env, name, (const char *const *)argv + idx, 0,
                        timeout_s < 0 ? REC_GRACE_OF_SERVICE : (uint64_t)timeout_s * 1000,
                        &err) < 0) {
         r = fail(&err, cmd);
         goto out;
     }
     if (strcmp(cmd, "stop") != 0 &&
-        rec_stop_start(&env, name, (const char *const *)argv + idx, 1, 0, &err) < 0)
+        cli_stop_start(&env, name, (const char *const *)argv + idx, 1, 0, &err) < 0)
         r = fail(&err, cmd);
 out:
     free(name);
@@ -631,7 +633,7 @@ static int cmd_down(struct cli *cli, int argc, char **argv)
         return -r;
     if ((r = env_open(cli, &env, 1, 1)) != 0)
         goto out;
-    if (rec_down(&env, name, &err) < 0)
+    if (cli_down(&env, name, &err) < 0)
         r = fail(&err, "down");
     else if (volumes && rec_volumes_remove(&env, name, &err) < 0)
         r = fail(&err, "down: remove volumes");
@@ -656,7 +658,7 @@ static int cmd_ps(struct cli *cli, int argc, char **argv)
         return -r;
     if ((r = env_open(cli, &env, 1, 0)) != 0)
         goto out;
-    if (rec_ps(&env, name, stdout, &err) < 0)
+    if (cli_ps(&env, name, stdout, &err) < 0)
         r = fail(&err, "ps");
 out:
     free(name);
@@ -690,9 +692,9 @@ static int cmd_logs(struct cli *cli, int argc, char **argv)
         goto out;
     if (follow) {
         cli_os_on_sigint(on_sigint);
-        rec_logs_set_stop_flag(&interrupted);
+        cli_logs_set_stop_flag(&interrupted);
     }
-    if (rec_logs(&env, name, idx < argc ? argv[idx] : NULL, follow, stdout, &err) < 0)
+    if (cli_logs(&env, name, idx < argc ? argv[idx] : NULL, follow, stdout, &err) < 0)
         r = fail(&err, "logs");
 out:
     free(name);
@@ -824,7 +826,7 @@ static int cmd_image(struct cli *cli, int argc, char **argv)
             free(digest);
         }
     } else if (strcmp(argv[1], "pull") == 0 && argc == 3) {
-        if (rec_image_pull(&env, argv[2], &err) < 0)
+        if (cli_image_pull(&env, argv[2], &err) < 0)
             r = fail(&err, "image pull");
     } else if (strcmp(argv[1], "ls") == 0) {
         struct rt_image_list l;
@@ -852,7 +854,7 @@ static int cmd_image(struct cli *cli, int argc, char **argv)
     return r;
 }
 
-/* `stack pull`: every service's image from its registry (rec_pull()). */
+/* `stack pull`: every service's image from its registry (cli_pull()). */
 static int cmd_pull(struct cli *cli, int argc, char **argv)
 {
     struct spec_project *p = NULL;
@@ -870,7 +872,7 @@ static int cmd_pull(struct cli *cli, int argc, char **argv)
         return -r;
     if ((r = env_open(cli, &env, 1, 0)) != 0)
         goto out;
-    if (rec_pull(&env, p, &err) < 0)
+    if (cli_pull(&env, p, &err) < 0)
         r = fail(&err, "pull");
 out:
     spec_project_free(p);
@@ -975,18 +977,18 @@ static int cmd_view(struct cli *cli, int argc, char **argv)
     if ((r = env_open(cli, &env, 1, 0)) != 0)
         goto out;
     if (strcmp(cmd, "exec") == 0) {
-        if (rec_exec(&env, name, argv[idx], vo.number, argv + idx + 1, stdout, &status, &err) < 0)
+        if (cli_exec(&env, name, argv[idx], vo.number, argv + idx + 1, stdout, &status, &err) < 0)
             r = fail(&err, "exec");
         else
             r = status;
     } else if (strcmp(cmd, "port") == 0) {
-        if (rec_port(&env, name, argv[idx], vo.number, (unsigned)private_port, vo.protocol, stdout,
+        if (cli_port(&env, name, argv[idx], vo.number, (unsigned)private_port, vo.protocol, stdout,
                      &err) < 0)
             r = fail(&err, "port");
     } else if (strcmp(cmd, "top") == 0) {
-        if (rec_top(&env, name, idx < argc ? argv[idx] : NULL, stdout, &err) < 0)
+        if (cli_top(&env, name, idx < argc ? argv[idx] : NULL, stdout, &err) < 0)
             r = fail(&err, "top");
-    } else if (rec_inspect(&env, name, idx < argc ? argv[idx] : NULL, stdout, &err) < 0) {
+    } else if (cli_inspect(&env, name, idx < argc ? argv[idx] : NULL, stdout, &err) < 0) {
         r = fail(&err, "inspect");
     }
 out:
@@ -1175,17 +1177,17 @@ static int cmd_internal(struct cli *cli, int argc, char **argv)
         return EXIT_SUCCESS;
     if ((r = env_open(cli, &env, 1, 1)) != 0)
         return r;
-    env.progress = NULL;
+    env.sink.progress = NULL;
     {
         int64_t delay = -1;
-        if (rec_container_exited(&env, argv[2], &delay, &err) < 0) {
+        if (cli_container_exited(&env, argv[2], &delay, &err) < 0) {
             r = fail(&err, "container exited");
         } else if (delay >= 0) {
             /* Wait out the backoff without holding the lock, then start it again. */
             flock(cli->lock_fd, LOCK_UN);
             cli_os_sleep_ms((unsigned long)delay);
             flock(cli->lock_fd, LOCK_EX);
-            if (rec_container_restart(&env, argv[2], &err) < 0)
+            if (cli_container_restart(&env, argv[2], &err) < 0)
                 r = fail(&err, "restart");
         }
     }
@@ -1193,6 +1195,52 @@ static int cmd_internal(struct cli *cli, int argc, char **argv)
     stk_err_clear(&err);
     return r;
 }
+
+static int cmd_info_argv(struct cli *cli, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return cmd_info(cli);
+}
+
+static int cmd_version(struct cli *cli, int argc, char **argv)
+{
+    (void)cli;
+    (void)argc;
+    (void)argv;
+    printf("stack %s\n", rec_version());
+    return 0;
+}
+
+/* A command: ARGV[0] is its name; returns the exit status. */
+typedef int command_fn(struct cli *cli, int argc, char **argv);
+
+/* The command table: a new command is one row. */
+static const struct command {
+    const char *name;
+    command_fn *run;
+} commands[] = {
+    {"up", cmd_up},
+    {"plan", cmd_up},
+    {"down", cmd_down},
+    {"stop", cmd_stop_start},
+    {"start", cmd_stop_start},
+    {"restart", cmd_stop_start},
+    {"ps", cmd_ps},
+    {"logs", cmd_logs},
+    {"exec", cmd_view},
+    {"top", cmd_view},
+    {"inspect", cmd_view},
+    {"port", cmd_view},
+    {"events", cmd_events},
+    {"config", cmd_config},
+    {"image", cmd_image},
+    {"pull", cmd_pull},
+    {"info", cmd_info_argv},
+    {"version", cmd_version},
+    {"internal", cmd_internal},
+    {NULL, NULL},
+};
 
 int main(int argc, char **argv)
 {
@@ -1270,35 +1318,13 @@ int main(int argc, char **argv)
     cmd = argv[optind];
     argc -= optind;
     argv += optind;
-    if (strcmp(cmd, "up") == 0 || strcmp(cmd, "plan") == 0)
-        r = cmd_up(&cli, argc, argv);
-    else if (strcmp(cmd, "exec") == 0 || strcmp(cmd, "top") == 0 || strcmp(cmd, "inspect") == 0 ||
-             strcmp(cmd, "port") == 0)
-        r = cmd_view(&cli, argc, argv);
-    else if (strcmp(cmd, "events") == 0)
-        r = cmd_events(&cli, argc, argv);
-    else if (strcmp(cmd, "internal") == 0)
-        r = cmd_internal(&cli, argc, argv);
-    else if (strcmp(cmd, "down") == 0)
-        r = cmd_down(&cli, argc, argv);
-    else if (strcmp(cmd, "stop") == 0 || strcmp(cmd, "start") == 0 || strcmp(cmd, "restart") == 0)
-        r = cmd_stop_start(&cli, argc, argv);
-    else if (strcmp(cmd, "ps") == 0)
-        r = cmd_ps(&cli, argc, argv);
-    else if (strcmp(cmd, "logs") == 0)
-        r = cmd_logs(&cli, argc, argv);
-    else if (strcmp(cmd, "config") == 0)
-        r = cmd_config(&cli, argc, argv);
-    else if (strcmp(cmd, "image") == 0)
-        r = cmd_image(&cli, argc, argv);
-    else if (strcmp(cmd, "pull") == 0)
-        r = cmd_pull(&cli, argc, argv);
-    else if (strcmp(cmd, "info") == 0)
-        r = cmd_info(&cli);
-    else if (strcmp(cmd, "version") == 0) {
-        printf("stack %s\n", rec_version());
-        r = 0;
-    } else {
+    r = -1;
+    for (const struct command *k = commands; k->name; k++)
+        if (strcmp(cmd, k->name) == 0) {
+            r = k->run(&cli, argc, argv);
+            break;
+        }
+    if (r == -1) {
         stk_log_error("unknown command '%s'", cmd);
         usage(stderr);
         r = EXIT_SPEC;

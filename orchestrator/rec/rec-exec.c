@@ -4,16 +4,16 @@
  * Actions whose dependencies are done start at once, up to the parallelism
  * limit; each is one asynchronous driver or plug-in call, written as an intent
  * before it is sent and marked done after it returns. A failure skips what
- * depends on it; independent branches go on; the pass returns the first failure.
- * SIGINT cancels the running requests. Dependency conditions are actions too:
- * WAIT_HEALTHY runs the service's health check through the runtime's exec
- * (interval, timeout, retries, start_period as Docker does), WAIT_EXIT polls
- * the runtime until the containers exit and checks for status 0.
+ * depends on it; independent branches go on; the pass reports the first failure.
+ * It runs on the caller's loop and reports through a callback:
+ * rec_apply_cancel() (the CLI calls it on SIGINT) cancels the running requests. Dependency
+ * conditions are actions too: WAIT_HEALTHY runs the service's health check through the runtime's
+ * exec (interval, timeout, retries, start_period as Docker does), WAIT_EXIT polls the runtime until
+ * the containers exit and checks for status 0.
  */
 #include "orchestrator/rec/rec-plan.h"
 
 #include <jansson.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -54,8 +54,14 @@ struct exec {
     unsigned running;
     int failed;
     int interrupted;
-    unsigned open_timers;
-    uv_signal_t sigint;
+    unsigned open_timers; /* timers (and the closing handle) not yet closed */
+    unsigned depth;       /* nesting of advance(): the pass completes at depth 0 */
+    int completing;
+    uv_timer_t closing; /* closed last: its close callback reports the end, asynchronously */
+    rec_done_fn *done;
+    void *userdata;
+    int result;
+    struct stk_err err;
 };
 
 static int64_t now_ns(void)
@@ -81,6 +87,7 @@ static const char *display(struct exec *x, const struct rec_action *a)
 }
 
 static void schedule(struct exec *x);
+static void advance(struct exec *x);
 
 /* A failed action's dependants never run; independent branches go on (move forward). */
 static void skip_dependents(struct exec *x, size_t i)
@@ -105,7 +112,7 @@ static void finish(struct exec *x, size_t i, const struct stk_err *err)
     a->req = NULL;
     x->running--;
     if (a->kind != REC_A_WAIT_HEALTHY && a->kind != REC_A_WAIT_EXIT)
-        rec__intent_end(x->env, a->intent, err, NULL);
+        rec_intent_end(x->env, a->intent, err, NULL);
     if (err && err->code) {
         a->state = REC_AS_FAILED;
         skip_dependents(x, i);
@@ -123,7 +130,7 @@ static void finish(struct exec *x, size_t i, const struct stk_err *err)
         for (size_t k = 0; k < x->n_dependents[i]; k++)
             x->plan->actions[x->dependents[i][k]].waiting--;
     }
-    schedule(x);
+    advance(x);
 }
 
 static void on_rt_done(struct rt_req *req, const struct rt_result *res, const struct stk_err *err,
@@ -863,8 +870,8 @@ static int intent_action(struct exec *x, struct rec_action *a, struct stk_err *e
 
     if (a->kind == REC_A_ENDPOINT_CONNECT)
         obj = joined = stk_xasprintf("%s/%s", a->object, x->plan->slots[a->slot].sandbox_id);
-    r = rec__intent_begin(x->env, x->plan->project, rec_action_kind_to_string(a->kind), obj,
-                          &a->intent, err);
+    r = rec_intent_begin(x->env, x->plan->project, rec_action_kind_to_string(a->kind), obj,
+                         &a->intent, err);
     free(joined);
     return r;
 }
@@ -1066,16 +1073,16 @@ static void schedule(struct exec *x)
     }
 }
 
-static void on_sigint(uv_signal_t *h, int sig)
+void rec_apply_cancel(struct rec_apply *apply)
 {
-    struct exec *x = h->data;
+    struct exec *x = (struct exec *)apply;
 
-    (void)sig;
-    if (x->interrupted)
+    if (!x || x->interrupted || x->completing)
         return;
     x->interrupted = 1;
     rec__progress(x->env, "Interrupted: canceling %u running action%s", x->running,
                   x->running == 1 ? "" : "s");
+    x->depth++;
     for (size_t i = 0; i < x->plan->n_actions; i++) {
         struct rec_action *a = &x->plan->actions[i];
         if (a->state != REC_AS_RUNNING)
@@ -1092,87 +1099,126 @@ static void on_sigint(uv_signal_t *h, int sig)
             wait_next(x, i, 0);
         }
     }
+    x->depth--;
+    advance(x);
+}
+
+static void exec_free(struct exec *x)
+{
+    for (size_t i = 0; i < x->plan->n_actions; i++)
+        free(x->dependents[i]);
+    free(x->dependents);
+    free(x->n_dependents);
+    free(x->refs);
+    stk_err_clear(&x->err);
+    free(x);
+}
+
+/* The last handle closed: the pass is over; tell the caller, then free. */
+static void handle_closed(struct exec *x)
+{
+    if (--x->open_timers > 0)
+        return;
+    x->done(x->result, x->result < 0 ? &x->err : NULL, x->userdata);
+    exec_free(x);
 }
 
 static void on_timer_closed(uv_handle_t *h)
 {
     struct act_ref *ref = h->data;
 
-    ref->x->open_timers--;
+    handle_closed(ref->x);
 }
 
-int rec_plan_apply(struct rec_env *env, struct rec_plan *plan, const struct rec_apply_opts *opts,
-                   struct stk_err *err)
+static void on_closing_closed(uv_handle_t *h)
 {
-    struct exec x;
+    handle_closed(h->data);
+}
+
+/* Nothing runs any more: settle the plan, close the timers, and report once they are closed. */
+static void complete(struct exec *x)
+{
+    struct rec_plan *plan = x->plan;
     int r = 0;
 
-    memset(&x, 0, sizeof(x));
-    x.env = env;
-    x.plan = plan;
-    x.parallel = opts ? opts->parallel : 0;
-    x.timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : EXEC_DEFAULT_TIMEOUT_MS;
-    x.refs = stk_xcalloc(plan->n_actions + 1, sizeof(*x.refs));
-    x.dependents = stk_xcalloc(plan->n_actions + 1, sizeof(size_t *));
-    x.n_dependents = stk_xcalloc(plan->n_actions + 1, sizeof(size_t));
-    for (size_t i = 0; i < plan->n_actions; i++) {
-        struct rec_action *a = &plan->actions[i];
-        x.refs[i].x = &x;
-        x.refs[i].i = i;
-        a->state = REC_AS_PENDING;
-        a->waiting = a->n_deps;
-        for (size_t d = 0; d < a->n_deps; d++) {
-            size_t on = a->deps[d];
-            x.dependents[on] =
-                stk_xrealloc(x.dependents[on], (x.n_dependents[on] + 1) * sizeof(size_t));
-            x.dependents[on][x.n_dependents[on]++] = i;
-        }
-    }
-    uv_signal_init(env->loop, &x.sigint);
-    x.sigint.data = &x;
-    uv_signal_start(&x.sigint, on_sigint, SIGINT);
-
-    schedule(&x);
-    while (x.running > 0)
-        uv_run(env->loop, UV_RUN_ONCE);
+    x->completing = 1;
     {
         /* The network plug-in may have deferred hosts files of other members (net-plugin.h). */
         struct stk_err ferr = STK_ERR_INIT;
 
-        if (net_hosts_flush(env->net, &ferr) < 0)
-            stk_log_warn("hosts files: %s (the next pass rewrites them)", ferr.msg);
+        if (net_hosts_flush(x->env->net, &ferr) < 0)
+            stk_log_debug("hosts files: %s (the next pass rewrites them)", ferr.msg);
         stk_err_clear(&ferr);
     }
-
-    uv_signal_stop(&x.sigint);
-    uv_close((uv_handle_t *)&x.sigint, NULL);
     for (size_t i = 0; i < plan->n_actions; i++) {
-        if (x.refs[i].timer_init)
-            uv_close((uv_handle_t *)&x.refs[i].timer, on_timer_closed);
+        if (x->refs[i].timer_init)
+            uv_close((uv_handle_t *)&x->refs[i].timer, on_timer_closed);
         if (plan->actions[i].state == REC_AS_PENDING)
             plan->actions[i].state = REC_AS_SKIPPED;
     }
-    while (x.open_timers > 0)
-        uv_run(env->loop, UV_RUN_ONCE);
-    uv_run(env->loop, UV_RUN_NOWAIT);
-
-    if (x.failed) {
-        *err = plan->failure;
-        err->detail = stk_xstrdup(plan->failure.detail);
-        r = err->code;
-    } else if (x.interrupted) {
-        r = stk_err_set(err, STK_ECANCELED, 0, "interrupted: the next run resumes");
+    if (x->failed) {
+        x->err = plan->failure;
+        x->err.detail = stk_xstrdup(plan->failure.detail);
+        r = x->err.code;
+    } else if (x->interrupted) {
+        r = stk_err_set(&x->err, STK_ECANCELED, 0, "interrupted: the next run resumes");
     } else {
         for (size_t i = 0; i < plan->n_actions; i++)
             if (plan->actions[i].state != REC_AS_DONE)
-                r = stk_err_set(err, STK_EINVAL, 0, "plan has a dependency cycle at '%s %s'",
+                r = stk_err_set(&x->err, STK_EINVAL, 0, "plan has a dependency cycle at '%s %s'",
                                 rec_action_kind_to_string(plan->actions[i].kind),
                                 plan->actions[i].object);
     }
-    for (size_t i = 0; i < plan->n_actions; i++)
-        free(x.dependents[i]);
-    free(x.dependents);
-    free(x.n_dependents);
-    free(x.refs);
-    return r;
+    x->result = r;
+    uv_close((uv_handle_t *)&x->closing, on_closing_closed);
+}
+
+static void advance(struct exec *x)
+{
+    x->depth++;
+    schedule(x);
+    x->depth--;
+    if (x->depth == 0 && x->running == 0 && !x->completing)
+        complete(x);
+}
+
+int rec_plan_apply_start(struct rec_env *env, struct rec_plan *plan,
+                         const struct rec_apply_opts *opts, rec_done_fn *done, void *userdata,
+                         struct rec_apply **ret_apply, struct stk_err *err)
+{
+    struct exec *x;
+
+    if (!env || !plan || !done)
+        return stk_err_set(err, STK_EINVAL, 0, "apply: no environment, plan or callback");
+    x = stk_new0(struct exec);
+    x->env = env;
+    x->plan = plan;
+    x->done = done;
+    x->userdata = userdata;
+    x->err = (struct stk_err)STK_ERR_INIT;
+    x->parallel = opts ? opts->parallel : 0;
+    x->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : EXEC_DEFAULT_TIMEOUT_MS;
+    x->refs = stk_xcalloc(plan->n_actions + 1, sizeof(*x->refs));
+    x->dependents = stk_xcalloc(plan->n_actions + 1, sizeof(size_t *));
+    x->n_dependents = stk_xcalloc(plan->n_actions + 1, sizeof(size_t));
+    for (size_t i = 0; i < plan->n_actions; i++) {
+        struct rec_action *a = &plan->actions[i];
+        x->refs[i].x = x;
+        x->refs[i].i = i;
+        a->state = REC_AS_PENDING;
+        a->waiting = a->n_deps;
+        for (size_t d = 0; d < a->n_deps; d++) {
+            size_t on = a->deps[d];
+            x->dependents[on] =
+                stk_xrealloc(x->dependents[on], (x->n_dependents[on] + 1) * sizeof(size_t));
+            x->dependents[on][x->n_dependents[on]++] = i;
+        }
+    }
+    uv_timer_init(env->loop, &x->closing);
+    x->closing.data = x;
+    x->open_timers++;
+    if (ret_apply)
+        *ret_apply = (struct rec_apply *)x;
+    advance(x);
+    return 0;
 }

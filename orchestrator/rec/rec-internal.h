@@ -11,17 +11,7 @@
 
 struct rt_container_list;
 
-/* Lists PROJECT's containers from the runtime into *RET (release with rt_container_list_release).
- */
-int rec__observe(struct rec_env *env, const char *project, struct rt_container_list *ret,
-                 struct stk_err *err);
-/* Records an intent; aborts the process at intent boundary N when STACK_FAULT_INTENT=N. */
-int rec__intent_begin(struct rec_env *env, const char *project, const char *action,
-                      const char *object, int64_t *ret_seq, struct stk_err *err);
-/* Marks an intent done or failed; the second fault-injection boundary. */
-int rec__intent_end(struct rec_env *env, int64_t seq, const struct stk_err *failure,
-                    struct stk_err *err);
-/* Prints one progress line to env->progress. */
+/* Formats one progress line and hands it to env->sink (nothing is printed). */
 void rec__progress(struct rec_env *env, const char *fmt, ...) STK_PRINTF(2, 3);
 
 /*
@@ -30,10 +20,5 @@ void rec__progress(struct rec_env *env, const char *fmt, ...) STK_PRINTF(2, 3);
  * out. Returns a new string ("" for none).
  */
 char *rec__ports_text(const struct net_port *ports, size_t n);
-
-struct rt_image_platform;
-/* rec_image_pull() for the platform WANT (the planner has it already). */
-int rec__image_pull(struct rec_env *env, const char *ref, const struct rt_image_platform *want,
-                    struct stk_err *err);
 
 #endif

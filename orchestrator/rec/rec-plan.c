@@ -77,7 +77,7 @@ static void plan_dep(struct rec_plan *p, size_t a, size_t on)
     x->deps[x->n_deps++] = on;
 }
 
-static void plan_change(struct rec_plan *p, const char *verb, const char *what, const char *reason)
+void rec_plan_add_change(struct rec_plan *p, const char *verb, const char *what, const char *reason)
 {
     struct rec_change *c;
 
@@ -341,38 +341,6 @@ void rec_observed_release(struct rec_observed *o)
     memset(o, 0, sizeof(*o));
 }
 
-int rec_observe(struct rec_env *env, const char *project, struct rec_observed *ret,
-                struct stk_err *err)
-{
-    struct net_sync ns = NET_SYNC_INIT;
-    struct rec_observed o;
-    int r;
-
-    memset(&o, 0, sizeof(o));
-    if ((r = rec__observe(env, project, &o.containers, err)) < 0)
-        goto out;
-    if ((r = store_container_list(env->store, project, &o.rows, &o.n_rows, err)) < 0)
-        goto out;
-    env->reads++;
-    r = net_list(env->net, net_sync_done, &ns, NULL, err);
-    if ((r = net_sync_wait(env->loop, &ns, r, err)) < 0) {
-        r = stk_err_wrap(err, "list networks");
-        goto out;
-    }
-    o.inv = ns.inventory;
-    memset(&ns.inventory, 0, sizeof(ns.inventory));
-    if (store_object_list(env->store, "sandbox", project, &o.sandboxes_recorded, NULL) < 0)
-        o.sandboxes_recorded = NULL;
-    if (store_object_list(env->store, "network", project, &o.networks_recorded, NULL) < 0)
-        o.networks_recorded = NULL;
-    *ret = o;
-    memset(&o, 0, sizeof(o));
-out:
-    net_sync_release(&ns);
-    rec_observed_release(&o);
-    return r;
-}
-
 /* Indexes O into W (pure; W borrows O's arrays). */
 static void world_index(struct world *w, const struct rec_observed *o)
 {
@@ -600,194 +568,6 @@ static void plan_gate_healthy(struct rec_plan *p, struct svc_plan *ds, int di, c
             plan_dep(p, ds->healthy, ds->ready[q]);
 }
 
-/*
- * The prepare phase of `up`: the runtime's host information (read once), each
- * service's resolved isolation into a new array *RET_ISO (free()), its image
- * resolved (and pulled) into a new plan *RET_PLAN, and the runtime's image
- * check. Nothing is observed yet.
- */
-static int plan_prepare(struct rec_env *env, const struct spec_project *project,
-                        const struct rec_up_opts *opts, struct rec_plan **ret_plan,
-                        enum rt_isolation **ret_iso, struct stk_err *err)
-{
-    struct rec_plan *p = stk_new0(struct rec_plan);
-    struct rt_sync hs = RT_SYNC_INIT;
-    json_t *smap = NULL;
-    enum rt_isolation *iso = NULL;
-    struct rt_image_platform want;
-    int r;
-
-    p->project = stk_xstrdup(project->name);
-    p->spec = project;
-    smap = service_map(project);
-
-    /* 1. The runtime is available and provides each service's isolation. */
-    r = rt_host_info(env->rt, rt_sync_done, &hs, NULL, err);
-    env->reads++;
-    if ((r = rt_sync_wait(env->loop, &hs, r, err)) < 0)
-        goto out;
-    if (!hs.host.available) {
-        r = stk_err_set(err, STK_EUNAVAIL, 0, "runtime '%s' is not available: %s",
-                        env->rt->driver->name, hs.host.reason);
-        goto out;
-    }
-    snprintf(p->host_os, sizeof(p->host_os), "%s", hs.host.os);
-    iso = stk_xcalloc(project->n_services + 1, sizeof(*iso));
-    for (size_t i = 0; i < project->n_services; i++) {
-        const struct spec_service *svc = &project->services[i];
-        if (!svc->isolation || strcmp(svc->isolation, "default") == 0) {
-            iso[i] = hs.host.default_isolation;
-            continue;
-        }
-        iso[i] = rt_isolation_from_string(svc->isolation);
-        if ((int)iso[i] < 0 || !(hs.host.isolations & (1u << iso[i]))) {
-            r = stk_err_set(err, STK_EUNAVAIL, 0,
-                            "service '%s': isolation '%s' is not available on this %s host%s",
-                            svc->name, svc->isolation, hs.host.os,
-                            strcmp(svc->isolation, "hyperv") == 0 &&
-                                    strcmp(hs.host.os, "linux") == 0
-                                ? " (VM isolation on Linux, a QEMU utility VM, is not "
-                                  "implemented yet)"
-                                : "");
-            goto out;
-        }
-    }
-    /* Sharing a network namespace is refused when either side resolves to hyperv (§1). */
-    for (size_t i = 0; i < project->n_services; i++) {
-        const char *owner = netns_owner(&project->services[i]);
-        int o = owner ? map_index(smap, owner) : -1;
-        if (o < 0)
-            continue;
-        if (iso[i] == RT_ISOLATION_HYPERV || iso[o] == RT_ISOLATION_HYPERV) {
-            r = stk_err_set(err, STK_EUNAVAIL, 0,
-                            "service '%s': cannot share the network namespace of '%s': a "
-                            "Hyper-V isolated container has its own kernel (both sides resolve "
-                            "to %s and %s)",
-                            project->services[i].name, owner, rt_isolation_to_string(iso[i]),
-                            rt_isolation_to_string(iso[o]));
-            goto out;
-        }
-    }
-
-    /*
-     * 2. Every image, before anything is created, for the runtime's host: its
-     * os (a Linux build of stack drives a Windows host through the emulated
-     * HCS in tests) and, on Windows, its build for picking an os.version
-     * among the entries of an image index.
-     */
-    rt_image_platform_host(&want);
-    want.os = hs.host.os;
-    want.os_version = strcmp(hs.host.os, "windows") == 0 ? hs.host.os_build : NULL;
-    p->n_images = project->n_services;
-    p->images = stk_xcalloc(project->n_services + 1, sizeof(*p->images));
-    p->image_owned = stk_xcalloc(project->n_services + 1, 1);
-    for (size_t i = 0; i < project->n_services; i++) {
-        const struct spec_service *svc = &project->services[i];
-        int seen = 0;
-        if (!svc->image) {
-            r = stk_err_set(err, STK_EINVAL, 0, "service '%s': no image", svc->name);
-            goto out;
-        }
-        /* Each distinct image is resolved (and its blobs verified) once per plan. */
-        for (size_t j = 0; j < i && !seen; j++)
-            if (strcmp(project->services[j].image, svc->image) == 0) {
-                p->images[i] = p->images[j];
-                seen = 1;
-            }
-        if (seen)
-            continue;
-        p->image_owned[i] = 1;
-        if (strncmp(svc->image, "./", 2) == 0 || strncmp(svc->image, "../", 3) == 0) {
-            char *abs = stk_xasprintf("%s/%s", project->working_dir, svc->image);
-            r = rt_image_resolve(env->images, abs, &want, &p->images[i], err);
-            free(abs);
-        } else {
-            /*
-             * A reference (not a layout path) comes from its registry when the
-             * store lacks it, or always with pull_policy "always"; never with
-             * "never". `plan` pulls nothing: it shows the pull instead.
-             */
-            const char *policy = svc->pull_policy;
-            int pullable = svc->image[0] != '/' && svc->image[0] != '.' &&
-                           !(policy && strcmp(policy, "never") == 0);
-            int always = pullable && policy && strcmp(policy, "always") == 0;
-            int dry = opts && opts->dry_run;
-            char *what = stk_xasprintf("image %s", svc->image);
-            if (always && dry)
-                plan_change(p, "pull", what, "pull_policy: always");
-            else if (always && (r = rec__image_pull(env, svc->image, &want, err)) < 0) {
-                free(what);
-                stk_err_wrap(err, "service '%s'", svc->name);
-                goto out;
-            }
-            r = rt_image_resolve(env->images, svc->image, &want, &p->images[i], err);
-            if (r == STK_ENOENT && pullable && dry) {
-                stk_err_clear(err);
-                if (!always)
-                    plan_change(p, "pull", what, "not in the image store");
-                free(what);
-                continue;
-            }
-            free(what);
-            if (r == STK_ENOENT && pullable && !always) {
-                /* A failed pull keeps "image 'NAME' not found" in front of its own reason. */
-                char notfound[STK_ERR_MSG_MAX];
-                snprintf(notfound, sizeof(notfound), "%s", err->msg);
-                stk_err_clear(err);
-                r = rec__image_pull(env, svc->image, &want, err);
-                if (r < 0)
-                    stk_err_wrap(err, "%s", notfound);
-                if (r == 0)
-                    r = rt_image_resolve(env->images, svc->image, &want, &p->images[i], err);
-            }
-        }
-        if (r < 0) {
-            stk_err_wrap(err, "service '%s'", svc->name);
-            goto out;
-        }
-        /* A single-manifest image is stored whatever its platform: its os must be the host's. */
-        if (p->images[i]->os && *p->images[i]->os &&
-            strcasecmp(p->images[i]->os, hs.host.os) != 0) {
-            r = stk_err_set(err, STK_EUNAVAIL, 0,
-                            "service '%s': image '%s' is a %s image; this host runs %s containers",
-                            svc->name, svc->image, p->images[i]->os, hs.host.os);
-            goto out;
-        }
-    }
-
-    /*
-     * 2b. Each image's OS build against the host's, for the resolved isolation,
-     * as the runtime answers it (the hcs driver: reference hcs-hns.md §5.3) —
-     * refused here, never switched.
-     */
-    for (size_t i = 0; i < project->n_services; i++) {
-        const struct rt_image *img = p->images[i];
-        if (!img)
-            continue; /* plan: to be pulled, checked by up */
-        r = rt_image_check(env->rt, &hs.host, img->os_version, iso[i], project->services[i].image,
-                           opts && opts->allow_newer_hyperv ? RT_IMAGE_CHECK_ALLOW_NEWER_HYPERV : 0,
-                           err);
-        if (r < 0) {
-            stk_err_wrap(err, "service '%s'", project->services[i].name);
-            if (r == STK_EIMAGE)
-                r = err->code = STK_EUNAVAIL;
-            goto out;
-        }
-    }
-
-    *ret_plan = p;
-    p = NULL;
-    *ret_iso = iso;
-    iso = NULL;
-    r = 0;
-out:
-    json_decref(smap);
-    free(iso);
-    rt_sync_release(&hs);
-    rec_plan_free(p);
-    return r;
-}
-
 int rec_plan_diff(struct rec_plan *p, const enum rt_isolation *iso, const struct rec_observed *obs,
                   const struct rec_up_opts *opts, struct stk_err *err)
 {
@@ -819,7 +599,7 @@ int rec_plan_diff(struct rec_plan *p, const enum rt_isolation *iso, const struct
         net_create[k] = plan_add(p, REC_A_NETWORK_CREATE, -1, 0, -1, nw->name);
         {
             char *what = stk_xasprintf("network %s", nw->name);
-            plan_change(p, "create", what, "not found");
+            rec_plan_add_change(p, "create", what, "not found");
             free(what);
         }
     }
@@ -926,7 +706,7 @@ int rec_plan_diff(struct rec_plan *p, const enum rt_isolation *iso, const struct
                     free(why);
                     why = diff_reason(row ? row->spec_json : NULL, me->json);
                 }
-                plan_change(p, keep ? "remove" : "recreate", slotname, why);
+                rec_plan_add_change(p, keep ? "remove" : "recreate", slotname, why);
                 free(why);
                 if (!keep && start_first && ci->state == RT_STATE_RUNNING) {
                     /* start-first: the old container goes once its replacement runs. */
@@ -943,8 +723,8 @@ int rec_plan_diff(struct rec_plan *p, const enum rt_isolation *iso, const struct
                 if (keep->state != RT_STATE_RUNNING) {
                     size_t st = plan_add(p, REC_A_CONTAINER_START, (int)i, n, -1, keep->id);
                     me->ready[n - 1] = st;
-                    plan_change(p, "start", slotname,
-                                keep->state == RT_STATE_STOPPED ? "exited" : "not running");
+                    rec_plan_add_change(p, "start", slotname,
+                                        keep->state == RT_STATE_STOPPED ? "exited" : "not running");
                 }
                 free(slotname);
                 continue;
@@ -975,7 +755,7 @@ int rec_plan_diff(struct rec_plan *p, const enum rt_isolation *iso, const struct
             me->replaced = 1;
             if (!p->changes || p->n_changes == 0 ||
                 strcmp(p->changes[p->n_changes - 1].what, slotname) != 0)
-                plan_change(p, "create", slotname, "not found");
+                rec_plan_add_change(p, "create", slotname, "not found");
 
             if (oidx >= 0 && sp[oidx].n > 0) {
                 /* network_mode: service:X joins X's (first replica's) sandbox. */
@@ -1106,8 +886,8 @@ int rec_plan_diff(struct rec_plan *p, const enum rt_isolation *iso, const struct
                     me->ready[n] =
                         plan_add(p, REC_A_CONTAINER_START, (int)i, n + 1, -1, me->ids[n]);
                     plan_dep(p, me->ready[n], stop);
-                    plan_change(p, "restart", what,
-                                "its dependency was replaced (depends_on restart: true)");
+                    rec_plan_add_change(p, "restart", what,
+                                        "its dependency was replaced (depends_on restart: true)");
                     free(what);
                 }
                 if (me->ready[n] == SIZE_MAX)
@@ -1130,7 +910,7 @@ int rec_plan_diff(struct rec_plan *p, const enum rt_isolation *iso, const struct
             if (atoi(label(ci, RT_LABEL_NUMBER)) <= replicas || world_handled(&w, ci->id))
                 continue;
             what = stk_xasprintf("%s-%s", svc->name, label(ci, RT_LABEL_NUMBER));
-            plan_change(p, "remove", what, "scaled down");
+            rec_plan_add_change(p, "remove", what, "scaled down");
             free(what);
             plan_remove(p, &w, ci, (int)i, grace, NULL);
         }
@@ -1158,10 +938,10 @@ int rec_plan_diff(struct rec_plan *p, const enum rt_isolation *iso, const struct
             continue;
         if (ci->state == RT_STATE_CREATING) {
             what = stk_xasprintf("%s", ci->name ? ci->name : ci->id);
-            plan_change(p, "remove", what, "an interrupted create left it half made");
+            rec_plan_add_change(p, "remove", what, "an interrupted create left it half made");
         } else if (map_index(smap, s) < 0 && opts && opts->remove_orphans) {
             what = stk_xasprintf("%s", ci->name ? ci->name : ci->id);
-            plan_change(p, "remove", what, "orphan: its service is not in the stack");
+            rec_plan_add_change(p, "remove", what, "orphan: its service is not in the stack");
         } else {
             continue;
         }
@@ -1184,7 +964,7 @@ int rec_plan_diff(struct rec_plan *p, const enum rt_isolation *iso, const struct
         if (!sb->project || strcmp(sb->project, project->name) != 0 || w.sandbox_remove[k] ||
             json_object_get(used_sb, sb->id))
             continue;
-        plan_change(p, "remove", sb->id, "a network sandbox without a container");
+        rec_plan_add_change(p, "remove", sb->id, "a network sandbox without a container");
         plan_sandbox_remove(p, &w, sb->id);
     }
     plan_sandbox_order(p);
@@ -1210,30 +990,6 @@ int rec_plan_diff(struct rec_plan *p, const enum rt_isolation *iso, const struct
     json_decref(used_sb);
     free(net_create);
     world_release(&w);
-    return r;
-}
-
-int rec_plan_build(struct rec_env *env, const struct spec_project *project,
-                   const struct rec_up_opts *opts, struct rec_plan **ret_plan, struct stk_err *err)
-{
-    struct rec_plan *p = NULL;
-    struct rec_observed obs;
-    enum rt_isolation *iso = NULL;
-    int r;
-
-    memset(&obs, 0, sizeof(obs));
-    if ((r = plan_prepare(env, project, opts, &p, &iso, err)) < 0)
-        goto out;
-    if ((r = rec_observe(env, project->name, &obs, err)) < 0)
-        goto out;
-    if ((r = rec_plan_diff(p, iso, &obs, opts, err)) < 0)
-        goto out;
-    *ret_plan = p;
-    p = NULL;
-out:
-    rec_observed_release(&obs);
-    free(iso);
-    rec_plan_free(p);
     return r;
 }
 
@@ -1441,26 +1197,12 @@ int rec_plan_diff_down(const char *project, const struct rec_observed *obs,
     for (size_t a = 0; a < p->n_actions; a++)
         if (p->actions[a].kind == REC_A_CONTAINER_REMOVE ||
             p->actions[a].kind == REC_A_NETWORK_REMOVE)
-            plan_change(p, "remove", p->actions[a].object, "down");
+            rec_plan_add_change(p, "remove", p->actions[a].object, "down");
     *ret_plan = p;
     p = NULL;
     stk_strv_release(&nets);
     world_release(&w);
     rec_plan_free(p);
-    return r;
-}
-
-int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_plan **ret_plan,
-                        struct stk_err *err)
-{
-    struct rec_observed obs;
-    int r;
-
-    memset(&obs, 0, sizeof(obs));
-    r = rec_observe(env, project, &obs, err);
-    if (r == 0)
-        r = rec_plan_diff_down(project, &obs, ret_plan, err);
-    rec_observed_release(&obs);
     return r;
 }
 
@@ -1498,8 +1240,8 @@ int rec_plan_diff_stop_start(const char *project, const struct rec_observed *obs
         a = plan_add(p, start ? REC_A_CONTAINER_START : REC_A_CONTAINER_STOP, -1, 0, -1, ci->id);
         stop_from_labels(&p->actions[a], ci, grace_ms);
         p->actions[a].service = stk_xstrdup(svc);
-        plan_change(p, start ? "start" : "stop", ci->name ? ci->name : ci->id,
-                    start ? "start" : "stop");
+        rec_plan_add_change(p, start ? "start" : "stop", ci->name ? ci->name : ci->id,
+                            start ? "start" : "stop");
         json_object_set_new(acts, ci->id,
                             json_pack("{s:I, s:s}", "stop", (json_int_t)a, "service", svc));
     }
@@ -1534,21 +1276,6 @@ out:
     return r;
 }
 
-int rec_plan_build_stop_start(struct rec_env *env, const char *project, const char *const *services,
-                              int start, uint64_t grace_ms, struct rec_plan **ret_plan,
-                              struct stk_err *err)
-{
-    struct rec_observed obs;
-    int r;
-
-    memset(&obs, 0, sizeof(obs));
-    r = rec_observe(env, project, &obs, err);
-    if (r == 0)
-        r = rec_plan_diff_stop_start(project, &obs, services, start, grace_ms, ret_plan, err);
-    rec_observed_release(&obs);
-    return r;
-}
-
 /* ---- output and life cycle ------------------------------------------------------------------- */
 
 size_t rec_plan_mutations(const struct rec_plan *plan)
@@ -1559,20 +1286,6 @@ size_t rec_plan_mutations(const struct rec_plan *plan)
         if (plan->actions[i].kind != REC_A_WAIT_HEALTHY && plan->actions[i].kind != REC_A_WAIT_EXIT)
             n++;
     return n;
-}
-
-void rec_plan_print(const struct rec_plan *plan, FILE *out)
-{
-    if (plan->n_changes == 0) {
-        fprintf(out, "project '%s' is up to date: nothing to do\n", plan->project);
-        return;
-    }
-    fprintf(out, "%-10s %-28s %s\n", "CHANGE", "WHAT", "WHY");
-    for (size_t i = 0; i < plan->n_changes; i++)
-        fprintf(out, "%-10s %-28s %s\n", plan->changes[i].verb, plan->changes[i].what,
-                plan->changes[i].reason);
-    fprintf(out, "\n%zu actions (%zu runtime or network calls) for project '%s'\n", plan->n_actions,
-            rec_plan_mutations(plan), plan->project);
 }
 
 json_t *rec_plan_to_json(const struct rec_plan *plan)

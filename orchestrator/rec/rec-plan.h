@@ -137,10 +137,10 @@ struct rec_plan {
     struct stk_err failure; /* the first failed action's error */
     char host_os[16];       /* "linux" or "windows", from the runtime's host_info */
     char **idle; /* stop: selected containers that do not run (a restart policy's backoff may
-                    be pending), NULL-terminated or NULL; rec_stop_start() marks them stopped */
+                    be pending), NULL-terminated or NULL; cli_stop_start() marks them stopped */
 };
 
-/* Options of rec_plan_apply(). */
+/* Options of rec_plan_apply_start(). */
 struct rec_apply_opts {
     unsigned parallel;   /* at most this many actions at once; 0: unlimited */
     uint64_t timeout_ms; /* per action (waits excluded); 0: the defaults */
@@ -161,21 +161,12 @@ struct rec_observed {
     char **networks_recorded;  /* NULL-terminated, or NULL */
 };
 
-/*
- * The observe phase: fills *RET with PROJECT's observed state (the runtime's
- * listing, the store, the plug-in's inventory). Release with
- * rec_observed_release(). Errors: the runtime's and the plug-in's list
- * errors ("list containers: ...", "list networks: ...").
- */
-int rec_observe(struct rec_env *env, const char *project, struct rec_observed *ret,
-                struct stk_err *err);
-
 /* Frees what O owns and zeroes it; NULL-safe. */
 void rec_observed_release(struct rec_observed *o);
 
 /*
  * The pure diff of `up` (DESIGN.md §3): appends to PLAN (whose spec is the
- * desired project; rec_plan_new() or the prepare phase of rec_plan_build())
+ * desired project; rec_plan_new() or the prepare phase of cli_plan_build())
  * the changes and actions that converge the observed state OBS to it. ISO is
  * each service's resolved isolation (NULL: process for all). No I/O, no loop,
  * no driver: the same inputs give the same plan, but for the random suffix
@@ -190,7 +181,7 @@ int rec_plan_diff(struct rec_plan *plan, const enum rt_isolation *iso,
 int rec_plan_diff_down(const char *project, const struct rec_observed *obs,
                        struct rec_plan **ret_plan, struct stk_err *err);
 
-/* The pure diff of `stop` and `start`; see rec_plan_build_stop_start(). */
+/* The pure diff of `stop` and `start`; see cli_plan_build_stop_start(). */
 int rec_plan_diff_stop_start(const char *project, const struct rec_observed *obs,
                              const char *const *services, int start, uint64_t grace_ms,
                              struct rec_plan **ret_plan, struct stk_err *err);
@@ -201,55 +192,44 @@ int rec_plan_diff_stop_start(const char *project, const struct rec_observed *obs
  */
 struct rec_plan *rec_plan_new(const struct spec_project *project);
 
-/*
- * Builds the plan that converges PROJECT from the observed state (the
- * runtime's listing and the plug-in's inventory, joined with the store).
- * Checks isolation and images first (STK_EUNAVAIL / STK_ENOENT naming the
- * service; nothing created). An image reference missing from the store is
- * pulled (rec_image_pull()) unless its service's pull_policy is "never"
- * ("always": pulled even when present); with OPTS->dry_run nothing is pulled,
- * the change "pull image NAME" is listed and images[i] stays NULL for it. On
- * success stores a new plan in *RET_PLAN (free with rec_plan_free()).
- */
-int rec_plan_build(struct rec_env *env, const struct spec_project *project,
-                   const struct rec_up_opts *opts, struct rec_plan **ret_plan, struct stk_err *err);
-
-/* Builds the plan that removes everything of PROJECT (down). */
-int rec_plan_build_down(struct rec_env *env, const char *project, struct rec_plan **ret_plan,
-                        struct stk_err *err);
-
-/*
- * Builds the plan of `stack stop` (START 0: stop the running containers of
- * SERVICES, every service when NULL or empty, dependants first, each with
- * its service's stop signal and GRACE_MS milliseconds before SIGKILL, or its
- * service's stop_grace_period (labels RT_LABEL_STOP_*; 10 s without one) when
- * GRACE_MS is REC_GRACE_OF_SERVICE) or `stack start` (START 1:
- * start the stopped ones, dependencies first). The order comes from the
- * containers' RT_LABEL_DEPENDS_ON labels. Stopped containers stay, and a
- * later `up` starts them again (docker compose's stop/start).
- */
 #define REC_GRACE_OF_SERVICE UINT64_MAX
 
-int rec_plan_build_stop_start(struct rec_env *env, const char *project, const char *const *services,
-                              int start, uint64_t grace_ms, struct rec_plan **ret_plan,
-                              struct stk_err *err);
+/* The end of an asynchronous run: R 0 or the failure's code, ERR (borrowed) on failure. */
+typedef void rec_done_fn(int r, const struct stk_err *err, void *userdata);
+
+/* A running apply (rec_plan_apply_start()). */
+struct rec_apply;
 
 /*
- * Executes PLAN on env->loop: actions whose dependencies are done run in
- * parallel (at most OPTS->parallel), each as one asynchronous driver or
- * plug-in call recorded as an intent. A failed action's dependants are
- * skipped while independent branches go on (move forward, never retry); the
- * error returned is the first failure's, naming the action and the service. SIGINT cancels what
- * runs. Returns 0 or the failure's code.
+ * Starts executing PLAN on env->loop, the caller's: actions whose
+ * dependencies are done run in parallel (at most OPTS->parallel), each as one
+ * asynchronous driver or plug-in call recorded as an intent. A failed
+ * action's dependants are skipped while independent branches go on (move
+ * forward, never retry). Returns at once: 0 with *RET_APPLY (may be NULL;
+ * valid until DONE runs) once the run has started, or STK_EINVAL. DONE is
+ * called exactly once, on the loop, after this returns, with 0 or the first
+ * failure's error (naming the action and the service), STK_ECANCELED after
+ * rec_apply_cancel(). PLAN and ENV must outlive the run. No loop is run,
+ * no signal handler installed and nothing printed: progress goes to
+ * ENV->sink.
  */
-int rec_plan_apply(struct rec_env *env, struct rec_plan *plan, const struct rec_apply_opts *opts,
-                   struct stk_err *err);
+int rec_plan_apply_start(struct rec_env *env, struct rec_plan *plan,
+                         const struct rec_apply_opts *opts, rec_done_fn *done, void *userdata,
+                         struct rec_apply **ret_apply, struct stk_err *err);
+
+/*
+ * Cancels APPLY: the running requests are cancelled and nothing new starts;
+ * DONE then reports STK_ECANCELED ("interrupted: the next run resumes").
+ * NULL-safe; a second call does nothing.
+ */
+void rec_apply_cancel(struct rec_apply *apply);
+
+/* Appends the change VERB WHAT (REASON) to what PLAN shows a person; strings are copied. */
+void rec_plan_add_change(struct rec_plan *plan, const char *verb, const char *what,
+                         const char *reason);
 
 /* Number of mutating actions (every kind but the waits). */
 size_t rec_plan_mutations(const struct rec_plan *plan);
-
-/* Prints the plan for a person: what changes and why, then the action count. */
-void rec_plan_print(const struct rec_plan *plan, FILE *out);
 
 /* Returns the plan as JSON (a new reference): changes and the action DAG. */
 struct json_t *rec_plan_to_json(const struct rec_plan *plan);

@@ -12,7 +12,6 @@
 #ifndef REC_H
 #define REC_H
 
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <uv.h>
@@ -25,6 +24,7 @@ struct net_ctx;
 struct rt_image_store;
 struct store;
 struct spec_project;
+struct rec_env;
 
 /*
  * The hand-off between a runtime driver and a network plug-in (DESIGN.md
@@ -44,8 +44,51 @@ struct rec_net_peer {
  */
 int rec_net_peer_connect(struct rec_net_peer *peer, struct rt_ctx *rt, struct net_ctx *net);
 
+/*
+ * Records the intent of one runtime or plug-in mutation (ACTION "container.start",
+ * OBJECT its id) in the store before it is sent; stores its sequence number in
+ * *RET_SEQ. The crash tests' first boundary: with STACK_FAULT_INTENT=N the
+ * process aborts right after intent k is recorded, N = 2k-1. Errors: the store's.
+ */
+int rec_intent_begin(struct rec_env *env, const char *project, const char *action,
+                     const char *object, int64_t *ret_seq, struct stk_err *err);
+/*
+ * Marks intent SEQ done (FAILURE NULL or code 0) or failed with FAILURE's
+ * message. The second boundary: STACK_FAULT_INTENT=2k aborts before intent
+ * k is marked.
+ */
+int rec_intent_end(struct rec_env *env, int64_t seq, const struct stk_err *failure,
+                   struct stk_err *err);
+
+/*
+ * Several runtime drivers at once, behind one context (the VM driver runs
+ * hyperv services next to the oci driver's process ones): returns a new
+ * context (free with rt_ctx_free(), before its members) whose create picks
+ * the member BY_ISOLATION[spec->isolation] (an array of _RT_ISOLATION_MAX
+ * borrowed contexts, NULL where no driver runs that isolation; one context
+ * may serve several), whose list and host_info merge every member's answers
+ * (the first member describes the host, each adds its isolations), and whose
+ * other operations go to the member that listed or created the container
+ * (the first member for an id none of them reported yet). Every member must
+ * run on LOOP. NULL with STK_EINVAL when no member is given.
+ */
+struct rt_ctx *rec_runtimes_new(uv_loop_t *loop, struct rt_ctx *const by_isolation[],
+                                struct stk_err *err);
+
 /* Returns the product version ("0.1.0"), static. */
 const char *rec_version(void);
+
+/*
+ * Where the library reports (it never prints): PROGRESS receives one
+ * progress line at a time ("Container t-web-1  Started", no newline),
+ * borrowed for the call, on the loop thread. NULL: nothing is reported.
+ */
+typedef void rec_progress_fn(void *userdata, const char *line);
+
+struct rec_sink {
+    rec_progress_fn *progress;
+    void *userdata; /* borrowed, given back to every callback */
+};
 
 /* What a pass works with; every pointer is borrowed. */
 struct rec_env {
@@ -56,7 +99,7 @@ struct rec_env {
     struct store *store;
     const char *state_dir;
     const char *run_dir;
-    FILE *progress;          /* where progress lines go (stderr), NULL for none */
+    struct rec_sink sink;    /* where progress goes; the CLI prints it on stderr */
     unsigned long mutations; /* runtime and plug-in calls that change something, counted */
     unsigned long reads;     /* calls that only observe */
     unsigned intents;        /* intents recorded by this process (fault injection counts them) */
@@ -74,138 +117,11 @@ struct rec_up_opts {
 };
 
 /*
- * Converges the host to PROJECT: checks every service's isolation against the
- * runtime's host_info and resolves every image for that host's platform (its
- * os and, on Windows, its build selects among an image index's entries)
- * before anything is created (an image that does not exist, an image of
- * another OS, or an isolation or Windows build this host cannot run is
- * STK_ENOENT/STK_EUNAVAIL naming the service: exit status 1). An image
- * reference missing from the store is pulled first (rec_image_pull()) unless
- * the service's pull_policy is "never"; "always" pulls it even when present;
- * with OPTS->dry_run nothing is pulled and the plan shows "pull image NAME"
- * instead. Then it plans
- * the actions (rec-plan.h) and runs them on the loop, independent branches in
- * parallel and starts in depends_on order with its conditions. Containers
- * whose stack.hash label equals the desired hash and that run are left
- * untouched, so a second `up` with nothing changed makes no mutating runtime
- * call. With OPTS->dry_run the plan is printed and nothing runs. On failure
- * returns the error of the first failed action, naming the service; what was
- * created stays recorded.
- */
-int rec_up(struct rec_env *env, const struct spec_project *project, const struct rec_up_opts *opts,
-           struct stk_err *err);
-
-/*
- * Pulls the image REF into ENV->images from its registry (rt_image_pull()),
- * for the runtime's host platform (its os and, on Windows, its build; the
- * build's own platform when ENV->rt is NULL). The blocking transfer runs on a
- * uv_queue_work worker while ENV->loop turns; "Image REF  Pulling" and
- * "Image REF  Pulled" go to ENV->progress. Errors: rt_image_pull()'s, and the
- * runtime's host_info errors.
- */
-int rec_image_pull(struct rec_env *env, const char *ref, struct stk_err *err);
-
-/*
- * `stack pull`: pulls the image of every service of PROJECT, each distinct
- * reference once, as rec_image_pull(). Services whose image is an image
- * layout path, or whose pull_policy is "never", are skipped. Returns the
- * first error after trying every image.
- */
-int rec_pull(struct rec_env *env, const struct spec_project *project, struct stk_err *err);
-
-/*
- * Removes everything of PROJECT that the runtime lists with its labels, that
- * the network plug-in lists for it, or that the store recorded: containers
- * (stopped with their grace period, then deleted), sandboxes, endpoints and
- * networks. Idempotent. Returns the first error, after trying everything.
- */
-int rec_down(struct rec_env *env, const char *project, struct stk_err *err);
-
-/*
  * Removes PROJECT's volumes (named and anonymous) that the store recorded,
- * with their data (`down --volumes`). Run after rec_down(). Returns the first
+ * with their data (`down --volumes`). Run after cli_down(). Returns the first
  * error after trying every volume.
  */
 int rec_volumes_remove(struct rec_env *env, const char *project, struct stk_err *err);
-
-/*
- * Prints PROJECT's containers as observed from the runtime: NAME, SERVICE,
- * STATUS, ISOLATION, PID (host PID of the container's init), PORTS.
- */
-int rec_ps(struct rec_env *env, const char *project, FILE *out, struct stk_err *err);
-
-/*
- * Prints the logs of SERVICE's containers (every service when NULL) of
- * PROJECT: the container's stdout and stderr lines from the log the driver
- * names — the monitor's k8s-file log (its "TIMESTAMP STREAM TAG " prefix
- * removed) or, for the hcs driver, the output as the process wrote it —
- * prefixed with the container name when several are shown.
- * FOLLOW keeps printing new lines until interrupted.
- */
-int rec_logs(struct rec_env *env, const char *project, const char *service, int follow, FILE *out,
-             struct stk_err *err);
-
-/*
- * Makes rec_logs() stop following once *FLAG is non-zero (set by a SIGINT
- * handler); FLAG is borrowed and must stay valid.
- */
-void rec_logs_set_stop_flag(volatile sig_atomic_t *flag);
-
-/*
- * Runs ARGS (NULL-terminated) in replica NUMBER of SERVICE through the
- * runtime's exec, prints its output to OUT and stores its exit status in
- * *RET_STATUS. STK_ENOENT when there is no such container.
- */
-int rec_exec(struct rec_env *env, const char *project, const char *service, int number,
-             char *const *args, FILE *out, int *ret_status, struct stk_err *err);
-
-/*
- * `stack stop` (START 0) and `stack start` (START 1): stops the running
- * containers of SERVICES (NULL-terminated names; NULL or empty: every
- * service), dependants first, each given GRACE_MS milliseconds after its
- * stop signal before SIGKILL; or starts the stopped ones, dependencies first
- * (rec_plan_build_stop_start()). Containers stopped here are not restarted by
- * their restart policy; `up` starts them again. Returns 0 or the first
- * failure's code.
- */
-int rec_stop_start(struct rec_env *env, const char *project, const char *const *services, int start,
-                   uint64_t grace_ms, struct stk_err *err);
-
-/*
- * Prints the host address ("IP:PORT") that PRIVATE_PORT/PROTOCOL ("tcp",
- * "udp") of replica NUMBER of SERVICE is published on, as `docker compose
- * port` does; an ephemeral host port shows the one chosen at attach.
- * STK_ENOENT when there is no such container or the port is not published.
- */
-int rec_port(struct rec_env *env, const char *project, const char *service, int number,
-             unsigned private_port, const char *protocol, FILE *out, struct stk_err *err);
-
-/*
- * Prints the processes of SERVICE's running containers (every service when
- * NULL) with each container's isolation and host PID: the container's init
- * for process isolation; 0 for a hyperv container on HCS, whose process runs
- * in the utility VM (the host worker's PID is not known to the driver).
- */
-int rec_top(struct rec_env *env, const char *project, const char *service, FILE *out,
-            struct stk_err *err);
-
-/* Prints SERVICE's containers (all when NULL) as observed, as JSON. */
-int rec_inspect(struct rec_env *env, const char *project, const char *service, FILE *out,
-                struct stk_err *err);
-
-/*
- * Records that container ID exited (called by its monitor through `stack
- * internal container-exited ID`) and applies its restart policy: when it must
- * restart, stores the backoff delay in *RET_DELAY_MS (milliseconds), else -1.
- * A container stopped on purpose (down, recreate) is never restarted. The
- * caller waits the delay without holding the store's lock, then calls
- * rec_container_restart().
- */
-int rec_container_exited(struct rec_env *env, const char *id, int64_t *ret_delay_ms,
-                         struct stk_err *err);
-
-/* Starts exited container ID again, unless its record changed meanwhile. */
-int rec_container_restart(struct rec_env *env, const char *id, struct stk_err *err);
 
 /*
  * The restart decision (Docker engine semantics): POLICY "no", "always",

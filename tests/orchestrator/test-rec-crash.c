@@ -18,6 +18,7 @@
 
 #include "netplugins/net-plugin.h"
 #include "orchestrator/store/store.h"
+#include "orchestrator/cli/cli.h"
 #include "rec-fixture.h"
 #include "runtime/rt-driver.h"
 #include "specs/spec.h"
@@ -97,7 +98,7 @@ static void load_and_up(struct rec_fixture *f, int expect_ok, int boundary)
     struct spec_project *p = rec_fixture_load(f, stack10);
     struct rec_up_opts o = {0};
     struct stk_err err = STK_ERR_INIT;
-    int r = rec_up(&f->env, p, &o, &err);
+    int r = cli_up(&f->env, p, &o, &err);
 
     if (expect_ok)
         cr_assert_eq(r, 0, "boundary %d: up after the crash failed: %s", boundary, err.msg);
@@ -141,7 +142,7 @@ Test(rec_crash, every_intent_boundary_of_up_converges, .timeout = 600)
         rec_fixture_reopen(&f, 1);
         load_and_up(&f, 1, b);
         assert_converged(&f, b);
-        cr_assert_eq(rec_down(&f.env, "t", &err), 0, "boundary %d: down: %s", b, err.msg);
+        cr_assert_eq(cli_down(&f.env, "t", &err), 0, "boundary %d: down: %s", b, err.msg);
         cr_assert_eq(rec_fixture_count(&f, NULL, NULL), 0, "boundary %d: down left containers", b);
         inventory(&f, &nets, &sbs, &eps);
         cr_assert_eq(nets + sbs + eps, 0, "boundary %d: down left %zu/%zu/%zu", b, nets, sbs, eps);

@@ -1,6 +1,6 @@
 /*
  * test-rec-pull.c - `up`, `plan` and `stack pull` with images that come from
- * a registry (rec_up(), rec_plan_build(), rec_pull(), rec_image_pull()): the
+ * a registry (cli_up(), cli_plan_build(), cli_pull(), cli_image_pull()): the
  * fake runtime driver and network plug-in, and a REAL registry on loopback
  * (tests/support/test-registry.h: Debian's docker-registry, filled with
  * skopeo from the example busybox layout). `plan` pulls nothing and shows the
@@ -15,6 +15,7 @@
 #include "common/stk-alloc.h"
 #include "common/stk-fs.h"
 #include "orchestrator/rec/rec-plan.h"
+#include "orchestrator/cli/cli.h"
 #include "rec-fixture.h"
 #include "runtime/image/rt-image.h"
 #include "specs/spec.h"
@@ -23,6 +24,7 @@
 static struct rec_fixture F;
 static struct stk_test_registry reg = {.pid = -1};
 static char *progress_path;
+static FILE *progress_file;
 
 static void setup(void)
 {
@@ -31,16 +33,19 @@ static void setup(void)
     stk_test_registry_start(&reg, F.dir);
     stk_test_registry_push(&reg, F.image, "test/busybox:v1", 0);
     progress_path = stk_xasprintf("%s/progress.txt", F.dir);
-    F.env.progress = fopen(progress_path, "w");
-    cr_assert_not_null(F.env.progress);
+    progress_file = fopen(progress_path, "w");
+    cr_assert_not_null(progress_file);
+    F.env.sink.progress = cli_progress_print;
+    F.env.sink.userdata = progress_file;
 }
 
 static void teardown(void)
 {
     stk_test_registry_stop(&reg);
-    if (F.env.progress)
-        fclose(F.env.progress);
-    F.env.progress = NULL;
+    if (progress_file)
+        fclose(progress_file);
+    progress_file = NULL;
+    F.env.sink.progress = NULL;
     rec_fixture_fini(&F);
     free(progress_path);
     progress_path = NULL;
@@ -123,7 +128,7 @@ Test(rec_pull, plan_shows_the_pull_and_up_pulls_before_creating)
 
     /* plan: read-only, the pull is a line of the plan. */
     o.dry_run = 1;
-    cr_assert_eq(rec_plan_build(&F.env, p, &o, &pl, &err), 0, "plan: %s", err.msg);
+    cr_assert_eq(cli_plan_build(&F.env, p, &o, &pl, &err), 0, "plan: %s", err.msg);
     what = stk_xasprintf("image %s", r);
     for (size_t i = 0; i < pl->n_changes; i++)
         if (strcmp(pl->changes[i].verb, "pull") == 0 && strcmp(pl->changes[i].what, what) == 0)
@@ -135,11 +140,11 @@ Test(rec_pull, plan_shows_the_pull_and_up_pulls_before_creating)
 
     /* up: pulled, then the container created and started. */
     o.dry_run = 0;
-    cr_assert_eq(rec_up(&F.env, p, &o, &err), 0, "up: %s", err.msg);
+    cr_assert_eq(cli_up(&F.env, p, &o, &err), 0, "up: %s", err.msg);
     cr_assert(in_store("v1"));
     cr_assert_eq(manifest_gets("v1"), 1);
     cr_assert_eq(rec_fixture_count(&F, "web", "running"), 1);
-    fflush(F.env.progress);
+    fflush(progress_file);
     {
         char *pulling = stk_xasprintf("Image %s  Pulling\n", r);
         char *pulled = stk_xasprintf("Image %s  Pulled\n", r);
@@ -149,7 +154,7 @@ Test(rec_pull, plan_shows_the_pull_and_up_pulls_before_creating)
         free(pulled);
     }
     /* A second up: present, nothing asked of the registry. */
-    cr_assert_eq(rec_up(&F.env, p, &o, &err), 0, "up: %s", err.msg);
+    cr_assert_eq(cli_up(&F.env, p, &o, &err), 0, "up: %s", err.msg);
     cr_assert_eq(manifest_gets("v1"), 1);
     free(what);
     free(r);
@@ -163,7 +168,7 @@ Test(rec_pull, pull_policy_never_keeps_the_not_found_error)
     struct stk_err err = STK_ERR_INIT;
     char *r = ref("v1"), *want;
 
-    cr_assert_eq(rec_up(&F.env, p, &o, &err), STK_ENOENT);
+    cr_assert_eq(cli_up(&F.env, p, &o, &err), STK_ENOENT);
     want = stk_xasprintf("service 'web': image '%s' not found", r);
     cr_assert(strstr(err.msg, want), "%s", err.msg);
     cr_assert_eq(manifest_gets("v1"), 0);
@@ -179,9 +184,9 @@ Test(rec_pull, pull_policy_always_asks_the_registry_every_time)
     struct rec_up_opts o = {0};
     struct stk_err err = STK_ERR_INIT;
 
-    cr_assert_eq(rec_up(&F.env, p, &o, &err), 0, "up: %s", err.msg);
+    cr_assert_eq(cli_up(&F.env, p, &o, &err), 0, "up: %s", err.msg);
     cr_assert_eq(manifest_gets("v1"), 1);
-    cr_assert_eq(rec_up(&F.env, p, &o, &err), 0, "up: %s", err.msg);
+    cr_assert_eq(cli_up(&F.env, p, &o, &err), 0, "up: %s", err.msg);
     cr_assert_eq(manifest_gets("v1"), 2, "pulled again although present");
     spec_project_free(p);
 }
@@ -192,7 +197,7 @@ Test(rec_pull, missing_in_the_registry_fails_naming_the_service)
     struct rec_up_opts o = {0};
     struct stk_err err = STK_ERR_INIT;
 
-    cr_assert_eq(rec_up(&F.env, p, &o, &err), STK_ENOENT);
+    cr_assert_eq(cli_up(&F.env, p, &o, &err), STK_ENOENT);
     {
         char *r = ref("nope");
         char *want = stk_xasprintf("service 'web': image '%s' not found: pull '%s': "
@@ -211,7 +216,7 @@ Test(rec_pull, stack_pull_fetches_each_distinct_image_once)
     struct spec_project *p = load("v1", NULL, 1);
     struct stk_err err = STK_ERR_INIT;
 
-    cr_assert_eq(rec_pull(&F.env, p, &err), 0, "pull: %s", err.msg);
+    cr_assert_eq(cli_pull(&F.env, p, &err), 0, "pull: %s", err.msg);
     cr_assert(in_store("v1"));
     cr_assert_eq(manifest_gets("v1"), 1, "two services, one image, one pull");
     cr_assert_eq(rec_fixture_count(&F, NULL, NULL), 0, "pull creates nothing");

@@ -1,8 +1,8 @@
 /*
  * test-rec-windows.c - examples/windows/app.yaml through the product path on
  * the HCS/HCN emulator: the specs loader reads the file from the source tree,
- * the reconciler (rec_up: planner, executor; rec_ps, rec_top, rec_exec,
- * rec_logs, rec_down) drives the real hcs driver (rt_hcs_ctx_new over the emulated
+ * the reconciler (cli_up: planner, executor; cli_ps, cli_top, cli_exec,
+ * cli_logs, cli_down) drives the real hcs driver (rt_hcs_ctx_new over the emulated
  * computecore table) with the real layer storage (rt_hcs_storage_new over the
  * emulated computestorage.dll and virtdisk.dll, reading the test's image
  * store) and the real hns plug-in (over the emulated HCN table), with the
@@ -30,6 +30,7 @@
 #include "common/stk-strv.h"
 #include "netplugins/hns/hns.h"
 #include "netplugins/net-plugin.h"
+#include "orchestrator/cli/cli.h"
 #include "orchestrator/rec/rec.h"
 #include "orchestrator/store/store.h"
 #include "runtime/hcs/hcs.h"
@@ -245,7 +246,7 @@ static json_t *document(const char *service)
     return doc;
 }
 
-/* rec_ps() of PROJECT into a new string (caller frees). */
+/* cli_ps() of PROJECT into a new string (caller frees). */
 static char *capture_ps(const char *project)
 {
     char *buf = NULL;
@@ -253,7 +254,7 @@ static char *capture_ps(const char *project)
     FILE *out = open_memstream(&buf, &len);
     struct stk_err err = STK_ERR_INIT;
 
-    cr_assert_eq(rec_ps(&T.env, project, out, &err), 0, "ps: %s", err.msg);
+    cr_assert_eq(cli_ps(&T.env, project, out, &err), 0, "ps: %s", err.msg);
     fclose(out);
     return buf;
 }
@@ -425,7 +426,7 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
     int status = -1;
 
     cr_assert_str_eq(p->name, "shop");
-    cr_assert_eq(rec_up(&T.env, p, &o, &err), 0, "up: %s", err.msg);
+    cr_assert_eq(cli_up(&T.env, p, &o, &err), 0, "up: %s", err.msg);
     cr_assert_gt(T.env.mutations, 0, "the first up counted no mutating call");
 
     /* Four containers and legacy's utility VM; three namespaces (sidecar joins web's). */
@@ -596,7 +597,7 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
 
     /* top: each container with its isolation. */
     f = open_memstream(&out, &len);
-    cr_assert_eq(rec_top(&T.env, "shop", NULL, f, &err), 0, "top: %s", err.msg);
+    cr_assert_eq(cli_top(&T.env, "shop", NULL, f, &err), 0, "top: %s", err.msg);
     fclose(f);
     cr_assert(strstr(out, "shop-legacy-1 (isolation hyperv"), "%s", out);
     cr_assert(strstr(out, "shop-web-1 (isolation process"), "%s", out);
@@ -607,7 +608,7 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
     f = open_memstream(&out, &len);
     {
         char *const args[] = {(char *)"cmd", (char *)"/c", (char *)"echo", (char *)"pong", NULL};
-        cr_assert_eq(rec_exec(&T.env, "shop", "web", 1, args, f, &status, &err), 0, "exec: %s",
+        cr_assert_eq(cli_exec(&T.env, "shop", "web", 1, args, f, &status, &err), 0, "exec: %s",
                      err.msg);
     }
     fclose(f);
@@ -617,7 +618,7 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
     f = open_memstream(&out, &len);
     {
         char *const args[] = {(char *)"cmd", (char *)"/c", (char *)"exit", (char *)"3", NULL};
-        cr_assert_eq(rec_exec(&T.env, "shop", "web", 1, args, f, &status, &err), 0, "exec: %s",
+        cr_assert_eq(cli_exec(&T.env, "shop", "web", 1, args, f, &status, &err), 0, "exec: %s",
                      err.msg);
     }
     fclose(f);
@@ -627,7 +628,7 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
     /* logs: the init process of legacy (in its utility VM) wrote its start line. */
     for (int i = 0; i < 500; i++) {
         f = open_memstream(&logs, &len);
-        cr_assert_eq(rec_logs(&T.env, "shop", "legacy", 0, f, &err), 0, "logs: %s", err.msg);
+        cr_assert_eq(cli_logs(&T.env, "shop", "legacy", 0, f, &err), 0, "logs: %s", err.msg);
         fclose(f);
         if (strstr(logs, "started C:\\legacy\\service.exe"))
             break;
@@ -640,7 +641,7 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
     logs = NULL;
     for (int i = 0; i < 500; i++) {
         f = open_memstream(&logs, &len);
-        cr_assert_eq(rec_logs(&T.env, "shop", "web", 0, f, &err), 0, "logs: %s", err.msg);
+        cr_assert_eq(cli_logs(&T.env, "shop", "web", 0, f, &err), 0, "logs: %s", err.msg);
         fclose(f);
         if (strstr(logs, "started C:\\app\\server.exe --port 80"))
             break;
@@ -665,7 +666,7 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
             cr_assert_gt(before[i], 0, "the first up never called %s", creates[i]);
         }
         T.env.mutations = 0;
-        cr_assert_eq(rec_up(&T.env, p, &o, &err), 0, "second up: %s", err.msg);
+        cr_assert_eq(cli_up(&T.env, p, &o, &err), 0, "second up: %s", err.msg);
         cr_assert_eq(T.env.mutations, 0, "the second up made %lu mutating calls", T.env.mutations);
         for (size_t i = 0; i < 9; i++)
             cr_assert_eq(hcsemu_calls(creates[i]), before[i], "the second up called %s",
@@ -673,7 +674,7 @@ Test(rec_windows, app_yaml_up_ps_exec_logs_up_again_down, .init = server_up, .fi
         cr_assert_eq(hcsemu_count_systems(), 5);
     }
 
-    cr_assert_eq(rec_down(&T.env, "shop", &err), 0, "down: %s", err.msg);
+    cr_assert_eq(cli_down(&T.env, "shop", &err), 0, "down: %s", err.msg);
     assert_nothing_left("shop");
     /* down released every scratch through the storage; the imported layers stay for reuse. */
     cr_assert_eq(hcsemu_calls("detach_layer_storage_filter"), 3);
@@ -689,7 +690,7 @@ Test(rec_windows, legacy_process_isolation_is_refused_before_anything_exists, .i
     struct spec_project *p = load(path);
     struct rec_up_opts o = {0};
     struct stk_err err = STK_ERR_INIT;
-    int r = rec_up(&T.env, p, &o, &err);
+    int r = cli_up(&T.env, p, &o, &err);
 
     cr_assert_eq(r, STK_EUNAVAIL, "up returned %d: %s", r, err.msg);
     cr_assert_eq(err.code, STK_EUNAVAIL);
@@ -730,7 +731,7 @@ Test(rec_windows, client_host_defaults_to_hyperv, .init = client_up, .fini = ben
 
     /* The whole app.yaml: web is process-isolated with a 20348 image. */
     p = load(APP_YAML);
-    cr_assert_eq(rec_up(&T.env, p, &o, &err), STK_EUNAVAIL, "%s", err.msg);
+    cr_assert_eq(cli_up(&T.env, p, &o, &err), STK_EUNAVAIL, "%s", err.msg);
     cr_assert(strstr(err.msg, "20348") && strstr(err.msg, "19045"), "%s", err.msg);
     cr_assert_eq(hcsemu_count_systems(), 0);
     cr_assert_eq(hcsemu_count_networks(), 0);
@@ -740,7 +741,7 @@ Test(rec_windows, client_host_defaults_to_hyperv, .init = client_up, .fini = ben
     cr_assert_eq(stk_file_write_atomic(path, legacy_only, strlen(legacy_only), 0644, 0, &err), 0);
     p = load(path);
     cr_assert_null(p->services[0].isolation, "isolation was not removed");
-    cr_assert_eq(rec_up(&T.env, p, &o, &err), 0, "up: %s", err.msg);
+    cr_assert_eq(cli_up(&T.env, p, &o, &err), 0, "up: %s", err.msg);
     cr_assert_eq(hcsemu_count_systems(), 2, "legacy and its utility VM");
     doc = document("legacy");
     cr_assert(json_is_string(json_object_get(doc, "HostingSystemId")), "legacy is not hosted");
@@ -750,7 +751,7 @@ Test(rec_windows, client_host_defaults_to_hyperv, .init = client_up, .fini = ben
     cr_assert(has_word(line, "running") && has_word(line, "hyperv"), "%s", line);
     free(line);
     free(ps);
-    cr_assert_eq(rec_down(&T.env, "shop", &err), 0, "down: %s", err.msg);
+    cr_assert_eq(cli_down(&T.env, "shop", &err), 0, "down: %s", err.msg);
     assert_nothing_left("shop");
     spec_project_free(p);
     free(path);
@@ -789,7 +790,7 @@ Test(rec_windows, path_image_selects_the_manifest_of_the_windows_host, .init = s
     path = stk_xasprintf("%s/multi.yaml", T.dir);
     cr_assert_eq(stk_file_write_atomic(path, yaml, strlen(yaml), 0644, 0, &err), 0);
     p = load(path);
-    cr_assert_eq(rec_up(&T.env, p, &o, &err), 0, "up: %s", err.msg);
+    cr_assert_eq(cli_up(&T.env, p, &o, &err), 0, "up: %s", err.msg);
     doc = document("app");
     layers =
         json_object_get(json_object_get(json_object_get(doc, "Container"), "Storage"), "Layers");
@@ -802,7 +803,7 @@ Test(rec_windows, path_image_selects_the_manifest_of_the_windows_host, .init = s
     json_decref(doc);
     /* Only the selected manifest's layers were imported. */
     expect_imported_once(w22.layers, NULL);
-    cr_assert_eq(rec_down(&T.env, "multi", &err), 0, "down: %s", err.msg);
+    cr_assert_eq(cli_down(&T.env, "multi", &err), 0, "down: %s", err.msg);
     assert_nothing_left("multi");
     for (size_t i = 0; i < 3; i++)
         free(d[i]);
@@ -837,7 +838,7 @@ Test(rec_windows, linux_image_on_windows_host_is_refused, .init = server_up, .fi
     path = stk_xasprintf("%s/lin.yaml", T.dir);
     cr_assert_eq(stk_file_write_atomic(path, yaml, strlen(yaml), 0644, 0, &err), 0);
     p = load(path);
-    cr_assert_eq(rec_up(&T.env, p, &o, &err), STK_EUNAVAIL, "%s", err.msg);
+    cr_assert_eq(cli_up(&T.env, p, &o, &err), STK_EUNAVAIL, "%s", err.msg);
     cr_assert(strstr(err.msg, "'app'") && strstr(err.msg, "linux image") &&
                   strstr(err.msg, "windows"),
               "%s", err.msg);

@@ -13,6 +13,7 @@
 #include "common/stk-alloc.h"
 #include "common/stk-buf.h"
 #include "netplugins/fake/net-fake.h"
+#include "orchestrator/cli/cli.h"
 #include "orchestrator/rec/rec-plan.h"
 #include "orchestrator/store/store.h"
 #include "rec-fixture.h"
@@ -45,7 +46,7 @@ static int up(struct spec_project *p, struct stk_err *err)
 {
     struct rec_up_opts o = {0};
 
-    return rec_up(&F.env, p, &o, err);
+    return cli_up(&F.env, p, &o, err);
 }
 
 static struct rec_plan *plan(struct spec_project *p, int orphans)
@@ -55,7 +56,7 @@ static struct rec_plan *plan(struct spec_project *p, int orphans)
     struct stk_err err = STK_ERR_INIT;
 
     o.remove_orphans = orphans;
-    cr_assert_eq(rec_plan_build(&F.env, p, &o, &pl, &err), 0, "plan: %s", err.msg);
+    cr_assert_eq(cli_plan_build(&F.env, p, &o, &pl, &err), 0, "plan: %s", err.msg);
     return pl;
 }
 
@@ -211,7 +212,7 @@ Test(rec, orphans_only_with_remove_orphans, .init = setup, .fini = teardown)
     cr_assert_eq(up(p, &err), 0, "%s", err.msg);
     cr_assert_eq(rec_fixture_count(&F, "other", NULL), 1, "orphans stay without the flag");
     o.remove_orphans = 1;
-    cr_assert_eq(rec_up(&F.env, p, &o, &err), 0, "%s", err.msg);
+    cr_assert_eq(cli_up(&F.env, p, &o, &err), 0, "%s", err.msg);
     cr_assert_eq(rec_fixture_count(&F, NULL, NULL), 1, "only web is left");
     cr_assert_eq(rec_fixture_count(&F, "web", "running"), 1);
     spec_project_free(p);
@@ -268,7 +269,7 @@ Test(rec, noop_up_with_health_gates_makes_no_runtime_call, .init = setup, .fini 
     /* Nothing changed: the recorded health judges the gate, nothing runs, --wait included. */
     cr_assert_eq(up(p, &err), 0, "second up: %s", err.msg);
     o.wait = 1;
-    cr_assert_eq(rec_up(&F.env, p, &o, &err), 0, "up --wait: %s", err.msg);
+    cr_assert_eq(cli_up(&F.env, p, &o, &err), 0, "up --wait: %s", err.msg);
     cr_assert_eq(rt_fake_calls(F.rt, RT_FAKE_OP_MUTATING), 0, "no mutating call");
     cr_assert_eq(rt_fake_calls(F.rt, RT_FAKE_OP_EXEC), 0, "no health check re-run");
     cr_assert_eq(F.env.mutations, 0);
@@ -381,15 +382,15 @@ Test(rec, restart_policy_through_the_exit_path, .init = setup, .fini = teardown)
     id = rec_fixture_id(&F, "w", 1);
     for (int round = 0; round < 2; round++) {
         cr_assert_eq(rt_fake_container_exit(F.rt, id, 7, &err), 0, "%s", err.msg);
-        cr_assert_eq(rec_container_exited(&F.env, id, &delay, &err), 0, "%s", err.msg);
+        cr_assert_eq(cli_container_exited(&F.env, id, &delay, &err), 0, "%s", err.msg);
         cr_assert_eq(delay, round == 0 ? 100 : 200, "backoff %lld in round %d", (long long)delay,
                      round);
-        cr_assert_eq(rec_container_restart(&F.env, id, &err), 0, "%s", err.msg);
+        cr_assert_eq(cli_container_restart(&F.env, id, &err), 0, "%s", err.msg);
         cr_assert_eq(rec_fixture_count(&F, "w", "running"), 1);
     }
     /* The third failure exceeds on-failure:2. */
     cr_assert_eq(rt_fake_container_exit(F.rt, id, 7, &err), 0);
-    cr_assert_eq(rec_container_exited(&F.env, id, &delay, &err), 0);
+    cr_assert_eq(cli_container_exited(&F.env, id, &delay, &err), 0);
     cr_assert_eq(delay, -1);
     cr_assert_eq(rec_fixture_count(&F, "w", "stopped"), 1);
     {
@@ -401,7 +402,7 @@ Test(rec, restart_policy_through_the_exit_path, .init = setup, .fini = teardown)
     }
     /* A container stopped on purpose is never restarted. */
     store_container_set_state(F.store, id, "stopping", NULL);
-    cr_assert_eq(rec_container_exited(&F.env, id, &delay, &err), 0);
+    cr_assert_eq(cli_container_exited(&F.env, id, &delay, &err), 0);
     cr_assert_eq(delay, -1);
     free(id);
     spec_project_free(p);
@@ -550,7 +551,7 @@ Test(rec, failure_in_the_middle_is_recorded_and_resumed, .init = setup, .fini = 
     rt_fake_fail_clear(F.rt, NULL);
     cr_assert_eq(up(p, &err), 0, "second up completes the rest: %s", err.msg);
     cr_assert_eq(rec_fixture_count(&F, NULL, "running"), 10);
-    cr_assert_eq(rec_down(&F.env, "t", &err), 0, "%s", err.msg);
+    cr_assert_eq(cli_down(&F.env, "t", &err), 0, "%s", err.msg);
     cr_assert_eq(rec_fixture_count(&F, NULL, NULL), 0);
     {
         struct net_sync s = NET_SYNC_INIT;
@@ -599,10 +600,10 @@ Test(rec, wait_fails_on_an_unhealthy_service, .init = setup, .fini = teardown)
 
     /* Without --wait, up does not look at health. */
     cr_assert_eq(rt_fake_script_exec(F.rt, "db", "/bin/sh -c probe", 1, "", 0, 0, &err), 0);
-    cr_assert_eq(rec_up(&F.env, p, &o, &err), 0, "%s", err.msg);
+    cr_assert_eq(cli_up(&F.env, p, &o, &err), 0, "%s", err.msg);
     cr_assert_eq(rt_fake_calls(F.rt, RT_FAKE_OP_EXEC), 0);
     o.wait = 1;
-    cr_assert_lt(rec_up(&F.env, p, &o, &err), 0);
+    cr_assert_lt(cli_up(&F.env, p, &o, &err), 0);
     cr_assert(strstr(err.msg, "unhealthy"), "%s", err.msg);
     cr_assert_eq(rt_fake_calls(F.rt, RT_FAKE_OP_EXEC), 2, "retries: 2 checks");
     rt_fake_fail_clear(F.rt, NULL);
@@ -665,7 +666,7 @@ Test(rec, events_are_appended_with_revisions, .init = setup, .fini = teardown)
     free(ev);
     cr_assert_eq(starts, 2);
     /* --since: only what came after. */
-    cr_assert_eq(rec_down(&F.env, "t", &err), 0);
+    cr_assert_eq(cli_down(&F.env, "t", &err), 0);
     cr_assert_eq(store_event_list(F.store, "t", (int64_t)n, &ev, &n, &err), 0);
     cr_assert_eq(n, 2, "two removals after the starts");
     for (size_t i = 0; i < n; i++) {
@@ -685,7 +686,7 @@ static char *capture_port(const char *project, const char *service, unsigned por
     FILE *out = open_memstream(&buf, &len);
     struct stk_err err = STK_ERR_INIT;
 
-    *ret = rec_port(&F.env, project, service, 1, port, proto, out, &err);
+    *ret = cli_port(&F.env, project, service, 1, port, proto, out, &err);
     fclose(out);
     stk_err_clear(&err);
     return buf;
@@ -728,7 +729,7 @@ Test(rec, ephemeral_ports_are_chosen_once_and_shown, .init = setup, .fini = tear
         char *buf = NULL;
         size_t len = 0;
         FILE *out = open_memstream(&buf, &len);
-        cr_assert_eq(rec_port(&F.env, p->name, "a", 1, 82, "tcp", out, &e), STK_ENOENT);
+        cr_assert_eq(cli_port(&F.env, p->name, "a", 1, 82, "tcp", out, &e), STK_ENOENT);
         cr_assert_str_eq(e.msg, "service 'a' does not publish port 82/tcp");
         stk_err_clear(&e);
         fclose(out);
@@ -797,7 +798,7 @@ Test(rec, down_stops_in_reverse_dependency_order, .init = setup, .fini = teardow
     struct rec_plan *pl = NULL;
 
     cr_assert_eq(up(p, &err), 0, "up: %s", err.msg);
-    cr_assert_eq(rec_plan_build_down(&F.env, p->name, &pl, &err), 0, "%s", err.msg);
+    cr_assert_eq(cli_plan_build_down(&F.env, p->name, &pl, &err), 0, "%s", err.msg);
     cr_assert(stop_waits_for(pl, "-db-1-", "-web-1-"), "db stops before web");
     cr_assert(stop_waits_for(pl, "-web-1-", "-sidecar-1-"), "web stops before its sidecar");
     cr_assert_not(stop_waits_for(pl, "-web-1-", "-db-1-"));
@@ -820,7 +821,7 @@ Test(rec, down_stops_in_reverse_dependency_order, .init = setup, .fini = teardow
                              "\n    network_mode: service:web\n"
                              "  other:\n    image: @IMAGE@\n    command: " LOOP_CMD "\n");
     cr_assert_eq(up(p, &err), 0, "up: %s", err.msg);
-    cr_assert_eq(rec_plan_build_down(&F.env, p->name, &pl, &err), 0, "%s", err.msg);
+    cr_assert_eq(cli_plan_build_down(&F.env, p->name, &pl, &err), 0, "%s", err.msg);
     cr_assert_not(stop_waits_for(pl, "-db-1-", "-web-1-") &&
                       stop_waits_for(pl, "-web-1-", "-db-1-"),
                   "a cycle of stops");
@@ -828,7 +829,7 @@ Test(rec, down_stops_in_reverse_dependency_order, .init = setup, .fini = teardow
                       stop_waits_for(pl, "-web-1-", "-db-1-"),
                   "labels that disagree give no order");
     rec_plan_free(pl);
-    cr_assert_eq(rec_down(&F.env, p->name, &err), 0, "down: %s", err.msg);
+    cr_assert_eq(cli_down(&F.env, p->name, &err), 0, "down: %s", err.msg);
     cr_assert_eq(rec_fixture_count(&F, "db", NULL), 0);
     spec_project_free(p);
 }
@@ -848,16 +849,16 @@ Test(rec, stop_then_start_keep_the_containers, .init = setup, .fini = teardown)
 
     cr_assert_eq(up(p, &err), 0, "up: %s", err.msg);
     db_id = rec_fixture_id(&F, "db", 1);
-    cr_assert_eq(rec_plan_build_stop_start(&F.env, p->name, NULL, 0, 1000, &pl, &err), 0);
+    cr_assert_eq(cli_plan_build_stop_start(&F.env, p->name, NULL, 0, 1000, &pl, &err), 0);
     cr_assert_eq(pl->n_actions, 4);
     cr_assert(stop_waits_for(pl, "-db-1-", "-web-1-"), "db stops after web");
     rec_plan_free(pl);
-    cr_assert_eq(rec_stop_start(&F.env, p->name, NULL, 0, 1000, &err), 0, "stop: %s", err.msg);
+    cr_assert_eq(cli_stop_start(&F.env, p->name, NULL, 0, 1000, &err), 0, "stop: %s", err.msg);
     cr_assert_eq(rec_fixture_count(&F, NULL, "running"), 0);
     cr_assert_eq(rec_fixture_count(&F, NULL, NULL), 4, "stop removed containers");
 
     /* start: db before web (the stop order reversed). */
-    cr_assert_eq(rec_plan_build_stop_start(&F.env, p->name, NULL, 1, 0, &pl, &err), 0);
+    cr_assert_eq(cli_plan_build_stop_start(&F.env, p->name, NULL, 1, 0, &pl, &err), 0);
     cr_assert_eq(pl->n_actions, 4);
     for (size_t i = 0; i < pl->n_actions; i++)
         cr_assert_eq(pl->actions[i].kind, REC_A_CONTAINER_START);
@@ -875,14 +876,14 @@ Test(rec, stop_then_start_keep_the_containers, .init = setup, .fini = teardown)
 
     {
         const char *nosuch[] = {"nosuch", NULL};
-        cr_assert_eq(rec_stop_start(&F.env, p->name, nosuch, 1, 0, &err), STK_ENOENT);
+        cr_assert_eq(cli_stop_start(&F.env, p->name, nosuch, 1, 0, &err), STK_ENOENT);
         char want[256];
         snprintf(want, sizeof(want),
                  "no such service: nosuch (project '%s' has no container of it)", p->name);
         cr_assert_str_eq(err.msg, want);
         stk_err_clear(&err);
     }
-    cr_assert_eq(rec_stop_start(&F.env, p->name, web, 1, 0, &err), 0, "start web: %s", err.msg);
+    cr_assert_eq(cli_stop_start(&F.env, p->name, web, 1, 0, &err), 0, "start web: %s", err.msg);
     cr_assert_eq(rec_fixture_count(&F, "web", "running"), 1);
     cr_assert_eq(rec_fixture_count(&F, "db", "running"), 0, "start web started db too");
     cr_assert_eq(up(p, &err), 0, "up: %s", err.msg);
@@ -918,7 +919,7 @@ Test(rec, stop_honours_restart_backoff_and_stop_signal, .init = setup, .fini = t
 
     /* The labels give signal and grace to plans made without the file. */
     cr_assert_eq(
-        rec_plan_build_stop_start(&F.env, p->name, NULL, 0, REC_GRACE_OF_SERVICE, &pl, &err), 0);
+        cli_plan_build_stop_start(&F.env, p->name, NULL, 0, REC_GRACE_OF_SERVICE, &pl, &err), 0);
     for (size_t i = 0; i < pl->n_actions; i++) {
         const struct rec_action *a = &pl->actions[i];
         int is_w = strstr(a->object, "-w-1-") != NULL;
@@ -928,11 +929,11 @@ Test(rec, stop_honours_restart_backoff_and_stop_signal, .init = setup, .fini = t
         cr_assert(a->name && strstr(a->name, is_w ? "-w-1" : "-plain-1"), "no name");
     }
     rec_plan_free(pl);
-    cr_assert_eq(rec_plan_build_stop_start(&F.env, p->name, NULL, 0, 1000, &pl, &err), 0);
+    cr_assert_eq(cli_plan_build_stop_start(&F.env, p->name, NULL, 0, 1000, &pl, &err), 0);
     for (size_t i = 0; i < pl->n_actions; i++)
         cr_assert_eq(pl->actions[i].grace_ms, 1000, "-t does not override");
     rec_plan_free(pl);
-    cr_assert_eq(rec_plan_build_down(&F.env, p->name, &pl, &err), 0);
+    cr_assert_eq(cli_plan_build_down(&F.env, p->name, &pl, &err), 0);
     for (size_t i = 0; i < pl->n_actions; i++)
         if (pl->actions[i].kind == REC_A_CONTAINER_STOP && strstr(pl->actions[i].object, "-w-1-"))
             cr_assert(pl->actions[i].signal == 10 && pl->actions[i].grace_ms == 3000,
@@ -941,11 +942,11 @@ Test(rec, stop_honours_restart_backoff_and_stop_signal, .init = setup, .fini = t
 
     /* w crashes; its restart waits out the backoff (delay > 0) when stop comes. */
     cr_assert_eq(rt_fake_container_exit(F.rt, id, 3, &err), 0, "%s", err.msg);
-    cr_assert_eq(rec_container_exited(&F.env, id, &delay, &err), 0, "%s", err.msg);
+    cr_assert_eq(cli_container_exited(&F.env, id, &delay, &err), 0, "%s", err.msg);
     cr_assert_gt(delay, 0);
-    cr_assert_eq(rec_stop_start(&F.env, p->name, NULL, 0, REC_GRACE_OF_SERVICE, &err), 0, "%s",
+    cr_assert_eq(cli_stop_start(&F.env, p->name, NULL, 0, REC_GRACE_OF_SERVICE, &err), 0, "%s",
                  err.msg);
-    cr_assert_eq(rec_container_restart(&F.env, id, &err), 0, "%s", err.msg);
+    cr_assert_eq(cli_container_restart(&F.env, id, &err), 0, "%s", err.msg);
     cr_assert_eq(rec_fixture_count(&F, "w", "running"), 0, "the pending restart ran after stop");
     /* up brings it back, the same container. */
     cr_assert_eq(up(p, &err), 0, "%s", err.msg);

@@ -1,8 +1,8 @@
 /*
- * rec-view.c - read-only views of a project: ps and logs, observed from the
+ * cli-view.c - read-only views of a project: ps and logs, observed from the
  * runtime (labels, PIDs, states) and the monitor's log files.
  */
-#include "orchestrator/rec/rec.h"
+#include "orchestrator/cli/cli.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +13,7 @@
 
 #include "common/stk-alloc.h"
 #include "common/stk-strv.h"
-#include "orchestrator/rec/rec-internal.h"
+#include "orchestrator/cli/cli-internal.h"
 #include "orchestrator/store/store.h"
 #include "runtime/rt-driver.h"
 
@@ -41,14 +41,14 @@ static const char *status_text(const struct rt_container_info *ci, char *buf, si
     }
 }
 
-int rec_ps(struct rec_env *env, const char *project, FILE *out, struct stk_err *err)
+int cli_ps(struct rec_env *env, const char *project, FILE *out, struct stk_err *err)
 {
     struct rt_container_list obs = {NULL, 0};
     struct store_container *rows = NULL;
     size_t nrows = 0;
     int r;
 
-    if ((r = rec__observe(env, project, &obs, err)) < 0)
+    if ((r = cli__observe(env, project, &obs, err)) < 0)
         return r;
     store_container_list(env->store, project, &rows, &nrows, NULL);
     qsort(obs.items, obs.n, sizeof(*obs.items), cmp_info);
@@ -123,12 +123,12 @@ static void log_drain(struct log_src *src, int prefix, FILE *out)
 
 static volatile sig_atomic_t *logs_stop;
 
-void rec_logs_set_stop_flag(volatile sig_atomic_t *flag)
+void cli_logs_set_stop_flag(volatile sig_atomic_t *flag)
 {
     logs_stop = flag;
 }
 
-int rec_logs(struct rec_env *env, const char *project, const char *service, int follow, FILE *out,
+int cli_logs(struct rec_env *env, const char *project, const char *service, int follow, FILE *out,
              struct stk_err *err)
 {
     struct rt_container_list obs = {NULL, 0};
@@ -137,7 +137,7 @@ int rec_logs(struct rec_env *env, const char *project, const char *service, int 
     unsigned polls = 0;
     int r;
 
-    if ((r = rec__observe(env, project, &obs, err)) < 0)
+    if ((r = cli__observe(env, project, &obs, err)) < 0)
         return r;
     qsort(obs.items, obs.n, sizeof(*obs.items), cmp_info);
     srcs = stk_xcalloc(obs.n + 1, sizeof(*srcs));
@@ -180,7 +180,7 @@ int rec_logs(struct rec_env *env, const char *project, const char *service, int 
         if (follow && ++polls % 5 == 0) {
             struct rt_container_list now = {NULL, 0};
             size_t running = 0;
-            if (rec__observe(env, project, &now, err) < 0)
+            if (cli__observe(env, project, &now, err) < 0)
                 break;
             for (size_t i = 0; i < now.n; i++) {
                 const char *svc = rt_container_info_label(&now.items[i], RT_LABEL_SERVICE);
@@ -224,7 +224,7 @@ static int observe_replica(struct rec_env *env, const char *project, const char 
     int r;
 
     *ret_ci = NULL;
-    if ((r = rec__observe(env, project, obs, err)) < 0)
+    if ((r = cli__observe(env, project, obs, err)) < 0)
         return r;
     snprintf(num, sizeof(num), "%d", number);
     for (size_t i = 0; i < obs->n; i++) {
@@ -240,7 +240,7 @@ static int observe_replica(struct rec_env *env, const char *project, const char 
                        service, number, project);
 }
 
-int rec_exec(struct rec_env *env, const char *project, const char *service, int number,
+int cli_exec(struct rec_env *env, const char *project, const char *service, int number,
              char *const *args, FILE *out, int *ret_status, struct stk_err *err)
 {
     struct rt_container_list obs = {NULL, 0};
@@ -271,7 +271,7 @@ out:
     return r;
 }
 
-int rec_port(struct rec_env *env, const char *project, const char *service, int number,
+int cli_port(struct rec_env *env, const char *project, const char *service, int number,
              unsigned private_port, const char *protocol, FILE *out, struct stk_err *err)
 {
     struct rt_container_list obs = {NULL, 0};
@@ -308,13 +308,13 @@ out:
     return r;
 }
 
-int rec_top(struct rec_env *env, const char *project, const char *service, FILE *out,
+int cli_top(struct rec_env *env, const char *project, const char *service, FILE *out,
             struct stk_err *err)
 {
     struct rt_container_list obs = {NULL, 0};
     int r, shown = 0;
 
-    if ((r = rec__observe(env, project, &obs, err)) < 0)
+    if ((r = cli__observe(env, project, &obs, err)) < 0)
         return r;
     qsort(obs.items, obs.n, sizeof(*obs.items), cmp_info);
     for (size_t i = 0; i < obs.n; i++) {
@@ -340,7 +340,7 @@ out:
     return r;
 }
 
-int rec_inspect(struct rec_env *env, const char *project, const char *service, FILE *out,
+int cli_inspect(struct rec_env *env, const char *project, const char *service, FILE *out,
                 struct stk_err *err)
 {
     struct rt_container_list obs = {NULL, 0};
@@ -348,7 +348,7 @@ int rec_inspect(struct rec_env *env, const char *project, const char *service, F
     char *text;
     int r;
 
-    if ((r = rec__observe(env, project, &obs, err)) < 0) {
+    if ((r = cli__observe(env, project, &obs, err)) < 0) {
         json_decref(arr);
         return r;
     }
