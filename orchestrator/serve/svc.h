@@ -37,6 +37,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <uv.h>
 
 #include "stk-buf.h"
@@ -253,5 +254,72 @@ size_t svc_queue_len(const struct svc_queue *q);
 
 /* KEY's consecutive failures (0 when unknown). */
 unsigned svc_queue_failures(const struct svc_queue *q, const char *key);
+
+/*
+ * Stacks registered with the daemon, kept in the store as objects of kind
+ * "svc.stack" (id: the stack's name), one JSON document each:
+ *   {"name":…, "spec":{"files":[{"name":…,"content":…}], "env":{…},
+ *    "project_dir":…}, "generation":G, "observed_generation":O,
+ *    "conditions":[{"type":"Ready"|"Reconciling"|"Stalled",
+ *                   "status":"True"|"False"|"Unknown", "reason":…, "message":…}]}
+ * Conditions follow Flux's kstatus use (reconcilers-gitops-sqlite.md §6):
+ * a new generation is Reconciling=True/NewGeneration, Ready=Unknown; a
+ * success is Ready=True, Reconciling=False; a failure is Ready=False with the
+ * error as message, Reconciling=True/ProgressingWithRetry, and Stalled=True
+ * only when retrying cannot help (a spec error).
+ */
+struct store;
+
+/*
+ * Registers or updates stack NAME from BODY, the request's JSON
+ * {"files":[{"name","content"}…] (at least one), "env":{string…},
+ * "project_dir":string}. The generation grows only when the spec changed.
+ * Stores the generation in *RET_GENERATION and 1 in *RET_CHANGED when it grew.
+ * Errors: STK_EINVAL for a malformed body (a JSON syntax error carries
+ * file "request body", line and column), STK_ESTORE.
+ */
+int svc_stack_put(struct store *store, const char *name, const char *body, int64_t *ret_generation,
+                  int *ret_changed, struct stk_err *err);
+
+/* Returns stack NAME's document as a new reference in *RET. STK_ENOENT, STK_ESTORE. */
+int svc_stack_get(struct store *store, const char *name, json_t **ret, struct stk_err *err);
+
+/* Returns every stack's document, by registration order, as a new array in *RET. */
+int svc_stack_list(struct store *store, json_t **ret, struct stk_err *err);
+
+/* Unregisters stack NAME. STK_ENOENT when it is not registered, STK_ESTORE. */
+int svc_stack_delete(struct store *store, const char *name, struct stk_err *err);
+
+/*
+ * Records the outcome of reconciling GENERATION of stack NAME: RESULT NULL
+ * for success, else the error. Sets observed_generation and the conditions.
+ */
+int svc_stack_observe(struct store *store, const char *name, int64_t generation,
+                      const struct stk_err *result, struct stk_err *err);
+
+/* What the API's handlers work on (userdata of svc_api_routes()). */
+struct svc_api {
+    struct store *store;      /* borrowed */
+    struct svc_queue *queue;  /* borrowed; a put or delete queues the stack */
+    struct svc_server *srv;   /* borrowed, may be NULL; its counters go to /metrics */
+    uint64_t (*now_ms)(void); /* the queue's clock */
+    uint64_t reconciles;      /* counters kept by the reconcile glue, for /metrics */
+    uint64_t reconcile_errors;
+    double reconcile_seconds_sum;
+};
+
+/*
+ * The API's resources, a static table for svc_server_new() with a struct
+ * svc_api as userdata:
+ *   GET    /healthz                     "ok"
+ *   GET    /metrics                     Prometheus text
+ *   GET    /v1/stacks                   [document…]
+ *   GET    /v1/stacks/{name}            document
+ *   PUT    /v1/stacks/{name}            register or update (body above); 200 with the document
+ *   DELETE /v1/stacks/{name}            unregister (the glue removes its containers)
+ *   GET    /v1/stacks/{name}/status     {generation, observed_generation, conditions}
+ *   GET    /v1/events?since=REV         [{rev,time_ms,project,kind,object,message}…]
+ */
+const struct svc_route *svc_api_routes(void);
 
 #endif
