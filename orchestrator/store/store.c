@@ -351,6 +351,33 @@ int store_object_list(struct store *store, const char *kind, const char *project
     return 0;
 }
 
+int store_object_get(struct store *store, const char *kind, const char *id, char **ret,
+                     struct stk_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    const char *data;
+    int rc;
+
+    if (sqlite3_prepare_v2(store->db, "SELECT data FROM objects WHERE kind = ?1 AND id = ?2", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_err(store, err, "prepare");
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return stk_err_set(err, STK_ENOENT, 0, "no %s '%s'", kind, id);
+    }
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return db_err(store, err, "get object");
+    }
+    data = (const char *)sqlite3_column_text(st, 0);
+    *ret = data ? stk_xstrdup(data) : NULL;
+    sqlite3_finalize(st);
+    return 0;
+}
+
 int store_stack_put(struct store *store, const char *project, const char *files,
                     const char *working_dir, const char *status, struct stk_err *err)
 {

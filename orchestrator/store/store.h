@@ -136,6 +136,14 @@ int store_object_delete(struct store *store, const char *kind, const char *id, s
 int store_object_list(struct store *store, const char *kind, const char *project, char ***ret,
                       struct stk_err *err);
 
+/*
+ * Reads the data of object KIND/ID into a new string *RET (caller frees; NULL
+ * when the object has no data). Errors: STK_ENOENT when there is no such
+ * object, STK_ESTORE.
+ */
+int store_object_get(struct store *store, const char *kind, const char *id, char **ret,
+                     struct stk_err *err);
+
 /* Records the stack PROJECT (files and working dir) as applied. */
 int store_stack_put(struct store *store, const char *project, const char *files,
                     const char *working_dir, const char *status, struct stk_err *err);
