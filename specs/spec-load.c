@@ -3054,8 +3054,10 @@ static int discover_files(struct loader *l, struct stk_strv *out, struct stk_err
 
 static int is_relative_source(const char *s)
 {
-    return s[0] == '.' && (s[1] == '\0' || s[1] == '/' || s[1] == '\\' ||
-                           (s[1] == '.' && (s[2] == '\0' || s[2] == '/' || s[2] == '\\')));
+    /* ".", "..", "./x", "../x", and in the short volume syntax ".:/dst" and "..:/dst" */
+    return s[0] == '.' &&
+           (s[1] == '\0' || s[1] == '/' || s[1] == '\\' || s[1] == ':' ||
+            (s[1] == '.' && (s[2] == '\0' || s[2] == '/' || s[2] == '\\' || s[2] == ':')));
 }
 
 /* Rewrites a scalar holding a relative path to DIR/path. */
