@@ -142,6 +142,8 @@ const char *spec__env_get(const struct spec__env *env, const char *name);
 
 /* Adds NAME=VALUE to ENV unless NAME is already set. */
 void spec__env_set_default(struct spec__env *env, const char *name, const char *value);
+/* Sets NAME=VALUE in ENV, replacing an earlier value. */
+void spec__env_set(struct spec__env *env, const char *name, const char *value);
 
 /* Frees ENV's strings; NULL-safe. */
 void spec__env_release(struct spec__env *env);

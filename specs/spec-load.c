@@ -2569,6 +2569,39 @@ static void project_name(struct loader *l)
              l->project_dir);
 }
 
+/*
+ * Makes ${COMPOSE_PROJECT_NAME} available to interpolation whatever sets the name
+ * (04-version-and-name.md): with no -p and no COMPOSE_PROJECT_NAME in the environment,
+ * the last top-level 'name:' of the Compose files (itself interpolated), else the project
+ * folder's name. A name that normalises to nothing is left to project_name()'s error.
+ */
+static void set_name_variable(struct loader *l, struct spec__node *const *trees, size_t n)
+{
+    const char *env_name = spec__env_get(&l->env, "COMPOSE_PROJECT_NAME");
+    _cleanup_free_ char *raw = NULL;
+    _cleanup_free_ char *norm = NULL;
+
+    if (l->opts->project_name || (env_name && *env_name))
+        return;
+    for (size_t i = n; i-- > 0 && !raw;) {
+        const struct spec__node *name = trees[i] ? spec__node_get(trees[i], "name") : NULL;
+        char *msg = NULL;
+        if (!name || !is_scalar(name) || !name->str[0])
+            continue;
+        if (spec__interpolate(name->str, &l->env, NULL, NULL, &raw, &msg) < 0) {
+            free(msg); /* reported where the tree is interpolated */
+            return;
+        }
+        if (!raw[0]) {
+            free(raw);
+            raw = NULL;
+        }
+    }
+    norm = normalize_name(raw ? raw : spec__path_base(l->project_dir));
+    if (norm[0])
+        spec__env_set(&l->env, "COMPOSE_PROJECT_NAME", norm);
+}
+
 /* A boolean of a top-level resource (KIND.NAME.KEY); a value that is not one is an error. */
 static void get_flag(struct loader *l, const struct spec__node *x, const char *kind,
                      const char *name, const char *key, int *ret)
@@ -3563,8 +3596,9 @@ static void legacy_external(struct loader *l, struct spec__node *tree)
  * the files being included (cycle detection). FROM positions a read error
  * (NULL: the caller reports it). Returns a new tree or NULL.
  */
-static struct spec__node *load_tree(struct loader *l, const char *file, struct stk_strv *chain,
-                                    const struct spec__node *from, const struct file_ctx *fc)
+/* Reads and parses FILE (not interpolated yet); NULL after an error. */
+static struct spec__node *parse_tree(struct loader *l, const char *file,
+                                     const struct spec__node *from)
 {
     _cleanup_free_ char *data = NULL;
     size_t len = 0;
@@ -3592,6 +3626,13 @@ static struct spec__node *load_tree(struct loader *l, const char *file, struct s
             if (svcs->items[i]->kind == SPEC__K_NULL && !svcs->items[i]->tag)
                 svcs->items[i]->kind = SPEC__K_MAP;
     }
+    return tree;
+}
+
+/* Interpolates the parsed TREE of F, then applies its includes and extends. */
+static void finish_tree(struct loader *l, struct spec__node *tree, const char *f,
+                        struct stk_strv *chain, const struct file_ctx *fc)
+{
     spec__interpolate_tree(tree, fc->env, &l->diag);
     legacy_external(l, tree);
     stk_strv_push(chain, f);
@@ -3599,6 +3640,15 @@ static struct spec__node *load_tree(struct loader *l, const char *file, struct s
     free(chain->v[--chain->n]);
     chain->v[chain->n] = NULL;
     apply_extends(l, tree, f, fc);
+}
+
+static struct spec__node *load_tree(struct loader *l, const char *file, struct stk_strv *chain,
+                                    const struct spec__node *from, const struct file_ctx *fc)
+{
+    struct spec__node *tree = parse_tree(l, file, from);
+
+    if (tree)
+        finish_tree(l, tree, tree->file, chain, fc);
     return tree;
 }
 
@@ -4187,7 +4237,7 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
     if (opts->project_name)
         /* Known before interpolation: available as ${COMPOSE_PROJECT_NAME}
          * (04-version-and-name.md). */
-        spec__env_set_default(&l.env, "COMPOSE_PROJECT_NAME", opts->project_name);
+        spec__env_set(&l.env, "COMPOSE_PROJECT_NAME", opts->project_name);
     /* Set in the process environment only, as docker compose reads them. */
     l.no_default_env_file = env_true(&l.env, "COMPOSE_DISABLE_ENV_FILE");
     if (opts->env_files) {
@@ -4236,20 +4286,25 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
 
     {
         struct file_ctx fc = {&l.env, l.project_dir};
+        _cleanup_free_ struct spec__node **trees = stk_xcalloc(l.n_cli + 1, sizeof(*trees));
         for (size_t i = 0; i < l.n_cli; i++) {
-            struct stk_strv chain = STK_STRV_INIT;
-            struct spec__node *tree;
-            struct stk_err e = STK_ERR_INIT;
             if (!stk_path_exists(l.files.v[i])) {
                 ret = stk_err_set(err, STK_EIO, ENOENT, "open '%s'", l.files.v[i]);
+                for (size_t j = 0; j < i; j++)
+                    spec__node_free(trees[j]);
                 goto out;
             }
-            stk_err_clear(&e);
-            stk_strv_init(&chain);
-            tree = load_tree(&l, l.files.v[i], &chain, NULL, &fc);
-            stk_strv_release(&chain);
+            trees[i] = parse_tree(&l, l.files.v[i], NULL);
+        }
+        set_name_variable(&l, trees, l.n_cli);
+        for (size_t i = 0; i < l.n_cli; i++) {
+            struct stk_strv chain = STK_STRV_INIT;
+            struct spec__node *tree = trees[i];
             if (!tree)
                 continue;
+            stk_strv_init(&chain);
+            finish_tree(&l, tree, tree->file, &chain, &fc);
+            stk_strv_release(&chain);
             if (!l.root)
                 l.root = tree;
             else
