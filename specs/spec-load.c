@@ -3571,6 +3571,12 @@ static void legacy_external(struct loader *l, struct spec__node *tree)
             long ei = spec__node_index(res, "external");
             if (ei < 0 || (ext = res->items[ei])->kind != SPEC__K_MAP)
                 continue;
+            /* networks and volumes: additionalProperties false (compose-spec 2026 schema) */
+            for (size_t j = 0; k < 2 && j < ext->n; j++)
+                if (ext->keys[j]->str && strcmp(ext->keys[j]->str, "name") != 0 &&
+                    strncmp(ext->keys[j]->str, "x-", 2) != 0)
+                    lerr(l, ext->keys[j], "unknown key '%s' in %s.%s.external", ext->keys[j]->str,
+                         kinds[k], top->keys[i]->str);
             extname = spec__node_get(ext, "name");
             name = spec__node_get(res, "name");
             if (extname && is_scalar(extname)) {
@@ -3590,12 +3596,6 @@ static void legacy_external(struct loader *l, struct spec__node *tree)
     }
 }
 
-/*
- * Reads FILE, parses, interpolates with FC's environment, then applies its
- * include and extends (their relative paths against FC's folder). CHAIN lists
- * the files being included (cycle detection). FROM positions a read error
- * (NULL: the caller reports it). Returns a new tree or NULL.
- */
 /* Reads and parses FILE (not interpolated yet); NULL after an error. */
 static struct spec__node *parse_tree(struct loader *l, const char *file,
                                      const struct spec__node *from)
@@ -3642,6 +3642,12 @@ static void finish_tree(struct loader *l, struct spec__node *tree, const char *f
     apply_extends(l, tree, f, fc);
 }
 
+/*
+ * Reads FILE, parses, interpolates with FC's environment, then applies its
+ * include and extends (their relative paths against FC's folder). CHAIN lists
+ * the files being included (cycle detection). FROM positions a read error
+ * (NULL: the caller reports it). Returns a new tree or NULL.
+ */
 static struct spec__node *load_tree(struct loader *l, const char *file, struct stk_strv *chain,
                                     const struct spec__node *from, const struct file_ctx *fc)
 {
