@@ -206,6 +206,7 @@ struct spec__shape {
     const struct spec__shape *values; /* shape of values under free keys, or NULL (any) */
     const struct spec__shape *items;  /* shape of sequence items, or NULL (any) */
     const char *const *enums;         /* NULL-terminated allowed strings, or NULL */
+    int unique;                       /* a sequence's items must differ (uniqueItems) */
 };
 
 struct spec__field {

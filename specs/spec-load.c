@@ -257,7 +257,22 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
                 i--;
             }
         }
-    } else if (n->kind == SPEC__K_SEQ && shape->items) {
+    }
+    if (n->kind == SPEC__K_SEQ && shape->unique && !strstr(path, ".depends_on")) {
+        /* uniqueItems: scalar items only (depends_on reports its own duplicates) */
+        for (size_t i = 1; i < n->n; i++) {
+            const struct spec__node *it = n->items[i];
+            if (it->kind == SPEC__K_MAP || it->kind == SPEC__K_SEQ || !it->str)
+                continue;
+            for (size_t j = 0; j < i; j++)
+                if (n->items[j]->kind == it->kind && n->items[j]->str &&
+                    strcmp(n->items[j]->str, it->str) == 0) {
+                    lerr(l, it, "%s: duplicate entry '%s'", path, it->str);
+                    break;
+                }
+        }
+    }
+    if (n->kind == SPEC__K_SEQ && shape->items) {
         for (size_t i = 0; i < n->n; i++) {
             size_t mark = pathbuf->len;
             path_add_index(pathbuf, i);

@@ -65,6 +65,8 @@ def resolve(node, depth=0):
             own["values"] = values
         if "array" in types and "items" in node:
             own["items"] = resolve(node["items"], depth + 1)
+        if "array" in types and node.get("uniqueItems"):
+            own["unique"] = 1
         if "enum" in node and all(isinstance(e, str) for e in node["enum"]):
             own["enum"] = list(node["enum"])
     elif "enum" in node:
@@ -94,6 +96,8 @@ def merge(a, b):
     if "items" in a or "items" in b:
         ia, ib = a.get("items"), b.get("items")
         r["items"] = merge(ia, ib) if (ia and ib) else (ia or ib)
+    if a.get("unique") or b.get("unique"):
+        r["unique"] = 1
     if "enum" in a and "enum" in b:
         r["enum"] = a["enum"] + [e for e in b["enum"] if e not in a["enum"]]
     elif ("enum" in a and b["kinds"] & 1 == 0) or ("enum" in b and a["kinds"] & 1 == 0):
@@ -136,6 +140,8 @@ def emit(shape):
         out.append("    .items = &shape_%d,\n" % iid)
     if "enum" in shape:
         out.append("    .enums = enum_%d,\n" % n)
+    if shape.get("unique"):
+        out.append("    .unique = 1,\n")
     out.append("};\n")
     return n
 
