@@ -207,6 +207,7 @@ struct spec__shape {
     const struct spec__shape *items;  /* shape of sequence items, or NULL (any) */
     const char *const *enums;         /* NULL-terminated allowed strings, or NULL */
     int unique;                       /* a sequence's items must differ (uniqueItems) */
+    const char *const *required;      /* NULL-terminated keys a mapping must have, or NULL */
 };
 
 struct spec__field {

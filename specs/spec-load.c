@@ -213,6 +213,16 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
         }
         return;
     }
+    /*
+     * required (the schema's): volumes, devices, env_file and extends have their own
+     * messages, in their loaders.
+     */
+    for (size_t i = 0; n->kind == SPEC__K_MAP && shape->required && shape->required[i] &&
+                       !strstr(path, ".volumes[") && !strstr(path, ".devices[") &&
+                       !strstr(path, ".env_file[") && !strstr(path, ".extends");
+         i++)
+        if (!spec__node_get(n, shape->required[i]))
+            lerr(l, n, "%s: missing required property '%s'", path, shape->required[i]);
     if (n->kind == SPEC__K_MAP) {
         for (size_t i = 0; i < n->n; i++) {
             const char *k = n->keys[i]->str;

@@ -87,11 +87,13 @@ static const struct spec__field fields_11[] = {
     {"name", &shape_0},
     {"runtime_flags", &shape_10},
 };
+static const char *const required_11[] = {"model", NULL};
 static const struct spec__shape shape_11 = {
     .kinds = 64,
     .fields = fields_11,
     .n_fields = 4,
     .closed = 1,
+    .required = required_11,
 };
 static const struct spec__shape shape_12 = {
     .kinds = 64,
@@ -266,11 +268,13 @@ static const struct spec__field fields_35[] = {
     {"hard", &shape_25},
     {"soft", &shape_25},
 };
+static const char *const required_35[] = {"soft", "hard", NULL};
 static const struct spec__shape shape_35 = {
     .kinds = 67,
     .fields = fields_35,
     .n_fields = 2,
     .closed = 1,
+    .required = required_35,
 };
 static const struct spec__shape shape_36 = {
     .kinds = 64,
@@ -354,11 +358,13 @@ static const struct spec__field fields_44[] = {
     {"required", &shape_43},
     {"restart", &shape_13},
 };
+static const char *const required_44[] = {"condition", NULL};
 static const struct spec__shape shape_44 = {
     .kinds = 64,
     .fields = fields_44,
     .n_fields = 3,
     .closed = 1,
+    .required = required_44,
 };
 static const struct spec__shape shape_45 = {
     .kinds = 96,
@@ -408,11 +414,13 @@ static const struct spec__field fields_50[] = {
     {"capabilities", &shape_38}, {"count", &shape_25},  {"device_ids", &shape_38},
     {"driver", &shape_0},        {"options", &shape_3},
 };
+static const char *const required_50[] = {"capabilities", NULL};
 static const struct spec__shape shape_50 = {
     .kinds = 64,
     .fields = fields_50,
     .n_fields = 5,
     .closed = 1,
+    .required = required_50,
 };
 static const struct spec__shape shape_51 = {
     .kinds = 32,
@@ -515,21 +523,25 @@ static const struct spec__field fields_62[] = {
     {"command", &shape_40}, {"environment", &shape_3}, {"privileged", &shape_13},
     {"user", &shape_0},     {"working_dir", &shape_0},
 };
+static const char *const required_62[] = {"command", NULL};
 static const struct spec__shape shape_62 = {
     .kinds = 64,
     .fields = fields_62,
     .n_fields = 5,
     .closed = 1,
+    .required = required_62,
 };
 static const struct spec__field fields_63[] = {
     {"action", &shape_61},       {"exec", &shape_62}, {"ignore", &shape_6}, {"include", &shape_6},
     {"initial_sync", &shape_43}, {"path", &shape_0},  {"target", &shape_0},
 };
+static const char *const required_63[] = {"path", "action", NULL};
 static const struct spec__shape shape_63 = {
     .kinds = 64,
     .fields = fields_63,
     .n_fields = 7,
     .closed = 1,
+    .required = required_63,
 };
 static const struct spec__shape shape_64 = {
     .kinds = 32,
@@ -550,11 +562,13 @@ static const struct spec__field fields_66[] = {
     {"source", &shape_0},
     {"target", &shape_0},
 };
+static const char *const required_66[] = {"source", NULL};
 static const struct spec__shape shape_66 = {
     .kinds = 65,
     .fields = fields_66,
     .n_fields = 3,
     .closed = 1,
+    .required = required_66,
 };
 static const struct spec__shape shape_67 = {
     .kinds = 32,
@@ -566,11 +580,13 @@ static const struct spec__field fields_68[] = {
     {"path", &shape_0},
     {"required", &shape_13},
 };
+static const char *const required_68[] = {"path", NULL};
 static const struct spec__shape shape_68 = {
     .kinds = 65,
     .fields = fields_68,
     .n_fields = 3,
     .closed = 1,
+    .required = required_68,
 };
 static const struct spec__shape shape_69 = {
     .kinds = 33,
@@ -587,11 +603,13 @@ static const struct spec__field fields_71[] = {
     {"file", &shape_0},
     {"service", &shape_0},
 };
+static const char *const required_71[] = {"service", NULL};
 static const struct spec__shape shape_71 = {
     .kinds = 65,
     .fields = fields_71,
     .n_fields = 2,
     .closed = 1,
+    .required = required_71,
 };
 static const struct spec__field fields_72[] = {
     {"capabilities", &shape_38}, {"count", &shape_25},  {"device_ids", &shape_38},
@@ -739,11 +757,13 @@ static const struct spec__field fields_92[] = {
     {"options", &shape_91},
     {"type", &shape_0},
 };
+static const char *const required_92[] = {"type", NULL};
 static const struct spec__shape shape_92 = {
     .kinds = 64,
     .fields = fields_92,
     .n_fields = 2,
     .closed = 1,
+    .required = required_92,
 };
 static const struct spec__shape shape_93 = {
     .kinds = 64,
@@ -814,11 +834,13 @@ static const struct spec__field fields_101[] = {
     {"read_only", &shape_13}, {"source", &shape_0},      {"target", &shape_0},
     {"tmpfs", &shape_98},     {"type", &shape_99},       {"volume", &shape_100},
 };
+static const char *const required_101[] = {"type", NULL};
 static const struct spec__shape shape_101 = {
     .kinds = 65,
     .fields = fields_101,
     .n_fields = 9,
     .closed = 1,
+    .required = required_101,
 };
 static const struct spec__shape shape_102 = {
     .kinds = 32,
