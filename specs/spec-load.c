@@ -1178,9 +1178,15 @@ static void k_hostname(struct svc_ctx *c, const struct spec__node *v)
     c->s->hostname = str_dup_of(v);
 }
 
+static int container_path_absolute(const char *p, enum spec_platform platform);
+
 static void k_working_dir(struct svc_ctx *c, const struct spec__node *v)
 {
     c->s->working_dir = str_dup_of(v);
+    /* refused at the value (the engine's "must be absolute") */
+    if (c->s->working_dir && !container_path_absolute(c->s->working_dir, c->l->opts->platform))
+        lerr(c->l, v, "services.%s.working_dir: '%s' is not an absolute path in the container",
+             c->name, c->s->working_dir);
 }
 
 static void k_user(struct svc_ctx *c, const struct spec__node *v)
@@ -4075,10 +4081,6 @@ static void check_names_and_paths(struct loader *l)
                        "services: service name '%.20s…' is %zu characters long: a service name "
                        "is a DNS label, at most 63",
                        s->name, strlen(s->name));
-        if (s->working_dir && !container_path_absolute(s->working_dir, pf))
-            err_at_pos(l, &s->pos,
-                       "services.%s.working_dir: '%s' is not an absolute path in the container",
-                       s->name, s->working_dir);
         for (size_t v = 0; v < s->n_volumes; v++) {
             const struct spec_volume *vol = &s->volumes[v];
             if (strcmp(vol->type, "npipe") == 0)
