@@ -142,6 +142,8 @@ const char *spec__env_get(const struct spec__env *env, const char *name);
 
 /* Adds NAME=VALUE to ENV unless NAME is already set. */
 void spec__env_set_default(struct spec__env *env, const char *name, const char *value);
+/* Sets NAME=VALUE in ENV, replacing an earlier value. */
+void spec__env_set(struct spec__env *env, const char *name, const char *value);
 
 /* Frees ENV's strings; NULL-safe. */
 void spec__env_release(struct spec__env *env);
@@ -204,6 +206,8 @@ struct spec__shape {
     const struct spec__shape *values; /* shape of values under free keys, or NULL (any) */
     const struct spec__shape *items;  /* shape of sequence items, or NULL (any) */
     const char *const *enums;         /* NULL-terminated allowed strings, or NULL */
+    int unique;                       /* a sequence's items must differ (uniqueItems) */
+    const char *const *required;      /* NULL-terminated keys a mapping must have, or NULL */
 };
 
 struct spec__field {

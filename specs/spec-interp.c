@@ -327,7 +327,7 @@ static char *dotenv_unquote_double(const char *s, size_t len)
 }
 
 /* Sets NAME=VALUE in ENV, replacing an earlier value (a later line of a .env file wins). */
-static void env_replace(struct spec__env *env, const char *name, const char *value)
+void spec__env_set(struct spec__env *env, const char *name, const char *value)
 {
     size_t len = strlen(name);
 
@@ -417,7 +417,7 @@ int spec__dotenv_parse(const char *file, const char *data, const struct spec__en
                              (int)(eol ? eol - k : (long)strlen(k)), k);
                 ret = -1;
             } else if ((inh = spec__env_get(lookup_env, key)) != NULL) {
-                env_replace(&vars, key, inh);
+                spec__env_set(&vars, key, inh);
             }
             p = eol ? eol + 1 : p + strlen(p);
             line++;
@@ -536,7 +536,7 @@ int spec__dotenv_parse(const char *file, const char *data, const struct spec__en
                              key, key, value);
             }
         }
-        env_replace(&vars, key, value);
+        spec__env_set(&vars, key, value);
         free(value);
     }
     for (size_t i = 0; i < vars.n; i++) {

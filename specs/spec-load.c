@@ -213,6 +213,16 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
         }
         return;
     }
+    /*
+     * required (the schema's): volumes, devices, env_file and extends have their own
+     * messages, in their loaders.
+     */
+    for (size_t i = 0; n->kind == SPEC__K_MAP && shape->required && shape->required[i] &&
+                       !strstr(path, ".volumes[") && !strstr(path, ".devices[") &&
+                       !strstr(path, ".env_file[") && !strstr(path, ".extends");
+         i++)
+        if (!spec__node_get(n, shape->required[i]))
+            lerr(l, n, "%s: missing required property '%s'", path, shape->required[i]);
     if (n->kind == SPEC__K_MAP) {
         for (size_t i = 0; i < n->n; i++) {
             const char *k = n->keys[i]->str;
@@ -257,7 +267,22 @@ static void check_shape(struct loader *l, struct spec__node *n, const struct spe
                 i--;
             }
         }
-    } else if (n->kind == SPEC__K_SEQ && shape->items) {
+    }
+    if (n->kind == SPEC__K_SEQ && shape->unique && !strstr(path, ".depends_on")) {
+        /* uniqueItems: scalar items only (depends_on reports its own duplicates) */
+        for (size_t i = 1; i < n->n; i++) {
+            const struct spec__node *it = n->items[i];
+            if (it->kind == SPEC__K_MAP || it->kind == SPEC__K_SEQ || !it->str)
+                continue;
+            for (size_t j = 0; j < i; j++)
+                if (n->items[j]->kind == it->kind && n->items[j]->str &&
+                    strcmp(n->items[j]->str, it->str) == 0) {
+                    lerr(l, it, "%s: duplicate entry '%s'", path, it->str);
+                    break;
+                }
+        }
+    }
+    if (n->kind == SPEC__K_SEQ && shape->items) {
         for (size_t i = 0; i < n->n; i++) {
             size_t mark = pathbuf->len;
             path_add_index(pathbuf, i);
@@ -1153,9 +1178,15 @@ static void k_hostname(struct svc_ctx *c, const struct spec__node *v)
     c->s->hostname = str_dup_of(v);
 }
 
+static int container_path_absolute(const char *p, enum spec_platform platform);
+
 static void k_working_dir(struct svc_ctx *c, const struct spec__node *v)
 {
     c->s->working_dir = str_dup_of(v);
+    /* refused at the value (the engine's "must be absolute") */
+    if (c->s->working_dir && !container_path_absolute(c->s->working_dir, c->l->opts->platform))
+        lerr(c->l, v, "services.%s.working_dir: '%s' is not an absolute path in the container",
+             c->name, c->s->working_dir);
 }
 
 static void k_user(struct svc_ctx *c, const struct spec__node *v)
@@ -2569,6 +2600,39 @@ static void project_name(struct loader *l)
              l->project_dir);
 }
 
+/*
+ * Makes ${COMPOSE_PROJECT_NAME} available to interpolation whatever sets the name
+ * (04-version-and-name.md): with no -p and no COMPOSE_PROJECT_NAME in the environment,
+ * the last top-level 'name:' of the Compose files (itself interpolated), else the project
+ * folder's name. A name that normalises to nothing is left to project_name()'s error.
+ */
+static void set_name_variable(struct loader *l, struct spec__node *const *trees, size_t n)
+{
+    const char *env_name = spec__env_get(&l->env, "COMPOSE_PROJECT_NAME");
+    _cleanup_free_ char *raw = NULL;
+    _cleanup_free_ char *norm = NULL;
+
+    if (l->opts->project_name || (env_name && *env_name))
+        return;
+    for (size_t i = n; i-- > 0 && !raw;) {
+        const struct spec__node *name = trees[i] ? spec__node_get(trees[i], "name") : NULL;
+        char *msg = NULL;
+        if (!name || !is_scalar(name) || !name->str[0])
+            continue;
+        if (spec__interpolate(name->str, &l->env, NULL, NULL, &raw, &msg) < 0) {
+            free(msg); /* reported where the tree is interpolated */
+            return;
+        }
+        if (!raw[0]) {
+            free(raw);
+            raw = NULL;
+        }
+    }
+    norm = normalize_name(raw ? raw : spec__path_base(l->project_dir));
+    if (norm[0])
+        spec__env_set(&l->env, "COMPOSE_PROJECT_NAME", norm);
+}
+
 /* A boolean of a top-level resource (KIND.NAME.KEY); a value that is not one is an error. */
 static void get_flag(struct loader *l, const struct spec__node *x, const char *kind,
                      const char *name, const char *key, int *ret)
@@ -3054,8 +3118,10 @@ static int discover_files(struct loader *l, struct stk_strv *out, struct stk_err
 
 static int is_relative_source(const char *s)
 {
-    return s[0] == '.' && (s[1] == '\0' || s[1] == '/' || s[1] == '\\' ||
-                           (s[1] == '.' && (s[2] == '\0' || s[2] == '/' || s[2] == '\\')));
+    /* ".", "..", "./x", "../x", and in the short volume syntax ".:/dst" and "..:/dst" */
+    return s[0] == '.' &&
+           (s[1] == '\0' || s[1] == '/' || s[1] == '\\' || s[1] == ':' ||
+            (s[1] == '.' && (s[2] == '\0' || s[2] == '/' || s[2] == '\\' || s[2] == ':')));
 }
 
 /* Rewrites a scalar holding a relative path to DIR/path. */
@@ -3536,6 +3602,12 @@ static void legacy_external(struct loader *l, struct spec__node *tree)
             long ei = spec__node_index(res, "external");
             if (ei < 0 || (ext = res->items[ei])->kind != SPEC__K_MAP)
                 continue;
+            /* networks and volumes: additionalProperties false (compose-spec 2026 schema) */
+            for (size_t j = 0; k < 2 && j < ext->n; j++)
+                if (ext->keys[j]->str && strcmp(ext->keys[j]->str, "name") != 0 &&
+                    strncmp(ext->keys[j]->str, "x-", 2) != 0)
+                    lerr(l, ext->keys[j], "unknown key '%s' in %s.%s.external", ext->keys[j]->str,
+                         kinds[k], top->keys[i]->str);
             extname = spec__node_get(ext, "name");
             name = spec__node_get(res, "name");
             if (extname && is_scalar(extname)) {
@@ -3555,14 +3627,9 @@ static void legacy_external(struct loader *l, struct spec__node *tree)
     }
 }
 
-/*
- * Reads FILE, parses, interpolates with FC's environment, then applies its
- * include and extends (their relative paths against FC's folder). CHAIN lists
- * the files being included (cycle detection). FROM positions a read error
- * (NULL: the caller reports it). Returns a new tree or NULL.
- */
-static struct spec__node *load_tree(struct loader *l, const char *file, struct stk_strv *chain,
-                                    const struct spec__node *from, const struct file_ctx *fc)
+/* Reads and parses FILE (not interpolated yet); NULL after an error. */
+static struct spec__node *parse_tree(struct loader *l, const char *file,
+                                     const struct spec__node *from)
 {
     _cleanup_free_ char *data = NULL;
     size_t len = 0;
@@ -3590,6 +3657,13 @@ static struct spec__node *load_tree(struct loader *l, const char *file, struct s
             if (svcs->items[i]->kind == SPEC__K_NULL && !svcs->items[i]->tag)
                 svcs->items[i]->kind = SPEC__K_MAP;
     }
+    return tree;
+}
+
+/* Interpolates the parsed TREE of F, then applies its includes and extends. */
+static void finish_tree(struct loader *l, struct spec__node *tree, const char *f,
+                        struct stk_strv *chain, const struct file_ctx *fc)
+{
     spec__interpolate_tree(tree, fc->env, &l->diag);
     legacy_external(l, tree);
     stk_strv_push(chain, f);
@@ -3597,6 +3671,21 @@ static struct spec__node *load_tree(struct loader *l, const char *file, struct s
     free(chain->v[--chain->n]);
     chain->v[chain->n] = NULL;
     apply_extends(l, tree, f, fc);
+}
+
+/*
+ * Reads FILE, parses, interpolates with FC's environment, then applies its
+ * include and extends (their relative paths against FC's folder). CHAIN lists
+ * the files being included (cycle detection). FROM positions a read error
+ * (NULL: the caller reports it). Returns a new tree or NULL.
+ */
+static struct spec__node *load_tree(struct loader *l, const char *file, struct stk_strv *chain,
+                                    const struct spec__node *from, const struct file_ctx *fc)
+{
+    struct spec__node *tree = parse_tree(l, file, from);
+
+    if (tree)
+        finish_tree(l, tree, tree->file, chain, fc);
     return tree;
 }
 
@@ -3992,10 +4081,6 @@ static void check_names_and_paths(struct loader *l)
                        "services: service name '%.20s…' is %zu characters long: a service name "
                        "is a DNS label, at most 63",
                        s->name, strlen(s->name));
-        if (s->working_dir && !container_path_absolute(s->working_dir, pf))
-            err_at_pos(l, &s->pos,
-                       "services.%s.working_dir: '%s' is not an absolute path in the container",
-                       s->name, s->working_dir);
         for (size_t v = 0; v < s->n_volumes; v++) {
             const struct spec_volume *vol = &s->volumes[v];
             if (strcmp(vol->type, "npipe") == 0)
@@ -4185,7 +4270,7 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
     if (opts->project_name)
         /* Known before interpolation: available as ${COMPOSE_PROJECT_NAME}
          * (04-version-and-name.md). */
-        spec__env_set_default(&l.env, "COMPOSE_PROJECT_NAME", opts->project_name);
+        spec__env_set(&l.env, "COMPOSE_PROJECT_NAME", opts->project_name);
     /* Set in the process environment only, as docker compose reads them. */
     l.no_default_env_file = env_true(&l.env, "COMPOSE_DISABLE_ENV_FILE");
     if (opts->env_files) {
@@ -4234,20 +4319,25 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
 
     {
         struct file_ctx fc = {&l.env, l.project_dir};
+        _cleanup_free_ struct spec__node **trees = stk_xcalloc(l.n_cli + 1, sizeof(*trees));
         for (size_t i = 0; i < l.n_cli; i++) {
-            struct stk_strv chain = STK_STRV_INIT;
-            struct spec__node *tree;
-            struct stk_err e = STK_ERR_INIT;
             if (!stk_path_exists(l.files.v[i])) {
                 ret = stk_err_set(err, STK_EIO, ENOENT, "open '%s'", l.files.v[i]);
+                for (size_t j = 0; j < i; j++)
+                    spec__node_free(trees[j]);
                 goto out;
             }
-            stk_err_clear(&e);
-            stk_strv_init(&chain);
-            tree = load_tree(&l, l.files.v[i], &chain, NULL, &fc);
-            stk_strv_release(&chain);
+            trees[i] = parse_tree(&l, l.files.v[i], NULL);
+        }
+        set_name_variable(&l, trees, l.n_cli);
+        for (size_t i = 0; i < l.n_cli; i++) {
+            struct stk_strv chain = STK_STRV_INIT;
+            struct spec__node *tree = trees[i];
             if (!tree)
                 continue;
+            stk_strv_init(&chain);
+            finish_tree(&l, tree, tree->file, &chain, &fc);
+            stk_strv_release(&chain);
             if (!l.root)
                 l.root = tree;
             else

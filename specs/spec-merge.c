@@ -53,11 +53,28 @@ static int path_is(const struct mpath *path, const char *pattern)
 }
 
 static const char *const to_sequence[] = {
-    "services.*.environment",   "services.*.labels",
-    "services.*.sysctls",       "services.*.annotations",
-    "services.*.build.args",    "services.*.build.labels",
-    "services.*.deploy.labels", "networks.*.labels",
-    "volumes.*.labels",         "services.*.volumes.*.volume.labels",
+    "services.*.environment",
+    "services.*.labels",
+    "services.*.sysctls",
+    "services.*.annotations",
+    "services.*.build.args",
+    "services.*.build.labels",
+    "services.*.deploy.labels",
+    "networks.*.labels",
+    "volumes.*.labels",
+    "services.*.volumes.*.volume.labels",
+    "services.*.extra_hosts",
+    "services.*.build.extra_hosts",
+    "services.*.build.additional_contexts",
+};
+
+/*
+ * Keys whose scalar form is a one-entry list: a scalar merges with a list by appending
+ * (compose-go override/merge.go mergeToSequence).
+ */
+static const char *const scalar_to_sequence[] = {
+    "services.*.env_file", "services.*.label_file", "services.*.dns",
+    "services.*.dns_opt",  "services.*.dns_search", "services.*.tmpfs",
 };
 
 static const char *const replaced[] = {
@@ -93,6 +110,18 @@ static void map_to_kv_sequence(struct spec__node *n)
     n->n = n->alloc = 0;
     for (size_t i = 0; i < count; i++) {
         struct spec__node *e;
+        if (items[i]->kind == SPEC__K_SEQ) {
+            /* {host: [ip1, ip2]} (extra_hosts): one entry per value */
+            for (size_t j = 0; j < items[i]->n; j++) {
+                const struct spec__node *v = items[i]->items[j];
+                char *kv = stk_xasprintf("%s=%s", keys[i]->str, v->str ? v->str : "");
+                spec__node_append_take(n, NULL, spec__node_new_scalar(SPEC__K_STR, kv, v));
+                free(kv);
+            }
+            spec__node_free(keys[i]);
+            spec__node_free(items[i]);
+            continue;
+        }
         if (items[i]->kind == SPEC__K_NULL) {
             e = spec__node_new_scalar(SPEC__K_STR, keys[i]->str, items[i]);
         } else {
@@ -218,16 +247,25 @@ static char *entry_key(const struct mpath *path, const struct spec__node *e)
     }
     if (path_is(path, "services.*.environment") || path_is(path, "services.*.labels") ||
         path_is(path, "services.*.sysctls") || path_is(path, "services.*.annotations") ||
-        path_is(path, "services.*.extra_hosts") || path_is(path, "networks.*.labels") ||
-        path_is(path, "volumes.*.labels") || path_is(path, "services.*.deploy.labels") ||
-        path_is(path, "services.*.build.args") || path_is(path, "services.*.build.labels")) {
+        path_is(path, "networks.*.labels") || path_is(path, "volumes.*.labels") ||
+        path_is(path, "services.*.deploy.labels") || path_is(path, "services.*.build.args") ||
+        path_is(path, "services.*.build.labels")) {
         const char *eq;
         if (!e->str)
             return NULL;
         eq = strchr(e->str, '=');
-        if (path_is(path, "services.*.extra_hosts") && !eq)
-            eq = strchr(e->str, ':');
         return eq ? stk_xstrndup(e->str, (size_t)(eq - e->str)) : stk_xstrdup(e->str);
+    }
+    if (path_is(path, "services.*.extra_hosts") || path_is(path, "services.*.build.extra_hosts")) {
+        /* only the same host and address twice collapse: a host may have several */
+        char *k, *sep;
+        if (!e->str)
+            return NULL;
+        k = stk_xstrdup(e->str);
+        sep = strchr(k, '=') ? NULL : strchr(k, ':');
+        if (sep)
+            *sep = '=';
+        return k;
     }
     if (path_is(path, "services.*.cap_add") || path_is(path, "services.*.cap_drop") ||
         path_is(path, "services.*.dns") || path_is(path, "services.*.dns_search") ||
@@ -301,9 +339,26 @@ static void apply_key_resets(const struct mpath *path, struct spec__node *base,
     }
 }
 
+/* Turns the scalar N into a one-entry sequence holding it, in place. */
+static void scalar_to_seq(struct spec__node *n)
+{
+    struct spec__node *e = spec__node_new_scalar(n->kind, n->str, n);
+
+    spec__node_touch(n);
+    if (!n->str_inline)
+        free(n->str);
+    n->str = NULL;
+    n->str_inline = 0;
+    n->kind = SPEC__K_SEQ;
+    spec__node_append_take(n, NULL, e);
+}
+
 static void normalise_for_merge(const struct mpath *path, struct spec__node *n)
 {
-    if (n->kind == SPEC__K_MAP && path_in(path, to_sequence, STK_ARRAY_SIZE(to_sequence)))
+    if (n->kind == SPEC__K_STR &&
+        path_in(path, scalar_to_sequence, STK_ARRAY_SIZE(scalar_to_sequence)))
+        scalar_to_seq(n);
+    else if (n->kind == SPEC__K_MAP && path_in(path, to_sequence, STK_ARRAY_SIZE(to_sequence)))
         map_to_kv_sequence(n);
     else if (n->kind == SPEC__K_SEQ && path_in(path, to_mapping, STK_ARRAY_SIZE(to_mapping)))
         seq_to_name_mapping(n, path_is(path, "services.*.depends_on"));

@@ -30,6 +30,7 @@ static const struct spec__shape shape_3 = {
     .key_pattern = ".+",
     .values = &shape_2,
     .items = &shape_0,
+    .unique = 1,
 };
 static const struct spec__field fields_4[] = {
     {"content", &shape_0},         {"environment", &shape_0},
@@ -53,6 +54,7 @@ static const struct spec__shape shape_6 = {
     .kinds = 33,
     .closed = 0,
     .items = &shape_0,
+    .unique = 1,
 };
 static const struct spec__field fields_7[] = {
     {"env_file", &shape_6},
@@ -85,11 +87,13 @@ static const struct spec__field fields_11[] = {
     {"name", &shape_0},
     {"runtime_flags", &shape_10},
 };
+static const char *const required_11[] = {"model", NULL};
 static const struct spec__shape shape_11 = {
     .kinds = 64,
     .fields = fields_11,
     .n_fields = 4,
     .closed = 1,
+    .required = required_11,
 };
 static const struct spec__shape shape_12 = {
     .kinds = 64,
@@ -233,43 +237,51 @@ static const struct spec__shape shape_30 = {
     .closed = 1,
 };
 static const struct spec__shape shape_31 = {
+    .kinds = 33,
+    .closed = 0,
+    .items = &shape_0,
+};
+static const struct spec__shape shape_32 = {
     .kinds = 96,
     .closed = 0,
     .key_pattern = ".+",
-    .values = &shape_6,
+    .values = &shape_31,
     .items = &shape_0,
+    .unique = 1,
 };
-static const struct spec__field fields_32[] = {
+static const struct spec__field fields_33[] = {
     {"gid", &shape_0},    {"mode", &shape_14}, {"source", &shape_0},
     {"target", &shape_0}, {"uid", &shape_0},
 };
-static const struct spec__shape shape_32 = {
+static const struct spec__shape shape_33 = {
     .kinds = 65,
-    .fields = fields_32,
+    .fields = fields_33,
     .n_fields = 5,
     .closed = 1,
 };
-static const struct spec__shape shape_33 = {
+static const struct spec__shape shape_34 = {
     .kinds = 32,
     .closed = 0,
-    .items = &shape_32,
+    .items = &shape_33,
 };
-static const struct spec__field fields_34[] = {
+static const struct spec__field fields_35[] = {
     {"hard", &shape_25},
     {"soft", &shape_25},
 };
-static const struct spec__shape shape_34 = {
+static const char *const required_35[] = {"soft", "hard", NULL};
+static const struct spec__shape shape_35 = {
     .kinds = 67,
-    .fields = fields_34,
+    .fields = fields_35,
     .n_fields = 2,
     .closed = 1,
+    .required = required_35,
 };
-static const struct spec__shape shape_35 = {
+static const struct spec__shape shape_36 = {
     .kinds = 64,
     .closed = 0,
-    .values = &shape_34,
+    .values = &shape_35,
 };
-static const struct spec__field fields_36[] = {
+static const struct spec__field fields_37[] = {
     {"additional_contexts", &shape_3},
     {"args", &shape_3},
     {"cache_from", &shape_10},
@@ -278,7 +290,7 @@ static const struct spec__field fields_36[] = {
     {"dockerfile", &shape_0},
     {"dockerfile_inline", &shape_0},
     {"entitlements", &shape_10},
-    {"extra_hosts", &shape_31},
+    {"extra_hosts", &shape_32},
     {"isolation", &shape_0},
     {"labels", &shape_3},
     {"network", &shape_0},
@@ -289,172 +301,161 @@ static const struct spec__field fields_36[] = {
     {"provenance", &shape_13},
     {"pull", &shape_13},
     {"sbom", &shape_13},
-    {"secrets", &shape_33},
+    {"secrets", &shape_34},
     {"shm_size", &shape_25},
     {"ssh", &shape_3},
     {"tags", &shape_10},
     {"target", &shape_0},
-    {"ulimits", &shape_35},
+    {"ulimits", &shape_36},
 };
-static const struct spec__shape shape_36 = {
+static const struct spec__shape shape_37 = {
     .kinds = 65,
-    .fields = fields_36,
+    .fields = fields_37,
     .n_fields = 25,
     .closed = 1,
 };
-static const char *const enum_37[] = {"host", "private", NULL};
-static const struct spec__shape shape_37 = {
+static const struct spec__shape shape_38 = {
+    .kinds = 32,
+    .closed = 0,
+    .items = &shape_0,
+    .unique = 1,
+};
+static const char *const enum_39[] = {"host", "private", NULL};
+static const struct spec__shape shape_39 = {
     .kinds = 1,
     .closed = 0,
-    .enums = enum_37,
+    .enums = enum_39,
 };
-static const struct spec__shape shape_38 = {
+static const struct spec__shape shape_40 = {
     .kinds = 49,
     .closed = 0,
     .items = &shape_0,
 };
-static const struct spec__field fields_39[] = {
+static const struct spec__field fields_41[] = {
     {"config", &shape_0},
     {"file", &shape_0},
     {"registry", &shape_0},
 };
-static const struct spec__shape shape_39 = {
+static const struct spec__shape shape_41 = {
     .kinds = 64,
-    .fields = fields_39,
+    .fields = fields_41,
     .n_fields = 3,
     .closed = 1,
 };
-static const char *const enum_40[] = {"service_started", "service_healthy",
+static const char *const enum_42[] = {"service_started", "service_healthy",
                                       "service_completed_successfully", NULL};
-static const struct spec__shape shape_40 = {
+static const struct spec__shape shape_42 = {
     .kinds = 1,
     .closed = 0,
-    .enums = enum_40,
+    .enums = enum_42,
 };
-static const struct spec__shape shape_41 = {
+static const struct spec__shape shape_43 = {
     .kinds = 8,
     .closed = 0,
 };
-static const struct spec__field fields_42[] = {
-    {"condition", &shape_40},
-    {"required", &shape_41},
+static const struct spec__field fields_44[] = {
+    {"condition", &shape_42},
+    {"required", &shape_43},
     {"restart", &shape_13},
 };
-static const struct spec__shape shape_42 = {
-    .kinds = 64,
-    .fields = fields_42,
-    .n_fields = 3,
-    .closed = 1,
-};
-static const struct spec__shape shape_43 = {
-    .kinds = 96,
-    .closed = 0,
-    .key_pattern = "^[a-zA-Z0-9._-]+$",
-    .values = &shape_42,
-    .items = &shape_0,
-};
-static const struct spec__field fields_44[] = {
-    {"spread", &shape_0},
-};
+static const char *const required_44[] = {"condition", NULL};
 static const struct spec__shape shape_44 = {
     .kinds = 64,
     .fields = fields_44,
-    .n_fields = 1,
+    .n_fields = 3,
     .closed = 1,
+    .required = required_44,
 };
 static const struct spec__shape shape_45 = {
-    .kinds = 32,
+    .kinds = 96,
     .closed = 0,
-    .items = &shape_44,
+    .key_pattern = "^[a-zA-Z0-9._-]+$",
+    .values = &shape_44,
+    .items = &shape_0,
+    .unique = 1,
 };
 static const struct spec__field fields_46[] = {
-    {"constraints", &shape_10},
-    {"max_replicas_per_node", &shape_25},
-    {"preferences", &shape_45},
+    {"spread", &shape_0},
 };
 static const struct spec__shape shape_46 = {
     .kinds = 64,
     .fields = fields_46,
-    .n_fields = 3,
+    .n_fields = 1,
     .closed = 1,
-};
-static const struct spec__field fields_47[] = {
-    {"cpus", &shape_14},
-    {"memory", &shape_0},
-    {"pids", &shape_25},
 };
 static const struct spec__shape shape_47 = {
-    .kinds = 64,
-    .fields = fields_47,
-    .n_fields = 3,
-    .closed = 1,
+    .kinds = 32,
+    .closed = 0,
+    .items = &shape_46,
 };
 static const struct spec__field fields_48[] = {
-    {"capabilities", &shape_10}, {"count", &shape_25},  {"device_ids", &shape_10},
-    {"driver", &shape_0},        {"options", &shape_3},
+    {"constraints", &shape_10},
+    {"max_replicas_per_node", &shape_25},
+    {"preferences", &shape_47},
 };
 static const struct spec__shape shape_48 = {
     .kinds = 64,
     .fields = fields_48,
-    .n_fields = 5,
+    .n_fields = 3,
     .closed = 1,
 };
+static const struct spec__field fields_49[] = {
+    {"cpus", &shape_14},
+    {"memory", &shape_0},
+    {"pids", &shape_25},
+};
 static const struct spec__shape shape_49 = {
-    .kinds = 32,
-    .closed = 0,
-    .items = &shape_48,
+    .kinds = 64,
+    .fields = fields_49,
+    .n_fields = 3,
+    .closed = 1,
 };
 static const struct spec__field fields_50[] = {
-    {"kind", &shape_0},
-    {"value", &shape_14},
+    {"capabilities", &shape_38}, {"count", &shape_25},  {"device_ids", &shape_38},
+    {"driver", &shape_0},        {"options", &shape_3},
 };
+static const char *const required_50[] = {"capabilities", NULL};
 static const struct spec__shape shape_50 = {
     .kinds = 64,
     .fields = fields_50,
+    .n_fields = 5,
+    .closed = 1,
+    .required = required_50,
+};
+static const struct spec__shape shape_51 = {
+    .kinds = 32,
+    .closed = 0,
+    .items = &shape_50,
+};
+static const struct spec__field fields_52[] = {
+    {"kind", &shape_0},
+    {"value", &shape_14},
+};
+static const struct spec__shape shape_52 = {
+    .kinds = 64,
+    .fields = fields_52,
     .n_fields = 2,
     .closed = 1,
 };
-static const struct spec__field fields_51[] = {
-    {"discrete_resource_spec", &shape_50},
-};
-static const struct spec__shape shape_51 = {
-    .kinds = 64,
-    .fields = fields_51,
-    .n_fields = 1,
-    .closed = 1,
-};
-static const struct spec__shape shape_52 = {
-    .kinds = 32,
-    .closed = 0,
-    .items = &shape_51,
-};
 static const struct spec__field fields_53[] = {
-    {"cpus", &shape_14},
-    {"devices", &shape_49},
-    {"generic_resources", &shape_52},
-    {"memory", &shape_0},
+    {"discrete_resource_spec", &shape_52},
 };
 static const struct spec__shape shape_53 = {
     .kinds = 64,
     .fields = fields_53,
-    .n_fields = 4,
+    .n_fields = 1,
     .closed = 1,
-};
-static const struct spec__field fields_54[] = {
-    {"limits", &shape_47},
-    {"reservations", &shape_53},
 };
 static const struct spec__shape shape_54 = {
-    .kinds = 64,
-    .fields = fields_54,
-    .n_fields = 2,
-    .closed = 1,
+    .kinds = 32,
+    .closed = 0,
+    .items = &shape_53,
 };
 static const struct spec__field fields_55[] = {
-    {"condition", &shape_0},
-    {"delay", &shape_0},
-    {"max_attempts", &shape_25},
-    {"window", &shape_0},
+    {"cpus", &shape_14},
+    {"devices", &shape_51},
+    {"generic_resources", &shape_54},
+    {"memory", &shape_0},
 };
 static const struct spec__shape shape_55 = {
     .kinds = 64,
@@ -462,361 +463,402 @@ static const struct spec__shape shape_55 = {
     .n_fields = 4,
     .closed = 1,
 };
-static const char *const enum_56[] = {"start-first", "stop-first", NULL};
+static const struct spec__field fields_56[] = {
+    {"limits", &shape_49},
+    {"reservations", &shape_55},
+};
 static const struct spec__shape shape_56 = {
-    .kinds = 1,
-    .closed = 0,
-    .enums = enum_56,
+    .kinds = 64,
+    .fields = fields_56,
+    .n_fields = 2,
+    .closed = 1,
 };
 static const struct spec__field fields_57[] = {
-    {"delay", &shape_0},   {"failure_action", &shape_0}, {"max_failure_ratio", &shape_14},
-    {"monitor", &shape_0}, {"order", &shape_56},         {"parallelism", &shape_25},
+    {"condition", &shape_0},
+    {"delay", &shape_0},
+    {"max_attempts", &shape_25},
+    {"window", &shape_0},
 };
 static const struct spec__shape shape_57 = {
     .kinds = 64,
     .fields = fields_57,
+    .n_fields = 4,
+    .closed = 1,
+};
+static const char *const enum_58[] = {"start-first", "stop-first", NULL};
+static const struct spec__shape shape_58 = {
+    .kinds = 1,
+    .closed = 0,
+    .enums = enum_58,
+};
+static const struct spec__field fields_59[] = {
+    {"delay", &shape_0},   {"failure_action", &shape_0}, {"max_failure_ratio", &shape_14},
+    {"monitor", &shape_0}, {"order", &shape_58},         {"parallelism", &shape_25},
+};
+static const struct spec__shape shape_59 = {
+    .kinds = 64,
+    .fields = fields_59,
     .n_fields = 6,
     .closed = 1,
 };
-static const struct spec__field fields_58[] = {
+static const struct spec__field fields_60[] = {
     {"endpoint_mode", &shape_0},   {"labels", &shape_3},           {"mode", &shape_0},
-    {"placement", &shape_46},      {"replicas", &shape_25},        {"resources", &shape_54},
-    {"restart_policy", &shape_55}, {"rollback_config", &shape_57}, {"update_config", &shape_57},
+    {"placement", &shape_48},      {"replicas", &shape_25},        {"resources", &shape_56},
+    {"restart_policy", &shape_57}, {"rollback_config", &shape_59}, {"update_config", &shape_59},
 };
-static const struct spec__shape shape_58 = {
+static const struct spec__shape shape_60 = {
     .kinds = 80,
-    .fields = fields_58,
+    .fields = fields_60,
     .n_fields = 9,
     .closed = 1,
 };
-static const char *const enum_59[] = {"rebuild",      "sync",      "restart",
+static const char *const enum_61[] = {"rebuild",      "sync",      "restart",
                                       "sync+restart", "sync+exec", NULL};
-static const struct spec__shape shape_59 = {
+static const struct spec__shape shape_61 = {
     .kinds = 1,
     .closed = 0,
-    .enums = enum_59,
+    .enums = enum_61,
 };
-static const struct spec__field fields_60[] = {
-    {"command", &shape_38}, {"environment", &shape_3}, {"privileged", &shape_13},
+static const struct spec__field fields_62[] = {
+    {"command", &shape_40}, {"environment", &shape_3}, {"privileged", &shape_13},
     {"user", &shape_0},     {"working_dir", &shape_0},
 };
-static const struct spec__shape shape_60 = {
+static const char *const required_62[] = {"command", NULL};
+static const struct spec__shape shape_62 = {
     .kinds = 64,
-    .fields = fields_60,
+    .fields = fields_62,
     .n_fields = 5,
     .closed = 1,
-};
-static const struct spec__field fields_61[] = {
-    {"action", &shape_59},       {"exec", &shape_60}, {"ignore", &shape_6}, {"include", &shape_6},
-    {"initial_sync", &shape_41}, {"path", &shape_0},  {"target", &shape_0},
-};
-static const struct spec__shape shape_61 = {
-    .kinds = 64,
-    .fields = fields_61,
-    .n_fields = 7,
-    .closed = 1,
-};
-static const struct spec__shape shape_62 = {
-    .kinds = 32,
-    .closed = 0,
-    .items = &shape_61,
+    .required = required_62,
 };
 static const struct spec__field fields_63[] = {
-    {"watch", &shape_62},
+    {"action", &shape_61},       {"exec", &shape_62}, {"ignore", &shape_6}, {"include", &shape_6},
+    {"initial_sync", &shape_43}, {"path", &shape_0},  {"target", &shape_0},
 };
+static const char *const required_63[] = {"path", "action", NULL};
 static const struct spec__shape shape_63 = {
-    .kinds = 80,
+    .kinds = 64,
     .fields = fields_63,
+    .n_fields = 7,
+    .closed = 1,
+    .required = required_63,
+};
+static const struct spec__shape shape_64 = {
+    .kinds = 32,
+    .closed = 0,
+    .items = &shape_63,
+};
+static const struct spec__field fields_65[] = {
+    {"watch", &shape_64},
+};
+static const struct spec__shape shape_65 = {
+    .kinds = 80,
+    .fields = fields_65,
     .n_fields = 1,
     .closed = 1,
 };
-static const struct spec__field fields_64[] = {
+static const struct spec__field fields_66[] = {
     {"permissions", &shape_0},
     {"source", &shape_0},
     {"target", &shape_0},
 };
-static const struct spec__shape shape_64 = {
-    .kinds = 65,
-    .fields = fields_64,
-    .n_fields = 3,
-    .closed = 1,
-};
-static const struct spec__shape shape_65 = {
-    .kinds = 32,
-    .closed = 0,
-    .items = &shape_64,
-};
-static const struct spec__field fields_66[] = {
-    {"format", &shape_0},
-    {"path", &shape_0},
-    {"required", &shape_13},
-};
+static const char *const required_66[] = {"source", NULL};
 static const struct spec__shape shape_66 = {
     .kinds = 65,
     .fields = fields_66,
     .n_fields = 3,
     .closed = 1,
+    .required = required_66,
 };
 static const struct spec__shape shape_67 = {
-    .kinds = 33,
+    .kinds = 32,
     .closed = 0,
     .items = &shape_66,
 };
+static const struct spec__field fields_68[] = {
+    {"format", &shape_0},
+    {"path", &shape_0},
+    {"required", &shape_13},
+};
+static const char *const required_68[] = {"path", NULL};
 static const struct spec__shape shape_68 = {
+    .kinds = 65,
+    .fields = fields_68,
+    .n_fields = 3,
+    .closed = 1,
+    .required = required_68,
+};
+static const struct spec__shape shape_69 = {
+    .kinds = 33,
+    .closed = 0,
+    .items = &shape_68,
+};
+static const struct spec__shape shape_70 = {
     .kinds = 32,
     .closed = 0,
     .items = &shape_14,
+    .unique = 1,
 };
-static const struct spec__field fields_69[] = {
+static const struct spec__field fields_71[] = {
     {"file", &shape_0},
     {"service", &shape_0},
 };
-static const struct spec__shape shape_69 = {
+static const char *const required_71[] = {"service", NULL};
+static const struct spec__shape shape_71 = {
     .kinds = 65,
-    .fields = fields_69,
+    .fields = fields_71,
     .n_fields = 2,
     .closed = 1,
-};
-static const struct spec__field fields_70[] = {
-    {"capabilities", &shape_10}, {"count", &shape_25},  {"device_ids", &shape_10},
-    {"driver", &shape_0},        {"options", &shape_3},
-};
-static const struct spec__shape shape_70 = {
-    .kinds = 64,
-    .fields = fields_70,
-    .n_fields = 5,
-    .closed = 0,
-};
-static const char *const enum_71[] = {"all", NULL};
-static const struct spec__shape shape_71 = {
-    .kinds = 33,
-    .closed = 0,
-    .items = &shape_70,
-    .enums = enum_71,
+    .required = required_71,
 };
 static const struct spec__field fields_72[] = {
-    {"disable", &shape_13},       {"interval", &shape_0},     {"retries", &shape_14},
-    {"start_interval", &shape_0}, {"start_period", &shape_0}, {"test", &shape_6},
-    {"timeout", &shape_0},
+    {"capabilities", &shape_38}, {"count", &shape_25},  {"device_ids", &shape_38},
+    {"driver", &shape_0},        {"options", &shape_3},
 };
 static const struct spec__shape shape_72 = {
     .kinds = 64,
     .fields = fields_72,
-    .n_fields = 7,
-    .closed = 1,
-};
-static const struct spec__shape shape_73 = {
-    .kinds = 23,
+    .n_fields = 5,
     .closed = 0,
+};
+static const char *const enum_73[] = {"all", NULL};
+static const struct spec__shape shape_73 = {
+    .kinds = 33,
+    .closed = 0,
+    .items = &shape_72,
+    .enums = enum_73,
+};
+static const struct spec__field fields_74[] = {
+    {"disable", &shape_13},       {"interval", &shape_0},     {"retries", &shape_14},
+    {"start_interval", &shape_0}, {"start_period", &shape_0}, {"test", &shape_31},
+    {"timeout", &shape_0},
 };
 static const struct spec__shape shape_74 = {
     .kinds = 64,
-    .closed = 0,
-    .values = &shape_73,
-};
-static const struct spec__field fields_75[] = {
-    {"driver", &shape_0},
-    {"options", &shape_74},
+    .fields = fields_74,
+    .n_fields = 7,
+    .closed = 1,
 };
 static const struct spec__shape shape_75 = {
+    .kinds = 23,
+    .closed = 0,
+};
+static const struct spec__shape shape_76 = {
     .kinds = 64,
-    .fields = fields_75,
+    .closed = 0,
+    .values = &shape_75,
+};
+static const struct spec__field fields_77[] = {
+    {"driver", &shape_0},
+    {"options", &shape_76},
+};
+static const struct spec__shape shape_77 = {
+    .kinds = 64,
+    .fields = fields_77,
     .n_fields = 2,
     .closed = 1,
 };
-static const struct spec__field fields_76[] = {
+static const struct spec__field fields_78[] = {
     {"endpoint_var", &shape_0},
     {"model_var", &shape_0},
 };
-static const struct spec__shape shape_76 = {
+static const struct spec__shape shape_78 = {
     .kinds = 80,
-    .fields = fields_76,
+    .fields = fields_78,
     .n_fields = 2,
     .closed = 1,
 };
-static const struct spec__shape shape_77 = {
+static const struct spec__shape shape_79 = {
     .kinds = 96,
     .closed = 0,
-    .values = &shape_76,
+    .values = &shape_78,
     .items = &shape_0,
+    .unique = 1,
 };
-static const struct spec__shape shape_78 = {
+static const struct spec__shape shape_80 = {
     .kinds = 6,
     .closed = 0,
 };
-static const struct spec__field fields_79[] = {
-    {"aliases", &shape_10},        {"driver_opts", &shape_15}, {"gw_priority", &shape_78},
+static const struct spec__field fields_81[] = {
+    {"aliases", &shape_38},        {"driver_opts", &shape_15}, {"gw_priority", &shape_80},
     {"interface_name", &shape_0},  {"ipv4_address", &shape_0}, {"ipv6_address", &shape_0},
-    {"link_local_ips", &shape_10}, {"mac_address", &shape_0},  {"priority", &shape_78},
+    {"link_local_ips", &shape_38}, {"mac_address", &shape_0},  {"priority", &shape_80},
 };
-static const struct spec__shape shape_79 = {
+static const struct spec__shape shape_81 = {
     .kinds = 80,
-    .fields = fields_79,
+    .fields = fields_81,
     .n_fields = 9,
     .closed = 1,
 };
-static const struct spec__shape shape_80 = {
+static const struct spec__shape shape_82 = {
     .kinds = 96,
     .closed = 0,
     .key_pattern = "^[a-zA-Z0-9._-]+$",
-    .values = &shape_79,
+    .values = &shape_81,
     .items = &shape_0,
+    .unique = 1,
 };
-static const struct spec__shape shape_81 = {
+static const struct spec__shape shape_83 = {
     .kinds = 17,
     .closed = 0,
 };
-static const struct spec__field fields_82[] = {
+static const struct spec__field fields_84[] = {
     {"app_protocol", &shape_0}, {"host_ip", &shape_0},    {"mode", &shape_0},    {"name", &shape_0},
     {"protocol", &shape_0},     {"published", &shape_25}, {"target", &shape_25},
 };
-static const struct spec__shape shape_82 = {
+static const struct spec__shape shape_84 = {
     .kinds = 71,
-    .fields = fields_82,
+    .fields = fields_84,
     .n_fields = 7,
     .closed = 1,
-};
-static const struct spec__shape shape_83 = {
-    .kinds = 32,
-    .closed = 0,
-    .items = &shape_82,
-};
-static const struct spec__shape shape_84 = {
-    .kinds = 32,
-    .closed = 0,
-    .items = &shape_60,
-};
-static const struct spec__field fields_85[] = {
-    {"command", &shape_38},     {"environment", &shape_3}, {"image", &shape_0},
-    {"per_replica", &shape_13}, {"privileged", &shape_13}, {"user", &shape_0},
-    {"working_dir", &shape_0},
 };
 static const struct spec__shape shape_85 = {
-    .kinds = 64,
-    .fields = fields_85,
-    .n_fields = 7,
-    .closed = 1,
+    .kinds = 32,
+    .closed = 0,
+    .items = &shape_84,
+    .unique = 1,
 };
 static const struct spec__shape shape_86 = {
     .kinds = 32,
     .closed = 0,
-    .items = &shape_85,
+    .items = &shape_62,
+};
+static const struct spec__field fields_87[] = {
+    {"command", &shape_40},     {"environment", &shape_3}, {"image", &shape_0},
+    {"per_replica", &shape_13}, {"privileged", &shape_13}, {"user", &shape_0},
+    {"working_dir", &shape_0},
 };
 static const struct spec__shape shape_87 = {
-    .kinds = 15,
-    .closed = 0,
+    .kinds = 64,
+    .fields = fields_87,
+    .n_fields = 7,
+    .closed = 1,
 };
 static const struct spec__shape shape_88 = {
-    .kinds = 47,
+    .kinds = 32,
     .closed = 0,
     .items = &shape_87,
 };
 static const struct spec__shape shape_89 = {
-    .kinds = 64,
+    .kinds = 15,
     .closed = 0,
-    .values = &shape_88,
-};
-static const struct spec__field fields_90[] = {
-    {"options", &shape_89},
-    {"type", &shape_0},
 };
 static const struct spec__shape shape_90 = {
-    .kinds = 64,
-    .fields = fields_90,
-    .n_fields = 2,
-    .closed = 1,
+    .kinds = 47,
+    .closed = 0,
+    .items = &shape_89,
 };
 static const struct spec__shape shape_91 = {
     .kinds = 64,
     .closed = 0,
+    .values = &shape_90,
 };
-static const char *const enum_92[] = {"enabled", "disabled", "writable", "readonly", NULL};
+static const struct spec__field fields_92[] = {
+    {"options", &shape_91},
+    {"type", &shape_0},
+};
+static const char *const required_92[] = {"type", NULL};
 static const struct spec__shape shape_92 = {
-    .kinds = 1,
-    .closed = 0,
-    .enums = enum_92,
+    .kinds = 64,
+    .fields = fields_92,
+    .n_fields = 2,
+    .closed = 1,
+    .required = required_92,
 };
-static const char *const enum_93[] = {"z", "Z", NULL};
 static const struct spec__shape shape_93 = {
+    .kinds = 64,
+    .closed = 0,
+};
+static const char *const enum_94[] = {"enabled", "disabled", "writable", "readonly", NULL};
+static const struct spec__shape shape_94 = {
     .kinds = 1,
     .closed = 0,
-    .enums = enum_93,
+    .enums = enum_94,
 };
-static const struct spec__field fields_94[] = {
-    {"create_host_path", &shape_13},
-    {"propagation", &shape_0},
-    {"recursive", &shape_92},
-    {"selinux", &shape_93},
-};
-static const struct spec__shape shape_94 = {
-    .kinds = 64,
-    .fields = fields_94,
-    .n_fields = 4,
-    .closed = 1,
-};
-static const struct spec__field fields_95[] = {
-    {"subpath", &shape_0},
-};
+static const char *const enum_95[] = {"z", "Z", NULL};
 static const struct spec__shape shape_95 = {
-    .kinds = 64,
-    .fields = fields_95,
-    .n_fields = 1,
-    .closed = 1,
+    .kinds = 1,
+    .closed = 0,
+    .enums = enum_95,
 };
 static const struct spec__field fields_96[] = {
-    {"mode", &shape_14},
-    {"size", &shape_25},
+    {"create_host_path", &shape_13},
+    {"propagation", &shape_0},
+    {"recursive", &shape_94},
+    {"selinux", &shape_95},
 };
 static const struct spec__shape shape_96 = {
     .kinds = 64,
     .fields = fields_96,
-    .n_fields = 2,
+    .n_fields = 4,
     .closed = 1,
 };
-static const char *const enum_97[] = {"bind", "volume", "tmpfs", "cluster", "npipe", "image", NULL};
+static const struct spec__field fields_97[] = {
+    {"subpath", &shape_0},
+};
 static const struct spec__shape shape_97 = {
-    .kinds = 1,
-    .closed = 0,
-    .enums = enum_97,
+    .kinds = 64,
+    .fields = fields_97,
+    .n_fields = 1,
+    .closed = 1,
 };
 static const struct spec__field fields_98[] = {
-    {"labels", &shape_3},
-    {"nocopy", &shape_13},
-    {"subpath", &shape_0},
+    {"mode", &shape_14},
+    {"size", &shape_25},
 };
 static const struct spec__shape shape_98 = {
     .kinds = 64,
     .fields = fields_98,
+    .n_fields = 2,
+    .closed = 1,
+};
+static const char *const enum_99[] = {"bind", "volume", "tmpfs", "cluster", "npipe", "image", NULL};
+static const struct spec__shape shape_99 = {
+    .kinds = 1,
+    .closed = 0,
+    .enums = enum_99,
+};
+static const struct spec__field fields_100[] = {
+    {"labels", &shape_3},
+    {"nocopy", &shape_13},
+    {"subpath", &shape_0},
+};
+static const struct spec__shape shape_100 = {
+    .kinds = 64,
+    .fields = fields_100,
     .n_fields = 3,
     .closed = 1,
 };
-static const struct spec__field fields_99[] = {
-    {"bind", &shape_94},      {"consistency", &shape_0}, {"image", &shape_95},
+static const struct spec__field fields_101[] = {
+    {"bind", &shape_96},      {"consistency", &shape_0}, {"image", &shape_97},
     {"read_only", &shape_13}, {"source", &shape_0},      {"target", &shape_0},
-    {"tmpfs", &shape_96},     {"type", &shape_97},       {"volume", &shape_98},
+    {"tmpfs", &shape_98},     {"type", &shape_99},       {"volume", &shape_100},
 };
-static const struct spec__shape shape_99 = {
+static const char *const required_101[] = {"type", NULL};
+static const struct spec__shape shape_101 = {
     .kinds = 65,
-    .fields = fields_99,
+    .fields = fields_101,
     .n_fields = 9,
     .closed = 1,
+    .required = required_101,
 };
-static const struct spec__shape shape_100 = {
+static const struct spec__shape shape_102 = {
     .kinds = 32,
     .closed = 0,
-    .items = &shape_99,
+    .items = &shape_101,
+    .unique = 1,
 };
-static const struct spec__field fields_101[] = {
+static const struct spec__field fields_103[] = {
     {"annotations", &shape_3},
     {"attach", &shape_13},
     {"blkio_config", &shape_30},
-    {"build", &shape_36},
-    {"cap_add", &shape_10},
-    {"cap_drop", &shape_10},
-    {"cgroup", &shape_37},
+    {"build", &shape_37},
+    {"cap_add", &shape_38},
+    {"cap_drop", &shape_38},
+    {"cgroup", &shape_39},
     {"cgroup_parent", &shape_0},
-    {"command", &shape_38},
-    {"configs", &shape_33},
+    {"command", &shape_40},
+    {"configs", &shape_34},
     {"container_name", &shape_0},
     {"cpu_count", &shape_25},
     {"cpu_percent", &shape_25},
@@ -827,100 +869,84 @@ static const struct spec__field fields_101[] = {
     {"cpu_shares", &shape_14},
     {"cpus", &shape_14},
     {"cpuset", &shape_0},
-    {"credential_spec", &shape_39},
-    {"depends_on", &shape_43},
-    {"deploy", &shape_58},
-    {"develop", &shape_63},
-    {"device_cgroup_rules", &shape_10},
-    {"devices", &shape_65},
+    {"credential_spec", &shape_41},
+    {"depends_on", &shape_45},
+    {"deploy", &shape_60},
+    {"develop", &shape_65},
+    {"device_cgroup_rules", &shape_38},
+    {"devices", &shape_67},
     {"dns", &shape_6},
-    {"dns_opt", &shape_10},
+    {"dns_opt", &shape_38},
     {"dns_search", &shape_6},
     {"domainname", &shape_0},
-    {"entrypoint", &shape_38},
-    {"env_file", &shape_67},
+    {"entrypoint", &shape_40},
+    {"env_file", &shape_69},
     {"environment", &shape_3},
-    {"expose", &shape_68},
-    {"extends", &shape_69},
-    {"external_links", &shape_10},
-    {"extra_hosts", &shape_31},
-    {"gpus", &shape_71},
-    {"group_add", &shape_68},
-    {"healthcheck", &shape_72},
+    {"expose", &shape_70},
+    {"extends", &shape_71},
+    {"external_links", &shape_38},
+    {"extra_hosts", &shape_32},
+    {"gpus", &shape_73},
+    {"group_add", &shape_70},
+    {"healthcheck", &shape_74},
     {"hostname", &shape_0},
     {"image", &shape_0},
     {"init", &shape_13},
     {"ipc", &shape_0},
     {"isolation", &shape_0},
-    {"label_file", &shape_6},
+    {"label_file", &shape_31},
     {"labels", &shape_3},
-    {"links", &shape_10},
-    {"logging", &shape_75},
+    {"links", &shape_38},
+    {"logging", &shape_77},
     {"mac_address", &shape_0},
     {"mem_limit", &shape_14},
     {"mem_reservation", &shape_25},
     {"mem_swappiness", &shape_25},
     {"memswap_limit", &shape_14},
-    {"models", &shape_77},
+    {"models", &shape_79},
     {"network_mode", &shape_0},
-    {"networks", &shape_80},
+    {"networks", &shape_82},
     {"oom_kill_disable", &shape_13},
     {"oom_score_adj", &shape_25},
-    {"pid", &shape_81},
+    {"pid", &shape_83},
     {"pids_limit", &shape_14},
     {"platform", &shape_0},
-    {"ports", &shape_83},
-    {"post_start", &shape_84},
-    {"pre_start", &shape_86},
-    {"pre_stop", &shape_84},
+    {"ports", &shape_85},
+    {"post_start", &shape_86},
+    {"pre_start", &shape_88},
+    {"pre_stop", &shape_86},
     {"privileged", &shape_13},
-    {"profiles", &shape_10},
-    {"provider", &shape_90},
+    {"profiles", &shape_38},
+    {"provider", &shape_92},
     {"pull_policy", &shape_0},
     {"pull_refresh_after", &shape_0},
     {"read_only", &shape_13},
     {"restart", &shape_0},
     {"runtime", &shape_0},
     {"scale", &shape_25},
-    {"secrets", &shape_33},
-    {"security_opt", &shape_10},
+    {"secrets", &shape_34},
+    {"security_opt", &shape_38},
     {"shm_size", &shape_14},
     {"stdin_open", &shape_13},
     {"stop_grace_period", &shape_0},
     {"stop_signal", &shape_0},
-    {"storage_opt", &shape_91},
+    {"storage_opt", &shape_93},
     {"sysctls", &shape_3},
     {"tmpfs", &shape_6},
     {"tty", &shape_13},
-    {"ulimits", &shape_35},
-    {"use_api_socket", &shape_41},
+    {"ulimits", &shape_36},
+    {"use_api_socket", &shape_43},
     {"user", &shape_0},
     {"userns_mode", &shape_0},
     {"uts", &shape_0},
-    {"volumes", &shape_100},
-    {"volumes_from", &shape_10},
+    {"volumes", &shape_102},
+    {"volumes_from", &shape_38},
     {"working_dir", &shape_0},
 };
-static const struct spec__shape shape_101 = {
-    .kinds = 64,
-    .fields = fields_101,
-    .n_fields = 93,
-    .closed = 1,
-};
-static const struct spec__shape shape_102 = {
-    .kinds = 64,
-    .closed = 0,
-    .key_pattern = "^[a-zA-Z0-9._-]+$",
-    .values = &shape_101,
-};
-static const struct spec__field fields_103[] = {
-    {"driver", &shape_0}, {"driver_opts", &shape_15}, {"external", &shape_16},
-    {"labels", &shape_3}, {"name", &shape_0},
-};
 static const struct spec__shape shape_103 = {
-    .kinds = 80,
+    .kinds = 64,
     .fields = fields_103,
-    .n_fields = 5,
+    .n_fields = 93,
     .closed = 1,
 };
 static const struct spec__shape shape_104 = {
@@ -930,15 +956,31 @@ static const struct spec__shape shape_104 = {
     .values = &shape_103,
 };
 static const struct spec__field fields_105[] = {
-    {"configs", &shape_5},    {"include", &shape_8},   {"models", &shape_12},
-    {"name", &shape_0},       {"networks", &shape_22}, {"secrets", &shape_24},
-    {"services", &shape_102}, {"version", &shape_0},   {"volumes", &shape_104},
+    {"driver", &shape_0}, {"driver_opts", &shape_15}, {"external", &shape_16},
+    {"labels", &shape_3}, {"name", &shape_0},
 };
 static const struct spec__shape shape_105 = {
-    .kinds = 64,
+    .kinds = 80,
     .fields = fields_105,
+    .n_fields = 5,
+    .closed = 1,
+};
+static const struct spec__shape shape_106 = {
+    .kinds = 64,
+    .closed = 0,
+    .key_pattern = "^[a-zA-Z0-9._-]+$",
+    .values = &shape_105,
+};
+static const struct spec__field fields_107[] = {
+    {"configs", &shape_5},    {"include", &shape_8},   {"models", &shape_12},
+    {"name", &shape_0},       {"networks", &shape_22}, {"secrets", &shape_24},
+    {"services", &shape_104}, {"version", &shape_0},   {"volumes", &shape_106},
+};
+static const struct spec__shape shape_107 = {
+    .kinds = 64,
+    .fields = fields_107,
     .n_fields = 9,
     .closed = 1,
 };
 
-const struct spec__shape *const spec__schema_root = &shape_105;
+const struct spec__shape *const spec__schema_root = &shape_107;

@@ -21,6 +21,13 @@
 /* Maximum number of nodes one file may expand to (aliases included). */
 #define SPEC__YAML_MAX_NODES 2000000
 
+/*
+ * Maximum nesting of collections (go-yaml allows 10000; 1000 keeps sanitizer builds within
+ * the stack): deeper documents are refused, so that
+ * every recursive walk of the tree (free, copy, merge, interpolation, output) is bounded.
+ */
+#define SPEC__YAML_MAX_DEPTH 1000
+
 struct yanchor {
     char *name;
     struct spec__node *node; /* owned copy: the original may be dropped (duplicate key, merge) */
@@ -36,6 +43,7 @@ struct yparser {
     size_t n_anchors;
     size_t alloc_anchors;
     size_t n_nodes;
+    int depth;
     int failed;
 };
 
@@ -339,6 +347,21 @@ static size_t node_count(const struct spec__node *n)
     return c;
 }
 
+/* The nesting of N's collections (0 for a scalar); N is at most SPEC__YAML_MAX_DEPTH deep. */
+static int node_depth(const struct spec__node *n)
+{
+    int d = 0;
+
+    if (n->kind != SPEC__K_MAP && n->kind != SPEC__K_SEQ)
+        return 0;
+    for (size_t i = 0; i < n->n; i++) {
+        int c = node_depth(n->items[i]);
+        if (c > d)
+            d = c;
+    }
+    return d + 1;
+}
+
 static void anchor_add(struct yparser *yp, const char *name, struct spec__node *node)
 {
     for (size_t i = 0; i < yp->n_anchors; i++)
@@ -405,6 +428,12 @@ static struct spec__node *parse_scalar(struct yparser *yp, yaml_event_t *ev)
     n->str = (char *)(n + 1);
     n->str_inline = 1;
     memcpy(n->str, value, len);
+    if (memchr(value, '\0', len)) {
+        /* "\0" or "\u0000" in a double-quoted scalar: the values are C strings. */
+        yerr_at(yp, &ev->start_mark, "yaml: a scalar cannot contain a NUL character");
+        free(n);
+        return NULL;
+    }
     n->tag = stk_xstrdup(tag_keep(tag));
     if (tag && !n->tag) {
         /* An explicit standard tag decides the type; other tags read as text. */
@@ -585,12 +614,20 @@ static struct spec__node *parse_node(struct yparser *yp, yaml_event_t *ev)
         anchor = (const char *)ev->data.scalar.anchor;
         break;
     case YAML_SEQUENCE_START_EVENT:
-        n = parse_sequence(yp, ev);
-        anchor = (const char *)ev->data.sequence_start.anchor;
-        break;
     case YAML_MAPPING_START_EVENT:
-        n = parse_mapping(yp, ev);
-        anchor = (const char *)ev->data.mapping_start.anchor;
+        if (yp->depth >= SPEC__YAML_MAX_DEPTH) {
+            yerr_at(yp, &ev->start_mark, "yaml: exceeded max depth of %d", SPEC__YAML_MAX_DEPTH);
+            return NULL;
+        }
+        yp->depth++;
+        if (ev->type == YAML_SEQUENCE_START_EVENT) {
+            n = parse_sequence(yp, ev);
+            anchor = (const char *)ev->data.sequence_start.anchor;
+        } else {
+            n = parse_mapping(yp, ev);
+            anchor = (const char *)ev->data.mapping_start.anchor;
+        }
+        yp->depth--;
         break;
     case YAML_ALIAS_EVENT: {
         const char *name = (const char *)ev->data.alias.anchor;
@@ -600,6 +637,11 @@ static struct spec__node *parse_node(struct yparser *yp, yaml_event_t *ev)
                 if (yp->n_nodes + c > SPEC__YAML_MAX_NODES) {
                     yerr_at(yp, &ev->start_mark,
                             "yaml: document is too large after expanding aliases");
+                    return NULL;
+                }
+                if (yp->depth + node_depth(yp->anchors[i].node) > SPEC__YAML_MAX_DEPTH) {
+                    yerr_at(yp, &ev->start_mark, "yaml: exceeded max depth of %d",
+                            SPEC__YAML_MAX_DEPTH);
                     return NULL;
                 }
                 yp->n_nodes += c;

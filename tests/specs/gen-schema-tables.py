@@ -49,6 +49,8 @@ def resolve(node, depth=0):
             for name, sub in node.get("properties", {}).items():
                 fields[name] = resolve(sub, depth + 1)
             own["fields"] = fields
+            if node.get("required"):
+                own["required"] = list(node["required"])
             pats = {p: v for p, v in node.get("patternProperties", {}).items() if p != "^x-"}
             add = node.get("additionalProperties", True)
             values = None
@@ -65,6 +67,8 @@ def resolve(node, depth=0):
             own["values"] = values
         if "array" in types and "items" in node:
             own["items"] = resolve(node["items"], depth + 1)
+        if "array" in types and node.get("uniqueItems"):
+            own["unique"] = 1
         if "enum" in node and all(isinstance(e, str) for e in node["enum"]):
             own["enum"] = list(node["enum"])
     elif "enum" in node:
@@ -94,6 +98,11 @@ def merge(a, b):
     if "items" in a or "items" in b:
         ia, ib = a.get("items"), b.get("items")
         r["items"] = merge(ia, ib) if (ia and ib) else (ia or ib)
+    if "required" in a or "required" in b:
+        ra, rb = a.get("required", []), b.get("required", [])
+        r["required"] = ra + [k for k in rb if k not in ra]
+    if a.get("unique") or b.get("unique"):
+        r["unique"] = 1
     if "enum" in a and "enum" in b:
         r["enum"] = a["enum"] + [e for e in b["enum"] if e not in a["enum"]]
     elif ("enum" in a and b["kinds"] & 1 == 0) or ("enum" in b and a["kinds"] & 1 == 0):
@@ -123,6 +132,9 @@ def emit(shape):
     if "enum" in shape:
         out.append("static const char *const enum_%d[] = {%s, NULL};\n"
                    % (n, ", ".join('"%s"' % e for e in shape["enum"])))
+    if shape.get("required"):
+        out.append("static const char *const required_%d[] = {%s, NULL};\n"
+                   % (n, ", ".join('"%s"' % e for e in shape["required"])))
     out.append("static const struct spec__shape shape_%d = {\n" % n)
     out.append("    .kinds = %d,\n" % shape["kinds"])
     if fids:
@@ -136,6 +148,10 @@ def emit(shape):
         out.append("    .items = &shape_%d,\n" % iid)
     if "enum" in shape:
         out.append("    .enums = enum_%d,\n" % n)
+    if shape.get("unique"):
+        out.append("    .unique = 1,\n")
+    if shape.get("required"):
+        out.append("    .required = required_%d,\n" % n)
     out.append("};\n")
     return n
 
