@@ -3874,8 +3874,8 @@ static void validate_windows_service(struct loader *l, const struct spec_service
 {
     const struct spec_project *p = l->project;
 
-    if (s->ipc && (strcmp(s->ipc, "shareable") == 0 || strncmp(s->ipc, "service:", 8) == 0 ||
-                   strncmp(s->ipc, "container:", 10) == 0))
+    if (s->ipc && (strcmp(s->ipc, "shareable") == 0 || strcmp(s->ipc, "host") == 0 ||
+                   strncmp(s->ipc, "service:", 8) == 0 || strncmp(s->ipc, "container:", 10) == 0))
         err_at_pos(l, &s->ipc_pos,
                    "services.%s.ipc: '%s' is not supported on Windows: containers cannot share "
                    "memory across the isolation boundary",
@@ -4272,7 +4272,24 @@ int spec_project_load(const struct spec_load_opts *opts, struct spec_project **r
          * (04-version-and-name.md). */
         spec__env_set(&l.env, "COMPOSE_PROJECT_NAME", opts->project_name);
     /* Set in the process environment only, as docker compose reads them. */
-    l.no_default_env_file = env_true(&l.env, "COMPOSE_DISABLE_ENV_FILE");
+    {
+        /* docker compose parses it with Go's strconv.ParseBool: anything else is an error. */
+        static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True", NULL};
+        static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False", "", NULL};
+        const char *v = spec__env_get(&l.env, "COMPOSE_DISABLE_ENV_FILE");
+        int known = !v;
+        for (size_t i = 0; v && yes[i]; i++)
+            if (strcmp(v, yes[i]) == 0)
+                known = l.no_default_env_file = 1;
+        for (size_t i = 0; v && no[i]; i++)
+            if (strcmp(v, no[i]) == 0)
+                known = 1;
+        if (!known)
+            lerr(&l, NULL,
+                 "COMPOSE_DISABLE_ENV_FILE: invalid boolean value '%s' (1, t, true, 0, f, "
+                 "false and their capitalised forms)",
+                 v);
+    }
     if (opts->env_files) {
         for (size_t i = 0; opts->env_files[i]; i++)
             stk_strv_push_take(&l.env_files, abs_path(opts->env_files[i]));

@@ -232,6 +232,25 @@ Test(spec_load, unset_variable_warns_and_defaults_to_blank)
     stk_diag_release(&diag);
 }
 
+Test(spec_load, compose_disable_env_file_is_a_go_boolean)
+{
+    static const char *const bad[] = {"COMPOSE_DISABLE_ENV_FILE=yes", NULL};
+    static const char *const good[] = {"COMPOSE_DISABLE_ENV_FILE=True", NULL};
+    const char *text = "services:\n  web:\n    image: nginx\n";
+    struct spec_project *p = NULL;
+    struct stk_diag diag = STK_DIAG_INIT;
+    struct stk_err err = STK_ERR_INIT;
+
+    cr_assert_lt(load(text, bad, &p, &diag, &err), 0);
+    cr_assert_null(p);
+    cr_assert(strstr(err.msg, "COMPOSE_DISABLE_ENV_FILE: invalid boolean value 'yes'") != NULL,
+              "%s", err.msg);
+    stk_diag_release(&diag);
+    stk_err_clear(&err);
+    cr_assert_eq(load(text, good, &p, NULL, &err), 0, "%s", err.msg);
+    spec_project_free(p);
+}
+
 Test(spec_load, model_fields_are_normalised)
 {
     struct spec_project *p = NULL;
