@@ -180,6 +180,14 @@ Test(bad_input, usage_errors_exit_2_with_one_line, .init = setup, .fini = teardo
     cr_assert_str_eq(err, "stack: error: --protocol: 'sctp' is not tcp or udp\n");
     free(out);
     free(err);
+    /* `config SERVICE` is refused, never silently ignored. */
+    rc = itest_stack(&T, &out, &err, "config -f '%s' web",
+                     itest_write(&T, "config.yaml", "services:\n  web:\n    image: busybox\n"));
+    cr_assert_eq(rc, 2, "exit status %d: %s", rc, err);
+    cr_assert_str_eq(err, "stack: error: config: unexpected argument 'web' (config [SERVICE...] is "
+                          "not supported yet; use --services or --hash SERVICE)\n");
+    free(out);
+    free(err);
     rc = itest_stack(&T, &out, &err, "start -p nothing-here nosuch");
     cr_assert_eq(rc, 1, "exit status %d: %s", rc, err);
     cr_assert_str_eq(err, "stack: error: start: no such service: nosuch (project 'nothing-here' "
