@@ -10,6 +10,7 @@
  */
 #include "orchestrator/export/exp.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -1052,7 +1053,17 @@ static json_t *pod_spec(struct ctx *c, const struct unit *u, char **comment)
             char *h = stk_xstrdup(svc->extra_hosts[i]);
             char *ip = strchr(h, ':');
             if (ip) {
+                unsigned char addr[16];
                 *ip++ = '\0';
+                /* hostAliases[].ip must be an IP address: Docker's "host-gateway"
+                 * (the host as seen from the container) has no pod equivalent. */
+                if (inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1) {
+                    warn(c, svc,
+                         "extra_hosts: '%s:%s' is not carried (hostAliases need an IP address)", h,
+                         ip);
+                    free(h);
+                    continue;
+                }
                 json_array_append_new(aliases, json_pack("{s:s, s:[s]}", "ip", ip, "hostnames", h));
             }
             free(h);
