@@ -241,6 +241,15 @@ static int quantity_ok(const char *s)
     return 0;
 }
 
+/* Whether the quantity S (one quantity_ok accepts) is zero: PVC storage must be > 0. */
+static int quantity_zero(const char *s)
+{
+    for (; isdigit((unsigned char)*s) || *s == '.'; s++)
+        if (*s != '0' && *s != '.')
+            return 0;
+    return 1;
+}
+
 static json_t *strv_json(char *const *v)
 {
     json_t *a = json_array();
@@ -1360,6 +1369,11 @@ static int volumes(struct ctx *c, struct stk_err *err)
             return stk_err_set_at(err, STK_ESPEC, v->pos.file, v->pos.line, v->pos.col,
                                   "volume '%s': size '%s' is not a Kubernetes quantity", v->key,
                                   size);
+        if (quantity_zero(size))
+            return stk_err_set_at(err, STK_ESPEC, v->pos.file, v->pos.line, v->pos.col,
+                                  "volume '%s': size '%s' is zero (a PersistentVolumeClaim "
+                                  "needs more than 0 bytes)",
+                                  v->key, size);
         if (v->driver && strcmp(v->driver, "local") != 0)
             stk_diag_add(&c->res->warnings, STK_DIAG_WARNING, v->pos.file, v->pos.line, v->pos.col,
                          "volume '%s': driver '%s' is not carried (a StorageClass is)", v->key,
@@ -1452,6 +1466,11 @@ int exp_kubernetes(const struct spec_project *project, const struct exp_opts *op
         return stk_err_set(err, STK_EINVAL, 0, "no project, options or result given");
     if (opts->volume_size && !quantity_ok(opts->volume_size))
         return stk_err_set(err, STK_EUSAGE, 0, "--volume-size: '%s' is not a Kubernetes quantity",
+                           opts->volume_size);
+    if (opts->volume_size && quantity_zero(opts->volume_size))
+        return stk_err_set(err, STK_EUSAGE, 0,
+                           "--volume-size: '%s' is zero (a PersistentVolumeClaim needs more "
+                           "than 0 bytes)",
                            opts->volume_size);
     if (opts->namespace_) {
         char *n = k8s_name(opts->namespace_);

@@ -540,3 +540,34 @@ Test(exp_cli, bad_volume_size_and_namespace_are_usage_errors)
     free(cmd);
     free(cmd2);
 }
+
+Test(exp_cli, zero_volume_size_is_refused_by_flag_and_by_label)
+{
+    char *d = tmp_dir(), *out = NULL, *st = stk_xasprintf("%s/stack.yaml", d);
+    char *sub = stk_xasprintf("%s/out", d);
+    char *cmd = stk_xasprintf("%s export kubernetes -f %s/storage-linux/stack.yaml "
+                              "--volume-size 0",
+                              STACK_BIN, EXP_DATA);
+    char *cmd2 = stk_xasprintf("%s export kubernetes -f %s -o %s", STACK_BIN, st, sub);
+
+    cr_assert_eq(run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "--volume-size: '0' is zero (a PersistentVolumeClaim needs more "
+                          "than 0 bytes)"),
+              "%s", out);
+    cr_expect(!strstr(out, "apiVersion"), "manifests were printed: %s", out);
+    free(out);
+    write_text(st, "services:\n  web:\n    image: busybox\n    volumes: [data:/data]\n"
+                   "volumes:\n  data:\n    labels:\n      stack.export.size: \"0.0Gi\"\n");
+    cr_assert_eq(run(cmd2, &out), 2, "%s", out);
+    cr_expect(strstr(out, "stack.yaml:6:3: volume 'data': size '0.0Gi' is zero (a "
+                          "PersistentVolumeClaim needs more than 0 bytes)"),
+              "%s", out);
+    cr_expect(!stk_path_exists(sub), "the output folder was created");
+    rm_rf(d);
+    free(out);
+    free(cmd);
+    free(cmd2);
+    free(sub);
+    free(st);
+    free(d);
+}
