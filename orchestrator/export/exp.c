@@ -23,6 +23,7 @@
 #include "common/stk-alloc.h"
 #include "common/stk-buf.h"
 #include "common/stk-fs.h"
+#include "common/stk-sha256.h"
 #include "common/stk-strv.h"
 #include "orchestrator/export/exp-internal.h"
 #include "runtime/image/rt-image.h"
@@ -64,12 +65,36 @@ struct ctx {
 /* ---- small helpers -------------------------------------------------------------------------- */
 
 /* S as a DNS-1123 label: lower case, [a-z0-9-], starting with a letter, at most 63 bytes. */
-static char *k8s_name(const char *s)
+/*
+ * NAME (malloc'd, taken) made at most 63 characters: a longer one becomes its first 54
+ * characters (without a trailing '-') + "-" + the first 8 hex digits of the SHA-256 of
+ * the whole name, so it stays a DNS label and is stable from one export to the next.
+ */
+static char *fit63(char *name)
+{
+    uint8_t md[STK_SHA256_LEN];
+    char hex[STK_SHA256_HEX_LEN + 1];
+    size_t n = 54;
+    char *r;
+
+    if (strlen(name) <= 63)
+        return name;
+    stk_sha256(name, strlen(name), md);
+    stk_sha256_hex(md, hex);
+    while (n && name[n - 1] == '-')
+        n--;
+    r = stk_xasprintf("%.*s-%.8s", (int)n, name, hex);
+    free(name);
+    return r;
+}
+
+/* S in lower case with runs of other characters as one '-', starting with a letter. */
+static char *k8s_name_full(const char *s)
 {
     struct stk_buf b = STK_BUF_INIT;
     char *r;
 
-    for (const char *p = s; *p && b.len < 63; p++) {
+    for (const char *p = s; *p; p++) {
         char c = (char)tolower((unsigned char)*p);
         if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
             stk_buf_putc(&b, c);
@@ -79,13 +104,27 @@ static char *k8s_name(const char *s)
     while (b.len && b.buf[b.len - 1] == '-')
         b.buf[--b.len] = '\0';
     if (!b.len || !(b.buf[0] >= 'a' && b.buf[0] <= 'z')) {
-        r = stk_xasprintf("s-%s", b.buf);
+        r = stk_xasprintf("s-%s", b.buf ? b.buf : "");
         stk_buf_release(&b);
-        if (strlen(r) > 63)
-            r[63] = '\0';
         return r;
     }
     return stk_buf_detach(&b, NULL);
+}
+
+/* S as a DNS-1035 label (at most 63 characters, shortened by fit63()). */
+static char *k8s_name(const char *s)
+{
+    return fit63(k8s_name_full(s));
+}
+
+/* Non-zero when k8s_name(S) had to be shortened. */
+static int k8s_name_shortened(const char *s)
+{
+    char *f = k8s_name_full(s);
+    int r = strlen(f) > 63;
+
+    free(f);
+    return r;
 }
 
 /* Non-zero when S is a label value (empty, or alnum ends with [-_.a-zA-Z0-9] inside, <= 63). */
@@ -495,7 +534,7 @@ static void add_volumes(struct ctx *c, const struct spec_service *svc, struct po
             pod_volume(pod, name, "persistentVolumeClaim", json_pack("{s:s}", "claimName", claim));
             free(claim);
         } else if (strcmp(v->type, "volume") == 0) {
-            name = stk_xasprintf("%s-anon-%zu", svcn, i);
+            name = fit63(stk_xasprintf("%s-anon-%zu", svcn, i));
             pod_volume(pod, name, "emptyDir", json_object());
             warn(c, svc,
                  "volumes[%zu]: the anonymous volume at '%s' becomes an emptyDir, which lives "
@@ -504,7 +543,7 @@ static void add_volumes(struct ctx *c, const struct spec_service *svc, struct po
         } else if (strcmp(v->type, "bind") == 0 || strcmp(v->type, "npipe") == 0) {
             int pipe = strcmp(v->type, "npipe") == 0;
             const char *type = !pipe && v->create_host_path ? "DirectoryOrCreate" : "";
-            name = stk_xasprintf("%s-%s-%zu", svcn, pipe ? "pipe" : "bind", i);
+            name = fit63(stk_xasprintf("%s-%s-%zu", svcn, pipe ? "pipe" : "bind", i));
             pod_volume(pod, name, "hostPath",
                        json_pack("{s:s, s:s}", "path", v->source, "type", type));
             warn(c, svc,
@@ -513,7 +552,7 @@ static void add_volumes(struct ctx *c, const struct spec_service *svc, struct po
                  i, pipe ? "named pipe" : "bind mount", v->source);
         } else if (strcmp(v->type, "tmpfs") == 0) {
             json_t *ed = json_object();
-            name = stk_xasprintf("%s-tmpfs-%zu", svcn, i);
+            name = fit63(stk_xasprintf("%s-tmpfs-%zu", svcn, i));
             if (c->windows)
                 warn(c, svc,
                      "volumes[%zu]: tmpfs at '%s' becomes a disk emptyDir: Windows nodes "
@@ -537,7 +576,7 @@ static void add_volumes(struct ctx *c, const struct spec_service *svc, struct po
     for (size_t i = 0; svc->tmpfs && svc->tmpfs[i]; i++) {
         char *path = stk_xstrdup(svc->tmpfs[i]);
         char *colon = strchr(path, ':');
-        char *name = stk_xasprintf("%s-tmp-%zu", svcn, i);
+        char *name = fit63(stk_xasprintf("%s-tmp-%zu", svcn, i));
         json_t *ed = json_object();
         if (colon)
             *colon = '\0';
@@ -563,7 +602,7 @@ static void add_volumes(struct ctx *c, const struct spec_service *svc, struct po
                     : file_object(c->p->secrets, c->p->n_secrets, f->source);
             char *obj = k8s_name(o ? o->name : f->source);
             char *key = data_key(f->source);
-            char *name = stk_xasprintf("%s-%s", cfg ? "config" : "secret", obj);
+            char *name = fit63(stk_xasprintf("%s-%s", cfg ? "config" : "secret", obj));
             json_t *item = json_pack("{s:s, s:s}", "key", key, "path", key);
             json_t *src;
             if (f->mode >= 0)
@@ -574,7 +613,7 @@ static void add_volumes(struct ctx *c, const struct spec_service *svc, struct po
                 src = json_pack("{s:s, s:[o]}", "secretName", obj, "items", item);
             if (pod_has_volume(pod, name)) {
                 free(name);
-                name = stk_xasprintf("%s-%s-%zu", cfg ? "config" : "secret", obj, i);
+                name = fit63(stk_xasprintf("%s-%s-%zu", cfg ? "config" : "secret", obj, i));
                 if (strlen(name) > 63)
                     name[63] = '\0';
             }
@@ -1132,6 +1171,9 @@ static void workload(struct ctx *c, const struct unit *u)
     json_t *labels = object_labels(c, svc), *annotations = json_object();
     json_t *tlabels, *spec, *tmeta, *obj, *meta, *ps;
 
+    if (k8s_name_shortened(svc->name))
+        warn(c, svc, "name: renamed '%s' in Kubernetes (names are at most 63 characters)", name);
+
     service_labels(c, svc, labels, annotations);
     ps = pod_spec(c, u, &comment);
     tlabels = json_deep_copy(labels);
@@ -1277,9 +1319,7 @@ static void services(struct ctx *c, const struct unit *u, struct stk_strv *names
                      i, sp->published);
         }
     if (any_published) {
-        char *pn = stk_xasprintf("%s-published", name);
-        if (strlen(pn) > 63)
-            pn[63] = '\0';
+        char *pn = fit63(stk_xasprintf("%s-published", name));
         service_object(c, u, pn,
                        c->o->publish_as == EXP_PUBLISH_LOADBALANCER ? "LoadBalancer" : "NodePort",
                        pod_ports(u, 1, c->o->publish_as == EXP_PUBLISH_NODEPORT));
