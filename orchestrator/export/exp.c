@@ -1595,16 +1595,40 @@ int exp_kubernetes(const struct spec_project *project, const struct exp_opts *op
     /* Every pod's Service name first, so that an alias never takes a service's name. */
     for (size_t i = 0; i < c.n_units; i++) {
         char *n = k8s_name(c.units[i].root->name);
-        if (stk_strv_contains(&names, n))
-            warn(&c, c.units[i].root,
-                 "name: '%s' is also the Kubernetes name of another service; rename one", n);
-        else
-            stk_strv_push(&names, n);
+        if (stk_strv_contains(&names, n)) {
+            const struct spec_service *s = c.units[i].root;
+            r = stk_err_set_at(err, STK_ESPEC, s->pos.file, s->pos.line, s->pos.col,
+                               "service '%s': its Kubernetes name '%s' is also another "
+                               "service's; rename one",
+                               s->name, n);
+            free(n);
+            goto out;
+        }
+        stk_strv_push(&names, n);
         free(n);
     }
     for (size_t i = 0; i < c.n_units; i++) {
         workload(&c, &c.units[i]);
         services(&c, &c.units[i], &names);
+    }
+    /* Two objects of one kind and name would be one object in the cluster (the second
+     * overwriting the first), whether written to a folder or to a stream: refuse both. */
+    {
+        json_t *seen = json_object();
+        for (size_t i = 0; i < ret->n_docs && r == 0; i++) {
+            char *key = stk_xasprintf("%s/%s", ret->docs[i].kind, ret->docs[i].name);
+            if (json_object_get(seen, key))
+                r = stk_err_set(err, STK_ESPEC, 0,
+                                "two objects are both %s '%s' (a service, alias, volume, secret "
+                                "or config name and a derived name meet); rename one",
+                                ret->docs[i].kind, ret->docs[i].name);
+            else
+                json_object_set_new(seen, key, json_true());
+            free(key);
+        }
+        json_decref(seen);
+        if (r < 0)
+            goto out;
     }
 out:
     for (size_t i = 0; i < c.n_units; i++)

@@ -571,3 +571,30 @@ Test(exp_cli, zero_volume_size_is_refused_by_flag_and_by_label)
     free(st);
     free(d);
 }
+
+Test(exp_cli, name_collisions_are_refused_on_a_stream_too)
+{
+    char *d = tmp_dir(), *out = NULL, *st = stk_xasprintf("%s/stack.yaml", d);
+    char *cmd = stk_xasprintf("%s export kubernetes -f %s -o -", STACK_BIN, st);
+
+    write_text(st, "services:\n  web_app:\n    image: busybox\n  web-app:\n    image: busybox\n");
+    cr_assert_eq(run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "stack.yaml:4:3: service 'web-app': its Kubernetes name 'web-app' is "
+                          "also another service's; rename one"),
+              "%s", out);
+    cr_expect(!strstr(out, "apiVersion"), "manifests were printed: %s", out);
+    free(out);
+    write_text(st, "services:\n  c:\n    image: busybox\n    ports: [\"8080:80\"]\n"
+                   "  d:\n    image: busybox\n    networks:\n      default:\n"
+                   "        aliases: [c-published]\n");
+    cr_assert_eq(run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "two objects are both Service 'c-published' (a service, alias, volume, "
+                          "secret or config name and a derived name meet); rename one"),
+              "%s", out);
+    cr_expect(!strstr(out, "apiVersion"), "manifests were printed: %s", out);
+    rm_rf(d);
+    free(out);
+    free(cmd);
+    free(st);
+    free(d);
+}
