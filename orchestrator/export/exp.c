@@ -58,13 +58,13 @@ struct ctx {
     int hyperv_said; /* the Hyper-V support note was added */
     char *wait_sa;   /* the waiters' ServiceAccount name */
     struct exp__yaml *yaml;
-    json_t *by_name;  /* service name -> index in p->services */
-    size_t *svc_unit; /* per service: the index of its pod in UNITS; SIZE_MAX before */
+    json_t *by_name;    /* service name -> index in p->services */
+    size_t *svc_unit;   /* per service: the index of its pod in UNITS; SIZE_MAX before */
+    json_t *node_ports; /* node port -> the Service that has it */
 };
 
 /* ---- small helpers -------------------------------------------------------------------------- */
 
-/* S as a DNS-1123 label: lower case, [a-z0-9-], starting with a letter, at most 63 bytes. */
 /*
  * NAME (malloc'd, taken) made at most 63 characters: a longer one becomes its first 54
  * characters (without a trailing '-') + "-" + the first 8 hex digits of the SHA-256 of
@@ -1226,7 +1226,13 @@ static void workload(struct ctx *c, const struct unit *u)
  * with PUBLISHED the host ports are the Service ports, and with NODE_PORTS
  * those in the NodePort range are also the node ports.
  */
-static json_t *pod_ports(const struct unit *u, int published, int node_ports)
+/*
+ * The ports of U's pod as Service ports: the container ports, or with PUBLISHED the
+ * published ones (and with NODE_PORTS their nodePort) of the Service SVC_NAME, which
+ * warns (C) when two mappings meet in one Service port or one node port.
+ */
+static json_t *pod_ports(struct ctx *c, const struct unit *u, int published, int node_ports,
+                         const char *svc_name)
 {
     json_t *ports = json_array();
 
@@ -1237,16 +1243,45 @@ static json_t *pod_ports(const struct unit *u, int published, int node_ports)
             unsigned port = published && sp->published ? sp->published : sp->target;
             char *pname = stk_xasprintf("%s-%u", proto[0] == 'U' ? "udp" : "tcp", port);
             size_t k;
-            json_t *e;
-            int dup = 0;
-            json_array_foreach(ports, k, e) dup |=
-                strcmp(json_string_value(json_object_get(e, "name")), pname) == 0;
-            if (!dup) {
+            json_t *e, *same = NULL;
+            json_array_foreach(
+                ports, k, e) if (strcmp(json_string_value(json_object_get(e, "name")), pname) == 0)
+                same = e;
+            if (same) {
+                /* Docker told the mappings apart by host_ip, which a Service cannot. */
+                if (published && json_integer_value(json_object_get(same, "targetPort")) !=
+                                     (json_int_t)sp->target)
+                    warn(c, u->members[m],
+                         "ports[%zu]: %s port %u to %u is dropped: the Service '%s' already maps "
+                         "it to %" JSON_INTEGER_FORMAT " (host_ip is not carried)",
+                         i, proto, port, sp->target, svc_name,
+                         json_integer_value(json_object_get(same, "targetPort")));
+            } else {
                 json_t *pe = json_pack("{s:s, s:i, s:i, s:s}", "name", pname, "port", (int)port,
                                        "targetPort", (int)sp->target, "protocol", proto);
                 if (published && node_ports && sp->published >= 30000 && sp->published <= 32767 &&
-                    !sp->published_end)
-                    json_object_set_new(pe, "nodePort", json_integer(sp->published));
+                    !sp->published_end) {
+                    /*
+                     * A node port is one port on every node, so two Services cannot have it
+                     * (the API server refuses the second). Docker allowed the two mappings
+                     * only on different host addresses, which a cluster has no equivalent for;
+                     * the stack is valid, so it is not refused: the later Service lets the
+                     * cluster pick its node port, as for a port outside the NodePort range.
+                     */
+                    char key[16];
+                    const char *owner;
+                    snprintf(key, sizeof(key), "%u", sp->published);
+                    owner = json_string_value(json_object_get(c->node_ports, key));
+                    if (owner && strcmp(owner, svc_name) != 0)
+                        warn(c, u->members[m],
+                             "ports[%zu]: node port %u is taken by the Service '%s'; the cluster "
+                             "picks the node port of '%s'",
+                             i, sp->published, owner, svc_name);
+                    else {
+                        json_object_set_new(pe, "nodePort", json_integer(sp->published));
+                        json_object_set_new(c->node_ports, key, json_string(svc_name));
+                    }
+                }
                 json_array_append_new(ports, pe);
             }
             free(pname);
@@ -1279,7 +1314,7 @@ static void services(struct ctx *c, const struct unit *u, struct stk_strv *names
     char *name = k8s_name(svc->name);
     int any_published = 0;
 
-    json_t *p = pod_ports(u, 0, 0);
+    json_t *p = pod_ports(c, u, 0, 0, name);
 
     if (u->job && !json_array_size(p)) {
         json_decref(p);
@@ -1296,7 +1331,7 @@ static void services(struct ctx *c, const struct unit *u, struct stk_strv *names
                 continue;
             }
             stk_strv_push(names, an);
-            p = pod_ports(u, 0, 0);
+            p = pod_ports(c, u, 0, 0, an);
             service_object(c, u, an, json_array_size(p) ? "ClusterIP" : NULL, p);
             free(an);
         }
@@ -1322,7 +1357,7 @@ static void services(struct ctx *c, const struct unit *u, struct stk_strv *names
         char *pn = fit63(stk_xasprintf("%s-published", name));
         service_object(c, u, pn,
                        c->o->publish_as == EXP_PUBLISH_LOADBALANCER ? "LoadBalancer" : "NodePort",
-                       pod_ports(u, 1, c->o->publish_as == EXP_PUBLISH_NODEPORT));
+                       pod_ports(c, u, 1, c->o->publish_as == EXP_PUBLISH_NODEPORT, pn));
         free(pn);
     }
     free(name);
@@ -1529,6 +1564,7 @@ int exp_kubernetes(const struct spec_project *project, const struct exp_opts *op
     c.units = stk_xcalloc(project->n_services ? project->n_services : 1, sizeof(*c.units));
     c.svc_unit = stk_xcalloc(project->n_services ? project->n_services : 1, sizeof(*c.svc_unit));
     c.by_name = json_object();
+    c.node_ports = json_object();
     {
         char *pn = k8s_name(project->name);
         c.wait_sa = stk_xasprintf("%s-wait", pn);
@@ -1636,6 +1672,7 @@ out:
     free(c.units);
     free(c.svc_unit);
     json_decref(c.by_name);
+    json_decref(c.node_ports);
     free(c.wait_sa);
     exp__yaml_free(c.yaml);
     stk_strv_release(&names);
