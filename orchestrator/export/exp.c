@@ -61,6 +61,7 @@ struct ctx {
     json_t *by_name;    /* service name -> index in p->services */
     size_t *svc_unit;   /* per service: the index of its pod in UNITS; SIZE_MAX before */
     json_t *node_ports; /* node port -> the Service that has it */
+    json_t *missing;    /* "secret/NAME", "config/NAME": not carried, mounted optional */
 };
 
 /* ---- small helpers -------------------------------------------------------------------------- */
@@ -605,17 +606,23 @@ static void add_volumes(struct ctx *c, const struct spec_service *svc, struct po
             char *name = fit63(stk_xasprintf("%s-%s", cfg ? "config" : "secret", obj));
             json_t *item = json_pack("{s:s, s:s}", "key", key, "path", key);
             json_t *src;
+            char *mk = stk_xasprintf("%s/%s", cfg ? "config" : "secret", obj);
             if (f->mode >= 0)
                 json_object_set_new(item, "mode", json_integer(f->mode));
             if (cfg)
                 src = json_pack("{s:s, s:[o]}", "name", obj, "items", item);
             else
                 src = json_pack("{s:s, s:[o]}", "secretName", obj, "items", item);
+            /* Not carried (file_objects() said so): the user creates it. Optional, the pod
+             * starts without the file rather than never; a subPath mount is not updated,
+             * so the warning says to restart the pods once it exists. Left out, the mount
+             * would need a new export to come back. */
+            if (json_object_get(c->missing, mk))
+                json_object_set_new(src, "optional", json_true());
+            free(mk);
             if (pod_has_volume(pod, name)) {
                 free(name);
                 name = fit63(stk_xasprintf("%s-%s-%zu", cfg ? "config" : "secret", obj, i));
-                if (strlen(name) > 63)
-                    name[63] = '\0';
             }
             pod_volume(pod, name, cfg ? "configMap" : "secret", src);
             json_array_append_new(mounts, mount(name, f->target, 1, key));
@@ -1363,34 +1370,61 @@ static void services(struct ctx *c, const struct unit *u, struct stk_strv *names
     free(name);
 }
 
-/* Reads the content of a secret or config; NULL (with a warning) when it cannot be carried. */
-static char *file_content(struct ctx *c, const struct spec_file_object *o, const char *what)
+/* S (N bytes) in base64 (RFC 4648, padded), as Secret data and ConfigMap binaryData hold it. */
+static char *base64(const unsigned char *s, size_t n)
 {
-    char *data = NULL;
-    size_t len = 0;
-    struct stk_err err = STK_ERR_INIT;
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *r = stk_xmalloc((n + 2) / 3 * 4 + 1), *p = r;
 
-    if (o->content)
-        return stk_xstrdup(o->content);
-    if (o->environment) {
-        const char *v = getenv(o->environment);
-        if (v)
-            return stk_xstrdup(v);
-    } else if (o->file && stk_file_read(o->file, &data, &len, &err) == 0) {
-        json_t *s = memchr(data, '\0', len) ? NULL : json_stringn(data, len);
-        if (s) {
-            json_decref(s);
-            return data;
-        }
-        free(data);
-        stk_diag_add(&c->res->warnings, STK_DIAG_WARNING, o->pos.file, o->pos.line, o->pos.col,
-                     "%s '%s': the file is not UTF-8 text; not carried", what, o->key);
-        return NULL;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0) |
+                     (i + 2 < n ? s[i + 2] : 0);
+        *p++ = tab[v >> 18 & 63];
+        *p++ = tab[v >> 12 & 63];
+        *p++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        *p++ = i + 2 < n ? tab[v & 63] : '=';
+    }
+    *p = '\0';
+    return r;
+}
+
+/*
+ * Reads the content of a secret or config into *DATA (*LEN bytes; *BINARY when it is not
+ * UTF-8 text). -1 with a warning when it cannot be read here: the user creates the object
+ * NAME in the cluster, and the pods mount it optional (see add_volumes()).
+ */
+static int file_content(struct ctx *c, const struct spec_file_object *o, const char *what,
+                        const char *name, char **data, size_t *len, int *binary)
+{
+    struct stk_err err = STK_ERR_INIT;
+    const char *kind = strcmp(what, "config") == 0 ? "ConfigMap" : "Secret";
+
+    *binary = 0;
+    if (o->content || (o->environment && getenv(o->environment))) {
+        *data = stk_xstrdup(o->content ? o->content : getenv(o->environment));
+        *len = strlen(*data);
+        return 0;
+    }
+    if (!o->environment && o->file && stk_file_read(o->file, data, len, &err) == 0) {
+        json_t *s = memchr(*data, '\0', *len) ? NULL : json_stringn(*data, *len);
+        *binary = !s;
+        json_decref(s);
+        return 0;
     }
     stk_err_clear(&err);
-    stk_diag_add(&c->res->warnings, STK_DIAG_WARNING, o->pos.file, o->pos.line, o->pos.col,
-                 "%s '%s': its content cannot be read here; not carried", what, o->key);
-    return NULL;
+    if (o->environment)
+        stk_diag_add(&c->res->warnings, STK_DIAG_WARNING, o->pos.file, o->pos.line, o->pos.col,
+                     "%s '%s': the environment variable %s is not set; not carried: create "
+                     "the %s '%s' yourself (pods mount it optional: they start without it; "
+                     "restart them once it exists)",
+                     what, o->key, o->environment, kind, name);
+    else
+        stk_diag_add(&c->res->warnings, STK_DIAG_WARNING, o->pos.file, o->pos.line, o->pos.col,
+                     "%s '%s': its content cannot be read here; not carried: create the %s "
+                     "'%s' yourself (pods mount it optional: they start without it; restart "
+                     "them once it exists)",
+                     what, o->key, kind, name);
+    return -1;
 }
 
 static void file_objects(struct ctx *c, int cfg)
@@ -1402,21 +1436,35 @@ static void file_objects(struct ctx *c, int cfg)
     for (size_t i = 0; i < n; i++) {
         const struct spec_file_object *o = &v[i];
         char *name, *key, *content;
+        size_t len;
+        int binary;
         json_t *obj;
         if (o->external) {
             stk_diag_add(&c->res->warnings, STK_DIAG_WARNING, o->pos.file, o->pos.line, o->pos.col,
                          "%s '%s': external: it must already exist in the cluster", what, o->key);
             continue;
         }
-        if (!(content = file_content(c, o, what)))
-            continue;
         name = k8s_name(o->name);
+        if (file_content(c, o, what, name, &content, &len, &binary) < 0) {
+            char *mk = stk_xasprintf("%s/%s", what, name);
+            json_object_set_new(c->missing, mk, json_true());
+            free(mk);
+            free(name);
+            continue;
+        }
         key = data_key(o->key);
         obj = json_pack("{s:s, s:s, s:o}", "apiVersion", "v1", "kind", cfg ? "ConfigMap" : "Secret",
                         "metadata", metadata(c, name, 1, object_labels(c, NULL)));
         if (!cfg)
             json_object_set_new(obj, "type", json_string("Opaque"));
-        json_object_set_new(obj, cfg ? "data" : "stringData", json_pack("{s:s}", key, content));
+        if (binary) {
+            /* Not text: base64, in the field that holds it (data is text in a ConfigMap). */
+            char *b = base64((const unsigned char *)content, len);
+            json_object_set_new(obj, cfg ? "binaryData" : "data", json_pack("{s:s}", key, b));
+            free(b);
+        } else {
+            json_object_set_new(obj, cfg ? "data" : "stringData", json_pack("{s:s}", key, content));
+        }
         add_doc(c, cfg ? "ConfigMap" : "Secret", name, NULL, obj);
         free(name);
         free(key);
@@ -1565,6 +1613,7 @@ int exp_kubernetes(const struct spec_project *project, const struct exp_opts *op
     c.svc_unit = stk_xcalloc(project->n_services ? project->n_services : 1, sizeof(*c.svc_unit));
     c.by_name = json_object();
     c.node_ports = json_object();
+    c.missing = json_object();
     {
         char *pn = k8s_name(project->name);
         c.wait_sa = stk_xasprintf("%s-wait", pn);
@@ -1673,6 +1722,7 @@ out:
     free(c.svc_unit);
     json_decref(c.by_name);
     json_decref(c.node_ports);
+    json_decref(c.missing);
     free(c.wait_sa);
     exp__yaml_free(c.yaml);
     stk_strv_release(&names);
