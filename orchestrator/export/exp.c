@@ -1049,6 +1049,7 @@ static json_t *pod_spec(struct ctx *c, const struct unit *u, char **comment)
     struct pod pod = {json_array(), json_array()};
     json_t *spec = json_object(), *containers = json_array(), *aliases = json_array();
     struct stk_buf why = STK_BUF_INIT;
+    size_t n_sidecars = 0; /* native sidecars in pod.init */
 
     if (c->windows) {
         char *build = image_build(c, root);
@@ -1101,8 +1102,27 @@ static json_t *pod_spec(struct ctx *c, const struct unit *u, char **comment)
     }
     for (size_t m = 0; m < u->n; m++) {
         const struct spec_service *svc = u->members[m];
-        json_array_append_new(containers, container(c, svc, &pod));
-        add_waits(c, svc, &pod);
+        if (u->job && m > 0) {
+            /*
+             * A Job completes when all its containers have exited, and a sidecar does not
+             * exit: it runs as a native sidecar (an init container with restartPolicy
+             * Always, Kubernetes 1.29+), which starts before the main container, after its
+             * own waits, and is stopped when the main container has completed.
+             */
+            json_t *sc;
+            add_waits(c, svc, &pod);
+            sc = container(c, svc, &pod);
+            json_object_set_new(sc, "restartPolicy", json_string("Always"));
+            json_array_append_new(pod.init, sc);
+            n_sidecars++;
+            warn(c, svc,
+                 "network_mode: service:%s: a native sidecar of the Job's pod (an init "
+                 "container with restartPolicy Always), which needs Kubernetes 1.29 or later",
+                 svc->network_mode + 8);
+        } else {
+            json_array_append_new(containers, container(c, svc, &pod));
+            add_waits(c, svc, &pod);
+        }
         check_unmapped(c, svc, u->job, spec);
         for (size_t i = 0; !c->windows && svc->extra_hosts && svc->extra_hosts[i]; i++) {
             char *h = stk_xstrdup(svc->extra_hosts[i]);
@@ -1130,7 +1150,7 @@ static json_t *pod_spec(struct ctx *c, const struct unit *u, char **comment)
                            "are the pod's",
                            why.len ? "\n" : "", svc->name, root->name, svc->network_mode + 8);
     }
-    if (c->need_wait && json_array_size(pod.init))
+    if (c->need_wait && json_array_size(pod.init) > n_sidecars)
         json_object_set_new(spec, "serviceAccountName", json_string(c->wait_sa));
     if (u->job) {
         int onfail = root->restart && strncmp(root->restart, "on-failure", 10) == 0;
