@@ -1253,6 +1253,13 @@ static void workload(struct ctx *c, const struct unit *u)
  * with PUBLISHED the host ports are the Service ports, and with NODE_PORTS
  * those in the NodePort range are also the node ports.
  */
+/* Non-zero when the host address IP is a loopback one (127.0.0.0/8, ::1). */
+static int loopback(const char *ip)
+{
+    return ip && (strncmp(ip, "127.", 4) == 0 || strcmp(ip, "::1") == 0 ||
+                  strcmp(ip, "[::1]") == 0 || strcmp(ip, "localhost") == 0);
+}
+
 /*
  * The ports of U's pod as Service ports: the container ports, or with PUBLISHED the
  * published ones (and with NODE_PORTS their nodePort) of the Service SVC_NAME, which
@@ -1268,7 +1275,10 @@ static json_t *pod_ports(struct ctx *c, const struct unit *u, int published, int
             const struct spec_port *sp = &u->members[m]->ports[i];
             const char *proto = sp->protocol && strcmp(sp->protocol, "udp") == 0 ? "UDP" : "TCP";
             unsigned port = published && sp->published ? sp->published : sp->target;
-            char *pname = stk_xasprintf("%s-%u", proto[0] == 'U' ? "udp" : "tcp", port);
+            char *pname;
+            if (published && loopback(sp->host_ip))
+                continue; /* only the host reached it: services() warned */
+            pname = stk_xasprintf("%s-%u", proto[0] == 'U' ? "udp" : "tcp", port);
             size_t k;
             json_t *e, *same = NULL;
             json_array_foreach(
@@ -1365,6 +1375,15 @@ static void services(struct ctx *c, const struct unit *u, struct stk_strv *names
     for (size_t m = 0; m < u->n; m++)
         for (size_t i = 0; i < u->members[m]->n_ports; i++) {
             const struct spec_port *sp = &u->members[m]->ports[i];
+            if (loopback(sp->host_ip)) {
+                /* Published on the host's loopback, reachable from that host only: a node
+                 * or load-balancer port would open it to every client of the cluster. */
+                warn(c, u->members[m],
+                     "ports[%zu]: host_ip '%s' is loopback: not published beyond the ClusterIP "
+                     "Service (reach it with `kubectl port-forward service/%s %u:%u`)",
+                     i, sp->host_ip, name, sp->published ? sp->published : sp->target, sp->target);
+                continue;
+            }
             any_published = 1;
             if (sp->host_ip)
                 warn(c, u->members[m], "ports[%zu]: host_ip '%s' is not carried", i, sp->host_ip);
