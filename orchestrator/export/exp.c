@@ -847,36 +847,55 @@ static void add_container_port(json_t *ports, int port, const char *proto)
 /* Largest `expose` range carried port by port; a longer one is a warning. */
 #define EXP_EXPOSE_RANGE_MAX 100
 
-/* One `expose` entry ("80", "53/udp", "9000-9010/tcp") as container ports. */
+/*
+ * Parses one `expose` entry ("80", "53/udp", "9000-9010/tcp") into *LO-*HI and *PROTO;
+ * -1 for an unknown protocol, -2 for no port or range, -3 for a range too long to carry.
+ */
+static int parse_exposed(const char *entry, long *lo, long *hi, const char **proto)
+{
+    const char *slash = strchr(entry, '/');
+    char *end;
+
+    *proto = "TCP";
+    if (slash) {
+        if (strcmp(slash + 1, "udp") == 0)
+            *proto = "UDP";
+        else if (strcmp(slash + 1, "sctp") == 0)
+            *proto = "SCTP";
+        else if (strcmp(slash + 1, "tcp") != 0)
+            return -1;
+    }
+    *lo = strtol(entry, &end, 10);
+    *hi = *lo;
+    if (*end == '-')
+        *hi = strtol(end + 1, &end, 10);
+    if (end != (slash ? slash : entry + strlen(entry)) || *lo < 1 || *hi > 65535 || *hi < *lo)
+        return -2;
+    if (*hi - *lo + 1 > EXP_EXPOSE_RANGE_MAX)
+        return -3;
+    return 0;
+}
+
+/* One `expose` entry as container ports. */
 static void add_exposed(struct ctx *c, const struct spec_service *svc, json_t *ports,
                         const char *entry)
 {
-    const char *proto = "TCP", *slash = strchr(entry, '/');
-    char *end;
+    const char *proto;
     long lo, hi;
 
-    if (slash) {
-        if (strcmp(slash + 1, "udp") == 0)
-            proto = "UDP";
-        else if (strcmp(slash + 1, "sctp") == 0)
-            proto = "SCTP";
-        else if (strcmp(slash + 1, "tcp") != 0) {
-            warn(c, svc, "expose: '%s': unknown protocol, not carried", entry);
-            return;
-        }
-    }
-    lo = strtol(entry, &end, 10);
-    hi = lo;
-    if (*end == '-')
-        hi = strtol(end + 1, &end, 10);
-    if (end != (slash ? slash : entry + strlen(entry)) || lo < 1 || hi > 65535 || hi < lo) {
+    switch (parse_exposed(entry, &lo, &hi, &proto)) {
+    case -1:
+        warn(c, svc, "expose: '%s': unknown protocol, not carried", entry);
+        return;
+    case -2:
         warn(c, svc, "expose: '%s' is not a port or a port range, not carried", entry);
         return;
-    }
-    if (hi - lo + 1 > EXP_EXPOSE_RANGE_MAX) {
+    case -3:
         warn(c, svc, "expose: '%s': a range of more than %d ports is not carried", entry,
              EXP_EXPOSE_RANGE_MAX);
         return;
+    default:
+        break;
     }
     for (long p = lo; p <= hi; p++)
         add_container_port(ports, (int)p, proto);
@@ -1265,6 +1284,59 @@ static int loopback(const char *ip)
  * published ones (and with NODE_PORTS their nodePort) of the Service SVC_NAME, which
  * warns (C) when two mappings meet in one Service port or one node port.
  */
+/* Adds the port SP (ports[I] of SVC, PROTO) to PORTS unless it is there: see pod_ports(). */
+static void add_service_port(struct ctx *c, const struct spec_service *svc, json_t *ports, size_t i,
+                             const struct spec_port *sp, const char *proto, int published,
+                             int node_ports, const char *svc_name)
+{
+    unsigned port = published && sp->published ? sp->published : sp->target;
+    const char *pfx = proto[0] == 'U' ? "udp" : proto[0] == 'S' ? "sctp" : "tcp";
+    char *pname = stk_xasprintf("%s-%u", pfx, port);
+    size_t k;
+    json_t *e, *same = NULL;
+
+    json_array_foreach(ports, k, e) if (strcmp(json_string_value(json_object_get(e, "name")),
+                                               pname) == 0) same = e;
+    if (same) {
+        /* Docker told the mappings apart by host_ip, which a Service cannot. */
+        if (published &&
+            json_integer_value(json_object_get(same, "targetPort")) != (json_int_t)sp->target)
+            warn(c, svc,
+                 "ports[%zu]: %s port %u to %u is dropped: the Service '%s' already maps "
+                 "it to %" JSON_INTEGER_FORMAT " (host_ip is not carried)",
+                 i, proto, port, sp->target, svc_name,
+                 json_integer_value(json_object_get(same, "targetPort")));
+    } else {
+        json_t *pe = json_pack("{s:s, s:i, s:i, s:s}", "name", pname, "port", (int)port,
+                               "targetPort", (int)sp->target, "protocol", proto);
+        if (published && node_ports && sp->published >= 30000 && sp->published <= 32767 &&
+            !sp->published_end) {
+            /*
+             * A node port is one port on every node, so two Services cannot have it
+             * (the API server refuses the second). Docker allowed the two mappings
+             * only on different host addresses, which a cluster has no equivalent for;
+             * the stack is valid, so it is not refused: the later Service lets the
+             * cluster pick its node port, as for a port outside the NodePort range.
+             */
+            char key[16];
+            const char *owner;
+            snprintf(key, sizeof(key), "%u", sp->published);
+            owner = json_string_value(json_object_get(c->node_ports, key));
+            if (owner && strcmp(owner, svc_name) != 0)
+                warn(c, svc,
+                     "ports[%zu]: node port %u is taken by the Service '%s'; the cluster "
+                     "picks the node port of '%s'",
+                     i, sp->published, owner, svc_name);
+            else {
+                json_object_set_new(pe, "nodePort", json_integer(sp->published));
+                json_object_set_new(c->node_ports, key, json_string(svc_name));
+            }
+        }
+        json_array_append_new(ports, pe);
+    }
+    free(pname);
+}
+
 static json_t *pod_ports(struct ctx *c, const struct unit *u, int published, int node_ports,
                          const char *svc_name)
 {
@@ -1274,54 +1346,24 @@ static json_t *pod_ports(struct ctx *c, const struct unit *u, int published, int
         for (size_t i = 0; i < u->members[m]->n_ports; i++) {
             const struct spec_port *sp = &u->members[m]->ports[i];
             const char *proto = sp->protocol && strcmp(sp->protocol, "udp") == 0 ? "UDP" : "TCP";
-            unsigned port = published && sp->published ? sp->published : sp->target;
-            char *pname;
             if (published && loopback(sp->host_ip))
                 continue; /* only the host reached it: services() warned */
-            pname = stk_xasprintf("%s-%u", proto[0] == 'U' ? "udp" : "tcp", port);
-            size_t k;
-            json_t *e, *same = NULL;
-            json_array_foreach(
-                ports, k, e) if (strcmp(json_string_value(json_object_get(e, "name")), pname) == 0)
-                same = e;
-            if (same) {
-                /* Docker told the mappings apart by host_ip, which a Service cannot. */
-                if (published && json_integer_value(json_object_get(same, "targetPort")) !=
-                                     (json_int_t)sp->target)
-                    warn(c, u->members[m],
-                         "ports[%zu]: %s port %u to %u is dropped: the Service '%s' already maps "
-                         "it to %" JSON_INTEGER_FORMAT " (host_ip is not carried)",
-                         i, proto, port, sp->target, svc_name,
-                         json_integer_value(json_object_get(same, "targetPort")));
-            } else {
-                json_t *pe = json_pack("{s:s, s:i, s:i, s:s}", "name", pname, "port", (int)port,
-                                       "targetPort", (int)sp->target, "protocol", proto);
-                if (published && node_ports && sp->published >= 30000 && sp->published <= 32767 &&
-                    !sp->published_end) {
-                    /*
-                     * A node port is one port on every node, so two Services cannot have it
-                     * (the API server refuses the second). Docker allowed the two mappings
-                     * only on different host addresses, which a cluster has no equivalent for;
-                     * the stack is valid, so it is not refused: the later Service lets the
-                     * cluster pick its node port, as for a port outside the NodePort range.
-                     */
-                    char key[16];
-                    const char *owner;
-                    snprintf(key, sizeof(key), "%u", sp->published);
-                    owner = json_string_value(json_object_get(c->node_ports, key));
-                    if (owner && strcmp(owner, svc_name) != 0)
-                        warn(c, u->members[m],
-                             "ports[%zu]: node port %u is taken by the Service '%s'; the cluster "
-                             "picks the node port of '%s'",
-                             i, sp->published, owner, svc_name);
-                    else {
-                        json_object_set_new(pe, "nodePort", json_integer(sp->published));
-                        json_object_set_new(c->node_ports, key, json_string(svc_name));
-                    }
-                }
-                json_array_append_new(ports, pe);
+            add_service_port(c, u->members[m], ports, i, sp, proto, published, node_ports,
+                             svc_name);
+        }
+    /* In Docker every port of a container is reachable by its name, exposed or not. */
+    for (size_t m = 0; !published && m < u->n; m++)
+        for (char **e = u->members[m]->expose; e && *e; e++) {
+            const char *proto;
+            long lo, hi;
+            if (parse_exposed(*e, &lo, &hi, &proto) < 0)
+                continue; /* container() warned */
+            for (long p = lo; p <= hi; p++) {
+                struct spec_port sp;
+                memset(&sp, 0, sizeof(sp));
+                sp.target = (unsigned)p;
+                add_service_port(c, u->members[m], ports, 0, &sp, proto, 0, 0, svc_name);
             }
-            free(pname);
         }
     return ports;
 }
