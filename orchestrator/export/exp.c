@@ -1616,8 +1616,23 @@ static void runtime_classes(struct ctx *c)
 
 static void wait_rbac(struct ctx *c)
 {
+    /*
+     * A RoleBinding subject of kind ServiceAccount must name its namespace (the API server
+     * refuses one without), and a manifest cannot say "the namespace this is applied in".
+     * Without --namespace the objects carry none, so `kubectl apply -n X` puts them in X
+     * while the subject still says "default": the waits would be forbidden. Export with
+     * --namespace X for that; a note says so.
+     */
     const char *ns = c->o->namespace_ ? c->o->namespace_ : "default";
     const char *sa = c->wait_sa;
+
+    if (!c->o->namespace_)
+        stk_diag_add(&c->res->notes, STK_DIAG_WARNING,
+                     c->p->files && c->p->files[0] ? c->p->files[0] : NULL, 0, 0,
+                     "the RoleBinding '%s' binds the ServiceAccount in namespace 'default' "
+                     "(a subject must name one): to apply in another namespace, export with "
+                     "--namespace NS rather than `kubectl apply -n NS`",
+                     sa);
 
     add_doc(c, "ServiceAccount", sa,
             stk_xstrdup("the init containers that wait for depends_on conditions read pods and "
