@@ -844,6 +844,16 @@ static void add_container_port(json_t *ports, int port, const char *proto)
     json_array_append_new(ports, json_pack("{s:i, s:s}", "containerPort", port, "protocol", proto));
 }
 
+/* The Kubernetes protocol of a published port: TCP, UDP or SCTP. */
+static const char *port_protocol(const struct spec_port *sp)
+{
+    if (sp->protocol && strcmp(sp->protocol, "udp") == 0)
+        return "UDP";
+    if (sp->protocol && strcmp(sp->protocol, "sctp") == 0)
+        return "SCTP";
+    return "TCP";
+}
+
 /* Largest `expose` range carried port by port; a longer one is a warning. */
 #define EXP_EXPOSE_RANGE_MAX 100
 
@@ -950,8 +960,7 @@ static json_t *container(struct ctx *c, const struct spec_service *svc, struct p
         json_decref(env);
     for (size_t i = 0; i < svc->n_ports; i++) {
         const struct spec_port *sp = &svc->ports[i];
-        add_container_port(ports, (int)sp->target,
-                           sp->protocol && strcmp(sp->protocol, "udp") == 0 ? "UDP" : "TCP");
+        add_container_port(ports, (int)sp->target, port_protocol(sp));
     }
     for (char **e = svc->expose; e && *e; e++)
         add_exposed(c, svc, ports, *e);
@@ -1345,7 +1354,7 @@ static json_t *pod_ports(struct ctx *c, const struct unit *u, int published, int
     for (size_t m = 0; m < u->n; m++)
         for (size_t i = 0; i < u->members[m]->n_ports; i++) {
             const struct spec_port *sp = &u->members[m]->ports[i];
-            const char *proto = sp->protocol && strcmp(sp->protocol, "udp") == 0 ? "UDP" : "TCP";
+            const char *proto = port_protocol(sp);
             if (published && loopback(sp->host_ip))
                 continue; /* only the host reached it: services() warned */
             add_service_port(c, u->members[m], ports, i, sp, proto, published, node_ports,
