@@ -367,8 +367,10 @@ char *exp_windows_build(const char *os_version)
 
 /*
  * The windows-build of SVC's image: its os.version from the local image store
- * when it is there, else the build Microsoft's LTSC tags name (nanoserver and
- * servercore :ltsc2019/:1809 → 17763, :ltsc2022 → 20348, :ltsc2025 → 26100).
+ * when it is there, else the build its tag names: a leading 10.0.BUILD[.REV], else
+ * Microsoft's LTSC names as a dash-separated part of the tag (nanoserver and servercore
+ * :ltsc2019/:1809 → 17763, :ltsc2022 → 20348, :ltsc2025 → 26100; also
+ * :8.0-nanoserver-ltsc2022, :windowsservercore-ltsc2022).
  * NULL (with a warning) when neither says.
  */
 static char *image_build(struct ctx *c, const struct spec_service *svc)
@@ -399,10 +401,29 @@ static char *image_build(struct ctx *c, const struct spec_service *svc)
     }
     slash = strrchr(img, '/');
     colon = strrchr(slash ? slash : img, ':');
-    if (colon && !strchr(colon, '@'))
-        for (size_t i = 0; i < STK_ARRAY_SIZE(tags); i++)
-            if (strncmp(colon + 1, tags[i].tag, strlen(tags[i].tag)) == 0)
-                return stk_xstrdup(tags[i].build);
+    if (colon && !strchr(colon, '@')) {
+        const char *t = colon + 1;
+        /* An explicit build leads the tag: 10.0.20348.2113, 10.0.17763-amd64. */
+        if (strncmp(t, "10.0.", 5) == 0) {
+            size_t n = strcspn(t, "-_");
+            char *lead = stk_xasprintf("%.*s", (int)n, t);
+            char *b = exp_windows_build(lead);
+            free(lead);
+            if (b)
+                return b;
+        }
+        /* Else an LTSC name as one dash-separated part: windowsservercore-ltsc2022,
+         * 8.0-nanoserver-ltsc2022, ltsc2019-amd64. */
+        for (const char *p = t; *p;) {
+            size_t n = strcspn(p, "-");
+            for (size_t i = 0; i < STK_ARRAY_SIZE(tags); i++)
+                if (n == strlen(tags[i].tag) && strncmp(p, tags[i].tag, n) == 0)
+                    return stk_xstrdup(tags[i].build);
+            p += n;
+            if (*p == '-')
+                p++;
+        }
+    }
     warn(c, svc,
          "image: the os.version of '%s' is unknown (not in the local image store, no LTSC tag); "
          "the pod gets no node.kubernetes.io/windows-build selector",
