@@ -44,7 +44,8 @@ struct unit {
     const struct spec_service *root;
     const struct spec_service **members; /* root first, then joiners in file order */
     size_t n;
-    int job; /* a one-shot: a Job rather than a Deployment */
+    int job;        /* a one-shot: a Job rather than a Deployment */
+    json_t *builds; /* Windows: the node builds every member's image runs on; NULL: unknown */
 };
 
 struct ctx {
@@ -1092,6 +1093,46 @@ static void check_unmapped(struct ctx *c, const struct spec_service *svc, int jo
 
 /* ---- objects -------------------------------------------------------------------------------- */
 
+/*
+ * Windows: U->builds, the node builds on which the images of all of U's containers run
+ * under the pod's isolation (the root's): the intersection of each known image's set.
+ * -1 (ERR) when it is empty, as no node could run the pod.
+ */
+static int unit_builds(struct ctx *c, struct unit *u, struct stk_err *err)
+{
+    const struct spec_service *root = u->root;
+
+    for (size_t m = 0; m < u->n; m++) {
+        const struct spec_service *svc = u->members[m];
+        char *b = image_build(c, svc);
+        json_t *set;
+        if (!b)
+            continue;
+        set = node_builds(b, is_hyperv(root));
+        if (!u->builds) {
+            u->builds = set;
+        } else {
+            json_t *both = json_array(), *x, *y;
+            size_t i, k;
+            json_array_foreach(u->builds, i, x) json_array_foreach(set, k, y) if (json_equal(x, y))
+                json_array_append(both, x);
+            json_decref(u->builds);
+            json_decref(set);
+            u->builds = both;
+            if (!json_array_size(both)) {
+                int r = stk_err_set_at(err, STK_ESPEC, svc->pos.file, svc->pos.line, svc->pos.col,
+                                       "service '%s': image: no Windows node build runs both its "
+                                       "build %s and the images of '%s', whose pod it joins",
+                                       svc->name, b, root->name);
+                free(b);
+                return r;
+            }
+        }
+        free(b);
+    }
+    return 0;
+}
+
 static json_t *pod_spec(struct ctx *c, const struct unit *u, char **comment)
 {
     const struct spec_service *root = u->root;
@@ -1101,12 +1142,11 @@ static json_t *pod_spec(struct ctx *c, const struct unit *u, char **comment)
     size_t n_sidecars = 0; /* native sidecars in pod.init */
 
     if (c->windows) {
-        char *build = image_build(c, root);
         json_t *ns = json_pack("{s:s}", "kubernetes.io/os", "windows");
+        json_t *builds = u->builds;
         json_object_set_new(spec, "os", json_pack("{s:s}", "name", "windows"));
         json_object_set_new(spec, "runtimeClassName",
                             json_string(is_hyperv(root) ? EXP_RC_HYPERV : EXP_RC_PROCESS));
-        json_t *builds = build ? node_builds(build, is_hyperv(root)) : NULL;
         if (builds && json_array_size(builds) == 1)
             json_object_set_new(ns, LBL_WINDOWS_BUILD, json_deep_copy(json_array_get(builds, 0)));
         json_object_set_new(spec, "nodeSelector", ns);
@@ -1116,20 +1156,11 @@ static json_t *pod_spec(struct ctx *c, const struct unit *u, char **comment)
                                           "requiredDuringSchedulingIgnoredDuringExecution",
                                           "nodeSelectorTerms", "matchExpressions", "key",
                                           LBL_WINDOWS_BUILD, "operator", "In", "values", builds));
-        json_decref(builds);
-        for (size_t i = 1; i < u->n; i++) {
-            char *b = image_build(c, u->members[i]);
-            if (b && build && strcmp(b, build) != 0)
-                warn(c, u->members[i],
-                     "image: Windows build %s differs from the build %s of '%s', whose pod it "
-                     "joins",
-                     b, build, root->name);
+        for (size_t i = 1; i < u->n; i++)
             if (is_hyperv(u->members[i]) != is_hyperv(root))
                 warn(c, u->members[i],
                      "isolation: differs from '%s', whose pod it joins (one RuntimeClass per pod)",
                      root->name);
-            free(b);
-        }
         if (is_hyperv(root) && !c->hyperv_said) {
             stk_diag_add(&c->res->notes, STK_DIAG_WARNING, root->pos.file, root->pos.line,
                          root->pos.col,
@@ -1139,7 +1170,6 @@ static json_t *pod_spec(struct ctx *c, const struct unit *u, char **comment)
                          root->name);
             c->hyperv_said = 1;
         }
-        free(build);
     }
     if (root->hostname) {
         char *h = k8s_name(root->hostname);
@@ -1791,6 +1821,9 @@ int exp_kubernetes(const struct spec_project *project, const struct exp_opts *op
             }
     c.need_wait = any_wait(&c);
 
+    for (size_t i = 0; c.windows && i < c.n_units; i++)
+        if ((r = unit_builds(&c, &c.units[i], err)) < 0)
+            goto out;
     if (opts->namespace_)
         add_doc(&c, "Namespace", opts->namespace_, NULL,
                 json_pack("{s:s, s:s, s:o}", "apiVersion", "v1", "kind", "Namespace", "metadata",
@@ -1842,8 +1875,10 @@ int exp_kubernetes(const struct spec_project *project, const struct exp_opts *op
             goto out;
     }
 out:
-    for (size_t i = 0; i < c.n_units; i++)
+    for (size_t i = 0; i < c.n_units; i++) {
         free(c.units[i].members);
+        json_decref(c.units[i].builds);
+    }
     free(c.units);
     free(c.svc_unit);
     json_decref(c.by_name);

@@ -598,3 +598,25 @@ Test(exp_cli, name_collisions_are_refused_on_a_stream_too)
     free(st);
     free(d);
 }
+
+Test(exp_cli, windows_sidecar_on_no_common_build_is_refused)
+{
+    char *d = tmp_dir(), *out = NULL, *st = stk_xasprintf("%s/stack.yaml", d);
+    char *cmd = stk_xasprintf("%s export kubernetes --platform windows -f %s -o -", STACK_BIN, st);
+
+    /* In a silo a 2019 image runs on 2019 nodes only, a 2022 one on 2022 and 2025 nodes. */
+    write_text(st, "services:\n  app:\n    image: mcr.microsoft.com/windows/servercore:ltsc2019\n"
+                   "    isolation: process\n    ports: [\"30080:80\"]\n"
+                   "  agent:\n    image: mcr.microsoft.com/windows/nanoserver:ltsc2022\n"
+                   "    isolation: process\n    network_mode: service:app\n");
+    cr_assert_eq(run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "stack.yaml:6:3: service 'agent': image: no Windows node build runs both "
+                          "its build 10.0.20348 and the images of 'app', whose pod it joins"),
+              "%s", out);
+    cr_expect(!strstr(out, "apiVersion"), "manifests were printed: %s", out);
+    rm_rf(d);
+    free(out);
+    free(cmd);
+    free(st);
+    free(d);
+}
