@@ -10,6 +10,7 @@
  */
 #include "orchestrator/export/exp.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -22,6 +23,7 @@
 #include "common/stk-alloc.h"
 #include "common/stk-buf.h"
 #include "common/stk-fs.h"
+#include "common/stk-sha256.h"
 #include "common/stk-strv.h"
 #include "orchestrator/export/exp-internal.h"
 #include "runtime/image/rt-image.h"
@@ -42,7 +44,8 @@ struct unit {
     const struct spec_service *root;
     const struct spec_service **members; /* root first, then joiners in file order */
     size_t n;
-    int job; /* a one-shot: a Job rather than a Deployment */
+    int job;        /* a one-shot: a Job rather than a Deployment */
+    json_t *builds; /* Windows: the node builds every member's image runs on; NULL: unknown */
 };
 
 struct ctx {
@@ -56,19 +59,44 @@ struct ctx {
     int hyperv_said; /* the Hyper-V support note was added */
     char *wait_sa;   /* the waiters' ServiceAccount name */
     struct exp__yaml *yaml;
-    json_t *by_name;  /* service name -> index in p->services */
-    size_t *svc_unit; /* per service: the index of its pod in UNITS; SIZE_MAX before */
+    json_t *by_name;    /* service name -> index in p->services */
+    size_t *svc_unit;   /* per service: the index of its pod in UNITS; SIZE_MAX before */
+    json_t *node_ports; /* node port -> the Service that has it */
+    json_t *missing;    /* "secret/NAME", "config/NAME": not carried, mounted optional */
 };
 
 /* ---- small helpers -------------------------------------------------------------------------- */
 
-/* S as a DNS-1123 label: lower case, [a-z0-9-], starting with a letter, at most 63 bytes. */
-static char *k8s_name(const char *s)
+/*
+ * NAME (malloc'd, taken) made at most 63 characters: a longer one becomes its first 54
+ * characters (without a trailing '-') + "-" + the first 8 hex digits of the SHA-256 of
+ * the whole name, so it stays a DNS label and is stable from one export to the next.
+ */
+static char *fit63(char *name)
+{
+    uint8_t md[STK_SHA256_LEN];
+    char hex[STK_SHA256_HEX_LEN + 1];
+    size_t n = 54;
+    char *r;
+
+    if (strlen(name) <= 63)
+        return name;
+    stk_sha256(name, strlen(name), md);
+    stk_sha256_hex(md, hex);
+    while (n && name[n - 1] == '-')
+        n--;
+    r = stk_xasprintf("%.*s-%.8s", (int)n, name, hex);
+    free(name);
+    return r;
+}
+
+/* S in lower case with runs of other characters as one '-', starting with a letter. */
+static char *k8s_name_full(const char *s)
 {
     struct stk_buf b = STK_BUF_INIT;
     char *r;
 
-    for (const char *p = s; *p && b.len < 63; p++) {
+    for (const char *p = s; *p; p++) {
         char c = (char)tolower((unsigned char)*p);
         if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
             stk_buf_putc(&b, c);
@@ -78,13 +106,27 @@ static char *k8s_name(const char *s)
     while (b.len && b.buf[b.len - 1] == '-')
         b.buf[--b.len] = '\0';
     if (!b.len || !(b.buf[0] >= 'a' && b.buf[0] <= 'z')) {
-        r = stk_xasprintf("s-%s", b.buf);
+        r = stk_xasprintf("s-%s", b.buf ? b.buf : "");
         stk_buf_release(&b);
-        if (strlen(r) > 63)
-            r[63] = '\0';
         return r;
     }
     return stk_buf_detach(&b, NULL);
+}
+
+/* S as a DNS-1035 label (at most 63 characters, shortened by fit63()). */
+static char *k8s_name(const char *s)
+{
+    return fit63(k8s_name_full(s));
+}
+
+/* Non-zero when k8s_name(S) had to be shortened. */
+static int k8s_name_shortened(const char *s)
+{
+    char *f = k8s_name_full(s);
+    int r = strlen(f) > 63;
+
+    free(f);
+    return r;
 }
 
 /* Non-zero when S is a label value (empty, or alnum ends with [-_.a-zA-Z0-9] inside, <= 63). */
@@ -240,6 +282,15 @@ static int quantity_ok(const char *s)
     return 0;
 }
 
+/* Whether the quantity S (one quantity_ok accepts) is zero: PVC storage must be > 0. */
+static int quantity_zero(const char *s)
+{
+    for (; isdigit((unsigned char)*s) || *s == '.'; s++)
+        if (*s != '0' && *s != '.')
+            return 0;
+    return 1;
+}
+
 static json_t *strv_json(char *const *v)
 {
     json_t *a = json_array();
@@ -317,8 +368,10 @@ char *exp_windows_build(const char *os_version)
 
 /*
  * The windows-build of SVC's image: its os.version from the local image store
- * when it is there, else the build Microsoft's LTSC tags name (nanoserver and
- * servercore :ltsc2019/:1809 → 17763, :ltsc2022 → 20348, :ltsc2025 → 26100).
+ * when it is there, else the build its tag names: a leading 10.0.BUILD[.REV], else
+ * Microsoft's LTSC names as a dash-separated part of the tag (nanoserver and servercore
+ * :ltsc2019/:1809 → 17763, :ltsc2022 → 20348, :ltsc2025 → 26100; also
+ * :8.0-nanoserver-ltsc2022, :windowsservercore-ltsc2022).
  * NULL (with a warning) when neither says.
  */
 static char *image_build(struct ctx *c, const struct spec_service *svc)
@@ -349,10 +402,29 @@ static char *image_build(struct ctx *c, const struct spec_service *svc)
     }
     slash = strrchr(img, '/');
     colon = strrchr(slash ? slash : img, ':');
-    if (colon && !strchr(colon, '@'))
-        for (size_t i = 0; i < STK_ARRAY_SIZE(tags); i++)
-            if (strncmp(colon + 1, tags[i].tag, strlen(tags[i].tag)) == 0)
-                return stk_xstrdup(tags[i].build);
+    if (colon && !strchr(colon, '@')) {
+        const char *t = colon + 1;
+        /* An explicit build leads the tag: 10.0.20348.2113, 10.0.17763-amd64. */
+        if (strncmp(t, "10.0.", 5) == 0) {
+            size_t n = strcspn(t, "-_");
+            char *lead = stk_xasprintf("%.*s", (int)n, t);
+            char *b = exp_windows_build(lead);
+            free(lead);
+            if (b)
+                return b;
+        }
+        /* Else an LTSC name as one dash-separated part: windowsservercore-ltsc2022,
+         * 8.0-nanoserver-ltsc2022, ltsc2019-amd64. */
+        for (const char *p = t; *p;) {
+            size_t n = strcspn(p, "-");
+            for (size_t i = 0; i < STK_ARRAY_SIZE(tags); i++)
+                if (n == strlen(tags[i].tag) && strncmp(p, tags[i].tag, n) == 0)
+                    return stk_xstrdup(tags[i].build);
+            p += n;
+            if (*p == '-')
+                p++;
+        }
+    }
     warn(c, svc,
          "image: the os.version of '%s' is unknown (not in the local image store, no LTSC tag); "
          "the pod gets no node.kubernetes.io/windows-build selector",
@@ -485,7 +557,7 @@ static void add_volumes(struct ctx *c, const struct spec_service *svc, struct po
             pod_volume(pod, name, "persistentVolumeClaim", json_pack("{s:s}", "claimName", claim));
             free(claim);
         } else if (strcmp(v->type, "volume") == 0) {
-            name = stk_xasprintf("%s-anon-%zu", svcn, i);
+            name = fit63(stk_xasprintf("%s-anon-%zu", svcn, i));
             pod_volume(pod, name, "emptyDir", json_object());
             warn(c, svc,
                  "volumes[%zu]: the anonymous volume at '%s' becomes an emptyDir, which lives "
@@ -494,7 +566,7 @@ static void add_volumes(struct ctx *c, const struct spec_service *svc, struct po
         } else if (strcmp(v->type, "bind") == 0 || strcmp(v->type, "npipe") == 0) {
             int pipe = strcmp(v->type, "npipe") == 0;
             const char *type = !pipe && v->create_host_path ? "DirectoryOrCreate" : "";
-            name = stk_xasprintf("%s-%s-%zu", svcn, pipe ? "pipe" : "bind", i);
+            name = fit63(stk_xasprintf("%s-%s-%zu", svcn, pipe ? "pipe" : "bind", i));
             pod_volume(pod, name, "hostPath",
                        json_pack("{s:s, s:s}", "path", v->source, "type", type));
             warn(c, svc,
@@ -503,7 +575,7 @@ static void add_volumes(struct ctx *c, const struct spec_service *svc, struct po
                  i, pipe ? "named pipe" : "bind mount", v->source);
         } else if (strcmp(v->type, "tmpfs") == 0) {
             json_t *ed = json_object();
-            name = stk_xasprintf("%s-tmpfs-%zu", svcn, i);
+            name = fit63(stk_xasprintf("%s-tmpfs-%zu", svcn, i));
             if (c->windows)
                 warn(c, svc,
                      "volumes[%zu]: tmpfs at '%s' becomes a disk emptyDir: Windows nodes "
@@ -527,7 +599,7 @@ static void add_volumes(struct ctx *c, const struct spec_service *svc, struct po
     for (size_t i = 0; svc->tmpfs && svc->tmpfs[i]; i++) {
         char *path = stk_xstrdup(svc->tmpfs[i]);
         char *colon = strchr(path, ':');
-        char *name = stk_xasprintf("%s-tmp-%zu", svcn, i);
+        char *name = fit63(stk_xasprintf("%s-tmp-%zu", svcn, i));
         json_t *ed = json_object();
         if (colon)
             *colon = '\0';
@@ -553,20 +625,26 @@ static void add_volumes(struct ctx *c, const struct spec_service *svc, struct po
                     : file_object(c->p->secrets, c->p->n_secrets, f->source);
             char *obj = k8s_name(o ? o->name : f->source);
             char *key = data_key(f->source);
-            char *name = stk_xasprintf("%s-%s", cfg ? "config" : "secret", obj);
+            char *name = fit63(stk_xasprintf("%s-%s", cfg ? "config" : "secret", obj));
             json_t *item = json_pack("{s:s, s:s}", "key", key, "path", key);
             json_t *src;
+            char *mk = stk_xasprintf("%s/%s", cfg ? "config" : "secret", obj);
             if (f->mode >= 0)
                 json_object_set_new(item, "mode", json_integer(f->mode));
             if (cfg)
                 src = json_pack("{s:s, s:[o]}", "name", obj, "items", item);
             else
                 src = json_pack("{s:s, s:[o]}", "secretName", obj, "items", item);
+            /* Not carried (file_objects() said so): the user creates it. Optional, the pod
+             * starts without the file rather than never; a subPath mount is not updated,
+             * so the warning says to restart the pods once it exists. Left out, the mount
+             * would need a new export to come back. */
+            if (json_object_get(c->missing, mk))
+                json_object_set_new(src, "optional", json_true());
+            free(mk);
             if (pod_has_volume(pod, name)) {
                 free(name);
-                name = stk_xasprintf("%s-%s-%zu", cfg ? "config" : "secret", obj, i);
-                if (strlen(name) > 63)
-                    name[63] = '\0';
+                name = fit63(stk_xasprintf("%s-%s-%zu", cfg ? "config" : "secret", obj, i));
             }
             pod_volume(pod, name, cfg ? "configMap" : "secret", src);
             json_array_append_new(mounts, mount(name, f->target, 1, key));
@@ -788,39 +866,68 @@ static void add_container_port(json_t *ports, int port, const char *proto)
     json_array_append_new(ports, json_pack("{s:i, s:s}", "containerPort", port, "protocol", proto));
 }
 
+/* The Kubernetes protocol of a published port: TCP, UDP or SCTP. */
+static const char *port_protocol(const struct spec_port *sp)
+{
+    if (sp->protocol && strcmp(sp->protocol, "udp") == 0)
+        return "UDP";
+    if (sp->protocol && strcmp(sp->protocol, "sctp") == 0)
+        return "SCTP";
+    return "TCP";
+}
+
 /* Largest `expose` range carried port by port; a longer one is a warning. */
 #define EXP_EXPOSE_RANGE_MAX 100
 
-/* One `expose` entry ("80", "53/udp", "9000-9010/tcp") as container ports. */
+/*
+ * Parses one `expose` entry ("80", "53/udp", "9000-9010/tcp") into *LO-*HI and *PROTO;
+ * -1 for an unknown protocol, -2 for no port or range, -3 for a range too long to carry.
+ */
+static int parse_exposed(const char *entry, long *lo, long *hi, const char **proto)
+{
+    const char *slash = strchr(entry, '/');
+    char *end;
+
+    *proto = "TCP";
+    if (slash) {
+        if (strcmp(slash + 1, "udp") == 0)
+            *proto = "UDP";
+        else if (strcmp(slash + 1, "sctp") == 0)
+            *proto = "SCTP";
+        else if (strcmp(slash + 1, "tcp") != 0)
+            return -1;
+    }
+    *lo = strtol(entry, &end, 10);
+    *hi = *lo;
+    if (*end == '-')
+        *hi = strtol(end + 1, &end, 10);
+    if (end != (slash ? slash : entry + strlen(entry)) || *lo < 1 || *hi > 65535 || *hi < *lo)
+        return -2;
+    if (*hi - *lo + 1 > EXP_EXPOSE_RANGE_MAX)
+        return -3;
+    return 0;
+}
+
+/* One `expose` entry as container ports. */
 static void add_exposed(struct ctx *c, const struct spec_service *svc, json_t *ports,
                         const char *entry)
 {
-    const char *proto = "TCP", *slash = strchr(entry, '/');
-    char *end;
+    const char *proto;
     long lo, hi;
 
-    if (slash) {
-        if (strcmp(slash + 1, "udp") == 0)
-            proto = "UDP";
-        else if (strcmp(slash + 1, "sctp") == 0)
-            proto = "SCTP";
-        else if (strcmp(slash + 1, "tcp") != 0) {
-            warn(c, svc, "expose: '%s': unknown protocol, not carried", entry);
-            return;
-        }
-    }
-    lo = strtol(entry, &end, 10);
-    hi = lo;
-    if (*end == '-')
-        hi = strtol(end + 1, &end, 10);
-    if (end != (slash ? slash : entry + strlen(entry)) || lo < 1 || hi > 65535 || hi < lo) {
+    switch (parse_exposed(entry, &lo, &hi, &proto)) {
+    case -1:
+        warn(c, svc, "expose: '%s': unknown protocol, not carried", entry);
+        return;
+    case -2:
         warn(c, svc, "expose: '%s' is not a port or a port range, not carried", entry);
         return;
-    }
-    if (hi - lo + 1 > EXP_EXPOSE_RANGE_MAX) {
+    case -3:
         warn(c, svc, "expose: '%s': a range of more than %d ports is not carried", entry,
              EXP_EXPOSE_RANGE_MAX);
         return;
+    default:
+        break;
     }
     for (long p = lo; p <= hi; p++)
         add_container_port(ports, (int)p, proto);
@@ -875,8 +982,7 @@ static json_t *container(struct ctx *c, const struct spec_service *svc, struct p
         json_decref(env);
     for (size_t i = 0; i < svc->n_ports; i++) {
         const struct spec_port *sp = &svc->ports[i];
-        add_container_port(ports, (int)sp->target,
-                           sp->protocol && strcmp(sp->protocol, "udp") == 0 ? "UDP" : "TCP");
+        add_container_port(ports, (int)sp->target, port_protocol(sp));
     }
     for (char **e = svc->expose; e && *e; e++)
         add_exposed(c, svc, ports, *e);
@@ -987,20 +1093,60 @@ static void check_unmapped(struct ctx *c, const struct spec_service *svc, int jo
 
 /* ---- objects -------------------------------------------------------------------------------- */
 
+/*
+ * Windows: U->builds, the node builds on which the images of all of U's containers run
+ * under the pod's isolation (the root's): the intersection of each known image's set.
+ * -1 (ERR) when it is empty, as no node could run the pod.
+ */
+static int unit_builds(struct ctx *c, struct unit *u, struct stk_err *err)
+{
+    const struct spec_service *root = u->root;
+
+    for (size_t m = 0; m < u->n; m++) {
+        const struct spec_service *svc = u->members[m];
+        char *b = image_build(c, svc);
+        json_t *set;
+        if (!b)
+            continue;
+        set = node_builds(b, is_hyperv(root));
+        if (!u->builds) {
+            u->builds = set;
+        } else {
+            json_t *both = json_array(), *x, *y;
+            size_t i, k;
+            json_array_foreach(u->builds, i, x) json_array_foreach(set, k, y) if (json_equal(x, y))
+                json_array_append(both, x);
+            json_decref(u->builds);
+            json_decref(set);
+            u->builds = both;
+            if (!json_array_size(both)) {
+                int r = stk_err_set_at(err, STK_ESPEC, svc->pos.file, svc->pos.line, svc->pos.col,
+                                       "service '%s': image: no Windows node build runs both its "
+                                       "build %s and the images of '%s', whose pod it joins",
+                                       svc->name, b, root->name);
+                free(b);
+                return r;
+            }
+        }
+        free(b);
+    }
+    return 0;
+}
+
 static json_t *pod_spec(struct ctx *c, const struct unit *u, char **comment)
 {
     const struct spec_service *root = u->root;
     struct pod pod = {json_array(), json_array()};
     json_t *spec = json_object(), *containers = json_array(), *aliases = json_array();
     struct stk_buf why = STK_BUF_INIT;
+    size_t n_sidecars = 0; /* native sidecars in pod.init */
 
     if (c->windows) {
-        char *build = image_build(c, root);
         json_t *ns = json_pack("{s:s}", "kubernetes.io/os", "windows");
+        json_t *builds = u->builds;
         json_object_set_new(spec, "os", json_pack("{s:s}", "name", "windows"));
         json_object_set_new(spec, "runtimeClassName",
                             json_string(is_hyperv(root) ? EXP_RC_HYPERV : EXP_RC_PROCESS));
-        json_t *builds = build ? node_builds(build, is_hyperv(root)) : NULL;
         if (builds && json_array_size(builds) == 1)
             json_object_set_new(ns, LBL_WINDOWS_BUILD, json_deep_copy(json_array_get(builds, 0)));
         json_object_set_new(spec, "nodeSelector", ns);
@@ -1010,20 +1156,11 @@ static json_t *pod_spec(struct ctx *c, const struct unit *u, char **comment)
                                           "requiredDuringSchedulingIgnoredDuringExecution",
                                           "nodeSelectorTerms", "matchExpressions", "key",
                                           LBL_WINDOWS_BUILD, "operator", "In", "values", builds));
-        json_decref(builds);
-        for (size_t i = 1; i < u->n; i++) {
-            char *b = image_build(c, u->members[i]);
-            if (b && build && strcmp(b, build) != 0)
-                warn(c, u->members[i],
-                     "image: Windows build %s differs from the build %s of '%s', whose pod it "
-                     "joins",
-                     b, build, root->name);
+        for (size_t i = 1; i < u->n; i++)
             if (is_hyperv(u->members[i]) != is_hyperv(root))
                 warn(c, u->members[i],
                      "isolation: differs from '%s', whose pod it joins (one RuntimeClass per pod)",
                      root->name);
-            free(b);
-        }
         if (is_hyperv(root) && !c->hyperv_said) {
             stk_diag_add(&c->res->notes, STK_DIAG_WARNING, root->pos.file, root->pos.line,
                          root->pos.col,
@@ -1033,7 +1170,6 @@ static json_t *pod_spec(struct ctx *c, const struct unit *u, char **comment)
                          root->name);
             c->hyperv_said = 1;
         }
-        free(build);
     }
     if (root->hostname) {
         char *h = k8s_name(root->hostname);
@@ -1045,14 +1181,43 @@ static json_t *pod_spec(struct ctx *c, const struct unit *u, char **comment)
     }
     for (size_t m = 0; m < u->n; m++) {
         const struct spec_service *svc = u->members[m];
-        json_array_append_new(containers, container(c, svc, &pod));
-        add_waits(c, svc, &pod);
+        if (u->job && m > 0) {
+            /*
+             * A Job completes when all its containers have exited, and a sidecar does not
+             * exit: it runs as a native sidecar (an init container with restartPolicy
+             * Always, Kubernetes 1.29+), which starts before the main container, after its
+             * own waits, and is stopped when the main container has completed.
+             */
+            json_t *sc;
+            add_waits(c, svc, &pod);
+            sc = container(c, svc, &pod);
+            json_object_set_new(sc, "restartPolicy", json_string("Always"));
+            json_array_append_new(pod.init, sc);
+            n_sidecars++;
+            warn(c, svc,
+                 "network_mode: service:%s: a native sidecar of the Job's pod (an init "
+                 "container with restartPolicy Always), which needs Kubernetes 1.29 or later",
+                 svc->network_mode + 8);
+        } else {
+            json_array_append_new(containers, container(c, svc, &pod));
+            add_waits(c, svc, &pod);
+        }
         check_unmapped(c, svc, u->job, spec);
         for (size_t i = 0; !c->windows && svc->extra_hosts && svc->extra_hosts[i]; i++) {
             char *h = stk_xstrdup(svc->extra_hosts[i]);
             char *ip = strchr(h, ':');
             if (ip) {
+                unsigned char addr[16];
                 *ip++ = '\0';
+                /* hostAliases[].ip must be an IP address: Docker's "host-gateway"
+                 * (the host as seen from the container) has no pod equivalent. */
+                if (inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1) {
+                    warn(c, svc,
+                         "extra_hosts: '%s:%s' is not carried (hostAliases need an IP address)", h,
+                         ip);
+                    free(h);
+                    continue;
+                }
                 json_array_append_new(aliases, json_pack("{s:s, s:[s]}", "ip", ip, "hostnames", h));
             }
             free(h);
@@ -1064,7 +1229,7 @@ static json_t *pod_spec(struct ctx *c, const struct unit *u, char **comment)
                            "are the pod's",
                            why.len ? "\n" : "", svc->name, root->name, svc->network_mode + 8);
     }
-    if (c->need_wait && json_array_size(pod.init))
+    if (c->need_wait && json_array_size(pod.init) > n_sidecars)
         json_object_set_new(spec, "serviceAccountName", json_string(c->wait_sa));
     if (u->job) {
         int onfail = root->restart && strncmp(root->restart, "on-failure", 10) == 0;
@@ -1111,6 +1276,9 @@ static void workload(struct ctx *c, const struct unit *u)
     char *name = k8s_name(svc->name), *comment = NULL;
     json_t *labels = object_labels(c, svc), *annotations = json_object();
     json_t *tlabels, *spec, *tmeta, *obj, *meta, *ps;
+
+    if (k8s_name_shortened(svc->name))
+        warn(c, svc, "name: renamed '%s' in Kubernetes (names are at most 63 characters)", name);
 
     service_labels(c, svc, labels, annotations);
     ps = pod_spec(c, u, &comment);
@@ -1164,30 +1332,98 @@ static void workload(struct ctx *c, const struct unit *u)
  * with PUBLISHED the host ports are the Service ports, and with NODE_PORTS
  * those in the NodePort range are also the node ports.
  */
-static json_t *pod_ports(const struct unit *u, int published, int node_ports)
+/* Non-zero when the host address IP is a loopback one (127.0.0.0/8, ::1). */
+static int loopback(const char *ip)
+{
+    return ip && (strncmp(ip, "127.", 4) == 0 || strcmp(ip, "::1") == 0 ||
+                  strcmp(ip, "[::1]") == 0 || strcmp(ip, "localhost") == 0);
+}
+
+/*
+ * The ports of U's pod as Service ports: the container ports, or with PUBLISHED the
+ * published ones (and with NODE_PORTS their nodePort) of the Service SVC_NAME, which
+ * warns (C) when two mappings meet in one Service port or one node port.
+ */
+/* Adds the port SP (ports[I] of SVC, PROTO) to PORTS unless it is there: see pod_ports(). */
+static void add_service_port(struct ctx *c, const struct spec_service *svc, json_t *ports, size_t i,
+                             const struct spec_port *sp, const char *proto, int published,
+                             int node_ports, const char *svc_name)
+{
+    unsigned port = published && sp->published ? sp->published : sp->target;
+    const char *pfx = proto[0] == 'U' ? "udp" : proto[0] == 'S' ? "sctp" : "tcp";
+    char *pname = stk_xasprintf("%s-%u", pfx, port);
+    size_t k;
+    json_t *e, *same = NULL;
+
+    json_array_foreach(ports, k, e) if (strcmp(json_string_value(json_object_get(e, "name")),
+                                               pname) == 0) same = e;
+    if (same) {
+        /* Docker told the mappings apart by host_ip, which a Service cannot. */
+        if (published &&
+            json_integer_value(json_object_get(same, "targetPort")) != (json_int_t)sp->target)
+            warn(c, svc,
+                 "ports[%zu]: %s port %u to %u is dropped: the Service '%s' already maps "
+                 "it to %" JSON_INTEGER_FORMAT " (host_ip is not carried)",
+                 i, proto, port, sp->target, svc_name,
+                 json_integer_value(json_object_get(same, "targetPort")));
+    } else {
+        json_t *pe = json_pack("{s:s, s:i, s:i, s:s}", "name", pname, "port", (int)port,
+                               "targetPort", (int)sp->target, "protocol", proto);
+        if (published && node_ports && sp->published >= 30000 && sp->published <= 32767 &&
+            !sp->published_end) {
+            /*
+             * A node port is one port on every node, so two Services cannot have it
+             * (the API server refuses the second). Docker allowed the two mappings
+             * only on different host addresses, which a cluster has no equivalent for;
+             * the stack is valid, so it is not refused: the later Service lets the
+             * cluster pick its node port, as for a port outside the NodePort range.
+             */
+            char key[16];
+            const char *owner;
+            snprintf(key, sizeof(key), "%u", sp->published);
+            owner = json_string_value(json_object_get(c->node_ports, key));
+            if (owner && strcmp(owner, svc_name) != 0)
+                warn(c, svc,
+                     "ports[%zu]: node port %u is taken by the Service '%s'; the cluster "
+                     "picks the node port of '%s'",
+                     i, sp->published, owner, svc_name);
+            else {
+                json_object_set_new(pe, "nodePort", json_integer(sp->published));
+                json_object_set_new(c->node_ports, key, json_string(svc_name));
+            }
+        }
+        json_array_append_new(ports, pe);
+    }
+    free(pname);
+}
+
+static json_t *pod_ports(struct ctx *c, const struct unit *u, int published, int node_ports,
+                         const char *svc_name)
 {
     json_t *ports = json_array();
 
     for (size_t m = 0; m < u->n; m++)
         for (size_t i = 0; i < u->members[m]->n_ports; i++) {
             const struct spec_port *sp = &u->members[m]->ports[i];
-            const char *proto = sp->protocol && strcmp(sp->protocol, "udp") == 0 ? "UDP" : "TCP";
-            unsigned port = published && sp->published ? sp->published : sp->target;
-            char *pname = stk_xasprintf("%s-%u", proto[0] == 'U' ? "udp" : "tcp", port);
-            size_t k;
-            json_t *e;
-            int dup = 0;
-            json_array_foreach(ports, k, e) dup |=
-                strcmp(json_string_value(json_object_get(e, "name")), pname) == 0;
-            if (!dup) {
-                json_t *pe = json_pack("{s:s, s:i, s:i, s:s}", "name", pname, "port", (int)port,
-                                       "targetPort", (int)sp->target, "protocol", proto);
-                if (published && node_ports && sp->published >= 30000 && sp->published <= 32767 &&
-                    !sp->published_end)
-                    json_object_set_new(pe, "nodePort", json_integer(sp->published));
-                json_array_append_new(ports, pe);
+            const char *proto = port_protocol(sp);
+            if (published && loopback(sp->host_ip))
+                continue; /* only the host reached it: services() warned */
+            add_service_port(c, u->members[m], ports, i, sp, proto, published, node_ports,
+                             svc_name);
+        }
+    /* In Docker every port of a container is reachable by its name, exposed or not. */
+    for (size_t m = 0; !published && m < u->n; m++)
+        for (char **e = u->members[m]->expose; e && *e; e++) {
+            const char *proto;
+            long lo, hi;
+            if (parse_exposed(*e, &lo, &hi, &proto) < 0)
+                continue; /* container() warned */
+            for (long p = lo; p <= hi; p++) {
+                struct spec_port sp;
+                memset(&sp, 0, sizeof(sp));
+                sp.target = (unsigned)p;
+                add_service_port(c, u->members[m], ports, 0, &sp, proto, 0, 0, svc_name);
             }
-            free(pname);
         }
     return ports;
 }
@@ -1217,7 +1453,7 @@ static void services(struct ctx *c, const struct unit *u, struct stk_strv *names
     char *name = k8s_name(svc->name);
     int any_published = 0;
 
-    json_t *p = pod_ports(u, 0, 0);
+    json_t *p = pod_ports(c, u, 0, 0, name);
 
     if (u->job && !json_array_size(p)) {
         json_decref(p);
@@ -1234,13 +1470,22 @@ static void services(struct ctx *c, const struct unit *u, struct stk_strv *names
                 continue;
             }
             stk_strv_push(names, an);
-            p = pod_ports(u, 0, 0);
+            p = pod_ports(c, u, 0, 0, an);
             service_object(c, u, an, json_array_size(p) ? "ClusterIP" : NULL, p);
             free(an);
         }
     for (size_t m = 0; m < u->n; m++)
         for (size_t i = 0; i < u->members[m]->n_ports; i++) {
             const struct spec_port *sp = &u->members[m]->ports[i];
+            if (loopback(sp->host_ip)) {
+                /* Published on the host's loopback, reachable from that host only: a node
+                 * or load-balancer port would open it to every client of the cluster. */
+                warn(c, u->members[m],
+                     "ports[%zu]: host_ip '%s' is loopback: not published beyond the ClusterIP "
+                     "Service (reach it with `kubectl port-forward service/%s %u:%u`)",
+                     i, sp->host_ip, name, sp->published ? sp->published : sp->target, sp->target);
+                continue;
+            }
             any_published = 1;
             if (sp->host_ip)
                 warn(c, u->members[m], "ports[%zu]: host_ip '%s' is not carried", i, sp->host_ip);
@@ -1257,45 +1502,70 @@ static void services(struct ctx *c, const struct unit *u, struct stk_strv *names
                      i, sp->published);
         }
     if (any_published) {
-        char *pn = stk_xasprintf("%s-published", name);
-        if (strlen(pn) > 63)
-            pn[63] = '\0';
+        char *pn = fit63(stk_xasprintf("%s-published", name));
         service_object(c, u, pn,
                        c->o->publish_as == EXP_PUBLISH_LOADBALANCER ? "LoadBalancer" : "NodePort",
-                       pod_ports(u, 1, c->o->publish_as == EXP_PUBLISH_NODEPORT));
+                       pod_ports(c, u, 1, c->o->publish_as == EXP_PUBLISH_NODEPORT, pn));
         free(pn);
     }
     free(name);
 }
 
-/* Reads the content of a secret or config; NULL (with a warning) when it cannot be carried. */
-static char *file_content(struct ctx *c, const struct spec_file_object *o, const char *what)
+/* S (N bytes) in base64 (RFC 4648, padded), as Secret data and ConfigMap binaryData hold it. */
+static char *base64(const unsigned char *s, size_t n)
 {
-    char *data = NULL;
-    size_t len = 0;
-    struct stk_err err = STK_ERR_INIT;
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *r = stk_xmalloc((n + 2) / 3 * 4 + 1), *p = r;
 
-    if (o->content)
-        return stk_xstrdup(o->content);
-    if (o->environment) {
-        const char *v = getenv(o->environment);
-        if (v)
-            return stk_xstrdup(v);
-    } else if (o->file && stk_file_read(o->file, &data, &len, &err) == 0) {
-        json_t *s = memchr(data, '\0', len) ? NULL : json_stringn(data, len);
-        if (s) {
-            json_decref(s);
-            return data;
-        }
-        free(data);
-        stk_diag_add(&c->res->warnings, STK_DIAG_WARNING, o->pos.file, o->pos.line, o->pos.col,
-                     "%s '%s': the file is not UTF-8 text; not carried", what, o->key);
-        return NULL;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0) |
+                     (i + 2 < n ? s[i + 2] : 0);
+        *p++ = tab[v >> 18 & 63];
+        *p++ = tab[v >> 12 & 63];
+        *p++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        *p++ = i + 2 < n ? tab[v & 63] : '=';
+    }
+    *p = '\0';
+    return r;
+}
+
+/*
+ * Reads the content of a secret or config into *DATA (*LEN bytes; *BINARY when it is not
+ * UTF-8 text). -1 with a warning when it cannot be read here: the user creates the object
+ * NAME in the cluster, and the pods mount it optional (see add_volumes()).
+ */
+static int file_content(struct ctx *c, const struct spec_file_object *o, const char *what,
+                        const char *name, char **data, size_t *len, int *binary)
+{
+    struct stk_err err = STK_ERR_INIT;
+    const char *kind = strcmp(what, "config") == 0 ? "ConfigMap" : "Secret";
+
+    *binary = 0;
+    if (o->content || (o->environment && getenv(o->environment))) {
+        *data = stk_xstrdup(o->content ? o->content : getenv(o->environment));
+        *len = strlen(*data);
+        return 0;
+    }
+    if (!o->environment && o->file && stk_file_read(o->file, data, len, &err) == 0) {
+        json_t *s = memchr(*data, '\0', *len) ? NULL : json_stringn(*data, *len);
+        *binary = !s;
+        json_decref(s);
+        return 0;
     }
     stk_err_clear(&err);
-    stk_diag_add(&c->res->warnings, STK_DIAG_WARNING, o->pos.file, o->pos.line, o->pos.col,
-                 "%s '%s': its content cannot be read here; not carried", what, o->key);
-    return NULL;
+    if (o->environment)
+        stk_diag_add(&c->res->warnings, STK_DIAG_WARNING, o->pos.file, o->pos.line, o->pos.col,
+                     "%s '%s': the environment variable %s is not set; not carried: create "
+                     "the %s '%s' yourself (pods mount it optional: they start without it; "
+                     "restart them once it exists)",
+                     what, o->key, o->environment, kind, name);
+    else
+        stk_diag_add(&c->res->warnings, STK_DIAG_WARNING, o->pos.file, o->pos.line, o->pos.col,
+                     "%s '%s': its content cannot be read here; not carried: create the %s "
+                     "'%s' yourself (pods mount it optional: they start without it; restart "
+                     "them once it exists)",
+                     what, o->key, kind, name);
+    return -1;
 }
 
 static void file_objects(struct ctx *c, int cfg)
@@ -1307,21 +1577,35 @@ static void file_objects(struct ctx *c, int cfg)
     for (size_t i = 0; i < n; i++) {
         const struct spec_file_object *o = &v[i];
         char *name, *key, *content;
+        size_t len;
+        int binary;
         json_t *obj;
         if (o->external) {
             stk_diag_add(&c->res->warnings, STK_DIAG_WARNING, o->pos.file, o->pos.line, o->pos.col,
                          "%s '%s': external: it must already exist in the cluster", what, o->key);
             continue;
         }
-        if (!(content = file_content(c, o, what)))
-            continue;
         name = k8s_name(o->name);
+        if (file_content(c, o, what, name, &content, &len, &binary) < 0) {
+            char *mk = stk_xasprintf("%s/%s", what, name);
+            json_object_set_new(c->missing, mk, json_true());
+            free(mk);
+            free(name);
+            continue;
+        }
         key = data_key(o->key);
         obj = json_pack("{s:s, s:s, s:o}", "apiVersion", "v1", "kind", cfg ? "ConfigMap" : "Secret",
                         "metadata", metadata(c, name, 1, object_labels(c, NULL)));
         if (!cfg)
             json_object_set_new(obj, "type", json_string("Opaque"));
-        json_object_set_new(obj, cfg ? "data" : "stringData", json_pack("{s:s}", key, content));
+        if (binary) {
+            /* Not text: base64, in the field that holds it (data is text in a ConfigMap). */
+            char *b = base64((const unsigned char *)content, len);
+            json_object_set_new(obj, cfg ? "binaryData" : "data", json_pack("{s:s}", key, b));
+            free(b);
+        } else {
+            json_object_set_new(obj, cfg ? "data" : "stringData", json_pack("{s:s}", key, content));
+        }
         add_doc(c, cfg ? "ConfigMap" : "Secret", name, NULL, obj);
         free(name);
         free(key);
@@ -1349,6 +1633,11 @@ static int volumes(struct ctx *c, struct stk_err *err)
             return stk_err_set_at(err, STK_ESPEC, v->pos.file, v->pos.line, v->pos.col,
                                   "volume '%s': size '%s' is not a Kubernetes quantity", v->key,
                                   size);
+        if (quantity_zero(size))
+            return stk_err_set_at(err, STK_ESPEC, v->pos.file, v->pos.line, v->pos.col,
+                                  "volume '%s': size '%s' is zero (a PersistentVolumeClaim "
+                                  "needs more than 0 bytes)",
+                                  v->key, size);
         if (v->driver && strcmp(v->driver, "local") != 0)
             stk_diag_add(&c->res->warnings, STK_DIAG_WARNING, v->pos.file, v->pos.line, v->pos.col,
                          "volume '%s': driver '%s' is not carried (a StorageClass is)", v->key,
@@ -1387,8 +1676,23 @@ static void runtime_classes(struct ctx *c)
 
 static void wait_rbac(struct ctx *c)
 {
+    /*
+     * A RoleBinding subject of kind ServiceAccount must name its namespace (the API server
+     * refuses one without), and a manifest cannot say "the namespace this is applied in".
+     * Without --namespace the objects carry none, so `kubectl apply -n X` puts them in X
+     * while the subject still says "default": the waits would be forbidden. Export with
+     * --namespace X for that; a note says so.
+     */
     const char *ns = c->o->namespace_ ? c->o->namespace_ : "default";
     const char *sa = c->wait_sa;
+
+    if (!c->o->namespace_)
+        stk_diag_add(&c->res->notes, STK_DIAG_WARNING,
+                     c->p->files && c->p->files[0] ? c->p->files[0] : NULL, 0, 0,
+                     "the RoleBinding '%s' binds the ServiceAccount in namespace 'default' "
+                     "(a subject must name one): to apply in another namespace, export with "
+                     "--namespace NS rather than `kubectl apply -n NS`",
+                     sa);
 
     add_doc(c, "ServiceAccount", sa,
             stk_xstrdup("the init containers that wait for depends_on conditions read pods and "
@@ -1442,6 +1746,11 @@ int exp_kubernetes(const struct spec_project *project, const struct exp_opts *op
     if (opts->volume_size && !quantity_ok(opts->volume_size))
         return stk_err_set(err, STK_EUSAGE, 0, "--volume-size: '%s' is not a Kubernetes quantity",
                            opts->volume_size);
+    if (opts->volume_size && quantity_zero(opts->volume_size))
+        return stk_err_set(err, STK_EUSAGE, 0,
+                           "--volume-size: '%s' is zero (a PersistentVolumeClaim needs more "
+                           "than 0 bytes)",
+                           opts->volume_size);
     if (opts->namespace_) {
         char *n = k8s_name(opts->namespace_);
         int ok = strcmp(n, opts->namespace_) == 0;
@@ -1459,6 +1768,8 @@ int exp_kubernetes(const struct spec_project *project, const struct exp_opts *op
     c.units = stk_xcalloc(project->n_services ? project->n_services : 1, sizeof(*c.units));
     c.svc_unit = stk_xcalloc(project->n_services ? project->n_services : 1, sizeof(*c.svc_unit));
     c.by_name = json_object();
+    c.node_ports = json_object();
+    c.missing = json_object();
     {
         char *pn = k8s_name(project->name);
         c.wait_sa = stk_xasprintf("%s-wait", pn);
@@ -1510,6 +1821,9 @@ int exp_kubernetes(const struct spec_project *project, const struct exp_opts *op
             }
     c.need_wait = any_wait(&c);
 
+    for (size_t i = 0; c.windows && i < c.n_units; i++)
+        if ((r = unit_builds(&c, &c.units[i], err)) < 0)
+            goto out;
     if (opts->namespace_)
         add_doc(&c, "Namespace", opts->namespace_, NULL,
                 json_pack("{s:s, s:s, s:o}", "apiVersion", "v1", "kind", "Namespace", "metadata",
@@ -1525,23 +1839,51 @@ int exp_kubernetes(const struct spec_project *project, const struct exp_opts *op
     /* Every pod's Service name first, so that an alias never takes a service's name. */
     for (size_t i = 0; i < c.n_units; i++) {
         char *n = k8s_name(c.units[i].root->name);
-        if (stk_strv_contains(&names, n))
-            warn(&c, c.units[i].root,
-                 "name: '%s' is also the Kubernetes name of another service; rename one", n);
-        else
-            stk_strv_push(&names, n);
+        if (stk_strv_contains(&names, n)) {
+            const struct spec_service *s = c.units[i].root;
+            r = stk_err_set_at(err, STK_ESPEC, s->pos.file, s->pos.line, s->pos.col,
+                               "service '%s': its Kubernetes name '%s' is also another "
+                               "service's; rename one",
+                               s->name, n);
+            free(n);
+            goto out;
+        }
+        stk_strv_push(&names, n);
         free(n);
     }
     for (size_t i = 0; i < c.n_units; i++) {
         workload(&c, &c.units[i]);
         services(&c, &c.units[i], &names);
     }
+    /* Two objects of one kind and name would be one object in the cluster (the second
+     * overwriting the first), whether written to a folder or to a stream: refuse both. */
+    {
+        json_t *seen = json_object();
+        for (size_t i = 0; i < ret->n_docs && r == 0; i++) {
+            char *key = stk_xasprintf("%s/%s", ret->docs[i].kind, ret->docs[i].name);
+            if (json_object_get(seen, key))
+                r = stk_err_set(err, STK_ESPEC, 0,
+                                "two objects are both %s '%s' (a service, alias, volume, secret "
+                                "or config name and a derived name meet); rename one",
+                                ret->docs[i].kind, ret->docs[i].name);
+            else
+                json_object_set_new(seen, key, json_true());
+            free(key);
+        }
+        json_decref(seen);
+        if (r < 0)
+            goto out;
+    }
 out:
-    for (size_t i = 0; i < c.n_units; i++)
+    for (size_t i = 0; i < c.n_units; i++) {
         free(c.units[i].members);
+        json_decref(c.units[i].builds);
+    }
     free(c.units);
     free(c.svc_unit);
     json_decref(c.by_name);
+    json_decref(c.node_ports);
+    json_decref(c.missing);
     free(c.wait_sa);
     exp__yaml_free(c.yaml);
     stk_strv_release(&names);

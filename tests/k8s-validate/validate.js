@@ -18,6 +18,7 @@
 "use strict";
 
 const fs = require("fs");
+const net = require("net");
 const path = require("path");
 const YAML = require("yaml");
 
@@ -110,6 +111,9 @@ function checkNames(doc, problem) {
   };
   const podSpec = (spec, p) => {
     if (!spec) return;
+    (spec.hostAliases || []).forEach((a, i) => {
+      if (!net.isIP(String(a.ip))) problem(`${p}/hostAliases/${i}/ip`, `'${a.ip}' is not an IP address`);
+    });
     const seen = new Set();
     for (const group of ["initContainers", "containers"]) {
       (spec[group] || []).forEach((c, i) => {

@@ -540,3 +540,83 @@ Test(exp_cli, bad_volume_size_and_namespace_are_usage_errors)
     free(cmd);
     free(cmd2);
 }
+
+Test(exp_cli, zero_volume_size_is_refused_by_flag_and_by_label)
+{
+    char *d = tmp_dir(), *out = NULL, *st = stk_xasprintf("%s/stack.yaml", d);
+    char *sub = stk_xasprintf("%s/out", d);
+    char *cmd = stk_xasprintf("%s export kubernetes -f %s/storage-linux/stack.yaml "
+                              "--volume-size 0",
+                              STACK_BIN, EXP_DATA);
+    char *cmd2 = stk_xasprintf("%s export kubernetes -f %s -o %s", STACK_BIN, st, sub);
+
+    cr_assert_eq(run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "--volume-size: '0' is zero (a PersistentVolumeClaim needs more "
+                          "than 0 bytes)"),
+              "%s", out);
+    cr_expect(!strstr(out, "apiVersion"), "manifests were printed: %s", out);
+    free(out);
+    write_text(st, "services:\n  web:\n    image: busybox\n    volumes: [data:/data]\n"
+                   "volumes:\n  data:\n    labels:\n      stack.export.size: \"0.0Gi\"\n");
+    cr_assert_eq(run(cmd2, &out), 2, "%s", out);
+    cr_expect(strstr(out, "stack.yaml:6:3: volume 'data': size '0.0Gi' is zero (a "
+                          "PersistentVolumeClaim needs more than 0 bytes)"),
+              "%s", out);
+    cr_expect(!stk_path_exists(sub), "the output folder was created");
+    rm_rf(d);
+    free(out);
+    free(cmd);
+    free(cmd2);
+    free(sub);
+    free(st);
+    free(d);
+}
+
+Test(exp_cli, name_collisions_are_refused_on_a_stream_too)
+{
+    char *d = tmp_dir(), *out = NULL, *st = stk_xasprintf("%s/stack.yaml", d);
+    char *cmd = stk_xasprintf("%s export kubernetes -f %s -o -", STACK_BIN, st);
+
+    write_text(st, "services:\n  web_app:\n    image: busybox\n  web-app:\n    image: busybox\n");
+    cr_assert_eq(run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "stack.yaml:4:3: service 'web-app': its Kubernetes name 'web-app' is "
+                          "also another service's; rename one"),
+              "%s", out);
+    cr_expect(!strstr(out, "apiVersion"), "manifests were printed: %s", out);
+    free(out);
+    write_text(st, "services:\n  c:\n    image: busybox\n    ports: [\"8080:80\"]\n"
+                   "  d:\n    image: busybox\n    networks:\n      default:\n"
+                   "        aliases: [c-published]\n");
+    cr_assert_eq(run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "two objects are both Service 'c-published' (a service, alias, volume, "
+                          "secret or config name and a derived name meet); rename one"),
+              "%s", out);
+    cr_expect(!strstr(out, "apiVersion"), "manifests were printed: %s", out);
+    rm_rf(d);
+    free(out);
+    free(cmd);
+    free(st);
+    free(d);
+}
+
+Test(exp_cli, windows_sidecar_on_no_common_build_is_refused)
+{
+    char *d = tmp_dir(), *out = NULL, *st = stk_xasprintf("%s/stack.yaml", d);
+    char *cmd = stk_xasprintf("%s export kubernetes --platform windows -f %s -o -", STACK_BIN, st);
+
+    /* In a silo a 2019 image runs on 2019 nodes only, a 2022 one on 2022 and 2025 nodes. */
+    write_text(st, "services:\n  app:\n    image: mcr.microsoft.com/windows/servercore:ltsc2019\n"
+                   "    isolation: process\n    ports: [\"30080:80\"]\n"
+                   "  agent:\n    image: mcr.microsoft.com/windows/nanoserver:ltsc2022\n"
+                   "    isolation: process\n    network_mode: service:app\n");
+    cr_assert_eq(run(cmd, &out), 2, "%s", out);
+    cr_expect(strstr(out, "stack.yaml:6:3: service 'agent': image: no Windows node build runs both "
+                          "its build 10.0.20348 and the images of 'app', whose pod it joins"),
+              "%s", out);
+    cr_expect(!strstr(out, "apiVersion"), "manifests were printed: %s", out);
+    rm_rf(d);
+    free(out);
+    free(cmd);
+    free(st);
+    free(d);
+}
