@@ -3962,6 +3962,24 @@ static void validate_windows_service(struct loader *l, const struct spec_service
 
 static void validate_linux_service(struct loader *l, const struct spec_service *s)
 {
+    /* A hyperv service runs in its own VM (runtime/vm): it shares no namespace with the host. */
+    if (explicit_hyperv(s)) {
+        if (s->network_mode && strcmp(s->network_mode, "host") == 0)
+            err_at_pos(l, &s->network_mode_pos,
+                       "services.%s.network_mode: 'host' cannot be used with hyperv isolation: "
+                       "the service runs in its own VM with its own kernel",
+                       s->name);
+        if (s->pid && strcmp(s->pid, "host") == 0)
+            err_at_pos(l, &s->pid_pos,
+                       "services.%s.pid: 'host' cannot be used with hyperv isolation: the "
+                       "service runs in its own VM with its own kernel",
+                       s->name);
+        if (s->ipc && strcmp(s->ipc, "host") == 0)
+            err_at_pos(l, &s->ipc_pos,
+                       "services.%s.ipc: 'host' cannot be used with hyperv isolation: the "
+                       "service runs in its own VM with its own kernel",
+                       s->name);
+    }
     for (size_t i = 0; i < s->n_volumes; i++) {
         const struct spec_volume *v = &s->volumes[i];
         if (strcmp(v->type, "npipe") == 0)

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -98,6 +99,62 @@ int cli_plan_apply(struct rec_env *env, struct rec_plan *plan, const struct rec_
 }
 
 /*
+ * When ISO is hyperv and a member of the composite runtime runs it (the vm
+ * driver on Linux) but says it is unavailable: sets ERR to that driver's
+ * reason (one line naming what to install) and returns its code; 0 otherwise.
+ */
+static int vm_unavailable(struct rec_env *env, const struct spec_service *svc,
+                          enum rt_isolation iso, struct stk_err *err)
+{
+    struct rt_ctx *m = (int)iso >= 0 ? rec_runtimes_member(env->rt, iso) : NULL;
+    struct rt_sync hs = RT_SYNC_INIT;
+    int r;
+
+    if (!m)
+        return 0;
+    r = rt_host_info(m, rt_sync_done, &hs, NULL, err);
+    env->reads++;
+    if ((r = rt_sync_wait(env->loop, &hs, r, err)) < 0) {
+        stk_err_wrap(err, "service '%s': isolation '%s'", svc->name, svc->isolation);
+    } else {
+        r = stk_err_set(err, STK_EUNAVAIL, 0, "service '%s': isolation '%s' is not available: %s",
+                        svc->name, svc->isolation,
+                        hs.host.reason[0] ? hs.host.reason : "the runtime does not provide it");
+    }
+    rt_sync_release(&hs);
+    return r;
+}
+
+/*
+ * Warns once (on stderr) when a service resolves to hyperv and its driver
+ * runs the VMs without hardware acceleration (runtime_version "accel=tcg").
+ * Not for `plan`.
+ */
+static void vm_warn_tcg(struct rec_env *env, const struct spec_project *project,
+                        const enum rt_isolation *iso, const struct rec_up_opts *opts)
+{
+    struct rt_ctx *m = rec_runtimes_member(env->rt, RT_ISOLATION_HYPERV);
+    struct rt_sync hs = RT_SYNC_INIT;
+    struct stk_err e = STK_ERR_INIT;
+    int any = 0, r;
+
+    if (!m || (opts && opts->dry_run))
+        return;
+    for (size_t i = 0; i < project->n_services; i++)
+        any |= iso[i] == RT_ISOLATION_HYPERV;
+    if (!any)
+        return;
+    r = rt_host_info(m, rt_sync_done, &hs, NULL, &e);
+    env->reads++;
+    if (rt_sync_wait(env->loop, &hs, r, &e) == 0 && strstr(hs.host.runtime_version, "accel=tcg"))
+        fprintf(stderr,
+                "warning: hyperv services run in QEMU without KVM (TCG, software emulation): "
+                "expect slow start-up\n");
+    stk_err_clear(&e);
+    rt_sync_release(&hs);
+}
+
+/*
  * The prepare phase of `up`: the runtime's host information (read once), each
  * service's resolved isolation into a new array *RET_ISO (free()), its image
  * resolved (and pulled) into a new plan *RET_PLAN, and the runtime's image
@@ -140,17 +197,15 @@ static int cli__plan_prepare(struct rec_env *env, const struct spec_project *pro
         }
         iso[i] = rt_isolation_from_string(svc->isolation);
         if ((int)iso[i] < 0 || !(hs.host.isolations & (1u << iso[i]))) {
-            r = stk_err_set(err, STK_EUNAVAIL, 0,
-                            "service '%s': isolation '%s' is not available on this %s host%s",
-                            svc->name, svc->isolation, hs.host.os,
-                            strcmp(svc->isolation, "hyperv") == 0 &&
-                                    strcmp(hs.host.os, "linux") == 0
-                                ? " (VM isolation on Linux, a QEMU utility VM, is not "
-                                  "implemented yet)"
-                                : "");
+            r = vm_unavailable(env, svc, iso[i], err);
+            if (r == 0)
+                r = stk_err_set(err, STK_EUNAVAIL, 0,
+                                "service '%s': isolation '%s' is not available on this %s host",
+                                svc->name, svc->isolation, hs.host.os);
             goto out;
         }
     }
+    vm_warn_tcg(env, project, iso, opts);
     /* Sharing a network namespace is refused when either side resolves to hyperv (§1). */
     for (size_t i = 0; i < project->n_services; i++) {
         const char *owner = netns_owner(&project->services[i]);

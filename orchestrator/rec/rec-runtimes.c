@@ -19,7 +19,8 @@ struct runtimes_priv {
     struct rt_ctx *by_isolation[_RT_ISOLATION_MAX]; /* borrowed */
     struct rt_ctx *members[_RT_ISOLATION_MAX];      /* distinct members, borrowed */
     size_t n_members;
-    json_t *owner; /* {container id: member index} from create and list */
+    json_t *owner;         /* {container id: member index} from create and list */
+    struct rt_driver self; /* the composite, named after its first member (error texts) */
 };
 
 static struct runtimes_priv *priv_of(struct rt_ctx *ctx)
@@ -318,10 +319,18 @@ static const struct rt_driver rec_runtimes_driver = {
     .ops = &runtimes_ops,
 };
 
+struct rt_ctx *rec_runtimes_member(struct rt_ctx *ctx, enum rt_isolation isolation)
+{
+    if (!ctx || ctx->driver->ops != &runtimes_ops || (int)isolation < 0 ||
+        isolation >= _RT_ISOLATION_MAX)
+        return NULL;
+    return priv_of(ctx)->by_isolation[isolation];
+}
+
 struct rt_ctx *rec_runtimes_new(uv_loop_t *loop, struct rt_ctx *const by_isolation[],
                                 struct stk_err *err)
 {
-    struct rt_ctx *ctx;
+    struct rt_ctx *ctx, *first = NULL;
     struct runtimes_priv *p;
 
     for (int i = 0; i < _RT_ISOLATION_MAX; i++)
@@ -329,7 +338,12 @@ struct rt_ctx *rec_runtimes_new(uv_loop_t *loop, struct rt_ctx *const by_isolati
             stk_err_set(err, STK_EINVAL, 0, "runtimes: every member runs on the same loop");
             return NULL;
         }
-    ctx = rt_ctx_new(&rec_runtimes_driver, loop, "", "", "", NULL, err);
+    for (int i = 0; i < _RT_ISOLATION_MAX && !first; i++)
+        first = by_isolation[i];
+    /* The first member's directories, executable and image store (exit commands use them). */
+    ctx = rt_ctx_new(&rec_runtimes_driver, loop, first ? first->state_dir : "",
+                     first ? first->run_dir : "", first ? first->self_exe : NULL,
+                     first ? first->images : NULL, err);
     if (!ctx)
         return NULL;
     p = priv_of(ctx);
@@ -347,5 +361,13 @@ struct rt_ctx *rec_runtimes_new(uv_loop_t *loop, struct rt_ctx *const by_isolati
         stk_err_set(err, STK_EINVAL, 0, "runtimes: no member driver");
         return NULL;
     }
+    /*
+     * What names the runtime to the user ("runtime 'oci' is not available")
+     * and to the exit command (--runtime=oci, which opens the same members
+     * again) is the first member's name.
+     */
+    p->self = rec_runtimes_driver;
+    p->self.name = p->members[0]->driver->name;
+    ctx->driver = &p->self;
     return ctx;
 }

@@ -75,6 +75,12 @@ int rec_intent_end(struct rec_env *env, int64_t seq, const struct stk_err *failu
 struct rt_ctx *rec_runtimes_new(uv_loop_t *loop, struct rt_ctx *const by_isolation[],
                                 struct stk_err *err);
 
+/*
+ * The member of the composite CTX (rec_runtimes_new()) that runs ISOLATION,
+ * borrowed; NULL when none does or CTX is a single driver's context.
+ */
+struct rt_ctx *rec_runtimes_member(struct rt_ctx *ctx, enum rt_isolation isolation);
+
 /* Returns the product version ("0.1.0"), static. */
 const char *rec_version(void);
 

@@ -984,7 +984,14 @@ static int bind_mount(const char *source, const char *target, int read_only, str
         if (stk_mkdir_p(target, 0755, err) < 0)
             return err->code;
     } else {
-        int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        /* A file (the orchestrator's /etc/hosts, resolv.conf) may come first: its folder too. */
+        char *dir = stk_xstrndup(target, (size_t)(strrchr(target, '/') - target));
+        int fd = stk_mkdir_p(dir, 0755, err) < 0
+                     ? -1
+                     : open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        free(dir);
+        if (fd < 0 && err->code)
+            return err->code;
         if (fd < 0)
             return stk_err_set(err, STK_EIO, errno, "create '%s'", target);
         close(fd);

@@ -220,6 +220,15 @@ char *itest_host_snapshot(struct itest *t)
         "  st=$(cat $p/stat 2>/dev/null) || continue; case \"$st\" in "
         "  *'(stack-dns) Z'* | *'(stack-dns) X'*) ;; *'(stack-dns) '*) echo stack-dns ;; esac; "
         "done; "
+        "echo '# vm processes'; for p in /proc/[0-9]*; do "
+        "  st=$(cat $p/stat 2>/dev/null) || continue; case \"$st\" in "
+        "  *' Z '* | *' X '*) ;; *'(qemu-system-x86) '* | *'(virtiofsd) '* | "
+        "  *'(stack-vm-monito) '*) echo \"$st\" | sed 's/^[0-9]* //; s/ .*//' ;; esac; "
+        "done | sort | uniq -c; "
+        "echo '# tap devices'; ip -o tuntap show 2>/dev/null | sort; "
+        "for n in $(ls /run/netns 2>/dev/null) $(ls '%s/netns' 2>/dev/null); do "
+        "  f=/run/netns/$n; [ -e \"$f\" ] || f='%s/netns/'$n; "
+        "  nsenter --net=\"$f\" ip -o tuntap show 2>/dev/null | sed \"s|^|$n: |\"; done; "
         "echo '# netns pins'; ls -1 '%s/netns' 2>/dev/null; "
         "echo '# network namespaces'; ls -1 /run/netns 2>/dev/null; "
         "echo '# links'; ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort; "
@@ -229,7 +238,7 @@ char *itest_host_snapshot(struct itest *t)
         "echo '# nft'; nft list ruleset 2>/dev/null | sed 's/ # handle [0-9]*//; "
         "  s/counter packets [0-9]* bytes [0-9]*/counter/' | sort; "
         "echo '# mounts'; awk '{print $5, $10}' /proc/self/mountinfo | sort",
-        t->run_dir, t->run_dir, t->run_dir, t->state_dir);
+        t->run_dir, t->run_dir, t->run_dir, t->run_dir, t->run_dir, t->state_dir);
 }
 
 void itest_snapshot_diff(const char *a, const char *b)

@@ -42,7 +42,8 @@ int itest_stack(struct itest *t, char **ret_out, char **ret_err, const char *fmt
 char *itest_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /*
  * A snapshot of what a stack can leave on the host: runtime containers,
- * conmon processes, network namespaces and pins, links, IPAM allocations,
+ * conmon processes, QEMU, virtiofsd and VM monitor processes, tap devices
+ * (also inside the namespaces), network namespaces and pins, links, IPAM allocations,
  * iptables and nft rules, mounts. Returns a new string.
  */
 char *itest_host_snapshot(struct itest *t);

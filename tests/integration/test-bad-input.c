@@ -129,16 +129,28 @@ Test(bad_input, host_port_in_use_exit_1, .init = setup, .fini = teardown)
     assert_nothing_created();
 }
 
-Test(bad_input, hyperv_on_linux_exit_1, .init = setup, .fini = teardown)
+Test(bad_input, hyperv_without_qemu_or_kernel_exit_1, .init = setup, .fini = teardown)
 {
     char text[1024];
     char *err;
 
+    /* A host without QEMU: the vm driver's reason, naming the package to install. */
     snprintf(text, sizeof(text),
              "name: %s\nservices:\n  a:\n    image: %s\n    isolation: hyperv\n", T.project,
              itest_image());
+    setenv("STACK_VM_QEMU", "/nonexistent/qemu-system-x86_64", 1);
     err = up_expect(text, 1, "isolation 'hyperv' is not available");
+    unsetenv("STACK_VM_QEMU");
     cr_assert(strstr(err, "'a'"), "the service is not named: %s", err);
+    cr_assert(strstr(err, "apt-get install qemu-system-x86"), "what to install is not said: %s",
+              err);
+    cr_assert(strchr(err, '\n') == err + strlen(err) - 1, "not one line: %s", err);
+    free(err);
+    assert_nothing_created();
+    /* Nor without the guest kernel. */
+    setenv("STACK_VM_KERNEL", "/nonexistent/vmlinuz", 1);
+    err = up_expect(text, 1, "apt-get install linux-image-cloud-amd64");
+    unsetenv("STACK_VM_KERNEL");
     free(err);
     assert_nothing_created();
 }
