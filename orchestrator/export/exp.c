@@ -1007,8 +1007,27 @@ static json_t *container(struct ctx *c, const struct spec_service *svc, struct p
 }
 
 /* Warnings about what a service sets that no pod field carries. */
-static void check_unmapped(struct ctx *c, const struct spec_service *svc, int job, json_t *pod_spec)
+static void check_unmapped(struct ctx *c, const struct spec_service *svc, int job, json_t *pod_spec,
+                           const struct spec_service *owner)
 {
+    /* A sidecar (network_mode: service:X) joins its owner's pod: what is the pod's is the
+     * owner's, and a sidecar's differing pod-level field is not carried. */
+    if (owner) {
+        const char *r1 = svc->restart ? svc->restart : "no",
+                   *r2 = owner->restart ? owner->restart : "no";
+        if (svc->replicas != owner->replicas)
+            warn(c, svc,
+                 "deploy.replicas: %d is not carried: a sidecar runs in each pod of '%s' (%d)",
+                 svc->replicas, owner->name, owner->replicas);
+        if (strcmp(r1, r2) != 0)
+            warn(c, svc, "restart: '%s' is not carried: the pod's policy is that of '%s' ('%s')",
+                 r1, owner->name, r2);
+        if (svc->stop_grace_period_ns != owner->stop_grace_period_ns)
+            warn(c, svc,
+                 "stop_grace_period: not carried: the pod's terminationGracePeriodSeconds is that "
+                 "of '%s'",
+                 owner->name);
+    }
     if (!job && svc->restart_policy.present && svc->restart_policy.condition &&
         strcmp(svc->restart_policy.condition, "any") != 0)
         warn(c, svc,
@@ -1025,7 +1044,10 @@ static void check_unmapped(struct ctx *c, const struct spec_service *svc, int jo
              "deploy.update_config.failure_action: rollback is not carried (a Deployment stops "
              "a failing rollout; `kubectl rollout undo` rolls it back)");
     if (svc->pid) {
-        if (strcmp(svc->pid, "host") == 0 && !c->windows)
+        if (owner && strcmp(svc->pid, "host") == 0)
+            warn(c, svc, "pid: 'host' is not carried: hostPID would apply to the whole pod of '%s'",
+                 owner->name);
+        else if (strcmp(svc->pid, "host") == 0 && !c->windows)
             json_object_set_new(pod_spec, "hostPID", json_true());
         else
             warn(c, svc, "pid: '%s' cannot be expressed%s", svc->pid,
@@ -1033,7 +1055,10 @@ static void check_unmapped(struct ctx *c, const struct spec_service *svc, int jo
                             : " (only the whole pod can share a process namespace)");
     }
     if (svc->ipc && strcmp(svc->ipc, "private") != 0) {
-        if (strcmp(svc->ipc, "host") == 0 && !c->windows)
+        if (owner && strcmp(svc->ipc, "host") == 0)
+            warn(c, svc, "ipc: 'host' is not carried: hostIPC would apply to the whole pod of '%s'",
+                 owner->name);
+        else if (strcmp(svc->ipc, "host") == 0 && !c->windows)
             json_object_set_new(pod_spec, "hostIPC", json_true());
         else
             warn(c, svc, "ipc: '%s' sharing cannot be expressed", svc->ipc);
@@ -1202,7 +1227,7 @@ static json_t *pod_spec(struct ctx *c, const struct unit *u, char **comment)
             json_array_append_new(containers, container(c, svc, &pod));
             add_waits(c, svc, &pod);
         }
-        check_unmapped(c, svc, u->job, spec);
+        check_unmapped(c, svc, u->job, spec, m > 0 ? root : NULL);
         for (size_t i = 0; !c->windows && svc->extra_hosts && svc->extra_hosts[i]; i++) {
             char *h = stk_xstrdup(svc->extra_hosts[i]);
             char *ip = strchr(h, ':');
