@@ -1034,6 +1034,11 @@ static void check_unmapped(struct ctx *c, const struct spec_service *svc, int jo
              "deploy.restart_policy.condition: '%s' is not carried: a Deployment restarts its "
              "containers always",
              svc->restart_policy.condition);
+    if (svc->healthcheck.present && !svc->healthcheck.disable &&
+        !(svc->healthcheck.test && svc->healthcheck.test[0]))
+        warn(c, svc,
+             "healthcheck: no test given (the image's HEALTHCHECK is not known to the export), "
+             "no probe");
     if (has_probe(svc) && svc->healthcheck.start_interval_ns > 0)
         warn(c, svc,
              "healthcheck.start_interval: not carried (probes have one period; a startupProbe "
