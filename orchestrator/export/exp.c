@@ -328,6 +328,30 @@ static int restart_is_no(const struct spec_service *svc)
     return !svc->restart || strcmp(svc->restart, "no") == 0;
 }
 
+/* Non-zero when SVC restarts on failure only: restart: on-failure[:N], or no restart: and
+ * deploy.restart_policy.condition: on-failure. */
+static int restart_on_failure(const struct spec_service *svc)
+{
+    if (svc->restart)
+        return strncmp(svc->restart, "on-failure", 10) == 0 &&
+               (svc->restart[10] == '\0' || svc->restart[10] == ':');
+    return svc->restart_policy.present && svc->restart_policy.condition &&
+           strcmp(svc->restart_policy.condition, "on-failure") == 0;
+}
+
+/* The backoffLimit of SVC's Job: N of on-failure:N or of restart_policy.max_attempts, the
+ * Job default 6 when on-failure has no limit, 0 for a one-shot. */
+static int job_backoff(const struct spec_service *svc)
+{
+    if (!restart_on_failure(svc))
+        return 0;
+    if (svc->restart && svc->restart[10] == ':')
+        return atoi(svc->restart + 11);
+    if (!svc->restart && svc->restart_policy.max_attempts > 0)
+        return svc->restart_policy.max_attempts;
+    return 6; /* the Job default */
+}
+
 /* The pod of SVC (a service of the project); NULL before the pods are known. */
 static const struct unit *unit_of(const struct ctx *c, const struct spec_service *svc)
 {
@@ -811,7 +835,7 @@ static void add_waits(struct ctx *c, const struct spec_service *svc, struct pod 
         if (done && !tu->job) {
             warn(c, svc,
                  "depends_on.%s: service_completed_successfully on a service that is not a "
-                 "one-shot (restart: no) has no Kubernetes counterpart",
+                 "one-shot (restart: no or on-failure) has no Kubernetes counterpart",
                  d->service);
             continue;
         }
@@ -1262,7 +1286,7 @@ static json_t *pod_spec(struct ctx *c, const struct unit *u, char **comment)
     if (c->need_wait && json_array_size(pod.init) > n_sidecars)
         json_object_set_new(spec, "serviceAccountName", json_string(c->wait_sa));
     if (u->job) {
-        int onfail = root->restart && strncmp(root->restart, "on-failure", 10) == 0;
+        int onfail = restart_on_failure(root);
         json_object_set_new(spec, "restartPolicy", json_string(onfail ? "OnFailure" : "Never"));
     }
     json_object_set_new(spec, "terminationGracePeriodSeconds",
@@ -1323,13 +1347,13 @@ static void workload(struct ctx *c, const struct unit *u)
         json_decref(annotations);
     }
     if (u->job) {
-        int backoff = 0;
-        if (svc->restart && strncmp(svc->restart, "on-failure:", 11) == 0)
-            backoff = atoi(svc->restart + 11);
-        else if (svc->restart && strcmp(svc->restart, "on-failure") == 0)
-            backoff = 6; /* the Job default */
-        spec = json_pack("{s:i, s:{s:o, s:o}}", "backoffLimit", backoff, "template", "metadata",
-                         tmeta, "spec", ps);
+        spec = json_pack("{s:i}", "backoffLimit", job_backoff(svc));
+        if (svc->replicas > 1) {
+            json_object_set_new(spec, "completions", json_integer(svc->replicas));
+            json_object_set_new(spec, "parallelism", json_integer(svc->replicas));
+        }
+        json_object_set_new(spec, "template",
+                            json_pack("{s:o, s:o}", "metadata", tmeta, "spec", ps));
         obj = json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", "batch/v1", "kind", "Job", "metadata",
                         meta, "spec", spec);
         add_doc(c, "Job", name, comment, obj);
@@ -1838,7 +1862,7 @@ int exp_kubernetes(const struct spec_project *project, const struct exp_opts *op
             const struct spec_depends *d = &project->services[i].depends_on[k];
             const struct spec_service *t = find_service(&c, d->service);
             if (t && d->condition && strcmp(d->condition, "service_completed_successfully") == 0 &&
-                restart_is_no(t) && pod_root(&c, t) == t)
+                (restart_is_no(t) || restart_on_failure(t)) && pod_root(&c, t) == t)
                 c.units[c.svc_unit[t - project->services]].job = 1;
         }
     /* Roots first in each pod: the joiners were appended in file order. */
