@@ -1366,13 +1366,38 @@ static void workload(struct ctx *c, const struct unit *u)
     spec = json_pack("{s:i, s:{s:o}}", "replicas", svc->replicas, "selector", "matchLabels",
                      selector_labels(c, svc));
     if (svc->update_config.present) {
-        int par = svc->update_config.parallelism > 0 ? svc->update_config.parallelism : 1;
-        int start_first =
-            svc->update_config.order && strcmp(svc->update_config.order, "start-first") == 0;
+        const struct spec_update_config *uc = &svc->update_config;
+        int start_first = uc->order && strcmp(uc->order, "start-first") == 0;
+        json_t *n = uc->parallelism > 0 ? json_integer(uc->parallelism) : json_string("100%");
+        /* parallelism: 0 updates all at once: all the pods down (stop-first) or up
+         * (start-first) at once. */
         json_object_set_new(spec, "strategy",
-                            json_pack("{s:s, s:{s:i, s:i}}", "type", "RollingUpdate",
-                                      "rollingUpdate", "maxSurge", start_first ? par : 0,
-                                      "maxUnavailable", start_first ? 0 : par));
+                            json_pack("{s:s, s:{s:o, s:o}}", "type", "RollingUpdate",
+                                      "rollingUpdate", "maxSurge",
+                                      start_first ? n : json_integer(0), "maxUnavailable",
+                                      start_first ? json_integer(0) : n));
+        if (uc->delay_ns > 0) {
+            json_object_set_new(spec, "minReadySeconds", json_integer(secs(uc->delay_ns, 0)));
+            if (uc->delay_ns % 1000000000)
+                warn(c, svc,
+                     "deploy.update_config.delay: rounded up to %lld s (minReadySeconds is whole "
+                     "seconds)",
+                     (long long)secs(uc->delay_ns, 0));
+        }
+        if (uc->monitor_ns > 0)
+            warn(c, svc,
+                 "deploy.update_config.monitor: not carried (a Deployment has no "
+                 "post-update monitor; progressDeadlineSeconds bounds a rollout)");
+        if (uc->max_failure_ratio > 0)
+            warn(c, svc,
+                 "deploy.update_config.max_failure_ratio: not carried (a Deployment "
+                 "tolerates no failed update)");
+        if (uc->failure_action && strcmp(uc->failure_action, "rollback") != 0 &&
+            strcmp(uc->failure_action, "pause") != 0)
+            warn(c, svc,
+                 "deploy.update_config.failure_action: '%s' is not carried (a Deployment stops "
+                 "a failing rollout)",
+                 uc->failure_action);
     }
     json_object_set_new(spec, "template", json_pack("{s:o, s:o}", "metadata", tmeta, "spec", ps));
     obj = json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", "apps/v1", "kind", "Deployment",
