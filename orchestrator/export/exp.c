@@ -1333,6 +1333,10 @@ static void workload(struct ctx *c, const struct unit *u)
 
     if (k8s_name_shortened(svc->name))
         warn(c, svc, "name: renamed '%s' in Kubernetes (names are at most 63 characters)", name);
+    else if (strcmp(name, svc->name) != 0)
+        warn(c, svc,
+             "name: renamed '%s' in Kubernetes (not a DNS label); peers must use the new name",
+             name);
 
     service_labels(c, svc, labels, annotations);
     ps = pod_spec(c, u, &comment);
@@ -1531,6 +1535,7 @@ static void services(struct ctx *c, const struct unit *u, struct stk_strv *names
     const struct spec_service *svc = u->root;
     char *name = k8s_name(svc->name);
     int any_published = 0;
+    struct stk_strv own = STK_STRV_INIT; /* this pod's Service names */
 
     json_t *p = pod_ports(c, u, 0, 0, name);
 
@@ -1540,14 +1545,30 @@ static void services(struct ctx *c, const struct unit *u, struct stk_strv *names
         return;
     }
     service_object(c, u, name, json_array_size(p) ? "ClusterIP" : NULL, p);
+    stk_strv_push(&own, name);
     for (size_t i = 0; i < svc->n_network_attachments; i++)
         for (size_t k = 0;
              svc->network_attachments[i].aliases && svc->network_attachments[i].aliases[k]; k++) {
-            char *an = k8s_name(svc->network_attachments[i].aliases[k]);
+            const char *alias = svc->network_attachments[i].aliases[k];
+            char *an = k8s_name(alias);
+            if (stk_strv_contains(&own, an)) {
+                free(an);
+                continue; /* this pod's already */
+            }
+            stk_strv_push(&own, an);
             if (stk_strv_contains(names, an)) {
+                warn(c, svc,
+                     "networks: alias '%s' is also another service's name or alias; the "
+                     "Service '%s' resolves to one of them only",
+                     alias, an);
                 free(an);
                 continue;
             }
+            if (strcmp(an, alias) != 0)
+                warn(c, svc,
+                     "networks: alias '%s' is renamed '%s' in Kubernetes (not a DNS label); "
+                     "peers must use the new name",
+                     alias, an);
             stk_strv_push(names, an);
             p = pod_ports(c, u, 0, 0, an);
             service_object(c, u, an, json_array_size(p) ? "ClusterIP" : NULL, p);
@@ -1587,6 +1608,7 @@ static void services(struct ctx *c, const struct unit *u, struct stk_strv *names
                        pod_ports(c, u, 1, c->o->publish_as == EXP_PUBLISH_NODEPORT, pn));
         free(pn);
     }
+    stk_strv_release(&own);
     free(name);
 }
 
