@@ -1063,6 +1063,12 @@ static void check_unmapped(struct ctx *c, const struct spec_service *svc, int jo
         warn(c, svc,
              "healthcheck: no test given (the image's HEALTHCHECK is not known to the export), "
              "no probe");
+    if (has_probe(svc) &&
+        (svc->healthcheck.interval_ns % 1000000000 || svc->healthcheck.timeout_ns % 1000000000 ||
+         svc->healthcheck.start_period_ns % 1000000000))
+        warn(c, svc,
+             "healthcheck: sub-second durations rounded up to whole seconds (probes count in "
+             "seconds)");
     if (has_probe(svc) && svc->healthcheck.start_interval_ns > 0)
         warn(c, svc,
              "healthcheck.start_interval: not carried (probes have one period; a startupProbe "
