@@ -10,7 +10,6 @@
  */
 #include "orchestrator/export/exp.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -19,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "common/stk-alloc.h"
 #include "common/stk-buf.h"
@@ -1271,7 +1271,7 @@ static json_t *pod_spec(struct ctx *c, const struct unit *u, char **comment)
                 *ip++ = '\0';
                 /* hostAliases[].ip must be an IP address: Docker's "host-gateway"
                  * (the host as seen from the container) has no pod equivalent. */
-                if (inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1) {
+                if (uv_inet_pton(AF_INET, ip, addr) != 0 && uv_inet_pton(AF_INET6, ip, addr) != 0) {
                     warn(c, svc,
                          "extra_hosts: '%s:%s' is not carried (hostAliases need an IP address)", h,
                          ip);
