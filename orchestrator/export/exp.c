@@ -1452,9 +1452,9 @@ static void add_service_port(struct ctx *c, const struct spec_service *svc, json
             json_integer_value(json_object_get(same, "targetPort")) != (json_int_t)sp->target)
             warn(c, svc,
                  "ports[%zu]: %s port %u to %u is dropped: the Service '%s' already maps "
-                 "it to %" JSON_INTEGER_FORMAT " (host_ip is not carried)",
+                 "it to %lld (host_ip is not carried)",
                  i, proto, port, sp->target, svc_name,
-                 json_integer_value(json_object_get(same, "targetPort")));
+                 (long long)json_integer_value(json_object_get(same, "targetPort")));
     } else {
         json_t *pe = json_pack("{s:s, s:i, s:i, s:s}", "name", pname, "port", (int)port,
                                "targetPort", (int)sp->target, "protocol", proto);
